@@ -1,0 +1,191 @@
+"""desk settings: environment variables with the ``DESK_`` prefix, or a ``.env`` file.
+
+Every field's docstring is the user's documentation: ``.env.example`` carries the same
+text (``tests/test_settings.py`` checks that every field appears there).
+
+Invalid values raise :class:`SettingsError` with one line naming the variable, e.g.
+``DESK_IB_PORT: Input should be a valid integer, got 'abc'``.
+"""
+
+from __future__ import annotations
+
+import re
+from enum import Enum
+from pathlib import Path
+from typing import Annotated
+
+import platformdirs
+from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+APP_NAME = "desk"
+
+#: Default watchlist: the simulator's universe, so the first start shows every symbol.
+DEFAULT_WATCHLIST = ["SPY", "QQQ", "IWM", "AAPL", "MSFT", "NVDA", "AMZN", "GOOG", "META", "TSLA"]
+
+_SYMBOL_RE = re.compile(r"^[A-Z][A-Z0-9.\-]{0,11}$")
+
+
+class Mode(str, Enum):
+    """Where orders and market data come from."""
+
+    SIM = "sim"
+    PAPER = "paper"
+    LIVE = "live"
+
+
+def default_data_dir() -> Path:
+    """Per-user data directory (``~/.local/share/desk`` on Linux)."""
+    return Path(platformdirs.user_data_dir(APP_NAME, appauthor=False))
+
+
+def default_database_url() -> str:
+    return f"sqlite:///{default_data_dir() / 'desk.sqlite3'}"
+
+
+class SettingsError(Exception):
+    """A setting has an invalid value. ``str()`` is one line naming the variable."""
+
+
+class Settings(BaseSettings):
+    """All settings of desk. Read from ``DESK_*`` variables, then ``.env``."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="DESK_",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        use_attribute_docstrings=True,
+        validate_default=True,
+    )
+
+    mode: Mode = Mode.SIM
+    """sim (embedded simulated IB Gateway, the default), paper or live."""
+
+    ib_host: str = "127.0.0.1"
+    """Host of TWS / IB Gateway (paper and live modes, or an external simulator)."""
+
+    ib_port: int = Field(default=0, ge=0, le=65535)
+    """TWS / IB Gateway API port. 0 picks the default: in sim mode an embedded simulator
+    on a free port; paper 4002 (IB Gateway; TWS paper is 7497); live 4001 (TWS live is 7496).
+    In sim mode a non-zero port connects to an already running `desk sim --port N`."""
+
+    ib_client_id: int = Field(default=1, ge=0, le=2**31 - 1)
+    """API client id. Each connection to one gateway needs its own (error 326 otherwise)."""
+
+    ib_connect_timeout: float = Field(default=4.0, gt=0, le=120)
+    """Seconds to wait for the gateway when connecting."""
+
+    database_url: str = Field(default_factory=default_database_url)
+    """Where ticks are recorded. Default: a SQLite file in the user's data directory.
+    PostgreSQL / TimescaleDB: postgresql+psycopg://user:password@host:5432/dbname"""
+
+    redis_url: str | None = None
+    """Optional Redis for tick fan-out, e.g. redis://127.0.0.1:6379/0. Empty: no Redis."""
+
+    watchlist: Annotated[list[str], NoDecode] = Field(default_factory=lambda: list(DEFAULT_WATCHLIST))
+    """Comma-separated symbols shown at start-up."""
+
+    sim_seed: int = 7
+    """Seed of the simulator's synthetic market (same seed, same market)."""
+
+    theme: str = "desk-dark"
+    """Colour theme: desk-dark, desk-light, any Textual theme, or a theme file in themes/."""
+
+    themes_dir: Path | None = None
+    """Extra folder of theme files (*.toml); themes/ of the project is always searched."""
+
+    record: bool = True
+    """Record every tick to the database (the desk and the headless collector)."""
+
+    flush_interval: float = Field(default=0.25, gt=0, le=60)
+    """Seconds between recorder flushes at most (batches also flush at flush_rows)."""
+
+    flush_rows: int = Field(default=5000, ge=1, le=1_000_000)
+    """Rows per recorder batch at most."""
+
+    spool_dir: Path | None = None
+    """Where the recorder spools batches while the database is unreachable.
+    Default: spool/ in the user's data directory."""
+
+    @field_validator("watchlist", mode="before")
+    @classmethod
+    def _split_watchlist(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = [part for part in re.split(r"[,\s]+", value) if part]
+        if isinstance(value, list | tuple):
+            out: list[str] = []
+            for item in value:
+                symbol = str(item).strip().upper()
+                if not _SYMBOL_RE.match(symbol):
+                    raise ValueError(f"{item!r} is not a symbol")
+                if symbol not in out:
+                    out.append(symbol)
+            return out
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _check_database_url(cls, value: str) -> str:
+        value = value.strip()
+        if not value.startswith(("sqlite", "postgresql")):
+            raise ValueError("must start with sqlite:/// or postgresql+psycopg://")
+        if value.startswith("postgresql://") or value.startswith("postgres://"):
+            value = "postgresql+psycopg://" + value.split("://", 1)[1]
+        return value
+
+    @field_validator("redis_url", mode="before")
+    @classmethod
+    def _check_redis_url(cls, value: object) -> object:
+        if value is None or (isinstance(value, str) and not value.strip()):
+            return None
+        if isinstance(value, str) and not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("must start with redis://, rediss:// or unix://")
+        return value
+
+    @model_validator(mode="after")
+    def _default_port(self) -> Settings:
+        return self
+
+    @property
+    def effective_port(self) -> int:
+        """The port to connect to; 0 in sim mode means "start the embedded simulator"."""
+        if self.ib_port:
+            return self.ib_port
+        return {Mode.SIM: 0, Mode.PAPER: 4002, Mode.LIVE: 4001}[self.mode]
+
+    @property
+    def embedded_sim(self) -> bool:
+        """True when the desk must start its own simulated gateway."""
+        return self.mode is Mode.SIM and self.ib_port == 0
+
+    @property
+    def effective_spool_dir(self) -> Path:
+        return self.spool_dir or default_data_dir() / "spool"
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Build :class:`Settings` from the environment, ``.env`` and ``overrides``.
+
+    Raises :class:`SettingsError` with one line per invalid setting, naming the
+    environment variable, instead of pydantic's multi-line report.
+    """
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        raise SettingsError(format_validation_error(exc)) from None
+
+
+def format_validation_error(exc: ValidationError) -> str:
+    lines = []
+    for err in exc.errors():
+        name = "DESK_" + "__".join(str(p).upper() for p in err["loc"] if not isinstance(p, int))
+        msg = err["msg"]
+        if msg.startswith("Value error, "):
+            msg = msg[len("Value error, ") :]
+        got = err.get("input")
+        if isinstance(got, str | int | float) and not isinstance(got, bool):
+            lines.append(f"{name}: {msg}, got {got!r}")
+        else:
+            lines.append(f"{name}: {msg}")
+    return "; ".join(lines)
