@@ -1,0 +1,182 @@
+"""Command line: ``desk``, ``desk --headless``, ``desk sim``, ``desk doctor``.
+
+Every failure the user can cause (bad settings, unreachable services) ends in one line on
+stderr starting with ``desk:`` and a non-zero exit code, never a traceback.
+
+Exit codes: 0 success, 1 runtime failure, 2 usage or configuration error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+import time
+from collections.abc import Sequence
+
+from desk import __version__
+from desk.settings import Settings, SettingsError, load_settings
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="desk",
+        description="Keyboard-driven terminal trading desk for Interactive Brokers. "
+        "Settings come from DESK_* variables or .env (see .env.example).",
+    )
+    p.add_argument("--version", action="version", version=f"desk {__version__}")
+    p.add_argument("--headless", action="store_true", help="run only the collector (no UI): record ticks, print stats")
+    p.add_argument("--duration", type=float, metavar="SECONDS", help="with --headless: stop after this many seconds")
+    p.add_argument(
+        "--stats-interval", type=float, default=5.0, metavar="SECONDS", help="with --headless: seconds between stats lines"
+    )
+    p.add_argument("-v", "--verbose", action="store_true", help="log debug output to stderr (headless) ")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+    sim = sub.add_parser("sim", help="run the simulated IB Gateway on its own")
+    sim.add_argument("--port", type=int, default=4002, help="TCP port on 127.0.0.1 (default 4002, IB Gateway paper)")
+    sim.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: loopback only)")
+    sim.add_argument("--seed", type=int, default=None, help="market seed (default DESK_SIM_SEED)")
+    sub.add_parser("doctor", help="check settings, database, Redis and the IB endpoint")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``desk`` console script. Returns the process exit code."""
+    args = _parser().parse_args(argv)
+    if args.duration is not None and not args.headless:
+        print("desk: --duration needs --headless", file=sys.stderr)
+        return 2
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        print(f"desk: invalid setting: {exc}", file=sys.stderr)
+        return 2
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    if not args.verbose:
+        # ib_async logs every unknown contract and reconnect at ERROR; desk reports those itself.
+        logging.getLogger("ib_async").setLevel(logging.CRITICAL)
+    try:
+        if args.command == "sim":
+            return _run_sim(args, settings)
+        if args.command == "doctor":
+            from desk.doctor import run_doctor
+
+            return asyncio.run(run_doctor(settings))
+        if args.headless:
+            return asyncio.run(run_headless(settings, duration=args.duration, stats_interval=args.stats_interval))
+        from desk.ui.app import run_desk
+
+        return run_desk(settings)
+    except KeyboardInterrupt:
+        return 0
+
+
+def _run_sim(args: argparse.Namespace, settings: Settings) -> int:
+    from desk.sim import serve
+
+    seed = settings.sim_seed if args.seed is None else args.seed
+    try:
+        serve(args.host, args.port, seed)
+    except OSError as exc:
+        print(f"desk: simulator cannot listen on {args.host}:{args.port}: {exc.strerror or exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def format_stats(runtime, rate: float) -> str:
+    """One stats line of the headless collector (UTC time, counters, ticks/s)."""
+    now = time.strftime("%H:%M:%S", time.gmtime())
+    parts = [f"{now}Z", f"{runtime.broker.state.value:<12}"]
+    rec = runtime.recorder.stats if runtime.recorder is not None else None
+    if rec is not None:
+        parts.append(
+            f"received {rec.received:,}  written {rec.written:,}  queued {rec.queued:,}  spooled {rec.spooled:,}"
+        )
+        if rec.errors:
+            parts.append(f"errors {rec.errors} ({rec.last_error})")
+    else:
+        parts.append(f"received {runtime.broker.ticks_recorded:,}  (recording off)")
+    parts.append(f"ticks/s {rate:,.0f}")
+    if runtime.publisher is not None:
+        ps = runtime.publisher.stats
+        parts.append(f"redis {ps.published:,}")
+    return "  ".join(parts)
+
+
+async def run_headless(settings: Settings, *, duration: float | None = None, stats_interval: float = 5.0) -> int:
+    """Run the collector until SIGINT / SIGTERM or ``duration`` seconds; flush; return 0.
+
+    Prints a stats line every ``stats_interval`` seconds and a final one after the flush.
+    """
+    from desk.broker import StateChanged
+    from desk.runtime import Runtime, RuntimeStartError
+
+    runtime = Runtime(settings)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+
+    def on_event(event: object) -> None:
+        if isinstance(event, StateChanged):
+            print(f"desk: {event.state.value}: {event.detail}", flush=True)
+        elif hasattr(event, "level") and event.level in ("error", "warning"):
+            print(f"desk: {event.level}: {event.text}", flush=True)
+
+    runtime.broker.add_listener(on_event)
+    try:
+        await runtime.start()
+    except RuntimeStartError as exc:
+        print(f"desk: {exc}", file=sys.stderr)
+        await runtime.stop()
+        return 1
+    mode = settings.mode.value
+    target = "embedded simulator" if settings.embedded_sim else "gateway"
+    print(
+        f"desk collector: mode {mode}, {target} {runtime.endpoint}, recording to {_redact(settings.database_url) if settings.record else 'nothing'}"
+        + (f", publishing to {_redact(settings.redis_url)}" if settings.redis_url else ""),
+        flush=True,
+    )
+    started = loop.time()
+    last_t, last_n = started, 0
+    try:
+        while not stop.is_set():
+            timeout = stats_interval
+            if duration is not None:
+                timeout = min(timeout, max(0.0, started + duration - loop.time()))
+            try:
+                await asyncio.wait_for(stop.wait(), timeout)
+            except asyncio.TimeoutError:
+                pass
+            now = loop.time()
+            n = runtime.broker.ticks_recorded
+            rate = (n - last_n) / max(now - last_t, 1e-9)
+            last_t, last_n = now, n
+            print(format_stats(runtime, rate), flush=True)
+            if duration is not None and now - started >= duration:
+                break
+    finally:
+        await runtime.stop()
+    total = max(loop.time() - started, 1e-9)
+    print("flushed; " + format_stats(runtime, runtime.broker.ticks_recorded / total), flush=True)
+    return 0
+
+
+def _redact(url: str | None) -> str:
+    """Hide the password in a database / Redis URL for printing."""
+    if not url or "@" not in url or "://" not in url:
+        return url or ""
+    scheme, rest = url.split("://", 1)
+    creds, host = rest.rsplit("@", 1)
+    if ":" in creds:
+        creds = creds.split(":", 1)[0] + ":***"
+    return f"{scheme}://{creds}@{host}"
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
