@@ -128,10 +128,12 @@ class Settings(BaseSettings):
     @classmethod
     def _check_database_url(cls, value: str) -> str:
         value = value.strip()
-        if not value.startswith(("sqlite", "postgresql")):
+        if not value.startswith(("sqlite://", "postgresql", "postgres://")):
             raise ValueError("must start with sqlite:/// or postgresql+psycopg://")
         if value.startswith("postgresql://") or value.startswith("postgres://"):
             value = "postgresql+psycopg://" + value.split("://", 1)[1]
+        if value.startswith("sqlite:///~"):
+            value = "sqlite:///" + str(Path(value[len("sqlite:///") :]).expanduser())
         return value
 
     @field_validator("redis_url", mode="before")
