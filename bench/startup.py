@@ -1,0 +1,115 @@
+"""Time from `desk` start to the first painted quote (budget < 3 s, design.md).
+
+Runs the real desk in a pseudo-terminal, exactly as a user starts it (`python -m desk`,
+embedded simulator, SQLite in a temporary folder), reads what it paints, and stops at the
+first watchlist row that shows a price. Prints, per run and as medians:
+
+* interpreter baseline: `python -c pass` to exit, same interpreter (the floor);
+* first frame: the first screen the app paints (status bar visible);
+* first quote: the first row with a bid price on screen (what the budget is about).
+
+Usage: python bench/startup.py [--runs 5] [--symbol SPY]
+"""
+
+from __future__ import annotations
+
+import argparse
+import fcntl
+import os
+import pty
+import re
+import select
+import signal
+import statistics
+import struct
+import subprocess
+import sys
+import tempfile
+import termios
+import time
+
+ANSI = re.compile(rb"\x1b\[[0-9;?<>=]*[ -/]*[@-~]|\x1b[()][0-9A-Za-z]|\x1b[=>78]|\x1b\][^\x07]*\x07")
+
+
+def baseline() -> float:
+    t0 = time.perf_counter()
+    subprocess.run([sys.executable, "-c", "pass"], check=True)
+    return time.perf_counter() - t0
+
+
+def one_run(symbol: str, timeout: float = 20.0) -> tuple[float, float]:
+    """Return (seconds to first frame, seconds to first quote) of one desk start."""
+    tmp = tempfile.mkdtemp(prefix="desk-bench-")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DESK_")}
+    env.update(
+        TERM="xterm-256color",
+        COLUMNS="140",
+        LINES="40",
+        DESK_DATABASE_URL=f"sqlite:///{tmp}/ticks.sqlite3",
+        DESK_SPOOL_DIR=f"{tmp}/spool",
+    )
+    price_row = re.compile(rb"\b" + symbol.encode() + rb"\s+\S*?\s*\d{1,5}\.\d{2}")
+    t0 = time.perf_counter()
+    pid, fd = pty.fork()
+    if pid == 0:  # child: the desk, as a user would start it
+        os.execvpe(sys.executable, [sys.executable, "-m", "desk"], env)
+    fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 140, 0, 0))
+    screen = b""
+    first_frame = first_quote = float("nan")
+    try:
+        while time.perf_counter() - t0 < timeout:
+            ready, _, _ = select.select([fd], [], [], 0.05)
+            if not ready:
+                continue
+            try:
+                chunk = os.read(fd, 65536)
+            except OSError:
+                break
+            if not chunk:
+                break
+            screen += ANSI.sub(b"", chunk)
+            now = time.perf_counter() - t0
+            if first_frame != first_frame and (b"SIM" in screen or b"sim" in screen):
+                first_frame = now
+            if price_row.search(screen):
+                first_quote = now
+                break
+    finally:
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            try:
+                select.select([fd], [], [], 0.05)
+                os.read(fd, 65536)
+            except OSError:
+                pass
+            done, _ = os.waitpid(pid, os.WNOHANG)
+            if done:
+                break
+        else:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+        os.close(fd)
+    return first_frame, first_quote
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--symbol", default="SPY")
+    args = ap.parse_args()
+    base = [baseline() for _ in range(args.runs)]
+    frames, quotes = [], []
+    for i in range(args.runs):
+        frame, quote = one_run(args.symbol)
+        frames.append(frame)
+        quotes.append(quote)
+        print(f"run {i + 1}: first frame {frame:.3f} s, first quote {quote:.3f} s", flush=True)
+    b, f, q = statistics.median(base), statistics.median(frames), statistics.median(quotes)
+    print(f"\nmedian of {args.runs}: interpreter baseline {b:.3f} s | first frame {f:.3f} s | first quote {q:.3f} s")
+    print(f"first quote / baseline = {q / b:.1f}x; budget 3.000 s: {'met' if q < 3.0 else 'MISSED'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
