@@ -1,0 +1,403 @@
+"""The desk's Textual app, built by one factory for the CLI and for the tests.
+
+``create_app(runtime)`` returns a :class:`DeskApp` bound to a
+:class:`~desk.runtime.Runtime` (or anything with the same surface: ``settings``,
+``clock``, ``quotes``, ``broker``, ``recorder``, ``start()``, ``stop()``).
+``run_desk(settings)`` builds the Runtime, runs the app and returns an exit code.
+
+Rules kept here (design.md):
+
+* the first frame paints at once: ``runtime.start()`` runs in a worker;
+* store, then flush: the broker only writes the QuoteStore; a 0.15 s timer drains the
+  dirty conIds once and hands them to the panes, which repaint only those rows;
+* broker events (connection state, status messages, watchlist changes: a handful a
+  minute, never per tick) arrive as one message each, posted thread-safely;
+* quitting stops the runtime (flushing the recorder) before the app exits;
+* errors from the runtime or the broker are shown as notifications and in the status
+  bar, never as a traceback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from textual import on, work
+from textual.app import App, ComposeResult, SystemCommand
+from textual.binding import Binding, BindingType
+from textual.containers import Container
+from textual.message import Message
+from textual.screen import Screen
+from textual.widgets import Footer
+
+from desk.broker import BrokerError, StateChanged, WatchlistChanged
+from desk.domain import Clock, ConnectionState, StatusEvent
+from desk.settings import Settings
+from desk.ui.meters import RateMeter
+from desk.ui.messages import InstrumentSelected
+from desk.ui.screens.add_symbol import AddSymbolScreen
+from desk.ui.screens.help import HelpScreen, HelpSection, binding_rows
+from desk.ui.themes import (
+    DEFAULT_THEME,
+    builtin_themes,
+    desk_variable_defaults,
+    load_themes,
+    project_themes_dir,
+)
+from desk.ui.widgets.status_bar import StatusBar
+from desk.ui.widgets.watchlist import Watchlist
+
+if TYPE_CHECKING:
+    from desk.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+#: Seconds between quote flushes (store -> panes): 0.15 s is ~6.7 Hz.
+FLUSH_INTERVAL = 0.15
+#: Seconds between status bar refreshes (clock, ticks/s, recorder counters).
+STATUS_INTERVAL = 1.0
+#: Seconds ``runtime.stop()`` may take on quit before the app exits anyway.
+STOP_TIMEOUT = 15.0
+
+
+class DeskApp(App[int]):
+    """The desk: panes in ``#main``, a status bar and the key footer.
+
+    Build it with :func:`create_app`. ``runtime`` provides the quote store, the broker and
+    the recorder; ``clock`` (default: the runtime's) drives the status bar clock and the
+    ticks/s meter, so a :class:`~desk.domain.FrozenClock` freezes both.
+    """
+
+    CSS_PATH = "desk.tcss"
+    TITLE = "desk"
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("question_mark,f1", "help", "Help", id="desk.help", tooltip="Show every key binding"),
+        Binding("ctrl+t", "change_theme", "Theme", show=False, id="desk.theme", tooltip="Pick a colour theme"),
+        Binding("q", "quit", "Quit", id="desk.quit", tooltip="Stop the desk (flushes the recorder) and quit"),
+    ]
+
+    #: Keys of the command palette, shown in the help (Textual binds it itself).
+    PALETTE_HELP: ClassVar[list[tuple[str, str]]] = [
+        ("ctrl+p", "Command palette: themes, add / remove symbol, help, quit"),
+        ("ctrl+q", "Quit at once (Textual's own quit)"),
+    ]
+
+    @dataclass
+    class BrokerNotice(Message):
+        """One broker event (StateChanged, StatusEvent or WatchlistChanged) for the UI."""
+
+        event: Any
+
+    def __init__(
+        self,
+        runtime: Runtime,
+        *,
+        clock: Clock | None = None,
+        cursor_blink: bool = True,
+        animations: bool = True,
+    ) -> None:
+        super().__init__()
+        self.runtime = runtime
+        self.settings: Settings = runtime.settings
+        self.clock: Clock = clock or runtime.clock
+        self.cursor_blink = cursor_blink
+        if not animations:
+            self.animation_level = "none"
+        self._rate = RateMeter()
+        self._stopped = False
+        self._stopping = False
+        self._startup_warnings: list[str] = []
+        self._install_themes()
+
+    # ------------------------------------------------------------------ themes
+
+    def _install_themes(self) -> None:
+        """Register desk's themes (code, then ``themes/``, then ``DESK_THEMES_DIR``) and pick one."""
+        for theme in builtin_themes():
+            self.register_theme(theme)
+        errors: list[str] = []
+        extra = self.settings.themes_dir
+        if extra is not None and not extra.expanduser().is_dir():
+            errors.append(f"DESK_THEMES_DIR: {extra} is not a folder; using the built-in themes")
+        for theme in load_themes([project_themes_dir(), extra], errors=errors):
+            self.register_theme(theme)
+        self._startup_warnings.extend(f"theme file skipped: {e}" for e in errors)
+        wanted = self.settings.theme
+        if wanted in self.available_themes:
+            self.theme = wanted
+        else:
+            self._startup_warnings.append(f"DESK_THEME: unknown theme {wanted!r}; using {DEFAULT_THEME}")
+            self.theme = DEFAULT_THEME
+
+    def get_css_variables(self) -> dict[str, str]:
+        """Textual's variables plus desk's (``$price-up``...), defaulted for themes without them."""
+        variables = super().get_css_variables()
+        missing = {k: v for k, v in desk_variable_defaults(variables).items() if k not in variables}
+        if missing:
+            variables = {**variables, **missing}
+            self.theme_variables = variables
+        return variables
+
+    # ------------------------------------------------------------------ layout
+
+    def compose(self) -> ComposeResult:
+        # #main holds the panes. Today the watchlist; the option chain, order ticket,
+        # positions and arbitrage panes will be added here as they are built.
+        with Container(id="main"):
+            watchlist = Watchlist(self.runtime.quotes, self.runtime.broker.watchlist, id="watchlist", classes="pane")
+            watchlist.border_title = "Watchlist"
+            yield watchlist
+        yield StatusBar(id="status")
+        yield Footer()
+
+    @property
+    def watchlist(self) -> Watchlist:
+        """The watchlist pane."""
+        return self.query_one("#watchlist", Watchlist)
+
+    @property
+    def status_bar(self) -> StatusBar:
+        """The status bar."""
+        return self.query_one("#status", StatusBar)
+
+    def on_mount(self) -> None:
+        self.set_class(True, f"-mode-{self.settings.mode.value}")
+        status = self.status_bar
+        status.set_mode(self.settings.mode)
+        status.set_connection(self.runtime.broker.state)
+        self._refresh_status()
+        self.watchlist.focus()
+        for warning in self._startup_warnings:
+            self._report(warning, "warning")
+        self.runtime.broker.add_listener(self._on_broker_event)
+        self.set_interval(FLUSH_INTERVAL, self._flush_quotes, name="flush-quotes")
+        self.set_interval(STATUS_INTERVAL, self._refresh_status, name="status-bar")
+        self._start_runtime()
+
+    # ------------------------------------------------------------------ runtime
+
+    @work(group="runtime", exclusive=True, exit_on_error=False, description="start the runtime: simulator, recorder, broker")
+    async def _start_runtime(self) -> None:
+        status = self.status_bar
+        status.set_message(f"starting ({self.settings.mode.value} mode)…")
+        try:
+            await self.runtime.start()
+        except Exception as exc:  # shown to the user, never a traceback on screen
+            log.warning("runtime failed to start", exc_info=True)
+            self._report(f"could not start: {_one_line(exc)}", "error")
+            return
+        self._sync_watchlist()
+        self._refresh_status()
+
+    async def _stop_runtime(self) -> None:
+        """Stop the runtime once (flushing the recorder), bounded by :data:`STOP_TIMEOUT`."""
+        if self._stopped:
+            return
+        self._stopped = True
+        try:
+            await asyncio.wait_for(self.runtime.stop(), STOP_TIMEOUT)
+        except Exception:
+            log.warning("runtime did not stop cleanly", exc_info=True)
+
+    async def action_quit(self) -> None:
+        """Stop the runtime (flush the recorder), then exit with code 0."""
+        if self._stopping:
+            return
+        self._stopping = True
+        self.status_bar.set_message("stopping: flushing the recorder…")
+        self._quit_after_stop()
+
+    @work(group="runtime", exclusive=True, exit_on_error=False, description="stop the runtime and quit")
+    async def _quit_after_stop(self) -> None:
+        await self._stop_runtime()
+        self.exit(0)
+
+    async def on_unmount(self) -> None:
+        # Exits that bypass action_quit (ctrl+q, errors) still stop the runtime here:
+        # the event loop is alive while the app's Unmount is handled.
+        await self._stop_runtime()
+
+    # ------------------------------------------------------------------ broker events
+
+    def _on_broker_event(self, event: object) -> None:
+        # Called by the broker (on this loop today; post_message is thread-safe should
+        # a broker ever call from another thread). Never touches widgets directly.
+        self.post_message(self.BrokerNotice(event))
+
+    def on_desk_app_broker_notice(self, message: BrokerNotice) -> None:
+        event = message.event
+        if isinstance(event, StateChanged):
+            self.status_bar.set_connection(event.state)
+            self._refresh_status()
+            if event.detail:
+                level = "warning" if event.state is ConnectionState.RECONNECTING else "info"
+                text = event.detail if event.state is not ConnectionState.CONNECTED else f"connected to {event.detail}"
+                self.status_bar.set_message(text, level)
+            if event.state is ConnectionState.CONNECTED:
+                self._sync_watchlist()
+        elif isinstance(event, StatusEvent):
+            self._report(event.text, event.level)
+        elif isinstance(event, WatchlistChanged):
+            self._sync_watchlist()
+
+    def _sync_watchlist(self) -> None:
+        """Show the broker's current watchlist rows (idempotent)."""
+        rows = self.runtime.broker.watchlist
+        watchlist = self.watchlist
+        if [i.con_id for i in watchlist.instruments] != [i.con_id for i in rows]:
+            watchlist.set_instruments(rows)
+
+    def _report(self, text: str, level: str = "info") -> None:
+        """Put ``text`` in the status bar; errors and warnings also as notifications."""
+        self.status_bar.set_message(text, level)
+        if level == "error":
+            self.notify(text, title="Error", severity="error", timeout=8)
+        elif level == "warning":
+            self.notify(text, title="Warning", severity="warning", timeout=6)
+
+    # ------------------------------------------------------------------ timers
+
+    def _flush_quotes(self) -> None:
+        """Drain the quote store's dirty set once and repaint those rows in every pane."""
+        dirty = self.runtime.quotes.drain_dirty()
+        self.watchlist.apply_dirty(dirty)
+
+    def _refresh_status(self) -> None:
+        status = self.status_bar
+        status.set_clock(self.clock.now())
+        status.set_rate(self._rate.sample(self.runtime.quotes.ticks_seen, self.clock.time()))
+        recorder = getattr(self.runtime, "recorder", None)
+        status.set_recorder(recorder.stats if recorder is not None else None)
+        status.set_endpoint(_endpoint(self.runtime))
+
+    # ------------------------------------------------------------------ watchlist actions
+
+    def action_add_symbol(self) -> None:
+        """Ask for a symbol, then add it through the broker."""
+
+        def added(symbol: str | None) -> None:
+            if symbol:
+                self.add_symbol(symbol)
+
+        self.push_screen(AddSymbolScreen(cursor_blink=self.cursor_blink), added)
+
+    @work(group="broker", exit_on_error=False, description="add a symbol to the watchlist")
+    async def add_symbol(self, symbol: str) -> None:
+        """Add ``symbol`` via ``broker.add_symbol``; on failure report it and change nothing."""
+        self.status_bar.set_message(f"adding {symbol}…")
+        try:
+            instrument = await self.runtime.broker.add_symbol(symbol)
+        except BrokerError as exc:
+            self._report(str(exc), "error")
+            return
+        except Exception as exc:
+            log.warning("add_symbol(%r) failed", symbol, exc_info=True)
+            self._report(f"{symbol}: {_one_line(exc)}", "error")
+            return
+        self._sync_watchlist()
+        self.watchlist.select_instrument(instrument.con_id)
+        self._report(f"added {instrument.key}")
+
+    @on(Watchlist.RemoveRequested)
+    def _remove_requested(self, message: Watchlist.RemoveRequested) -> None:
+        self.remove_symbol(message.instrument.symbol)
+
+    def action_remove_highlighted(self) -> None:
+        """Remove the watchlist's highlighted symbol."""
+        if (instrument := self.watchlist.highlighted) is not None:
+            self.remove_symbol(instrument.symbol)
+
+    @work(group="broker", exit_on_error=False, description="remove a symbol from the watchlist")
+    async def remove_symbol(self, symbol: str) -> None:
+        """Remove ``symbol`` via ``broker.remove_symbol`` and say so in the status bar."""
+        try:
+            removed = await self.runtime.broker.remove_symbol(symbol)
+        except Exception as exc:
+            log.warning("remove_symbol(%r) failed", symbol, exc_info=True)
+            self._report(f"{symbol}: {_one_line(exc)}", "error")
+            return
+        self._sync_watchlist()
+        if removed:
+            self._report(f"removed {symbol}")
+        else:
+            self._report(f"{symbol} is not in the watchlist", "warning")
+
+    def on_instrument_selected(self, message: InstrumentSelected) -> None:
+        # Later panes (option chain, order ticket) follow the selection; nothing yet.
+        pass
+
+    # ------------------------------------------------------------------ help, palette
+
+    def help_sections(self) -> list[HelpSection]:
+        """The help screen's sections: every binding, grouped by pane."""
+        return [
+            ("Desk", binding_rows(self.BINDINGS) + self.PALETTE_HELP),
+            ("Watchlist", binding_rows(Watchlist.BINDINGS)),
+            ("Add symbol dialog", [("Enter", "Add the symbol")] + binding_rows(AddSymbolScreen.BINDINGS)),
+            ("Help", binding_rows(HelpScreen.BINDINGS)),
+        ]
+
+    def action_help(self) -> None:
+        """Open the help screen (or close it if it is open)."""
+        if isinstance(self.screen, HelpScreen):
+            self.screen.dismiss(None)
+            return
+        self.push_screen(HelpScreen(self.help_sections()))
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        """Textual's commands (Theme, Quit, Keys, Screenshot...) plus the desk's."""
+        yield from super().get_system_commands(screen)
+        yield SystemCommand("Add symbol", "Add a symbol to the watchlist", self.action_add_symbol)
+        yield SystemCommand("Remove symbol", "Remove the highlighted symbol from the watchlist", self.action_remove_highlighted)
+        yield SystemCommand("Help", "Show every key binding, by pane", self.action_help)
+
+
+def _endpoint(runtime: Any) -> str:
+    endpoint = getattr(runtime, "endpoint", None)
+    if isinstance(endpoint, str):
+        return endpoint
+    broker = runtime.broker
+    return f"{getattr(broker, 'host', '?')}:{getattr(broker, 'port', '?') or '?'}"
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return text or type(exc).__name__
+
+
+def create_app(
+    runtime: Runtime,
+    *,
+    clock: Clock | None = None,
+    cursor_blink: bool = True,
+    animations: bool = True,
+) -> DeskApp:
+    """Build the desk app for ``runtime`` (the one factory: CLI and tests use it).
+
+    ``clock`` overrides the runtime's clock for the UI (status bar clock, ticks/s).
+    Tests and snapshots pass ``cursor_blink=False, animations=False`` with a
+    :class:`~desk.domain.FrozenClock` for deterministic frames.
+    """
+    return DeskApp(runtime, clock=clock, cursor_blink=cursor_blink, animations=animations)
+
+
+def run_desk(settings: Settings) -> int:
+    """Build the :class:`~desk.runtime.Runtime` for ``settings``, run the desk, return an exit code.
+
+    0 after a normal quit; 1 if the app stopped on an unexpected error (Textual prints it).
+    """
+    from desk.runtime import Runtime
+
+    runtime = Runtime(settings)
+    app = create_app(runtime)
+    result = app.run()
+    if app.return_code not in (None, 0):
+        return app.return_code
+    return result if isinstance(result, int) else 0
+
+
+__all__ = ["DeskApp", "create_app", "run_desk"]

@@ -1,0 +1,162 @@
+"""Fixtures for the UI tests: a fake runtime with the real Runtime's surface.
+
+The fake broker keeps the contract of :class:`desk.broker.Broker` that the UI uses
+(``state``, ``quotes``, ``watchlist``, ``host``/``port``, ``add_listener``,
+``add_symbol`` raising :class:`desk.broker.BrokerError`, ``remove_symbol``), with a fixed
+universe of symbols, so pilot tests run without a gateway. One test in
+``test_real_stack.py`` runs the real Runtime.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime
+
+import pytest
+
+from desk.broker import BrokerError, StateChanged, WatchlistChanged
+from desk.domain import ConnectionState, FrozenClock, Instrument, QuoteStore, RecorderStats
+from desk.settings import Mode, Settings
+
+#: 09:45:00 ET (EDT, UTC-4) on Tuesday 2026-03-10.
+FROZEN_AT = datetime(2026, 3, 10, 13, 45, 0, tzinfo=UTC)
+
+UNIVERSE = {
+    sym: Instrument(sym, con_id=1000 + i, primary_exchange="ARCA" if i < 3 else "NASDAQ")
+    for i, sym in enumerate(["SPY", "QQQ", "IWM", "AAPL", "MSFT", "NVDA", "AMZN", "GOOG", "META", "TSLA", "AMD", "INTC"])
+}
+
+#: Deterministic quotes: (bid, ask, last, bid_size, ask_size, volume, close, last_direction).
+FIXED_QUOTES = {
+    "SPY": (512.34, 512.36, 512.35, 1200, 900, 48_123_456, 510.10, 1),
+    "QQQ": (441.02, 441.05, 441.03, 800, 1100, 31_004_200, 443.50, -1),
+    "IWM": (205.11, 205.13, 205.12, 2500, 2300, 18_550_000, 205.12, 0),
+    "AAPL": (189.98, 190.00, 190.00, 300, 500, 52_410_990, 187.25, 1),
+    "MSFT": (415.50, 415.56, 415.52, 100, 200, 19_870_300, 418.00, -1),
+    "NVDA": (877.10, 877.30, 877.25, 400, 100, 41_220_800, 860.00, 1),
+}
+
+
+class FakeBroker:
+    """The UI-facing surface of desk.broker.Broker over a fixed universe."""
+
+    def __init__(self, quotes: QuoteStore, symbols: list[str]) -> None:
+        self.quotes = quotes
+        self.state = ConnectionState.DISCONNECTED
+        self.host = "127.0.0.1"
+        self.port = 4002
+        self._listeners = []
+        self._rows: list[Instrument] = []
+        self.calls: list[tuple[str, str]] = []
+        for symbol in symbols:
+            self._rows.append(UNIVERSE[symbol])
+            quotes.ensure(UNIVERSE[symbol])
+
+    @property
+    def watchlist(self) -> list[Instrument]:
+        return list(self._rows)
+
+    def add_listener(self, fn) -> None:
+        self._listeners.append(fn)
+
+    def emit(self, event) -> None:
+        for fn in self._listeners:
+            fn(event)
+
+    def set_state(self, state: ConnectionState, detail: str = "") -> None:
+        self.state = state
+        self.emit(StateChanged(state, detail))
+
+    async def add_symbol(self, symbol: str) -> Instrument:
+        self.calls.append(("add", symbol))
+        symbol = symbol.strip().upper()
+        if symbol not in UNIVERSE:
+            raise BrokerError(
+                f"{symbol}: unknown symbol (IB error 200: No security definition has been found for the request)"
+            )
+        instrument = UNIVERSE[symbol]
+        if instrument in self._rows:
+            raise BrokerError(f"{symbol} is already in the watchlist")
+        self._rows.append(instrument)
+        self.quotes.ensure(instrument)
+        self.emit(WatchlistChanged(tuple(i.symbol for i in self._rows)))
+        return instrument
+
+    async def remove_symbol(self, symbol: str) -> bool:
+        self.calls.append(("remove", symbol))
+        for instrument in self._rows:
+            if instrument.symbol == symbol:
+                self._rows.remove(instrument)
+                self.quotes.remove(instrument.con_id)
+                self.emit(WatchlistChanged(tuple(i.symbol for i in self._rows)))
+                return True
+        return False
+
+
+class FakeRecorder:
+    def __init__(self) -> None:
+        self.stats = RecorderStats(received=1500, written=1234, queued=56)
+
+
+class FakeRuntime:
+    """The Runtime surface the UI uses; ``start`` connects the fake broker at once."""
+
+    def __init__(self, settings: Settings, *, clock=None, symbols=None, recorder=True, start_error=None) -> None:
+        self.settings = settings
+        self.clock = clock or FrozenClock(FROZEN_AT)
+        self.quotes = QuoteStore()
+        self.broker = FakeBroker(self.quotes, symbols if symbols is not None else list(FIXED_QUOTES))
+        self.recorder = FakeRecorder() if recorder else None
+        self.start_error = start_error
+        self.started = 0
+        self.stopped = 0
+
+    @property
+    def endpoint(self) -> str:
+        return f"{self.broker.host}:{self.broker.port}"
+
+    async def start(self) -> None:
+        self.started += 1
+        if self.start_error is not None:
+            raise self.start_error
+        self.broker.set_state(ConnectionState.CONNECTED, self.endpoint)
+
+    async def stop(self) -> None:
+        self.stopped += 1
+        self.broker.set_state(ConnectionState.DISCONNECTED, "stopped")
+
+
+def fill_fixed_quotes(runtime: FakeRuntime) -> None:
+    """Write FIXED_QUOTES into the runtime's store (same values every run)."""
+    for symbol, (bid, ask, last, bsz, asz, vol, close, direction) in FIXED_QUOTES.items():
+        instrument = UNIVERSE[symbol]
+        if instrument.con_id not in runtime.quotes:
+            continue
+        runtime.quotes.update(
+            instrument.con_id, bid=bid, ask=ask, last=last, bid_size=bsz, ask_size=asz, volume=vol,
+            close=close, time=FROZEN_AT,
+        )
+        runtime.quotes.get(instrument.con_id).last_direction = direction
+
+
+def make_settings(**overrides) -> Settings:
+    base = dict(mode=Mode.SIM, record=False, theme="desk-dark", _env_file=None)
+    base.update(overrides)
+    return Settings(**base)
+
+
+@pytest.fixture
+def settings() -> Settings:
+    return make_settings()
+
+
+@pytest.fixture
+def runtime(settings) -> FakeRuntime:
+    rt = FakeRuntime(settings)
+    fill_fixed_quotes(rt)
+    return rt
+
+
+@pytest.fixture
+def nan() -> float:
+    return math.nan
