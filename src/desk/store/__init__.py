@@ -1,0 +1,47 @@
+"""desk.store: the tick database (SQLite, PostgreSQL, TimescaleDB).
+
+* :class:`TickRecorder` — O(1) ``submit`` on the event loop, batched binary COPY on a
+  writer thread, spool and exactly-once replay across database outages;
+* :mod:`desk.store.schema` — SQLAlchemy Core tables (``ticks``, ``recorder_batches``,
+  ``instruments``) and their creation, TimescaleDB when the server has it;
+* :func:`probe_database` — checks for ``desk doctor``;
+* :func:`read_ticks` / :func:`iter_ticks` — reading recorded ticks back.
+
+Imports only desk.domain, SQLAlchemy, psycopg and the standard library.
+"""
+
+from desk.store.doctor import DatabaseInfo, probe_database
+from desk.store.errors import SinkDataError, SinkUnavailable, StoreError
+from desk.store.reader import count_ticks, iter_ticks, read_ticks
+from desk.store.recorder import BatchResult, TickRecorder
+from desk.store.schema import SchemaInfo, StoreSchema, ensure_schema, make_engine, upsert_instruments
+from desk.store.sinks import PostgresSink, SqliteSink, open_sink
+from desk.store.spool import Spool, SpoolCorrupt, decode_batch, encode_batch
+from desk.store.urls import DatabaseTarget, parse_database_url
+
+__all__ = [
+    "BatchResult",
+    "DatabaseInfo",
+    "DatabaseTarget",
+    "PostgresSink",
+    "SchemaInfo",
+    "SinkDataError",
+    "SinkUnavailable",
+    "Spool",
+    "SpoolCorrupt",
+    "SqliteSink",
+    "StoreError",
+    "StoreSchema",
+    "TickRecorder",
+    "count_ticks",
+    "decode_batch",
+    "encode_batch",
+    "ensure_schema",
+    "iter_ticks",
+    "make_engine",
+    "open_sink",
+    "parse_database_url",
+    "probe_database",
+    "read_ticks",
+    "upsert_instruments",
+]
