@@ -1,0 +1,28 @@
+"""desk.sim: the simulated IB Gateway.
+
+A TCP server speaking the TWS API socket protocol to the real, unmodified ib_async
+client, fed by a seeded synthetic market. Main entry points:
+
+* :class:`SimGateway` (asyncio, caller's loop), :class:`EmbeddedSim` (own loop in a
+  daemon thread: what the desk embeds), :func:`serve` (``desk sim``);
+* :class:`MarketModel` (the market alone, for deterministic data without sockets);
+* :data:`UNIVERSE`, :func:`lookup`: the simulated instruments.
+"""
+
+from desk.sim.gateway import EmbeddedSim, SimGateway, serve
+from desk.sim.market import Changed, MarketChange, MarketModel, Snapshot
+from desk.sim.universe import UNIVERSE, SimStock, by_con_id, lookup
+
+__all__ = [
+    "UNIVERSE",
+    "Changed",
+    "EmbeddedSim",
+    "MarketChange",
+    "MarketModel",
+    "SimGateway",
+    "SimStock",
+    "Snapshot",
+    "by_con_id",
+    "lookup",
+    "serve",
+]

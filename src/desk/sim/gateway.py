@@ -1,0 +1,434 @@
+"""The simulated IB Gateway: a TCP server speaking the TWS API to unmodified ib_async.
+
+:class:`SimGateway` runs on the caller's asyncio loop; :class:`EmbeddedSim` runs one on
+its own loop in a daemon thread (what the desk uses, so the simulator never competes
+with the UI's loop); :func:`serve` is the blocking entry point of ``desk sim``.
+
+One :class:`~desk.sim.market.MarketModel` is shared by every connection (all clients
+see the same market). A timer steps it every ``tick_interval`` seconds (0.25 s is IB's
+stock ticking cadence) and fans every change out to the subscribed lines: each change
+is formatted once, then only the subscriber's request id is spliced in, and each
+connection gets one ``transport.write`` per step.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import logging
+import math
+import signal
+import sys
+import threading
+from collections.abc import Iterable
+from typing import Any
+
+from desk.domain.clock import Clock
+from desk.sim import messages as m
+from desk.sim.account import SimAccount
+from desk.sim.market import MarketModel
+from desk.sim.messages import TickEncoder
+from desk.sim.session import Session, Subscription
+
+__all__ = ["EmbeddedSim", "SimGateway", "serve"]
+
+log = logging.getLogger("desk.sim")
+
+#: Longest market time one model step simulates, seconds (IB's ~250 ms aggregation).
+MAX_STEP_DT = 0.25
+
+
+class SimGateway:
+    """A simulated IB Gateway on the running asyncio loop.
+
+    Arguments:
+
+    * ``host``, ``port``: where to listen; port 0 picks a free port (read ``.port`` after
+      :meth:`start`). The socket uses ``SO_REUSEADDR``, so a stopped gateway's port can be
+      bound again at once (reconnect tests).
+    * ``seed``: seed of the market model (same seed, same prices).
+    * ``clock``: source of timestamps (``currentTime``, last-trade time, handshake time);
+      defaults to the wall clock. The market's pace is the loop's timer, not the clock.
+    * ``tick_interval``: wall-clock seconds between market updates (0.25 s = IB's
+      aggregated ~4 snapshots/s per stock; smaller gives smoother, smaller batches).
+    * ``speed``: market seconds simulated per wall-clock second (1.0 = real time). Each
+      timer tick advances the market by ``tick_interval * speed`` seconds in steps of at
+      most :data:`MAX_STEP_DT` (0.25 s, IB's cadence), so the message rate grows about
+      linearly with ``speed``: the stress knob of benches (``speed=100`` with
+      ``tick_interval=0.01`` gives ~20,000 tick messages/s with every symbol subscribed).
+    * ``accounts``: managed account ids (paper style ``DU...``); must not be empty.
+    * ``symbols``: restrict the market to these universe symbols (default all).
+    * ``max_tickers``: market data lines per connection (IB's default is 100; error 101).
+    * ``max_write_buffer``: bytes a client may fall behind before its ticks are dropped
+      (counted in ``Session.dropped_ticks``); replies are never dropped.
+    """
+
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        seed: int = 7,
+        clock: Clock | None = None,
+        tick_interval: float = 0.25,
+        accounts: Iterable[str] = ("DU1234567",),
+        speed: float = 1.0,
+        symbols: Iterable[str] | None = None,
+        max_tickers: int = 100,
+        max_write_buffer: int = 32 * 1024 * 1024,
+    ) -> None:
+        if tick_interval <= 0:
+            raise ValueError("tick_interval must be positive")
+        if speed <= 0:
+            raise ValueError("speed must be positive")
+        self.host = host
+        self.port = port
+        self.seed = seed
+        self.clock = clock or Clock()
+        self.tick_interval = float(tick_interval)
+        self.speed = float(speed)
+        span = self.tick_interval * self.speed  # market seconds per timer tick
+        self._steps_per_tick = max(1, math.ceil(span / MAX_STEP_DT - 1e-9))
+        self._step_dt = span / self._steps_per_tick
+        self.accounts = [SimAccount(a) for a in accounts]
+        if not self.accounts:
+            raise ValueError("at least one account is needed (ib_async waits for one)")
+        self.max_tickers = max_tickers
+        self.max_write_buffer = max_write_buffer
+        self.market = MarketModel(seed, symbols)
+        self.encoder = TickEncoder()
+        self.sessions: set[Session] = set()
+        self._by_client_id: dict[int, Session] = {}
+        self._next_order_id: dict[int, int] = {}
+        self._subs: dict[str, list[Subscription]] = {}
+        self._server: asyncio.Server | None = None
+        self._ticker: asyncio.Task[None] | None = None
+        self._stopped: asyncio.Event | None = None
+        #: tick frames written since start (all connections)
+        self.ticks_sent = 0
+
+    # --- public API ----------------------------------------------------------------------
+
+    @property
+    def account_ids(self) -> list[str]:
+        return [a.account_id for a in self.accounts]
+
+    @property
+    def clients(self) -> int:
+        """Connections that completed startApi (have a client id)."""
+        return len(self._by_client_id)
+
+    @property
+    def client_ids(self) -> list[int]:
+        return sorted(self._by_client_id)
+
+    @property
+    def running(self) -> bool:
+        return self._server is not None
+
+    def account(self, account_id: str = "") -> SimAccount | None:
+        """The account with this id; the first one for ``""``; ``None`` if unknown."""
+        if not account_id:
+            return self.accounts[0]
+        return next((a for a in self.accounts if a.account_id == account_id), None)
+
+    async def start(self) -> int:
+        """Bind and start listening and ticking; return the port. ``OSError`` if the
+        port is taken."""
+        if self._server is not None:
+            return self.port
+        loop = asyncio.get_running_loop()
+        self._server = await loop.create_server(
+            lambda: Session(self), self.host, self.port, reuse_address=True
+        )
+        self.port = self._server.sockets[0].getsockname()[1]
+        self._stopped = asyncio.Event()
+        self._ticker = loop.create_task(self._run_market(), name="desk-sim-market")
+        log.info("simulated gateway listening on %s:%d (seed %d)", self.host, self.port,
+                 self.seed)
+        return self.port
+
+    async def stop(self) -> None:
+        """Stop listening and ticking and close every connection (clients see the socket
+        close, as when TWS exits). Safe to call twice."""
+        if self._server is None:
+            return
+        server, self._server = self._server, None
+        server.close()
+        if self._ticker is not None:
+            self._ticker.cancel()
+            try:
+                await self._ticker
+            except asyncio.CancelledError:
+                pass
+            self._ticker = None
+        await self._close_sessions()
+        await server.wait_closed()
+        if self._stopped is not None:
+            self._stopped.set()
+        log.info("simulated gateway on port %d stopped", self.port)
+
+    async def drop_clients(self, timeout: float = 2.0) -> int:
+        """Close every client connection but keep listening (fault injection: clients
+        see a disconnect and may reconnect). Returns how many were closed."""
+        return await self._close_sessions(timeout)
+
+    async def serve_forever(self) -> None:
+        """Start if needed and run until :meth:`stop` is called (or the task is
+        cancelled, which stops the gateway)."""
+        await self.start()
+        assert self._stopped is not None
+        try:
+            await self._stopped.wait()
+        finally:
+            await self.stop()
+
+    def next_order_id(self, client_id: int) -> int:
+        """The next valid order id of ``client_id``: above every id it has used."""
+        return self._next_order_id.setdefault(client_id, 1)
+
+    def note_order_id(self, client_id: int, order_id: int) -> None:
+        """Record that ``client_id`` used ``order_id``."""
+        if order_id >= self.next_order_id(client_id):
+            self._next_order_id[client_id] = order_id + 1
+
+    def epoch_ms(self) -> int:
+        """The clock's time, UTC milliseconds since the epoch."""
+        return int(self.clock.time() * 1000)
+
+    def step(self) -> int:
+        """Run one timer tick by hand: advance the market by ``tick_interval * speed``
+        seconds and fan the changes out. Returns the number of tick frames queued. (The
+        gateway calls it on its timer.)"""
+        market = self.market
+        dt = self._step_dt
+        subs_by_symbol = self._subs
+        encode = self.encoder.encode
+        render = m.render
+        epoch_ms = self.epoch_ms()
+        frames = 0
+        for _ in range(self._steps_per_tick):
+            for ch in market.step(dt):
+                subs = subs_by_symbol.get(ch.symbol)
+                if not subs:
+                    continue
+                parts, rt, rtt = encode(subs[0].stock, ch, epoch_ms)
+                for sub in subs:
+                    out = sub.session.out
+                    render(parts, sub.rid, out)
+                    frames += len(parts)
+                    if rt and sub.rt_volume:
+                        render(rt, sub.rid, out)
+                        frames += 1
+                    if rtt and sub.rt_trade_volume:
+                        render(rtt, sub.rid, out)
+                        frames += 1
+        if frames:
+            for session in self.sessions:
+                session.flush_ticks()
+            self.ticks_sent += frames
+        return frames
+
+    # --- internals -------------------------------------------------------------------------
+
+    async def _run_market(self) -> None:
+        loop = asyncio.get_running_loop()
+        interval = self.tick_interval
+        next_t = loop.time() + interval
+        while True:
+            delay = next_t - loop.time()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            try:
+                self.step()
+            except Exception:
+                log.exception("market step failed")
+            next_t += interval
+            now = loop.time()
+            if next_t < now:  # fell behind (busy loop): skip the missed steps
+                next_t = now + interval
+
+    async def _close_sessions(self, timeout: float = 2.0) -> int:
+        sessions = list(self.sessions)
+        for s in sessions:
+            s.close()
+        waits = [s.closed for s in sessions if not s.closed.done()]
+        if waits:
+            _done, pending = await asyncio.wait(waits, timeout=timeout)
+            if pending:
+                for s in sessions:
+                    if not s.closed.done():
+                        s.abort()
+                await asyncio.wait(pending, timeout=timeout)
+        return len(sessions)
+
+    def _session_opened(self, session: Session) -> None:
+        self.sessions.add(session)
+
+    def _session_closed(self, session: Session) -> None:
+        self.sessions.discard(session)
+        if session.client_id is not None and self._by_client_id.get(session.client_id) is session:
+            del self._by_client_id[session.client_id]
+        for sub in session.subscriptions.values():
+            self._unsubscribe(sub)
+
+    def _register_client(self, session: Session, client_id: int) -> bool:
+        if client_id in self._by_client_id:
+            return False
+        self._by_client_id[client_id] = session
+        return True
+
+    def _subscribe(self, sub: Subscription) -> None:
+        self._subs.setdefault(sub.stock.symbol, []).append(sub)
+
+    def _unsubscribe(self, sub: Subscription) -> None:
+        subs = self._subs.get(sub.stock.symbol)
+        if subs and sub in subs:
+            subs.remove(sub)
+            if not subs:
+                del self._subs[sub.stock.symbol]
+
+
+class EmbeddedSim:
+    """A :class:`SimGateway` on its own event loop in a daemon thread.
+
+    ``EmbeddedSim(port=0, seed=7, ...)`` takes the :class:`SimGateway` arguments.
+    :meth:`start` blocks until the gateway listens and returns the port; :meth:`stop`
+    closes everything and joins the thread. All methods are thread-safe and blocking;
+    use as a context manager to stop on exit::
+
+        with EmbeddedSim(seed=7) as sim:
+            await ib.connectAsync("127.0.0.1", sim.port, clientId=1)
+    """
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, **gateway_kwargs: Any) -> None:
+        self._host = host
+        self._port = port
+        self._kwargs = gateway_kwargs
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self.gateway: SimGateway | None = None
+
+    @property
+    def port(self) -> int:
+        """The listening port (after :meth:`start`)."""
+        return self.gateway.port if self.gateway else self._port
+
+    @property
+    def clients(self) -> int:
+        """Connected API clients (read across threads; a snapshot)."""
+        return self.gateway.clients if self.gateway else 0
+
+    def start(self, timeout: float = 10.0) -> int:
+        """Start the thread and the gateway; return the port. Raises what binding raised
+        (``OSError`` if the port is taken) or ``TimeoutError``."""
+        if self._thread is not None:
+            return self.port
+        ready: concurrent.futures.Future[int] = concurrent.futures.Future()
+        self._thread = threading.Thread(target=self._run, args=(ready,),
+                                        name="desk-sim", daemon=True)
+        self._thread.start()
+        try:
+            return ready.result(timeout)
+        except BaseException:
+            self._thread.join(timeout)
+            self._thread = None
+            raise
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop the gateway, its loop and the thread. Safe to call twice."""
+        loop, thread = self._loop, self._thread
+        if loop is None or thread is None:
+            return
+        if self.gateway is not None and not loop.is_closed():
+            try:
+                asyncio.run_coroutine_threadsafe(self.gateway.stop(), loop).result(timeout)
+            except RuntimeError:  # loop already stopped
+                pass
+            loop.call_soon_threadsafe(loop.stop)
+        thread.join(timeout)
+        self._thread = None
+        self._loop = None
+
+    def drop_clients(self, timeout: float = 10.0) -> int:
+        """Close every client connection, keep listening; returns how many."""
+        return self.call(lambda gw: gw.drop_clients(), timeout)
+
+    def call(self, fn: Any, timeout: float = 10.0) -> Any:
+        """Run ``fn(gateway)`` on the gateway's loop and return its result (awaited if it
+        is a coroutine). For tests and tools that need to poke the running gateway."""
+        loop, gw = self._loop, self.gateway
+        if loop is None or gw is None:
+            raise RuntimeError("simulator not started")
+
+        async def run() -> Any:
+            result = fn(gw)
+            if asyncio.iscoroutine(result):
+                result = await result
+            return result
+
+        return asyncio.run_coroutine_threadsafe(run(), loop).result(timeout)
+
+    def __enter__(self) -> EmbeddedSim:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def _run(self, ready: concurrent.futures.Future[int]) -> None:
+        loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(loop)
+        self._loop = loop
+        try:
+            gw = SimGateway(self._host, self._port, **self._kwargs)
+            loop.run_until_complete(gw.start())
+        except BaseException as e:
+            ready.set_exception(e)
+            loop.close()
+            return
+        self.gateway = gw
+        ready.set_result(gw.port)
+        try:
+            loop.run_forever()
+        finally:
+            try:
+                loop.run_until_complete(gw.stop())
+                pending = [t for t in asyncio.all_tasks(loop) if not t.done()]
+                for t in pending:
+                    t.cancel()
+                if pending:
+                    loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+            finally:
+                loop.close()
+
+
+def serve(host: str = "127.0.0.1", port: int = 0, seed: int = 7, *,
+          tick_interval: float = 0.25, speed: float = 1.0) -> None:
+    """Run a simulated gateway until SIGINT or SIGTERM (the ``desk sim`` command).
+
+    Prints one line ``desk sim listening on HOST:PORT (seed S)`` once listening, then
+    blocks; returns normally on the signal after closing every connection. ``OSError``
+    if the port is taken.
+    """
+
+    async def main() -> None:
+        gw = SimGateway(host, port, seed=seed, tick_interval=tick_interval, speed=speed)
+        await gw.start()
+        print(f"desk sim listening on {host}:{gw.port} (seed {seed})", flush=True)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            try:
+                loop.add_signal_handler(sig, stop.set)
+            except (NotImplementedError, RuntimeError):  # not the main thread / Windows
+                pass
+        try:
+            await stop.wait()
+        finally:
+            await gw.stop()
+
+    try:
+        asyncio.run(main())
+    except KeyboardInterrupt:  # signal arrived before the handlers were installed
+        print("desk sim stopped", file=sys.stderr)

@@ -1,0 +1,442 @@
+"""One client connection to the simulated gateway: handshake, requests, replies.
+
+A :class:`Session` is the asyncio protocol of one accepted socket. It decodes frames
+(:mod:`desk.sim.codec`), negotiates the server version, accepts ``startApi`` (or refuses
+a client id already in use with IB error 326 and closes), answers requests from the
+universe, the account and the market model, and holds the connection's market data
+subscriptions, which the :class:`~desk.sim.gateway.SimGateway` feeds on every market step.
+
+Malformed or unknown messages are logged and ignored: like TWS, one bad request never
+takes the connection down. Everything runs on the gateway's event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import TYPE_CHECKING, Callable
+
+from desk.sim import messages as m
+from desk.sim.codec import FrameDecoder, ProtocolError, parse_version_range
+from desk.sim.contracts import CONTRACT_FIELDS, ContractQuery, resolve
+from desk.sim.messages import Code, In
+from desk.sim.universe import UNIVERSE, SimStock
+
+if TYPE_CHECKING:
+    from desk.sim.gateway import SimGateway
+
+__all__ = ["Session", "Subscription"]
+
+log = logging.getLogger("desk.sim")
+
+#: marketDataType the simulator reports for a requested type: live data is always
+#: available, and IB returns live data when it is, whatever delayed type was asked for.
+_EFFECTIVE_DATA_TYPE = {1: 1, 2: 2, 3: 1, 4: 2}
+
+
+class Subscription:
+    """A streaming market data line: one reqMktData of one session.
+
+    ``rid`` is the request id already encoded as wire bytes (``b"12\\0"``); ``rt_volume``
+    and ``rt_trade_volume`` say whether generic ticks 233 / 375 were asked for.
+    """
+
+    __slots__ = ("session", "req_id", "rid", "stock", "rt_volume", "rt_trade_volume")
+
+    def __init__(self, session: Session, req_id: int, stock: SimStock,
+                 generic: frozenset[int]) -> None:
+        self.session = session
+        self.req_id = req_id
+        self.rid = f"{req_id}\0".encode()
+        self.stock = stock
+        self.rt_volume = 233 in generic
+        self.rt_trade_volume = 375 in generic
+
+
+def _parse_generic(text: str) -> frozenset[int]:
+    ids = set()
+    for part in text.split(","):
+        part = part.strip()
+        if part.isdigit():
+            ids.add(int(part))
+    return frozenset(ids)
+
+
+class Session(asyncio.Protocol):
+    """The server side of one TWS API connection."""
+
+    def __init__(self, gateway: SimGateway) -> None:
+        self.gateway = gateway
+        self.transport: asyncio.Transport | None = None
+        self.peer = ""
+        self._decoder = FrameDecoder(expect_prefix=True)
+        #: negotiated server version (0 until the handshake)
+        self.version = 0
+        #: the client's id once startApi was accepted, else ``None``
+        self.client_id: int | None = None
+        self.subscriptions: dict[int, Subscription] = {}
+        self.data_type = 1  # requested marketDataType
+        #: frames waiting to be written at the end of the current market step
+        self.out: list[bytes] = []
+        self.paused = False  # transport above its high-water mark: ticks are conflated
+        self.dropped_ticks = 0  # tick frames not sent because the client fell behind
+        self.closed = asyncio.get_running_loop().create_future()
+        self._handlers: dict[int, Callable[[list[str]], None]] = {
+            In.START_API: self._start_api,
+            In.REQ_IDS: self._req_ids,
+            In.REQ_CURRENT_TIME: self._req_current_time,
+            In.REQ_MANAGED_ACCTS: self._req_managed_accts,
+            In.REQ_CONTRACT_DATA: self._req_contract_details,
+            In.REQ_MATCHING_SYMBOLS: self._req_matching_symbols,
+            In.REQ_MKT_DATA: self._req_mkt_data,
+            In.CANCEL_MKT_DATA: self._cancel_mkt_data,
+            In.REQ_MARKET_DATA_TYPE: self._req_market_data_type,
+            In.REQ_POSITIONS: self._req_positions,
+            In.REQ_OPEN_ORDERS: self._req_open_orders,
+            In.REQ_ALL_OPEN_ORDERS: self._req_open_orders,
+            In.REQ_COMPLETED_ORDERS: self._req_completed_orders,
+            In.REQ_EXECUTIONS: self._req_executions,
+            In.REQ_ACCOUNT_DATA: self._req_account_updates,
+            In.REQ_ACCOUNT_UPDATES_MULTI: self._req_account_updates_multi,
+            In.REQ_ACCOUNT_SUMMARY: self._req_account_summary,
+            In.REQ_PNL: self._req_pnl,
+            In.PLACE_ORDER: self._place_order,
+            In.CANCEL_ORDER: self._cancel_order,
+            In.REQ_SEC_DEF_OPT_PARAMS: self._req_sec_def_opt_params,
+            In.REQ_HISTORICAL_DATA: self._req_historical_data,
+            In.REQ_HEAD_TIMESTAMP: self._req_historical_data,
+        }
+        # requests that need no answer (cancels of things answered in one go, settings)
+        self._silent = frozenset({
+            In.REQ_AUTO_OPEN_ORDERS, In.SET_SERVER_LOGLEVEL, In.CANCEL_POSITIONS,
+            In.CANCEL_ACCOUNT_SUMMARY, In.CANCEL_ACCOUNT_UPDATES_MULTI, In.CANCEL_PNL,
+            In.CANCEL_PNL_SINGLE, In.REQ_PNL_SINGLE, In.CANCEL_HISTORICAL_DATA,
+            In.REQ_GLOBAL_CANCEL,
+        })
+        self._warned: set[int] = set()
+
+    # --- asyncio.Protocol --------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        peer = transport.get_extra_info("peername")
+        self.peer = f"{peer[0]}:{peer[1]}" if peer else "?"
+        transport.set_write_buffer_limits(high=self.gateway.max_write_buffer)
+        self.gateway._session_opened(self)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        log.info("client %s (clientId %s) disconnected%s", self.peer, self.client_id,
+                 f": {exc}" if exc else "")
+        self.transport = None
+        self.out.clear()
+        self.gateway._session_closed(self)
+        self.subscriptions.clear()
+        if not self.closed.done():
+            self.closed.set_result(None)
+
+    def pause_writing(self) -> None:
+        self.paused = True
+
+    def resume_writing(self) -> None:
+        self.paused = False
+
+    def data_received(self, data: bytes) -> None:
+        try:
+            msgs = self._decoder.feed(data)
+        except ProtocolError as e:
+            log.warning("client %s: protocol error, closing: %s", self.peer, e)
+            self.close()
+            return
+        for fields in msgs:
+            if self.transport is None:
+                return
+            try:
+                self._dispatch(fields)
+            except Exception:  # one bad request must not take the connection down
+                log.exception("client %s: error handling %s", self.peer, fields[:4])
+
+    # --- output --------------------------------------------------------------------------
+
+    def send(self, data: bytes) -> None:
+        """Write a reply now (replies are never conflated)."""
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.write(data)
+
+    def flush_ticks(self) -> None:
+        """Write the tick frames gathered during a market step (dropped if the client is
+        more than ``max_write_buffer`` bytes behind: IB conflates rather than queue)."""
+        out = self.out
+        if not out:
+            return
+        if self.transport is None or self.transport.is_closing():
+            out.clear()
+            return
+        if self.paused:
+            self.dropped_ticks += len(out) // 4
+            out.clear()
+            return
+        data = b"".join(out)
+        out.clear()
+        self.transport.write(data)
+
+    def close(self) -> None:
+        """Close the connection after pending output is written."""
+        if self.transport is not None:
+            self.transport.close()
+
+    def abort(self) -> None:
+        """Close the connection at once, discarding pending output."""
+        if self.transport is not None:
+            self.transport.abort()
+
+    # --- dispatch ------------------------------------------------------------------------
+
+    def _dispatch(self, fields: list[str]) -> None:
+        if not self.version:
+            self._handshake(fields)
+            return
+        if not fields:
+            return
+        try:
+            msg_id = int(fields[0])
+        except ValueError:
+            log.warning("client %s: bad message id %r", self.peer, fields[0])
+            return
+        if self.client_id is None and msg_id != In.START_API:
+            log.warning("client %s: message %d before startApi ignored", self.peer, msg_id)
+            return
+        handler = self._handlers.get(msg_id)
+        if handler is not None:
+            handler(fields)
+        elif msg_id not in self._silent and msg_id not in self._warned:
+            self._warned.add(msg_id)
+            log.warning("client %s: message %d not supported by the simulator, ignored",
+                        self.peer, msg_id)
+
+    def _handshake(self, fields: list[str]) -> None:
+        text = fields[0] if fields else ""
+        try:
+            lo, hi, options = parse_version_range(text)
+        except ProtocolError as e:
+            log.warning("client %s: %s, closing", self.peer, e)
+            self.close()
+            return
+        version = min(hi, m.SERVER_VERSION_MAX)
+        if version < lo or version < m.SERVER_VERSION_MIN:
+            log.warning("client %s: versions %d..%d not supported (%d..%d), closing",
+                        self.peer, lo, hi, m.SERVER_VERSION_MIN, m.SERVER_VERSION_MAX)
+            self.close()
+            return
+        self.version = version
+        log.debug("client %s: server version %d (options %r)", self.peer, version, options)
+        self.send(m.server_hello(version, self.gateway.clock.now()))
+
+    # --- session -------------------------------------------------------------------------
+
+    def _start_api(self, fields: list[str]) -> None:
+        # 71, version 2, clientId, optionalCapabilities
+        if self.client_id is not None:
+            return
+        client_id = int(fields[2])
+        if not self.gateway._register_client(self, client_id):
+            log.info("client %s: clientId %d already in use, refusing", self.peer, client_id)
+            self.send(m.error(-1, Code.CLIENT_ID_IN_USE))
+            self.close()
+            return
+        self.client_id = client_id
+        log.info("client %s connected as clientId %d", self.peer, client_id)
+        gw = self.gateway
+        self.send(
+            m.managed_accounts(gw.account_ids)
+            + m.next_valid_id(gw.next_order_id(client_id))
+            + m.farm_status()
+        )
+
+    def _req_ids(self, fields: list[str]) -> None:
+        self.send(m.next_valid_id(self.gateway.next_order_id(self.client_id or 0)))
+
+    def _req_current_time(self, fields: list[str]) -> None:
+        self.send(m.current_time(int(self.gateway.clock.time())))
+
+    def _req_managed_accts(self, fields: list[str]) -> None:
+        self.send(m.managed_accounts(self.gateway.account_ids))
+
+    # --- contracts -----------------------------------------------------------------------
+
+    def _req_contract_details(self, fields: list[str]) -> None:
+        # 9, version 8, reqId, contract (12), includeExpired, secIdType, secId, issuerId
+        req_id = int(fields[2])
+        q = ContractQuery.from_fields(fields, 3)
+        tail = fields[3 + CONTRACT_FIELDS :]
+        if len(tail) >= 3:
+            q = q.with_sec_id(tail[1], tail[2])
+        found = resolve(q)
+        if found is None:
+            log.info("client %s: no contract for %s", self.peer, q.describe())
+            self.send(m.error(req_id, Code.NO_SECURITY_DEFINITION))
+            return
+        stock, exchange = found
+        self.send(m.contract_details(req_id, stock, exchange, self.gateway.clock.now())
+                  + m.contract_details_end(req_id))
+
+    def _req_matching_symbols(self, fields: list[str]) -> None:
+        # 81, reqId, pattern: symbols starting with the pattern, then names containing it
+        req_id = int(fields[1])
+        pattern = fields[2].strip().upper() if len(fields) > 2 else ""
+        hits = [s for s in UNIVERSE.values() if pattern and s.symbol.startswith(pattern)]
+        hits += [s for s in UNIVERSE.values()
+                 if pattern and s not in hits and pattern in s.long_name.upper()]
+        self.send(m.symbol_samples(req_id, hits[:16]))
+
+    def _req_sec_def_opt_params(self, fields: list[str]) -> None:
+        # 78, reqId, underlyingSymbol, futFopExchange, underlyingSecType, underlyingConId
+        # Options are not simulated yet: an empty answer (the End message alone).
+        self.send(m.sec_def_opt_params_end(int(fields[1])))
+
+    def _req_historical_data(self, fields: list[str]) -> None:
+        # 20 / 87, reqId, ...: no history yet; IB's answer when it has no data
+        req_id = int(fields[1])
+        self.send(m.error(req_id, Code.HISTORICAL_DATA_ERROR, None,
+                          "HMDS query returned no data: the simulator records no history yet"))
+
+    # --- market data ---------------------------------------------------------------------
+
+    def _req_mkt_data(self, fields: list[str]) -> None:
+        # 1, version 11, reqId, contract (12), [BAG legs], deltaNeutral flag [+3],
+        # genericTickList, snapshot, regulatorySnapshot, mktDataOptions
+        req_id = int(fields[2])
+        q = ContractQuery.from_fields(fields, 3)
+        i = 3 + CONTRACT_FIELDS
+        if q.sec_type == "BAG":
+            i += 1 + 4 * int(fields[i] or 0)
+        if fields[i] == "1":
+            i += 3
+        i += 1
+        generic = _parse_generic(fields[i]) if i < len(fields) else frozenset()
+        snapshot = i + 1 < len(fields) and fields[i + 1] == "1"
+        regulatory = i + 2 < len(fields) and fields[i + 2] == "1"
+
+        if req_id in self.subscriptions:
+            self.send(m.error(req_id, Code.DUPLICATE_TICKER_ID))
+            return
+        found = resolve(q)
+        if found is None:
+            log.info("client %s: no contract for market data %s", self.peer, q.describe())
+            self.send(m.error(req_id, Code.NO_SECURITY_DEFINITION))
+            return
+        stock = found[0]
+        gw = self.gateway
+        if stock.symbol not in gw.market:
+            self.send(m.error(req_id, Code.NOT_SUBSCRIBED))
+            return
+        streaming = not (snapshot or regulatory)
+        if streaming and len(self.subscriptions) >= gw.max_tickers:
+            self.send(m.error(req_id, Code.MAX_TICKERS))
+            return
+        out = [m.tick_req_params(req_id, stock.min_tick),
+               m.market_data_type(req_id, _EFFECTIVE_DATA_TYPE.get(self.data_type, 1))]
+        st = gw.market.state(stock.symbol)
+        ch = st.change(0)
+        parts = gw.encoder.initial(stock, ch, st.open, st.close, gw.epoch_ms(), generic)
+        m.render(parts, f"{req_id}\0".encode(), out)
+        if not streaming:
+            out.append(m.tick_snapshot_end(req_id))
+            self.send(b"".join(out))
+            return
+        self.send(b"".join(out))
+        sub = Subscription(self, req_id, stock, generic)
+        self.subscriptions[req_id] = sub
+        gw._subscribe(sub)
+
+    def _cancel_mkt_data(self, fields: list[str]) -> None:
+        # 2, version 2, reqId
+        req_id = int(fields[2])
+        sub = self.subscriptions.pop(req_id, None)
+        if sub is None:
+            self.send(m.error(req_id, Code.CANT_FIND_EID, None, req_id))
+            return
+        self.gateway._unsubscribe(sub)
+
+    def _req_market_data_type(self, fields: list[str]) -> None:
+        # 59, version 1, marketDataType; TWS reports the switch on each live line
+        new = int(fields[2])
+        if new not in _EFFECTIVE_DATA_TYPE:
+            return
+        old_effective = _EFFECTIVE_DATA_TYPE[self.data_type]
+        self.data_type = new
+        effective = _EFFECTIVE_DATA_TYPE[new]
+        if effective != old_effective and self.subscriptions:
+            self.send(b"".join(m.market_data_type(r, effective) for r in self.subscriptions))
+
+    # --- orders, positions, executions (none yet in this slice) --------------------------
+
+    def _req_positions(self, fields: list[str]) -> None:
+        self.send(m.position_end())
+
+    def _req_open_orders(self, fields: list[str]) -> None:
+        self.send(m.open_order_end())
+
+    def _req_completed_orders(self, fields: list[str]) -> None:
+        self.send(m.completed_orders_end())
+
+    def _req_executions(self, fields: list[str]) -> None:
+        # 7, version 3, reqId, filter...
+        self.send(m.exec_details_end(int(fields[2])))
+
+    def _place_order(self, fields: list[str]) -> None:
+        # 3, orderId, ...: order entry is not simulated yet; IB's rejection
+        order_id = int(fields[1])
+        self.gateway.note_order_id(self.client_id or 0, order_id)
+        self.send(m.error(order_id, Code.ORDER_REJECTED, None,
+                          "order entry is not available in this simulator version"))
+
+    def _cancel_order(self, fields: list[str]) -> None:
+        # 4, version 1, orderId, manualOrderCancelTime
+        order_id = int(fields[2])
+        self.send(m.error(order_id, Code.ORDER_TO_CANCEL_NOT_FOUND, None, order_id))
+
+    # --- accounts ------------------------------------------------------------------------
+
+    def _req_account_updates(self, fields: list[str]) -> None:
+        # 6, version 2, subscribe, account
+        if fields[2] != "1":
+            return
+        gw = self.gateway
+        account = gw.account(fields[3] if len(fields) > 3 else "")
+        if account is None:
+            return
+        out = [m.account_value(k, v, c, account.account_id) for k, v, c in account.values()]
+        out.append(m.account_update_time(gw.clock.now()))
+        out.append(m.account_download_end(account.account_id))
+        self.send(b"".join(out))
+
+    def _req_account_updates_multi(self, fields: list[str]) -> None:
+        # 76, version 1, reqId, account, modelCode, ledgerAndNLV
+        req_id = int(fields[2])
+        name = fields[3] if len(fields) > 3 else ""
+        model = fields[4] if len(fields) > 4 else ""
+        gw = self.gateway
+        accounts = gw.accounts if name in ("", "All") else [a for a in gw.accounts
+                                                             if a.account_id == name]
+        out = []
+        for acc in accounts:
+            for k, v, c in acc.values():
+                out.append(m.account_update_multi(req_id, acc.account_id, model, k, v, c))
+        out.append(m.account_update_multi_end(req_id))
+        self.send(b"".join(out))
+
+    def _req_account_summary(self, fields: list[str]) -> None:
+        # 62, version 1, reqId, group, tags
+        req_id = int(fields[2])
+        tags = fields[4] if len(fields) > 4 else ""
+        out = []
+        for acc in self.gateway.accounts:
+            for tag, value, cur in acc.summary(tags):
+                out.append(m.account_summary(req_id, acc.account_id, tag, value, cur))
+        out.append(m.account_summary_end(req_id))
+        self.send(b"".join(out))
+
+    def _req_pnl(self, fields: list[str]) -> None:
+        # 92, reqId, account, modelCode: flat book, so zero P&L
+        self.send(m.pnl(int(fields[1]), 0.0, 0.0, 0.0))
