@@ -193,6 +193,13 @@ class MarketModel:
     a high and low around the current price.
 
     Not thread-safe: drive it from one thread (the gateway's event loop, or the caller's).
+
+    Example (deterministic data for a snapshot test or a UI without a gateway)::
+
+        model = MarketModel(seed=7, symbols=["SPY", "AAPL"])
+        for change in model.step(0.25):      # 0.25 s of market time
+            print(change.symbol, change.bid, change.ask, change.volume)
+        bid, ask, last, bid_size, ask_size, last_size, volume, close = model.snapshot("SPY")
     """
 
     def __init__(self, seed: int = 7, symbols: Iterable[str] | None = None) -> None:

@@ -125,7 +125,12 @@ class Tick(IntEnum):
 
 
 class Code(IntEnum):
-    """IB error / message codes the simulator sends (TWS API "Message Codes")."""
+    """IB error / message codes the simulator sends, with IB's meaning (source: TWS API
+    "Message Codes", interactivebrokers.github.io/tws-api/message_codes.html).
+
+    ib_async treats 2100-2199 as warnings; the others end the matching request (or
+    cancel the matching order) on the client side.
+    """
 
     MAX_TICKERS = 101
     HISTORICAL_DATA_ERROR = 162

@@ -6,8 +6,39 @@ a client id already in use with IB error 326 and closes), answers requests from 
 universe, the account and the market model, and holds the connection's market data
 subscriptions, which the :class:`~desk.sim.gateway.SimGateway` feeds on every market step.
 
-Malformed or unknown messages are logged and ignored: like TWS, one bad request never
-takes the connection down. Everything runs on the gateway's event loop.
+Requests and answers (message ids as in ``docs/tws-protocol.md``):
+
+=====================================  ===============================================
+request                                answer
+=====================================  ===============================================
+startApi 71                            managedAccounts 15, nextValidId 9, farm notices
+                                       (error 4 with reqId -1, codes 2104/2106/2158);
+                                       client id in use: error 326, then close
+reqIds 8 / reqCurrentTime 49           nextValidId 9 / currentTime 49 (clock, UTC epoch)
+reqContractDetails 9                   contractData 10 + contractDataEnd 52; error 200
+reqMatchingSymbols 81                  symbolSamples 79
+reqMktData 1                           tickReqParams 81, marketDataType 58, initial
+                                       ticks, then a stream (snapshot: tickSnapshotEnd
+                                       57); errors 200, 322 (duplicate id), 101 (lines)
+cancelMktData 2                        nothing; error 300 if the id is unknown
+reqMarketDataType 59                   marketDataType 58 on each live line it changes
+reqPositions 61 / reqOpenOrders 5, 16  positionEnd 62 / openOrderEnd 53 (none yet)
+reqCompletedOrders 99 / reqExecutions  completedOrdersEnd 102 / execDetailsEnd 55
+reqAccountUpdates 6                    updateAccountValue 6 rows, updateAccountTime 8,
+                                       accountDownloadEnd 54
+reqAccountUpdatesMulti 76              accountUpdateMulti 73 rows, End 74
+reqAccountSummary 62                   accountSummary 63 rows, End 64
+reqPnL 92                              pnl 94 (flat: zeros)
+placeOrder 3 / cancelOrder 4           error 201 (rejected: no order entry yet) /
+                                       error 10147
+reqHistoricalData 20, reqHeadTimeStamp error 162 (no history yet)
+reqSecDefOptParams 78                  End 76 alone (no options yet)
+=====================================  ===============================================
+
+Error codes and texts follow IB's "TWS API Message Codes" list (see
+:class:`desk.sim.messages.Code`). Malformed or unknown messages are logged and ignored:
+like TWS, one bad request never takes the connection down. Everything runs on the
+gateway's event loop.
 """
 
 from __future__ import annotations
