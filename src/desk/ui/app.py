@@ -112,6 +112,11 @@ class DeskApp(App[int]):
         self._stopping = False
         self._startup_warnings: list[str] = []
         self._install_themes()
+        #: the watchlist pane (kept as an attribute: timers may fire while the DOM closes)
+        self.watchlist = Watchlist(runtime.quotes, runtime.broker.watchlist, id="watchlist", classes="pane")
+        self.watchlist.border_title = "Watchlist"
+        #: the status bar
+        self.status_bar = StatusBar(id="status")
 
     # ------------------------------------------------------------------ themes
 
@@ -148,21 +153,9 @@ class DeskApp(App[int]):
         # #main holds the panes. Today the watchlist; the option chain, order ticket,
         # positions and arbitrage panes will be added here as they are built.
         with Container(id="main"):
-            watchlist = Watchlist(self.runtime.quotes, self.runtime.broker.watchlist, id="watchlist", classes="pane")
-            watchlist.border_title = "Watchlist"
-            yield watchlist
-        yield StatusBar(id="status")
+            yield self.watchlist
+        yield self.status_bar
         yield Footer()
-
-    @property
-    def watchlist(self) -> Watchlist:
-        """The watchlist pane."""
-        return self.query_one("#watchlist", Watchlist)
-
-    @property
-    def status_bar(self) -> StatusBar:
-        """The status bar."""
-        return self.query_one("#status", StatusBar)
 
     def on_mount(self) -> None:
         self.set_class(True, f"-mode-{self.settings.mode.value}")
@@ -229,6 +222,8 @@ class DeskApp(App[int]):
         self.post_message(self.BrokerNotice(event))
 
     def on_desk_app_broker_notice(self, message: BrokerNotice) -> None:
+        if not self.is_running:
+            return
         event = message.event
         if isinstance(event, StateChanged):
             self.status_bar.set_connection(event.state)
@@ -263,10 +258,14 @@ class DeskApp(App[int]):
 
     def _flush_quotes(self) -> None:
         """Drain the quote store's dirty set once and repaint those rows in every pane."""
+        if not self.is_running:
+            return
         dirty = self.runtime.quotes.drain_dirty()
         self.watchlist.apply_dirty(dirty)
 
     def _refresh_status(self) -> None:
+        if not self.is_running or not self.status_bar.is_mounted:
+            return
         status = self.status_bar
         status.set_clock(self.clock.now())
         status.set_rate(self._rate.sample(self.runtime.quotes.ticks_seen, self.clock.time()))

@@ -42,8 +42,8 @@ class StatusBar(Horizontal):
         background: $panel;
         color: $foreground;
     }
-    StatusBar > Label { padding: 0 1; height: 1; }
-    StatusBar > #status-mode { text-style: bold; color: $background; background: $mode-sim; }
+    StatusBar > Label { padding: 0 0 0 1; height: 1; }
+    StatusBar > #status-mode { padding: 0; text-style: bold; color: $background; background: $mode-sim; }
     StatusBar > #status-mode.-paper { background: $mode-paper; }
     StatusBar > #status-mode.-live { background: $mode-live; color: white; }
     StatusBar > #status-connection { color: $text-muted; }
@@ -102,15 +102,16 @@ class StatusBar(Horizontal):
         self._label("rate").update(f"{fmt_rate(ticks_per_second)} ticks/s")
 
     def set_recorder(self, stats: RecorderStats | None) -> None:
-        """Show rows written / queued (and spooled, errors) of the tick recorder; blank without one."""
+        """Show rows written (queued, spooled) of the tick recorder; ``rec off`` without one."""
         label = self._label("recorder")
         if stats is None:
             label.update("rec off")
             label.set_class(False, "-error")
             return
-        text = f"rec {fmt_count(stats.written)} written · {fmt_count(stats.queued)} queued"
+        text = f"rec {fmt_count(stats.written)} ({fmt_count(stats.queued)} queued"
         if stats.spooled:
-            text += f" · {fmt_count(stats.spooled)} spooled"
+            text += f", {fmt_count(stats.spooled)} spooled"
+        text += ")"
         label.update(text)
         label.set_class(bool(stats.spooled or stats.last_error), "-error")
 
