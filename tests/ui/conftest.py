@@ -40,7 +40,8 @@ FIXED_QUOTES = {
 class FakeBroker:
     """The UI-facing surface of desk.broker.Broker over a fixed universe."""
 
-    def __init__(self, quotes: QuoteStore, symbols: list[str]) -> None:
+    def __init__(self, quotes: QuoteStore, symbols: list[str], universe: dict[str, Instrument] | None = None) -> None:
+        self.universe = universe if universe is not None else UNIVERSE
         self.quotes = quotes
         self.state = ConnectionState.DISCONNECTED
         self.host = "127.0.0.1"
@@ -49,8 +50,8 @@ class FakeBroker:
         self._rows: list[Instrument] = []
         self.calls: list[tuple[str, str]] = []
         for symbol in symbols:
-            self._rows.append(UNIVERSE[symbol])
-            quotes.ensure(UNIVERSE[symbol])
+            self._rows.append(self.universe[symbol])
+            quotes.ensure(self.universe[symbol])
 
     @property
     def watchlist(self) -> list[Instrument]:
@@ -70,11 +71,11 @@ class FakeBroker:
     async def add_symbol(self, symbol: str) -> Instrument:
         self.calls.append(("add", symbol))
         symbol = symbol.strip().upper()
-        if symbol not in UNIVERSE:
+        if symbol not in self.universe:
             raise BrokerError(
                 f"{symbol}: unknown symbol (IB error 200: No security definition has been found for the request)"
             )
-        instrument = UNIVERSE[symbol]
+        instrument = self.universe[symbol]
         if instrument in self._rows:
             raise BrokerError(f"{symbol} is already in the watchlist")
         self._rows.append(instrument)
@@ -101,11 +102,13 @@ class FakeRecorder:
 class FakeRuntime:
     """The Runtime surface the UI uses; ``start`` connects the fake broker at once."""
 
-    def __init__(self, settings: Settings, *, clock=None, symbols=None, recorder=True, start_error=None) -> None:
+    def __init__(
+        self, settings: Settings, *, clock=None, symbols=None, universe=None, recorder=True, start_error=None
+    ) -> None:
         self.settings = settings
         self.clock = clock or FrozenClock(FROZEN_AT)
         self.quotes = QuoteStore()
-        self.broker = FakeBroker(self.quotes, symbols if symbols is not None else list(FIXED_QUOTES))
+        self.broker = FakeBroker(self.quotes, symbols if symbols is not None else list(FIXED_QUOTES), universe)
         self.recorder = FakeRecorder() if recorder else None
         self.start_error = start_error
         self.started = 0
@@ -137,6 +140,34 @@ def fill_fixed_quotes(runtime: FakeRuntime) -> None:
             close=close, time=FROZEN_AT,
         )
         runtime.quotes.get(instrument.con_id).last_direction = direction
+
+
+def sim_market_runtime(*, seed: int = 7, steps: int = 40, **settings_overrides) -> FakeRuntime:
+    """A fake runtime whose quotes come from the simulator's seeded market model.
+
+    The default watchlist's instruments (as the simulator qualifies them), ``steps``
+    steps of 0.25 s of market ``seed`` written into the store: the same numbers every run.
+    """
+    from desk.settings import DEFAULT_WATCHLIST
+    from desk.sim.market import MarketModel
+    from desk.sim.universe import lookup
+
+    universe = {s: lookup(s).to_instrument() for s in DEFAULT_WATCHLIST}
+    runtime = FakeRuntime(make_settings(**settings_overrides), symbols=list(DEFAULT_WATCHLIST), universe=universe)
+    model = MarketModel(seed=seed, symbols=DEFAULT_WATCHLIST)
+
+    def write(symbol, bid, ask, last, bid_size, ask_size, volume, close=None):
+        runtime.quotes.update(
+            universe[symbol].con_id, bid=bid, ask=ask, last=last, bid_size=bid_size, ask_size=ask_size,
+            volume=volume, close=close, time=FROZEN_AT,
+        )
+
+    for symbol, snap in model.snapshots().items():
+        write(symbol, snap.bid, snap.ask, snap.last, snap.bid_size, snap.ask_size, snap.volume, snap.close)
+    for _ in range(steps):
+        for change in model.step(0.25):
+            write(change.symbol, change.bid, change.ask, change.last, change.bid_size, change.ask_size, change.volume)
+    return runtime
 
 
 def make_settings(**overrides) -> Settings:

@@ -57,6 +57,20 @@ async def test_add_unknown_symbol_shows_the_error_and_changes_nothing(runtime):
         assert "XYZ: unknown symbol" in screen_text(app)
 
 
+async def test_add_symbol_already_there_typed_with_q(runtime):
+    """Typing q in the dialog types it (no quit); a duplicate is the broker's error."""
+    app = _app(runtime)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        await pilot.press("a", "q", "q", "q", "enter")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert app.is_running and runtime.stopped == 0
+        assert runtime.broker.calls == [("add", "QQQ")]
+        assert app.status_bar.message == "QQQ is already in the watchlist"
+        assert _symbols(app).count("QQQ") == 1
+
+
 async def test_add_symbol_dialog_rejects_bad_format_and_escape_cancels(runtime):
     app = _app(runtime)
     async with app.run_test(size=SIZE) as pilot:

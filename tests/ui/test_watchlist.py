@@ -131,3 +131,29 @@ async def test_empty_watchlist_says_how_to_add():
         assert "No symbols. Press a to add one." in screen_text(app)
         await pilot.press("down", "d")  # nothing to move or remove
         assert app.watchlist.highlighted is None
+
+
+async def test_styles_follow_focus_and_theme(runtime):
+    app = _app(runtime)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        watchlist = app.watchlist
+
+        def cursor_bg():
+            return watchlist.render_line(1)._segments[0].style.bgcolor
+
+        def row_bg():
+            return watchlist.render_line(2)._segments[0].style.bgcolor
+
+        focused, plain = cursor_bg(), row_bg()
+        assert focused != plain
+        app.set_focus(None)
+        await pilot.pause()
+        assert cursor_bg() not in (focused, plain)  # dimmer cursor when the pane is not focused
+        watchlist.focus()
+        await pilot.pause()
+        assert cursor_bg() == focused
+        app.theme = "desk-light"
+        await pilot.pause()
+        assert row_bg() != plain
+        assert row_bg().triplet.hex.upper() == "#FFFFFF"  # desk-light's $surface

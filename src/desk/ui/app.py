@@ -83,7 +83,7 @@ class DeskApp(App[int]):
     #: Keys of the command palette, shown in the help (Textual binds it itself).
     PALETTE_HELP: ClassVar[list[tuple[str, str]]] = [
         ("ctrl+p", "Command palette: themes, add / remove symbol, help, quit"),
-        ("ctrl+q", "Quit at once (Textual's own quit)"),
+        ("ctrl+q", "Quit from anywhere, even a text field (same as q)"),
     ]
 
     @dataclass

@@ -42,7 +42,7 @@ class StatusBar(Horizontal):
         background: $panel;
         color: $foreground;
     }
-    StatusBar > Label { padding: 0 0 0 1; height: 1; }
+    StatusBar > Label { padding: 0 1; height: 1; }
     StatusBar > #status-mode { padding: 0; text-style: bold; color: $background; background: $mode-sim; }
     StatusBar > #status-mode.-paper { background: $mode-paper; }
     StatusBar > #status-mode.-live { background: $mode-live; color: white; }

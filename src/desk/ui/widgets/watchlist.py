@@ -312,6 +312,7 @@ class Watchlist(ScrollView, can_focus=True):
         """Line ``y`` of the widget: the header at 0, then the rows from ``scroll_y``."""
         scroll_x, scroll_y = self.scroll_offset
         width = self.size.width
+        base = self._style("base")
         if y == 0:
             strip = self._header_strip()
         else:
@@ -321,8 +322,10 @@ class Watchlist(ScrollView, can_focus=True):
             elif row == 0:
                 strip = self._empty_strip()
             else:
-                return Strip.blank(width, self.rich_style)
-        return strip.crop_extend(scroll_x, scroll_x + width, self.rich_style)
+                return Strip.blank(width, base)
+        if scroll_x == 0 and strip.cell_length == width:
+            return strip
+        return strip.crop_extend(scroll_x, scroll_x + width, base)
 
     # ------------------------------------------------------------------ rendering
 

@@ -1,0 +1,25 @@
+"""The app used by the snapshot tests: built by the factory, deterministic by construction.
+
+Frozen clock (09:45:00 ET), quotes from the simulator's market model with seed 7,
+no cursor blink, no animation. Run it by hand to look at it: ``python tests/ui/snapshot_app.py``.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from conftest import sim_market_runtime  # noqa: E402
+from desk.ui import DeskApp, create_app  # noqa: E402
+
+
+def make_snapshot_app(**settings_overrides) -> DeskApp:
+    """The desk over a fake runtime filled from ``MarketModel(seed=7)``."""
+    runtime = sim_market_runtime(seed=7, steps=40, **settings_overrides)
+    return create_app(runtime, cursor_blink=False, animations=False)
+
+
+if __name__ == "__main__":
+    make_snapshot_app().run()
