@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from datetime import timezone
 
 import pytest
 from store_testlib import assert_same_rows, make_ticks, pg_connect
@@ -240,15 +241,29 @@ async def test_replayed_batch_already_committed_is_skipped(pg_url, pg_schema, tm
     _assert_exactly_once(pg_url, pg_schema, 300)
 
 
-async def test_invalid_rows_rejected_rest_written(pg_url, pg_schema, tmp_path):
+@pytest.mark.parametrize("flush_rows", [5000, 10], ids=["one-batch", "grouped-batches"])
+async def test_invalid_rows_rejected_rest_written(pg_url, pg_schema, tmp_path, flush_rows):
     rows = make_ticks(50)
     rows[10] = rows[10]._replace(con_id=2**40)  # beyond PostgreSQL integer
     rows[20] = rows[20]._replace(symbol=None)
-    async with TickRecorder(pg_url, schema=pg_schema, spool_dir=tmp_path) as rec:
+    rows[30] = rows[30]._replace(time=rows[30].time.replace(tzinfo=None))  # naive means UTC: accepted
+    async with TickRecorder(pg_url, schema=pg_schema, spool_dir=tmp_path, flush_rows=flush_rows) as rec:
         rec.submit_many(rows)
-    assert rec.rejected == 2 and rec.stats.written == 48
-    assert count_ticks(pg_url, schema=pg_schema) == 48
-    assert len(list((tmp_path / "rejected").glob("*.jsonl"))) == 1
+    assert rec.rejected == 2 and rec.stats.written == 48 and rec.stats.spooled == 0
+    rows[30] = rows[30]._replace(time=rows[30].time.replace(tzinfo=timezone.utc))
+    assert_same_rows(rows[:10] + rows[11:20] + rows[21:], read_ticks(pg_url, schema=pg_schema))
+    assert len(list((tmp_path / "rejected").glob("*.jsonl"))) == (1 if flush_rows == 5000 else 2)
+
+
+async def test_grouped_batches_share_a_transaction_but_keep_their_ids(pg_url, pg_schema):
+    results = []
+    async with TickRecorder(pg_url, schema=pg_schema, flush_rows=100, max_batches_per_commit=4, on_batch=results.append) as rec:
+        rec.submit_many(make_ticks(1050))
+    assert [r.rows for r in results] == [100] * 10 + [50]
+    with pg_connect(pg_url) as conn:
+        marks = conn.execute(f'SELECT count(*), sum(rows) FROM "{pg_schema}".recorder_batches').fetchone()
+    assert marks == (11, 1050)
+    _assert_exactly_once(pg_url, pg_schema, 1050)
 
 
 async def test_probe_database(pg_url, pg_schema):

@@ -75,6 +75,10 @@ class TickRecorder:
     :meth:`start` raise :class:`StoreError` if the first connection fails (by default the
     recorder starts anyway, spools, and keeps retrying). ``timescale``: use TimescaleDB
     when the server has it. ``application_name``: shown in ``pg_stat_activity``.
+    ``max_batches_per_commit``: when several full batches are already waiting (a burst,
+    or catching up after a slow write) up to this many share one transaction, each
+    keeping its own id; this saves a commit (WAL flush) per batch. Batches are never
+    larger than ``flush_rows``.
 
     Raises :class:`StoreError` at construction for an invalid URL, table or schema name,
     or out-of-range ``flush_interval`` / ``flush_rows``.
@@ -102,11 +106,14 @@ class TickRecorder:
         strict: bool = False,
         timescale: bool = True,
         application_name: str = "desk-recorder",
+        max_batches_per_commit: int = 8,
     ) -> None:
         if not (0 < flush_interval <= 3600):
             raise StoreError(f"flush_interval must be in (0, 3600] seconds, got {flush_interval!r}")
         if not (isinstance(flush_rows, int) and 1 <= flush_rows <= 10_000_000):
             raise StoreError(f"flush_rows must be an integer in [1, 10000000], got {flush_rows!r}")
+        if not (isinstance(max_batches_per_commit, int) and max_batches_per_commit >= 1):
+            raise StoreError(f"max_batches_per_commit must be an integer >= 1, got {max_batches_per_commit!r}")
         if not (0 < retry_min <= retry_max):
             raise StoreError(f"need 0 < retry_min <= retry_max, got {retry_min!r}, {retry_max!r}")
         self.target = parse_database_url(url)
@@ -120,6 +127,7 @@ class TickRecorder:
         self._retry_min = float(retry_min)
         self._retry_max = float(retry_max)
         self._strict = strict
+        self._max_group = max_batches_per_commit
 
         self._queue: deque[TickRecord] = deque()
         self._received = 0  # event-loop side
@@ -348,11 +356,7 @@ class TickRecorder:
                 if self._sink.connected or self._connect():
                     self._replay()
             while len(queue) >= self._flush_rows or (flush_all and queue):
-                n = min(len(queue), self._flush_rows)
-                self._inflight = n
-                popleft = queue.popleft
-                batch = [popleft() for _ in range(n)]
-                self._handle(batch)
+                self._handle(self._take(flush_all))
             if self._waiters:
                 self._to_loop(self._resolve_waiters)
             if closing and not queue:
@@ -374,22 +378,68 @@ class TickRecorder:
         if self._stopped is not None:
             self._to_loop(_set_result, self._stopped, None)
 
-    def _handle(self, batch: list[TickRecord]) -> None:
-        """Write one fresh batch, or spool it when the database is not usable."""
+    def _take(self, flush_all: bool) -> list[list[TickRecord]]:
+        """Pop the next batches: full ones (up to ``max_batches_per_commit``), plus the
+        partial remainder when flushing everything."""
+        queue, size = self._queue, self._flush_rows
+        avail = len(queue)
+        full = min(avail // size, self._max_group)
+        sizes = [size] * full
+        if flush_all and full < self._max_group and avail - full * size > 0:
+            sizes.append(avail - full * size)
+        self._inflight = sum(sizes)
+        popleft = queue.popleft
+        return [[popleft() for _ in range(n)] for n in sizes]
+
+    def _handle(self, batches: list[list[TickRecord]]) -> None:
+        """Write fresh batches (one transaction when there are several), or spool them
+        when the database is not usable. Order is kept: once one batch has to be spooled,
+        the following ones are spooled too."""
         start = time.perf_counter()
-        batch_id = uuid.uuid4()
-        outcome = "spooled"
-        rest: list[TickRecord] | None = batch
-        if self._sink.connected and not len(self._spool):
-            rest, outcome = self._write(batch_id, batch)
-        if rest is not None:
-            problem = self._spool.append(batch_id, rest)
+        pairs = [(uuid.uuid4(), batch) for batch in batches]
+        total = self._inflight
+        to_spool: list[tuple[uuid.UUID, list[TickRecord]]] = []
+        if not self._sink.connected or len(self._spool):
+            to_spool = pairs
+        elif len(pairs) > 1 and self._write_group(pairs, start):
+            pass
+        else:
+            for batch_id, batch in pairs:
+                if to_spool or not self._sink.connected:
+                    to_spool.append((batch_id, batch))
+                    continue
+                rest, outcome = self._write(batch_id, batch)
+                if rest is not None:
+                    to_spool.append((batch_id, rest))
+                else:
+                    self._report(batch_id, len(batch), outcome, start)
+        for batch_id, rows in to_spool:
+            problem = self._spool.append(batch_id, rows)
             if problem:
                 self._error(problem)
-            outcome = "spooled"
-        self._handled += len(batch)
+            self._report(batch_id, len(rows), "spooled", start)
+        self._handled += total
         self._inflight = 0
-        self._report(batch_id, len(batch), outcome, start)
+
+    def _write_group(self, pairs: list[tuple[uuid.UUID, list[TickRecord]]], start: float) -> bool:
+        """Several batches in one transaction. True when done with all of them; False
+        leaves them to the one-batch-at-a-time path (a data error to isolate, or the
+        database became unavailable, in which case that path spools them)."""
+        try:
+            fresh = self._sink.write_batches(pairs)
+        except SinkDataError:
+            return False
+        except SinkUnavailable as exc:
+            self._unavailable(str(exc))
+            return False
+        except Exception as exc:  # noqa: BLE001
+            log.exception("unexpected error writing tick batches")
+            self._unavailable(f"unexpected error writing to {self.target.where}: {exc!r}")
+            return False
+        for (batch_id, batch), ok in zip(pairs, fresh, strict=True):
+            self._written += len(batch)
+            self._report(batch_id, len(batch), "written" if ok else "duplicate", start)
+        return True
 
     def _write(self, batch_id: uuid.UUID, rows: list[TickRecord]) -> tuple[list[TickRecord] | None, str]:
         """Try to commit ``rows``. Returns ``(None, outcome)`` when done with them, or

@@ -32,7 +32,7 @@ import psycopg.errors
 from psycopg import sql
 
 from desk.domain.models import TickRecord
-from desk.store.codec import ONE_US, TICK_COLUMNS, UNIX_EPOCH, to_epoch_us
+from desk.store.codec import INT4_MAX, INT4_MIN, ONE_US, TICK_COLUMNS, UNIX_EPOCH, to_epoch_us
 from desk.store.errors import SinkDataError, SinkUnavailable, StoreError
 from desk.store.schema import SchemaInfo, StoreSchema, ensure_schema, make_engine
 from desk.store.urls import DatabaseTarget, parse_database_url
@@ -67,6 +67,11 @@ class TickSink(Protocol):
 
     def write_batch(self, batch_id: uuid.UUID, rows: Sequence[TickRecord]) -> bool:
         """Commit ``rows`` once; ``False`` if ``batch_id`` was already committed."""
+        ...
+
+    def write_batches(self, batches: Sequence[tuple[uuid.UUID, Sequence[TickRecord]]]) -> list[bool]:
+        """Commit several batches in one transaction (each keeps its id); per batch,
+        ``False`` if it was already committed. All or nothing."""
         ...
 
     @property
@@ -153,7 +158,9 @@ class PostgresSink:
             ident, sql.SQL(", ").join(sql.Identifier(c) for c in TICK_COLUMNS)
         )
         self._sql_mark = sql.SQL(
-            "INSERT INTO {} (batch_id, table_name, rows) VALUES (%s, %s, %s) ON CONFLICT (batch_id) DO NOTHING"
+            "INSERT INTO {} (batch_id, table_name, rows) "
+            "SELECT * FROM unnest(%s::uuid[], %s::text[], %s::int[]) "
+            "ON CONFLICT (batch_id) DO NOTHING RETURNING batch_id"
         ).format(batches)
 
     @property
@@ -179,40 +186,54 @@ class PostgresSink:
         return self.schema_info
 
     def write_batch(self, batch_id: uuid.UUID, rows: Sequence[TickRecord]) -> bool:
+        return self.write_batches([(batch_id, rows)])[0]
+
+    def write_batches(self, batches: Sequence[tuple[uuid.UUID, Sequence[TickRecord]]]) -> list[bool]:
         conn = self._conn
         if conn is None or conn.closed:
             raise SinkUnavailable(f"not connected to {self.target.where}")
         try:
             with conn.cursor() as cur:
-                cur.execute(self._sql_mark, (batch_id, self.store.table, len(rows)))
-                if cur.rowcount == 0:
+                cur.execute(
+                    self._sql_mark,
+                    ([b[0] for b in batches], [self.store.table] * len(batches), [len(b[1]) for b in batches]),
+                )
+                fresh = {row[0] for row in cur.fetchall()}
+                if not fresh:
                     conn.rollback()
-                    return False
+                    return [False] * len(batches)
                 with cur.copy(self._sql_copy) as copy:
                     copy.set_types(PG_COPY_TYPES)
                     write = copy.write_row
-                    for row in rows:
-                        _, _, _, _, b, a, bs, az, p, z = row
-                        x = b + a + bs + az + p + z
-                        if x == x:
-                            write(row)
-                        else:  # some value is nan (absent): store SQL NULL
-                            write(
-                                (
-                                    row[0],
-                                    row[1],
-                                    row[2],
-                                    row[3],
-                                    None if b != b else b,
-                                    None if a != a else a,
-                                    None if bs != bs else bs,
-                                    None if az != az else az,
-                                    None if p != p else p,
-                                    None if z != z else z,
+                    for batch_id, rows in batches:
+                        if batch_id not in fresh:
+                            continue
+                        for row in rows:
+                            _, c, _, _, b, a, bs, az, p, z = row
+                            x = b + a + bs + az + p + z
+                            if x == x and INT4_MIN <= c <= INT4_MAX:
+                                write(row)
+                            else:
+                                # psycopg's binary int4 dumper silently wraps larger ints
+                                if not INT4_MIN <= c <= INT4_MAX:
+                                    raise ValueError(f"con_id {c} out of integer range")
+                                # some value is nan (absent): store SQL NULL
+                                write(
+                                    (
+                                        row[0],
+                                        row[1],
+                                        row[2],
+                                        row[3],
+                                        None if b != b else b,
+                                        None if a != a else a,
+                                        None if bs != bs else bs,
+                                        None if az != az else az,
+                                        None if p != p else p,
+                                        None if z != z else z,
+                                    )
                                 )
-                            )
             conn.commit()
-            return True
+            return [batch_id in fresh for batch_id, _ in batches]
         except _PG_UNAVAILABLE as exc:
             self._after_error()
             raise SinkUnavailable(describe_error(exc, self.target, action="write to")) from None
@@ -321,23 +342,27 @@ class SqliteSink:
         return self.schema_info
 
     def write_batch(self, batch_id: uuid.UUID, rows: Sequence[TickRecord]) -> bool:
+        return self.write_batches([(batch_id, rows)])[0]
+
+    def write_batches(self, batches: Sequence[tuple[uuid.UUID, Sequence[TickRecord]]]) -> list[bool]:
         conn = self._conn
         if conn is None:
             raise SinkUnavailable(f"{self.target.where} is not open")
         epoch, us = UNIX_EPOCH, ONE_US
+        fresh: list[bool] = []
         try:
             conn.execute("BEGIN IMMEDIATE")
             now_us = to_epoch_us(datetime.now(timezone.utc))
-            cur = conn.execute(self._sql_mark, (batch_id.hex, self.store.table, len(rows), now_us))
-            if cur.rowcount == 0:
-                conn.execute("ROLLBACK")
-                return False
-            conn.executemany(
-                self._sql_insert,
-                (((t - epoch) // us, c, s, k, b, a, bs, az, p, z) for t, c, s, k, b, a, bs, az, p, z in rows),
-            )
+            for batch_id, rows in batches:
+                cur = conn.execute(self._sql_mark, (batch_id.hex, self.store.table, len(rows), now_us))
+                fresh.append(cur.rowcount == 1)
+                if cur.rowcount == 1:
+                    conn.executemany(
+                        self._sql_insert,
+                        (((t - epoch) // us, c, s, k, b, a, bs, az, p, z) for t, c, s, k, b, a, bs, az, p, z in rows),
+                    )
             conn.execute("COMMIT")
-            return True
+            return fresh
         except _SQLITE_UNAVAILABLE as exc:
             self._rollback()
             raise SinkUnavailable(describe_error(exc, self.target, action="write to")) from None
