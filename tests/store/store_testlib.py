@@ -71,7 +71,8 @@ def assert_same_rows(expected: Sequence[TickRecord], actual: Sequence[TickRecord
 
 class TcpProxy:
     """Forwards 127.0.0.1:<port> to a target; ``cut()`` drops every connection and
-    refuses new ones (a database outage as the client sees it), ``restore()`` ends it."""
+    refuses new ones (a database outage as the client sees it), ``restore()`` ends it;
+    ``freeze()`` / ``thaw()`` stall and resume the traffic (a hung server)."""
 
     def __init__(self, target_host: str, target_port: int) -> None:
         self.target = (target_host, target_port)
@@ -79,7 +80,16 @@ class TcpProxy:
         self._listener: socket.socket | None = None
         self._conns: list[socket.socket] = []
         self._lock = threading.Lock()
+        self._flowing = threading.Event()
+        self._flowing.set()
         self.restore()
+
+    def freeze(self) -> None:
+        """Stop forwarding bytes, keeping connections open: a hung server."""
+        self._flowing.clear()
+
+    def thaw(self) -> None:
+        self._flowing.set()
 
     def restore(self) -> None:
         lst = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -127,10 +137,10 @@ class TcpProxy:
             threading.Thread(target=self._pump, args=(client, upstream), daemon=True).start()
             threading.Thread(target=self._pump, args=(upstream, client), daemon=True).start()
 
-    @staticmethod
-    def _pump(src: socket.socket, dst: socket.socket) -> None:
+    def _pump(self, src: socket.socket, dst: socket.socket) -> None:
         try:
             while data := src.recv(65536):
+                self._flowing.wait()
                 dst.sendall(data)
         except OSError:
             pass

@@ -297,3 +297,26 @@ def test_upsert_instruments_postgres(pg_url, pg_schema):
         assert len(rows) == 1 and rows[0].exchange == "ARCA" and rows[0].first_seen.tzinfo is not None
     finally:
         engine.dispose()
+
+
+async def test_hung_database_never_blocks_the_event_loop(pg_url, pg_proxy, pg_schema):
+    proxy, url = pg_proxy
+    rec = TickRecorder(url, schema=pg_schema, flush_interval=0.02, flush_rows=500)
+    await rec.start()
+    proxy.freeze()  # the server stops answering mid-write; the writer thread hangs in COPY
+    rows = make_ticks(20_000, seed=11)
+    loop = asyncio.get_running_loop()
+    worst = 0.0
+    for i in range(0, len(rows), 500):
+        t0 = loop.time()
+        for row in rows[i : i + 500]:
+            rec.submit(row)
+        await asyncio.sleep(0.005)
+        worst = max(worst, loop.time() - t0)
+    assert worst < 0.5  # generous: the point is it does not wait for the database
+    assert rec.stats.written < len(rows) and rec.stats.queued > 0
+    proxy.thaw()
+    await asyncio.wait_for(rec.flush(), 30)
+    await rec.close()
+    assert rec.stats.written == len(rows)
+    _assert_exactly_once(pg_url, pg_schema, len(rows))
