@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import math
-from datetime import timedelta, timezone
+from datetime import timezone
 
 import pytest
 import redis.asyncio as aredis

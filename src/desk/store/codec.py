@@ -49,11 +49,6 @@ def as_utc(value: datetime) -> datetime:
     return value.astimezone(UTC)
 
 
-def nan_if_none(value: float | None) -> float:
-    """SQL NULL (``None``) read back as ``nan``: absent values are ``nan`` in desk."""
-    return math.nan if value is None else value
-
-
 def normalize_row(rec: object) -> tuple[TickRecord | None, str]:
     """Validate one row the slow, careful way.
 

@@ -161,7 +161,7 @@ def _probe_postgres(target: DatabaseTarget, info: DatabaseInfo, table: str, sche
             info.hypertable = bool(
                 conn.execute(
                     "SELECT count(*) FROM timescaledb_information.hypertables "
-                    "WHERE hypertable_name = %s AND hypertable_schema = coalesce(%s, current_schema())",
+                    "WHERE hypertable_name = %s AND hypertable_schema = coalesce(%s::name, current_schema())",
                     (table, schema),
                 ).fetchone()[0]  # type: ignore[index]
             )

@@ -360,7 +360,7 @@ def _is_hypertable(conn: Any, store: StoreSchema) -> bool:
                 conn.scalar(
                     text(
                         "SELECT count(*) FROM timescaledb_information.hypertables "
-                        "WHERE hypertable_name = :t AND hypertable_schema = coalesce(:s, current_schema())"
+                        "WHERE hypertable_name = :t AND hypertable_schema = coalesce(CAST(:s AS name), current_schema())"
                     ),
                     {"t": store.table, "s": store.schema},
                 )
@@ -376,7 +376,7 @@ def _compression_enabled(conn: Any, store: StoreSchema) -> bool:
                 conn.scalar(
                     text(
                         "SELECT compression_enabled FROM timescaledb_information.hypertables "
-                        "WHERE hypertable_name = :t AND hypertable_schema = coalesce(:s, current_schema())"
+                        "WHERE hypertable_name = :t AND hypertable_schema = coalesce(CAST(:s AS name), current_schema())"
                     ),
                     {"t": store.table, "s": store.schema},
                 )
