@@ -17,6 +17,8 @@ btree, or a hypertable with TimescaleDB), in a scratch schema dropped afterwards
   (d) SQLAlchemy   Core insert() executemany (insertmanyvalues), parameters prepared
                    before the clock starts, one transaction.
   (e) SQLite       optional (--sqlite): the recorder into a SQLite file in WAL mode.
+  (f) Redis        optional (--redis URL): RedisPublisher, Lua-script and pipeline modes,
+                   ticks/s and event-loop CPU per tick (not part of the budget).
 
 Usage: python bench/ingest.py [--rows 500000] [--url postgresql+psycopg://...] [--sqlite]
                               [--repeat 1] [--skip-slow]
@@ -163,6 +165,26 @@ def run_sqlalchemy(url: str, rows: list[TickRecord], schema: str, table: str) ->
         engine.dispose()
 
 
+async def run_redis(url: str, rows: list[TickRecord], use_script: bool) -> tuple[float, float]:
+    from desk.bus import RedisPublisher
+
+    stream = f"desk:bench:{uuid.uuid4().hex[:8]}"
+    pub = RedisPublisher(url, stream=stream, channel_prefix=stream + ":", use_script=use_script, max_buffer=len(rows))
+    await pub.start()
+    start, cpu = time.perf_counter(), time.process_time()
+    for i in range(0, len(rows), 1000):
+        pub.submit_many(rows[i : i + 1000])
+        await asyncio.sleep(0)
+    await pub.close(timeout=600)
+    elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
+    if pub.stats.published != len(rows):
+        raise SystemExit(f"redis publisher lost ticks: {pub.stats}")
+    import redis
+
+    redis.Redis.from_url(url).delete(stream)
+    return elapsed, cpu / len(rows) * 1e6
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rows", type=int, default=500_000)
@@ -171,6 +193,7 @@ def main() -> int:
     ap.add_argument("--repeat", type=int, default=1, help="runs of (a) and (b), alternating; best of each")
     ap.add_argument("--sqlite", action="store_true", help="also the recorder into a SQLite file")
     ap.add_argument("--skip-slow", action="store_true", help="skip (c) and (d)")
+    ap.add_argument("--redis", metavar="URL", help="also the Redis publisher, e.g. redis://127.0.0.1:6379/0")
     args = ap.parse_args()
 
     rows = make_rows(args.rows)
@@ -221,6 +244,11 @@ def main() -> int:
         f"\nrecorder: submit() of all rows took {extra['submit_s']:.2f} s; event-loop lag while writing "
         f"p50 {extra['lag_p50_ms']:.1f} ms, p99 {extra['lag_p99_ms']:.1f} ms, max {extra['lag_max_ms']:.1f} ms"
     )
+    if args.redis:
+        for use_script in (True, False):
+            secs, us = asyncio.run(run_redis(args.redis, rows, use_script))
+            mode = "Lua script" if use_script else "pipeline"
+            print(f"Redis publisher ({mode}): {n / secs:,.0f} ticks/s, {us:.1f} µs of process CPU per tick")
     ok_rate, ok_ratio = rec_rate >= 100_000, ratio >= 0.70
     print(f"recorder {rec_rate:,.0f} ticks/s  (budget >= 100,000: {'ok' if ok_rate else 'MISSED'})")
     print(f"recorder / raw COPY = {ratio:.2f}  (budget >= 0.70: {'ok' if ok_ratio else 'MISSED'})")
