@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from conftest import FakeRuntime, fill_fixed_quotes, make_settings
+from conftest import FakeRuntime, make_settings
 from desk.domain import ConnectionState, StatusEvent
 from desk.runtime import RuntimeStartError
 from desk.settings import Mode

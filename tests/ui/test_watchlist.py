@@ -98,7 +98,9 @@ async def test_cursor_keys_move_and_post_selection(runtime):
         assert watchlist.cursor_row == 5
         await pilot.press("pageup")
         assert watchlist.cursor_row == 0
-        await pilot.press("enter")
+        await pilot.click("#watchlist", offset=(5, 4))  # border, header, SPY, QQQ, IWM
+        assert watchlist.highlighted.symbol == "IWM"
+        await pilot.press("home", "enter")
         await pilot.pause()
         assert selected[0] == "SPY"
         assert "NVDA" in selected and selected[-1] == "SPY"

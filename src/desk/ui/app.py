@@ -37,7 +37,6 @@ from desk.broker import BrokerError, StateChanged, WatchlistChanged
 from desk.domain import Clock, ConnectionState, StatusEvent
 from desk.settings import Settings
 from desk.ui.meters import RateMeter
-from desk.ui.messages import InstrumentSelected
 from desk.ui.screens.add_symbol import AddSymbolScreen
 from desk.ui.screens.help import HelpScreen, HelpSection, binding_rows
 from desk.ui.themes import (
@@ -324,10 +323,6 @@ class DeskApp(App[int]):
             self._report(f"removed {symbol}")
         else:
             self._report(f"{symbol} is not in the watchlist", "warning")
-
-    def on_instrument_selected(self, message: InstrumentSelected) -> None:
-        # Later panes (option chain, order ticket) follow the selection; nothing yet.
-        pass
 
     # ------------------------------------------------------------------ help, palette
 

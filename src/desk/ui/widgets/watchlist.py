@@ -263,24 +263,31 @@ class Watchlist(ScrollView, can_focus=True):
     # ------------------------------------------------------------------ actions
 
     def action_cursor_up(self) -> None:
+        """Move the cursor one row up."""
         self.move_cursor(self._cursor - 1)
 
     def action_cursor_down(self) -> None:
+        """Move the cursor one row down."""
         self.move_cursor(self._cursor + 1)
 
     def action_cursor_home(self) -> None:
+        """Move the cursor to the first row."""
         self.move_cursor(0)
 
     def action_cursor_end(self) -> None:
+        """Move the cursor to the last row."""
         self.move_cursor(len(self._rows) - 1)
 
     def action_page_up(self) -> None:
+        """Move the cursor one page up."""
         self.move_cursor(self._cursor - self.page_rows)
 
     def action_page_down(self) -> None:
+        """Move the cursor one page down."""
         self.move_cursor(self._cursor + self.page_rows)
 
     def action_select(self) -> None:
+        """Post :class:`InstrumentSelected` for the highlighted row."""
         if (instrument := self.highlighted) is not None:
             self.post_message(InstrumentSelected(instrument))
 
@@ -292,11 +299,14 @@ class Watchlist(ScrollView, can_focus=True):
     # ------------------------------------------------------------------ events
 
     def on_mount(self) -> None:
+        """Announce the initially highlighted instrument."""
         self._post_selection()
 
     def on_click(self, event: events.Click) -> None:
-        if event.y >= 1:
-            self.move_cursor(int(self.scroll_y) + event.y - 1)
+        """A click on a row moves the cursor there."""
+        offset = event.get_content_offset(self)
+        if offset is not None and offset.y >= 1:
+            self.move_cursor(int(self.scroll_y) + offset.y - 1)
 
     def notify_style_update(self) -> None:
         """CSS changed (theme switch, focus): drop styles and every cached strip."""
