@@ -108,7 +108,61 @@ class Settings(BaseSettings):
     """Where the recorder spools batches while the database is unreachable.
     Default: spool/ in the user's data directory."""
 
-    @field_validator("watchlist", mode="before")
+    # --- orders: safety gates (desk.safety) -------------------------------------------
+
+    orders_enabled: bool = False
+    """Allow orders to leave in paper and live modes (sim mode always allows them).
+    Live mode also needs the override file and the symbol typed to confirm each order."""
+
+    live_override_file: Path | None = None
+    """Live mode only sends orders while this file exists (create it on purpose, delete it
+    to stop). Default: live-trading-override in the user's data directory."""
+
+    kill_switch_file: Path | None = None
+    """Where the kill switch's state is kept, so an engaged switch survives a restart.
+    Default: kill-switch in the user's data directory."""
+
+    # --- orders: pre-trade risk limits (desk.risk) ------------------------------------
+
+    risk_max_order_quantity: int = Field(default=1000, ge=0)
+    """Largest stock order, in shares."""
+
+    risk_max_order_contracts: int = Field(default=20, ge=0)
+    """Largest option or combo order, in contracts (combo units)."""
+
+    risk_max_notional: float = Field(default=50_000.0, ge=0)
+    """Largest order value in dollars (quantity x price x multiplier)."""
+
+    risk_price_collar_pct: float = Field(default=5.0, ge=0)
+    """Largest distance of a limit price from the mid price, in percent of mid."""
+
+    risk_duplicate_window: float = Field(default=10.0, ge=0)
+    """Seconds during which sending the same order again is refused as a duplicate."""
+
+    risk_max_orders_per_minute: int = Field(default=20, ge=0)
+    """Most orders sent in any 60 seconds."""
+
+    risk_max_position_shares: int = Field(default=5000, ge=0)
+    """Largest position per stock, in shares (long or short), working orders included."""
+
+    risk_max_position_contracts: int = Field(default=100, ge=0)
+    """Largest position per option contract (conId), in contracts, working orders included."""
+
+    risk_daily_loss_limit: float = Field(default=2000.0, ge=0)
+    """Dollars: once today's P&L is at or below minus this, only orders that reduce
+    positions are allowed."""
+
+    risk_restricted_symbols: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    """Comma-separated symbols that may not be traded (options on them neither)."""
+
+    risk_stale_quote_seconds: float = Field(default=10.0, gt=0)
+    """A quote older than this many seconds blocks an order on that instrument."""
+
+    risk_sim_any_hours: bool = True
+    """In sim mode, allow orders at any hour (the simulated market never closes).
+    Paper and live modes always check NYSE hours."""
+
+    @field_validator("watchlist", "risk_restricted_symbols", mode="before")
     @classmethod
     def _split_watchlist(cls, value: object) -> object:
         if isinstance(value, str):
@@ -164,6 +218,16 @@ class Settings(BaseSettings):
     @property
     def effective_spool_dir(self) -> Path:
         return self.spool_dir or default_data_dir() / "spool"
+
+    @property
+    def effective_live_override_file(self) -> Path:
+        """The live-trading override file (``live_override_file`` or its default)."""
+        return self.live_override_file or default_data_dir() / "live-trading-override"
+
+    @property
+    def effective_kill_switch_file(self) -> Path:
+        """The kill switch's state file (``kill_switch_file`` or its default)."""
+        return self.kill_switch_file or default_data_dir() / "kill-switch"
 
 
 def load_settings(**overrides: object) -> Settings:
