@@ -1,0 +1,234 @@
+"""Option quotes and the option chain store (no Textual, no IB).
+
+:class:`OptionQuote` is the latest state of one option contract: top of book, last trade,
+volume, open interest, and two sets of analytics, IB's model Greeks (``model``, from
+``tickOptionComputation`` tick type 13) and desk's own (``ours``, computed by the broker's
+chain manager with :mod:`desk.pricing`). :class:`OptionChainStore` holds them by conId with
+a dirty set, exactly like :class:`~desk.domain.QuoteStore` does for stocks: the broker's
+tick callback writes, the UI drains the dirty set on its flush timer.
+
+Units (the field's standard conventions, the same for both sets of Greeks):
+
+* prices (``bid``, ``ask``, ``last``, ``price``, ``und_price``) are dollars per share of
+  the underlying; multiply by the contract's ``multiplier`` (100 for US equity options)
+  for dollars per contract;
+* ``iv`` is the annualised implied volatility as a fraction (0.25 = 25 %);
+* ``delta``: option price change per $1 of the underlying; ``gamma``: delta change per $1
+  of the underlying; ``vega``: price change per 1 vol point (0.01 of ``iv``); ``theta``:
+  price change per calendar day (negative for a long option); all per share;
+* sizes in contracts; ``volume`` is the day's volume in contracts; ``open_interest`` is in
+  contracts as of the previous close (what exchanges publish);
+* ``time`` is the UTC time of the last update (tz-aware), ``None`` before the first one.
+
+Missing values are ``nan``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import NamedTuple
+
+from desk.domain.models import Instrument
+
+__all__ = ["NO_GREEKS", "OptionChainStore", "OptionGreeks", "OptionQuote"]
+
+
+class OptionGreeks(NamedTuple):
+    """Implied volatility and Greeks of one option, per share (see the module docstring).
+
+    ``iv`` fraction per year; ``delta`` per $1; ``gamma`` per $1 per $1; ``vega`` dollars
+    per vol point; ``theta`` dollars per calendar day; ``price`` the model's option price
+    and ``und_price`` the underlying price the model used, dollars per share.
+    """
+
+    iv: float = math.nan
+    delta: float = math.nan
+    gamma: float = math.nan
+    vega: float = math.nan
+    theta: float = math.nan
+    price: float = math.nan
+    und_price: float = math.nan
+
+    def same(self, other: OptionGreeks | None) -> bool:
+        """True if ``other`` has the same values (nan equals nan)."""
+        if other is None:
+            return False
+        return all(a == b or (a != a and b != b) for a, b in zip(self, other))
+
+
+#: Greeks with every value missing.
+NO_GREEKS = OptionGreeks()
+
+
+@dataclass(slots=True)
+class OptionQuote:
+    """Latest state of one option contract (``instrument.sec_type == "OPT"``).
+
+    ``model`` are IB's model Greeks (``None`` until the gateway sends them); ``ours`` are
+    desk's, computed from this quote's mid (``None`` until computed); ``iv_reason`` is the
+    :class:`desk.pricing.IVReason` code of ``ours.iv`` (0 = OK), so the UI can say why an
+    IV is missing. ``seq`` counts updates (cheap change detection for the UI's row cache).
+    """
+
+    instrument: Instrument
+    bid: float = math.nan
+    ask: float = math.nan
+    last: float = math.nan
+    bid_size: float = math.nan
+    ask_size: float = math.nan
+    last_size: float = math.nan
+    volume: float = math.nan
+    open_interest: float = math.nan
+    model: OptionGreeks | None = None
+    ours: OptionGreeks | None = None
+    iv_reason: int = 0
+    time: datetime | None = None
+    seq: int = 0
+
+    @property
+    def mid(self) -> float:
+        """(bid + ask) / 2, dollars per share; ``nan`` unless both sides are positive and not crossed."""
+        bid, ask = self.bid, self.ask
+        if bid > 0 and ask > 0 and ask >= bid:
+            return (bid + ask) / 2.0
+        return math.nan
+
+    @property
+    def spread(self) -> float:
+        """ask - bid in dollars per share (``nan`` unless both sides are positive)."""
+        if self.bid > 0 and self.ask > 0:
+            return self.ask - self.bid
+        return math.nan
+
+    def greeks(self, source: str) -> OptionGreeks | None:
+        """``ours`` for ``source == "ours"``, IB's ``model`` for ``"ib"``.
+
+        Raises ``ValueError`` for any other source name.
+        """
+        if source == "ours":
+            return self.ours
+        if source == "ib":
+            return self.model
+        raise ValueError(f"unknown Greeks source {source!r}: expected 'ours' or 'ib'")
+
+
+class OptionChainStore:
+    """Latest :class:`OptionQuote` per conId, plus the conIds changed since the last drain.
+
+    Used from one asyncio event loop (the broker's tick callback and the UI's flush timer
+    share it in the desk); no locking.
+    """
+
+    def __init__(self) -> None:
+        self._quotes: dict[int, OptionQuote] = {}
+        self._dirty: set[int] = set()
+        #: tick updates applied since construction (for rates and tests)
+        self.ticks_seen = 0
+
+    def ensure(self, instrument: Instrument) -> OptionQuote:
+        """The quote of ``instrument`` (by conId), created empty (and dirty) if new."""
+        quote = self._quotes.get(instrument.con_id)
+        if quote is None:
+            quote = OptionQuote(instrument)
+            self._quotes[instrument.con_id] = quote
+            self._dirty.add(instrument.con_id)
+        return quote
+
+    def get(self, con_id: int) -> OptionQuote | None:
+        return self._quotes.get(con_id)
+
+    def remove(self, con_id: int) -> None:
+        self._quotes.pop(con_id, None)
+        self._dirty.discard(con_id)
+
+    def clear(self) -> None:
+        """Forget every quote (another underlying was selected)."""
+        self._quotes.clear()
+        self._dirty.clear()
+
+    def __contains__(self, con_id: int) -> bool:
+        return con_id in self._quotes
+
+    def __len__(self) -> int:
+        return len(self._quotes)
+
+    def quotes(self) -> Iterable[OptionQuote]:
+        return self._quotes.values()
+
+    def update(
+        self,
+        con_id: int,
+        *,
+        time: datetime | None = None,
+        bid: float | None = None,
+        ask: float | None = None,
+        last: float | None = None,
+        bid_size: float | None = None,
+        ask_size: float | None = None,
+        last_size: float | None = None,
+        volume: float | None = None,
+        open_interest: float | None = None,
+        model: OptionGreeks | None = None,
+        ticks: int = 1,
+    ) -> OptionQuote | None:
+        """Apply the given fields (``None`` means unchanged) and mark the conId dirty.
+
+        Units as in the module docstring; ``nan`` is a valid value (the side was
+        withdrawn). Returns the quote, or ``None`` for an unknown conId (the update
+        belongs to a released subscription and is ignored).
+        """
+        quote = self._quotes.get(con_id)
+        if quote is None:
+            return None
+        if bid is not None:
+            quote.bid = bid
+        if ask is not None:
+            quote.ask = ask
+        if last is not None:
+            quote.last = last
+        if bid_size is not None:
+            quote.bid_size = bid_size
+        if ask_size is not None:
+            quote.ask_size = ask_size
+        if last_size is not None:
+            quote.last_size = last_size
+        if volume is not None:
+            quote.volume = volume
+        if open_interest is not None:
+            quote.open_interest = open_interest
+        if model is not None:
+            quote.model = model
+        if time is not None:
+            quote.time = time
+        quote.seq += 1
+        self.ticks_seen += ticks
+        self._dirty.add(con_id)
+        return quote
+
+    def set_ours(self, con_id: int, greeks: OptionGreeks, reason: int = 0) -> bool:
+        """Store desk's own Greeks of ``con_id``; marks it dirty only if they changed.
+
+        Returns True if the quote changed.
+        """
+        quote = self._quotes.get(con_id)
+        if quote is None:
+            return False
+        if greeks.same(quote.ours) and reason == quote.iv_reason:
+            return False
+        quote.ours = greeks
+        quote.iv_reason = reason
+        quote.seq += 1
+        self._dirty.add(con_id)
+        return True
+
+    def mark_dirty(self, con_id: int) -> None:
+        if con_id in self._quotes:
+            self._dirty.add(con_id)
+
+    def drain_dirty(self) -> set[int]:
+        """Return and clear the set of conIds changed since the previous drain."""
+        dirty, self._dirty = self._dirty, set()
+        return dirty
