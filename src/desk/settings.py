@@ -108,6 +108,24 @@ class Settings(BaseSettings):
     """Where the recorder spools batches while the database is unreachable.
     Default: spool/ in the user's data directory."""
 
+    # --- market data lines and the option chain (desk.broker.chains) -----------------
+
+    market_data_lines: int = Field(default=100, ge=1, le=10_000)
+    """Market data lines your IB account may hold at once (IB's default is 100; quote
+    booster packs add more). The watchlist and the option chain share them; a chain
+    window that needs more lines than are free is trimmed from the far strikes in."""
+
+    chain_strikes: str = "20"
+    """Strikes the option chain shows around the money: a count (20) or a range of the
+    underlying price (10% for +/-10 %). + and - change it in the chain pane."""
+
+    chain_rate: float = Field(default=0.04, gt=-0.5, lt=1.0)
+    """Risk-free rate for the chain's own IVs and Greeks, continuously compounded annual
+    fraction (0.04 = 4 %). The forward comes from put-call parity, so it matters little."""
+
+    chain_stale_seconds: float = Field(default=30.0, gt=0)
+    """An option quote not updated for this many seconds is marked stale (*) in the chain."""
+
     # --- orders: safety gates (desk.safety) -------------------------------------------
 
     orders_enabled: bool = False
@@ -177,6 +195,13 @@ class Settings(BaseSettings):
                     out.append(symbol)
             return out
         return value
+
+    @field_validator("chain_strikes")
+    @classmethod
+    def _check_chain_strikes(cls, value: str) -> str:
+        from desk.domain.options import WindowSpec  # the one parser of the window syntax
+
+        return WindowSpec.parse(value).text
 
     @field_validator("database_url")
     @classmethod

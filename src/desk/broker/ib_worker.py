@@ -25,6 +25,7 @@ from datetime import datetime, timezone
 
 from ib_async import IB, Contract, Stock, Ticker
 
+from desk.broker.lines import LineBudget
 from desk.domain import (
     Clock,
     ConnectionState,
@@ -139,6 +140,7 @@ class Broker:
         connect_timeout: float = 4.0,
         backoff: tuple[float, ...] = (0.25, 0.5, 1.0, 2.0, 4.0, 8.0),
         readonly: bool = False,
+        lines: LineBudget | None = None,
     ) -> None:
         self.host = host
         self.port = port
@@ -150,6 +152,8 @@ class Broker:
         self.readonly = readonly
         self.state = ConnectionState.DISCONNECTED
         self.sinks: list[TickSink] = list(sinks)
+        #: market data lines, shared with the option chain (desk.broker.chains)
+        self.lines = lines if lines is not None else LineBudget(100)
         #: ordered symbols the user wants, whether or not qualified yet
         self._wanted: list[str] = []
         for s in symbols:
@@ -232,6 +236,9 @@ class Broker:
         if sub is None:
             code, text = self._errors.pop(symbol, (200, "No security definition has been found for the request"))
             raise BrokerError(f"{symbol}: unknown symbol (IB error {code}: {text})")
+        if not self.lines.acquire("watchlist", sub.instrument.con_id, reclaim=True):
+            self._subs.pop(symbol, None)
+            raise BrokerError(f"{symbol}: no market data line free ({self.lines.describe()}); raise DESK_MARKET_DATA_LINES")
         if symbol not in self._wanted:
             self._wanted.append(symbol)
         self._subscribe(sub)
@@ -249,6 +256,7 @@ class Broker:
         self._wanted.remove(symbol)
         sub = self._subs.pop(symbol, None)
         if sub is not None:
+            self.lines.release("watchlist", sub.instrument.con_id)
             if sub.ticker is not None:
                 self._by_ticker.pop(id(sub.ticker), None)
                 if self.ib.isConnected():
@@ -334,6 +342,10 @@ class Broker:
         return sub
 
     def _subscribe(self, sub: _Sub) -> None:
+        if not self.lines.acquire("watchlist", sub.instrument.con_id, reclaim=True):
+            text = f"{sub.instrument.symbol}: not subscribed, no market data line free ({self.lines.describe()})"
+            self._emit(StatusEvent("error", text))
+            return
         self.quotes.ensure(sub.instrument)
         sub.book = [math.nan, math.nan, math.nan, math.nan]
         ticker = self.ib.reqMktData(sub.contract, "", False, False)
