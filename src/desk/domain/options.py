@@ -26,6 +26,7 @@ Missing values are ``nan``.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -33,7 +34,7 @@ from typing import NamedTuple
 
 from desk.domain.models import Instrument
 
-__all__ = ["NO_GREEKS", "OptionChainStore", "OptionGreeks", "OptionQuote"]
+__all__ = ["NO_GREEKS", "OptionChainStore", "OptionGreeks", "OptionQuote", "WindowSpec"]
 
 
 class OptionGreeks(NamedTuple):
@@ -232,3 +233,71 @@ class OptionChainStore:
         """Return and clear the set of conIds changed since the previous drain."""
         dirty, self._dirty = self._dirty, set()
         return dirty
+
+
+# ---------------------------------------------------------------------------------- window
+
+_SPEC_RE = re.compile(r"^\s*(?:(\d+)|(?:\+/-|±)?\s*(\d+(?:\.\d+)?)\s*%)\s*$")
+
+
+@dataclass(frozen=True, slots=True)
+class WindowSpec:
+    """Which strikes the chain shows: ``count`` strikes around the money, or every strike
+    within ``pct`` percent of the underlying (exactly one of them is non-zero).
+
+    Parse the setting's text with :meth:`parse`: ``"20"`` (20 strikes) or ``"10%"``
+    (``"±10%"`` and ``"+/-10%"`` too).
+    """
+
+    count: int = 20
+    pct: float = 0.0
+
+    #: bounds of a count window (strikes) and of a percent window
+    MIN_COUNT = 2
+    MAX_COUNT = 200
+    MIN_PCT = 0.5
+    MAX_PCT = 100.0
+
+    def __post_init__(self) -> None:
+        if self.pct:
+            if not (self.MIN_PCT <= self.pct <= self.MAX_PCT):
+                raise ValueError(f"strike window of {self.pct:g}% is outside {self.MIN_PCT:g}..{self.MAX_PCT:g}%")
+            if self.count:
+                raise ValueError("a strike window is a count of strikes or a percent, not both")
+        elif not (self.MIN_COUNT <= self.count <= self.MAX_COUNT):
+            raise ValueError(f"strike window of {self.count} strikes is outside {self.MIN_COUNT}..{self.MAX_COUNT}")
+
+    @classmethod
+    def parse(cls, text: str | int) -> WindowSpec:
+        """``"20"`` -> 20 strikes; ``"10%"`` / ``"±10%"`` -> +/-10 %. Raises ``ValueError``."""
+        if isinstance(text, int) and not isinstance(text, bool):
+            return cls(count=text)
+        match = _SPEC_RE.match(str(text))
+        if match is None:
+            raise ValueError(f"{text!r} is not a strike window: give a number of strikes (20) or a percent (10%)")
+        if match.group(1) is not None:
+            return cls(count=int(match.group(1)))
+        return cls(count=0, pct=float(match.group(2)))
+
+    def __str__(self) -> str:
+        """For people: ``20 strikes`` or ``±10%``."""
+        return f"±{self.pct:g}%" if self.pct else f"{self.count} strikes"
+
+    @property
+    def text(self) -> str:
+        """The setting's form, which :meth:`parse` reads back: ``20`` or ``10%``."""
+        return f"{self.pct:g}%" if self.pct else str(self.count)
+
+    def wider(self) -> WindowSpec:
+        """The next larger window: +2 strikes, or +1 percentage point (+0.5 below 2 %)."""
+        if self.pct:
+            step = 0.5 if self.pct < 2 else 1.0
+            return WindowSpec(count=0, pct=min(self.MAX_PCT, self.pct + step))
+        return WindowSpec(count=min(self.MAX_COUNT, self.count + 2))
+
+    def narrower(self) -> WindowSpec:
+        """The next smaller window: -2 strikes, or -1 percentage point (-0.5 at 2 % and below)."""
+        if self.pct:
+            step = 0.5 if self.pct <= 2 else 1.0
+            return WindowSpec(count=0, pct=max(self.MIN_PCT, self.pct - step))
+        return WindowSpec(count=max(self.MIN_COUNT, self.count - 2))
