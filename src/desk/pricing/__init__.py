@@ -1,11 +1,47 @@
 """desk.pricing: vectorized Black-Scholes-Merton prices, implied volatility and Greeks.
 
 Imports only desk.domain, numpy, scipy and exchange_calendars (never Textual or IB).
-Units everywhere: prices in dollars per share, T in years of 365 calendar days, r and q
-continuously compounded annual fractions, sigma annual fraction (0.20 = 20%), vega per
-vol point, theta per calendar day, rho per 1% of r. See :mod:`desk.pricing.bsm`.
+Units everywhere: prices in dollars per share, T in years of 365 calendar days (ACT/365,
+to the expiry instant on the exchange calendar: :mod:`desk.pricing.expiry`), r and q
+continuously compounded annual fractions, sigma annual fraction (0.20 = 20%), vega per vol
+point, theta per calendar day, rho per 1% of r. European exercise; what that means for
+American options is in :mod:`desk.pricing.iv`.
+
+* :mod:`desk.pricing.bsm`: :func:`bsm_price`, :func:`bsm_greeks` (:class:`Greeks`)
+* :mod:`desk.pricing.iv`: :func:`implied_vol`, :func:`implied_vol_quotes` (:class:`IVResult`,
+  :class:`IVReason`)
+* :mod:`desk.pricing.forward`: :func:`implied_forward` (put-call parity near the money)
+* :mod:`desk.pricing.expiry`: :func:`time_to_expiry`, :func:`expiry_instant`, ...
+* :mod:`desk.pricing.chain`: :func:`chain_greeks` for a whole chain in one call
 """
 
 from desk.pricing.bsm import DAYS_PER_YEAR, Greeks, bsm_greeks, bsm_price
+from desk.pricing.chain import ChainGreeks, chain_greeks
+from desk.pricing.expiry import (
+    expiry_instant,
+    time_to_expiry,
+    times_to_expiry,
+    trading_time_to_expiry,
+)
+from desk.pricing.forward import ImpliedForward, implied_forward
+from desk.pricing.iv import IVReason, IVResult, QuoteIV, implied_vol, implied_vol_quotes
 
-__all__ = ["DAYS_PER_YEAR", "Greeks", "bsm_greeks", "bsm_price"]
+__all__ = [
+    "DAYS_PER_YEAR",
+    "ChainGreeks",
+    "Greeks",
+    "IVReason",
+    "IVResult",
+    "ImpliedForward",
+    "QuoteIV",
+    "bsm_greeks",
+    "bsm_price",
+    "chain_greeks",
+    "expiry_instant",
+    "implied_forward",
+    "implied_vol",
+    "implied_vol_quotes",
+    "time_to_expiry",
+    "times_to_expiry",
+    "trading_time_to_expiry",
+]
