@@ -114,7 +114,8 @@ async def test_contract_details_on_primary_exchange(ib: IB) -> None:
         Stock("SPY", "SMART", "EUR"),
         Stock("SPY", "NOWHERE", "USD"),
         Contract(conId=1, exchange="SMART"),
-        Contract(secType="OPT", symbol="SPY", exchange="SMART", currency="USD"),
+        Contract(secType="OPT", symbol="SPY", lastTradeDateOrContractMonth="20200117",
+                 strike=1.0, right="C", exchange="SMART", currency="USD"),
     ],
     ids=["unknown-symbol", "wrong-currency", "wrong-exchange", "unknown-conid", "option"],
 )
@@ -225,7 +226,9 @@ async def test_max_tickers_is_error_101(connect, gateway: SimGateway) -> None:
     assert [code for _, code, _ in errors] == [101]
 
 
-async def test_delayed_type_request_still_gets_live_data(ib: IB, wait_until) -> None:
+async def test_delayed_type_request_still_gets_live_data(gateway: SimGateway, ib: IB,
+                                                          wait_until) -> None:
+    gateway.delayed_data = False  # an account with live subscriptions (desk.sim.delayed)
     ib.reqMarketDataType(3)
     spy = Stock("SPY", "SMART", "USD")
     await ib.qualifyContractsAsync(spy)

@@ -27,8 +27,12 @@ from desk.domain.clock import Clock
 from desk.sim import messages as m
 from desk.sim.account import SimAccount
 from desk.sim.market import MarketModel
+from desk.sim.chain import SimOption
+from desk.sim.delayed import to_delayed
 from desk.sim.messages import TickEncoder
+from desk.sim.options import DEFAULT_RATE, OptionEngine, OptionLine, OptionSource, SimQuote
 from desk.sim.session import Session, Subscription
+from desk.sim.universe import SimStock, by_con_id
 
 __all__ = ["EmbeddedSim", "SimGateway", "serve"]
 
@@ -61,6 +65,13 @@ class SimGateway:
     * ``max_tickers``: market data lines per connection (IB's default is 100; error 101).
     * ``max_write_buffer``: bytes a client may fall behind before its ticks are dropped
       (counted in ``Session.dropped_ticks``); replies are never dropped.
+    * ``rate``: risk-free rate of option prices and Greeks (annual fraction, continuously
+      compounded; default 4.5 %).
+    * ``option_source``: where options come from (:class:`~desk.sim.options.OptionSource`;
+      default the synthetic chains and vol surfaces of :mod:`desk.sim.options`).
+    * ``delayed_data``: ``reqMarketDataType(3/4)`` gives delayed lines (error 10167 and
+      delayed tick types, as for an account without subscriptions; default); ``False``:
+      live data whatever type is asked (as for a subscribed account).
     """
 
     def __init__(
@@ -76,6 +87,9 @@ class SimGateway:
         symbols: Iterable[str] | None = None,
         max_tickers: int = 100,
         max_write_buffer: int = 32 * 1024 * 1024,
+        rate: float = DEFAULT_RATE,
+        option_source: OptionSource | None = None,
+        delayed_data: bool = True,
     ) -> None:
         if tick_interval <= 0:
             raise ValueError("tick_interval must be positive")
@@ -97,6 +111,9 @@ class SimGateway:
         self.max_write_buffer = max_write_buffer
         self.market = MarketModel(seed, symbols)
         self.encoder = TickEncoder()
+        self.delayed_data = bool(delayed_data)
+        #: options: chains, contract details, quotes and option lines (desk.sim.options)
+        self.options = OptionEngine(self, rate, option_source)
         self.sessions: set[Session] = set()
         self._by_client_id: dict[int, Session] = {}
         self._next_order_id: dict[int, int] = {}
@@ -192,6 +209,33 @@ class SimGateway:
         if order_id >= self.next_order_id(client_id):
             self._next_order_id[client_id] = order_id + 1
 
+    def quote_for(self, con_id: int) -> SimQuote | None:
+        """Current ``(bid, ask, bid_size, ask_size, last)`` of any simulated instrument,
+        stock or option, by conId; ``None`` if unknown or not in this gateway's market.
+
+        Prices in dollars per share (options too: times ``multiplier`` per contract);
+        sizes in shares for stocks, contracts for options; an option without a bid has
+        ``bid == 0.0`` and ``bid_size == 0``; ``last`` NaN before any trade. Asking for
+        an option keeps it quoted (stepped with the market) from then on.
+        """
+        stock = by_con_id(con_id)
+        if stock is not None:
+            if stock.symbol not in self.market:
+                return None
+            st = self.market.state(stock.symbol)
+            return SimQuote(st.bid, st.ask, st.bid_size, st.ask_size, st.last)
+        return self.options.quote(con_id)
+
+    def contract_for(self, con_id: int) -> SimStock | SimOption | None:
+        """The definition of a conId: a :class:`~desk.sim.universe.SimStock` (``sec_type``
+        ``"STK"``, multiplier 1 implied) or a :class:`~desk.sim.chain.SimOption`
+        (``sec_type`` ``"OPT"``: ``multiplier`` 100, ``right``, ``strike``, ``expiry``,
+        ``underlying_con_id``); ``None`` if unknown."""
+        stock = by_con_id(con_id)
+        if stock is not None:
+            return stock
+        return self.options.option(con_id)
+
     def epoch_ms(self) -> int:
         """The clock's time, UTC milliseconds since the epoch."""
         return int(self.clock.time() * 1000)
@@ -213,9 +257,15 @@ class SimGateway:
                 if not subs:
                     continue
                 parts, rt, rtt = encode(subs[0].stock, ch, epoch_ms)
+                delayed_parts = None
                 for sub in subs:
                     out = sub.session.out
-                    render(parts, sub.rid, out)
+                    if sub.delayed:
+                        if delayed_parts is None:
+                            delayed_parts = to_delayed(parts)
+                        render(delayed_parts, sub.rid, out)
+                    else:
+                        render(parts, sub.rid, out)
                     frames += len(parts)
                     if rt and sub.rt_volume:
                         render(rt, sub.rid, out)
@@ -223,6 +273,7 @@ class SimGateway:
                     if rtt and sub.rt_trade_volume:
                         render(rtt, sub.rid, out)
                         frames += 1
+            frames += self.options.step(dt, epoch_ms)
         if frames:
             for session in self.sessions:
                 session.flush_ticks()
@@ -281,7 +332,10 @@ class SimGateway:
     def _subscribe(self, sub: Subscription) -> None:
         self._subs.setdefault(sub.stock.symbol, []).append(sub)
 
-    def _unsubscribe(self, sub: Subscription) -> None:
+    def _unsubscribe(self, sub: Subscription | OptionLine) -> None:
+        if isinstance(sub, OptionLine):
+            self.options.unsubscribe(sub)
+            return
         subs = self._subs.get(sub.stock.symbol)
         if subs and sub in subs:
             subs.remove(sub)

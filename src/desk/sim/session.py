@@ -50,6 +50,7 @@ from typing import TYPE_CHECKING, Callable
 from desk.sim import messages as m
 from desk.sim.codec import FrameDecoder, ProtocolError, parse_version_range
 from desk.sim.contracts import CONTRACT_FIELDS, ContractQuery, resolve
+from desk.sim.delayed import DELAYED_TEXT, DISPLAYING_DELAYED, is_delayed, line_data_type, to_delayed
 from desk.sim.messages import Code, In
 from desk.sim.universe import UNIVERSE, SimStock
 
@@ -60,8 +61,9 @@ __all__ = ["Session", "Subscription"]
 
 log = logging.getLogger("desk.sim")
 
-#: marketDataType the simulator reports for a requested type: live data is always
-#: available, and IB returns live data when it is, whatever delayed type was asked for.
+#: marketDataType the simulator reports for a requested type when the gateway gives no
+#: delayed data (``delayed_data=False``): IB returns live data when it is available,
+#: whatever delayed type was asked for. With delayed data see :mod:`desk.sim.delayed`.
 _EFFECTIVE_DATA_TYPE = {1: 1, 2: 2, 3: 1, 4: 2}
 
 
@@ -69,10 +71,12 @@ class Subscription:
     """A streaming market data line: one reqMktData of one session.
 
     ``rid`` is the request id already encoded as wire bytes (``b"12\\0"``); ``rt_volume``
-    and ``rt_trade_volume`` say whether generic ticks 233 / 375 were asked for.
+    and ``rt_trade_volume`` say whether generic ticks 233 / 375 were asked for;
+    ``delayed`` whether the line carries delayed tick types (:mod:`desk.sim.delayed`).
     """
 
-    __slots__ = ("session", "req_id", "rid", "stock", "rt_volume", "rt_trade_volume")
+    __slots__ = ("session", "req_id", "rid", "stock", "rt_volume", "rt_trade_volume",
+                 "delayed")
 
     def __init__(self, session: Session, req_id: int, stock: SimStock,
                  generic: frozenset[int]) -> None:
@@ -82,6 +86,7 @@ class Subscription:
         self.stock = stock
         self.rt_volume = 233 in generic
         self.rt_trade_volume = 375 in generic
+        self.delayed = False
 
 
 def _parse_generic(text: str) -> frozenset[int]:
@@ -304,6 +309,10 @@ class Session(asyncio.Protocol):
             q = q.with_sec_id(tail[1], tail[2])
         found = resolve(q)
         if found is None:
+            options = self.gateway.options.contract_details(req_id, q)
+            if options is not None:  # secType OPT or an option conId (desk.sim.options)
+                self.send(options)
+                return
             log.info("client %s: no contract for %s", self.peer, q.describe())
             self.send(m.error(req_id, Code.NO_SECURITY_DEFINITION))
             return
@@ -322,8 +331,10 @@ class Session(asyncio.Protocol):
 
     def _req_sec_def_opt_params(self, fields: list[str]) -> None:
         # 78, reqId, underlyingSymbol, futFopExchange, underlyingSecType, underlyingConId
-        # Options are not simulated yet: an empty answer (the End message alone).
-        self.send(m.sec_def_opt_params_end(int(fields[1])))
+        f = fields + [""] * (6 - len(fields))
+        self.send(self.gateway.options.sec_def_opt_params(
+            int(f[1]), f[2].strip().upper(), f[3].strip(), f[4].strip().upper(),
+            int(f[5] or 0)))
 
     def _req_historical_data(self, fields: list[str]) -> None:
         # 20 / 87, reqId, ...: no history yet; IB's answer when it has no data
@@ -353,6 +364,9 @@ class Session(asyncio.Protocol):
             return
         found = resolve(q)
         if found is None:
+            if self.gateway.options.request_market_data(self, req_id, q, generic,
+                                                        snapshot or regulatory):
+                return  # an option (desk.sim.options)
             log.info("client %s: no contract for market data %s", self.peer, q.describe())
             self.send(m.error(req_id, Code.NO_SECURITY_DEFINITION))
             return
@@ -365,11 +379,17 @@ class Session(asyncio.Protocol):
         if streaming and len(self.subscriptions) >= gw.max_tickers:
             self.send(m.error(req_id, Code.MAX_TICKERS))
             return
-        out = [m.tick_req_params(req_id, stock.min_tick),
-               m.market_data_type(req_id, _EFFECTIVE_DATA_TYPE.get(self.data_type, 1))]
+        delayed = is_delayed(self.data_type, gw.delayed_data)
+        out = [m.tick_req_params(req_id, stock.min_tick)]
+        if delayed:
+            out.append(m.error(req_id, DISPLAYING_DELAYED, DELAYED_TEXT))
+        out.append(m.market_data_type(req_id, line_data_type(delayed, self.data_type)))
         st = gw.market.state(stock.symbol)
         ch = st.change(0)
         parts = gw.encoder.initial(stock, ch, st.open, st.close, gw.epoch_ms(), generic)
+        parts += gw.options.underlying_parts(stock, generic)
+        if delayed:
+            parts = to_delayed(parts)
         m.render(parts, f"{req_id}\0".encode(), out)
         if not streaming:
             out.append(m.tick_snapshot_end(req_id))
@@ -377,6 +397,7 @@ class Session(asyncio.Protocol):
             return
         self.send(b"".join(out))
         sub = Subscription(self, req_id, stock, generic)
+        sub.delayed = delayed
         self.subscriptions[req_id] = sub
         gw._subscribe(sub)
 
@@ -391,14 +412,16 @@ class Session(asyncio.Protocol):
 
     def _req_market_data_type(self, fields: list[str]) -> None:
         # 59, version 1, marketDataType; TWS reports the switch on each live line
+        # (delayed lines stay delayed, live lines live; frozen follows the request)
         new = int(fields[2])
         if new not in _EFFECTIVE_DATA_TYPE:
             return
-        old_effective = _EFFECTIVE_DATA_TYPE[self.data_type]
-        self.data_type = new
-        effective = _EFFECTIVE_DATA_TYPE[new]
-        if effective != old_effective and self.subscriptions:
-            self.send(b"".join(m.market_data_type(r, effective) for r in self.subscriptions))
+        old, self.data_type = self.data_type, new
+        changed = [
+            (r, line_data_type(sub.delayed, new)) for r, sub in self.subscriptions.items()
+            if line_data_type(sub.delayed, old) != line_data_type(sub.delayed, new)]
+        if changed:
+            self.send(b"".join(m.market_data_type(r, t) for r, t in changed))
 
     # --- orders, positions, executions (none yet in this slice) --------------------------
 

@@ -1,0 +1,1102 @@
+"""Options in the simulated gateway: chains, contract details, quotes, Greeks, streaming.
+
+What the unmodified ib_async client gets, as from TWS (message ids in
+``docs/tws-protocol.md``):
+
+=====================================  ===============================================
+request                                answer
+=====================================  ===============================================
+reqSecDefOptParams 78                  securityDefinitionOptionParameter 75 per
+                                       exchange (SMART, CBOE, ... see
+                                       :data:`~desk.sim.chain.OPTION_EXCHANGES`), End 76;
+                                       error 200 for an unknown underlying
+reqContractDetails 9, secType OPT,     one contractData 10 per matching contract, End
+any subset of symbol, expiry           52; error 200 when nothing matches. Expiry
+(YYYYMMDD or YYYYMM), strike, right,   ``YYYYMM`` selects a contract month; ``localSymbol``
+tradingClass, exchange, multiplier,    is the OCC symbol
+localSymbol, or conId alone
+reqMktData 1 on one option             tickReqParams 81, marketDataType 58, then bid /
+                                       ask / last / volume / high / low / close / open,
+                                       tickOptionComputation 21 for bid (10), ask (11),
+                                       last (12), model (13); generic tick 101 adds the
+                                       contract's open interest as tick 27 (calls) or 28
+                                       (puts), 100 its volume as 29 / 30. Then a stream.
+                                       Errors 200 (unknown or ambiguous), 354
+                                       (underlying not simulated), 101 (line limit)
+reqMktData on a stock, generic 100 /   once at subscription: 29 / 30 call / put volume
+101 / 104 / 106                        and 27 / 28 call / put open interest of its whole
+                                       chain, 23 historical and 24 30-day ATM implied vol
+=====================================  ===============================================
+
+Streaming: on every market step, the options whose underlying mid moved or whose own
+quote changed or traded are repriced together (numpy, one pass over all active
+contracts), then each subscribed line gets tickPrice/tickSize for what changed, and
+tickOptionComputation for model (13) and for bid (10) / ask (11) / last (12) when that
+price or the underlying changed. IB's units, which are also :mod:`desk.pricing`'s:
+impliedVol annual fraction, delta per $1 of the underlying, optPrice and pvDividend
+dollars per share, gamma per $1, vega dollars per vol point (0.01 of IV), theta dollars
+per calendar day, undPrice dollars per share (the underlying's mid). Where no IV exists
+for a price (no bid, a bid below intrinsic value) IB's sentinels are sent: impliedVol
+-1, delta / gamma / vega / theta -2 (ib_async turns IV and delta into ``None``; vega and
+theta show as -2.0). A computation for a side without a bid is not sent.
+
+Tick types are IB's ("Available Tick Types"): option volume is tick 8 on the option's
+own line (contracts), and 29 / 30 with generic tick 100; open interest (contracts, as of
+the previous close, constant intraday) is tick 27 for a call and 28 for a put with
+generic tick 101 (what ib_async exposes as ``callOpenInterest`` / ``putOpenInterest``;
+tick 22, ``openInterest``, is not sent by TWS for US equity options). Delayed lines use
+the delayed types (:mod:`desk.sim.delayed`). Option lines count against the line limit
+like stock lines (``max_tickers``, error 101).
+
+The seam (pluggable source): the :class:`OptionEngine` that the gateway owns asks an
+:class:`OptionSource` for everything about options:
+
+* definitions: :meth:`OptionSource.sec_def_params` (reqSecDefOptParams),
+  :meth:`OptionSource.find` (contract details, market data) and
+  :meth:`OptionSource.option` (by conId);
+* quotes: :meth:`OptionSource.open_rows` fills the quote columns of contracts that become
+  active (subscribed, or asked for by :meth:`OptionEngine.quote`),
+  :meth:`OptionSource.step_rows` moves them on every market step and returns a
+  :class:`~desk.sim.market.Changed` bit mask per row. ``OptionRows.model_iv`` may be left
+  NaN: the engine then implies the model IV from the mid.
+
+The engine owns the rows, subscriptions, Greeks, encoding and delayed data; a source
+owns what is listed and how quotes move. :class:`SyntheticOptions` (the default) lists
+the chains of :mod:`desk.sim.chain` and quotes Black-Scholes-Merton prices on the seeded
+:class:`~desk.sim.volsurface.VolSurface`; a replay source gives recorded contracts and
+quotes instead (``SimGateway(option_source=...)``).
+
+Synthetic quote model (per contract; ``L`` is a liquidity score, highest near the money,
+near term and on heavily traded underlyings):
+
+* model price = ``bsm_price`` on the current underlying mid, the surface IV, the
+  gateway's rate (default 4.5 %, continuously compounded) and the underlying's dividend
+  yield (:data:`~desk.sim.volsurface.DIVIDEND_YIELD`); European pricing of American
+  options (documented simplification);
+* spread = ``max(one tick, clip(0.4 % / L, 0.4 %, 5 %) x price)``, bid rounded down and
+  ask up to the price increment at each side's level (:meth:`SimOption.tick_for`: $0.01
+  below $3 and $0.05 above for the penny program, $0.01 everywhere for SPY / QQQ / IWM);
+  a bid below half a tick is no bid (price 0, size 0);
+* sizes (contracts) lognormal around ``10 + 200 L``, redrawn when the price moves and at
+  random refreshes; trades Poisson at ``daily volume / 8 / 23,400 s``, at the bid or the
+  ask, sizes ``1 + negative binomial``; the day's volume starts at 25-60 % of a seeded
+  daily volume (contracts, ~``20,000 L``); open interest seeded (~``30,000 L``).
+
+Static draws per contract come from a hash of ``(seed, conId)`` (the same contract gets
+the same open interest in every session of a seed); dynamic draws from one seeded numpy
+generator, so a run is reproducible for a seed and a sequence of requests.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, NamedTuple, Protocol
+
+import numpy as np
+from numpy.typing import NDArray
+
+from desk.pricing import bsm_greeks, bsm_price
+from desk.sim import messages as m
+from desk.sim.chain import (
+    INDEX_ETFS,
+    OPTION_EXCHANGES,
+    ChainListing,
+    SimOption,
+    exchange_date,
+    expiry_epoch,
+    listing_for,
+)
+from desk.sim.codec import encode_fields
+from desk.sim.contracts import ContractQuery
+from desk.sim.delayed import (
+    DELAYED_TEXT,
+    DISPLAYING_DELAYED,
+    is_delayed,
+    line_data_type,
+    to_delayed,
+)
+from desk.sim.market import Changed
+from desk.sim.messages import Code, Out, Part, Tick, price_part, render, size_part, string_part
+from desk.sim.universe import UNIVERSE, SimStock
+from desk.sim.volsurface import VolSurface, dividend_yield
+
+if TYPE_CHECKING:
+    from desk.sim.gateway import SimGateway
+    from desk.sim.session import Session
+
+__all__ = [
+    "DEFAULT_RATE",
+    "OptionEngine",
+    "OptionLine",
+    "OptionRows",
+    "OptionSource",
+    "SecDefParams",
+    "SimQuote",
+    "SyntheticOptions",
+]
+
+log = logging.getLogger("desk.sim")
+
+#: Default risk-free rate of option pricing: 4.5 %, continuously compounded (a gateway
+#: parameter, ``SimGateway(rate=...)``).
+DEFAULT_RATE = 0.045
+#: Seconds per year of time to expiry (ACT/365, as :mod:`desk.pricing`).
+YEAR_SECONDS = 365.0 * 86400.0
+#: Seconds of a regular session (09:30-16:00), over which the day's volume trades.
+SESSION_SECONDS = 6.5 * 3600.0
+
+# Tick types of options that messages.Tick does not name.
+TICK_BID_OPTION = 10
+TICK_ASK_OPTION = 11
+TICK_LAST_OPTION = 12
+TICK_MODEL_OPTION = 13
+TICK_HIST_VOL = 23
+TICK_IMPLIED_VOL = 24
+TICK_CALL_OI = 27
+TICK_PUT_OI = 28
+TICK_CALL_VOLUME = 29
+TICK_PUT_VOLUME = 30
+
+#: Message id of securityDefinitionOptionParameter (messages.Out has only the End).
+SEC_DEF_OPT_PARAMS = 75
+#: Message id of tickOptionComputation.
+TICK_OPTION_COMPUTATION = 21
+
+#: Order types IB lists for US equity options (contractDetails ``orderTypes``).
+OPTION_ORDER_TYPES = (
+    "ACTIVETIM,AD,ADJUST,ALERT,ALLOC,AVGCOST,BASKET,COND,CONDORDER,DAY,DEACT,DEACTDIS,"
+    "DEACTEOD,GAT,GTC,GTD,GTT,HID,ICE,IOC,LIT,LMT,MIT,MKT,MTL,NGCOMB,NONALGO,OCA,OPENCLOSE,"
+    "PEGMIDVOL,PEGMKTVOL,PEGPRMVOL,PEGSRFVOL,POSTONLY,PRICECHK,REL,REL2MID,RELPCTOFS,RPI,"
+    "SCALE,SCALERST,SIZECHK,SNAPMID,SNAPMKT,SNAPREL,STP,STPLMT,TRAIL,TRAILLIT,TRAILLMT,"
+    "TRAILMIT,VOLAT,WHATIF"
+)
+_VALID_EXCHANGES = ",".join(OPTION_EXCHANGES)
+#: Market rule ids reported in contract details (placeholders: one per valid exchange;
+#: reqMarketRule is not simulated). 110 penny program, 32 others.
+_RULES = {True: ",".join(["110"] * len(OPTION_EXCHANGES)),
+          False: ",".join(["32"] * len(OPTION_EXCHANGES))}
+
+_H_OPTION = b"21\x00"
+_NAN = float("nan")
+
+
+class SimQuote(NamedTuple):
+    """Top of book and last trade of a stock or an option (:meth:`SimGateway.quote_for`).
+
+    Prices in dollars per share (for options too: multiply by ``multiplier`` for dollars
+    per contract); sizes in shares for stocks, contracts for options. An option without
+    a bid has ``bid == 0.0`` and ``bid_size == 0``; ``last`` is NaN before any trade.
+    """
+
+    bid: float
+    ask: float
+    bid_size: int
+    ask_size: int
+    last: float
+
+
+class SecDefParams(NamedTuple):
+    """One securityDefinitionOptionParameter (75) message: the chain on one exchange.
+
+    ``expirations`` ``YYYYMMDD`` ascending; ``strikes`` dollars per share ascending (the
+    union over the expirations); ``multiplier`` as text (``"100"``)."""
+
+    exchange: str
+    underlying_con_id: int
+    trading_class: str
+    multiplier: str
+    expirations: tuple[str, ...]
+    strikes: tuple[float, ...]
+
+
+class OptionRows:
+    """Structure of arrays of the active option contracts (owned by :class:`OptionEngine`).
+
+    Row ``i`` is ``options[i]``. Static columns (engine-filled): ``con_id``, ``und``
+    (index into the engine's underlyings), ``is_call``, ``strike`` ($/share),
+    ``expiry_ts`` (UTC epoch seconds of 16:00 US/Eastern on the expiry date), ``q``
+    (dividend yield). Quote columns (source-filled; prices dollars per share, sizes and
+    volumes in contracts): ``bid`` (0 = no bid), ``ask``, ``bid_size``, ``ask_size``,
+    ``last`` (NaN = none), ``last_size``, ``volume``, ``open_interest``, ``high``,
+    ``low``, ``close``, ``open``, ``model_iv`` (annual fraction; NaN = imply from mid).
+    Engine state: ``und_price`` (underlying mid at the last step), ``nsubs`` (streaming
+    lines on the row). Sources may keep their own per-row arrays in ``extra``.
+    """
+
+    _FLOAT = ("strike", "expiry_ts", "q", "bid", "ask", "last", "high", "low", "close",
+              "open", "model_iv", "und_price")
+    _INT = ("con_id", "und", "bid_size", "ask_size", "last_size", "volume", "open_interest",
+            "nsubs")
+
+    def __init__(self) -> None:
+        self.n = 0
+        self.options: list[SimOption] = []
+        self.is_call = np.zeros(0, dtype=bool)
+        for name in self._FLOAT:
+            setattr(self, name, np.zeros(0, dtype=np.float64))
+        for name in self._INT:
+            setattr(self, name, np.zeros(0, dtype=np.int64))
+        #: source-owned float columns, grown with the rows (filled by ``open_rows``)
+        self.extra: dict[str, NDArray[np.float64]] = {}
+
+    # typed attribute declarations for readers and type checkers
+    strike: NDArray[np.float64]
+    expiry_ts: NDArray[np.float64]
+    q: NDArray[np.float64]
+    bid: NDArray[np.float64]
+    ask: NDArray[np.float64]
+    last: NDArray[np.float64]
+    high: NDArray[np.float64]
+    low: NDArray[np.float64]
+    close: NDArray[np.float64]
+    open: NDArray[np.float64]
+    model_iv: NDArray[np.float64]
+    und_price: NDArray[np.float64]
+    con_id: NDArray[np.int64]
+    und: NDArray[np.int64]
+    bid_size: NDArray[np.int64]
+    ask_size: NDArray[np.int64]
+    last_size: NDArray[np.int64]
+    volume: NDArray[np.int64]
+    open_interest: NDArray[np.int64]
+    nsubs: NDArray[np.int64]
+
+    def append(self, options: Sequence[SimOption], und: Sequence[int], q: Sequence[float]
+               ) -> slice:
+        """Add rows for ``options`` (underlying indices ``und``, dividend yields ``q``);
+        quote columns start at 0 / NaN. Returns the slice of the new rows."""
+        k = len(options)
+        start = self.n
+        grow = {
+            "con_id": [o.con_id for o in options],
+            "und": list(und),
+            "strike": [o.strike for o in options],
+            "expiry_ts": [expiry_epoch(o.expiry) for o in options],
+            "q": list(q),
+        }
+        for name in self._FLOAT + self._INT:
+            arr = getattr(self, name)
+            fill = grow.get(name)
+            if fill is None:
+                new = np.full(k, np.nan if name in ("last", "model_iv", "und_price") else 0,
+                              dtype=arr.dtype)
+            else:
+                new = np.asarray(fill, dtype=arr.dtype)
+            setattr(self, name, np.concatenate([arr, new]))
+        self.is_call = np.concatenate([self.is_call, [o.is_call for o in options]])
+        for name, arr in self.extra.items():
+            self.extra[name] = np.concatenate([arr, np.zeros(k)])
+        self.options.extend(options)
+        self.n += k
+        return slice(start, self.n)
+
+    def years(self, now: float, rows: slice | NDArray[np.integer] = slice(None)
+              ) -> NDArray[np.float64]:
+        """Years (ACT/365) from UTC epoch ``now`` to each row's expiry, floored at 0."""
+        return np.maximum((self.expiry_ts[rows] - now) / YEAR_SECONDS, 0.0)
+
+
+class OptionSource(Protocol):
+    """Where the gateway's options come from: definitions and quotes (the replay seam).
+
+    Prices are dollars per share, sizes contracts, times UTC epoch seconds, ``S`` the
+    underlying mid per row (dollars per share), ``r`` the continuously compounded rate.
+    """
+
+    def sec_def_params(self, symbol: str, con_id: int) -> list[SecDefParams] | None:
+        """The chain of an underlying (by symbol and/or conId, 0 = any) per exchange;
+        ``None`` if the underlying is unknown (error 200), ``[]`` if it has no options."""
+        ...
+
+    def find(self, q: ContractQuery) -> list[SimOption]:
+        """Every option matching the query (secType OPT or a bare conId)."""
+        ...
+
+    def option(self, con_id: int) -> SimOption | None:
+        """The option with this conId, or ``None``."""
+        ...
+
+    def dividend_yield(self, symbol: str) -> float:
+        """Continuous dividend yield of an underlying (annual fraction)."""
+        ...
+
+    def open_rows(self, rows: OptionRows, new: slice, S: NDArray[np.float64], now: float,
+                  r: float) -> None:
+        """Fill the quote columns of the new rows ``rows[new]`` (``S`` covers all rows)."""
+        ...
+
+    def step_rows(self, rows: OptionRows, S: NDArray[np.float64], now: float, dt: float,
+                  r: float) -> NDArray[np.integer]:
+        """Move every row's quote ``dt`` market seconds on; return a
+        :class:`~desk.sim.market.Changed` bit mask per row (0 = unchanged). Rows whose
+        ``S`` is NaN (underlying not simulated) are left alone."""
+        ...
+
+    def underlying_stats(self, symbol: str, S: float, now: float, r: float
+                         ) -> tuple[int, int, int, int, float] | None:
+        """``(call OI, put OI, call volume, put volume, 30-day ATM IV)`` of an underlying's
+        whole chain (contracts; IV annual fraction), or ``None``."""
+        ...
+
+
+# --- the synthetic source -------------------------------------------------------------------
+
+_M64 = np.uint64(0xFFFFFFFFFFFFFFFF)
+
+
+def _hash_uniform(seed: int, con_ids: NDArray[np.int64], salt: int) -> NDArray[np.float64]:
+    """Uniforms in (0, 1) from (seed, conId, salt) by the splitmix64 finalizer (Steele,
+    Lea & Flood, "Fast splittable pseudorandom number generators", OOPSLA 2014)."""
+    key = np.uint64((seed * 0x9E3779B97F4A7C15 + salt * 0xD1B54A32D192ED03) & 0xFFFFFFFFFFFFFFFF)
+    with np.errstate(over="ignore"):
+        z = con_ids.astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15) + key
+        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        z = z ^ (z >> np.uint64(31))
+    return ((z >> np.uint64(11)).astype(np.float64) + 0.5) * (1.0 / 9007199254740992.0)
+
+
+def _normal(u: NDArray[np.float64]) -> NDArray[np.float64]:
+    from scipy.special import ndtri
+
+    return ndtri(u)
+
+
+class SyntheticOptions:
+    """The default :class:`OptionSource`: listed chains (:mod:`desk.sim.chain`) quoted on
+    seeded vol surfaces (see the module docstring for the quote model).
+
+    ``SyntheticOptions(seed, today)`` lists as of exchange date ``today``; ``surface``
+    defaults to ``VolSurface.seeded(seed)``.
+    """
+
+    def __init__(self, seed: int, today, surface: VolSurface | None = None,
+                 listing: ChainListing | None = None) -> None:
+        self.seed = int(seed)
+        self.listing = listing if listing is not None else listing_for(today)
+        self.surface = surface if surface is not None else VolSurface.seeded(self.seed)
+        self.rng = np.random.default_rng([self.seed, 0x0B7])
+        self._surface_index = np.zeros(0, dtype=np.int64)
+
+    # --- definitions ---------------------------------------------------------------------
+
+    def sec_def_params(self, symbol: str, con_id: int) -> list[SecDefParams] | None:
+        stock = UNIVERSE.get(symbol.strip().upper()) if symbol else None
+        if stock is None and con_id:
+            stock = next((s for s in UNIVERSE.values() if s.con_id == con_id), None)
+        if stock is None or (con_id and stock.con_id != con_id):
+            return None
+        chain = self.listing.chain(stock.symbol)
+        if chain is None:
+            return []
+        exps = tuple(chain.expirations)
+        strikes = tuple(chain.strikes)
+        return [SecDefParams(ex, stock.con_id, chain.trading_class, "100", exps, strikes)
+                for ex in OPTION_EXCHANGES]
+
+    def find(self, q: ContractQuery) -> list[SimOption]:
+        if q.con_id:
+            opt = self.listing.option(q.con_id)
+            if opt is None:
+                return []
+            hits = [opt]
+            if q.symbol or q.last_trade_date or q.strike or q.right or q.local_symbol \
+                    or q.trading_class:
+                hits = [o for o in self.listing.find(
+                    q.symbol, q.last_trade_date, q.strike, q.right, q.trading_class,
+                    q.local_symbol) if o.con_id == q.con_id]
+        else:
+            if not (q.symbol or q.local_symbol):
+                return []
+            hits = self.listing.find(q.symbol, q.last_trade_date, q.strike, q.right,
+                                     q.trading_class, q.local_symbol)
+        if q.multiplier not in ("", "0", "100"):
+            return []
+        if q.currency not in ("", "USD"):
+            return []
+        if q.exchange and q.exchange not in OPTION_EXCHANGES:
+            return []
+        return hits
+
+    def option(self, con_id: int) -> SimOption | None:
+        return self.listing.option(con_id)
+
+    def dividend_yield(self, symbol: str) -> float:
+        return dividend_yield(symbol)
+
+    # --- quotes ----------------------------------------------------------------------------
+
+    def _model(self, rows: OptionRows, i: slice | NDArray[np.integer], S: NDArray[np.float64],
+               now: float, r: float) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+        T = rows.years(now, i)
+        sigma = self.surface.vol_rows(self._surface_index[rows.und[i]], rows.strike[i], T, S,
+                                      r, rows.q[i])
+        price = bsm_price(rows.is_call[i], S, rows.strike[i], T, r, rows.q[i], sigma)
+        return price, sigma
+
+    def bind(self, underlyings: Sequence[str]) -> None:
+        """Called by the engine when its list of underlyings grows (row ``und`` indices
+        refer to it)."""
+        self._surface_index = np.array([self.surface.index_of(s) for s in underlyings],
+                                       dtype=np.int64)
+
+    def open_rows(self, rows: OptionRows, new: slice, S: NDArray[np.float64], now: float,
+                  r: float) -> None:
+        for name in ("liq", "rel", "base_size", "trade_rate", "refresh_rate", "lo_tick",
+                     "hi_tick"):
+            rows.extra.setdefault(name, np.zeros(rows.n))
+        ids = rows.con_id[new]
+        s = S[new]
+        K = rows.strike[new]
+        T = rows.years(now, new)
+        und_syms = [rows.options[i].symbol for i in range(new.start, new.stop)]
+        und_liq = np.array([min(1.5, max(0.3, math.sqrt(UNIVERSE[u].daily_volume / 40e6)))
+                            if u in UNIVERSE else 0.5 for u in und_syms])
+        atm = self.surface._atm(self._surface_index[rows.und[new]], np.maximum(T, 1e-6), s)
+        z = np.log(K / s) / (atm * np.sqrt(np.maximum(T, 1.0 / 365.0)))
+        liq = und_liq * np.exp(-0.5 * (z / 1.2) ** 2) / (1.0 + 2.0 * T)
+        liq = np.maximum(liq, 0.002)
+        n1, n2, n3, n4 = (_normal(_hash_uniform(self.seed, ids, salt)) for salt in (1, 2, 3, 4))
+        u5 = _hash_uniform(self.seed, ids, 5)
+        fresh = rows.options[new]
+        rows.extra["lo_tick"][new] = [o.tick_for(0.0) for o in fresh]
+        rows.extra["hi_tick"][new] = [o.tick_for(3.0) for o in fresh]
+        rows.extra["liq"][new] = liq
+        rows.extra["rel"][new] = np.clip(0.004 / liq, 0.004, 0.05)
+        rows.extra["base_size"][new] = 10.0 + 200.0 * liq * np.exp(0.5 * n4)
+        day_volume = 20000.0 * liq * np.exp(0.6 * n2)
+        rows.extra["trade_rate"][new] = day_volume / 8.0 / SESSION_SECONDS
+        rows.extra["refresh_rate"][new] = 0.2 + 0.5 * np.minimum(liq, 1.0)
+        rows.open_interest[new] = np.round(30000.0 * liq * np.exp(0.8 * n1)).astype(np.int64)
+        rows.volume[new] = np.round(day_volume * (0.25 + 0.35 * u5)).astype(np.int64)
+        price, sigma = self._model(rows, new, s, now, r)
+        rows.model_iv[new] = sigma
+        self._quote(rows, np.arange(new.start, new.stop), price, force=True)
+        # last trade, previous close and today's open / high / low around the model price
+        ticks = np.where(price < 3.0, rows.extra["lo_tick"][new], rows.extra["hi_tick"][new])
+        last = np.maximum(np.round(price * np.exp(0.01 * n3) / ticks) * ticks, 0.01)
+        rows.last[new] = np.where(rows.volume[new] > 0, last, np.nan)
+        rows.last_size[new] = 1 + self.rng.negative_binomial(1, 1 / 8.0, size=len(ids))
+        close = np.maximum(np.round(price * np.exp(0.05 * n4) / ticks) * ticks, 0.01)
+        rows.close[new] = close
+        rows.open[new] = np.maximum(np.round(price * np.exp(0.03 * n1) / ticks) * ticks, 0.01)
+        rows.high[new] = np.fmax(np.maximum(rows.open[new], last), price * 1.02)
+        rows.low[new] = np.fmin(np.minimum(rows.open[new], last), price * 0.98)
+        rows.high[new] = np.round(rows.high[new] / ticks) * ticks
+        rows.low[new] = np.maximum(np.round(rows.low[new] / ticks) * ticks, 0.01)
+
+    def _quote(self, rows: OptionRows, i: NDArray[np.integer], price: NDArray[np.float64],
+               force: bool = False) -> NDArray[np.int64]:
+        """Requote rows ``i`` around model ``price``; return Changed bits per row."""
+        ex = rows.extra
+        rel = ex["rel"][i]
+        lo_tick = ex["lo_tick"][i]
+        hi_tick = ex["hi_tick"][i]
+        width = np.maximum(lo_tick, rel * price)
+        b_raw = price - 0.5 * width
+        a_raw = price + 0.5 * width
+        tb = np.where(b_raw < 3.0, lo_tick, hi_tick)
+        ta = np.where(a_raw < 3.0, lo_tick, hi_tick)
+        bid = np.floor(b_raw / tb + 1e-9) * tb
+        ask = np.ceil(a_raw / ta - 1e-9) * ta
+        bid = np.where(bid < 0.5 * lo_tick, 0.0, np.round(bid, 2))
+        ask = np.round(np.maximum(ask, np.maximum(bid + tb, lo_tick)), 2)
+        old_bid, old_ask = rows.bid[i], rows.ask[i]
+        bits = np.zeros(len(i), dtype=np.int64)
+        bid_moved = bid != old_bid
+        ask_moved = ask != old_ask
+        bits |= np.where(bid_moved, int(Changed.BID), 0)
+        bits |= np.where(ask_moved, int(Changed.ASK), 0)
+        base = ex["base_size"][i]
+        if force or bid_moved.any() or ask_moved.any():
+            new_b = self._sizes(base)
+            new_a = self._sizes(base)
+            rows.bid_size[i] = np.where(bid_moved | force, new_b, rows.bid_size[i])
+            rows.ask_size[i] = np.where(ask_moved | force, new_a, rows.ask_size[i])
+        rows.bid[i] = bid
+        rows.ask[i] = ask
+        rows.bid_size[i] = np.where(bid > 0, np.maximum(rows.bid_size[i], 1), 0)
+        return bits
+
+    def _sizes(self, base: NDArray[np.float64]) -> NDArray[np.int64]:
+        return np.maximum(1, np.round(base * self.rng.lognormal(0.0, 0.5, size=len(base))
+                                      )).astype(np.int64)
+
+    def step_rows(self, rows: OptionRows, S: NDArray[np.float64], now: float, dt: float,
+                  r: float) -> NDArray[np.integer]:
+        ok = np.flatnonzero(np.isfinite(S))
+        bits = np.zeros(rows.n, dtype=np.int64)
+        if ok.size == 0:
+            return bits
+        price, sigma = self._model(rows, ok, S[ok], now, r)
+        rows.model_iv[ok] = sigma
+        bits[ok] = self._quote(rows, ok, price)
+        ex = rows.extra
+        rng = self.rng
+        # size refreshes without a price change
+        p_refresh = 1.0 - np.exp(-ex["refresh_rate"][ok] * dt)
+        hit = rng.random(ok.size) < p_refresh
+        if hit.any():
+            j = ok[hit]
+            side = rng.random(j.size) < 0.5
+            jb = j[side & (rows.bid[j] > 0) & ((bits[j] & int(Changed.BID)) == 0)]
+            ja = j[~side & ((bits[j] & int(Changed.ASK)) == 0)]
+            rows.bid_size[jb] = self._sizes(ex["base_size"][jb])
+            rows.ask_size[ja] = self._sizes(ex["base_size"][ja])
+            bits[jb] |= int(Changed.BID_SIZE)
+            bits[ja] |= int(Changed.ASK_SIZE)
+        # trades
+        n = rng.poisson(ex["trade_rate"][ok] * dt)
+        traded = n > 0
+        if traded.any():
+            j = ok[traded]
+            k = n[traded]
+            size = k + rng.negative_binomial(k, 1 / 8.0)
+            buy = (rng.random(j.size) < 0.5) | (rows.bid[j] <= 0)
+            px = np.where(buy, rows.ask[j], rows.bid[j])
+            rows.last[j] = px
+            rows.last_size[j] = size
+            rows.volume[j] += size
+            hi = px > rows.high[j]
+            lo = px < rows.low[j]
+            rows.high[j] = np.where(hi, px, rows.high[j])
+            rows.low[j] = np.where(lo, px, rows.low[j])
+            bits[j] |= int(Changed.TRADE)
+            bits[j[hi]] |= int(Changed.HIGH)
+            bits[j[lo]] |= int(Changed.LOW)
+        return bits
+
+    def underlying_stats(self, symbol: str, S: float, now: float, r: float
+                         ) -> tuple[int, int, int, int, float] | None:
+        chain = self.listing.chain(symbol)
+        if chain is None:
+            return None
+        K_parts, T_parts, id_parts, call_parts = [], [], [], []
+        for e in chain.expiries:
+            k = np.array(e.strikes)
+            t = max((expiry_epoch(e.expiry) - now) / YEAR_SECONDS, 0.0)
+            for ids, is_call in ((e.call_ids, True), (e.put_ids, False)):
+                K_parts.append(k)
+                T_parts.append(np.full(k.size, t))
+                id_parts.append(np.array(ids, dtype=np.int64))
+                call_parts.append(np.full(k.size, is_call))
+        K = np.concatenate(K_parts)
+        T = np.concatenate(T_parts)
+        ids = np.concatenate(id_parts)
+        calls = np.concatenate(call_parts)
+        i = self.surface.index_of(chain.underlying.symbol)
+        atm = self.surface._atm(np.full(K.size, i), np.maximum(T, 1e-6), np.full(K.size, S))
+        z = np.log(K / S) / (atm * np.sqrt(np.maximum(T, 1.0 / 365.0)))
+        und_liq = min(1.5, max(0.3, math.sqrt(chain.underlying.daily_volume / 40e6)))
+        liq = np.maximum(und_liq * np.exp(-0.5 * (z / 1.2) ** 2) / (1.0 + 2.0 * T), 0.002)
+        n1, n2 = (_normal(_hash_uniform(self.seed, ids, salt)) for salt in (1, 2))
+        u5 = _hash_uniform(self.seed, ids, 5)
+        oi = np.round(30000.0 * liq * np.exp(0.8 * n1))
+        vol = np.round(20000.0 * liq * np.exp(0.6 * n2) * (0.25 + 0.35 * u5))
+        iv30 = float(self.surface.atm_vol(chain.underlying.symbol, 30 / 365.0, S))
+        return (int(oi[calls].sum()), int(oi[~calls].sum()), int(vol[calls].sum()),
+                int(vol[~calls].sum()), iv30)
+
+
+# --- the engine -----------------------------------------------------------------------------
+
+
+class OptionLine:
+    """A streaming market data line on one option (one reqMktData of one session).
+
+    ``rid`` is the request id as wire bytes; ``row`` the contract's row in
+    :class:`OptionRows`; ``delayed`` whether it carries delayed tick types; ``volume_ticks``
+    / ``oi_ticks`` whether generic ticks 100 / 101 were asked for.
+    """
+
+    __slots__ = ("session", "req_id", "rid", "row", "option", "delayed", "volume_ticks",
+                 "oi_ticks")
+
+    def __init__(self, session: Session, req_id: int, row: int, option: SimOption,
+                 delayed: bool, generic: frozenset[int]) -> None:
+        self.session = session
+        self.req_id = req_id
+        self.rid = f"{req_id}\0".encode()
+        self.row = row
+        self.option = option
+        self.delayed = delayed
+        self.volume_ticks = 100 in generic
+        self.oi_ticks = 101 in generic
+
+
+def _fmt(x: float) -> str:
+    return repr(float(x))
+
+
+def _px(x: float) -> str:
+    return f"{x:.2f}"
+
+
+def _computation_part(tick_type: int, iv: float, delta: float, opt_price: float,
+                      pv_div: float, gamma: float, vega: float, theta: float,
+                      und: float) -> Part:
+    """tickOptionComputation (21): ``21,reqId,tickType,tickAttrib,impliedVol,delta,
+    optPrice,pvDividend,gamma,vega,theta,undPrice`` (no version field from server
+    version 156; tickAttrib 0). IV / Greeks NaN become IB's sentinels -1 / -2."""
+    if iv != iv:
+        tail = (f"{tick_type}\0" f"0\0-1\0-2\0{_fmt(opt_price)}\0{_fmt(pv_div)}\0"
+                f"-2\0-2\0-2\0{_fmt(und)}\0")
+    else:
+        tail = (f"{tick_type}\0" f"0\0{_fmt(iv)}\0{_fmt(delta)}\0{_fmt(opt_price)}\0"
+                f"{_fmt(pv_div)}\0{_fmt(gamma)}\0{_fmt(vega)}\0{_fmt(theta)}\0{_fmt(und)}\0")
+    t = tail.encode()
+    return (_H_OPTION, t, len(_H_OPTION) + len(t))
+
+
+class _Analytics(NamedTuple):
+    """Per dirty row (lists, for the encoding loop): model IV/greeks, then IV/greeks at
+    bid, ask and last (NaN where none)."""
+
+    model: tuple[list[float], ...]  # iv, delta, price, gamma, vega, theta
+    sides: tuple[tuple[list[float], ...], ...]  # per side (bid, ask, last): iv, delta, gamma, vega, theta
+    pv_div: list[float]
+    und: list[float]
+
+
+class OptionEngine:
+    """The gateway's options: requests, active rows, repricing, streaming (see the module
+    docstring). One per :class:`~desk.sim.gateway.SimGateway`, driven on its loop.
+
+    ``rate``: risk-free rate (annual, continuously compounded) of every computation;
+    ``source``: the :class:`OptionSource` (default :class:`SyntheticOptions` for the
+    gateway's seed, listing as of the clock's exchange date, built on first use).
+    """
+
+    def __init__(self, gateway: SimGateway, rate: float = DEFAULT_RATE,
+                 source: OptionSource | None = None) -> None:
+        if not math.isfinite(rate):
+            raise ValueError(f"rate must be a finite annual fraction, got {rate!r}")
+        self.gateway = gateway
+        self.rate = float(rate)
+        self._source = source
+        self.rows = OptionRows()
+        self._row_of: dict[int, int] = {}
+        self._lines: list[list[OptionLine]] = []
+        self._unds: list[str] = []
+        self._und_index: dict[str, int] = {}
+        #: tickOptionComputation / tick messages sent on option lines since start
+        self.ticks_sent = 0
+
+    @property
+    def source(self) -> OptionSource:
+        """The option source (the synthetic one is created on first use: building the
+        listing imports exchange_calendars, ~0.5 s once per process)."""
+        if self._source is None:
+            gw = self.gateway
+            self._source = SyntheticOptions(gw.seed, exchange_date(gw.clock.now()))
+        return self._source
+
+    # --- lookups -------------------------------------------------------------------------
+
+    def option(self, con_id: int) -> SimOption | None:
+        """The option with this conId, or ``None``."""
+        if con_id < 1:
+            return None
+        return self.source.option(con_id)
+
+    def find(self, q: ContractQuery) -> list[SimOption] | None:
+        """Options matching a request's contract; ``None`` when the query is not about
+        options (secType other than OPT and no option conId)."""
+        if q.sec_type not in ("OPT", ""):
+            return None
+        if q.sec_type == "" and not (q.con_id and self.option(q.con_id)):
+            return None
+        return self.source.find(q)
+
+    def quote(self, con_id: int) -> SimQuote | None:
+        """Current quote of an option (activating it: it is then stepped with the market),
+        or ``None`` if the conId is not an option or its underlying is not simulated."""
+        row = self._row_of.get(con_id)
+        if row is None:
+            opt = self.option(con_id)
+            if opt is None or opt.symbol not in self.gateway.market:
+                return None
+            row = self._activate(opt)
+        r = self.rows
+        last = float(r.last[row])
+        return SimQuote(float(r.bid[row]), float(r.ask[row]), int(r.bid_size[row]),
+                        int(r.ask_size[row]), last)
+
+    # --- requests ------------------------------------------------------------------------
+
+    def contract_details(self, req_id: int, q: ContractQuery) -> bytes | None:
+        """contractData frames + End for every option matching ``q``; ``None`` when the
+        query is not about options; error 200 when it is but nothing matches."""
+        hits = self.find(q)
+        if hits is None:
+            return None
+        if not hits:
+            return m.error(req_id, Code.NO_SECURITY_DEFINITION)
+        exchange = q.exchange or "SMART"
+        now = self.gateway.clock.now()
+        hours: dict[str, tuple[str, str]] = {}
+        out = []
+        for opt in hits:
+            h = hours.get(opt.symbol)
+            if h is None:
+                h = hours[opt.symbol] = option_hours(now, opt.symbol in INDEX_ETFS)
+            out.append(option_contract_details(req_id, opt, exchange, h))
+        out.append(m.contract_details_end(req_id))
+        return b"".join(out)
+
+    def sec_def_opt_params(self, req_id: int, symbol: str, fut_fop_exchange: str,
+                           sec_type: str, con_id: int) -> bytes:
+        """securityDefinitionOptionParameter frames + End (or error 200)."""
+        if fut_fop_exchange or sec_type not in ("", "STK"):
+            return m.sec_def_opt_params_end(req_id)  # no futures options simulated
+        params = self.source.sec_def_params(symbol, con_id)
+        if params is None:
+            return m.error(req_id, Code.NO_SECURITY_DEFINITION)
+        out = [sec_def_opt_params(req_id, p) for p in params]
+        out.append(m.sec_def_opt_params_end(req_id))
+        return b"".join(out)
+
+    def request_market_data(self, session: Session, req_id: int, q: ContractQuery,
+                            generic: frozenset[int], snapshot: bool) -> bool:
+        """Answer a reqMktData if it is about an option; ``False`` if it is not (the
+        session then tries stocks). Sends errors 200 / 354 / 101 itself."""
+        hits = self.find(q)
+        if hits is None:
+            return False
+        gw = self.gateway
+        if len(hits) != 1:
+            text = None if not hits else (
+                f"The contract description specified for {hits[0].symbol} is ambiguous.")
+            session.send(m.error(req_id, Code.NO_SECURITY_DEFINITION, text))
+            return True
+        opt = hits[0]
+        if opt.symbol not in gw.market:
+            session.send(m.error(req_id, Code.NOT_SUBSCRIBED))
+            return True
+        if not snapshot and len(session.subscriptions) >= gw.max_tickers:
+            session.send(m.error(req_id, Code.MAX_TICKERS))
+            return True
+        row = self._row_of.get(opt.con_id)
+        if row is None:
+            row = self._activate(opt)
+        delayed = is_delayed(session.data_type, gw.delayed_data)
+        out = [m.tick_req_params(req_id, opt.min_tick, "c70003", 3)]
+        if delayed:
+            out.append(m.error(req_id, DISPLAYING_DELAYED, DELAYED_TEXT))
+        out.append(m.market_data_type(req_id, line_data_type(delayed, session.data_type)))
+        parts = self._initial_parts(row, generic, gw.epoch_ms())
+        if delayed:
+            parts = to_delayed(parts)
+        rid = f"{req_id}\0".encode()
+        render(parts, rid, out)
+        self.ticks_sent += len(parts)
+        if snapshot:
+            out.append(m.tick_snapshot_end(req_id))
+            session.send(b"".join(out))
+            return True
+        session.send(b"".join(out))
+        line = OptionLine(session, req_id, row, opt, delayed, generic)
+        session.subscriptions[req_id] = line  # type: ignore[assignment]
+        self._lines[row].append(line)
+        self.rows.nsubs[row] += 1
+        return True
+
+    def unsubscribe(self, line: OptionLine) -> None:
+        """Stop streaming ``line`` (cancelMktData or the session closed)."""
+        lines = self._lines[line.row]
+        if line in lines:
+            lines.remove(line)
+            self.rows.nsubs[line.row] -= 1
+
+    def underlying_parts(self, stock: SimStock, generic: frozenset[int]) -> list[Part]:
+        """Initial option-related generic ticks of a stock line: 100 -> 29 / 30 (call /
+        put volume of the chain, contracts), 101 -> 27 / 28 (call / put open interest),
+        104 -> 23 (historical volatility), 106 -> 24 (30-day ATM implied volatility)."""
+        if not generic & {100, 101, 104, 106}:
+            return []
+        st = self.gateway.market.state(stock.symbol)
+        S = (st.bid + st.ask) * 0.5
+        stats = self.source.underlying_stats(stock.symbol, S, self.gateway.clock.time(),
+                                             self.rate)
+        parts: list[Part] = []
+        if stats is not None:
+            call_oi, put_oi, call_vol, put_vol, iv30 = stats
+            if 100 in generic:
+                parts += [size_part(TICK_CALL_VOLUME, str(call_vol)),
+                          size_part(TICK_PUT_VOLUME, str(put_vol))]
+            if 101 in generic:
+                parts += [size_part(TICK_CALL_OI, str(call_oi)),
+                          size_part(TICK_PUT_OI, str(put_oi))]
+            if 106 in generic:
+                parts.append(m.generic_part(TICK_IMPLIED_VOL, _fmt(iv30)))
+        if 104 in generic:
+            parts.append(m.generic_part(TICK_HIST_VOL, _fmt(stock.annual_vol)))
+        return parts
+
+    # --- stepping ------------------------------------------------------------------------
+
+    def step(self, dt: float, epoch_ms: int) -> int:
+        """Move every active option ``dt`` market seconds on and queue the ticks of the
+        subscribed ones in their sessions' output. Returns the number of frames queued."""
+        rows = self.rows
+        if rows.n == 0:
+            return 0
+        now = self.gateway.clock.time()
+        S = self._und_mids()[rows.und]
+        flags = self.source.step_rows(rows, S, now, dt, self.rate)
+        moved = (S != rows.und_price) & np.isfinite(S)
+        rows.und_price = np.where(np.isfinite(S), S, rows.und_price)
+        dirty = np.flatnonzero(((flags != 0) | moved) & (rows.nsubs > 0))
+        if dirty.size == 0:
+            return 0
+        an = self._analytics(dirty, now)
+        flag_l = flags[dirty].tolist()
+        moved_l = moved[dirty].tolist()
+        frames = 0
+        lines_of = self._lines
+        for j, i in enumerate(dirty.tolist()):
+            parts = self._update_parts(i, j, flag_l[j], moved_l[j], an, epoch_ms)
+            if not parts:
+                continue
+            delayed_parts: list[Part] | None = None
+            extra: list[Part] | None = None
+            for line in lines_of[i]:
+                p = parts
+                if line.volume_ticks and flag_l[j] & Changed.TRADE:
+                    if extra is None:
+                        vol = str(int(rows.volume[i]))
+                        extra = [size_part(TICK_CALL_VOLUME if rows.is_call[i]
+                                           else TICK_PUT_VOLUME, vol)]
+                    p = parts + extra
+                if line.delayed:
+                    if delayed_parts is None or p is not parts:
+                        delayed_parts = to_delayed(p)
+                    p = delayed_parts
+                render(p, line.rid, line.session.out)
+                frames += len(p)
+        self.ticks_sent += frames
+        return frames
+
+    # --- internals -------------------------------------------------------------------------
+
+    def _und_mids(self) -> NDArray[np.float64]:
+        market = self.gateway.market
+        out = np.empty(len(self._unds))
+        for k, sym in enumerate(self._unds):
+            if sym in market:
+                st = market.state(sym)
+                out[k] = (st.bid_t + st.ask_t) * 0.5 * st.stock.min_tick
+            else:
+                out[k] = np.nan
+        return out
+
+    def _activate(self, opt: SimOption) -> int:
+        return self._activate_many([opt])[0]
+
+    def _activate_many(self, opts: Iterable[SimOption]) -> list[int]:
+        new = [o for o in opts if o.con_id not in self._row_of]
+        if new:
+            for o in new:
+                if o.symbol not in self._und_index:
+                    self._und_index[o.symbol] = len(self._unds)
+                    self._unds.append(o.symbol)
+                    bind = getattr(self.source, "bind", None)
+                    if bind is not None:
+                        bind(self._unds)
+            src = self.source
+            sl = self.rows.append(new, [self._und_index[o.symbol] for o in new],
+                                  [src.dividend_yield(o.symbol) for o in new])
+            S = self._und_mids()[self.rows.und]
+            self.rows.und_price[sl] = S[sl]
+            src.open_rows(self.rows, sl, S, self.gateway.clock.time(), self.rate)
+            for k, o in enumerate(new):
+                self._row_of[o.con_id] = sl.start + k
+                self._lines.append([])
+        return [self._row_of[o.con_id] for o in opts]
+
+    def _analytics(self, idx: NDArray[np.integer], now: float) -> _Analytics:
+        from desk.pricing import implied_vol
+
+        r = self.rows
+        rate = self.rate
+        S = r.und_price[idx]
+        K = r.strike[idx]
+        T = r.years(now, idx)
+        q = r.q[idx]
+        call = r.is_call[idx]
+        bid, ask, last = r.bid[idx], r.ask[idx], r.last[idx]
+        n = idx.size
+        iv_m = r.model_iv[idx].copy()
+        missing = ~np.isfinite(iv_m)
+        if missing.any():  # a source without a model IV: imply it from the mid
+            mid = np.where(bid > 0, 0.5 * (bid + ask), ask)
+            iv_m[missing] = implied_vol(call[missing], mid[missing], S[missing], K[missing],
+                                        T[missing], rate, q[missing]).iv
+        ok_m = np.isfinite(iv_m)
+        gm = bsm_greeks(call, S, K, T, rate, q, np.where(ok_m, iv_m, 0.2))
+        model_price = np.where(ok_m, gm.price, np.where(bid > 0, 0.5 * (bid + ask), ask))
+        # IV and Greeks at bid, ask and last in one vectorized pass
+        P = np.concatenate([bid, ask, last])
+        call3, S3, K3, T3, q3 = (np.tile(a, 3) for a in (call, S, K, T, q))
+        P_ok = np.isfinite(P) & (P > 0)
+        iv3 = np.full(3 * n, np.nan)
+        if P_ok.any():
+            iv3[P_ok] = implied_vol(call3[P_ok], P[P_ok], S3[P_ok], K3[P_ok], T3[P_ok],
+                                    rate, q3[P_ok]).iv
+        ok3 = np.isfinite(iv3)
+        g3 = bsm_greeks(call3, S3, K3, T3, rate, q3, np.where(ok3, iv3, 0.2))
+
+        def nanify(a: NDArray[np.float64], ok: NDArray[np.bool_]) -> NDArray[np.float64]:
+            return np.where(ok, a, np.nan)
+
+        model = tuple(x.tolist() for x in (
+            nanify(iv_m, ok_m), nanify(gm.delta, ok_m), model_price, nanify(gm.gamma, ok_m),
+            nanify(gm.vega, ok_m), nanify(gm.theta, ok_m)))
+        sides = []
+        for s in range(3):
+            sl = slice(s * n, (s + 1) * n)
+            ok = ok3[sl]
+            sides.append(tuple(x.tolist() for x in (
+                nanify(iv3[sl], ok), nanify(g3.delta[sl], ok), nanify(g3.gamma[sl], ok),
+                nanify(g3.vega[sl], ok), nanify(g3.theta[sl], ok))))
+        pv_div = (S * (1.0 - np.exp(-q * T))).tolist()
+        return _Analytics(model, tuple(sides), pv_div, S.tolist())
+
+    def _side_part(self, an: _Analytics, j: int, side: int, tick_type: int, price: float
+                   ) -> Part:
+        iv, delta, gamma, vega, theta = (col[j] for col in an.sides[side])
+        return _computation_part(tick_type, iv, delta, price, an.pv_div[j], gamma, vega,
+                                 theta, an.und[j])
+
+    def _model_part(self, an: _Analytics, j: int) -> Part:
+        iv, delta, price, gamma, vega, theta = (col[j] for col in an.model)
+        return _computation_part(TICK_MODEL_OPTION, iv, delta, price, an.pv_div[j], gamma,
+                                 vega, theta, an.und[j])
+
+    def _update_parts(self, i: int, j: int, flags: int, moved: bool, an: _Analytics,
+                      epoch_ms: int) -> list[Part]:
+        r = self.rows
+        parts: list[Part] = []
+        bid, ask = float(r.bid[i]), float(r.ask[i])
+        if flags & Changed.BID:
+            parts.append(price_part(Tick.BID, _px(bid) if bid > 0 else "-1.00",
+                                    str(int(r.bid_size[i])), 1))
+        elif flags & Changed.BID_SIZE:
+            parts.append(size_part(Tick.BID_SIZE, str(int(r.bid_size[i]))))
+        if flags & Changed.ASK:
+            parts.append(price_part(Tick.ASK, _px(ask), str(int(r.ask_size[i])), 1))
+        elif flags & Changed.ASK_SIZE:
+            parts.append(size_part(Tick.ASK_SIZE, str(int(r.ask_size[i]))))
+        traded = bool(flags & Changed.TRADE)
+        if traded:
+            parts.append(price_part(Tick.LAST, _px(float(r.last[i])), str(int(r.last_size[i]))))
+            parts.append(size_part(Tick.VOLUME, str(int(r.volume[i]))))
+            parts.append(string_part(Tick.LAST_TIMESTAMP, str(epoch_ms // 1000)))
+        if flags & Changed.HIGH:
+            parts.append(price_part(Tick.HIGH, _px(float(r.high[i]))))
+        if flags & Changed.LOW:
+            parts.append(price_part(Tick.LOW, _px(float(r.low[i]))))
+        if bid > 0 and (moved or flags & Changed.BID):
+            parts.append(self._side_part(an, j, 0, TICK_BID_OPTION, bid))
+        if moved or flags & Changed.ASK:
+            parts.append(self._side_part(an, j, 1, TICK_ASK_OPTION, ask))
+        last = float(r.last[i])
+        if last == last and (moved or traded):
+            parts.append(self._side_part(an, j, 2, TICK_LAST_OPTION, last))
+        if moved or flags & (Changed.BID | Changed.ASK):
+            parts.append(self._model_part(an, j))
+        return parts
+
+    def _initial_parts(self, i: int, generic: frozenset[int], epoch_ms: int) -> list[Part]:
+        r = self.rows
+        an = self._analytics(np.array([i]), self.gateway.clock.time())
+        bid, ask, last = float(r.bid[i]), float(r.ask[i]), float(r.last[i])
+        parts = [
+            price_part(Tick.BID, _px(bid) if bid > 0 else "-1.00", str(int(r.bid_size[i])), 1),
+            price_part(Tick.ASK, _px(ask), str(int(r.ask_size[i])), 1),
+        ]
+        if last == last:
+            parts.append(price_part(Tick.LAST, _px(last), str(int(r.last_size[i]))))
+        parts += [
+            size_part(Tick.VOLUME, str(int(r.volume[i]))),
+            price_part(Tick.HIGH, _px(float(r.high[i]))),
+            price_part(Tick.LOW, _px(float(r.low[i]))),
+            price_part(Tick.CLOSE, _px(float(r.close[i]))),
+            price_part(Tick.OPEN, _px(float(r.open[i]))),
+            string_part(Tick.LAST_TIMESTAMP, str(epoch_ms // 1000)),
+        ]
+        if 100 in generic:
+            parts.append(size_part(TICK_CALL_VOLUME if r.is_call[i] else TICK_PUT_VOLUME,
+                                   str(int(r.volume[i]))))
+        if 101 in generic:
+            parts.append(size_part(TICK_CALL_OI if r.is_call[i] else TICK_PUT_OI,
+                                   str(int(r.open_interest[i]))))
+        if bid > 0:
+            parts.append(self._side_part(an, 0, 0, TICK_BID_OPTION, bid))
+        parts.append(self._side_part(an, 0, 1, TICK_ASK_OPTION, ask))
+        if last == last:
+            parts.append(self._side_part(an, 0, 2, TICK_LAST_OPTION, last))
+        parts.append(self._model_part(an, 0))
+        return parts
+
+
+# --- messages -------------------------------------------------------------------------------
+
+
+def option_hours(now, extended_close: bool) -> tuple[str, str]:
+    """``(tradingHours, liquidHours)`` of US equity options for 7 days from ``now``'s
+    exchange date, exchange time: 09:30-16:00 on weekdays (16:15 for the index ETFs),
+    ``CLOSED`` on weekends. Exchange holidays are not marked."""
+    from datetime import timedelta
+
+    day0 = exchange_date(now)
+    end = "1615" if extended_close else "1600"
+    out = []
+    for k in range(7):
+        d = day0 + timedelta(days=k)
+        s = d.strftime("%Y%m%d")
+        out.append(f"{s}:CLOSED" if d.weekday() >= 5 else f"{s}:0930-{s}:{end}")
+    text = ";".join(out)
+    return text, text
+
+
+def option_contract_details(req_id: int, opt: SimOption, exchange: str,
+                            hours: tuple[str, str]) -> bytes:
+    """contractDetails (10) of an option, server version >= 164 layout (the stock one of
+    :func:`desk.sim.messages.contract_details` with the option's fields)."""
+    und = UNIVERSE.get(opt.symbol)
+    long_name = und.long_name if und else opt.symbol
+    return encode_fields((
+        Out.CONTRACT_DATA, req_id, opt.symbol, "OPT", opt.expiry, f"{opt.strike:g}",
+        opt.right, exchange, opt.currency, opt.local_symbol, opt.trading_class,
+        opt.trading_class, opt.con_id, repr(opt.min_tick), str(opt.multiplier),
+        OPTION_ORDER_TYPES, _VALID_EXCHANGES,
+        1,  # priceMagnifier
+        opt.underlying_con_id, long_name,
+        "",  # primaryExchange: options have none
+        opt.contract_month,
+        und.industry if und else "", und.category if und else "",
+        und.subcategory if und else "",
+        "US/Eastern", hours[0], hours[1],
+        "", "",  # evRule, evMultiplier
+        0,  # no secIds
+        2,  # aggGroup
+        opt.symbol, "STK",  # underSymbol, underSecType
+        _RULES[opt.penny],
+        opt.expiry,  # realExpirationDate
+        "",  # stockType
+        "1", "1", "1",  # minSize, sizeIncrement, suggestedSizeIncrement (contracts)
+    ))
+
+
+def sec_def_opt_params(req_id: int, p: SecDefParams) -> bytes:
+    """securityDefinitionOptionParameter (75): ``75,reqId,exchange,underlyingConId,
+    tradingClass,multiplier,nExpirations,expirations...,nStrikes,strikes...``."""
+    fields: list[object] = [SEC_DEF_OPT_PARAMS, req_id, p.exchange, p.underlying_con_id,
+                            p.trading_class, p.multiplier, len(p.expirations)]
+    fields += p.expirations
+    fields.append(len(p.strikes))
+    fields += [repr(float(k)) for k in p.strikes]
+    return encode_fields(fields)
