@@ -180,6 +180,28 @@ class Settings(BaseSettings):
     """In sim mode, allow orders at any hour (the simulated market never closes).
     Paper and live modes always check NYSE hours."""
 
+    # --- arbitrage scanners (desk.arbitrage) ------------------------------------------
+
+    arb_rate: float = Field(default=0.04, gt=-0.5, lt=1.0)
+    """Rate that discounts strikes in the arbitrage scanners (conversions, reversals, boxes,
+    vertical bounds), continuously compounded annual fraction (0.04 = 4 %). Use your own
+    financing rate: an edge smaller than an error in this rate is no arbitrage."""
+
+    arb_borrow_rate: float = Field(default=0.0025, ge=0, lt=10)
+    """Annual fee for borrowing stock to sell short in reversals, continuously compounded
+    fraction of the short sale's value (0.0025 = 0.25 %, an easy-to-borrow stock)."""
+
+    arb_min_edge: float = Field(default=0.0, ge=0)
+    """Dollars per combo after commissions at or below which an opportunity is not shown."""
+
+    arb_fee_per_contract: float = Field(default=0.0, ge=0)
+    """Exchange, regulatory and clearing fees per option contract, dollars, added to the
+    IBKR fixed commissions the scanners charge (the order ticket's estimate leaves them out)."""
+
+    arb_full_scan_seconds: float = Field(default=1.0, ge=0)
+    """Seconds between full rescans of a chain; in between only the expiries and strikes
+    whose quotes changed are rescanned (0: always a full scan)."""
+
     @field_validator("watchlist", "risk_restricted_symbols", mode="before")
     @classmethod
     def _split_watchlist(cls, value: object) -> object:

@@ -10,6 +10,7 @@ from desk.domain.models import (
     TickKind,
     TickRecord,
 )
+from desk.domain.opportunity import Leg, LegAction, Opportunity, OpportunityKind, RiskFlag
 from desk.domain.quotes import QuoteStore
 
 __all__ = [
@@ -17,9 +18,14 @@ __all__ = [
     "ConnectionState",
     "FrozenClock",
     "Instrument",
+    "Leg",
+    "LegAction",
+    "Opportunity",
+    "OpportunityKind",
     "Quote",
     "QuoteStore",
     "RecorderStats",
+    "RiskFlag",
     "StatusEvent",
     "TickKind",
     "TickRecord",

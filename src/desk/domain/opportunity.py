@@ -1,0 +1,186 @@
+"""Arbitrage opportunities: the shape the scanners (``desk.arbitrage``) produce and the
+opportunities pane, the recorder and the Redis publisher consume.
+
+Units, as everywhere in desk: option and stock prices are dollars per share; a combo's
+dollar figures (``*_combo``, ``edge_total``, ``capital_combo``) are dollars for one combo
+(one unit of every leg's ``ratio``; an option contract is ``multiplier`` shares). Sizes are
+in combos. Times are timezone-aware UTC ``datetime`` objects.
+
+Sign convention of ``net_price``: positive is a debit (cash paid to open the combo),
+negative a credit (cash received).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import datetime
+from enum import Enum
+
+
+class OpportunityKind(str, Enum):
+    """The no-arbitrage relation an opportunity violates (see ``desk.arbitrage``)."""
+
+    CONVERSION = "conversion"
+    """Long stock + short call + long put at one strike and expiry, cheaper than the
+    discounted strike plus dividends."""
+    REVERSAL = "reversal"
+    """Short stock + long call + short put, richer than the discounted strike plus
+    dividends plus the cost of borrow."""
+    BOX = "box"
+    """Two strikes, four options (a bull call spread plus a bear put spread, or the
+    reverse) priced away from the discounted strike difference."""
+    VERTICAL = "vertical"
+    """Two strikes, one right: call prices must fall and put prices rise with strike,
+    by no more than the discounted strike difference."""
+    BUTTERFLY = "butterfly"
+    """Three strikes, one right: prices must be convex in strike."""
+    CALENDAR = "calendar"
+    """One strike, two expiries: the nearer expiry must not cost more than the farther."""
+
+
+class LegAction(str, Enum):
+    """IB's order action of a leg."""
+
+    BUY = "BUY"
+    SELL = "SELL"
+
+
+class RiskFlag(str, Enum):
+    """Why an opportunity's edge may not be locked in (short American legs, estimates)."""
+
+    EARLY_EXERCISE_CALL = "early-exercise-call"
+    """A short call is in the money and a dividend with an ex-date before expiry is larger
+    than the put's time value at that strike: the holder may exercise the day before the
+    ex-date, taking the dividend the combo counted on (Hull, *Options, Futures, and Other
+    Derivatives*, 10th ed., §15.12; Merton 1973)."""
+    EARLY_EXERCISE_PUT = "early-exercise-put"
+    """A short put is deep in the money: the interest on the strike until expiry
+    (r * K * T) is larger than the call's time value at that strike, so the holder gains by
+    exercising now (Hull, 10th ed., §11.5-11.6)."""
+    DIVIDEND = "dividend"
+    """The edge counts expected dividends (amount and ex-date are estimates)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Leg:
+    """One leg of a combo.
+
+    ``sec_type`` is ``STK`` or ``OPT``; ``right`` ``C``/``P`` (empty for stock); ``strike``
+    dollars per share (0 for stock); ``expiry`` ``YYYYMMDD`` (empty for stock). ``ratio``
+    is the leg quantity per combo: contracts for options, shares for stock (a conversion
+    has 1 call, 1 put and ``multiplier`` shares). ``price`` is the executable price used,
+    dollars per share: the ask for a BUY, the bid for a SELL. ``size`` is the displayed
+    size on that side (contracts or shares).
+    """
+
+    con_id: int
+    sec_type: str
+    right: str
+    strike: float
+    expiry: str
+    action: LegAction
+    ratio: int
+    price: float
+    size: float = math.nan
+
+    @property
+    def sign(self) -> int:
+        """+1 for BUY (cash out), -1 for SELL (cash in)."""
+        return 1 if self.action is LegAction.BUY else -1
+
+    @property
+    def identity(self) -> tuple[object, ...]:
+        """What makes two legs the same leg, whatever their prices."""
+        return (self.con_id, self.sec_type, self.right, self.strike, self.expiry, self.action.value, self.ratio)
+
+    def describe(self) -> str:
+        """``BUY 1 C 750 20160115`` or ``SELL 100 STK``."""
+        if self.sec_type == "STK":
+            return f"{self.action.value} {self.ratio} STK"
+        return f"{self.action.value} {self.ratio} {self.right} {self.strike:g} {self.expiry}"
+
+
+@dataclass(frozen=True, slots=True)
+class Opportunity:
+    """One executable violation of a no-arbitrage relation, net of costs.
+
+    Prices per share (dollars), combo figures in dollars per combo, sizes in combos:
+
+    * ``net_price``: sum over legs of sign * ratio * price per share (a stock leg counts
+      its shares divided by ``multiplier``); positive is a debit, negative a credit.
+      ``net_price_combo`` is the same in dollars for one combo.
+    * ``bound``: the no-arbitrage value of the combo per share, in the same sign convention
+      (e.g. for a conversion ``K * exp(-r T) + PV(dividends)``, received at expiry).
+    * ``edge``: per share, before costs: how far the executable price is through the bound.
+      ``edge_combo`` = ``edge`` * multiplier dollars.
+    * ``costs_combo``: commissions and fees per combo when ``max_size`` combos are traded
+      (per-order minimums spread over the size).
+    * ``edge_combo_net`` = ``edge_combo`` - ``costs_combo``; ``edge_total`` =
+      ``edge_combo_net`` * ``max_size`` (dollars).
+    * ``max_size``: combos executable against the displayed sizes of every leg.
+    * ``expiry``: the (nearest) expiry of the combo, ``YYYYMMDD``; ``days_to_expiry`` in
+      calendar days from the snapshot's exchange date; ``years_to_expiry`` ACT/365 from the
+      snapshot time to the expiry's close.
+    * ``capital_combo``: dollars tied up per combo (see ``desk.arbitrage`` for the measure of
+      each kind); ``annualized_return`` = ``edge_combo_net`` / ``capital_combo`` /
+      ``years_to_expiry`` (simple, not compounded; a fraction: 0.05 is 5% a year).
+    * ``risks``: early-exercise and dividend risks of the short American legs.
+    * ``first_seen`` / ``last_seen`` (UTC): maintained by ``desk.arbitrage.OpportunityBook``
+      across scans; a fresh scan sets both to the snapshot time. ``best_edge_total`` is the
+      largest ``edge_total`` seen since ``first_seen``.
+    """
+
+    kind: OpportunityKind
+    rule: str
+    symbol: str
+    legs: tuple[Leg, ...]
+    multiplier: float
+    net_price: float
+    net_price_combo: float
+    bound: float
+    edge: float
+    edge_combo: float
+    costs_combo: float
+    edge_combo_net: float
+    edge_total: float
+    max_size: int
+    expiry: str
+    days_to_expiry: int
+    years_to_expiry: float
+    capital_combo: float
+    annualized_return: float
+    risks: frozenset[RiskFlag]
+    first_seen: datetime
+    last_seen: datetime
+    best_edge_total: float
+
+    @property
+    def key(self) -> tuple[object, ...]:
+        """Identity across scans: the kind, the rule and the legs (not the prices)."""
+        return (self.kind.value, self.rule, tuple(leg.identity for leg in self.legs))
+
+    @property
+    def edge_total_gross(self) -> float:
+        """Edge at ``max_size`` before costs, dollars."""
+        return self.edge_combo * self.max_size
+
+    @property
+    def profitable(self) -> bool:
+        """True when the edge survives costs (``edge_combo_net`` > 0)."""
+        return self.edge_combo_net > 0
+
+    @property
+    def at_risk(self) -> bool:
+        """True when a short American leg may be exercised early (see :class:`RiskFlag`)."""
+        return RiskFlag.EARLY_EXERCISE_CALL in self.risks or RiskFlag.EARLY_EXERCISE_PUT in self.risks
+
+    def describe(self) -> str:
+        """One line for logs: kind, rule, legs, edge and size."""
+        legs = ", ".join(leg.describe() for leg in self.legs)
+        flags = f" [{', '.join(sorted(r.value for r in self.risks))}]" if self.risks else ""
+        return (
+            f"{self.kind.value} ({self.rule}) {self.symbol}: {legs}; net {self.net_price:+.4f}/sh, "
+            f"edge ${self.edge_combo:.2f}/combo, after costs ${self.edge_combo_net:.2f} x {self.max_size}"
+            f" = ${self.edge_total:.2f}{flags}"
+        )
