@@ -6,10 +6,24 @@
   ``instruments``) and their creation, TimescaleDB when the server has it;
 * :func:`probe_database` — checks for ``desk doctor``;
 * :func:`read_ticks` / :func:`iter_ticks` — reading recorded ticks back.
+* :class:`AuditLog` — the append-only, write-ahead order audit trail, and
+  :func:`reconcile` of open orders by orderRef after a reconnect or restart.
 
 Imports only desk.domain, SQLAlchemy, psycopg and the standard library.
 """
 
+from desk.store.audit import (
+    AuditError,
+    AuditEvent,
+    AuditLog,
+    AuditRecord,
+    IntentState,
+    ReconcileDecision,
+    ReconcilePlan,
+    new_client_order_id,
+    new_correlation_id,
+    reconcile,
+)
 from desk.store.doctor import DatabaseInfo, probe_database
 from desk.store.errors import SinkDataError, SinkUnavailable, StoreError
 from desk.store.reader import count_ticks, iter_ticks, read_ticks
@@ -20,10 +34,17 @@ from desk.store.spool import Spool, SpoolCorrupt, decode_batch, encode_batch
 from desk.store.urls import DatabaseTarget, parse_database_url
 
 __all__ = [
+    "AuditError",
+    "AuditEvent",
+    "AuditLog",
+    "AuditRecord",
     "BatchResult",
     "DatabaseInfo",
     "DatabaseTarget",
+    "IntentState",
     "PostgresSink",
+    "ReconcileDecision",
+    "ReconcilePlan",
     "SchemaInfo",
     "SinkDataError",
     "SinkUnavailable",
@@ -39,9 +60,12 @@ __all__ = [
     "ensure_schema",
     "iter_ticks",
     "make_engine",
+    "new_client_order_id",
+    "new_correlation_id",
     "open_sink",
     "parse_database_url",
     "probe_database",
     "read_ticks",
+    "reconcile",
     "upsert_instruments",
 ]

@@ -1,0 +1,698 @@
+"""The order audit trail: an append-only table written *before* an order is transmitted.
+
+Every order intent, risk preview, transmission, status change, fill, rejection, cancel
+request and kill-switch action is one row of ``order_audit``:
+
+================ ============================= ===========================================
+column           type                          meaning
+================ ============================= ===========================================
+id               bigint (identity)             order of writing, strictly increasing
+time             timestamptz (SQLite: µs int)  UTC time of the event
+correlation_id   text                          links preview -> order -> statuses -> fills
+client_order_id  text                          desk's id of the order, sent as IB orderRef
+event            text                          one of :data:`EVENTS`
+state            text, NULL                    lifecycle state after this event (see below)
+payload          jsonb (SQLite: JSON text)     the event's data (intent, status, fill ...)
+mode             text                          sim, paper or live
+account          text                          IB account id
+================ ============================= ===========================================
+
+**Append-only.** On PostgreSQL a trigger function raises on every ``UPDATE`` and
+``DELETE`` (row triggers) and on ``TRUNCATE`` (statement trigger), so even
+``INSERT ... ON CONFLICT DO UPDATE`` is refused. On SQLite ``BEFORE UPDATE`` / ``BEFORE
+DELETE`` triggers ``RAISE(ABORT)``, and a ``BEFORE INSERT`` trigger refuses an insert that
+reuses an existing id (``INSERT OR REPLACE`` would otherwise delete the old row without
+firing the delete trigger). Triggers stop the application and honest mistakes; dropping
+the table or the triggers needs DDL rights, which a production role should not have
+(grant it ``INSERT, SELECT`` only).
+
+**Write-ahead.** :meth:`AuditLog.write` returns only after the row is committed
+(PostgreSQL with ``synchronous_commit = on`` for that transaction; SQLite with
+``synchronous=FULL``), so a row written before ``placeOrder`` survives a crash that
+happens after it. It is synchronous: from the event loop call it through
+:func:`asyncio.to_thread` (a few rows per order, never per tick).
+
+**Lifecycle.** ``state`` is derived from the event when the row is written: ``intent``
+(written, maybe being transmitted), ``sent`` (handed to the gateway), ``working`` (the
+gateway acknowledged it), ``filled``, ``cancelled``, ``inactive``, ``rejected`` (refused by
+desk or by the gateway before it worked), ``blocked`` (stopped by a gate or a risk check,
+never sent), ``abandoned`` (never reached the gateway and never will), ``unknown`` (may
+have reached the gateway, not visible: a human decides). Events that do not change the
+lifecycle (``preview``, ``cancel_request``, ``kill_switch``...) have a NULL state. The
+current state of an order is that of its latest row with a state; :data:`TERMINAL_STATES`
+are final.
+
+**Reconciliation** after a reconnect or restart is :func:`reconcile`, a pure function of
+:meth:`AuditLog.open_intents` and what the gateway reports by orderRef. It never decides
+to resend anything that may have reached the gateway.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import json
+import math
+import threading
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Column,
+    Engine,
+    Index,
+    Integer,
+    MetaData,
+    Table,
+    Text,
+    create_engine,
+    event,
+    func,
+    select,
+    text,
+)
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.pool import NullPool
+from sqlalchemy.schema import CreateSchema
+
+from desk.domain.orders import BrokerOrder, Fill
+from desk.store.codec import as_utc
+from desk.store.errors import StoreError
+from desk.store.schema import UtcTime, check_identifier
+from desk.store.sinks import PG_CONNECT_DEFAULTS, describe_error
+from desk.store.urls import DatabaseTarget, parse_database_url
+
+__all__ = [
+    "AUDIT_TABLE",
+    "EVENTS",
+    "TERMINAL_STATES",
+    "AuditError",
+    "AuditEvent",
+    "AuditLog",
+    "AuditRecord",
+    "IntentState",
+    "ReconcileDecision",
+    "ReconcilePlan",
+    "new_client_order_id",
+    "new_correlation_id",
+    "reconcile",
+    "state_for",
+]
+
+AUDIT_TABLE = "order_audit"
+
+#: Event names an audit row may carry.
+EVENTS: frozenset[str] = frozenset(
+    {
+        "preview",  # a risk preview shown to the trader (optional; state NULL)
+        "blocked",  # a gate or a risk check refused the order: never sent
+        "intent",  # write-ahead: the order is about to be transmitted
+        "sent",  # placeOrder returned: the order is on its way to the gateway
+        "send_error",  # transmission failed in a way that may have reached the gateway
+        "reject",  # refused before working (gateway error, or provably not transmitted)
+        "status",  # an orderStatus from the gateway (payload: status, filled, remaining ...)
+        "fill",  # an execution (payload: exec_id, shares, price, remaining ...)
+        "cancel_request",  # desk asked the gateway to cancel this order
+        "kill_switch",  # kill switch engaged (reqGlobalCancel sent)
+        "kill_switch_reset",  # kill switch reset by the trader
+        "reconcile",  # reconciliation decided the state of an order (payload: state, reason)
+    }
+)
+
+#: States after which an order never changes again.
+TERMINAL_STATES: frozenset[str] = frozenset({"filled", "cancelled", "inactive", "rejected", "blocked", "abandoned"})
+_STATES = TERMINAL_STATES | {"intent", "sent", "working", "unknown"}
+
+_IB_STATUS_STATE = {
+    "Filled": "filled",
+    "Cancelled": "cancelled",
+    "ApiCancelled": "cancelled",
+    "Inactive": "inactive",
+}
+
+
+class AuditError(StoreError):
+    """The audit log cannot be written or read, or an event is malformed. One line."""
+
+
+def new_client_order_id() -> str:
+    """A fresh client order id for IB's ``orderRef``: ``desk-`` + 24 hex digits (a random
+    UUID4 prefix: unique across restarts and desks without coordination)."""
+    return "desk-" + uuid.uuid4().hex[:24]
+
+
+def new_correlation_id() -> str:
+    """A fresh correlation id (32 hex digits) linking preview, order, statuses and fills."""
+    return uuid.uuid4().hex
+
+
+def state_for(event_name: str, payload: Mapping[str, Any]) -> str | None:
+    """The lifecycle state an event leads to (``None``: no change). ``status`` maps IB's
+    order status (Filled, Cancelled/ApiCancelled, Inactive; anything else is ``working``);
+    ``fill`` is ``filled`` when ``payload["remaining"] == 0``, else ``working``;
+    ``reconcile`` takes ``payload["state"]``."""
+    if event_name == "intent":
+        return "intent"
+    if event_name == "sent":
+        return "sent"
+    if event_name == "send_error":
+        return "unknown"
+    if event_name == "reject":
+        return "rejected"
+    if event_name == "blocked":
+        return "blocked"
+    if event_name == "status":
+        return _IB_STATUS_STATE.get(str(payload.get("status", "")), "working")
+    if event_name == "fill":
+        remaining = payload.get("remaining")
+        return "filled" if isinstance(remaining, int | float) and remaining == 0 else "working"
+    if event_name == "reconcile":
+        state = payload.get("state")
+        if state not in _STATES:
+            raise AuditError(f"reconcile event needs payload state in {sorted(_STATES)}, got {state!r}")
+        return str(state)
+    return None
+
+
+def _jsonable(value: Any, path: str = "payload") -> Any:
+    """JSON-ready copy of ``value``: non-finite floats -> None, datetimes -> ISO 8601 UTC,
+    enums -> value, dataclasses -> dicts, tuples/sets -> lists. Raises AuditError for
+    anything else (naming where)."""
+    if value is None or isinstance(value, bool | int | str):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, enum.Enum):
+        return _jsonable(value.value, path)
+    if isinstance(value, datetime):
+        return as_utc(value).isoformat()
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _jsonable(getattr(value, f.name), f"{path}.{f.name}") for f in dataclasses.fields(value)}
+    if isinstance(value, Mapping):
+        out = {}
+        for k, v in value.items():
+            if not isinstance(k, str):
+                raise AuditError(f"{path}: keys must be strings, got {k!r}")
+            out[k] = _jsonable(v, f"{path}.{k}")
+        return out
+    if isinstance(value, list | tuple | set | frozenset):
+        items = sorted(value, key=repr) if isinstance(value, set | frozenset) else value
+        return [_jsonable(v, f"{path}[{i}]") for i, v in enumerate(items)]
+    if hasattr(value, "tolist"):  # numpy scalars and arrays
+        return _jsonable(value.tolist(), path)
+    raise AuditError(f"{path}: {type(value).__name__} is not JSON-serializable")
+
+
+@dataclass(frozen=True)
+class AuditEvent:
+    """An event to append. ``event`` is one of :data:`EVENTS`; ``payload`` any JSON-ready
+    mapping (see :func:`_jsonable` for what is converted); ``time`` defaults to the log's
+    clock (UTC). Raises :class:`AuditError` for an unknown event name."""
+
+    event: str
+    client_order_id: str = ""
+    correlation_id: str = ""
+    payload: Mapping[str, Any] = field(default_factory=dict)
+    mode: str = ""
+    account: str = ""
+    time: datetime | None = None
+
+    def __post_init__(self) -> None:
+        if self.event not in EVENTS:
+            raise AuditError(f"unknown audit event {self.event!r}; one of {', '.join(sorted(EVENTS))}")
+        for name in ("client_order_id", "correlation_id", "mode", "account"):
+            if not isinstance(getattr(self, name), str):
+                raise AuditError(f"audit event {name} must be a string, got {getattr(self, name)!r}")
+        if not isinstance(self.payload, Mapping):
+            raise AuditError(f"audit event payload must be a mapping, got {type(self.payload).__name__}")
+        if self.time is not None and not isinstance(self.time, datetime):
+            raise AuditError(f"audit event time must be a datetime, got {self.time!r}")
+
+
+@dataclass(frozen=True)
+class AuditRecord:
+    """A row of the audit table as read back (``time`` tz-aware UTC)."""
+
+    id: int
+    time: datetime
+    correlation_id: str
+    client_order_id: str
+    event: str
+    state: str | None
+    payload: dict[str, Any]
+    mode: str
+    account: str
+
+
+@dataclass(frozen=True)
+class IntentState:
+    """An order whose latest state is not terminal (input of :func:`reconcile`).
+
+    ``state``: ``intent``, ``sent``, ``working`` or ``unknown``. ``intent``: the payload of
+    its ``intent`` row (``OrderIntent.to_payload()`` under the key ``"intent"`` by the
+    router's convention). ``intent_time``: UTC time of that row. ``filled``: shares or
+    contracts filled according to the audit rows (largest ``filled`` seen in ``status``
+    and ``fill`` payloads). ``last_id``: id of the row that set ``state``.
+    """
+
+    client_order_id: str
+    correlation_id: str
+    state: str
+    intent: dict[str, Any]
+    intent_time: datetime
+    quantity: float
+    mode: str = ""
+    account: str = ""
+    filled: float = 0.0
+    last_id: int = 0
+
+
+def _table(metadata: MetaData, name: str) -> Table:
+    return Table(
+        name,
+        metadata,
+        Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+        Column("time", UtcTime(), nullable=False, comment="UTC time of the event"),
+        Column("correlation_id", Text, nullable=False, server_default=""),
+        Column("client_order_id", Text, nullable=False, server_default="", comment="IB orderRef"),
+        Column("event", Text, nullable=False),
+        Column("state", Text, nullable=True, comment="lifecycle state after this event"),
+        Column("payload", JSON().with_variant(postgresql.JSONB(), "postgresql"), nullable=False),
+        Column("mode", Text, nullable=False, server_default=""),
+        Column("account", Text, nullable=False, server_default=""),
+        comment="desk order audit trail: append-only (UPDATE, DELETE, TRUNCATE refused by triggers)",
+    )
+
+
+class AuditLog:
+    """The append-only order audit log in the database at ``url``.
+
+    ``url``: a database URL as ``DESK_DATABASE_URL`` takes (SQLite file or PostgreSQL).
+    ``schema``: PostgreSQL schema (``None``: the default; created if absent; refused for
+    SQLite). ``table``: table name (default ``order_audit``). ``clock``: an object with
+    ``now() -> datetime`` (UTC) for event times; default the wall clock.
+
+    The table, its indexes and its append-only triggers are created on construction
+    (idempotent; concurrent creators on PostgreSQL serialise on an advisory lock). Every
+    method is synchronous and thread-safe; call them via :func:`asyncio.to_thread` from
+    the event loop. Raises :class:`AuditError` (one line) when the database cannot be
+    reached or refuses a write.
+    """
+
+    def __init__(
+        self,
+        url: str | DatabaseTarget,
+        *,
+        schema: str | None = None,
+        table: str = AUDIT_TABLE,
+        clock: Any = None,
+        connect_timeout: int = 5,
+    ) -> None:
+        self.target = parse_database_url(url) if isinstance(url, str) else url
+        self.dialect = self.target.dialect
+        check_identifier(table, "table")
+        if schema is not None:
+            if self.dialect == "sqlite":
+                raise AuditError("a schema can only be given for PostgreSQL, not for SQLite")
+            check_identifier(schema, "schema")
+        self.schema = schema
+        self.table_name = table
+        self.clock = clock
+        self.metadata = MetaData(schema=schema)
+        self.table = _table(self.metadata, table)
+        Index(f"{table}_client_order_id_idx", self.table.c.client_order_id, self.table.c.id)
+        Index(f"{table}_correlation_id_idx", self.table.c.correlation_id, self.table.c.id)
+        self._lock = threading.Lock()
+        self.engine = self._make_engine(connect_timeout)
+        try:
+            self._ensure()
+        except SQLAlchemyError as exc:
+            self.engine.dispose()
+            raise AuditError(describe_error(exc, self.target, action="create the audit table in")) from None
+
+    # --- set-up ------------------------------------------------------------------------
+
+    def _make_engine(self, connect_timeout: int) -> Engine:
+        t = self.target
+        if t.dialect == "sqlite":
+            assert t.path is not None
+            t.path.parent.mkdir(parents=True, exist_ok=True)
+            engine = create_engine(t.sqlalchemy_url, poolclass=NullPool, connect_args={"timeout": 30})
+
+            @event.listens_for(engine, "connect")
+            def _pragmas(dbapi_conn: Any, _record: Any) -> None:
+                cur = dbapi_conn.cursor()
+                cur.execute("PRAGMA synchronous=FULL")  # durable at every commit (write-ahead)
+                cur.close()
+
+            return engine
+        args: dict[str, Any] = {"connect_timeout": connect_timeout, "application_name": "desk-audit"}
+        for key, value in PG_CONNECT_DEFAULTS.items():
+            if key not in t.connect_kwargs:
+                args[key] = value
+        return create_engine(t.sqlalchemy_url, pool_size=1, max_overflow=2, pool_pre_ping=True, connect_args=args)
+
+    @property
+    def qualified_table(self) -> str:
+        return f"{self.schema}.{self.table_name}" if self.schema else self.table_name
+
+    def _ensure(self) -> None:
+        name = self.table_name
+        if self.dialect == "sqlite":
+            with self.engine.begin() as conn:
+                self.metadata.create_all(conn, checkfirst=True)
+                for op in ("UPDATE", "DELETE"):
+                    conn.execute(
+                        text(
+                            f"CREATE TRIGGER IF NOT EXISTS {name}_no_{op.lower()} BEFORE {op} ON {name} "
+                            f"BEGIN SELECT RAISE(ABORT, '{name} is append-only: {op} refused'); END"
+                        )
+                    )
+                conn.execute(
+                    text(
+                        f"CREATE TRIGGER IF NOT EXISTS {name}_no_replace BEFORE INSERT ON {name} "
+                        f"WHEN EXISTS (SELECT 1 FROM {name} WHERE id = NEW.id) "
+                        f"BEGIN SELECT RAISE(ABORT, '{name} is append-only: REPLACE refused'); END"
+                    )
+                )
+            return
+        rel = self.qualified_table
+        func = f"{self.schema + '.' if self.schema else ''}{name}_append_only"
+        with self.engine.begin() as conn:
+            conn.execute(text("SELECT pg_advisory_xact_lock(hashtext('desk.store.audit'))"))
+            if self.schema:
+                conn.execute(CreateSchema(self.schema, if_not_exists=True))
+            self.metadata.create_all(conn, checkfirst=True)
+            conn.execute(
+                text(
+                    f"CREATE OR REPLACE FUNCTION {func}() RETURNS trigger LANGUAGE plpgsql AS $$ "
+                    "BEGIN RAISE EXCEPTION '% is append-only: % refused', TG_TABLE_NAME, TG_OP "
+                    "USING ERRCODE = 'insufficient_privilege', HINT = 'desk audit rows are never changed'; "
+                    "END $$"
+                )
+            )
+            existing = set(
+                conn.scalars(
+                    text("SELECT tgname FROM pg_trigger WHERE tgrelid = CAST(:rel AS regclass) AND NOT tgisinternal"),
+                    {"rel": rel},
+                )
+            )
+            if f"{name}_no_update_delete" not in existing:
+                conn.execute(
+                    text(
+                        f"CREATE TRIGGER {name}_no_update_delete BEFORE UPDATE OR DELETE ON {rel} "
+                        f"FOR EACH ROW EXECUTE FUNCTION {func}()"
+                    )
+                )
+            if f"{name}_no_truncate" not in existing:
+                conn.execute(
+                    text(
+                        f"CREATE TRIGGER {name}_no_truncate BEFORE TRUNCATE ON {rel} "
+                        f"FOR EACH STATEMENT EXECUTE FUNCTION {func}()"
+                    )
+                )
+
+    # --- writing -----------------------------------------------------------------------
+
+    def _now(self) -> datetime:
+        if self.clock is not None:
+            return as_utc(self.clock.now())
+        return datetime.now(UTC)
+
+    def write(self, ev: AuditEvent) -> AuditRecord:
+        """Append ``ev`` and return the committed row. Returns only after the commit is
+        durable (see the module doc). Raises :class:`AuditError` if the payload is not
+        JSON-ready, a ``reconcile`` event has no valid ``state``, or the database refuses."""
+        if not isinstance(ev, AuditEvent):
+            raise AuditError(f"AuditLog.write needs an AuditEvent, got {type(ev).__name__}")
+        payload = _jsonable(dict(ev.payload))
+        state = state_for(ev.event, payload)
+        when = as_utc(ev.time) if ev.time is not None else self._now()
+        row = {
+            "time": when,
+            "correlation_id": ev.correlation_id,
+            "client_order_id": ev.client_order_id,
+            "event": ev.event,
+            "state": state,
+            "payload": payload,
+            "mode": ev.mode,
+            "account": ev.account,
+        }
+        try:
+            with self._lock, self.engine.begin() as conn:
+                if self.dialect == "postgresql":
+                    conn.execute(text("SET LOCAL synchronous_commit = on"))
+                new_id = conn.execute(self.table.insert().values(**row).returning(self.table.c.id)).scalar_one()
+        except SQLAlchemyError as exc:
+            raise AuditError(describe_error(exc, self.target, action="write the audit log in")) from None
+        return AuditRecord(id=int(new_id), **row)  # type: ignore[arg-type]
+
+    # --- reading -----------------------------------------------------------------------
+
+    def _rows(self, stmt: Any) -> list[AuditRecord]:
+        try:
+            with self.engine.connect() as conn:
+                rows = conn.execute(stmt).mappings().all()
+        except SQLAlchemyError as exc:
+            raise AuditError(describe_error(exc, self.target, action="read the audit log in")) from None
+        return [
+            AuditRecord(
+                id=int(r["id"]),
+                time=r["time"],
+                correlation_id=r["correlation_id"],
+                client_order_id=r["client_order_id"],
+                event=r["event"],
+                state=r["state"],
+                payload=r["payload"] if isinstance(r["payload"], dict) else json.loads(r["payload"]),
+                mode=r["mode"],
+                account=r["account"],
+            )
+            for r in rows
+        ]
+
+    def events_for(self, client_order_id: str) -> list[AuditRecord]:
+        """Every row of one order (by client order id = orderRef), oldest first."""
+        t = self.table
+        return self._rows(select(t).where(t.c.client_order_id == client_order_id).order_by(t.c.id))
+
+    def events_for_correlation(self, correlation_id: str) -> list[AuditRecord]:
+        """Every row sharing ``correlation_id`` (preview, orders, statuses, fills), oldest first."""
+        t = self.table
+        return self._rows(select(t).where(t.c.correlation_id == correlation_id).order_by(t.c.id))
+
+    def all_events(self, *, after_id: int = 0, limit: int = 1000) -> list[AuditRecord]:
+        """Rows with ``id > after_id``, oldest first, at most ``limit`` (for a blotter or an export)."""
+        t = self.table
+        return self._rows(select(t).where(t.c.id > after_id).order_by(t.c.id).limit(limit))
+
+    def current_state(self, client_order_id: str) -> str | None:
+        """The order's latest lifecycle state, ``None`` if the id is unknown."""
+        t = self.table
+        stmt = (
+            select(t.c.state)
+            .where(t.c.client_order_id == client_order_id, t.c.state.is_not(None))
+            .order_by(t.c.id.desc())
+            .limit(1)
+        )
+        try:
+            with self.engine.connect() as conn:
+                return conn.execute(stmt).scalar_one_or_none()
+        except SQLAlchemyError as exc:
+            raise AuditError(describe_error(exc, self.target, action="read the audit log in")) from None
+
+    def open_intents(self, *, mode: str | None = None, account: str | None = None) -> list[IntentState]:
+        """Orders with an ``intent`` row whose latest state is not terminal, oldest first,
+        optionally only those of ``mode`` / ``account`` (as written in the intent row)."""
+        t = self.table
+        # portable "latest row with a state per order": max(id) grouped
+        latest = (
+            select(t.c.client_order_id, func.max(t.c.id).label("last_id"))
+            .where(t.c.client_order_id != "", t.c.state.is_not(None))
+            .group_by(t.c.client_order_id)
+            .subquery()
+        )
+        last = t.alias("last_row")
+        stmt = (
+            select(t, last.c.state.label("current_state"), last.c.id.label("current_id"))
+            .join(latest, latest.c.client_order_id == t.c.client_order_id)
+            .join(last, last.c.id == latest.c.last_id)
+            .where(t.c.event == "intent", last.c.state.not_in(sorted(TERMINAL_STATES)))
+            .order_by(t.c.id)
+        )
+        if mode is not None:
+            stmt = stmt.where(t.c.mode == mode)
+        if account is not None:
+            stmt = stmt.where(t.c.account == account)
+        try:
+            with self.engine.connect() as conn:
+                rows = conn.execute(stmt).mappings().all()
+                refs = [r["client_order_id"] for r in rows]
+                filled: dict[str, float] = {}
+                if refs:
+                    q = select(t.c.client_order_id, t.c.payload).where(
+                        t.c.client_order_id.in_(refs), t.c.event.in_(("status", "fill"))
+                    )
+                    for ref, payload in conn.execute(q):
+                        data = payload if isinstance(payload, dict) else json.loads(payload)
+                        value = data.get("filled")
+                        if isinstance(value, int | float) and value > filled.get(ref, 0.0):
+                            filled[ref] = float(value)
+        except SQLAlchemyError as exc:
+            raise AuditError(describe_error(exc, self.target, action="read the audit log in")) from None
+        out = []
+        for r in rows:
+            payload = r["payload"] if isinstance(r["payload"], dict) else json.loads(r["payload"])
+            intent = payload.get("intent", payload)
+            qty = intent.get("quantity", 0) if isinstance(intent, dict) else 0
+            out.append(
+                IntentState(
+                    client_order_id=r["client_order_id"],
+                    correlation_id=r["correlation_id"],
+                    state=r["current_state"],
+                    intent=intent if isinstance(intent, dict) else {},
+                    intent_time=r["time"],
+                    quantity=float(qty) if isinstance(qty, int | float) else 0.0,
+                    mode=r["mode"],
+                    account=r["account"],
+                    filled=filled.get(r["client_order_id"], 0.0),
+                    last_id=int(r["current_id"]),
+                )
+            )
+        return out
+
+    def close(self) -> None:
+        """Release the database connections (the log can be reopened with a new AuditLog)."""
+        self.engine.dispose()
+
+    def __enter__(self) -> AuditLog:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+# --------------------------------------------------------------------------------------
+# Reconciliation (pure)
+# --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ReconcileDecision:
+    """What to do with one open intent after a reconnect / restart.
+
+    ``action``:
+
+    * ``adopt`` — the gateway has the order working: rebind to it (``order``), keep
+      listening for its statuses; ``state`` ``working``;
+    * ``close`` — the gateway reports it finished (filled, cancelled, inactive), or the
+      executions cover the whole quantity: record ``state`` and stop;
+    * ``resend`` — never reached the gateway (written, not marked sent, not visible,
+      no executions) and young enough: ``state`` ``abandoned`` for this client order id;
+      the trader may send it again under a **new** client order id, through every gate;
+    * ``abandon`` — as ``resend`` but older than the resend window: ``abandoned``;
+    * ``human`` — may have reached the gateway but is not visible (state ``sent``,
+      ``working`` or ``unknown``, or partly filled and gone): ``state`` ``unknown``; never
+      resent automatically.
+
+    ``filled``: shares / contracts filled per the gateway; ``reason``: one line for the log.
+    """
+
+    client_order_id: str
+    action: str
+    state: str
+    reason: str
+    filled: float = 0.0
+    order: BrokerOrder | None = None
+
+
+@dataclass(frozen=True)
+class ReconcilePlan:
+    """Decisions per open intent (input order) and ``foreign``: orderRefs the gateway
+    reported that are not among the intents (other tools, other desks, or orders already
+    closed in the audit log), sorted."""
+
+    decisions: tuple[ReconcileDecision, ...]
+    foreign: tuple[str, ...]
+
+    def by_action(self, action: str) -> list[ReconcileDecision]:
+        return [d for d in self.decisions if d.action == action]
+
+
+def _executed(fills: Sequence[Fill], intent: IntentState) -> float:
+    combo = intent.intent.get("instrument", {}).get("sec_type") == "BAG" if isinstance(intent.intent, dict) else False
+    total = 0.0
+    for f in fills:
+        if combo and f.instrument.sec_type != "BAG":
+            continue  # leg executions of a combo: counted by the combo's own execution
+        total += abs(f.shares)
+    return total
+
+
+def reconcile(
+    intents: Iterable[IntentState],
+    open_orders_by_orderref: Mapping[str, BrokerOrder],
+    executions_by_orderref: Mapping[str, Sequence[Fill]],
+    *,
+    now: datetime | None = None,
+    resend_window: float = 120.0,
+) -> ReconcilePlan:
+    """Decide, per open intent, whether the gateway has it, finished it, or never saw it.
+
+    ``intents``: :meth:`AuditLog.open_intents`. ``open_orders_by_orderref``: what the
+    gateway reports by orderRef — its open orders (``reqAllOpenOrders``) **and** today's
+    completed orders (``reqCompletedOrders``) as :class:`BrokerOrder`, so a finished order
+    is recognised. ``executions_by_orderref``: today's executions (``reqExecutions``) as
+    :class:`Fill`. ``now``: UTC time for the resend window (default: the wall clock). ``resend_window``: seconds after which an intent that
+    never reached the gateway is abandoned rather than offered for resending.
+
+    Pure and deterministic; see :class:`ReconcileDecision` for the rules. An order that may
+    have reached the gateway is never offered for resending.
+    """
+    intents = list(intents)
+    if now is None:
+        now = datetime.now(UTC)
+    window = timedelta(seconds=resend_window)
+    decisions = []
+    for it in intents:
+        ref = it.client_order_id
+        order = open_orders_by_orderref.get(ref)
+        fills = executions_by_orderref.get(ref, ())
+        executed = _executed(fills, it)
+        if order is not None:
+            filled = max(order.filled, executed, it.filled)
+            if not order.done:
+                decisions.append(ReconcileDecision(ref, "adopt", "working", f"working at the gateway ({order.status})", filled, order))
+            else:
+                state = _IB_STATUS_STATE[order.status]
+                decisions.append(ReconcileDecision(ref, "close", state, f"finished at the gateway ({order.status})", filled, order))
+            continue
+        if executed > 0 or it.filled > 0:
+            filled = max(executed, it.filled)
+            if it.quantity > 0 and filled >= it.quantity:
+                decisions.append(ReconcileDecision(ref, "close", "filled", f"executions cover {filled:g} of {it.quantity:g}", filled))
+            else:
+                decisions.append(
+                    ReconcileDecision(ref, "human", "unknown", f"partly filled ({filled:g} of {it.quantity:g}) and not visible", filled)
+                )
+            continue
+        if it.state == "intent":
+            if as_utc(now) - it.intent_time <= window:
+                decisions.append(ReconcileDecision(ref, "resend", "abandoned", "never reached the gateway: safe to send again"))
+            else:
+                decisions.append(
+                    ReconcileDecision(ref, "abandon", "abandoned", f"never reached the gateway, older than {resend_window:g} s")
+                )
+            continue
+        decisions.append(
+            ReconcileDecision(ref, "human", "unknown", f"state {it.state} but not visible at the gateway: check it by hand")
+        )
+    known = {i.client_order_id for i in intents}
+    seen = set(open_orders_by_orderref) | set(executions_by_orderref)
+    foreign = tuple(sorted(r for r in seen if r and r not in known))
+    return ReconcilePlan(tuple(decisions), foreign)
