@@ -23,6 +23,7 @@ cached for the life of the process, covering 1990 to 12 years from first use.
 from __future__ import annotations
 
 import re
+import warnings
 from collections.abc import Iterable
 from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
@@ -64,7 +65,10 @@ def exchange_calendar(name: str = "XNYS") -> xcals.ExchangeCalendar:
     """
     end = date.today().replace(month=12, day=31) + timedelta(days=365 * 12)
     try:
-        return xcals.get_calendar(name, start="1990-01-01", end=end.isoformat())
+        with warnings.catch_warnings():
+            # exchange_calendars 4.x trips a pandas deprecation warning while building itself
+            warnings.filterwarnings("ignore", message="Series.values returning an ndarray")
+            return xcals.get_calendar(name, start="1990-01-01", end=end.isoformat())
     except xcals.errors.InvalidCalendarName as exc:
         raise ValueError(f"unknown exchange calendar {name!r} (e.g. 'XNYS', 'XCBO')") from exc
 

@@ -56,6 +56,10 @@ __all__ = ["IVReason", "IVResult", "QuoteIV", "MAX_ITER", "implied_vol", "implie
 
 #: Hard cap on solver iterations per call (pure bisection from [lo, hi] needs < 50).
 MAX_ITER = 64
+#: Shortest time to expiry solved, in years (about 3 ms); below it: ``EXPIRED``.
+MIN_T = 1e-10
+#: Largest |ln(F/K)| solved (F/K beyond e^300 is no option market); above it: ``BAD_INPUT``.
+MAX_LOG_MONEYNESS = 300.0
 
 _INV_SQRT_2PI = 0.3989422804014327
 _EPS = np.finfo(np.float64).eps
@@ -75,7 +79,8 @@ class IVReason(IntEnum):
     ABOVE_MAX = 4
     """Price at or above the no-arbitrage maximum (call ``S e^{-qT}``, put ``K e^{-rT}``)."""
     EXPIRED = 5
-    """``T <= 0``: at or after the expiry instant there is no volatility to imply."""
+    """``T < MIN_T`` (1e-10 years, ~3 ms): at or after the expiry instant there is no
+    volatility to imply."""
     CROSSED = 6
     """Quote with bid above ask (from :func:`implied_vol_quotes`)."""
     LOCKED = 7
@@ -89,7 +94,8 @@ class IVReason(IntEnum):
     VOL_ABOVE_HI = 11
     """An IV exists but is above the ``hi`` bound of the search."""
     BAD_INPUT = 12
-    """``S``/``K`` not finite and positive, or ``T``/``r``/``q`` not finite."""
+    """``S``/``K`` not finite and positive, ``T``/``r``/``q`` not finite, or the forward
+    overflows or is absurdly far from the strike (``|ln(F/K)| > MAX_LOG_MONEYNESS``)."""
     NOT_CONVERGED = 13
     """Iteration cap reached without meeting ``tol`` (not expected; kept as a guard)."""
 
@@ -188,6 +194,9 @@ def _solve(
 
     converged = np.zeros(n, dtype=bool)
     active = np.arange(n)
+    # last two step lengths (Numerical Recipes' rtsafe progress test), start at the bracket width
+    step_1 = hi - lo
+    step_2 = step_1.copy()
     for _ in range(MAX_ITER):
         if active.size == 0:
             break
@@ -196,62 +205,60 @@ def _solve(
         d1 = xa / sa + 0.5 * sa
         d2 = d1 - sa
         ex = np.exp(0.5 * xa)
-        nd1 = ndtr(d1)
         nd2 = ndtr(d2)
-        b = ex * nd1 - nd2 / ex
-        hi_mask = ra == _HIGH
-        if np.any(hi_mask):
-            comp = ex * ndtr(-d1) + nd2 / ex
-            too_low = np.where(hi_mask, comp > ha, b < ba)
-        else:
-            comp = b_max[active] - b
-            too_low = b < ba
+        b = ex * ndtr(d1) - nd2 / ex
+        hm = ra == _HIGH
+        lm = ra == _LOW
+        too_low = b < ba
+        if np.any(hm):
+            comp = ex * ndtr(-d1) + nd2 / ex  # b_max - b without cancellation
+            too_low = np.where(hm, comp > ha, too_low)
         # shrink the bracket with the sign of the residual
         la = np.where(too_low, sa, la)
         ua = np.where(too_low, ua, sa)
-        # derivatives of b (x <= 0): b' = v, b'' = v (x^2/s^3 - s/4), b''' = v ((x^2/s^3 - s/4)^2 - 3x^2/s^4 - 1/4)
-        v = _INV_SQRT_2PI * np.exp(0.5 * (xa - d1 * d1))  # = e^{x/2} n(d1)
-        x2 = xa * xa
-        w = x2 / (sa * sa * sa) - 0.25 * sa
-        b1 = v
-        b2 = v * w
-        b3 = v * (w * w - 3.0 * x2 / (sa**4) - 0.25)
-        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-            # objective g = phi(b) - phi(beta); g' = phi' b', g'' = phi'' b'^2 + phi' b'',
-            # g''' = phi''' b'^3 + 3 phi'' b' b'' + phi' b'''
+        # b' = v = e^{x/2} n(d1), b'' = v w, b''' = v w3 (x <= 0)
+        v = _INV_SQRT_2PI * np.exp(0.5 * (xa - d1 * d1))
+        x2s = xa * xa / (sa * sa)
+        w = x2s / sa - 0.25 * sa
+        w3 = w * w - 3.0 * x2s / (sa * sa) - 0.25
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore", under="ignore"):
+            # objective g = phi(b) - phi(beta) per region; the Householder terms h2 = g''/g',
+            # h3 = g'''/g' are written with ratios (v/b, v/(b_max - b)) so nothing overflows
             g = b - ba
-            p1 = np.ones_like(b)
-            p2 = np.zeros_like(b)
-            p3 = np.zeros_like(b)
-            lm = ra == _LOW
-            if np.any(lm):
+            g1 = v
+            h2 = w
+            h3 = w3
+            if np.any(lm):  # phi = 1/ln(b)
                 lb = np.log(b)
-                lbeta = np.log(ba)
-                g = np.where(lm, 1.0 / lb - 1.0 / lbeta, g)
-                p1 = np.where(lm, -1.0 / (b * lb * lb), p1)
-                p2 = np.where(lm, (lb + 2.0) / (b * b * lb**3), p2)
-                p3 = np.where(lm, -2.0 * (lb * lb + 3.0 * lb + 3.0) / (b**3 * lb**4), p3)
-            if np.any(hi_mask):
-                g = np.where(hi_mask, np.log(ha / comp), g)
-                p1 = np.where(hi_mask, 1.0 / comp, p1)
-                p2 = np.where(hi_mask, 1.0 / (comp * comp), p2)
-                p3 = np.where(hi_mask, 2.0 / comp**3, p3)
-            g1 = p1 * b1
-            g2 = p2 * b1 * b1 + p1 * b2
-            g3 = p3 * b1**3 + 3.0 * p2 * b1 * b2 + p1 * b3
-            nu = -g / g1
-            h2 = g2 / g1
-            h3 = g3 / g1
+                r1 = v / b
+                g = np.where(lm, 1.0 / lb - 1.0 / np.log(ba), g)
+                g1 = np.where(lm, -r1 / (lb * lb), g1)
+                h2 = np.where(lm, w - (lb + 2.0) * r1 / lb, h2)
+                h3 = np.where(
+                    lm, w3 - 3.0 * (lb + 2.0) * r1 * w / lb + 2.0 * (lb * lb + 3.0 * lb + 3.0) * r1 * r1 / (lb * lb), h3
+                )
+            if np.any(hm):  # phi = -ln(b_max - b)
+                u = v / comp
+                g = np.where(hm, np.log(ha / comp), g)
+                g1 = np.where(hm, u, g1)
+                h2 = np.where(hm, u + w, h2)
+                h3 = np.where(hm, 2.0 * u * u + 3.0 * u * w + w3, h3)
+            nu = -g / g1  # Newton step
             step = nu * (1.0 + 0.5 * h2 * nu) / (1.0 + nu * (h2 + h3 * nu / 6.0))
             # fall back to Newton when the Householder correction misbehaves
-            step = np.where(np.isfinite(step) & (np.abs(step) <= 2.0 * np.abs(nu) + 1e-300), step, nu)
+            step = np.where(np.isfinite(step) & (np.abs(step) <= 2.0 * np.abs(nu)), step, nu)
             s_new = sa + step
-        # a step below tolerance is accepted as is (the root may sit on a bracket end)
-        small = (np.abs(step) <= tol * sa) | (g == 0)
-        out = ~small & (~np.isfinite(s_new) | (s_new <= la) | (s_new >= ua))
+            # a step below tolerance is accepted as is (the root may sit on a bracket end)
+            small = (np.isfinite(nu) & (np.abs(nu) <= tol * sa) & (np.abs(step) <= tol * sa)) | (g == 0)
+            # bisect when the step leaves the bracket or does not shrink fast enough
+            out = ~small & (
+                ~np.isfinite(s_new) | (s_new <= la) | (s_new >= ua) | (np.abs(step) > 0.5 * step_2[active])
+            )
         bis = np.where(ua > 2.0 * la, np.sqrt(la * ua), 0.5 * (la + ua))
         s_new = np.where(out, bis, np.where(g == 0, sa, s_new))
         done = small | (ua - la <= tol * la)
+        step_2[active] = step_1[active]
+        step_1[active] = np.abs(s_new - sa)
         s[active] = s_new
         lo[active] = la
         hi[active] = ua
@@ -291,7 +298,7 @@ def implied_vol(
 
     Returns :class:`IVResult` ``(iv, reason)``: float64 IV (annual fraction) and int8
     :class:`IVReason` codes of the broadcast shape; ``iv`` is NaN wherever ``reason`` is not
-    ``OK``. Checks, in order: ``BAD_INPUT``, ``EXPIRED`` (``T <= 0``), ``NO_PRICE``
+    ``OK``. Checks, in order: ``BAD_INPUT``, ``EXPIRED`` (``T < MIN_T``), ``NO_PRICE``
     (NaN or <= 0), ``ABOVE_MAX``, ``BELOW_INTRINSIC``, ``NO_TIME_VALUE`` (in the money, time value
     within 8 ulp of ``F + K``: rounding noise), ``VOL_BELOW_LO`` / ``VOL_ABOVE_HI``. Never raises on data; raises
     ``ValueError`` for arguments that do not broadcast or an invalid ``lo``/``hi``/``tol``,
@@ -324,7 +331,7 @@ def implied_vol(
             | ~np.isfinite(q_),
             IVReason.BAD_INPUT,
         )
-        flag(t_ <= 0, IVReason.EXPIRED)
+        flag(t_ < MIN_T, IVReason.EXPIRED)
         flag(~(p > 0) | np.isinf(p), IVReason.NO_PRICE)
         idx = np.flatnonzero(pending)
         if idx.size:
@@ -340,12 +347,12 @@ def implied_vol(
             # ulps of them it is rounding noise, not information about volatility.
             atol = np.where(intrinsic > 0, 8.0 * _EPS * (fwd + ki), 0.0)
             sub = np.zeros(idx.size, dtype=np.int8)
-            sub[~np.isfinite(fwd) | ~np.isfinite(undisc)] = IVReason.BAD_INPUT
+            root = np.sqrt(fwd) * np.sqrt(ki)  # no overflow for huge F K
+            x = -np.abs(np.log(fwd / ki))
+            sub[~np.isfinite(fwd) | ~np.isfinite(undisc) | (x < -MAX_LOG_MONEYNESS)] = IVReason.BAD_INPUT
             sub[(sub == 0) & (head <= 0)] = IVReason.ABOVE_MAX
             sub[(sub == 0) & (tv < -atol)] = IVReason.BELOW_INTRINSIC
             sub[(sub == 0) & (tv <= atol)] = IVReason.NO_TIME_VALUE
-            root = np.sqrt(fwd * ki)
-            x = -np.abs(np.log(fwd / ki))
             beta = tv / root
             hn = head / root
             sqrt_t = np.sqrt(ti)
@@ -357,12 +364,19 @@ def implied_vol(
             b_at_lo[ok] = _norm_call(x[ok], s_lo[ok])
             comp_at_hi = np.ones(idx.size)
             comp_at_hi[ok] = _norm_call_complement(x[ok], s_hi[ok])
+            b_at_hi = np.zeros(idx.size)
+            b_at_hi[ok] = _norm_call(x[ok], s_hi[ok])
             sub[ok & (beta < b_at_lo)] = IVReason.VOL_BELOW_LO
-            sub[(sub == 0) & (hn < comp_at_hi)] = IVReason.VOL_ABOVE_HI
+            # compare on the side that is known accurately: the head room b_max - beta only
+            # carries information when beta is a sizeable part of b_max
+            near_max = beta > 0.5 * np.exp(0.5 * x)
+            above = np.where(near_max, hn < comp_at_hi, beta > b_at_hi)
+            sub[(sub == 0) & above] = IVReason.VOL_ABOVE_HI
             ok = sub == 0
             if np.any(ok):
                 sol, conv = _solve(x[ok], beta[ok], hn[ok], s_lo[ok], s_hi[ok], tol)
-                vol = sol / sqrt_t[ok]
+                # the root is bracketed in [lo, hi] sqrt(T): clamp away the last rounding
+                vol = np.clip(sol / sqrt_t[ok], lo, hi)
                 codes = np.where(conv, IVReason.OK, IVReason.NOT_CONVERGED).astype(np.int8)
                 sub_ok = np.flatnonzero(ok)
                 sub[sub_ok] = codes
