@@ -268,13 +268,13 @@ async def test_client_disconnect_frees_its_lines(connect, gateway: SimGateway, w
     assert not gateway.sessions
 
 
-# --- orders (not simulated yet: rejected like IB rejects) --------------------------------
+# --- orders (the order engine's own tests: tests/sim/test_sim_orders.py) ----------------
 
 
-async def test_place_order_is_rejected_with_201(ib: IB, wait_until) -> None:
+async def test_invalid_order_is_rejected_with_201(ib: IB, wait_until) -> None:
     errors = collect_errors(ib)
     spy = (await ib.qualifyContractsAsync(Stock("SPY", "SMART", "USD")))[0]
-    trade = ib.placeOrder(spy, LimitOrder("BUY", 1, 500.0))
+    trade = ib.placeOrder(spy, LimitOrder("BUY", 0, 500.0))
     await wait_until(lambda: trade.isDone(), 2.0, "the rejection")
     assert trade.orderStatus.status == "Cancelled"
     assert 201 in [code for _, code, _ in errors]

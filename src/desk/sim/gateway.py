@@ -27,6 +27,7 @@ from desk.domain.clock import Clock
 from desk.sim import messages as m
 from desk.sim.account import SimAccount
 from desk.sim.market import MarketModel
+from desk.sim.matching import OrderEngine
 from desk.sim.chain import SimOption
 from desk.sim.delayed import to_delayed
 from desk.sim.messages import TickEncoder
@@ -72,6 +73,10 @@ class SimGateway:
     * ``delayed_data``: ``reqMarketDataType(3/4)`` gives delayed lines (error 10167 and
       delayed tick types, as for an account without subscriptions; default); ``False``:
       live data whatever type is asked (as for a subscribed account).
+    * ``cash``: starting cash of each account, USD (Reg T margin accounts).
+    * ``market_hours``: orders work only 09:30-16:00 US/Eastern on weekdays of ``clock``
+      (04:00-20:00 with outsideRth) and DAY orders expire at the close; default False:
+      the simulated market is always open (see :mod:`desk.sim.matching`).
     """
 
     def __init__(
@@ -90,6 +95,8 @@ class SimGateway:
         rate: float = DEFAULT_RATE,
         option_source: OptionSource | None = None,
         delayed_data: bool = True,
+        cash: float = 1_000_000.0,
+        market_hours: bool = False,
     ) -> None:
         if tick_interval <= 0:
             raise ValueError("tick_interval must be positive")
@@ -104,7 +111,7 @@ class SimGateway:
         span = self.tick_interval * self.speed  # market seconds per timer tick
         self._steps_per_tick = max(1, math.ceil(span / MAX_STEP_DT - 1e-9))
         self._step_dt = span / self._steps_per_tick
-        self.accounts = [SimAccount(a) for a in accounts]
+        self.accounts = [SimAccount(a, cash) for a in accounts]
         if not self.accounts:
             raise ValueError("at least one account is needed (ib_async waits for one)")
         self.max_tickers = max_tickers
@@ -114,6 +121,8 @@ class SimGateway:
         self.delayed_data = bool(delayed_data)
         #: options: chains, contract details, quotes and option lines (desk.sim.options)
         self.options = OptionEngine(self, rate, option_source)
+        #: orders, matching, executions and account streaming (desk.sim.matching)
+        self.orders = OrderEngine(self, market_hours=market_hours)
         self.sessions: set[Session] = set()
         self._by_client_id: dict[int, Session] = {}
         self._next_order_id: dict[int, int] = {}
@@ -278,6 +287,7 @@ class SimGateway:
             for session in self.sessions:
                 session.flush_ticks()
             self.ticks_sent += frames
+        self.orders.on_step()
         return frames
 
     # --- internals -------------------------------------------------------------------------
@@ -322,6 +332,7 @@ class SimGateway:
             del self._by_client_id[session.client_id]
         for sub in session.subscriptions.values():
             self._unsubscribe(sub)
+        self.orders.session_closed(session)
 
     def _register_client(self, session: Session, client_id: int) -> bool:
         if client_id in self._by_client_id:

@@ -496,9 +496,11 @@ class TickEncoder:
             string_part(Tick.LAST_TIMESTAMP, str(epoch_ms // 1000)),
             generic_part(Tick.HALTED, "0"),
         ]
-        if 236 in generic:
-            parts.append(generic_part(Tick.SHORTABLE, "3.0"))
-            parts.append(size_part(Tick.SHORTABLE_SHARES, str(max(100_000, ch.volume // 10))))
+        if 236 in generic:  # hard to borrow: 1.0 and no shares (IB: <= 1.5 not shortable)
+            htb = not stock.easy_to_borrow
+            parts.append(generic_part(Tick.SHORTABLE, "1.0" if htb else "3.0"))
+            parts.append(size_part(Tick.SHORTABLE_SHARES,
+                                   "0" if htb else str(max(100_000, ch.volume // 10))))
         if 233 in generic or 375 in generic:
             text = f"{fmt(ch.last)};{ch.last_size};{epoch_ms};{ch.volume};{ch.vwap};true"
             if 233 in generic:

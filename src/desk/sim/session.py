@@ -22,15 +22,13 @@ reqMktData 1                           tickReqParams 81, marketDataType 58, init
                                        57); errors 200, 322 (duplicate id), 101 (lines)
 cancelMktData 2                        nothing; error 300 if the id is unknown
 reqMarketDataType 59                   marketDataType 58 on each live line it changes
-reqPositions 61 / reqOpenOrders 5, 16  positionEnd 62 / openOrderEnd 53 (none yet)
-reqCompletedOrders 99 / reqExecutions  completedOrdersEnd 102 / execDetailsEnd 55
-reqAccountUpdates 6                    updateAccountValue 6 rows, updateAccountTime 8,
-                                       accountDownloadEnd 54
-reqAccountUpdatesMulti 76              accountUpdateMulti 73 rows, End 74
-reqAccountSummary 62                   accountSummary 63 rows, End 64
-reqPnL 92                              pnl 94 (flat: zeros)
-placeOrder 3 / cancelOrder 4           error 201 (rejected: no order entry yet) /
-                                       error 10147
+placeOrder 3, cancelOrder 4,           orders, executions, positions, accounts and
+reqGlobalCancel 58, reqOpenOrders 5/16, P&L: answered by the gateway's order engine
+reqCompletedOrders 99, reqExecutions 7, (desk.sim.matching, which lists the answers)
+reqPositions 61, reqAccountUpdates 6,
+reqAccountUpdatesMulti 76,
+reqAccountSummary 62, reqPnL 92,
+reqPnLSingle 94 and their cancels
 reqHistoricalData 20, reqHeadTimeStamp error 162 (no history yet)
 reqSecDefOptParams 78                  End 76 alone (no options yet)
 =====================================  ===============================================
@@ -127,21 +125,12 @@ class Session(asyncio.Protocol):
             In.REQ_MKT_DATA: self._req_mkt_data,
             In.CANCEL_MKT_DATA: self._cancel_mkt_data,
             In.REQ_MARKET_DATA_TYPE: self._req_market_data_type,
-            In.REQ_POSITIONS: self._req_positions,
-            In.REQ_OPEN_ORDERS: self._req_open_orders,
-            In.REQ_ALL_OPEN_ORDERS: self._req_open_orders,
-            In.REQ_COMPLETED_ORDERS: self._req_completed_orders,
-            In.REQ_EXECUTIONS: self._req_executions,
-            In.REQ_ACCOUNT_DATA: self._req_account_updates,
-            In.REQ_ACCOUNT_UPDATES_MULTI: self._req_account_updates_multi,
-            In.REQ_ACCOUNT_SUMMARY: self._req_account_summary,
-            In.REQ_PNL: self._req_pnl,
-            In.PLACE_ORDER: self._place_order,
-            In.CANCEL_ORDER: self._cancel_order,
             In.REQ_SEC_DEF_OPT_PARAMS: self._req_sec_def_opt_params,
             In.REQ_HISTORICAL_DATA: self._req_historical_data,
             In.REQ_HEAD_TIMESTAMP: self._req_historical_data,
         }
+        # orders, executions, positions, accounts and P&L (desk.sim.matching)
+        self._handlers.update(gateway.orders.handlers(self))
         # requests that need no answer (cancels of things answered in one go, settings)
         self._silent = frozenset({
             In.REQ_AUTO_OPEN_ORDERS, In.SET_SERVER_LOGLEVEL, In.CANCEL_POSITIONS,
@@ -422,75 +411,3 @@ class Session(asyncio.Protocol):
             if line_data_type(sub.delayed, old) != line_data_type(sub.delayed, new)]
         if changed:
             self.send(b"".join(m.market_data_type(r, t) for r, t in changed))
-
-    # --- orders, positions, executions (none yet in this slice) --------------------------
-
-    def _req_positions(self, fields: list[str]) -> None:
-        self.send(m.position_end())
-
-    def _req_open_orders(self, fields: list[str]) -> None:
-        self.send(m.open_order_end())
-
-    def _req_completed_orders(self, fields: list[str]) -> None:
-        self.send(m.completed_orders_end())
-
-    def _req_executions(self, fields: list[str]) -> None:
-        # 7, version 3, reqId, filter...
-        self.send(m.exec_details_end(int(fields[2])))
-
-    def _place_order(self, fields: list[str]) -> None:
-        # 3, orderId, ...: order entry is not simulated yet; IB's rejection
-        order_id = int(fields[1])
-        self.gateway.note_order_id(self.client_id or 0, order_id)
-        self.send(m.error(order_id, Code.ORDER_REJECTED, None,
-                          "order entry is not available in this simulator version"))
-
-    def _cancel_order(self, fields: list[str]) -> None:
-        # 4, version 1, orderId, manualOrderCancelTime
-        order_id = int(fields[2])
-        self.send(m.error(order_id, Code.ORDER_TO_CANCEL_NOT_FOUND, None, order_id))
-
-    # --- accounts ------------------------------------------------------------------------
-
-    def _req_account_updates(self, fields: list[str]) -> None:
-        # 6, version 2, subscribe, account
-        if fields[2] != "1":
-            return
-        gw = self.gateway
-        account = gw.account(fields[3] if len(fields) > 3 else "")
-        if account is None:
-            return
-        out = [m.account_value(k, v, c, account.account_id) for k, v, c in account.values()]
-        out.append(m.account_update_time(gw.clock.now()))
-        out.append(m.account_download_end(account.account_id))
-        self.send(b"".join(out))
-
-    def _req_account_updates_multi(self, fields: list[str]) -> None:
-        # 76, version 1, reqId, account, modelCode, ledgerAndNLV
-        req_id = int(fields[2])
-        name = fields[3] if len(fields) > 3 else ""
-        model = fields[4] if len(fields) > 4 else ""
-        gw = self.gateway
-        accounts = gw.accounts if name in ("", "All") else [a for a in gw.accounts
-                                                             if a.account_id == name]
-        out = []
-        for acc in accounts:
-            for k, v, c in acc.values():
-                out.append(m.account_update_multi(req_id, acc.account_id, model, k, v, c))
-        out.append(m.account_update_multi_end(req_id))
-        self.send(b"".join(out))
-
-    def _req_account_summary(self, fields: list[str]) -> None:
-        # 62, version 1, reqId, group, tags
-        req_id = int(fields[2])
-        tags = fields[4] if len(fields) > 4 else ""
-        out = []
-        for acc in self.gateway.accounts:
-            for tag, value, cur in acc.summary(tags):
-                out.append(m.account_summary(req_id, acc.account_id, tag, value, cur))
-        out.append(m.account_summary_end(req_id))
-        self.send(b"".join(out))
-
-    def _req_pnl(self, fields: list[str]) -> None:
-        # 92, reqId, account, modelCode: flat book, so zero P&L
-        self.send(m.pnl(int(fields[1]), 0.0, 0.0, 0.0))

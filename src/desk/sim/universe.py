@@ -20,7 +20,7 @@ case-insensitive::
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from types import MappingProxyType
 
 from desk.domain.models import Instrument
@@ -56,6 +56,9 @@ class SimStock:
     * ``daily_volume``: typical full-day volume, shares;
     * ``trade_rate``: trade prints per second (before IB's ~250 ms aggregation);
     * ``quote_rate``: top-of-book changes per second (before aggregation).
+
+    Borrow: ``easy_to_borrow`` False marks a hard-to-borrow stock: the simulator rejects
+    short sales of it (error 201) and reports it not shortable (generic tick 236).
     """
 
     symbol: str
@@ -77,6 +80,7 @@ class SimStock:
     min_tick: float = 0.01
     currency: str = "USD"
     sec_type: str = "STK"
+    easy_to_borrow: bool = True
 
     @property
     def decimals(self) -> int:
@@ -144,6 +148,9 @@ _STOCKS: tuple[SimStock, ...] = (
          150.00, 0.50, 1, 300, 40_000_000, 9.0, 8.0),
     _stk("JPM",  1520593,   "NYSE",   "JPMORGAN CHASE & CO",                   "US46625H1005", "Financial", "Banks", "Money Center Banks",
          300.00, 0.22, 2, 200, 9_000_000, 5.0, 6.0),
+    # hard to borrow: short sales are rejected
+    replace(_stk("GME", 36285627, "NYSE", "GAMESTOP CORP-CLASS A",            "US36467W1099", "Consumer, Cyclical", "Retail", "Retail-Computer Equipment",
+                 25.00, 0.65, 1, 500, 8_000_000, 6.0, 6.0), easy_to_borrow=False),
 )
 # fmt: on
 

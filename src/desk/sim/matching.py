@@ -1,0 +1,1221 @@
+"""The simulated gateway's order engine: order entry, matching, executions, accounts.
+
+One :class:`OrderEngine` lives on each :class:`~desk.sim.gateway.SimGateway` (as
+``gateway.orders``) and outlives client connections: orders, executions and accounts
+survive a client's disconnect and reconnect (not a gateway restart). It answers the
+order and account requests of every session (:meth:`OrderEngine.handlers`) and runs
+matching on every market step (:meth:`OrderEngine.on_step`).
+
+Order entry (placeOrder 3)
+    LMT, MKT, STP, STP LMT; TIF DAY, GTC, IOC; single stocks and options, and BAG
+    combos of 2-4 legs (stocks and options). A new order is answered with openOrder +
+    orderStatus ``PreSubmitted`` then ``Submitted`` (stops stay ``PreSubmitted`` until
+    elected, as IB's simulated stops do). A placeOrder with the id of a working order of
+    the same client modifies it (same permId; openOrder + orderStatus again). Rejections
+    are error 201 ``Order rejected - reason:...``: quantity <= 0 or fractional, price
+    missing, negative or off the tick grid, unknown contract, unknown account,
+    unsupported order type / TIF / feature, short sale of a hard-to-borrow stock,
+    insufficient equity (Reg T initial margin above equity with loan after the trade),
+    expired option, bad combo legs. An order id already used by that client (or lower
+    than its highest id) is error 103 ``Duplicate order id``. What-if orders
+    (``order.whatIf``) are answered with one openOrder carrying the margins and the
+    commission and are not kept.
+
+Matching (at placement, at modification and on every market step; only instruments
+with working orders are looked at)
+    Quotes come from ``gateway.quote_for(conId) -> (bid, ask, bid_size, ask_size, last)``
+    (stocks and options).
+    A marketable order (BUY at or above the ask, SELL at or below the bid, MKT, an
+    elected STP) fills at the opposite side up to its displayed size, the rest rests;
+    each step it takes up to the displayed size again while it stays marketable. A
+    resting limit order that the market reaches (the ask falls to or below a BUY limit,
+    the bid rises to or above a SELL limit) fills at its limit price. Orders on the same
+    instrument share the displayed size within a step. IOC cancels what did not fill at
+    once. Stops are elected by the last price for stocks and the bid/ask for options
+    (IB's default trigger method 0); trigger methods 1/4 (bid/ask), 2/3 (last), 7 (last
+    or bid/ask) and 8 (midpoint) are honoured, "double" variants as single.
+    A combo fills all-or-nothing, every leg at once at its quote (the ask of a leg bought,
+    the bid of a leg sold), when every leg shows the size needed and the net price is at
+    or better than the limit. **Net price convention** (dollars per share):
+    ``sum(+/- ratio x leg price x leg multiplier) / M`` with + for legs bought by a BUY of
+    the combo, and M = 100 (the option multiplier) when a leg is an option, else 1: a
+    conversion (BUY 100 stock, SELL 1 call, BUY 1 put) is priced ``S - C + P`` and a box
+    ``C(K1) - C(K2) + P(K2) - P(K1)``; one combo unit costs M x the net price.
+
+Executions
+    execDetails (11) and commissionReport (59) go to the placing client as they happen:
+    execId unique (``xxxxxxxx.xxxxxxxx.01.01``), the order's permId and orderRef, time in
+    exchange time (``yyyymmdd hh:mm:ss US/Eastern``), exchange (ISLAND, NYSE, ARCA;
+    CBOE for options), side BOT/SLD, cumQty and avgPrice. A combo reports one execution
+    for the BAG (net price, no commission report) and one per leg, as IB does.
+    Commissions: IB fixed rates (see :func:`desk.sim.orders.commission`). Then openOrder
+    (when the order is done) and orderStatus. Cancels answer orderStatus ``Cancelled``
+    and error 202; reqGlobalCancel cancels every working order of every client.
+
+Accounts (:mod:`desk.sim.account`)
+    reqAccountUpdates streams updateAccountValue / updatePortfolio after every fill and
+    every ``account_interval`` seconds; reqPositions streams position changes;
+    reqAccountSummary rows are sent again after fills and every ``account_interval``;
+    reqPnL / reqPnLSingle stream every ``pnl_interval`` seconds and after fills.
+
+Market hours
+    The simulated market is always open (orders work around the clock) unless the
+    gateway is created with ``market_hours=True``: then orders work 09:30-16:00
+    US/Eastern on weekdays of the gateway's clock (04:00-20:00 with ``outsideRth``),
+    orders entered outside stay ``PreSubmitted`` until the open, IOC orders are cancelled,
+    and DAY orders are cancelled at the close. :meth:`OrderEngine.end_of_day` cancels
+    DAY orders and starts a new P&L day by hand (holidays are not modelled).
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
+
+from desk.sim import messages as m
+from desk.sim.account import SimAccount, pnl_single, portfolio_value, position
+from desk.sim.contracts import ContractQuery, resolve
+from desk.sim.messages import Code, In
+from desk.sim.orders import (
+    COMBO_TICK,
+    EXCHANGE_TZ,
+    ORDER_TYPES,
+    TIFS,
+    Execution,
+    Leg,
+    OrderRequest,
+    SimOrder,
+    Status,
+    Tradable,
+    WhatIfState,
+    commission,
+    commission_report,
+    completed_order,
+    exec_details,
+    on_grid,
+    open_order,
+    order_status,
+    parse_place_order,
+)
+
+if TYPE_CHECKING:
+    from desk.sim.gateway import SimGateway
+    from desk.sim.session import Session
+
+__all__ = ["OrderEngine", "Instruments", "Quote5", "market_is_open"]
+
+log = logging.getLogger("desk.sim.orders")
+
+#: ``(bid, ask, bid_size, ask_size, last)``: dollars per share; shares or contracts.
+Quote5 = tuple[float, float, float, float, float]
+
+DUPLICATE_ORDER_ID = 103
+ORDER_CANCELLED = 202
+CANNOT_CANCEL = 10148
+_EPS = 1e-9
+
+
+class Reject(Exception):
+    """An order the gateway refuses; the message is IB's ``reason`` text."""
+
+
+# --- instruments and quotes -------------------------------------------------------------
+
+
+class Instruments:
+    """The engine's view of instruments: definitions and quotes by conId, from
+    ``gateway.contract_for(conId)`` and ``gateway.quote_for(conId)`` (stocks and options;
+    a replayed day plugs in there too)."""
+
+    def __init__(self, gateway: SimGateway) -> None:
+        self.gateway = gateway
+        self._cache: dict[int, Tradable | None] = {}
+
+    def contract(self, con_id: int) -> Tradable | None:
+        """The tradable contract with this conId, or ``None`` if unknown."""
+        try:
+            return self._cache[con_id]
+        except KeyError:
+            pass
+        gw = self.gateway
+        d: Any = gw.contract_for(con_id)
+        t = Tradable.from_definition(d) if d is not None else None
+        if t is not None and not t.is_option and t.symbol not in gw.market:
+            t = None
+        self._cache[con_id] = t
+        return t
+
+    def resolve(self, q: ContractQuery) -> Tradable | None:
+        """The contract an order's contract fields designate (conId wins; stocks also by
+        symbol), or ``None``. Other non-empty fields must agree with the definition."""
+        if q.con_id:
+            t = self.contract(q.con_id)
+            if t is None:
+                return None
+            if q.symbol and q.symbol.upper() != t.symbol:
+                return None
+            if q.sec_type and q.sec_type != t.sec_type:
+                return None
+            if t.is_option and q.right and q.right[0].upper() != t.right:
+                return None
+            if t.is_option and q.strike and abs(q.strike - t.strike) > 1e-6:
+                return None
+            return t
+        if q.sec_type in ("", "STK"):
+            found = resolve(q)
+            if found is not None:
+                return self.contract(found[0].con_id)
+        return None
+
+    def quote(self, con_id: int) -> Quote5 | None:
+        """``(bid, ask, bid_size, ask_size, last)`` now, or ``None`` (``last`` may be
+        NaN, a side without a quote 0)."""
+        return self.gateway.quote_for(con_id)
+
+    def mark(self, con_id: int) -> float | None:
+        """Mark price, dollars per share: a stock's last trade (else its mid), an
+        option's mid (else its last); ``None`` without a price."""
+        q = self.quote(con_id)
+        if q is None:
+            return None
+        bid, ask, _bs, _as, last = q
+        mid = (bid + ask) / 2.0 if bid > 0 and ask > 0 else math.nan
+        t = self.contract(con_id)
+        if t is not None and t.is_option:
+            return mid if mid == mid else (last if last > 0 else None)
+        if last > 0:
+            return last
+        return mid if mid == mid else None
+
+
+# --- market hours -----------------------------------------------------------------------
+
+
+def market_is_open(now: datetime, outside_rth: bool = False) -> bool:
+    """Whether US stock and option orders work at ``now`` (aware): weekdays 09:30-16:00
+    US/Eastern, 04:00-20:00 with ``outside_rth``. Holidays are not modelled."""
+    t = now.astimezone(EXCHANGE_TZ)
+    if t.weekday() >= 5:
+        return False
+    minutes = t.hour * 60 + t.minute
+    if outside_rth:
+        return 4 * 60 <= minutes < 20 * 60
+    return 9 * 60 + 30 <= minutes < 16 * 60
+
+
+def session_close(now: datetime, outside_rth: bool = False) -> datetime:
+    """The close (16:00, or 20:00 with ``outside_rth``, US/Eastern) that ends the trading
+    day ``now`` belongs to: today's if not passed, else the next weekday's (UTC)."""
+    t = now.astimezone(EXCHANGE_TZ)
+    hour = 20 if outside_rth else 16
+    close = t.replace(hour=hour, minute=0, second=0, microsecond=0)
+    while close <= t or close.weekday() >= 5:
+        close = (close + timedelta(days=1)).replace(hour=hour)
+    return close.astimezone(now.tzinfo) if now.tzinfo else close
+
+
+# --- per-session subscriptions ----------------------------------------------------------
+
+
+@dataclass(slots=True)
+class _Subs:
+    account_updates: str | None = None  # account id streaming updateAccountValue
+    positions: bool = False
+    summary: dict[int, str] = field(default_factory=dict)  # reqId -> tags
+    pnl: dict[int, str] = field(default_factory=dict)  # reqId -> account
+    pnl_single: dict[int, tuple[str, int]] = field(default_factory=dict)
+
+    def any_pnl(self) -> bool:
+        return bool(self.pnl or self.pnl_single)
+
+    def any_account(self) -> bool:
+        return bool(self.account_updates or self.summary)
+
+
+# --- the engine -------------------------------------------------------------------------
+
+
+class OrderEngine:
+    """Orders, matching, executions and account streaming of one gateway.
+
+    ``market_hours``: see the module docstring (default False: always open).
+    ``pnl_interval`` / ``account_interval``: seconds between periodic reqPnL(Single)
+    and account update pushes (fills push at once).
+    """
+
+    def __init__(self, gateway: SimGateway, *, market_hours: bool = False,
+                 pnl_interval: float = 1.0, account_interval: float = 3.0) -> None:
+        if pnl_interval <= 0 or account_interval <= 0:
+            raise ValueError("pnl_interval and account_interval must be positive")
+        self.gateway = gateway
+        self.instruments = Instruments(gateway)
+        self.market_hours = market_hours
+        self.pnl_interval = float(pnl_interval)
+        self.account_interval = float(account_interval)
+        #: every order ever accepted, by (clientId, orderId)
+        self.orders: dict[tuple[int, int], SimOrder] = {}
+        self._by_perm: dict[int, SimOrder] = {}
+        #: working single-leg orders by conId; working combos
+        self._working: dict[int, list[SimOrder]] = {}
+        self._combos: list[SimOrder] = []
+        #: executions of the day, in order
+        self.executions: list[Execution] = []
+        #: orders done (filled or cancelled), in completion order
+        self.completed: list[SimOrder] = []
+        self._subs: dict[Session, _Subs] = {}
+        self._out: dict[Session, list[bytes]] = {}
+        self._dirty: dict[str, set[int]] = {}  # account id -> conIds changed by fills
+        start = int(gateway.clock.time())
+        self._next_perm = (start % 1_000_000) * 1000 + 1
+        self._exec_prefix = f"{start & 0xFFFFFFFF:08x}"
+        self._exec_seq = 0
+        now = time.monotonic()
+        self._last_pnl = now
+        self._last_account = now
+        self._was_open: bool | None = None
+        #: counters since start
+        self.fills = 0
+        self.rejections = 0
+
+    # --- public API ----------------------------------------------------------------------
+
+    def handlers(self, session: Session) -> dict[int, Callable[[list[str]], None]]:
+        """The session's handlers of order, execution and account requests."""
+        table: dict[int, Callable[[Session, list[str]], None]] = {
+            In.PLACE_ORDER: self._place_order,
+            In.CANCEL_ORDER: self._cancel_order,
+            In.REQ_GLOBAL_CANCEL: self._global_cancel,
+            In.REQ_OPEN_ORDERS: self._req_open_orders,
+            In.REQ_ALL_OPEN_ORDERS: self._req_all_open_orders,
+            In.REQ_COMPLETED_ORDERS: self._req_completed_orders,
+            In.REQ_EXECUTIONS: self._req_executions,
+            In.REQ_POSITIONS: self._req_positions,
+            In.CANCEL_POSITIONS: self._cancel_positions,
+            In.REQ_ACCOUNT_DATA: self._req_account_updates,
+            In.REQ_ACCOUNT_UPDATES_MULTI: self._req_account_updates_multi,
+            In.REQ_ACCOUNT_SUMMARY: self._req_account_summary,
+            In.CANCEL_ACCOUNT_SUMMARY: self._cancel_account_summary,
+            In.REQ_PNL: self._req_pnl,
+            In.CANCEL_PNL: self._cancel_pnl,
+            In.REQ_PNL_SINGLE: self._req_pnl_single,
+            In.CANCEL_PNL_SINGLE: self._cancel_pnl_single,
+        }
+
+        def bind(fn: Callable[[Session, list[str]], None]) -> Callable[[list[str]], None]:
+            def handler(fields: list[str]) -> None:
+                try:
+                    fn(session, fields)
+                finally:
+                    self._flush()
+            return handler
+
+        return {int(k): bind(fn) for k, fn in table.items()}
+
+    def session_closed(self, session: Session) -> None:
+        """Forget a closed connection's subscriptions (its orders stay)."""
+        self._subs.pop(session, None)
+        self._out.pop(session, None)
+
+    def on_step(self) -> None:
+        """Run after every market step: expire/open by market hours, match working
+        orders against the new quotes, push periodic P&L and account updates."""
+        try:
+            if self.market_hours:
+                self._check_hours()
+            if self._working or self._combos:
+                self._match_all()
+            if self._subs:
+                self._periodic()
+        finally:
+            if self._out or self._dirty:
+                self._flush()
+
+    def open_orders(self, client_id: int | None = None) -> list[SimOrder]:
+        """Working orders (of one client, or all), in placement order."""
+        return [o for o in self.orders.values() if not o.is_done
+                and (client_id is None or o.client_id == client_id)]
+
+    def cancel_all(self) -> int:
+        """Cancel every working order of every client (reqGlobalCancel); returns how many."""
+        n = 0
+        for o in self.open_orders():
+            self._cancel(o, "")
+            n += 1
+        self._flush()
+        return n
+
+    def end_of_day(self) -> int:
+        """Close the trading day: cancel DAY orders, forget the day's executions and
+        completed orders, start a new P&L day for every account. Returns how many orders
+        were cancelled."""
+        n = 0
+        for o in self.open_orders():
+            if o.tif == "DAY":
+                self._cancel(o, "Cancelled by System: end of day", system=True)
+                n += 1
+        self.executions.clear()
+        self.completed.clear()
+        mark = self.instruments.mark
+        for acc in self.gateway.accounts:
+            acc.start_day(mark)
+            self._dirty.setdefault(acc.account_id, set())
+        self._flush()
+        return n
+
+    # --- placeOrder --------------------------------------------------------------------
+
+    def _place_order(self, session: Session, fields: list[str]) -> None:
+        client_id = session.client_id or 0
+        try:
+            req = parse_place_order(fields, session.version)
+        except (ValueError, IndexError) as e:
+            try:
+                oid = int(fields[1])
+            except (IndexError, ValueError):
+                oid = -1
+            self._reject_msg(session, oid, f"malformed placeOrder: {e}")
+            return
+        gw = self.gateway
+        key = (client_id, req.order_id)
+        existing = self.orders.get(key)
+        if req.what_if:
+            gw.note_order_id(client_id, req.order_id)
+            self._what_if(session, req)
+            return
+        if existing is not None:
+            if existing.is_done:
+                self._duplicate(session, req.order_id)
+            else:
+                self._modify(session, existing, req)
+            return
+        if req.order_id <= 0 or req.order_id < gw.next_order_id(client_id):
+            self._duplicate(session, req.order_id)
+            return
+        gw.note_order_id(client_id, req.order_id)
+        try:
+            account, contract, legs = self._validate(req)
+            self._check_risk(account, req, contract, legs, None)
+        except Reject as e:
+            self._reject_msg(session, req.order_id, str(e))
+            return
+        now = gw.clock.now()
+        order = SimOrder(client_id=client_id, order_id=req.order_id,
+                         perm_id=self._new_perm(), account=account.account_id, request=req,
+                         contract=contract, legs=legs, placed_at=now)
+        if self.market_hours and order.tif == "DAY":
+            order.expires_at = session_close(now, req.outside_rth)
+        self.orders[key] = order
+        self._by_perm[order.perm_id] = order
+        log.info("order %d/%d accepted: %s (permId %d, ref %r)", client_id, req.order_id,
+                 order.describe(), order.perm_id, req.order_ref)
+        self._send(client_id, open_order(order) + order_status(order))
+        self._index(order)
+        self._activate(order)
+
+    def _activate(self, order: SimOrder) -> None:
+        """After placement or modification: submit if the market is open, match once
+        (aggressively), cancel the rest of an IOC."""
+        open_now = self._open_for(order)
+        if open_now:
+            if order.order_type in ("STP", "STP LMT") and not order.triggered:
+                self._try_trigger(order)
+            elif order.status == Status.PRE_SUBMITTED:
+                self._set_status(order, Status.SUBMITTED)
+            if not order.is_done and order.status == Status.SUBMITTED:
+                self._match_one(order, aggressive=True, consumed={})
+        if order.tif == "IOC" and not order.is_done:
+            self._cancel(order, "", system=True, notify_error=False)
+
+    def _duplicate(self, session: Session, order_id: int) -> None:
+        self.rejections += 1
+        log.info("order id %d of client %s rejected: duplicate", order_id, session.client_id)
+        self._send_session(session, m.error(order_id, DUPLICATE_ORDER_ID, "Duplicate order id"))
+
+    def _reject_msg(self, session: Session, order_id: int, reason: str) -> None:
+        self.rejections += 1
+        log.info("order %s/%d rejected: %s", session.client_id, order_id, reason)
+        self._send_session(session, m.error(order_id, Code.ORDER_REJECTED, None, reason))
+
+    def _validate(self, req: OrderRequest
+                  ) -> tuple[SimAccount, Tradable | None, tuple[Leg, ...]]:
+        """Check a request; return (account, contract or None, combo legs) or raise
+        :class:`Reject` with the reason."""
+        if req.unsupported:
+            raise Reject("the simulator does not support " + ", ".join(req.unsupported))
+        if req.action not in ("BUY", "SELL"):
+            raise Reject(f"action must be BUY or SELL, got {req.action!r}")
+        q = req.quantity
+        if not (q > 0) or math.isinf(q):
+            raise Reject(f"order quantity must be positive, got {q:g}")
+        if q != int(q):
+            raise Reject(f"fractional quantity {q:g} is not supported")
+        if req.order_type not in ORDER_TYPES:
+            raise Reject(f"order type {req.order_type!r} is not supported "
+                         "(LMT, MKT, STP, STP LMT)")
+        tif = req.tif or "DAY"
+        if tif not in TIFS:
+            raise Reject(f"time in force {tif!r} is not supported (DAY, GTC, IOC)")
+        if req.order_type in ("LMT", "STP LMT") and req.lmt_price is None:
+            raise Reject(f"{req.order_type} order needs a limit price")
+        if req.order_type in ("STP", "STP LMT") and req.aux_price is None:
+            raise Reject(f"{req.order_type} order needs a stop price (auxPrice)")
+        account = self.gateway.account(req.account)
+        if account is None:
+            raise Reject(f"account {req.account!r} is not managed by this gateway")
+        today = self.gateway.clock.now().astimezone(EXCHANGE_TZ).strftime("%Y%m%d")
+        if req.is_combo:
+            legs = self._combo_legs(req, today)
+            if req.order_type not in ("LMT", "MKT"):
+                raise Reject("combo orders must be LMT (net limit price) or MKT")
+            if req.lmt_price is not None and req.order_type == "LMT":
+                if not math.isfinite(req.lmt_price) or not on_grid(req.lmt_price, COMBO_TICK):
+                    raise Reject(f"combo limit price {req.lmt_price:g} is not a multiple "
+                                 f"of the minimum tick {COMBO_TICK:g}")
+            return account, None, legs
+        contract = self.instruments.resolve(req.contract)
+        if contract is None:
+            raise Reject(f"unknown contract: {req.contract.describe()} (no security "
+                         "definition in the simulator)")
+        if contract.is_option and contract.expiry < today:
+            raise Reject(f"option {contract.describe()} has expired")
+        for name, price in (("limit", req.lmt_price), ("stop", req.aux_price)):
+            if price is None or (name == "limit" and req.order_type in ("MKT", "STP")) or (
+                    name == "stop" and req.order_type in ("LMT", "MKT")):
+                continue
+            if not math.isfinite(price) or price <= 0:
+                raise Reject(f"{name} price must be positive, got {price:g}")
+            if not contract.on_grid(price):
+                raise Reject(f"{name} price {price:g} does not conform to the minimum "
+                             f"price variation {contract.tick_for(price):g} of "
+                             f"{contract.describe()}")
+        return account, contract, ()
+
+    def _combo_legs(self, req: OrderRequest, today: str) -> tuple[Leg, ...]:
+        n = len(req.legs)
+        if not 2 <= n <= 4:
+            raise Reject(f"combo orders need 2 to 4 legs, got {n}")
+        legs = []
+        seen: set[int] = set()
+        for i, leg in enumerate(req.legs, 1):
+            t = self.instruments.contract(leg.con_id)
+            if t is None:
+                raise Reject(f"unknown contract in combo leg {i}: conId {leg.con_id}")
+            if t.is_option and t.expiry < today:
+                raise Reject(f"combo leg {i}: option {t.describe()} has expired")
+            if leg.ratio <= 0:
+                raise Reject(f"combo leg {i}: ratio must be positive, got {leg.ratio}")
+            if leg.action not in ("BUY", "SELL"):
+                raise Reject(f"combo leg {i}: action must be BUY or SELL, got {leg.action!r}")
+            if leg.con_id in seen:
+                raise Reject(f"combo leg {i}: conId {leg.con_id} appears twice")
+            seen.add(leg.con_id)
+            legs.append(Leg(t, leg.ratio, leg.action))
+        return tuple(legs)
+
+    def _trade_legs(self, req: OrderRequest, contract: Tradable | None,
+                    legs: tuple[Leg, ...], quantity: float
+                    ) -> list[tuple[Tradable, float, float]] | None:
+        """``(contract, signed quantity, estimated price)`` of each instrument an order
+        of ``quantity`` would trade, priced at the limit (single LMT), else the quote
+        side it would take, else the mark; ``None`` if no price is known."""
+        out = []
+        parts = ([(contract, 1 if req.action == "BUY" else -1, 1)] if contract is not None
+                 else [(lg.contract, lg.side(req.action), lg.ratio) for lg in legs])
+        for c, side, ratio in parts:
+            price = None
+            if contract is not None and req.order_type in ("LMT", "STP LMT"):
+                price = req.lmt_price
+            else:
+                q = self.instruments.quote(c.con_id)
+                if q is not None:
+                    p = q[1] if side > 0 else q[0]
+                    price = p if p > 0 else (q[4] if q[4] > 0 else None)
+                if price is None:
+                    price = self.instruments.mark(c.con_id)
+            if price is None:
+                return None
+            out.append((c, side * ratio * quantity, float(price)))
+        return out
+
+    def _simulate(self, account: SimAccount, trades: list[tuple[Tradable, float, float]]
+                  ) -> tuple[SimAccount, float]:
+        """A copy of ``account`` after ``trades``, and the commission they cost."""
+        after = copy.deepcopy(account)
+        total = 0.0
+        for c, q, price in trades:
+            fee = commission(c.sec_type, abs(q), abs(q) * price * c.multiplier)
+            total += fee
+            after.apply_fill(c, q, price, fee)
+        return after, total
+
+    def _check_risk(self, account: SimAccount, req: OrderRequest, contract: Tradable | None,
+                    legs: tuple[Leg, ...], replacing: SimOrder | None) -> None:
+        """Short-sale availability and Reg T initial margin after the trade."""
+        qty = req.quantity - (replacing.filled if replacing is not None else 0.0)
+        parts = ([(contract, 1 if req.action == "BUY" else -1, 1)] if contract is not None
+                 else [(lg.contract, lg.side(req.action), lg.ratio) for lg in legs])
+        for c, side, ratio in parts:
+            if side > 0 or c.is_option or c.shortable:
+                continue
+            held = account.position_of(c.con_id)
+            pending = sum(self._pending_sell(o, c.con_id) for o in self.open_orders()
+                          if o.account == account.account_id and o is not replacing)
+            if qty * ratio > held - pending + _EPS:
+                raise Reject(f"short sale not allowed: {c.symbol} is hard to borrow (no "
+                             f"shares available to borrow); position {held:g}, "
+                             f"selling {qty * ratio:g}")
+        trades = self._trade_legs(req, contract, legs, qty)
+        if trades is None:
+            return
+        mark = self.instruments.mark
+        before = account.snapshot(mark)
+        after_acc, _fee = self._simulate(account, trades)
+        after = after_acc.snapshot(mark)
+        if after.initial > after.equity_with_loan + _EPS and after.initial > before.initial:
+            raise Reject(
+                "YOUR ORDER IS NOT ACCEPTED. IN ORDER TO OBTAIN THE DESIRED POSITION YOUR "
+                f"EQUITY WITH LOAN VALUE [{after.equity_with_loan:.2f} USD] MUST EXCEED THE "
+                f"INITIAL MARGIN [{after.initial:.2f} USD]")
+
+    @staticmethod
+    def _pending_sell(order: SimOrder, con_id: int) -> float:
+        if order.contract is not None:
+            if order.contract.con_id == con_id and order.action == "SELL":
+                return order.remaining
+            return 0.0
+        return sum(order.remaining * lg.ratio for lg in order.legs
+                   if lg.contract.con_id == con_id and lg.side(order.action) < 0)
+
+    def _what_if(self, session: Session, req: OrderRequest) -> None:
+        try:
+            account, contract, legs = self._validate(req)
+        except Reject as e:
+            self._reject_msg(session, req.order_id, str(e))
+            return
+        trades = self._trade_legs(req, contract, legs, req.quantity)
+        if trades is None:
+            self._reject_msg(session, req.order_id,
+                             "no price to compute the margin of this order")
+            return
+        mark = self.instruments.mark
+        before = account.snapshot(mark)
+        after_acc, fee = self._simulate(account, trades)
+        after = after_acc.snapshot(mark)
+        warning = ""
+        if after.initial > after.equity_with_loan + _EPS and after.initial > before.initial:
+            warning = ("insufficient equity: equity with loan value "
+                       f"{after.equity_with_loan:.2f} below initial margin {after.initial:.2f}")
+        state = WhatIfState(before.initial, before.maintenance, before.equity_with_loan,
+                            after.initial, after.maintenance, after.equity_with_loan,
+                            round(fee, 4), warning)
+        probe = SimOrder(client_id=session.client_id or 0, order_id=req.order_id,
+                         perm_id=0, account=account.account_id, request=req,
+                         contract=contract, legs=legs)
+        log.info("what-if %s: initial margin %.2f -> %.2f, commission %.2f",
+                 probe.describe(), before.initial, after.initial, fee)
+        self._send_session(session, open_order(probe, Status.PRE_SUBMITTED, state))
+
+    def _modify(self, session: Session, order: SimOrder, req: OrderRequest) -> None:
+        try:
+            account, contract, legs = self._validate(req)
+            if account.account_id != order.account:
+                raise Reject("an order's account cannot be changed")
+            old_ids = order.con_ids
+            new_ids = (contract.con_id,) if contract is not None else tuple(
+                lg.contract.con_id for lg in legs)
+            if new_ids != old_ids or (legs and legs != order.legs):
+                raise Reject("an order's contract cannot be changed")
+            if req.action != order.action:
+                raise Reject("an order's side (action) cannot be changed")
+            if req.quantity < order.filled + 1:
+                raise Reject(f"quantity {req.quantity:g} must exceed the filled "
+                             f"{order.filled:g}")
+            self._check_risk(account, req, contract, legs, order)
+        except Reject as e:
+            self._reject_msg(session, req.order_id, f"modification rejected: {e}")
+            # the order is still working at the gateway: restate it for the client
+            self._send(order.client_id, open_order(order) + order_status(order))
+            return
+        self._unindex(order)
+        was_stop = order.order_type in ("STP", "STP LMT")
+        order.request = req
+        if order.order_type in ("STP", "STP LMT"):
+            if not was_stop or not order.triggered:
+                order.triggered = False
+        order.marketable = False
+        log.info("order %d/%d modified: %s", order.client_id, order.order_id, order.describe())
+        self._send(order.client_id, open_order(order) + order_status(order))
+        self._index(order)
+        self._activate(order)
+
+    # --- cancels -----------------------------------------------------------------------
+
+    def _cancel_order(self, session: Session, fields: list[str]) -> None:
+        # 4, version 1, orderId, manualOrderCancelTime
+        order_id = int(fields[2])
+        order = self.orders.get((session.client_id or 0, order_id))
+        if order is None:
+            self._send_session(session, m.error(order_id, Code.ORDER_TO_CANCEL_NOT_FOUND,
+                                                None, order_id))
+            return
+        if order.is_done:
+            self._send_session(session, m.error(
+                order_id, CANNOT_CANCEL,
+                f"OrderId {order_id} that needs to be cancelled cannot be cancelled, "
+                f"state: {order.status}."))
+            return
+        self._cancel(order, "")
+
+    def _global_cancel(self, session: Session, fields: list[str]) -> None:
+        log.info("global cancel from client %s", session.client_id)
+        for o in self.open_orders():
+            self._cancel(o, "")
+
+    def _cancel(self, order: SimOrder, reason: str, *, system: bool = False,
+                notify_error: bool = True) -> None:
+        self._unindex(order)
+        order.status = Status.CANCELLED
+        order.done_at = self.gateway.clock.now()
+        order.completed_status = reason or ("Cancelled by System" if system
+                                            else "Cancelled by Trader")
+        self.completed.append(order)
+        log.info("order %d/%d cancelled (%s): filled %g of %g", order.client_id,
+                 order.order_id, order.completed_status, order.filled, order.quantity)
+        out = order_status(order)
+        if notify_error:
+            out += m.error(order.order_id, ORDER_CANCELLED, f"Order Canceled - reason:{reason}")
+        self._send(order.client_id, out)
+
+    # --- matching ----------------------------------------------------------------------
+
+    def _index(self, order: SimOrder) -> None:
+        if order.is_combo:
+            self._combos.append(order)
+        else:
+            assert order.contract is not None
+            self._working.setdefault(order.contract.con_id, []).append(order)
+
+    def _unindex(self, order: SimOrder) -> None:
+        if order.is_combo:
+            if order in self._combos:
+                self._combos.remove(order)
+            return
+        assert order.contract is not None
+        lst = self._working.get(order.contract.con_id)
+        if lst and order in lst:
+            lst.remove(order)
+            if not lst:
+                del self._working[order.contract.con_id]
+
+    def _open_for(self, order: SimOrder) -> bool:
+        if not self.market_hours:
+            return True
+        return market_is_open(self.gateway.clock.now(), order.request.outside_rth)
+
+    def _check_hours(self) -> None:
+        now = self.gateway.clock.now()
+        for o in self.open_orders():
+            if o.expires_at is not None and now >= o.expires_at:
+                self._cancel(o, "Cancelled by System: DAY order expired at the close",
+                             system=True)
+            elif o.status == Status.PRE_SUBMITTED and self._open_for(o):
+                if o.order_type not in ("STP", "STP LMT") or o.triggered:
+                    self._set_status(o, Status.SUBMITTED)
+
+    def _match_all(self) -> None:
+        consumed: dict[tuple[int, int], float] = {}
+        for con_id in list(self._working):
+            orders = self._working.get(con_id)
+            if not orders:
+                continue
+            quote = self.instruments.quote(con_id)
+            if quote is None:
+                continue
+            for order in list(orders):
+                if order.is_done or not self._open_for(order):
+                    continue
+                self._match_single(order, quote, False, consumed)
+        for order in list(self._combos):
+            if not order.is_done and order.status == Status.SUBMITTED and self._open_for(order):
+                self._match_combo(order, False, consumed)
+
+    def _match_one(self, order: SimOrder, aggressive: bool,
+                   consumed: dict[tuple[int, int], float]) -> None:
+        if order.is_combo:
+            self._match_combo(order, aggressive, consumed)
+            return
+        assert order.contract is not None
+        quote = self.instruments.quote(order.contract.con_id)
+        if quote is not None:
+            self._match_single(order, quote, aggressive, consumed)
+
+    def _elected(self, order: SimOrder, quote: Quote5) -> bool:
+        stop = order.aux_price
+        if stop is None:
+            return False
+        bid, ask, _bs, _as, last = quote
+        buy = order.action == "BUY"
+        side = ask if buy else bid
+        tm = order.request.trigger_method
+        contract = order.contract
+        if tm == 0:
+            tm = 4 if contract is not None and contract.is_option else 2
+
+        def hit(ref: float) -> bool:
+            return ref > 0 and (ref >= stop - _EPS if buy else ref <= stop + _EPS)
+
+        if tm in (1, 4):
+            return hit(side)
+        if tm in (2, 3):
+            return hit(last)
+        if tm == 7:
+            return hit(last) or hit(side)
+        if tm == 8:
+            return bid > 0 and ask > 0 and hit((bid + ask) / 2.0)
+        return hit(last)
+
+    def _try_trigger(self, order: SimOrder) -> bool:
+        assert order.contract is not None
+        quote = self.instruments.quote(order.contract.con_id)
+        if quote is None or not self._elected(order, quote):
+            return False
+        order.triggered = True
+        log.info("order %d/%d: stop %g elected", order.client_id, order.order_id,
+                 order.aux_price)
+        self._set_status(order, Status.SUBMITTED)
+        return True
+
+    def _set_status(self, order: SimOrder, status: str) -> None:
+        if order.status == status:
+            return
+        order.status = status
+        self._send(order.client_id, open_order(order) + order_status(order))
+
+    def _match_single(self, order: SimOrder, quote: Quote5, aggressive: bool,
+                      consumed: dict[tuple[int, int], float]) -> None:
+        contract = order.contract
+        assert contract is not None
+        otype = order.order_type
+        if otype in ("STP", "STP LMT") and not order.triggered:
+            if not self._elected(order, quote):
+                return
+            order.triggered = True
+            self._set_status(order, Status.SUBMITTED)
+            aggressive = True
+        elif order.status != Status.SUBMITTED:
+            return
+        bid, ask, bid_size, ask_size, _last = quote
+        buy = order.action == "BUY"
+        side_price, side_size = (ask, ask_size) if buy else (bid, bid_size)
+        if not (side_price > 0) or not (side_size > 0):
+            return
+        key = (contract.con_id, 1 if buy else -1)
+        avail = side_size - consumed.get(key, 0.0)
+        if avail < 1:
+            return
+        if otype in ("LMT", "STP LMT"):
+            limit = order.lmt_price
+            assert limit is not None
+            crosses = side_price <= limit + _EPS if buy else side_price >= limit - _EPS
+            if not crosses:
+                order.marketable = False
+                return
+            price = side_price if (aggressive or order.marketable) else limit
+        else:
+            price = side_price
+        order.marketable = True
+        qty = float(math.floor(min(order.remaining, avail)))
+        if qty <= 0:
+            return
+        consumed[key] = consumed.get(key, 0.0) + qty
+        liquidity = 2 if price == side_price else 1
+        self._fill_single(order, qty, price, liquidity)
+
+    def _match_combo(self, order: SimOrder, aggressive: bool,
+                     consumed: dict[tuple[int, int], float]) -> None:
+        units = order.remaining
+        if units <= 0:
+            return
+        fills: list[tuple[Leg, int, float, float, tuple[int, int]]] = []
+        cash = 0.0  # dollars paid per combo unit (negative: received)
+        for leg in order.legs:
+            quote = self.instruments.quote(leg.contract.con_id)
+            if quote is None:
+                return
+            side = leg.side(order.action)
+            price, size = (quote[1], quote[3]) if side > 0 else (quote[0], quote[2])
+            if not (price > 0):
+                return
+            key = (leg.contract.con_id, side)
+            need = units * leg.ratio
+            if size - consumed.get(key, 0.0) < need - _EPS:
+                return
+            cash += side * leg.ratio * price * leg.contract.multiplier
+            fills.append((leg, side, price, need, key))
+        scale = self._combo_multiplier(order.legs)
+        net = cash / scale if order.action == "BUY" else -cash / scale
+        if order.order_type == "LMT":
+            limit = order.lmt_price
+            assert limit is not None
+            ok = net <= limit + _EPS if order.action == "BUY" else net >= limit - _EPS
+            if not ok:
+                return
+        for _leg, _side, _price, need, key in fills:
+            consumed[key] = consumed.get(key, 0.0) + need
+        self._fill_combo(order, units, round(net, 6), fills)
+
+    @staticmethod
+    def _combo_multiplier(legs: tuple[Leg, ...]) -> int:
+        return max((lg.contract.multiplier for lg in legs if lg.contract.is_option), default=1)
+
+    # --- executions ----------------------------------------------------------------------
+
+    def _new_perm(self) -> int:
+        p = self._next_perm
+        self._next_perm += 1
+        return p
+
+    def _exec_id(self) -> str:
+        self._exec_seq += 1
+        return f"{self._exec_prefix}.{self._exec_seq:08x}.01.01"
+
+    def _book(self, order: SimOrder, contract: Tradable, qty: float, price: float,
+              side: int, liquidity: int, now: datetime) -> Execution:
+        """Apply one leg's execution to the account and record it."""
+        account = self.gateway.account(order.account)
+        assert account is not None
+        prev_q, prev_v = order.traded.get(contract.con_id, (0.0, 0.0))
+        new_q, new_v = prev_q + qty, prev_v + qty * price * contract.multiplier
+        fee = (commission(contract.sec_type, new_q, new_v)
+               - commission(contract.sec_type, prev_q, prev_v))
+        order.traded[contract.con_id] = (new_q, new_v)
+        order.commission += fee
+        realized = account.apply_fill(contract, side * qty, price, fee)
+        ex = Execution(
+            exec_id=self._exec_id(), order=order, contract=contract,
+            side="BOT" if side > 0 else "SLD", shares=qty, price=price, cum_qty=new_q,
+            avg_price=round(new_v / (new_q * contract.multiplier), 8), time=now,
+            commission=fee, realized_pnl=realized, exchange=contract.execution_exchange,
+            liquidity=liquidity)
+        self.executions.append(ex)
+        self._dirty.setdefault(account.account_id, set()).add(contract.con_id)
+        self.fills += 1
+        return ex
+
+    def _fill_single(self, order: SimOrder, qty: float, price: float, liquidity: int) -> None:
+        assert order.contract is not None
+        now = self.gateway.clock.now()
+        side = 1 if order.action == "BUY" else -1
+        ex = self._book(order, order.contract, qty, price, side, liquidity, now)
+        order.filled += qty
+        order.fill_value += qty * price
+        order.last_fill_price = price
+        log.info("order %d/%d: %s %g %s @ %g (filled %g of %g)", order.client_id,
+                 order.order_id, ex.side, qty, order.contract.describe(), price,
+                 order.filled, order.quantity)
+        out = exec_details(-1, ex) + commission_report(ex)
+        out += self._after_fill(order, now)
+        self._send(order.client_id, out)
+
+    def _fill_combo(self, order: SimOrder, units: float, net: float,
+                    fills: list[tuple[Leg, int, float, float, tuple[int, int]]]) -> None:
+        now = self.gateway.clock.now()
+        order.filled += units
+        order.fill_value += units * net
+        order.last_fill_price = net
+        q = order.request.contract
+        bag = Execution(
+            exec_id=self._exec_id(), order=order, contract=None,
+            side="BOT" if order.action == "BUY" else "SLD", shares=units, price=net,
+            cum_qty=order.filled, avg_price=order.avg_fill_price, time=now, commission=0.0,
+            realized_pnl=None, exchange=q.exchange or "SMART")
+        self.executions.append(bag)
+        out = [exec_details(-1, bag)]
+        for leg, side, price, need, _key in fills:
+            ex = self._book(order, leg.contract, need, price, side, 2, now)
+            out.append(exec_details(-1, ex) + commission_report(ex))
+        log.info("combo order %d/%d filled: %s %g @ net %g", order.client_id,
+                 order.order_id, order.action, units, net)
+        out.append(self._after_fill(order, now))
+        self._send(order.client_id, b"".join(out))
+
+    def _after_fill(self, order: SimOrder, now: datetime) -> bytes:
+        if order.remaining <= 0:
+            order.status = Status.FILLED
+            order.done_at = now
+            order.completed_status = "Filled"
+            self._unindex(order)
+            self.completed.append(order)
+            return open_order(order) + order_status(order)
+        return order_status(order)
+
+    # --- open orders, completed orders, executions ------------------------------------
+
+    def _req_open_orders(self, session: Session, fields: list[str]) -> None:
+        out = [open_order(o) + order_status(o) for o in self.open_orders(session.client_id)]
+        out.append(m.open_order_end())
+        self._send_session(session, b"".join(out))
+
+    def _req_all_open_orders(self, session: Session, fields: list[str]) -> None:
+        out = [open_order(o) + order_status(o) for o in self.open_orders()]
+        out.append(m.open_order_end())
+        self._send_session(session, b"".join(out))
+
+    def _req_completed_orders(self, session: Session, fields: list[str]) -> None:
+        out = [completed_order(o) for o in self.completed]
+        out.append(m.completed_orders_end())
+        self._send_session(session, b"".join(out))
+
+    def _req_executions(self, session: Session, fields: list[str]) -> None:
+        # 7, version 3, reqId, clientId, acctCode, time, symbol, secType, exchange, side
+        req_id = int(fields[2])
+        f = (fields[3:] + [""] * 7)[:7]
+        client_id = int(f[0]) if f[0].lstrip("-").isdigit() else 0
+        acct, since_text, symbol, sec_type, exchange, side = (
+            f[1], f[2], f[3].upper(), f[4].upper(), f[5].upper(), f[6].upper())
+        since = _parse_filter_time(since_text)
+        out = []
+        for ex in self.executions:
+            o = ex.order
+            c = ex.contract
+            if client_id and o.client_id != client_id:
+                continue
+            if acct and o.account != acct:
+                continue
+            if since is not None and ex.time < since:
+                continue
+            sym = c.symbol if c is not None else o.request.contract.symbol.upper()
+            st = c.sec_type if c is not None else "BAG"
+            if symbol and sym != symbol:
+                continue
+            if sec_type and st != sec_type:
+                continue
+            if exchange and ex.exchange != exchange:
+                continue
+            if side and ex.side != side and not (side in ("BUY", "SELL")
+                                                 and ex.side == ("BOT" if side == "BUY" else "SLD")):
+                continue
+            out.append(exec_details(req_id, ex))
+            if c is not None:
+                out.append(commission_report(ex))
+        out.append(m.exec_details_end(req_id))
+        self._send_session(session, b"".join(out))
+
+    # --- accounts, positions, P&L --------------------------------------------------------
+
+    def _subs_of(self, session: Session) -> _Subs:
+        s = self._subs.get(session)
+        if s is None:
+            s = self._subs[session] = _Subs()
+        return s
+
+    def _req_positions(self, session: Session, fields: list[str]) -> None:
+        out = []
+        for acc in self.gateway.accounts:
+            for p in acc.positions.values():
+                if p.quantity:
+                    out.append(position(acc.account_id, p))
+        out.append(m.position_end())
+        self._subs_of(session).positions = True
+        self._send_session(session, b"".join(out))
+
+    def _cancel_positions(self, session: Session, fields: list[str]) -> None:
+        self._subs_of(session).positions = False
+
+    def _account_frames(self, acc: SimAccount, con_ids: set[int] | None) -> list[bytes]:
+        """updatePortfolio rows (all open positions, or ``con_ids``) and the account
+        values, then updateAccountTime."""
+        mark = self.instruments.mark
+        out = []
+        for con_id, p in acc.positions.items():
+            if con_ids is None and not p.quantity:
+                continue
+            if con_ids is not None and con_id not in con_ids:
+                continue
+            out.append(portfolio_value(acc.account_id, p, p.price(mark)))
+        for k, v, c in acc.values(mark):
+            out.append(m.account_value(k, v, c, acc.account_id))
+        out.append(m.account_update_time(self.gateway.clock.now()))
+        return out
+
+    def _req_account_updates(self, session: Session, fields: list[str]) -> None:
+        # 6, version 2, subscribe, account
+        subs = self._subs_of(session)
+        if fields[2] != "1":
+            subs.account_updates = None
+            return
+        acc = self.gateway.account(fields[3] if len(fields) > 3 else "")
+        if acc is None:
+            return
+        subs.account_updates = acc.account_id
+        out = self._account_frames(acc, None)
+        out.append(m.account_download_end(acc.account_id))
+        self._send_session(session, b"".join(out))
+
+    def _req_account_updates_multi(self, session: Session, fields: list[str]) -> None:
+        # 76, version 1, reqId, account, modelCode, ledgerAndNLV
+        req_id = int(fields[2])
+        name = fields[3] if len(fields) > 3 else ""
+        model = fields[4] if len(fields) > 4 else ""
+        gw = self.gateway
+        accounts = gw.accounts if name in ("", "All") else [a for a in gw.accounts
+                                                             if a.account_id == name]
+        out = []
+        for acc in accounts:
+            for k, v, c in acc.values(self.instruments.mark):
+                out.append(m.account_update_multi(req_id, acc.account_id, model, k, v, c))
+        out.append(m.account_update_multi_end(req_id))
+        self._send_session(session, b"".join(out))
+
+    def _summary_frames(self, req_id: int, tags: str) -> bytes:
+        out = []
+        for acc in self.gateway.accounts:
+            for tag, value, cur in acc.summary(tags, self.instruments.mark):
+                out.append(m.account_summary(req_id, acc.account_id, tag, value, cur))
+        out.append(m.account_summary_end(req_id))
+        return b"".join(out)
+
+    def _req_account_summary(self, session: Session, fields: list[str]) -> None:
+        # 62, version 1, reqId, group, tags
+        req_id = int(fields[2])
+        tags = fields[4] if len(fields) > 4 else ""
+        self._subs_of(session).summary[req_id] = tags
+        self._send_session(session, self._summary_frames(req_id, tags))
+
+    def _cancel_account_summary(self, session: Session, fields: list[str]) -> None:
+        self._subs_of(session).summary.pop(int(fields[2]), None)
+
+    def _pnl_frame(self, req_id: int, account_id: str) -> bytes:
+        acc = self.gateway.account(account_id)
+        if acc is None:
+            return b""
+        daily, unrealized, realized = acc.pnl(self.instruments.mark)
+        return m.pnl(req_id, daily, unrealized, realized)
+
+    def _pnl_single_frame(self, req_id: int, account_id: str, con_id: int) -> bytes:
+        acc = self.gateway.account(account_id)
+        if acc is None:
+            return b""
+        return pnl_single(req_id, *acc.pnl_single(con_id, self.instruments.mark))
+
+    def _req_pnl(self, session: Session, fields: list[str]) -> None:
+        # 92, reqId, account, modelCode
+        req_id = int(fields[1])
+        account = fields[2] if len(fields) > 2 else ""
+        acc = self.gateway.account(account)
+        if acc is None:
+            self._send_session(session, m.error(req_id, 321, (
+                f"Error validating request:-'a0' : cause - account {account!r} unknown")))
+            return
+        self._subs_of(session).pnl[req_id] = acc.account_id
+        self._send_session(session, self._pnl_frame(req_id, acc.account_id))
+
+    def _cancel_pnl(self, session: Session, fields: list[str]) -> None:
+        self._subs_of(session).pnl.pop(int(fields[1]), None)
+
+    def _req_pnl_single(self, session: Session, fields: list[str]) -> None:
+        # 94, reqId, account, modelCode, conId
+        req_id = int(fields[1])
+        account = fields[2] if len(fields) > 2 else ""
+        con_id = int(fields[4]) if len(fields) > 4 and fields[4] else 0
+        acc = self.gateway.account(account)
+        if acc is None:
+            self._send_session(session, m.error(req_id, 321, (
+                f"Error validating request:-'a0' : cause - account {account!r} unknown")))
+            return
+        self._subs_of(session).pnl_single[req_id] = (acc.account_id, con_id)
+        self._send_session(session, self._pnl_single_frame(req_id, acc.account_id, con_id))
+
+    def _cancel_pnl_single(self, session: Session, fields: list[str]) -> None:
+        self._subs_of(session).pnl_single.pop(int(fields[1]), None)
+
+    def _periodic(self) -> None:
+        now = time.monotonic()
+        if now - self._last_pnl >= self.pnl_interval:
+            self._last_pnl = now
+            for session, subs in self._subs.items():
+                if subs.any_pnl():
+                    self._push_pnl(session, subs, None)
+        if now - self._last_account >= self.account_interval:
+            self._last_account = now
+            for session, subs in self._subs.items():
+                if subs.account_updates:
+                    acc = self.gateway.account(subs.account_updates)
+                    if acc is not None:
+                        self._send_session(session, b"".join(self._account_frames(acc, None)))
+                for req_id, tags in subs.summary.items():
+                    self._send_session(session, self._summary_frames(req_id, tags))
+
+    def _push_pnl(self, session: Session, subs: _Subs, con_ids: set[int] | None) -> None:
+        out = [self._pnl_frame(r, a) for r, a in subs.pnl.items()]
+        out += [self._pnl_single_frame(r, a, c) for r, (a, c) in subs.pnl_single.items()
+                if con_ids is None or c in con_ids]
+        if out:
+            self._send_session(session, b"".join(out))
+
+    def _push_dirty(self) -> None:
+        """After fills: positions, portfolio and account values, summaries, P&L."""
+        dirty, self._dirty = self._dirty, {}
+        for session, subs in self._subs.items():
+            out: list[bytes] = []
+            for account_id, con_ids in dirty.items():
+                acc = self.gateway.account(account_id)
+                if acc is None:
+                    continue
+                if subs.positions:
+                    out += [position(account_id, acc.positions[c]) for c in con_ids
+                            if c in acc.positions]
+                if subs.account_updates == account_id:
+                    out += self._account_frames(acc, con_ids)
+            for req_id, tags in subs.summary.items():
+                out.append(self._summary_frames(req_id, tags))
+            if out:
+                self._send_session(session, b"".join(out))
+            if subs.any_pnl():
+                changed = set().union(*dirty.values()) if dirty else set()
+                self._push_pnl(session, subs, changed)
+
+    # --- output ------------------------------------------------------------------------
+
+    def _send(self, client_id: int, data: bytes) -> None:
+        """Queue ``data`` for the connection of ``client_id`` (dropped if it is not
+        connected: it will resynchronise through reqOpenOrders / reqExecutions)."""
+        session = self.gateway._by_client_id.get(client_id)
+        if session is not None and data:
+            self._out.setdefault(session, []).append(data)
+
+    def _send_session(self, session: Session, data: bytes) -> None:
+        if data:
+            self._out.setdefault(session, []).append(data)
+
+    def _flush(self) -> None:
+        if self._dirty:
+            self._push_dirty()
+        out, self._out = self._out, {}
+        for session, frames in out.items():
+            session.send(b"".join(frames))
+
+
+def _parse_filter_time(text: str) -> datetime | None:
+    """ExecutionFilter time: ``yyyymmdd hh:mm:ss`` (exchange time) or with a zone name,
+    or ``yyyymmdd-hh:mm:ss`` (UTC); ``None`` if empty or unreadable."""
+    text = text.strip()
+    if not text:
+        return None
+    try:
+        if "-" in text[:9]:
+            return datetime.strptime(text[:17], "%Y%m%d-%H:%M:%S").replace(tzinfo=UTC)
+        parts = text.split()
+        t = datetime.strptime(" ".join(parts[:2]), "%Y%m%d %H:%M:%S")
+        tz = ZoneInfo(parts[2]) if len(parts) > 2 else EXCHANGE_TZ
+        return t.replace(tzinfo=tz)
+    except (ValueError, KeyError):
+        log.warning("execution filter time %r not understood, ignored", text)
+        return None
