@@ -16,7 +16,10 @@ import logging
 from collections.abc import Callable
 
 from desk.broker import Broker
+from desk.broker.chains import ChainManager
+from desk.broker.lines import LineBudget
 from desk.domain import Clock, QuoteStore
+from desk.domain.options import WindowSpec
 from desk.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -49,6 +52,14 @@ class Runtime:
             quotes=self.quotes,
             clock=self.clock,
             connect_timeout=settings.ib_connect_timeout,
+            lines=LineBudget(settings.market_data_lines),
+        )
+        #: the option chain of the selected underlying, within the broker's line budget
+        self.chains = ChainManager(
+            self.broker,
+            spec=WindowSpec.parse(settings.chain_strikes),
+            rate=settings.chain_rate,
+            clock=self.clock,
         )
         self.started = False
         self._on_stop: list[Callable[[], None]] = []

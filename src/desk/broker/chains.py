@@ -1,0 +1,1108 @@
+"""Option chains: definitions, the visible window's market data lines, quotes and our Greeks.
+
+:class:`ChainManager` shows one underlying's chain, one expiry at a time:
+
+1. **definitions**: ``reqSecDefOptParams`` lists the expiries and strikes (one message per
+   exchange; desk takes the ``SMART`` one, trading class = the underlying symbol when
+   there are several). The contracts of the selected expiry come from one
+   ``reqContractDetails`` with the expiry and no strike or right (conIds, local symbols,
+   the strikes that expiry really lists); they are cached per expiry.
+2. **the window**: the strikes around the money, ``N`` strikes or ``+/- p %`` of the
+   underlying (:class:`WindowSpec`, setting ``DESK_CHAIN_STRIKES``). It re-centres when
+   the underlying moves past the next strike by more than a quarter of the strike step
+   (hysteresis, so a price sitting between two strikes does not make it flap).
+3. **lines**: only the window's contracts are subscribed (``reqMktData`` with generic tick
+   101, option open interest), within the :class:`~desk.broker.lines.LineBudget` shared
+   with the watchlist. A window that needs more lines than are free is trimmed from the
+   far strikes in and the manager says so in :attr:`ChainManager.message`; lines are
+   released when the window moves, the expiry changes or the underlying changes, and
+   given back to the watchlist on demand (the budget's reclaimer). After a reconnect
+   every line of the window is requested again (ib_async does not resubscribe).
+4. **quotes**: ticker updates (``pendingTickersEvent``) are translated into the
+   :class:`~desk.domain.options.OptionChainStore` (bid, ask, last, sizes, volume, open
+   interest, IB's model Greeks from ``tickOptionComputation`` type 13) and marked dirty;
+   quote and trade ticks also go to the broker's tick sinks (recorder, Redis).
+5. **our Greeks**, on the UI's flush timer (:meth:`ChainManager.flush`), vectorized by
+   :func:`desk.pricing.chain_greeks` for the window only: the forward is implied from
+   put-call parity (``F = K + e^{rT} (C - P)``, the median over the strikes nearest the
+   money), the dividend/borrow yield that reconciles it with the spot
+   (``q = r - ln(F/S) / T``), then the implied volatility of each contract's mid and the
+   Black-Scholes-Merton Greeks at that volatility. US equity options are American: the
+   European model is the usual approximation (exact for calls without dividends; puts
+   carry a small early-exercise premium, so their IVs read slightly high deep in the
+   money). ``T`` is the time to the expiry's close on the exchange calendar
+   (:func:`desk.pricing.time_to_expiry`), measured from the *gateway's* clock
+   (``reqCurrentTime``), so a replayed day prices at the replayed time.
+
+Layering note: this is the one broker module that imports :mod:`desk.pricing` (the chain's
+Greeks are computed where the quotes are translated, as the issue asks).
+
+Units: prices in dollars per share; IV a fraction per year; vega per vol point; theta per
+calendar day (see :mod:`desk.domain.options`). Times are UTC.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import bisect
+import contextlib
+import logging
+import math
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
+
+import numpy as np
+
+from desk.broker.ib_worker import StateChanged, instrument_from_contract
+from desk.broker.lines import LineBudget
+from desk.domain import Clock, ConnectionState, Instrument, QuoteStore, TickRecord
+from desk.domain.options import OptionChainStore, OptionGreeks, OptionQuote, WindowSpec
+
+if TYPE_CHECKING:
+    from ib_async import Contract, ContractDetails, OptionChain, Ticker
+
+    from desk.broker.ib_worker import Broker
+
+__all__ = [
+    "CHAIN_OWNER",
+    "ChainDefinition",
+    "ChainError",
+    "ChainFlush",
+    "ChainManager",
+    "ChainRow",
+    "ExpiryContracts",
+    "ServerClock",
+    "WindowSpec",
+    "choose_definition",
+    "compute_greeks",
+    "expiry_contracts",
+    "greeks_from_computation",
+    "should_recentre",
+    "window_strikes",
+]
+
+log = logging.getLogger(__name__)
+
+#: Owner name of the chain's lines in the :class:`LineBudget`.
+CHAIN_OWNER = "chain"
+#: Generic ticks asked with each option line: 101 = option open interest (tick types 27/28).
+GENERIC_TICKS = "101"
+#: Exchange time zone of US options (expiry dates are exchange dates).
+EXCHANGE_TZ = ZoneInfo("America/New_York")
+#: Seconds between two syncs of :class:`ServerClock` with the gateway's clock.
+CLOCK_SYNC_SECONDS = 2.0
+#: Seconds between two recomputations of our Greeks when no quote changed (T decays).
+RECOMPUTE_SECONDS = 5.0
+#: Fraction of the strike step the underlying must pass the midpoint by to re-centre.
+RECENTRE_HYSTERESIS = 0.25
+
+
+class ChainError(Exception):
+    """A chain request failed. ``str()`` is one line meant for the user."""
+
+
+# ---------------------------------------------------------------------------------- window
+
+
+def nearest_index(strikes: Sequence[float], price: float) -> int:
+    """Index of the strike nearest ``price`` (the lower one on a tie); ``strikes`` ascending, non-empty."""
+    i = bisect.bisect_left(strikes, price)
+    if i <= 0:
+        return 0
+    if i >= len(strikes):
+        return len(strikes) - 1
+    return i if strikes[i] - price < price - strikes[i - 1] else i - 1
+
+
+def window_strikes(strikes: Sequence[float], price: float, spec: WindowSpec) -> list[float]:
+    """The strikes of ``spec`` around ``price`` (dollars per share), ascending.
+
+    Count window: ``spec.count`` consecutive strikes with the strike nearest ``price`` in
+    the middle (``count // 2`` below it), shifted inwards at the ends of the list. Percent
+    window: every strike in ``[price (1 - pct/100), price (1 + pct/100)]``, and at least
+    the nearest strike. A ``nan`` price centres on the middle strike.
+    """
+    if not strikes:
+        return []
+    strikes = list(strikes)
+    if price != price or price <= 0:
+        price = strikes[len(strikes) // 2]
+    atm = nearest_index(strikes, price)
+    if spec.pct:
+        lo, hi = price * (1 - spec.pct / 100.0), price * (1 + spec.pct / 100.0)
+        chosen = [k for k in strikes if lo <= k <= hi]
+        return chosen or [strikes[atm]]
+    n = min(spec.count, len(strikes))
+    start = max(0, min(atm - n // 2, len(strikes) - n))
+    return strikes[start : start + n]
+
+
+def should_recentre(strikes: Sequence[float], anchor: float | None, price: float) -> bool:
+    """True when the window centred on strike ``anchor`` should move for ``price``.
+
+    It moves when the strike nearest ``price`` is another one *and* the price has gone
+    past the midpoint towards it by more than :data:`RECENTRE_HYSTERESIS` of the step
+    (i.e. ``|price - anchor| >= 0.75 x |nearest - anchor|``); always when there is no
+    anchor yet; never for a ``nan`` price.
+    """
+    if price != price or price <= 0 or not strikes:
+        return False
+    if anchor is None:
+        return True
+    nearest = strikes[nearest_index(strikes, price)]
+    if nearest == anchor:
+        return False
+    return abs(price - anchor) >= (0.5 + RECENTRE_HYSTERESIS) * abs(nearest - anchor)
+
+
+# ---------------------------------------------------------------------------------- definitions
+
+
+@dataclass(frozen=True, slots=True)
+class ChainDefinition:
+    """What ``reqSecDefOptParams`` says is listed on ``underlying``.
+
+    ``expiries`` ``YYYYMMDD`` ascending; ``strikes`` dollars per share ascending (the union
+    over expiries: an expiry lists a subset); ``multiplier`` shares per contract.
+    """
+
+    underlying: Instrument
+    exchange: str
+    trading_class: str
+    multiplier: int
+    expiries: tuple[str, ...]
+    strikes: tuple[float, ...]
+
+
+def choose_definition(underlying: Instrument, chains: Iterable[OptionChain]) -> ChainDefinition | None:
+    """Pick one definition from ``reqSecDefOptParams``' answers (one per exchange and class).
+
+    Prefers exchange ``SMART`` and the trading class named like the underlying (IB lists
+    e.g. ``SPX`` and ``SPXW``, or adjusted classes after corporate actions, separately);
+    otherwise the answer with the most expiries. ``None`` when nothing is listed.
+    """
+    chains = [c for c in chains if c.expirations and c.strikes]
+    if not chains:
+        return None
+
+    def rank(c: OptionChain) -> tuple[int, int, int]:
+        return (c.exchange == "SMART", c.tradingClass == underlying.symbol, len(c.expirations))
+
+    best = max(chains, key=rank)
+    same = [c for c in chains if c.tradingClass == best.tradingClass and c.exchange == best.exchange]
+    expiries = sorted({e for c in same for e in c.expirations})
+    strikes = sorted({float(k) for c in same for k in c.strikes if k > 0})
+    try:
+        multiplier = int(float(best.multiplier or 100))
+    except ValueError:
+        multiplier = 100
+    return ChainDefinition(underlying, best.exchange, best.tradingClass, multiplier, tuple(expiries), tuple(strikes))
+
+
+@dataclass(frozen=True, slots=True)
+class ChainRow:
+    """One line of the chain: a strike with its call and put (either may be missing)."""
+
+    strike: float
+    call: Instrument | None
+    put: Instrument | None
+
+
+@dataclass(slots=True)
+class ExpiryContracts:
+    """The contracts of one expiry: ``strikes`` ascending; ``calls``/``puts`` by strike;
+    ``contracts`` the qualified ib_async contracts by conId (empty when built offline)."""
+
+    expiry: str
+    strikes: tuple[float, ...]
+    calls: dict[float, Instrument]
+    puts: dict[float, Instrument]
+    contracts: dict[int, Any] = field(default_factory=dict)
+
+    def row(self, strike: float) -> ChainRow:
+        return ChainRow(strike, self.calls.get(strike), self.puts.get(strike))
+
+
+def expiry_contracts(expiry: str, instruments: Iterable[Instrument], contracts: Iterable[Any] = ()) -> ExpiryContracts:
+    """Group option ``instruments`` of one ``expiry`` by strike and right.
+
+    ``contracts`` are the matching ib_async contracts (needed to subscribe). Instruments of
+    another expiry or without a right ``C``/``P`` are ignored.
+    """
+    calls: dict[float, Instrument] = {}
+    puts: dict[float, Instrument] = {}
+    for ins in instruments:
+        if ins.expiry != expiry:
+            continue
+        if ins.right == "C":
+            calls[ins.strike] = ins
+        elif ins.right == "P":
+            puts[ins.strike] = ins
+    by_id = {c.conId: c for c in contracts}
+    strikes = tuple(sorted(set(calls) | set(puts)))
+    return ExpiryContracts(expiry, strikes, calls, puts, by_id)
+
+
+# ---------------------------------------------------------------------------------- translation
+
+
+def _clean(value: float | None, *, unset_minus_two: bool = False) -> float:
+    """ib_async leaves ``None``, IB's UNSET double (1.8e308) and, for vega/theta, the -2
+    "not computed" sentinel in Greeks (docs/tws-protocol.md): all become ``nan``."""
+    if value is None:
+        return math.nan
+    value = float(value)
+    if value != value or abs(value) > 1e300:
+        return math.nan
+    if unset_minus_two and value == -2.0:
+        return math.nan
+    return value
+
+
+def _price(value: float | None) -> float:
+    """A price or size: ``nan`` for missing, negative (-1 "no quote") or UNSET."""
+    if value is None:
+        return math.nan
+    value = float(value)
+    if value != value or value < 0 or value > 1e300:
+        return math.nan
+    return value
+
+
+def greeks_from_computation(comp: Any) -> OptionGreeks | None:
+    """IB's ``OptionComputation`` (``tickOptionComputation``) as :class:`OptionGreeks`.
+
+    IB's units are desk's: IV a fraction, vega per vol point, theta per calendar day, per
+    share. ``None`` in, ``None`` out; missing values become ``nan``.
+    """
+    if comp is None:
+        return None
+    return OptionGreeks(
+        iv=_clean(comp.impliedVol),
+        delta=_clean(comp.delta),
+        gamma=_clean(comp.gamma),
+        vega=_clean(comp.vega, unset_minus_two=True),
+        theta=_clean(comp.theta, unset_minus_two=True),
+        price=_clean(comp.optPrice),
+        und_price=_clean(comp.undPrice),
+    )
+
+
+# ---------------------------------------------------------------------------------- analytics
+
+
+@dataclass(frozen=True, slots=True)
+class ChainAnalytics:
+    """Inputs and outputs of one :func:`compute_greeks` run (lists in the order given).
+
+    ``spot`` and ``forward`` dollars per share; ``q`` the implied continuous dividend /
+    borrow yield (fraction per year); ``T`` years (ACT/365); ``greeks`` one
+    :class:`OptionGreeks` per option and ``reasons`` the :class:`desk.pricing.IVReason`
+    codes of their mid IVs.
+    """
+
+    spot: float
+    forward: float
+    q: float
+    T: float
+    greeks: list[OptionGreeks]
+    reasons: list[int]
+
+
+def compute_greeks(
+    is_call: np.ndarray,
+    strikes: np.ndarray,
+    bids: np.ndarray,
+    asks: np.ndarray,
+    *,
+    spot: float,
+    T: float,
+    r: float,
+) -> ChainAnalytics:
+    """Our mid IV and Greeks for the options of one expiry, in one vectorized call.
+
+    ``is_call``/``strikes``/``bids``/``asks`` are parallel arrays (dollars per share, ``nan``
+    for a missing side). :func:`desk.pricing.chain_greeks` implies the forward from put-call
+    parity near the money (``q = r - ln(F/S)/T``; ``q = 0`` with fewer than two two-sided
+    pairs). Without a spot (``nan``) the parity forward alone is used (``S = F e^{-rT}``).
+    Expired (``T <= 0``) or unpriceable inputs give ``nan`` Greeks with the IV reason code.
+    """
+    from desk.pricing import IVReason, chain_greeks, implied_forward
+
+    is_call = np.asarray(is_call, dtype=bool)
+    strikes = np.asarray(strikes, dtype=float)
+    bids = np.asarray(bids, dtype=float)
+    asks = np.asarray(asks, dtype=float)
+    n = len(strikes)
+    T = max(float(T), 0.0)
+    if not (spot == spot and spot > 0) and n and T > 0:
+        with np.errstate(invalid="ignore"):
+            mids = np.where((bids > 0) & (asks >= bids), 0.5 * (bids + asks), np.nan)
+        ks = np.unique(strikes)
+        calls, puts = np.full(ks.size, np.nan), np.full(ks.size, np.nan)
+        calls[np.searchsorted(ks, strikes[is_call])] = mids[is_call]
+        puts[np.searchsorted(ks, strikes[~is_call])] = mids[~is_call]
+        forward = implied_forward(ks, calls, puts, T, r).F
+        spot = forward * math.exp(-r * T) if forward == forward else math.nan
+    if n == 0 or not (spot == spot and spot > 0):
+        reason = int(IVReason.EXPIRED if T <= 0 else IVReason.NO_PRICE)
+        return ChainAnalytics(spot, math.nan, math.nan, T, [OptionGreeks()] * n, [reason] * n)
+    g = chain_greeks(is_call, strikes, bids, asks, spot, T, r)
+    prices = g.mid  # the model price at the mid IV is the mid itself
+    greeks = [
+        OptionGreeks(float(a), float(b), float(c), float(d), float(e), float(f) if a == a else math.nan, spot)
+        for a, b, c, d, e, f in zip(g.iv, g.delta, g.gamma, g.vega, g.theta, prices)
+    ]
+    forward = float(g.forward[0]) if n else math.nan
+    q = float(g.q[0]) if n else math.nan
+    return ChainAnalytics(spot, forward, q, T, greeks, [int(x) for x in g.reason])
+
+
+def iv_reason_text(code: int) -> str:
+    """The name of an IV reason code (``OK``, ``NO_PRICE``, ``BELOW_INTRINSIC``...)."""
+    try:
+        from desk.pricing import IVReason
+
+        return IVReason(code).name
+    except (ImportError, ValueError):
+        return str(code)
+
+
+def years_to_expiry(expiry: str, now: datetime) -> float:
+    """Years (ACT/365) from ``now`` (UTC) to the close of the ``expiry`` session.
+
+    Uses :func:`desk.pricing.time_to_expiry` (exchange calendar, early closes); never
+    negative.
+    """
+    from desk.pricing import time_to_expiry
+
+    return max(0.0, float(time_to_expiry(expiry, now)))
+
+
+def exchange_date(now: datetime) -> date:
+    """The exchange (America/New_York) calendar date of a UTC time."""
+    return now.astimezone(EXCHANGE_TZ).date()
+
+
+def default_expiry(expiries: Sequence[str], today: date) -> str | None:
+    """The first expiry after ``today`` (an exchange date); the last one if all are past or today."""
+    key = today.strftime("%Y%m%d")
+    later = [e for e in expiries if e > key]
+    if later:
+        return later[0]
+    return expiries[-1] if expiries else None
+
+
+# ---------------------------------------------------------------------------------- clock
+
+
+class ServerClock(Clock):
+    """The gateway's clock: ``base`` plus the offset measured with ``reqCurrentTime``.
+
+    TWS answers in whole seconds, so the offset is good to about a second; for a live
+    gateway it is ~0, for a replayed day (``desk sim --replay``) it is the distance to
+    the replayed time, re-measured every :data:`CLOCK_SYNC_SECONDS` while a chain is
+    shown (a replay can run faster than real time).
+    """
+
+    def __init__(self, base: Clock | None = None) -> None:
+        self.base = base or Clock()
+        self.offset = 0.0
+        self.synced_at = -math.inf  # base.time() of the last sync
+
+    def now(self) -> datetime:
+        return self.base.now() + timedelta(seconds=self.offset)
+
+    def time(self) -> float:
+        return self.base.time() + self.offset
+
+    async def sync(self, request: Callable[[], Awaitable[datetime]]) -> None:
+        """Measure the offset with ``request`` (``ib.reqCurrentTimeAsync``)."""
+        before = self.base.time()
+        server = await request()
+        after = self.base.time()
+        if server.tzinfo is None:
+            server = server.replace(tzinfo=UTC)
+        self.offset = server.timestamp() - (before + after) / 2.0
+        self.synced_at = after
+
+
+# ---------------------------------------------------------------------------------- manager
+
+
+@dataclass(frozen=True, slots=True)
+class ChainFlush:
+    """What changed since the previous :meth:`ChainManager.flush`.
+
+    ``con_ids``: option quotes that changed (repaint their rows); ``layout``: the rows,
+    the expiry or the underlying changed (rebuild the pane); ``computed``: our Greeks were
+    recomputed in this flush.
+    """
+
+    con_ids: frozenset[int]
+    layout: bool
+    computed: bool
+
+
+class _Line:
+    """One subscribed option: its instrument, ib_async contract, live ticker, last book."""
+
+    __slots__ = ("instrument", "contract", "ticker", "book")
+
+    def __init__(self, instrument: Instrument, contract: Any) -> None:
+        self.instrument = instrument
+        self.contract = contract
+        self.ticker: Ticker | None = None
+        self.book = [math.nan, math.nan, math.nan, math.nan]
+
+
+class ChainManager:
+    """One underlying's option chain, one expiry at a time (see the module docstring).
+
+    ``broker`` provides the ib_async connection, the underlying's quotes and the tick
+    sinks; ``None`` builds an offline manager fed through :meth:`install` (snapshots,
+    benches, recorded data). ``budget`` is the line budget shared with the watchlist
+    (default: the broker's). ``spec`` is the strike window; ``rate`` the continuously
+    compounded risk-free rate used for discounting (fraction per year); ``clock`` the
+    base clock (the gateway's offset is added to it when connected).
+
+    Async methods (:meth:`set_underlying`, :meth:`set_expiry`, :meth:`step_expiry`) raise
+    :class:`ChainError` with a one-line reason; on error the previous state stays shown.
+    Read the state from :attr:`underlying`, :attr:`definition`, :attr:`expiry`,
+    :attr:`rows`, :attr:`store`, :attr:`spot`, :attr:`forward`, :attr:`atm_strike` and
+    :attr:`message`; call :meth:`flush` from the UI's flush timer.
+    """
+
+    def __init__(
+        self,
+        broker: Broker | None,
+        *,
+        quotes: QuoteStore | None = None,
+        budget: LineBudget | None = None,
+        spec: WindowSpec | None = None,
+        rate: float = 0.04,
+        clock: Clock | None = None,
+        sync_clock: bool = True,
+        record: bool = True,
+    ) -> None:
+        if not (-0.5 < rate < 1.0):
+            raise ValueError(f"risk-free rate {rate!r} is not a plausible annual fraction (e.g. 0.04)")
+        self.broker = broker
+        self.quotes = quotes if quotes is not None else (broker.quotes if broker is not None else QuoteStore())
+        self.budget = budget if budget is not None else (broker.lines if broker is not None else LineBudget(100))
+        self.spec = spec or WindowSpec()
+        self.rate = float(rate)
+        self.clock = ServerClock(clock or (broker.clock if broker is not None else None))
+        self.sync_clock = sync_clock and broker is not None
+        self.record = record
+        self.store = OptionChainStore()
+        self.underlying: Instrument | None = None
+        self.definition: ChainDefinition | None = None
+        self.expiry: str | None = None
+        self.rows: list[ChainRow] = []
+        #: the underlying price used for the window and ITM shading (mid, else last), $/share
+        self.spot = math.nan
+        #: the parity forward of the selected expiry (``nan`` until computed), $/share
+        self.forward = math.nan
+        #: implied dividend / borrow yield of the last computation (fraction per year)
+        self.q = math.nan
+        #: years to expiry at the last computation
+        self.T = math.nan
+        self.anchor: float | None = None  # strike the window is centred on
+        self.message = ""
+        self.message_level = "info"
+        self.message_seq = 0
+        #: bumped whenever rows / expiry / underlying change (the pane rebuilds)
+        self.layout_seq = 0
+        self.loading = False
+        #: how many strikes the budget cut from the window (0 when it fits)
+        self.trimmed = 0
+        self.compute_count = 0
+        self._expiries: dict[str, ExpiryContracts] = {}
+        self._lines: dict[int, _Line] = {}  # conId -> subscribed line
+        self._by_ticker: dict[int, _Line] = {}  # id(ticker) -> line
+        self._gen = 0
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._need_compute = True
+        self._computed_at = -math.inf
+        self._layout_flag = True
+        self.budget.set_reclaimer(CHAIN_OWNER, self._reclaim)
+        if broker is not None:
+            broker.ib.pendingTickersEvent += self._on_pending_tickers
+            broker.add_listener(self._on_broker_event)
+
+    # ------------------------------------------------------------------ state
+
+    @property
+    def expiries(self) -> tuple[str, ...]:
+        return self.definition.expiries if self.definition is not None else ()
+
+    @property
+    def contracts(self) -> ExpiryContracts | None:
+        """The selected expiry's contracts (``None`` before they are loaded)."""
+        return self._expiries.get(self.expiry) if self.expiry else None
+
+    @property
+    def atm_strike(self) -> float:
+        """The listed strike of the selected expiry nearest the underlying (``nan`` if unknown)."""
+        contracts = self.contracts
+        price = self._centre_price()
+        if contracts is None or not contracts.strikes or price != price:
+            return math.nan
+        return contracts.strikes[nearest_index(contracts.strikes, price)]
+
+    @property
+    def subscribed(self) -> frozenset[int]:
+        """conIds of the options with a market data line."""
+        return frozenset(self._lines)
+
+    def quote(self, instrument: Instrument | None) -> OptionQuote | None:
+        return self.store.get(instrument.con_id) if instrument is not None else None
+
+    def days_to_expiry(self) -> float:
+        """Calendar days to the selected expiry's close (``nan`` before the first computation)."""
+        return self.T * 365.0 if self.T == self.T else math.nan
+
+    # ------------------------------------------------------------------ user actions
+
+    async def set_underlying(self, instrument: Instrument) -> None:
+        """Show the chain of ``instrument`` (a stock/ETF): definitions, default expiry, window.
+
+        Releases every line of the previous chain at once. When not connected the chain
+        loads on the next connect. Raises :class:`ChainError` for an option instrument,
+        when nothing is listed, or when a request fails.
+        """
+        if instrument.sec_type == "OPT":
+            raise ChainError(f"{instrument.key}: an option has no option chain; select a stock or ETF")
+        if self.underlying is not None and self.underlying.con_id == instrument.con_id and self.definition is not None:
+            return
+        self._reset()
+        self.underlying = instrument
+        self._set_message(f"{instrument.symbol}: loading the option chain…")
+        if self.broker is None or not self._connected():
+            if self.broker is not None:
+                self._set_message(f"{instrument.symbol}: the option chain loads when the gateway is connected", "warning")
+            return
+        await self._load(self._gen)
+
+    async def set_expiry(self, expiry: str) -> None:
+        """Show ``expiry`` (``YYYYMMDD``, one of :attr:`expiries`); loads its contracts once.
+
+        Raises :class:`ChainError` for an expiry that is not listed or a failed request.
+        """
+        if self.definition is None:
+            raise ChainError("no option chain loaded yet")
+        if expiry not in self.definition.expiries:
+            raise ChainError(f"{self.definition.underlying.symbol}: no expiry {expiry} (listed: {', '.join(self.definition.expiries[:6])}…)")
+        if expiry == self.expiry and expiry in self._expiries:
+            return
+        self._gen += 1
+        await self._load_expiry(expiry, self._gen)
+
+    async def step_expiry(self, step: int) -> str | None:
+        """Move ``step`` expiries later (negative: earlier), clamped; returns the new expiry."""
+        expiries = self.expiries
+        if not expiries:
+            return None
+        i = expiries.index(self.expiry) if self.expiry in expiries else 0
+        target = expiries[max(0, min(len(expiries) - 1, i + step))]
+        await self.set_expiry(target)
+        return self.expiry
+
+    def set_window(self, spec: WindowSpec) -> None:
+        """Change the strike window and re-subscribe (lines of strikes left are released)."""
+        self.spec = spec
+        self.anchor = None
+        self._recentre(force=True)
+
+    def widen(self) -> WindowSpec:
+        """One step wider window (:meth:`WindowSpec.wider`); returns it."""
+        self.set_window(self.spec.wider())
+        return self.spec
+
+    def narrow(self) -> WindowSpec:
+        """One step narrower window (:meth:`WindowSpec.narrower`); returns it."""
+        self.set_window(self.spec.narrower())
+        return self.spec
+
+    def install(
+        self,
+        definition: ChainDefinition,
+        expiry: str,
+        instruments: Iterable[Instrument],
+        contracts: Iterable[Any] = (),
+    ) -> None:
+        """Show ``expiry`` of ``definition`` with its option ``instruments`` (no gateway needed).
+
+        What :meth:`set_underlying` does after its requests; offline managers (snapshots,
+        benches, recorded chains) call it directly, then write quotes into :attr:`store`.
+        Raises ``ValueError`` if ``expiry`` is not in the definition.
+        """
+        if expiry not in definition.expiries:
+            raise ValueError(f"expiry {expiry} is not in the definition of {definition.underlying.symbol}")
+        if self.underlying is None or self.underlying.con_id != definition.underlying.con_id:
+            self._reset()
+            self.underlying = definition.underlying
+        self.definition = definition
+        self._expiries[expiry] = expiry_contracts(expiry, instruments, contracts)
+        self._show_expiry(expiry)
+
+    def add_expiry(self, expiry: str, instruments: Iterable[Instrument], contracts: Iterable[Any] = ()) -> None:
+        """Cache the option ``instruments`` of ``expiry`` without showing it (offline managers:
+        :meth:`set_expiry` then switches to it without a gateway). Call after :meth:`install`."""
+        self._expiries[expiry] = expiry_contracts(expiry, instruments, contracts)
+
+    def close(self) -> None:
+        """Release every line and stop listening to the broker."""
+        self._reset()
+        self.budget.set_reclaimer(CHAIN_OWNER, None)
+        if self.broker is not None:
+            with contextlib.suppress(ValueError):
+                self.broker.ib.pendingTickersEvent -= self._on_pending_tickers
+        for task in list(self._tasks):
+            task.cancel()
+
+    # ------------------------------------------------------------------ flush (UI timer)
+
+    def flush(self) -> ChainFlush:
+        """Called by the UI's flush timer: re-centre, recompute our Greeks, drain the dirty set.
+
+        Our Greeks are recomputed for the window when a quote of the window or the
+        underlying price changed since the last run, or :data:`RECOMPUTE_SECONDS` passed.
+        """
+        spot = self._underlying_price()
+        if not _same(spot, self.spot):
+            self.spot = spot
+            self._need_compute = True
+        self._recentre()
+        if self.sync_clock and self._connected() and self.clock.base.time() - self.clock.synced_at > CLOCK_SYNC_SECONDS:
+            self.clock.synced_at = self.clock.base.time()  # one sync in flight at a time
+            self._spawn(self._sync_clock())
+        dirty = self.store.drain_dirty()
+        computed = False
+        if self.rows and (
+            dirty or self._need_compute or self.clock.base.time() - self._computed_at > RECOMPUTE_SECONDS
+        ):
+            computed = self._compute()
+            dirty |= self.store.drain_dirty()
+        layout, self._layout_flag = self._layout_flag, False
+        return ChainFlush(frozenset(dirty), layout, computed)
+
+    def _compute(self) -> bool:
+        """Our IV and Greeks for every contract of the window; True if it ran."""
+        items: list[Instrument] = []
+        for row in self.rows:
+            if row.call is not None:
+                items.append(row.call)
+            if row.put is not None:
+                items.append(row.put)
+        if not items or self.expiry is None:
+            return False
+        quotes = [self.store.get(i.con_id) for i in items]
+        bids = np.array([q.bid if q is not None else math.nan for q in quotes])
+        asks = np.array([q.ask if q is not None else math.nan for q in quotes])
+        is_call = np.array([i.right == "C" for i in items])
+        strikes = np.array([i.strike for i in items])
+        now = self.clock.now()
+        try:
+            T = years_to_expiry(self.expiry, now)
+            result = compute_greeks(is_call, strikes, bids, asks, spot=self.spot, T=T, r=self.rate)
+        except (ImportError, ValueError, ArithmeticError) as exc:
+            log.warning("chain Greeks not computed: %s", exc)
+            self._need_compute = False
+            self._computed_at = self.clock.base.time()
+            return False
+        self.forward, self.q, self.T = result.forward, result.q, result.T
+        for ins, greeks, reason in zip(items, result.greeks, result.reasons):
+            self.store.set_ours(ins.con_id, greeks, reason)
+        self._need_compute = False
+        self._computed_at = self.clock.base.time()
+        self.compute_count += 1
+        return True
+
+    # ------------------------------------------------------------------ loading
+
+    async def _load(self, gen: int) -> None:
+        broker, underlying = self.broker, self.underlying
+        assert broker is not None and underlying is not None
+        self.loading = True
+        try:
+            if self.sync_clock:
+                await self._sync_clock()
+            try:
+                chains = await asyncio.wait_for(
+                    broker.ib.reqSecDefOptParamsAsync(underlying.symbol, "", underlying.sec_type or "STK", underlying.con_id),
+                    broker.connect_timeout * 2,
+                )
+            except asyncio.TimeoutError:
+                raise self._fail(f"{underlying.symbol}: the gateway did not list the options in time") from None
+            except Exception as exc:  # ib_async RequestError and friends
+                raise self._fail(f"{underlying.symbol}: option definitions failed: {exc}") from None
+            if gen != self._gen:
+                return
+            definition = choose_definition(underlying, chains or [])
+            if definition is None:
+                raise self._fail(f"{underlying.symbol}: no options listed", "warning")
+            self.definition = definition
+            expiry = default_expiry(definition.expiries, exchange_date(self.clock.now()))
+            assert expiry is not None
+            await self._load_expiry(expiry, gen)
+        finally:
+            if gen == self._gen:
+                self.loading = False
+
+    async def _load_expiry(self, expiry: str, gen: int) -> None:
+        definition = self.definition
+        assert definition is not None
+        if expiry not in self._expiries:
+            if self.broker is None:
+                raise ChainError(f"{definition.underlying.symbol} {expiry}: contracts not installed")
+            from ib_async import Option
+
+            query = Option(
+                definition.underlying.symbol,
+                expiry,
+                0.0,
+                "",
+                definition.exchange or "SMART",
+                tradingClass=definition.trading_class,
+                currency=definition.underlying.currency or "USD",
+            )
+            self.loading = True
+            try:
+                details: list[ContractDetails] = await asyncio.wait_for(
+                    self.broker.ib.reqContractDetailsAsync(query), self.broker.connect_timeout * 4
+                )
+            except asyncio.TimeoutError:
+                raise self._fail(f"{definition.underlying.symbol} {expiry}: the gateway did not send the contracts in time") from None
+            except Exception as exc:
+                raise self._fail(f"{definition.underlying.symbol} {expiry}: contract details failed: {exc}") from None
+            finally:
+                if gen == self._gen:
+                    self.loading = False
+            if gen != self._gen:
+                return
+            instruments, contracts = [], []
+            for d in details or []:
+                c = d.contract
+                if c is None or c.secType != "OPT" or not c.conId:
+                    continue
+                c.exchange = definition.exchange or "SMART"
+                instruments.append(instrument_from_contract(c, d.minTick or 0.01, d.longName or ""))
+                contracts.append(c)
+            if not instruments:
+                raise self._fail(f"{definition.underlying.symbol} {expiry}: the gateway listed no contracts", "warning")
+            self._expiries[expiry] = expiry_contracts(expiry, instruments, contracts)
+        if gen != self._gen:
+            return
+        self._show_expiry(expiry)
+
+    def _show_expiry(self, expiry: str) -> None:
+        if expiry != self.expiry:
+            self._release_lines()
+            self.store.clear()
+        self.expiry = expiry
+        self.forward = self.q = self.T = math.nan
+        self.anchor = None
+        self.loading = False
+        self._layout_flag = True
+        self.layout_seq += 1
+        self.spot = self._underlying_price()
+        self.trimmed = 0
+        self._set_message("")
+        self._recentre(force=True)
+
+    def _fail(self, text: str, level: str = "error") -> ChainError:
+        self._set_message(text, level)
+        return ChainError(text)
+
+    def _reset(self) -> None:
+        self._gen += 1
+        self._release_lines()
+        self.store.clear()
+        self.underlying = None
+        self.definition = None
+        self.expiry = None
+        self.rows = []
+        self._expiries.clear()
+        self.spot = self.forward = self.q = self.T = math.nan
+        self.anchor = None
+        self.trimmed = 0
+        self.loading = False
+        self._layout_flag = True
+        self.layout_seq += 1
+
+    # ------------------------------------------------------------------ window and lines
+
+    def _centre_price(self) -> float:
+        """Spot if known; else the parity forward; else IB's model underlying price."""
+        if self.spot == self.spot and self.spot > 0:
+            return self.spot
+        if self.forward == self.forward:
+            return self.forward
+        for quote in self.store.quotes():
+            if quote.model is not None and quote.model.und_price > 0:
+                return quote.model.und_price
+        return math.nan
+
+    def _recentre(self, force: bool = False) -> bool:
+        contracts = self.contracts
+        if contracts is None or not contracts.strikes:
+            return False
+        price = self._centre_price()
+        strikes = contracts.strikes
+        if not force and not should_recentre(strikes, self.anchor, price):
+            return False
+        chosen = window_strikes(strikes, price, self.spec)
+        centre = strikes[nearest_index(strikes, price)] if price == price else chosen[len(chosen) // 2]
+        self.anchor = centre if price == price else None
+        wanted = [contracts.row(k) for k in chosen]
+        rows = self._fit_budget(wanted, centre)
+        was_trimmed, self.trimmed = self.trimmed, len(wanted) - len(rows)
+        if rows != self.rows:
+            self.rows = rows
+            self._layout_flag = True
+            self.layout_seq += 1
+        self._apply_lines()
+        self._budget_message(len(wanted), was_trimmed)
+        self._need_compute = True
+        return True
+
+    def _fit_budget(self, rows: list[ChainRow], centre: float) -> list[ChainRow]:
+        """Drop the strikes farthest from ``centre`` until the window's lines fit the budget."""
+        available = self.budget.available_to(CHAIN_OWNER)
+        if sum((r.call is not None) + (r.put is not None) for r in rows) <= available:
+            return rows
+        kept: list[ChainRow] = []
+        used = 0
+        for r in sorted(rows, key=lambda r: (abs(r.strike - centre), r.strike)):
+            cost = (r.call is not None) + (r.put is not None)
+            if used + cost > available:
+                break
+            kept.append(r)
+            used += cost
+        return sorted(kept, key=lambda r: r.strike)
+
+    def _budget_message(self, wanted: int, was_trimmed: int) -> None:
+        """Say when the budget cut the window (and stop saying it once it fits again)."""
+        symbol = self.underlying.symbol if self.underlying else ""
+        if not self.trimmed:
+            if was_trimmed:
+                self._set_message("")
+        elif not self.rows:
+            self._set_message(
+                f"{symbol} chain: no market data line free ({self.budget.describe()}); "
+                "remove watchlist symbols or raise DESK_MARKET_DATA_LINES",
+                "error",
+            )
+        else:
+            self._set_message(
+                f"{symbol} chain: {len(self.rows)} of {wanted} strikes shown, the market data lines are used up "
+                f"({self.budget.describe()}); narrow the window (-) or raise DESK_MARKET_DATA_LINES",
+                "warning",
+            )
+
+    def _apply_lines(self) -> None:
+        """Subscribe the window's contracts and release the others (nearest the money first)."""
+        wanted: list[Instrument] = []
+        for row in self.rows:
+            for ins in (row.call, row.put):
+                if ins is not None:
+                    wanted.append(ins)
+        keep = {i.con_id for i in wanted}
+        for con_id in [c for c in self._lines if c not in keep]:
+            self._cancel(con_id)
+        centre = self.anchor if self.anchor is not None else 0.0
+        wanted.sort(key=lambda i: abs(i.strike - centre))
+        for ins in wanted:
+            if ins.con_id in self._lines:
+                continue
+            if not self.budget.acquire(CHAIN_OWNER, ins.con_id):
+                break
+            contracts = self.contracts
+            contract = contracts.contracts.get(ins.con_id) if contracts is not None else None
+            line = _Line(ins, contract)
+            self._lines[ins.con_id] = line
+            self.store.ensure(ins)
+            self._request(line)
+
+    def _request(self, line: _Line) -> None:
+        if self.broker is None or line.contract is None or not self._connected():
+            return
+        line.book = [math.nan, math.nan, math.nan, math.nan]
+        try:
+            ticker = self.broker.ib.reqMktData(line.contract, GENERIC_TICKS, False, False)
+        except (ConnectionError, OSError) as exc:
+            log.warning("reqMktData %s failed: %s", line.instrument.key, exc)
+            return
+        line.ticker = ticker
+        self._by_ticker[id(ticker)] = line
+
+    def _cancel(self, con_id: int) -> None:
+        line = self._lines.pop(con_id, None)
+        if line is None:
+            return
+        self.budget.release(CHAIN_OWNER, con_id)
+        if line.ticker is not None:
+            self._by_ticker.pop(id(line.ticker), None)
+            if self.broker is not None and self._connected() and line.contract is not None:
+                with contextlib.suppress(Exception):
+                    self.broker.ib.cancelMktData(line.contract)
+        self.store.remove(con_id)
+
+    def _release_lines(self) -> None:
+        for con_id in list(self._lines):
+            self._cancel(con_id)
+        self.budget.release_all(CHAIN_OWNER)
+
+    def _reclaim(self, wanted: int) -> int:
+        """The budget's reclaimer: drop far strikes until ``wanted`` lines are free."""
+        freed = 0
+        centre = self.anchor if self.anchor is not None else 0.0
+        rows = sorted(self.rows, key=lambda r: (abs(r.strike - centre), r.strike))
+        while rows and freed < wanted:
+            row = rows.pop()
+            for ins in (row.call, row.put):
+                if ins is not None and ins.con_id in self._lines:
+                    self._cancel(ins.con_id)
+                    freed += 1
+        if freed:
+            rows.sort(key=lambda r: r.strike)
+            self.trimmed += len(self.rows) - len(rows)
+            self.rows = rows
+            self._layout_flag = True
+            self.layout_seq += 1
+            symbol = self.underlying.symbol if self.underlying else ""
+            self._set_message(
+                f"{symbol} chain: narrowed to {len(rows)} strikes to free market data lines for the watchlist "
+                f"({self.budget.describe()})",
+                "warning",
+            )
+        return freed
+
+    # ------------------------------------------------------------------ broker events and ticks
+
+    def _connected(self) -> bool:
+        broker = self.broker
+        return broker is not None and broker.state is ConnectionState.CONNECTED and broker.ib.isConnected()
+
+    def _on_broker_event(self, event: object) -> None:
+        if not isinstance(event, StateChanged):
+            return
+        if event.state is ConnectionState.CONNECTED:
+            if self.underlying is not None and self.definition is None and not self.loading:
+                self._spawn(self._load_quietly(self._gen))
+            else:
+                for line in self._lines.values():
+                    if line.ticker is None:
+                        self._request(line)
+        elif event.state in (ConnectionState.RECONNECTING, ConnectionState.DISCONNECTED):
+            # ib_async dropped its tickers; the lines stay wanted and are requested again
+            for line in self._lines.values():
+                line.ticker = None
+            self._by_ticker.clear()
+
+    async def _load_quietly(self, gen: int) -> None:
+        with contextlib.suppress(ChainError):
+            await self._load(gen)
+
+    async def _sync_clock(self) -> None:
+        if self.broker is None or not self.broker.ib.isConnected():
+            return
+        try:
+            await asyncio.wait_for(self.clock.sync(self.broker.ib.reqCurrentTimeAsync), self.broker.connect_timeout)
+        except (asyncio.TimeoutError, ConnectionError, OSError) as exc:
+            log.info("gateway clock not synced: %s", exc)
+
+    def _spawn(self, coro: Awaitable[Any]) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _on_pending_tickers(self, tickers: set[Ticker]) -> None:
+        """Hot path: translate a batch of option ticker updates into the chain store. No I/O."""
+        by_ticker = self._by_ticker
+        if not by_ticker:
+            return
+        store = self.store
+        sinks = self.broker.sinks if (self.broker is not None and self.record) else ()
+        now = self.clock.base.now()
+        for ticker in tickers:
+            line = by_ticker.get(id(ticker))
+            if line is None:
+                continue
+            ins = line.instrument
+            oi = ticker.callOpenInterest if ins.right == "C" else ticker.putOpenInterest
+            store.update(
+                ins.con_id,
+                time=now,
+                bid=_price(ticker.bid),
+                ask=_price(ticker.ask),
+                last=_price(ticker.last),
+                bid_size=_price(ticker.bidSize),
+                ask_size=_price(ticker.askSize),
+                last_size=_price(ticker.lastSize),
+                volume=_price(ticker.volume),
+                open_interest=_price(oi) if oi == oi else None,
+                model=greeks_from_computation(ticker.modelGreeks),
+                ticks=max(1, len(ticker.ticks)),
+            )
+            if sinks and ticker.ticks:
+                self._record(line, ticker, sinks, now)
+
+    def _record(self, line: _Line, ticker: Ticker, sinks: Sequence[Callable[[TickRecord], None]], now: datetime) -> None:
+        ins, book = line.instrument, line.book
+        symbol = ins.local_symbol or ins.key
+        for tick in ticker.ticks:
+            tt = tick.tickType
+            if tt in (1, 2, 0, 3, 66, 67, 69, 70):
+                price, size = _price(tick.price), _price(tick.size)
+                new = list(book)
+                if tt in (1, 66):
+                    new[0], new[2] = price, size
+                elif tt in (2, 67):
+                    new[1], new[3] = price, size
+                elif tt in (0, 69):
+                    new[2] = size
+                else:
+                    new[3] = size
+                if all(_same(a, b) for a, b in zip(new, book)):
+                    continue
+                book[:] = new
+                rec = TickRecord(tick.time or now, ins.con_id, symbol, "Q", new[0], new[1], new[2], new[3], math.nan, math.nan)
+            elif tt in (4, 68):
+                price = _price(tick.price)
+                if price != price:
+                    continue
+                rec = TickRecord(tick.time or now, ins.con_id, symbol, "T", book[0], book[1], book[2], book[3], price, _price(tick.size))
+            else:
+                continue
+            for sink in sinks:
+                sink(rec)
+
+    # ------------------------------------------------------------------ helpers
+
+    def _underlying_price(self) -> float:
+        if self.underlying is None:
+            return math.nan
+        quote = self.quotes.get(self.underlying.con_id)
+        if quote is None:
+            return math.nan
+        mid = quote.mid
+        if mid == mid:
+            return mid
+        return quote.last if quote.last > 0 else math.nan
+
+    def _set_message(self, text: str, level: str = "info") -> None:
+        if text != self.message or level != self.message_level:
+            self.message = text
+            self.message_level = level
+            self.message_seq += 1
+
+
+def _same(a: float, b: float) -> bool:
+    return a == b or (a != a and b != b)
+

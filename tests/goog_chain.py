@@ -1,0 +1,146 @@
+"""The real GOOG option chain of 2015-12-24 (LEAN minute bars), as of one minute, for tests.
+
+Reads ``../shared/data/lean`` (or ``DESK_LEAN_DIR``) in place; nothing is copied into the
+repository. :func:`goog_chain_at` returns the underlying's bid/ask and, for every contract
+of the expiries asked for, the bid/ask/sizes of the last minute bar at or before the given
+time (ET), the day's volume so far (trade bars) and the open interest (LEAN's morning
+value). Prices dollars per share; the files hold deci-cents (README of the data folder).
+
+conIds are made up here (stable: a counter in file-name order); they only need to be
+unique inside one test.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import zipfile
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, time
+from functools import lru_cache
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from desk.domain import Instrument
+
+ET = ZoneInfo("America/New_York")
+DAY = "20151224"
+GOOG = Instrument("GOOG", con_id=208813720, primary_exchange="NASDAQ", long_name="ALPHABET INC-CL C")
+#: The twelve expiries listed that day.
+EXPIRIES = (
+    "20151224", "20151231", "20160108", "20160115", "20160122", "20160129",
+    "20160205", "20160219", "20160318", "20160617", "20170120", "20180119",
+)
+
+
+def lean_dir() -> Path:
+    """The LEAN data folder: ``DESK_LEAN_DIR`` or ``<repo>/../shared/data/lean``."""
+    env = os.environ.get("DESK_LEAN_DIR")
+    if env:
+        return Path(env)
+    return Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "lean"
+
+
+@dataclass
+class ContractState:
+    instrument: Instrument
+    bid: float = math.nan
+    ask: float = math.nan
+    bid_size: float = math.nan
+    ask_size: float = math.nan
+    volume: float = 0.0
+    open_interest: float = math.nan
+
+
+@dataclass
+class ChainAt:
+    """The chain as of ``at`` (UTC): underlying bid/ask and the contracts by conId."""
+
+    at: datetime
+    und_bid: float
+    und_ask: float
+    strikes: tuple[float, ...]
+    contracts: dict[int, ContractState] = field(default_factory=dict)
+
+    @property
+    def und_mid(self) -> float:
+        return (self.und_bid + self.und_ask) / 2
+
+    def instruments(self, expiry: str) -> list[Instrument]:
+        return [c.instrument for c in self.contracts.values() if c.instrument.expiry == expiry]
+
+
+def _ms(et: time) -> int:
+    return ((et.hour * 60 + et.minute) * 60 + et.second) * 1000
+
+
+def _parse_name(name: str) -> tuple[str, str, float]:
+    # 20151224_goog_minute_quote_american_call_7500000_20160115.csv
+    parts = name[:-4].split("_")
+    right = "C" if parts[-3] == "call" else "P"
+    return parts[-1], right, int(parts[-2]) / 10_000
+
+
+def _last_sides(text: str, ms: int) -> tuple[tuple[float, float], tuple[float, float]]:
+    """(bid, bid size), (ask, ask size) of the last minute bars at or before ``ms`` that
+    quoted each side (an empty group means that side did not quote in the minute)."""
+    bid = ask = (math.nan, math.nan)
+    for line in text.splitlines():
+        f = line.split(",")
+        if not f[0] or int(f[0]) > ms:
+            break
+        if f[4]:
+            bid = (int(f[4]) / 10_000, float(f[5] or 0))
+        if f[9]:
+            ask = (int(f[9]) / 10_000, float(f[10] or 0))
+    return bid, ask
+
+
+@lru_cache(maxsize=8)
+def goog_chain_at(et: time = time(10, 30), expiries: tuple[str, ...] = ("20160115",)) -> ChainAt:
+    """The GOOG chain at ``et`` (exchange time) of 2015-12-24, for ``expiries``."""
+    root = lean_dir()
+    at = datetime.combine(datetime.strptime(DAY, "%Y%m%d").date(), et, ET).astimezone(UTC)
+    ms = _ms(et)
+    with zipfile.ZipFile(root / "equity/usa/minute/goog" / f"{DAY}_quote.zip") as z:
+        (und_bid, _), (und_ask, _) = _last_sides(z.read(z.namelist()[0]).decode(), ms)
+    assert und_bid == und_bid and und_ask == und_ask, "no GOOG quote before that time"
+    chain = ChainAt(at, und_bid, und_ask, ())
+    option = root / "option/usa/minute/goog"
+    by_key: dict[tuple[str, str, float], ContractState] = {}
+    with zipfile.ZipFile(option / f"{DAY}_quote_american.zip") as z:
+        names = sorted(z.namelist())
+        strikes = sorted({_parse_name(n)[2] for n in names})
+        for i, name in enumerate(names):
+            expiry, right, strike = _parse_name(name)
+            if expiry not in expiries:
+                continue
+            ins = Instrument(
+                "GOOG", sec_type="OPT", con_id=900_000 + i, expiry=expiry, strike=strike, right=right,
+                multiplier=100, local_symbol=f"GOOG  {expiry[2:]}{right}{int(round(strike * 1000)):08d}",
+            )
+            state = ContractState(ins)
+            (state.bid, state.bid_size), (state.ask, state.ask_size) = _last_sides(z.read(name).decode(), ms)
+            by_key[(expiry, right, strike)] = state
+    chain.strikes = tuple(strikes)
+    with zipfile.ZipFile(option / f"{DAY}_trade_american.zip") as z:
+        for name in z.namelist():
+            key = _parse_name(name)
+            state = by_key.get(key)
+            if state is None:
+                continue
+            for line in z.read(name).decode().splitlines():
+                f = line.split(",")
+                if int(f[0]) > ms:
+                    break
+                state.volume += float(f[5])
+    with zipfile.ZipFile(option / f"{DAY}_openinterest_american.zip") as z:
+        for name in z.namelist():
+            state = by_key.get(_parse_name(name))
+            if state is None:
+                continue
+            lines = z.read(name).decode().splitlines()
+            if lines:
+                state.open_interest = float(lines[0].split(",")[1])
+    chain.contracts = {s.instrument.con_id: s for s in by_key.values()}
+    return chain
