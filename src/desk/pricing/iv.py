@@ -22,10 +22,13 @@ the points where the tangent at ``s_c`` crosses 0 and ``b_max``; the root is fou
 third-order Householder iterations on an objective chosen per region to be nearly linear:
 ``1/ln b(s) - 1/ln beta`` for the lowest prices, ``b(s) - beta`` in the middle and
 ``ln((b_max - beta) / (b_max - b(s)))`` close to the maximum. Each element keeps a bracket
-``[s_lo, s_hi]`` that always contains the root; a step that leaves it (or is not finite) is
-replaced by bisection (geometric while the bracket spans more than a factor 2), so every
+``[s_lo, s_hi]`` that always contains the root; a step that leaves it, is not finite, or is
+longer than half the step before last (the progress test of Numerical Recipes' ``rtsafe``)
+is replaced by bisection (geometric while the bracket spans more than a factor 2), so every
 element converges or stops at :data:`MAX_ITER` iterations, whatever its input. Typical
-elements converge to ``tol`` in 2-4 iterations.
+elements converge to ``tol`` in 2-3 iterations plus one to confirm. The Householder terms
+are evaluated as ratios (``b'/b``, ``b'/(b_max - b)``) so that nothing overflows in the
+wings.
 
 American options
 ----------------
@@ -52,7 +55,16 @@ from scipy.special import ndtr
 
 from desk.pricing.bsm import _as_sign
 
-__all__ = ["IVReason", "IVResult", "QuoteIV", "MAX_ITER", "implied_vol", "implied_vol_quotes"]
+__all__ = [
+    "MAX_ITER",
+    "MAX_LOG_MONEYNESS",
+    "MIN_T",
+    "IVReason",
+    "IVResult",
+    "QuoteIV",
+    "implied_vol",
+    "implied_vol_quotes",
+]
 
 #: Hard cap on solver iterations per call (pure bisection from [lo, hi] needs < 50).
 MAX_ITER = 64
