@@ -129,7 +129,7 @@ def errors(result: dict[str, np.ndarray], reference: dict[str, np.ndarray], mask
 def lean_chain_bench(repeats: int) -> None:
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "pricing"))
     try:
-        from lean_chain import lean_dir, load_chain
+        from pricing_lean_chain import lean_dir, load_chain
     except ImportError:
         return
     if not (lean_dir() / "option").is_dir():

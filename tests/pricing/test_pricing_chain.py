@@ -11,7 +11,7 @@ import pytest
 
 from desk.pricing import IVReason, bsm_greeks, bsm_price, chain_greeks, times_to_expiry
 
-from lean_chain import Chain, lean_dir, load_chain
+from pricing_lean_chain import Chain, lean_dir, load_chain
 
 NY = ZoneInfo("America/New_York")
 
