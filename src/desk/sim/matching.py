@@ -149,7 +149,8 @@ class Instruments:
         t = Tradable.from_definition(d) if d is not None else None
         if t is not None and not t.is_option and t.symbol not in gw.market:
             t = None
-        self._cache[con_id] = t
+        if t is not None:  # unknown ids are not cached: a source may list them later
+            self._cache[con_id] = t
         return t
 
     def resolve(self, q: ContractQuery) -> Tradable | None:
@@ -172,6 +173,10 @@ class Instruments:
             found = resolve(q)
             if found is not None:
                 return self.contract(found[0].con_id)
+        if q.sec_type == "OPT":  # by terms: must designate exactly one listed option
+            options = self.gateway.options.find(q) or []
+            if len(options) == 1:
+                return self.contract(options[0].con_id)
         return None
 
     def quote(self, con_id: int) -> Quote5 | None:
@@ -262,6 +267,8 @@ class OrderEngine:
         #: every order ever accepted, by (clientId, orderId)
         self.orders: dict[tuple[int, int], SimOrder] = {}
         self._by_perm: dict[int, SimOrder] = {}
+        #: working orders by permId, in placement order
+        self._open: dict[int, SimOrder] = {}
         #: working single-leg orders by conId; working combos
         self._working: dict[int, list[SimOrder]] = {}
         self._combos: list[SimOrder] = []
@@ -339,8 +346,8 @@ class OrderEngine:
 
     def open_orders(self, client_id: int | None = None) -> list[SimOrder]:
         """Working orders (of one client, or all), in placement order."""
-        return [o for o in self.orders.values() if not o.is_done
-                and (client_id is None or o.client_id == client_id)]
+        return [o for o in self._open.values()
+                if client_id is None or o.client_id == client_id]
 
     def cancel_all(self) -> int:
         """Cancel every working order of every client (reqGlobalCancel); returns how many."""
@@ -680,8 +687,8 @@ class OrderEngine:
 
     def _cancel(self, order: SimOrder, reason: str, *, system: bool = False,
                 notify_error: bool = True) -> None:
-        self._unindex(order)
         order.status = Status.CANCELLED
+        self._unindex(order)
         order.done_at = self.gateway.clock.now()
         order.completed_status = reason or ("Cancelled by System" if system
                                             else "Cancelled by Trader")
@@ -696,6 +703,7 @@ class OrderEngine:
     # --- matching ----------------------------------------------------------------------
 
     def _index(self, order: SimOrder) -> None:
+        self._open[order.perm_id] = order
         if order.is_combo:
             self._combos.append(order)
         else:
@@ -703,6 +711,8 @@ class OrderEngine:
             self._working.setdefault(order.contract.con_id, []).append(order)
 
     def _unindex(self, order: SimOrder) -> None:
+        if order.is_done:
+            self._open.pop(order.perm_id, None)
         if order.is_combo:
             if order in self._combos:
                 self._combos.remove(order)

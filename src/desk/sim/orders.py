@@ -132,8 +132,9 @@ class Tradable:
     ``multiplier``: shares per contract (1 for stocks, 100 for US equity options);
     ``underlying_con_id``: the option's underlying (a stock's own conId for stocks);
     ``shortable``: whether a short sale is allowed (stocks "easy to borrow"; always True
-    for options, which are written, not borrowed); ``penny``: option tick rules ($0.01
-    below $3 and $0.05 from $3 when True; $0.05 / $0.10 otherwise); stocks use
+    for options, which are written, not borrowed); option tick rules: ``penny_all``
+    $0.01 at every price (SPY, QQQ, IWM), else ``penny`` $0.01 below $3 and $0.05 from
+    $3, else $0.05 / $0.10 (as :meth:`desk.sim.chain.SimOption.tick_for`); stocks use
     ``min_tick``. Strike in dollars per share, expiry ``YYYYMMDD``.
     """
 
@@ -152,6 +153,7 @@ class Tradable:
     min_tick: float = 0.01
     shortable: bool = True
     penny: bool = True
+    penny_all: bool = False
     etf: bool = False
 
     @classmethod
@@ -169,6 +171,7 @@ class Tradable:
                 underlying_con_id=int(getattr(d, "underlying_con_id", 0)),
                 min_tick=float(getattr(d, "min_tick", 0.01)),
                 penny=bool(getattr(d, "penny", True)),
+                penny_all=bool(getattr(d, "penny_all", False)),
             )
         primary = getattr(d, "primary_exchange", "")
         return cls(
@@ -188,6 +191,8 @@ class Tradable:
     def tick_for(self, price: float) -> float:
         """Price increment at ``price`` (dollars per share)."""
         if self.is_option:
+            if self.penny_all:
+                return 0.01
             if self.penny:
                 return 0.01 if abs(price) < 3.0 else 0.05
             return 0.05 if abs(price) < 3.0 else 0.10
