@@ -12,15 +12,16 @@ The extended phases follow IB's US stock outside-RTH hours (04:00-09:30 and 16:0
 ET). Options trade in the regular session only.
 
 The calendar (about 20 years back and one year ahead of today, as exchange_calendars
-builds it) is loaded once, lazily, and turned into sorted int64 arrays: a lookup is a
-binary search, about a microsecond. A time outside the calendar's range gives phase
-``unknown``.
+builds it) is loaded once, lazily, and turned into sorted lists of µs since the epoch: a
+lookup is a binary search (a few µs, see ``bench/risk.py``). A time outside the
+calendar's range gives phase ``unknown``.
 """
 
 from __future__ import annotations
 
 import threading
 import warnings
+from bisect import bisect_right
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
@@ -62,10 +63,10 @@ class MarketHours:
     def __init__(self, calendar: str = "XNYS") -> None:
         self.calendar_name = calendar
         self._lock = threading.Lock()
-        self._arrays: tuple[np.ndarray, ...] | None = None
+        self._arrays: tuple[list[int], ...] | None = None
         self._sessions: list[str] = []
 
-    def _load(self) -> tuple[np.ndarray, ...]:
+    def _load(self) -> tuple[list[int], ...]:
         arrays = self._arrays
         if arrays is not None:
             return arrays
@@ -85,7 +86,8 @@ class MarketHours:
                     pre[i] = _to_us(start)
                 post = closes + int(_POST_HOURS / timedelta(microseconds=1))
                 self._sessions = sessions
-                self._arrays = (pre, opens, closes, post)
+                # plain lists of ints: bisect on a list beats numpy's searchsorted on one scalar
+                self._arrays = (pre.tolist(), opens.tolist(), closes.tolist(), post.tolist())
             return self._arrays
 
     def phase(self, when: datetime) -> MarketPhase:
@@ -96,10 +98,10 @@ class MarketHours:
         t = _to_us(when)
         if t < pre[0] or t >= post[-1]:
             return MarketPhase("unknown")
-        i = int(np.searchsorted(pre, t, side="right")) - 1
+        i = bisect_right(pre, t) - 1
         if t >= post[i]:
             return MarketPhase("closed")
-        o, c = _from_us(int(opens[i])), _from_us(int(closes[i]))
+        o, c = _from_us(opens[i]), _from_us(closes[i])
         if t < opens[i]:
             name = "pre"
         elif t < closes[i]:

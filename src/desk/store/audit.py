@@ -27,8 +27,8 @@ the table or the triggers needs DDL rights, which a production role should not h
 (grant it ``INSERT, SELECT`` only).
 
 **Write-ahead.** :meth:`AuditLog.write` returns only after the row is committed
-(PostgreSQL with ``synchronous_commit = on`` for that transaction; SQLite with
-``synchronous=FULL``), so a row written before ``placeOrder`` survives a crash that
+(PostgreSQL with ``synchronous_commit = on`` for that transaction; SQLite in WAL mode
+with ``synchronous=FULL``: the WAL is fsynced at every commit), so a row written before ``placeOrder`` survives a crash that
 happens after it. It is synchronous: from the event loop call it through
 :func:`asyncio.to_thread` (a few rows per order, never per tick).
 
@@ -78,7 +78,6 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.pool import NullPool
 from sqlalchemy.schema import CreateSchema
 
 from desk.domain.orders import BrokerOrder, Fill
@@ -343,11 +342,16 @@ class AuditLog:
         if t.dialect == "sqlite":
             assert t.path is not None
             t.path.parent.mkdir(parents=True, exist_ok=True)
-            engine = create_engine(t.sqlalchemy_url, poolclass=NullPool, connect_args={"timeout": 30})
+            # pooled connections: closing the last connection of a WAL database checkpoints
+            # it (several fsyncs), which would triple the cost of every write
+            engine = create_engine(
+                t.sqlalchemy_url, pool_size=1, max_overflow=4, connect_args={"timeout": 30, "check_same_thread": False}
+            )
 
             @event.listens_for(engine, "connect")
             def _pragmas(dbapi_conn: Any, _record: Any) -> None:
                 cur = dbapi_conn.cursor()
+                cur.execute("PRAGMA journal_mode=WAL")  # one fsync per commit (the recorder uses WAL too)
                 cur.execute("PRAGMA synchronous=FULL")  # durable at every commit (write-ahead)
                 cur.close()
 
