@@ -332,10 +332,20 @@ def load_lean_chain(root: Path, symbol: str = "goog", day: str = "20151224") -> 
     return LeanChain(symbol.upper(), datetime.strptime(day, "%Y%m%d").date(), stock, expiries, strikes, bars)
 
 
+REASONS = (
+    "early exercise: within the American premium of a short leg, or a short leg likely exercised",
+    "stale: a leg's quote unchanged for 5+ minutes",
+    "opening: first minutes of the session (09:30-09:35)",
+    "rate: return below 1%/yr on capital, inside the uncertainty of r",
+    "expiry day: the weekly expiring today",
+    "other",
+)
+
+
 def classify(opp: Opportunity, snap: ChainSnapshot, age_c: np.ndarray, age_p: np.ndarray) -> str:
-    """The most likely reason an opportunity shows up in real quotes."""
-    if RiskFlag.EARLY_EXERCISE_PUT in opp.risks or RiskFlag.EARLY_EXERCISE_CALL in opp.risks:
-        return "short American leg may be exercised early (European bound, American prices)"
+    """The most likely reason an opportunity shows up in real quotes (first match)."""
+    if opp.at_risk:
+        return REASONS[0]
     e_of = {s: i for i, s in enumerate(snap.expiry_strings)}
     k_of = {k: i for i, k in enumerate(snap.strikes.tolist())}
     ages = [
@@ -344,10 +354,39 @@ def classify(opp: Opportunity, snap: ChainSnapshot, age_c: np.ndarray, age_p: np
         if leg.sec_type == "OPT"
     ]
     if max(ages) >= 5:
-        return "a leg's quote is 5+ minutes old (stale)"
+        return REASONS[1]
+    if snap.now.astimezone(ET).time() <= dtime(9, 35):
+        return REASONS[2]
+    if abs(opp.annualized_return) < 0.01:
+        return REASONS[3]
     if opp.days_to_expiry == 0:
-        return "expires today (last hours of a weekly)"
-    return "other"
+        return REASONS[4]
+    return REASONS[5]
+
+
+def implied_box_rates(snap: ChainSnapshot) -> list[tuple[str, float, float, int]]:
+    """Per expiry: (expiry, T years, median rate implied by box spreads at the mids, pairs).
+
+    For strikes K1 < K2 within 10% of the stock, the box is worth (K2 - K1) e^{-rT}, so
+    ``r = -ln(box / (K2 - K1)) / T`` (Hull §12.3)."""
+    S = (snap.under_bid + snap.under_ask) / 2
+    out = []
+    for e, T in enumerate(snap.years_to_expiry):
+        if T <= 2 / 365:
+            continue
+        syn = (snap.call_bid[e] + snap.call_ask[e]) / 2 - (snap.put_bid[e] + snap.put_ask[e]) / 2
+        near = np.abs(snap.strikes / S - 1) <= 0.10
+        ok = near & np.isfinite(syn)
+        K, syn = snap.strikes[ok], syn[ok]
+        rates = []
+        for i in range(len(K)):
+            for j in range(i + 1, len(K)):
+                box = syn[i] - syn[j]
+                if box > 0:
+                    rates.append(-math.log(box / (K[j] - K[i])) / T)
+        if rates:
+            out.append((snap.expiry_strings[e], float(T), float(np.median(rates)), len(rates)))
+    return out
 
 
 def run_goog(rate: float, borrow: float) -> None:
@@ -362,17 +401,23 @@ def run_goog(rate: float, borrow: float) -> None:
     print(f"carry: r = {rate:.4f} (continuous), borrow {borrow:.4f}, no dividends (GOOG paid none); costs: IBKR fixed")
     carry = Carry(rate=rate, borrow_rate=borrow)
     costs = Costs()
-    minutes = [dtime(9, 31), dtime(9, 35), dtime(10, 0), dtime(10, 30), dtime(11, 30), dtime(12, 30), dtime(12, 55)]
+    start = datetime.combine(chain.day, dtime(9, 31))
+    minutes = [(start + timedelta(minutes=5 * i)).time() for i in range(42)]  # 09:31 .. 12:56
+    shown = {dtime(9, 31), dtime(9, 36), dtime(10, 1), dtime(10, 31), dtime(11, 1), dtime(11, 31), dtime(12, 1), dtime(12, 31), dtime(12, 56)}
     totals_before: Counter = Counter()
     totals_after: Counter = Counter()
     reasons_before: Counter = Counter()
     reasons_after: Counter = Counter()
     examples: dict[str, Opportunity] = {}
+    snaps = []
+    scan_times = []
+    print(f"scanning {len(minutes)} snapshots, every 5 minutes from 09:31 to 12:56 ET (shown: every 30 minutes)")
     for et in minutes:
         snap, age_c, age_p = chain.snapshot(et)
+        snaps.append(snap)
         t1 = time.perf_counter()
         gross = scan_chain(snap, carry, costs, net_of_costs=False)
-        scan_ms = (time.perf_counter() - t1) * 1e3
+        scan_times.append(time.perf_counter() - t1)
         net = [o for o in gross if o.profitable]
         before = Counter(o.kind.value for o in gross)
         after = Counter(o.kind.value for o in net)
@@ -383,27 +428,49 @@ def run_goog(rate: float, borrow: float) -> None:
             reasons_before[why] += 1
             if o.profitable:
                 reasons_after[why] += 1
-                examples.setdefault(f"{o.kind.value}: {why}", o)
-        live = np.isfinite(snap.call_bid) & np.isfinite(snap.call_ask)
-        print(
-            f"  {et.strftime('%H:%M')} ET  S {snap.under_bid:.2f}/{snap.under_ask:.2f}  {int(live.sum())} two-sided calls"
-            f"  scan {scan_ms:5.1f} ms  before costs {dict(before) or '{}'}  after costs {dict(after) or '{}'}"
-        )
-    print("\nper kind over those minutes (before costs -> after costs):")
+                examples.setdefault(f"{o.kind.value}: {why.split(':')[0]}", o)
+        if et in shown:
+            two_sided = int((np.isfinite(snap.call_bid) & np.isfinite(snap.call_ask)).sum() + (np.isfinite(snap.put_bid) & np.isfinite(snap.put_ask)).sum())
+            print(
+                f"  {et.strftime('%H:%M')}  S {snap.under_bid:.2f}/{snap.under_ask:.2f}  {two_sided:4d} two-sided options"
+                f"  scan {scan_times[-1] * 1e3:4.1f} ms  before costs {dict(before) or '{}'}  after costs {dict(after) or '{}'}"
+            )
+    print(f"scan time per snapshot: median {statistics.median(scan_times) * 1e3:.2f} ms, max {max(scan_times) * 1e3:.2f} ms")
+    print(f"\nper kind, summed over the {len(minutes)} snapshots (before costs -> after costs):")
     for kind in ("conversion", "reversal", "box", "vertical", "butterfly", "calendar"):
         print(f"  {kind:<11} {totals_before[kind]:5d} -> {totals_after[kind]:5d}")
-    print("\nwhy (before costs -> after costs):")
-    for why, n in reasons_before.most_common():
-        print(f"  {n:5d} -> {reasons_after[why]:5d}  {why}")
+    print("\nwhy (first matching reason; before costs -> after costs):")
+    for why in REASONS:
+        if reasons_before[why]:
+            print(f"  {reasons_before[why]:5d} -> {reasons_after[why]:5d}  {why}")
     if examples:
-        print("\nan example of each kind and reason surviving costs:")
+        print("\none example per kind and reason surviving costs:")
         for label, o in sorted(examples.items()):
-            print(f"  [{label}]\n    {o.describe()}")
-    # rules of the gross ones, for the explanation
-    snap, _, _ = chain.snapshot(dtime(10, 30))
+            print(f"  [{label}] {o.describe()}; {o.days_to_expiry} days, {o.annualized_return * 100:.2f}%/yr on ${o.capital_combo:,.0f}")
+
+    print("\nrate sensitivity: opportunities after costs over all snapshots, by the rate r used")
+    for r in (0.0, 0.0025, 0.005, 0.0075, 0.01, 0.015):
+        c = Counter()
+        risky = 0
+        for snap in snaps:
+            for o in scan_chain(snap, Carry(rate=r, borrow_rate=borrow), costs):
+                c[o.kind.value] += 1
+                risky += o.at_risk
+        print(f"  r = {r * 100:4.2f}%  {sum(c.values()):4d}  {dict(c)}  (early-exercise flagged: {risky})")
+    snap = snaps[minutes.index(dtime(11, 1))]
+    print("\nrates implied by box spreads at the mids, 11:01 (strikes within 10% of the stock):")
+    for expiry, T, r_box, n in implied_box_rates(snap):
+        print(f"  {expiry}  T {T:5.3f} y  r {r_box * 100:6.2f}%  ({n} pairs)")
+    S = (snap.under_bid + snap.under_ask) / 2
+    near = np.abs(snap.strikes / S - 1) <= 0.05
+    spreads = np.concatenate([(snap.call_ask - snap.call_bid)[:, near].ravel(), (snap.put_ask - snap.put_bid)[:, near].ravel()])
+    spreads = spreads[np.isfinite(spreads)]
+    print(
+        f"\nquoted spreads at 11:01: stock ${snap.under_ask - snap.under_bid:.2f}; options within 5% of the stock: median"
+        f" ${np.median(spreads):.2f}, 10th percentile ${np.percentile(spreads, 10):.2f} (per share; x100 per contract)"
+    )
     gross = scan_chain(snap, carry, Costs.zero(), net_of_costs=False)
-    rules = Counter(o.rule for o in gross)
-    print(f"\n10:30 with zero commissions: {len(gross)} opportunities by rule {dict(rules)}")
+    print(f"11:01 with zero commissions: {len(gross)} opportunities by rule {dict(Counter(o.rule for o in gross))}")
 
 
 def main(argv: list[str] | None = None) -> int:

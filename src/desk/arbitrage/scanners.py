@@ -54,9 +54,27 @@ calls only, only when ``r >= 0`` and no dividend goes ex between the two expirie
 European put, or a call across a dividend, can be worth less for longer). Capital: the
 far leg's premium.
 
-Every box and strike bound in the American case is the European one (discounted): an
-American short leg exercised early can break it. Each opportunity carries the risk flags
-of its short American legs (:class:`desk.domain.opportunity.RiskFlag`):
+Every bound above is the European one (discounted strikes), as the edge is measured
+against it. For American options (``style="american"``, US equity options) some of them
+only hold in a weaker form, because a short leg can be exercised at any time (Hull §11.5,
+eqs. 11.7-11.8: ``S - D - K <= C - P <= S - K e^{-rT}``): the bound that holds whatever the
+exercise is lower by a gap ``A`` per share:
+
+* conversion: ``A = D`` (a call assigned before an ex-date takes the dividends away);
+* reversal: ``A = max(K (1 - d) - D - Sb (1 - exp(-beta T)), 0)`` (a put assigned today
+  makes the strike payable now);
+* short box: ``A = K2 (1 - d) + D`` (the short put K2 assigned today: K2 paid now, the
+  stock received covers the short call K1, which pays K1 at expiry at the latest; a short
+  call assigned before an ex-date leaves a short stock owing the dividends);
+* vertical slope: ``A = (K2 - K1)(1 - d)`` (on assignment the long leg is exercised at
+  once: the spread is owed now, not at expiry);
+* long box, monotonicity, butterflies and calendars: ``A = 0``, the bounds hold for
+  American options as they are (Merton 1973; the long legs cover any early assignment).
+
+An opportunity whose edge is no larger than ``A`` is flagged ``AMERICAN_PREMIUM``: the
+apparent mispricing can be the early-exercise premium of the American short leg.
+Each opportunity also carries the risk flags of its short American legs
+(:class:`desk.domain.opportunity.RiskFlag`):
 
 * short call: in the money (``S > K``, S the stock's mid) and a dividend going ex before
   expiry larger than the put's time value at that strike (``P_mid - max(K - S, 0)``, 0 if
@@ -92,14 +110,14 @@ EDGE_TOLERANCE = 1e-6
 _RISK_CALL = 1
 _RISK_PUT = 2
 _RISK_DIV = 4
-_RISK_SETS = tuple(
-    frozenset(
-        flag
-        for bit, flag in ((_RISK_CALL, RiskFlag.EARLY_EXERCISE_CALL), (_RISK_PUT, RiskFlag.EARLY_EXERCISE_PUT), (_RISK_DIV, RiskFlag.DIVIDEND))
-        if mask & bit
-    )
-    for mask in range(8)
+_RISK_PREMIUM = 8
+_RISK_BITS = (
+    (_RISK_CALL, RiskFlag.EARLY_EXERCISE_CALL),
+    (_RISK_PUT, RiskFlag.EARLY_EXERCISE_PUT),
+    (_RISK_DIV, RiskFlag.DIVIDEND),
+    (_RISK_PREMIUM, RiskFlag.AMERICAN_PREMIUM),
 )
+_RISK_SETS = tuple(frozenset(flag for bit, flag in _RISK_BITS if mask & bit) for mask in range(16))
 
 
 def _exec_side(price: np.ndarray, size: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -196,6 +214,9 @@ class _Found:
     size: np.ndarray
     capital: np.ndarray  # per share
     risk: np.ndarray
+    #: per share: European bound minus the bound that holds whatever the exercise of
+    #: American short legs (None: the bound holds for American options as it is)
+    gap: np.ndarray | None = None
 
 
 def _select(edge: np.ndarray, size: np.ndarray, m: float) -> np.ndarray:
@@ -286,6 +307,7 @@ def _parity(ctx: _Context) -> list[_Found]:
                 size[r, c],
                 np.where(net[r, c] > 0, net[r, c], ctx.Sa + ctx.pa[r, c]),
                 ctx.call_risk[r, c] | ctx.div_bits[r],
+                ctx.dpv[r],
             )
         )
     # reversal: sell stock short, buy call, sell put
@@ -309,8 +331,9 @@ def _parity(ctx: _Context) -> list[_Found]:
                 net[r, c],
                 bound[r, c],
                 size[r, c],
-                np.broadcast_to(ctx.K, net.shape)[r, c],
+                ctx.K[c],
                 ctx.put_risk[r, c] | ctx.div_bits[r],
+                np.maximum(ctx.K[c] * (1.0 - ctx.disc[r]) - ctx.dpv[r] - borrow[r, 0], 0.0),
             )
         )
     return out
@@ -379,6 +402,7 @@ def _box(ctx: _Context) -> list[_Found]:
                 size[r, i],
                 width,
                 ctx.call_risk[r, i] | ctx.put_risk[r, j],
+                ctx.K[j] * (1.0 - ctx.disc[r]) + ctx.dpv[r],
             )
         )
     return out
@@ -389,7 +413,7 @@ def _vertical(ctx: _Context) -> list[_Found]:
     rows = np.arange(len(ctx.rows))[:, None]
     out = []
 
-    def emit(rule: str, right: str, r, buy_col, sell_col, buy_p, buy_s, sell_p, sell_s, net, bound, size, capital, risk):
+    def emit(rule: str, right: str, r, buy_col, sell_col, buy_p, buy_s, sell_p, sell_s, net, bound, size, capital, risk, gap=None):
         n = len(r)
         out.append(
             _Found(
@@ -405,6 +429,7 @@ def _vertical(ctx: _Context) -> list[_Found]:
                 size,
                 capital,
                 risk[r, sell_col],
+                gap,
             )
         )
 
@@ -428,7 +453,7 @@ def _vertical(ctx: _Context) -> list[_Found]:
         r, i, j = _one_per_partner(r, i, jj[r, i], edge[r, i])
         width = ctx.K[j] - ctx.K[i]
         net = ctx.ca[r, j] - ctx.cb[r, i]
-        emit("call slope", "C", r, j, i, ctx.ca, ctx.cas, ctx.cb, ctx.cbs, net, -width * ctx.disc[r], size[r, i], width, ctx.call_risk)
+        emit("call slope", "C", r, j, i, ctx.ca, ctx.cas, ctx.cb, ctx.cbs, net, -width * ctx.disc[r], size[r, i], width, ctx.call_risk, width * (1.0 - ctx.disc[r]))
     # puts rise with strike: buy P(K2=j) at ask, sell P(K1=i<j) at bid; edge = Pb_i - Pa_j
     best, i = _best_before(_fill(ctx.pb, True), True)
     ii = np.maximum(i, 0)
@@ -449,7 +474,7 @@ def _vertical(ctx: _Context) -> list[_Found]:
         r, j, i = _one_per_partner(r, j, ii[r, j], edge[r, j])
         width = ctx.K[j] - ctx.K[i]
         net = ctx.pa[r, i] - ctx.pb[r, j]
-        emit("put slope", "P", r, i, j, ctx.pa, ctx.pas, ctx.pb, ctx.pbs, net, -width * ctx.disc[r], size[r, j], width, ctx.put_risk)
+        emit("put slope", "P", r, i, j, ctx.pa, ctx.pas, ctx.pb, ctx.pbs, net, -width * ctx.disc[r], size[r, j], width, ctx.put_risk, width * (1.0 - ctx.disc[r]))
     return out
 
 
@@ -600,6 +625,9 @@ def _emit(ctx: _Context, found: list[_Found], *, net_of_costs: bool, min_edge: f
                 total_cost += costs.option_order(qty, leg.price)
         costs_combo = total_cost / size
         edge = f.bound - f.net
+        risk = f.risk
+        if f.gap is not None and ctx.style == AMERICAN:
+            risk = risk | np.where(edge <= f.gap + 1e-12, _RISK_PREMIUM, 0)
         edge_combo = edge * m
         net_combo = edge_combo - costs_combo
         keep = net_combo > max(min_edge, EDGE_TOLERANCE) if net_of_costs else np.ones(len(size), dtype=bool)
@@ -643,7 +671,7 @@ def _emit(ctx: _Context, found: list[_Found], *, net_of_costs: bool, min_edge: f
             size.tolist(),
             capital_combo.tolist(),
             annual.tolist(),
-            f.risk.tolist(),
+            risk.tolist(),
         )
         net_l, netc_l, bound_l, edge_l, edgec_l, cost_l, netcomb_l, size_l, cap_l, ann_l, risk_l = cols
         for n in idx.tolist():

@@ -58,8 +58,19 @@ class RiskFlag(str, Enum):
     """A short put is deep in the money: the interest on the strike until expiry
     (r * K * T) is larger than the call's time value at that strike, so the holder gains by
     exercising now (Hull, 10th ed., §11.5-11.6)."""
+    AMERICAN_PREMIUM = "american-premium"
+    """The edge is no larger than the gap between the European bound the scanners use and
+    the bound that holds however the American short legs are exercised (reversal: the
+    interest on the strike ``K (1 - e^{-rT})`` less dividends and borrow; conversion: the
+    dividends; short box: ``K2 (1 - e^{-rT})`` plus dividends; the slope of verticals:
+    ``(K2 - K1)(1 - e^{-rT})``; see ``desk.arbitrage.scanners``). It can be
+    the American early-exercise premium of a short leg, not an arbitrage (Hull, 10th ed.,
+    §11.5, eqs. 11.7-11.8; Merton 1973)."""
     DIVIDEND = "dividend"
     """The edge counts expected dividends (amount and ex-date are estimates)."""
+
+
+_EXERCISE_RISKS = frozenset({RiskFlag.EARLY_EXERCISE_CALL, RiskFlag.EARLY_EXERCISE_PUT, RiskFlag.AMERICAN_PREMIUM})
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,8 +183,9 @@ class Opportunity:
 
     @property
     def at_risk(self) -> bool:
-        """True when a short American leg may be exercised early (see :class:`RiskFlag`)."""
-        return RiskFlag.EARLY_EXERCISE_CALL in self.risks or RiskFlag.EARLY_EXERCISE_PUT in self.risks
+        """True when early exercise of a short American leg can take the edge away: any of
+        ``EARLY_EXERCISE_CALL``, ``EARLY_EXERCISE_PUT``, ``AMERICAN_PREMIUM``."""
+        return bool(self.risks & _EXERCISE_RISKS)
 
     def describe(self) -> str:
         """One line for logs: kind, rule, legs, edge and size."""
