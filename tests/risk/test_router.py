@@ -292,47 +292,96 @@ async def test_reconcile_after_a_restart_writes_its_decisions(tmp_path: Path, au
 
 
 # --- the real thing: ib_async to the simulated gateway ----------------------------------
+#
+# transmit / cancel_all / the gateway snapshot below are the broker's job; they are
+# written here, small, so these tests run the real client against the real simulator.
 
 
-async def test_orders_reach_the_simulated_gateway_with_their_orderref(tmp_path: Path, audit: AuditLog) -> None:
-    from ib_async import IB, Contract, LimitOrder
+def ib_transmit(ib, contract, trades: dict):
+    """placeOrder with orderRef = client order id (what the broker's transmit does)."""
+    from ib_async import LimitOrder
 
+    async def transmit(intent: OrderIntent, client_order_id: str) -> dict:
+        if not ib.isConnected():
+            raise NotTransmitted("not connected to the gateway")
+        order = LimitOrder(intent.action.value, intent.quantity, intent.limit_price, orderRef=client_order_id,
+                           tif=intent.tif.value, outsideRth=intent.outside_rth)
+        trade = ib.placeOrder(contract, order)
+        trades[client_order_id] = trade
+        return {"order_id": trade.order.orderId}
+
+    return transmit
+
+
+async def gateway_snapshot(ib) -> tuple[dict[str, BrokerOrder], dict[str, list[Fill]]]:
+    """Open + completed orders and executions of the gateway, by orderRef."""
+    open_trades = await ib.reqAllOpenOrdersAsync()
+    done_trades = await ib.reqCompletedOrdersAsync(apiOnly=True)
+    orders: dict[str, BrokerOrder] = {}
+    for t in [*done_trades, *open_trades]:
+        if t.order.orderRef:
+            orders[t.order.orderRef] = BrokerOrder(
+                t.order.orderRef, t.orderStatus.status, order_id=t.order.orderId, perm_id=t.order.permId,
+                filled=float(t.orderStatus.filled), remaining=float(t.orderStatus.remaining), client_id=t.order.clientId,
+            )
+    fills: dict[str, list[Fill]] = {}
+    for f in await ib.reqExecutionsAsync():
+        ex = f.execution
+        if ex.orderRef:
+            fills.setdefault(ex.orderRef, []).append(
+                Fill(ex.execId, ex.orderRef, ex.time, dataclasses.replace(SPY, con_id=f.contract.conId,
+                                                                        sec_type=f.contract.secType),
+                     ex.side, float(ex.shares), ex.price, ex.orderId, ex.permId)
+            )
+    return orders, fills
+
+
+async def _wait(cond, what: str, timeout: float = 5.0) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not cond():
+        assert loop.time() < deadline, f"timed out waiting for {what}"
+        await asyncio.sleep(0.02)
+
+
+@pytest.fixture
+async def sim():
     from desk.sim import SimGateway
 
-    gw = SimGateway("127.0.0.1", 0, seed=3)
+    gw = SimGateway("127.0.0.1", 0, seed=3, tick_interval=0.05)
     await gw.start()
-    ib = IB()
-    try:
-        await ib.connectAsync("127.0.0.1", gw.port, clientId=7, timeout=5)
-        [contract] = await ib.qualifyContractsAsync(Contract(symbol="SPY", secType="STK", exchange="SMART", currency="USD"))
-        spy = dataclasses.replace(SPY, con_id=contract.conId)
-        trades = {}
+    yield gw
+    await gw.stop()
 
-        async def transmit(intent: OrderIntent, client_order_id: str) -> dict:
-            if not ib.isConnected():
-                raise NotTransmitted("not connected to the gateway")
-            order = LimitOrder(intent.action.value, intent.quantity, intent.limit_price, orderRef=client_order_id,
-                               tif=intent.tif.value, outsideRth=intent.outside_rth)
-            trade = ib.placeOrder(contract, order)
-            trades[client_order_id] = trade
-            return {"order_id": trade.order.orderId}
+
+async def _connect(gw, client_id: int = 7):
+    from ib_async import IB, Contract
+
+    ib = IB()
+    await ib.connectAsync("127.0.0.1", gw.port, clientId=client_id, timeout=5)
+    [contract] = await ib.qualifyContractsAsync(Contract(symbol="SPY", secType="STK", exchange="SMART", currency="USD"))
+    return ib, contract
+
+
+async def test_orders_reach_the_simulated_gateway_with_their_orderref(tmp_path: Path, audit: AuditLog, sim) -> None:
+    ib, contract = await _connect(sim)
+    try:
+        spy = dataclasses.replace(SPY, con_id=contract.conId)
+        trades: dict = {}
 
         async def cancel_all() -> None:
             ib.reqGlobalCancel()
 
         router, _ = make_router(tmp_path, audit, cancel_all=cancel_all)
-        router.transmit = transmit
+        router.transmit = ib_transmit(ib, contract, trades)
         result = await router.submit(lmt(spy, "BUY", 5, 100.01), ctx(quote(spy, 100.0, 100.02)))
         assert result.sent, result.reasons
         trade = trades[result.client_order_id]
         assert trade.order.orderRef == result.client_order_id
         order_id = result.transmit_info["order_id"]
         # the gateway answers the order (acknowledges or rejects it): it has arrived
-        deadline = asyncio.get_running_loop().time() + 5
-        while trade.orderStatus.status in ("PendingSubmit", "") and not trade.log[1:]:
-            assert asyncio.get_running_loop().time() < deadline, "the gateway never answered the order"
-            await asyncio.sleep(0.02)
-        assert gw.next_order_id(7) > order_id  # the simulator saw this order id
+        await _wait(lambda: trade.orderStatus.status not in ("PendingSubmit", "") or trade.log[1:], "an answer")
+        assert sim.next_order_id(7) > order_id  # the simulator saw this order id
         status = BrokerOrder(result.client_order_id, trade.orderStatus.status, order_id=order_id,
                              filled=trade.orderStatus.filled, remaining=trade.orderStatus.remaining)
         await router.record_status(status, result.correlation_id)
@@ -348,4 +397,54 @@ async def test_orders_reach_the_simulated_gateway_with_their_orderref(tmp_path: 
         assert gone.status == "rejected" and gone.reasons == ("not transmitted: not connected to the gateway",)
     finally:
         ib.disconnect()
-        await gw.stop()
+
+
+async def test_after_a_restart_orders_are_reconciled_by_orderref_and_never_sent_twice(
+    tmp_path: Path, audit: AuditLog, sim
+) -> None:
+    ib, contract = await _connect(sim)
+    spy = dataclasses.replace(SPY, con_id=contract.conId)
+    [ticker] = await ib.reqTickersAsync(contract)
+    bid, ask = ticker.bid, ticker.ask
+    assert 0 < bid < ask
+    trades: dict = {}
+    clock = FrozenClock(OPEN)
+    router, _ = make_router(tmp_path, audit, clock=clock)
+    router.transmit = ib_transmit(ib, contract, trades)
+    book = ctx(quote(spy, bid, ask))
+    resting = await router.submit(lmt(spy, "BUY", 3, round(bid * 0.97, 2)), book)  # rests below the market
+    filled = await router.submit(lmt(spy, "BUY", 2, round(ask * 1.01, 2)), book)  # marketable: fills
+    assert resting.sent and filled.sent, (resting.reasons, filled.reasons)
+    await _wait(lambda: trades[filled.client_order_id].orderStatus.status == "Filled", "the fill")
+    await _wait(lambda: trades[resting.client_order_id].orderStatus.status == "Submitted", "the resting order")
+    # a crash between the intent row and placeOrder: written, never transmitted
+    crashed = "desk-" + "c" * 24
+    audit.write(AuditEvent("intent", crashed, "corr-c", {"intent": GOOD.to_payload()}, mode="sim", account="DU1"))
+    ib.disconnect()  # the desk dies; the gateway keeps its orders
+
+    ib2, _ = await _connect(sim)  # the desk restarts with the same client id
+    try:
+        restarted, _ = make_router(tmp_path, audit, clock=clock)
+        orders, fills = await gateway_snapshot(ib2)
+        plan = await restarted.reconcile(orders, fills)
+        got = {d.client_order_id: (d.action, d.state) for d in plan.decisions}
+        assert got == {
+            resting.client_order_id: ("adopt", "working"),
+            filled.client_order_id: ("close", "filled"),
+            crashed: ("resend", "abandoned"),
+        }
+        assert audit.current_state(resting.client_order_id) == "working"
+        assert audit.current_state(filled.client_order_id) == "filled"
+        assert audit.current_state(crashed) == "abandoned"
+        # the gateway holds exactly the two orders that were sent, once each
+        ours = sorted(r for r in orders if r.startswith("desk-"))
+        assert ours == sorted([resting.client_order_id, filled.client_order_id])
+        assert sum(f.shares for f in fills[filled.client_order_id]) == 2
+        # a second reconcile (another reconnect) changes nothing and sends nothing
+        n = len(audit.all_events())
+        plan2 = await restarted.reconcile(*(await gateway_snapshot(ib2)))
+        assert [d.action for d in plan2.decisions] == ["adopt"]
+        assert len(audit.all_events()) == n
+        assert len(trades) == 2
+    finally:
+        ib2.disconnect()
