@@ -298,7 +298,8 @@ def _parity(ctx: _Context) -> list[_Found]:
                 "conversion",
                 r,
                 [
-                    _LegSpec("STK", "", LegAction.BUY, r, c, _ones(n) * stock_ratio, np.full(n, ctx.Sa), np.full(n, ctx.Sas)),
+                    _LegSpec("STK", "", LegAction.BUY, r, c, _ones(n) * stock_ratio,
+                             np.full(n, ctx.Sa), np.full(n, ctx.Sas)),
                     _LegSpec("OPT", "C", LegAction.SELL, r, c, _ones(n), ctx.cb[r, c], ctx.cbs[r, c]),
                     _LegSpec("OPT", "P", LegAction.BUY, r, c, _ones(n), ctx.pa[r, c], ctx.pas[r, c]),
                 ],
@@ -324,7 +325,8 @@ def _parity(ctx: _Context) -> list[_Found]:
                 "reversal",
                 r,
                 [
-                    _LegSpec("STK", "", LegAction.SELL, r, c, _ones(n) * stock_ratio, np.full(n, ctx.Sb), np.full(n, ctx.Sbs)),
+                    _LegSpec("STK", "", LegAction.SELL, r, c, _ones(n) * stock_ratio,
+                             np.full(n, ctx.Sb), np.full(n, ctx.Sbs)),
                     _LegSpec("OPT", "C", LegAction.BUY, r, c, _ones(n), ctx.ca[r, c], ctx.cas[r, c]),
                     _LegSpec("OPT", "P", LegAction.SELL, r, c, _ones(n), ctx.pb[r, c], ctx.pbs[r, c]),
                 ],
@@ -413,7 +415,8 @@ def _vertical(ctx: _Context) -> list[_Found]:
     rows = np.arange(len(ctx.rows))[:, None]
     out = []
 
-    def emit(rule: str, right: str, r, buy_col, sell_col, buy_p, buy_s, sell_p, sell_s, net, bound, size, capital, risk, gap=None):
+    def emit(rule, right, r, buy_col, sell_col, buy_p, buy_s, sell_p, sell_s,
+             net, bound, size, capital, risk, gap=None):
         n = len(r)
         out.append(
             _Found(
@@ -422,7 +425,8 @@ def _vertical(ctx: _Context) -> list[_Found]:
                 r,
                 [
                     _LegSpec("OPT", right, LegAction.BUY, r, buy_col, _ones(n), buy_p[r, buy_col], buy_s[r, buy_col]),
-                    _LegSpec("OPT", right, LegAction.SELL, r, sell_col, _ones(n), sell_p[r, sell_col], sell_s[r, sell_col]),
+                    _LegSpec("OPT", right, LegAction.SELL, r, sell_col, _ones(n),
+                             sell_p[r, sell_col], sell_s[r, sell_col]),
                 ],
                 net,
                 bound,
@@ -442,7 +446,8 @@ def _vertical(ctx: _Context) -> list[_Found]:
     if len(r):
         r, i, j = _one_per_partner(r, i, jj[r, i], edge[r, i])
         net = ctx.ca[r, i] - ctx.cb[r, j]
-        emit("call monotonic", "C", r, i, j, ctx.ca, ctx.cas, ctx.cb, ctx.cbs, net, np.zeros(len(r)), size[r, i], ctx.ca[r, i], ctx.call_risk)
+        emit("call monotonic", "C", r, i, j, ctx.ca, ctx.cas, ctx.cb, ctx.cbs,
+             net, np.zeros(len(r)), size[r, i], ctx.ca[r, i], ctx.call_risk)
     # call spread <= (K2-K1) d: sell C(K1=i) at bid, buy C(K2=j>i) at ask; edge = (Cb_i + K_i d) - (Ca_j + K_j d)
     best, j = _best_after(_fill(ctx.ca + K * d, False), False)
     jj = np.maximum(j, 0)
@@ -453,7 +458,8 @@ def _vertical(ctx: _Context) -> list[_Found]:
         r, i, j = _one_per_partner(r, i, jj[r, i], edge[r, i])
         width = ctx.K[j] - ctx.K[i]
         net = ctx.ca[r, j] - ctx.cb[r, i]
-        emit("call slope", "C", r, j, i, ctx.ca, ctx.cas, ctx.cb, ctx.cbs, net, -width * ctx.disc[r], size[r, i], width, ctx.call_risk, width * (1.0 - ctx.disc[r]))
+        emit("call slope", "C", r, j, i, ctx.ca, ctx.cas, ctx.cb, ctx.cbs,
+             net, -width * ctx.disc[r], size[r, i], width, ctx.call_risk, width * (1.0 - ctx.disc[r]))
     # puts rise with strike: buy P(K2=j) at ask, sell P(K1=i<j) at bid; edge = Pb_i - Pa_j
     best, i = _best_before(_fill(ctx.pb, True), True)
     ii = np.maximum(i, 0)
@@ -463,7 +469,8 @@ def _vertical(ctx: _Context) -> list[_Found]:
     if len(r):
         r, j, i = _one_per_partner(r, j, ii[r, j], edge[r, j])
         net = ctx.pa[r, j] - ctx.pb[r, i]
-        emit("put monotonic", "P", r, j, i, ctx.pa, ctx.pas, ctx.pb, ctx.pbs, net, np.zeros(len(r)), size[r, j], ctx.pa[r, j], ctx.put_risk)
+        emit("put monotonic", "P", r, j, i, ctx.pa, ctx.pas, ctx.pb, ctx.pbs,
+             net, np.zeros(len(r)), size[r, j], ctx.pa[r, j], ctx.put_risk)
     # put spread <= (K2-K1) d: sell P(K2=j) at bid, buy P(K1=i<j) at ask; edge = (Pb_j - K_j d) - (Pa_i - K_i d)
     best, i = _best_before(_fill(ctx.pa - K * d, False), False)
     ii = np.maximum(i, 0)
@@ -474,7 +481,8 @@ def _vertical(ctx: _Context) -> list[_Found]:
         r, j, i = _one_per_partner(r, j, ii[r, j], edge[r, j])
         width = ctx.K[j] - ctx.K[i]
         net = ctx.pa[r, i] - ctx.pb[r, j]
-        emit("put slope", "P", r, i, j, ctx.pa, ctx.pas, ctx.pb, ctx.pbs, net, -width * ctx.disc[r], size[r, j], width, ctx.put_risk, width * (1.0 - ctx.disc[r]))
+        emit("put slope", "P", r, i, j, ctx.pa, ctx.pas, ctx.pb, ctx.pbs,
+             net, -width * ctx.disc[r], size[r, j], width, ctx.put_risk, width * (1.0 - ctx.disc[r]))
     return out
 
 
@@ -512,7 +520,10 @@ def _butterfly(ctx: _Context) -> list[_Found]:
         r1, r3 = w1 // g, w3 // g
         r2 = r1 + r3
         edge = r2 * bid[rows, j] - r1 * ask - r3 * ask[rows, lc]
-        size = np.minimum(np.minimum(np.floor(ask_s / np.maximum(r1, 1)), np.floor(bid_s[rows, j] / np.maximum(r2, 1))), np.floor(ask_s[rows, lc] / np.maximum(r3, 1)))
+        size = np.minimum(
+            np.minimum(np.floor(ask_s / np.maximum(r1, 1)), np.floor(bid_s[rows, j] / np.maximum(r2, 1))),
+            np.floor(ask_s[rows, lc] / np.maximum(r3, 1)),
+        )
         r, i = np.nonzero(ok & _select(edge, size, m))
         if not len(r):
             continue
@@ -681,7 +692,10 @@ def _emit(ctx: _Context, found: list[_Found], *, net_of_costs: bool, min_edge: f
                     legs.append(Leg(int(con[n]), "STK", "", 0.0, "", leg.action, int(ratios[n]), prices[n], sizes[n]))
                 else:
                     legs.append(
-                        Leg(int(con[n]), "OPT", leg.right, strikes[n], exp_str[lrows[n]], leg.action, int(ratios[n]), prices[n], sizes[n])
+                        Leg(
+                            int(con[n]), "OPT", leg.right, strikes[n], exp_str[lrows[n]],
+                            leg.action, int(ratios[n]), prices[n], sizes[n],
+                        )
                     )
             max_size = int(size_l[n])
             total = netcomb_l[n] * max_size
@@ -794,26 +808,36 @@ def scan_chain(
     return out
 
 
-def scan_parity(snapshot: ChainSnapshot, carry: Carry | None = None, costs: Costs | None = None, **kw) -> list[Opportunity]:
+def scan_parity(
+    snapshot: ChainSnapshot, carry: Carry | None = None, costs: Costs | None = None, **kw: object
+) -> list[Opportunity]:
     """Conversions and reversals (see the module docstring); options as :func:`scan_chain`."""
     return scan_chain(snapshot, carry, costs, kinds=("parity",), **kw)
 
 
-def scan_boxes(snapshot: ChainSnapshot, carry: Carry | None = None, costs: Costs | None = None, **kw) -> list[Opportunity]:
+def scan_boxes(
+    snapshot: ChainSnapshot, carry: Carry | None = None, costs: Costs | None = None, **kw: object
+) -> list[Opportunity]:
     """Long and short box spreads, best partner strike per lower strike; as :func:`scan_chain`."""
     return scan_chain(snapshot, carry, costs, kinds=("box",), **kw)
 
 
-def scan_verticals(snapshot: ChainSnapshot, carry: Carry | None = None, costs: Costs | None = None, **kw) -> list[Opportunity]:
+def scan_verticals(
+    snapshot: ChainSnapshot, carry: Carry | None = None, costs: Costs | None = None, **kw: object
+) -> list[Opportunity]:
     """Monotonicity and slope bounds of call and put spreads; as :func:`scan_chain`."""
     return scan_chain(snapshot, carry, costs, kinds=("vertical",), **kw)
 
 
-def scan_butterflies(snapshot: ChainSnapshot, carry: Carry | None = None, costs: Costs | None = None, **kw) -> list[Opportunity]:
+def scan_butterflies(
+    snapshot: ChainSnapshot, carry: Carry | None = None, costs: Costs | None = None, **kw: object
+) -> list[Opportunity]:
     """Convexity in strike on adjacent listed strikes; as :func:`scan_chain`."""
     return scan_chain(snapshot, carry, costs, kinds=("butterfly",), **kw)
 
 
-def scan_calendars(snapshot: ChainSnapshot, carry: Carry | None = None, costs: Costs | None = None, **kw) -> list[Opportunity]:
+def scan_calendars(
+    snapshot: ChainSnapshot, carry: Carry | None = None, costs: Costs | None = None, **kw: object
+) -> list[Opportunity]:
     """Calendar bound at each strike, best far expiry per near expiry; as :func:`scan_chain`."""
     return scan_chain(snapshot, carry, costs, kinds=("calendar",), **kw)
