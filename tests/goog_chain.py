@@ -3,7 +3,7 @@
 Reads ``../shared/data/lean`` (or ``DESK_LEAN_DIR``) in place; nothing is copied into the
 repository. :func:`goog_chain_at` returns the underlying's bid/ask and, for every contract
 of the expiries asked for, the bid/ask/sizes of the last minute bar at or before the given
-time (ET), the day's volume so far (trade bars) and the open interest (LEAN's morning
+time (ET), the day's volume and last trade price so far (trade bars) and the open interest (LEAN's morning
 value). Prices dollars per share; the files hold deci-cents (README of the data folder).
 
 conIds are made up here (stable: a counter in file-name order); they only need to be
@@ -48,6 +48,7 @@ class ContractState:
     ask: float = math.nan
     bid_size: float = math.nan
     ask_size: float = math.nan
+    last: float = math.nan
     volume: float = 0.0
     open_interest: float = math.nan
 
@@ -134,6 +135,7 @@ def goog_chain_at(et: time = time(10, 30), expiries: tuple[str, ...] = ("2016011
                 if int(f[0]) > ms:
                     break
                 state.volume += float(f[5])
+                state.last = int(f[4]) / 10_000
     with zipfile.ZipFile(option / f"{DAY}_openinterest_american.zip") as z:
         for name in z.namelist():
             state = by_key.get(_parse_name(name))

@@ -582,9 +582,11 @@ class ChainManager:
         self._reset()
         self.underlying = instrument
         self._set_message(f"{instrument.symbol}: loading the option chain…")
-        if self.broker is None or not self._connected():
-            if self.broker is not None:
-                self._set_message(f"{instrument.symbol}: the option chain loads when the gateway is connected", "warning")
+        if self.broker is None:
+            self._set_message(f"{instrument.symbol}: no gateway, so no option chain (offline chain)", "warning")
+            return
+        if not self._connected():
+            self._set_message(f"{instrument.symbol}: the option chain loads when the gateway is connected", "warning")
             return
         await self._load(self._gen)
 
@@ -759,7 +761,7 @@ class ChainManager:
         assert definition is not None
         if expiry not in self._expiries:
             if self.broker is None:
-                raise ChainError(f"{definition.underlying.symbol} {expiry}: contracts not installed")
+                raise self._fail(f"{definition.underlying.symbol} {expiry}: contracts not installed (offline chain)", "warning")
             from ib_async import Option
 
             query = Option(

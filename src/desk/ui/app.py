@@ -36,6 +36,7 @@ from textual.widgets import Footer
 from desk.broker import BrokerError, StateChanged, WatchlistChanged
 from desk.domain import Clock, ConnectionState, StatusEvent
 from desk.settings import Settings
+from desk.ui.messages import InstrumentSelected
 from desk.ui.meters import RateMeter
 from desk.ui.screens.add_symbol import AddSymbolScreen
 from desk.ui.screens.help import HelpScreen, HelpSection, binding_rows
@@ -46,6 +47,7 @@ from desk.ui.themes import (
     load_themes,
     project_themes_dir,
 )
+from desk.ui.widgets.chain import ChainPane
 from desk.ui.widgets.status_bar import StatusBar
 from desk.ui.widgets.watchlist import Watchlist
 
@@ -77,6 +79,8 @@ class DeskApp(App[int]):
         Binding("question_mark,f1", "help", "Help", id="desk.help", tooltip="Show every key binding"),
         Binding("ctrl+t", "change_theme", "Theme", show=False, id="desk.theme", tooltip="Pick a colour theme"),
         Binding("q", "quit", "Quit", id="desk.quit", tooltip="Stop the desk (flushes the recorder) and quit"),
+        Binding("1", "focus_pane('watchlist')", "Watchlist", show=False, id="desk.focus_watchlist", tooltip="Focus the watchlist"),
+        Binding("2,c", "focus_pane('chain')", "Chain", show=False, id="desk.focus_chain", tooltip="Focus the option chain"),
     ]
 
     #: Keys of the command palette, shown in the help (Textual binds it itself).
@@ -114,6 +118,16 @@ class DeskApp(App[int]):
         #: the watchlist pane (kept as an attribute: timers may fire while the DOM closes)
         self.watchlist = Watchlist(runtime.quotes, runtime.broker.watchlist, id="watchlist", classes="pane")
         self.watchlist.border_title = "Watchlist"
+        #: the option chain pane (follows the watchlist selection)
+        self.chain = ChainPane(
+            getattr(runtime, "chains", None),
+            clock=self.clock,
+            stale_after=self.settings.chain_stale_seconds,
+            id="chain",
+            classes="pane",
+        )
+        self.chain.border_title = "Option chain"
+        self._chain_message_seq = 0
         #: the status bar
         self.status_bar = StatusBar(id="status")
 
@@ -153,6 +167,7 @@ class DeskApp(App[int]):
         # positions and arbitrage panes will be added here as they are built.
         with Container(id="main"):
             yield self.watchlist
+            yield self.chain
         yield self.status_bar
         yield Footer()
 
@@ -261,6 +276,24 @@ class DeskApp(App[int]):
             return
         dirty = self.runtime.quotes.drain_dirty()
         self.watchlist.apply_dirty(dirty)
+        chains = self.chain.chains
+        if chains is not None:
+            self.chain.apply(chains.flush())
+            if chains.message_seq != self._chain_message_seq:
+                self._chain_message_seq = chains.message_seq
+                if chains.message:
+                    self._report(chains.message, chains.message_level)
+
+    @on(InstrumentSelected)
+    def _instrument_selected(self, message: InstrumentSelected) -> None:
+        """The chain follows the watchlist's selection (stocks and ETFs; options are the ticket's)."""
+        self.chain.show_underlying(message.instrument)
+
+    def action_focus_pane(self, pane: str) -> None:
+        """Focus the ``watchlist`` or the ``chain`` pane."""
+        target = {"watchlist": self.watchlist, "chain": self.chain}.get(pane)
+        if target is not None:
+            target.focus()
 
     def _refresh_status(self) -> None:
         if not self.is_running or not self.status_bar.is_mounted:
@@ -331,6 +364,7 @@ class DeskApp(App[int]):
         return [
             ("Desk", binding_rows(self.BINDINGS) + self.PALETTE_HELP),
             ("Watchlist", binding_rows(Watchlist.BINDINGS)),
+            ("Option chain", binding_rows(ChainPane.BINDINGS)),
             ("Add symbol dialog", [("Enter", "Add the symbol")] + binding_rows(AddSymbolScreen.BINDINGS)),
             ("Help", binding_rows(HelpScreen.BINDINGS)),
         ]

@@ -32,6 +32,10 @@ _KEY_NAMES = {
     "plus": "+",
     "question_mark": "?",
     "tab": "Tab",
+    "minus": "-",
+    "equals_sign": "=",
+    "left_square_bracket": "[",
+    "right_square_bracket": "]",
 }
 
 
