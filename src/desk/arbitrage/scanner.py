@@ -8,9 +8,9 @@ takes the caller's ``changed`` mask), rescans the changed rows with the row scan
 the changed columns with the calendar scanner, and keeps the rest.
 
 A full scan runs instead when the grid changed (other expiries or strikes), the stock's
-quote changed (every conversion and every early-exercise flag depends on it), or
-``full_every`` seconds have passed since the last full scan (time to expiry moves the
-discounting of every row).
+quote changed (every conversion and every early-exercise flag depends on it), every expiry
+has a change (one full pass is cheaper), or ``full_every`` seconds have passed since the
+last full scan (time to expiry moves the discounting of every row).
 """
 
 from __future__ import annotations
@@ -115,7 +115,11 @@ class ChainScanner:
                 changed = np.asarray(changed, dtype=bool)
                 if changed.shape != snapshot.shape:
                     raise ValueError(f"changed must have shape {snapshot.shape}, got {changed.shape}")
-            self._partial(snapshot, np.nonzero(changed.any(axis=1))[0], np.nonzero(changed.any(axis=0))[0])
+            rows = np.nonzero(changed.any(axis=1))[0]
+            if len(rows) == len(snapshot.expiries) and len(rows) > 1:
+                self._full(snapshot)  # every expiry changed: one full pass is cheaper
+            else:
+                self._partial(snapshot, rows, np.nonzero(changed.any(axis=0))[0])
         self._last = snapshot
         out = [o for per_row in self._rows.values() for row in per_row for o in row]
         out.extend(o for col in self._cols for o in col)

@@ -133,9 +133,12 @@ class Opportunity:
     * ``expiry``: the (nearest) expiry of the combo, ``YYYYMMDD``; ``days_to_expiry`` in
       calendar days from the snapshot's exchange date; ``years_to_expiry`` ACT/365 from the
       snapshot time to the expiry's close.
-    * ``capital_combo``: dollars tied up per combo (see ``desk.arbitrage`` for the measure of
-      each kind); ``annualized_return`` = ``edge_combo_net`` / ``capital_combo`` /
-      ``years_to_expiry`` (simple, not compounded; a fraction: 0.05 is 5% a year).
+    * ``capital_combo``: dollars tied up per combo (see ``desk.arbitrage.scanners`` for the
+      measure of each kind: the debit, the amount owed at expiry, or the premium of the legs
+      bought); ``annualized_return`` = ``edge_combo_net`` / ``capital_combo`` /
+      ``years_to_expiry`` (simple, not compounded; a fraction: 0.05 is 5% a year). The edge
+      is measured after discounting at the carry rate, so this is the return *in excess of*
+      that rate (NaN when the capital or the time to expiry is 0).
     * ``risks``: early-exercise and dividend risks of the short American legs.
     * ``first_seen`` / ``last_seen`` (UTC): maintained by ``desk.arbitrage.OpportunityBook``
       across scans; a fresh scan sets both to the snapshot time. ``best_edge_total`` is the
