@@ -79,6 +79,10 @@ SIDE_COLUMNS: tuple[ChainColumn, ...] = (
     ChainColumn("volume", "Vol", 6, 6),
     ChainColumn("oi", "OI", 7, 5),
 )
+_KEYS = tuple(c.key for c in SIDE_COLUMNS)
+_INDEX = {key: i for i, key in enumerate(_KEYS)}
+_ALL_MISSING = (MISSING,) * len(SIDE_COLUMNS)
+_NO_GREEKS = OptionGreeks()
 #: Width of the strike column (without the stale flags either side).
 STRIKE_WIDTH = 9
 #: Fixed lines above the rows (title, column header) and below them (detail, keys/message).
@@ -247,7 +251,9 @@ class ChainPane(ScrollView, can_focus=True):
         self._rows: list[ChainRow] = []
         self._row_of: dict[int, int] = {}  # conId -> row index
         self._flags: list[tuple[bool, bool, bool, bool, bool]] = []  # atm, itm C, itm P, stale C, stale P
-        self._cache: dict[float, tuple[tuple[object, ...], Strip]] = {}
+        #: strike -> (fast key: quote seqs + flags, display key: the texts shown, strip)
+        self._cache: dict[float, tuple[tuple[object, ...], tuple[object, ...], Strip]] = {}
+        self._view = Size(0, 0)  # the content area (without scrollbars), see render_lines
         self._fixed: dict[str, tuple[object, Strip]] = {}  # title/header/detail/hint caches
         self._styles: dict[str, Style] | None = None
         self._columns: tuple[ChainColumn, ...] = SIDE_COLUMNS
@@ -287,7 +293,7 @@ class ChainPane(ScrollView, can_focus=True):
     @property
     def page_rows(self) -> int:
         """Strike rows visible at once."""
-        return max(1, self.scrollable_content_region.height - TOP_LINES - BOTTOM_LINES)
+        return max(1, self._view_size().height - TOP_LINES - BOTTOM_LINES)
 
     def show_underlying(self, instrument: Instrument) -> None:
         """Load ``instrument``'s chain (a stock or ETF; options are ignored), debounced."""
@@ -343,11 +349,19 @@ class ChainPane(ScrollView, can_focus=True):
             if refresh or (flush is not None and flush.computed):
                 self._smile = None
                 self.refresh()
-        else:
-            for i in refresh:
-                self._refresh_row(i)
+            self._refresh_fixed()
+            return len(refresh)
+        repainted = 0
+        top = int(self.scroll_y)
+        for i in refresh:
+            if not (top <= i < top + self.page_rows):
+                continue  # off screen: rebuilt from the cache key when scrolled into view
+            before = self._cache.get(self._rows[i].strike)
+            if before is None or self._row_strip(i) is not before[2]:
+                self._refresh_row(i)  # only rows whose text or styles really changed
+                repainted += 1
         self._refresh_fixed()
-        return len(refresh)
+        return repainted
 
     def move_cursor(self, row: int, side: str | None = None) -> None:
         """Put the cursor on ``row`` (clamped) and ``side`` (``"C"``/``"P"``)."""
@@ -479,7 +493,8 @@ class ChainPane(ScrollView, can_focus=True):
             self.move_cursor(row, "C" if offset.x + int(self.scroll_x) < middle else "P")
 
     def on_resize(self, event: events.Resize) -> None:
-        columns = visible_columns(self.scrollable_content_region.width)
+        self._view = self.scrollable_content_region.size
+        columns = visible_columns(self._view.width)
         if columns != self._columns:
             self._columns = columns
             self._cache.clear()
@@ -501,8 +516,7 @@ class ChainPane(ScrollView, can_focus=True):
 
     def render_line(self, y: int) -> Strip:
         """Line ``y``: title, column header, rows from ``scroll_y`` (or the smile), detail, keys."""
-        width = self.scrollable_content_region.width or self.size.width
-        height = self.scrollable_content_region.height or self.size.height
+        width, height = self._view_size()
         scroll_x, scroll_y = self.scroll_offset
         base = self._style("base")
         if y == 0:
@@ -521,6 +535,16 @@ class ChainPane(ScrollView, can_focus=True):
         if row == 0:
             return self._crop(self._empty_strip(), 0, width)
         return Strip.blank(width, base)
+
+    def render_lines(self, crop: Region) -> list[Strip]:
+        """Measure the content area once per paint (it is not cheap), then render the lines."""
+        self._view = self.scrollable_content_region.size
+        return super().render_lines(crop)
+
+    def _view_size(self) -> Size:
+        if not self._view.width:
+            self._view = self.scrollable_content_region.size
+        return self._view
 
     def _crop(self, strip: Strip, x: int, width: int) -> Strip:
         if x == 0 and strip.cell_length == width:
@@ -634,78 +658,117 @@ class ChainPane(ScrollView, can_focus=True):
         return self._styles[name]
 
     def _cells(self, quote: OptionQuote | None) -> dict[str, str]:
+        """The texts of one contract's cells by column key (unpadded)."""
+        return dict(zip(_KEYS, self._values(quote)))
+
+    def _values(self, quote: OptionQuote | None) -> tuple[str, ...]:
+        """The texts of one contract's cells in :data:`SIDE_COLUMNS` order (the hot path)."""
         if quote is None:
-            return {c.key: MISSING for c in SIDE_COLUMNS}
-        g: OptionGreeks | None = quote.greeks(self.source)
-        g = g if g is not None else OptionGreeks()
-        tick = 0.01
-        return {
-            "bid": fmt_price(quote.bid, tick),
-            "ask": fmt_price(quote.ask, tick),
-            "last": fmt_price(quote.last, tick),
-            "iv": _fmt_iv(g.iv),
-            "delta": _fmt_greek(g.delta),
-            "gamma": _fmt_greek(g.gamma, 4),
-            "theta": _fmt_greek(g.theta),
-            "vega": _fmt_greek(g.vega),
-            "volume": _fmt_count(quote.volume),
-            "oi": _fmt_count(quote.open_interest),
-        }
+            return _ALL_MISSING
+        g = quote.ours if self.source == "ours" else quote.model
+        if g is None:
+            g = _NO_GREEKS
+        bid, ask, last = quote.bid, quote.ask, quote.last
+        return (
+            f"{bid:,.2f}" if bid == bid else MISSING,
+            f"{ask:,.2f}" if ask == ask else MISSING,
+            f"{last:,.2f}" if last == last else MISSING,
+            _fmt_iv(g.iv),
+            _fmt_greek(g.delta),
+            _fmt_greek(g.gamma, 4),
+            _fmt_greek(g.theta),
+            _fmt_greek(g.vega),
+            _fmt_count(quote.volume),
+            _fmt_count(quote.open_interest),
+        )
 
     def _row_strip(self, row: int) -> Strip:
+        """The strip of ``row``: cached by the quotes' ``seq`` and the row's flags; when
+        those changed but the texts shown did not (a Greek moved in a decimal not shown),
+        the old strip is kept."""
         chains = self.chains
         assert chains is not None
         r = self._rows[row]
         call, put = chains.quote(r.call), chains.quote(r.put)
         flags = self._flags[row] if row < len(self._flags) else (False,) * 5
         cursor = self._side if row == self._cursor else ""
-        key = (
-            call.seq if call is not None else -1, id(call), put.seq if put is not None else -1, id(put),
+        fast = (
+            id(call), call.seq if call is not None else -1, id(put), put.seq if put is not None else -1,
             flags, cursor, self.source, self._columns,
         )
         cached = self._cache.get(r.strike)
-        if cached is not None and cached[0] == key:
-            return cached[1]
-        strip = self._build_row(r, call, put, flags, cursor)
-        self._cache[r.strike] = (key, strip)
+        if cached is not None and cached[0] == fast:
+            return cached[2]
+        columns = self._columns
+        call_texts = self._texts(call, r.call is not None, self._call_columns(columns))
+        put_texts = self._texts(put, r.put is not None, columns)
+        display = (call_texts, put_texts, flags, cursor, columns)
+        if cached is not None and cached[1] == display:
+            self._cache[r.strike] = (fast, display, cached[2])
+            return cached[2]
+        strip = self._build_row(r.strike, call_texts, put_texts, flags, cursor)
+        self._cache[r.strike] = (fast, display, strip)
         self.rows_rendered += 1
         return strip
 
+    @staticmethod
+    def _call_columns(columns: tuple[ChainColumn, ...]) -> tuple[ChainColumn, ...]:
+        """The call side's columns left to right: mirrored, but bid before ask."""
+        outer = [c for c in reversed(columns) if c.key not in ("bid", "ask")]
+        return tuple(outer + [c for c in columns if c.key in ("bid", "ask")])
+
+    def _texts(self, quote: OptionQuote | None, present: bool, columns: tuple[ChainColumn, ...]) -> tuple[str, ...]:
+        """The cell texts of one side, padded to the columns' widths (blank for no contract)."""
+        if not present:
+            return tuple(" " * c.width for c in columns)
+        values = self._values(quote)
+        out = []
+        for c in columns:
+            text = values[_INDEX[c.key]]
+            width = c.width
+            if len(text) > width:
+                text = text[: width - 1] + "…"
+            out.append(text.rjust(width))
+        return tuple(out)
+
     def _build_row(
-        self, r: ChainRow, call: OptionQuote | None, put: OptionQuote | None,
+        self, strike: float, call_texts: tuple[str, ...], put_texts: tuple[str, ...],
         flags: tuple[bool, bool, bool, bool, bool], cursor: str,
     ) -> Strip:
         style = self._style
         atm, itm_c, itm_p, stale_c, stale_p = flags
-        base = style("base")
-        row_bg = style("cursor-row") if cursor else base
+        row_bg = style("cursor-row") if cursor else style("base")
         call_bg = style("cursor") if cursor == "C" else (row_bg + style("itm") if itm_c else row_bg)
         put_bg = style("cursor") if cursor == "P" else (row_bg + style("itm") if itm_p else row_bg)
         missing = style("missing")
         segments: list[Segment] = [Segment(" ", row_bg)]
 
-        def side(cells: dict[str, str], columns, bg: Style, present: bool) -> None:
-            for column in columns:
-                text = cells[column.key] if present else ""
-                if len(text) > column.width:
-                    text = text[: column.width - 1] + "…"
-                segments.append(Segment(text.rjust(column.width), bg + missing if text == MISSING else bg))
-                segments.append(Segment(" ", bg))
+        def side(texts: tuple[str, ...], bg: Style) -> None:
+            # one segment per run of cells with the same style (missing values are dimmed)
+            dim = bg + missing
+            run: list[str] = []
+            run_missing = False
+            for text in texts:
+                is_missing = text.endswith(MISSING)
+                if run and is_missing != run_missing:
+                    segments.append(Segment("".join(run), dim if run_missing else bg))
+                    run = []
+                run_missing = is_missing
+                run.append(text)
+                run.append(" ")
+            if run:
+                segments.append(Segment("".join(run), dim if run_missing else bg))
 
-        columns = self._columns
-        call_columns = [c for c in reversed(columns) if c.key not in ("bid", "ask")] + [
-            c for c in columns if c.key in ("bid", "ask")
-        ]
-        side(self._cells(call), call_columns, call_bg, r.call is not None)
-        segments.append(Segment("*" if stale_c else " ", row_bg + style("stale")))
-        strike = _fmt_strike(r.strike)
-        text = f"▶{strike}◀" if atm else strike
-        strike_style = row_bg + (style("atm") if atm else style("strike"))
-        segments.append(Segment(text.center(STRIKE_WIDTH), strike_style))
-        segments.append(Segment("*" if stale_p else " ", row_bg + style("stale")))
+        side(call_texts, call_bg)
+        stale = row_bg + style("stale")
+        segments.append(Segment("*" if stale_c else " ", stale))
+        text = _fmt_strike(strike)
+        text = f"▶{text}◀" if atm else text
+        segments.append(Segment(text.center(STRIKE_WIDTH), row_bg + (style("atm") if atm else style("strike"))))
+        segments.append(Segment("*" if stale_p else " ", stale))
         segments.append(Segment(" ", row_bg))
-        side(self._cells(put), columns, put_bg, r.put is not None)
-        return Strip(segments, row_width(columns))
+        side(put_texts, put_bg)
+        return Strip(segments, row_width(self._columns))
 
     def _header_strip(self) -> Strip:
         key = ("header", self._columns, self.source)
@@ -714,11 +777,8 @@ class ChainPane(ScrollView, can_focus=True):
             return cached[1]
         style = self._style("header")
         columns = self._columns
-        call_columns = [c for c in reversed(columns) if c.key not in ("bid", "ask")] + [
-            c for c in columns if c.key in ("bid", "ask")
-        ]
         parts = [" "]
-        for c in call_columns:
+        for c in self._call_columns(columns):
             parts.append(c.title.rjust(c.width) + " ")
         parts.append(" " + "Strike".center(STRIKE_WIDTH) + " ")
         parts.append(" ")
@@ -876,13 +936,13 @@ class ChainPane(ScrollView, can_focus=True):
 
     def _refresh_row(self, row: int) -> None:
         y = row - int(self.scroll_y) + TOP_LINES
-        height = self.scrollable_content_region.height
+        height = self._view_size().height
         if TOP_LINES <= y < height - BOTTOM_LINES:
             self.refresh(Region(0, y, self.size.width, 1))
 
     def _refresh_fixed(self, force: bool = False) -> None:
         """Repaint the title, detail and keys lines if their text changed (or ``force``)."""
-        height = self.scrollable_content_region.height
+        height = self._view_size().height
         width = self.size.width
         getters: tuple[tuple[str, int, Callable[[], Strip]], ...] = (
             ("title", 0, self._title_strip),
