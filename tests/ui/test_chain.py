@@ -376,3 +376,53 @@ async def test_chain_over_the_real_stack(tmp_path):
         assert {r.call.symbol for r in _pane(app).rows} == {"AAPL"}
         assert runtime.broker.lines.used == 18
         assert math.isfinite(manager.forward)
+
+
+# ---------------------------------------------------------------------------------- smile layout (pure)
+
+
+def test_smile_lines_plot_points_axes_and_markers() -> None:
+    from desk.ui.widgets.smile import SmilePoint, smile_lines
+
+    points = [
+        SmilePoint(90.0, 0.30, True), SmilePoint(95.0, 0.25, True), SmilePoint(100.0, 0.20, True),
+        SmilePoint(105.0, 0.22, True), SmilePoint(110.0, 0.26, True), SmilePoint(100.0, 0.21, False),
+        SmilePoint(120.0, math.nan, True),  # no IV: left out
+    ]
+    lines = smile_lines(points, 40, 12, atm_strike=100.0, cursor_strike=105.0)
+    assert len(lines) == 12
+    texts = ["".join(text for text, _ in runs) for runs in lines]
+    assert all(len(t) == 40 for t in texts)
+    kinds = {kind for runs in lines for _, kind in runs}
+    assert {"otm", "itm", "atm", "cursor", "axis", "label"} <= kinds
+    # y labels: top is the highest IV (+ padding), bottom the lowest
+    assert texts[0].startswith(" 30.5%┤") and texts[10].startswith(" 19.5%┤")
+    # x axis: lowest, ATM and highest strike
+    assert texts[11].startswith("      └90") and texts[11].rstrip().endswith("110") and "100" in texts[11]
+    # the 90 put is at the top-left, the ATM point on the lowest line
+    assert texts[0][7] == "●" and "●" in texts[10]
+    otm_rows = [i for i, t in enumerate(texts) if "●" in t]
+    assert len(otm_rows) >= 4
+    # too few points or too little room: a sentence instead of a plot
+    few = smile_lines(points[:1], 40, 5)
+    assert "fewer than two IVs" in few[0][0][0] and len(few) == 5
+    assert "too small" in smile_lines(points, 60, 3)[0][0][0]
+
+
+async def test_tab_and_number_keys_move_the_focus() -> None:
+    app = _app(goog_runtime())
+    async with app.run_test(size=SIZE) as pilot:
+        await _settle(pilot)
+        assert app.focused is app.watchlist
+        await pilot.press("tab")
+        assert app.focused is _pane(app)
+        await pilot.press("1")
+        assert app.focused is app.watchlist
+        await pilot.press("2")
+        assert app.focused is _pane(app)
+        await pilot.press("z")
+        await pilot.pause()
+        assert app.screen.maximized is _pane(app)
+        await pilot.press("z")
+        await pilot.pause()
+        assert app.screen.maximized is None
