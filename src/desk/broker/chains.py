@@ -586,7 +586,7 @@ class ChainManager:
             self._set_message(f"{instrument.symbol}: no gateway, so no option chain (offline chain)", "warning")
             return
         if not self._connected():
-            self._set_message(f"{instrument.symbol}: the option chain loads when the gateway is connected", "warning")
+            self._set_message(f"{instrument.symbol}: the option chain loads when the gateway is connected")
             return
         await self._load(self._gen)
 
