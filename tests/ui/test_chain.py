@@ -8,8 +8,6 @@ import math
 import time as _time
 from datetime import time
 
-import pytest
-
 from conftest import FakeRuntime, make_settings
 from desk.broker.chains import CHAIN_OWNER, ChainDefinition, ChainManager
 from desk.broker.lines import LineBudget
