@@ -38,6 +38,10 @@ def _parser() -> argparse.ArgumentParser:
     sim.add_argument("--port", type=int, default=4002, help="TCP port on 127.0.0.1 (default 4002, IB Gateway paper)")
     sim.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: loopback only)")
     sim.add_argument("--seed", type=int, default=None, help="market seed (default DESK_SIM_SEED)")
+    sim.add_argument("--max-lines", type=_positive_int, default=100, metavar="N",
+                     help="market data lines per connection, stocks and options (default 100, IB's; error 101 beyond)")
+    sim.add_argument("--rate", type=_rate, default=0.045, metavar="R",
+                     help="risk-free rate of option prices and Greeks, annual fraction (default 0.045)")
     sub.add_parser("doctor", help="check settings, database, Redis and the IB endpoint")
     return p
 
@@ -76,12 +80,32 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
 
 
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _rate(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an annual rate such as 0.045, got {text!r}") from None
+    if not -0.1 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"rate is an annual fraction (0.045 = 4.5%), got {value}")
+    return value
+
+
 def _run_sim(args: argparse.Namespace, settings: Settings) -> int:
     from desk.sim import serve
 
     seed = settings.sim_seed if args.seed is None else args.seed
     try:
-        serve(args.host, args.port, seed)
+        serve(args.host, args.port, seed, max_tickers=args.max_lines, rate=args.rate)
     except OSError as exc:
         print(f"desk: simulator cannot listen on {args.host}:{args.port}: {exc.strerror or exc}", file=sys.stderr)
         return 1

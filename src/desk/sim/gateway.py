@@ -102,6 +102,8 @@ class SimGateway:
             raise ValueError("tick_interval must be positive")
         if speed <= 0:
             raise ValueError("speed must be positive")
+        if max_tickers < 1:
+            raise ValueError(f"max_tickers (market data lines) must be >= 1, got {max_tickers}")
         self.host = host
         self.port = port
         self.seed = seed
@@ -469,16 +471,19 @@ class EmbeddedSim:
 
 
 def serve(host: str = "127.0.0.1", port: int = 0, seed: int = 7, *,
-          tick_interval: float = 0.25, speed: float = 1.0) -> None:
+          tick_interval: float = 0.25, speed: float = 1.0, max_tickers: int = 100,
+          rate: float = DEFAULT_RATE) -> None:
     """Run a simulated gateway until SIGINT or SIGTERM (the ``desk sim`` command).
 
     Prints one line ``desk sim listening on HOST:PORT (seed S)`` once listening, then
     blocks; returns normally on the signal after closing every connection. ``OSError``
-    if the port is taken.
+    if the port is taken. ``max_tickers``: market data lines per connection (error 101
+    beyond); ``rate``: the options' risk-free rate (annual fraction).
     """
 
     async def main() -> None:
-        gw = SimGateway(host, port, seed=seed, tick_interval=tick_interval, speed=speed)
+        gw = SimGateway(host, port, seed=seed, tick_interval=tick_interval, speed=speed,
+                        max_tickers=max_tickers, rate=rate)
         await gw.start()
         print(f"desk sim listening on {host}:{gw.port} (seed {seed})", flush=True)
         stop = asyncio.Event()

@@ -634,30 +634,31 @@ def _px(x: float) -> str:
     return f"{x:.2f}"
 
 
-def _computation_part(tick_type: int, iv: float, delta: float, opt_price: float,
-                      pv_div: float, gamma: float, vega: float, theta: float,
-                      und: float) -> Part:
+# tickOptionComputation tails (tick type, tickAttrib 0, then the 8 values); 10
+# significant digits, IB's sentinels where no IV exists
+_COMP = "\0".join(["%d", "0"] + ["%.10g"] * 8) + "\0"
+_COMP_NA = "\0".join(["%d", "0", "-1", "-2", "%.10g", "%.10g", "-2", "-2", "-2", "%.10g"]) + "\0"
+_LEN_H_OPTION = len(_H_OPTION)
+
+
+def _computation_part(tick_type: int, v: Sequence[float]) -> Part:
     """tickOptionComputation (21): ``21,reqId,tickType,tickAttrib,impliedVol,delta,
     optPrice,pvDividend,gamma,vega,theta,undPrice`` (no version field from server
-    version 156; tickAttrib 0). IV / Greeks NaN become IB's sentinels -1 / -2."""
+    version 156; tickAttrib 0) from ``v`` = (IV, delta, optPrice, pvDividend, gamma,
+    vega, theta, undPrice). A NaN IV sends IB's sentinels: IV -1, Greeks -2."""
+    iv = v[0]
     if iv != iv:
-        tail = (f"{tick_type}\0" f"0\0-1\0-2\0{_fmt(opt_price)}\0{_fmt(pv_div)}\0"
-                f"-2\0-2\0-2\0{_fmt(und)}\0")
+        t = (_COMP_NA % (tick_type, v[2], v[3], v[7])).encode()
     else:
-        tail = (f"{tick_type}\0" f"0\0{_fmt(iv)}\0{_fmt(delta)}\0{_fmt(opt_price)}\0"
-                f"{_fmt(pv_div)}\0{_fmt(gamma)}\0{_fmt(vega)}\0{_fmt(theta)}\0{_fmt(und)}\0")
-    t = tail.encode()
-    return (_H_OPTION, t, len(_H_OPTION) + len(t))
+        t = (_COMP % (tick_type, iv, v[1], v[2], v[3], v[4], v[5], v[6], v[7])).encode()
+    return (_H_OPTION, t, _LEN_H_OPTION + len(t))
 
 
-class _Analytics(NamedTuple):
-    """Per dirty row (lists, for the encoding loop): model IV/greeks, then IV/greeks at
-    bid, ask and last (NaN where none)."""
-
-    model: tuple[list[float], ...]  # iv, delta, price, gamma, vega, theta
-    sides: tuple[tuple[list[float], ...], ...]  # per side (bid, ask, last): iv, delta, gamma, vega, theta
-    pv_div: list[float]
-    und: list[float]
+#: Sides of :meth:`OptionEngine._analytics` rows.
+_BID_SIDE, _ASK_SIDE, _LAST_SIDE, _MODEL_SIDE = range(4)
+_F_BID, _F_ASK = int(Changed.BID), int(Changed.ASK)
+_F_BID_SIZE, _F_ASK_SIZE = int(Changed.BID_SIZE), int(Changed.ASK_SIZE)
+_F_TRADE, _F_HIGH, _F_LOW = int(Changed.TRADE), int(Changed.HIGH), int(Changed.LOW)
 
 
 class OptionEngine:
@@ -864,7 +865,7 @@ class OptionEngine:
             extra: list[Part] | None = None
             for line in lines_of[i]:
                 p = parts
-                if line.volume_ticks and flag_l[j] & Changed.TRADE:
+                if line.volume_ticks and flag_l[j] & _F_TRADE:
                     if extra is None:
                         vol = str(int(rows.volume[i]))
                         extra = [size_part(TICK_CALL_VOLUME if rows.is_call[i]
@@ -916,7 +917,9 @@ class OptionEngine:
                 self._lines.append([])
         return [self._row_of[o.con_id] for o in opts]
 
-    def _analytics(self, idx: NDArray[np.integer], now: float) -> _Analytics:
+    def _analytics(self, idx: NDArray[np.integer], now: float) -> list[list[list[float]]]:
+        """Per side (bid, ask, last, model) one list per row of ``idx``: (IV, delta,
+        optPrice, pvDividend, gamma, vega, theta, undPrice); IV NaN where none."""
         from desk.pricing import implied_vol
 
         r = self.rows
@@ -947,66 +950,46 @@ class OptionEngine:
                                     rate, q3[P_ok]).iv
         ok3 = np.isfinite(iv3)
         g3 = bsm_greeks(call3, S3, K3, T3, rate, q3, np.where(ok3, iv3, 0.2))
+        pv3 = S3 * (1.0 - np.exp(-q3 * T3))
+        # one (IV, delta, optPrice, pvDividend, gamma, vega, theta, undPrice) row per
+        # option and side: bid, ask, last (price = the quote), then the model
+        side_rows = np.column_stack([iv3, g3.delta, P, pv3, g3.gamma, g3.vega, g3.theta, S3])
+        model_rows = np.column_stack([np.where(ok_m, iv_m, np.nan), gm.delta, model_price,
+                                      pv3[:n], gm.gamma, gm.vega, gm.theta, S])
+        return [side_rows[:n].tolist(), side_rows[n:2 * n].tolist(),
+                side_rows[2 * n:].tolist(), model_rows.tolist()]
 
-        def nanify(a: NDArray[np.float64], ok: NDArray[np.bool_]) -> NDArray[np.float64]:
-            return np.where(ok, a, np.nan)
-
-        model = tuple(x.tolist() for x in (
-            nanify(iv_m, ok_m), nanify(gm.delta, ok_m), model_price, nanify(gm.gamma, ok_m),
-            nanify(gm.vega, ok_m), nanify(gm.theta, ok_m)))
-        sides = []
-        for s in range(3):
-            sl = slice(s * n, (s + 1) * n)
-            ok = ok3[sl]
-            sides.append(tuple(x.tolist() for x in (
-                nanify(iv3[sl], ok), nanify(g3.delta[sl], ok), nanify(g3.gamma[sl], ok),
-                nanify(g3.vega[sl], ok), nanify(g3.theta[sl], ok))))
-        pv_div = (S * (1.0 - np.exp(-q * T))).tolist()
-        return _Analytics(model, tuple(sides), pv_div, S.tolist())
-
-    def _side_part(self, an: _Analytics, j: int, side: int, tick_type: int, price: float
-                   ) -> Part:
-        iv, delta, gamma, vega, theta = (col[j] for col in an.sides[side])
-        return _computation_part(tick_type, iv, delta, price, an.pv_div[j], gamma, vega,
-                                 theta, an.und[j])
-
-    def _model_part(self, an: _Analytics, j: int) -> Part:
-        iv, delta, price, gamma, vega, theta = (col[j] for col in an.model)
-        return _computation_part(TICK_MODEL_OPTION, iv, delta, price, an.pv_div[j], gamma,
-                                 vega, theta, an.und[j])
-
-    def _update_parts(self, i: int, j: int, flags: int, moved: bool, an: _Analytics,
-                      epoch_ms: int) -> list[Part]:
+    def _update_parts(self, i: int, j: int, flags: int, moved: bool,
+                      an: list[list[list[float]]], epoch_ms: int) -> list[Part]:
         r = self.rows
         parts: list[Part] = []
         bid, ask = float(r.bid[i]), float(r.ask[i])
-        if flags & Changed.BID:
-            parts.append(price_part(Tick.BID, _px(bid) if bid > 0 else "-1.00",
+        if flags & _F_BID:
+            parts.append(price_part(1, _px(bid) if bid > 0 else "-1.00",
                                     str(int(r.bid_size[i])), 1))
-        elif flags & Changed.BID_SIZE:
-            parts.append(size_part(Tick.BID_SIZE, str(int(r.bid_size[i]))))
-        if flags & Changed.ASK:
-            parts.append(price_part(Tick.ASK, _px(ask), str(int(r.ask_size[i])), 1))
-        elif flags & Changed.ASK_SIZE:
-            parts.append(size_part(Tick.ASK_SIZE, str(int(r.ask_size[i]))))
-        traded = bool(flags & Changed.TRADE)
+        elif flags & _F_BID_SIZE:
+            parts.append(size_part(0, str(int(r.bid_size[i]))))
+        if flags & _F_ASK:
+            parts.append(price_part(2, _px(ask), str(int(r.ask_size[i])), 1))
+        elif flags & _F_ASK_SIZE:
+            parts.append(size_part(3, str(int(r.ask_size[i]))))
+        traded = flags & _F_TRADE
         if traded:
-            parts.append(price_part(Tick.LAST, _px(float(r.last[i])), str(int(r.last_size[i]))))
-            parts.append(size_part(Tick.VOLUME, str(int(r.volume[i]))))
-            parts.append(string_part(Tick.LAST_TIMESTAMP, str(epoch_ms // 1000)))
-        if flags & Changed.HIGH:
-            parts.append(price_part(Tick.HIGH, _px(float(r.high[i]))))
-        if flags & Changed.LOW:
-            parts.append(price_part(Tick.LOW, _px(float(r.low[i]))))
-        if bid > 0 and (moved or flags & Changed.BID):
-            parts.append(self._side_part(an, j, 0, TICK_BID_OPTION, bid))
-        if moved or flags & Changed.ASK:
-            parts.append(self._side_part(an, j, 1, TICK_ASK_OPTION, ask))
-        last = float(r.last[i])
-        if last == last and (moved or traded):
-            parts.append(self._side_part(an, j, 2, TICK_LAST_OPTION, last))
-        if moved or flags & (Changed.BID | Changed.ASK):
-            parts.append(self._model_part(an, j))
+            parts.append(price_part(4, _px(float(r.last[i])), str(int(r.last_size[i]))))
+            parts.append(size_part(8, str(int(r.volume[i]))))
+            parts.append(string_part(45, str(epoch_ms // 1000)))
+            if flags & _F_HIGH:
+                parts.append(price_part(6, _px(float(r.high[i]))))
+            if flags & _F_LOW:
+                parts.append(price_part(7, _px(float(r.low[i]))))
+        if bid > 0 and (moved or flags & _F_BID):
+            parts.append(_computation_part(TICK_BID_OPTION, an[_BID_SIDE][j]))
+        if moved or flags & _F_ASK:
+            parts.append(_computation_part(TICK_ASK_OPTION, an[_ASK_SIDE][j]))
+        if (moved or traded) and r.last[i] == r.last[i]:
+            parts.append(_computation_part(TICK_LAST_OPTION, an[_LAST_SIDE][j]))
+        if moved or flags & (_F_BID | _F_ASK):
+            parts.append(_computation_part(TICK_MODEL_OPTION, an[_MODEL_SIDE][j]))
         return parts
 
     def _initial_parts(self, i: int, generic: frozenset[int], epoch_ms: int) -> list[Part]:
@@ -1034,11 +1017,11 @@ class OptionEngine:
             parts.append(size_part(TICK_CALL_OI if r.is_call[i] else TICK_PUT_OI,
                                    str(int(r.open_interest[i]))))
         if bid > 0:
-            parts.append(self._side_part(an, 0, 0, TICK_BID_OPTION, bid))
-        parts.append(self._side_part(an, 0, 1, TICK_ASK_OPTION, ask))
+            parts.append(_computation_part(TICK_BID_OPTION, an[_BID_SIDE][0]))
+        parts.append(_computation_part(TICK_ASK_OPTION, an[_ASK_SIDE][0]))
         if last == last:
-            parts.append(self._side_part(an, 0, 2, TICK_LAST_OPTION, last))
-        parts.append(self._model_part(an, 0))
+            parts.append(_computation_part(TICK_LAST_OPTION, an[_LAST_SIDE][0]))
+        parts.append(_computation_part(TICK_MODEL_OPTION, an[_MODEL_SIDE][0]))
         return parts
 
 
