@@ -281,7 +281,7 @@ async def test_account_survives_a_reconnect(connect, gateway: SimGateway, wait_u
     contract = (await ib.qualifyContractsAsync(Stock("SPY", "SMART", "USD")))[0]
     set_quote(gateway, "SPY", 600.00, 600.02, last=600.02)
     trade = ib.placeOrder(contract, MarketOrder("BUY", 300))
-    await wait_until(lambda: trade.isDone() and ib.portfolio(), 2.0)
+    await wait_until(lambda: trade.isDone() and values(ib)["GrossPositionValue"] > 0, 2.0)
     before = values(ib)
     ib.disconnect()
     await wait_until(lambda: gateway.clients == 0, 2.0)

@@ -53,10 +53,12 @@ Executions
     and error 202; reqGlobalCancel cancels every working order of every client.
 
 Accounts (:mod:`desk.sim.account`)
-    reqAccountUpdates streams updateAccountValue / updatePortfolio after every fill and
-    every ``account_interval`` seconds; reqPositions streams position changes;
-    reqAccountSummary rows are sent again after fills and every ``account_interval``;
-    reqPnL / reqPnLSingle stream every ``pnl_interval`` seconds and after fills.
+    reqPositions streams position (61) rows and reqAccountUpdates updatePortfolio (7)
+    rows of the traded contracts with every fill; account values (6), account summary
+    rows (63) and pnl / pnlSingle (94/95) follow ``coalesce_interval`` (50 ms) after a
+    fill, once for a burst of fills. Periodically, account values and the portfolio go
+    out every ``account_interval`` seconds (3 s; IB: 3 minutes) and P&L every
+    ``pnl_interval`` (1 s, as IB) while subscribed.
 
 Market hours
     The simulated market is always open (orders work around the clock) unless the
@@ -69,6 +71,8 @@ Market hours
 
 from __future__ import annotations
 
+import asyncio
+import bisect
 import copy
 import logging
 import math
@@ -244,6 +248,67 @@ class _Subs:
         return bool(self.account_updates or self.summary)
 
 
+class _Book:
+    """The working single-leg orders of one instrument: limit orders by price then time
+    (BUY limits highest first, SELL limits lowest first), so a market step only visits
+    the orders its quote can reach; every other type (MKT, stops, held orders) is
+    checked each step. ``hot`` holds the orders marketable at their last check."""
+
+    __slots__ = ("buys", "sells", "other", "hot")
+
+    def __init__(self) -> None:
+        self.buys: list[SimOrder] = []
+        self.sells: list[SimOrder] = []
+        self.other: list[SimOrder] = []
+        self.hot: set[SimOrder] = set()
+
+    def _list(self, order: SimOrder) -> list[SimOrder]:
+        if order.order_type != "LMT":
+            return self.other
+        return self.buys if order.action == "BUY" else self.sells
+
+    def add(self, order: SimOrder) -> None:
+        lst = self._list(order)
+        if lst is self.other:
+            lst.append(order)
+            return
+        limit = order.lmt_price
+        assert limit is not None
+        sign = -1.0 if lst is self.buys else 1.0
+        bisect.insort(lst, order, key=lambda o: (sign * (o.lmt_price or 0.0), o.perm_id))
+
+    def remove(self, order: SimOrder) -> None:
+        self.hot.discard(order)
+        for lst in (self.buys, self.sells, self.other):
+            if order in lst:
+                lst.remove(order)
+                return
+
+    def __bool__(self) -> bool:
+        return bool(self.buys or self.sells or self.other)
+
+    def reachable(self, bid: float, ask: float) -> list[SimOrder]:
+        """Orders the quote may fill, in priority order (limits then the others)."""
+        out: list[SimOrder] = []
+        if ask > 0:
+            for o in self.buys:
+                if o.lmt_price is None or o.lmt_price < ask - _EPS:
+                    break
+                out.append(o)
+        if bid > 0:
+            for o in self.sells:
+                if o.lmt_price is None or o.lmt_price > bid + _EPS:
+                    break
+                out.append(o)
+        if self.hot:  # orders that were marketable and no longer are
+            reach = set(out)
+            for o in [o for o in self.hot if o not in reach and o.order_type == "LMT"]:
+                o.marketable = False
+                self.hot.discard(o)
+        out.extend(self.other)
+        return out
+
+
 # --- the engine -------------------------------------------------------------------------
 
 
@@ -270,7 +335,7 @@ class OrderEngine:
         #: working orders by permId, in placement order
         self._open: dict[int, SimOrder] = {}
         #: working single-leg orders by conId; working combos
-        self._working: dict[int, list[SimOrder]] = {}
+        self._working: dict[int, _Book] = {}
         self._combos: list[SimOrder] = []
         #: executions of the day, in order
         self.executions: list[Execution] = []
@@ -279,6 +344,12 @@ class OrderEngine:
         self._subs: dict[Session, _Subs] = {}
         self._out: dict[Session, list[bytes]] = {}
         self._dirty: dict[str, set[int]] = {}  # account id -> conIds changed by fills
+        #: accounts and conIds whose values / P&L wait for the coalesced push
+        self._due_accounts: set[str] = set()
+        self._due_con_ids: set[int] = set()
+        self._deferred: asyncio.TimerHandle | None = None
+        #: seconds fills are coalesced before account values, summaries and P&L go out
+        self.coalesce_interval = 0.05
         start = int(gateway.clock.time())
         self._next_perm = (start % 1_000_000) * 1000 + 1
         self._exec_prefix = f"{start & 0xFFFFFFFF:08x}"
@@ -708,7 +779,10 @@ class OrderEngine:
             self._combos.append(order)
         else:
             assert order.contract is not None
-            self._working.setdefault(order.contract.con_id, []).append(order)
+            book = self._working.get(order.contract.con_id)
+            if book is None:
+                book = self._working[order.contract.con_id] = _Book()
+            book.add(order)
 
     def _unindex(self, order: SimOrder) -> None:
         if order.is_done:
@@ -718,10 +792,10 @@ class OrderEngine:
                 self._combos.remove(order)
             return
         assert order.contract is not None
-        lst = self._working.get(order.contract.con_id)
-        if lst and order in lst:
-            lst.remove(order)
-            if not lst:
+        book = self._working.get(order.contract.con_id)
+        if book is not None:
+            book.remove(order)
+            if not book:
                 del self._working[order.contract.con_id]
 
     def _open_for(self, order: SimOrder) -> bool:
@@ -741,15 +815,20 @@ class OrderEngine:
 
     def _match_all(self) -> None:
         consumed: dict[tuple[int, int], float] = {}
+        if self.market_hours:
+            now = self.gateway.clock.now()
+            open_now = {False: market_is_open(now, False), True: market_is_open(now, True)}
         for con_id in list(self._working):
-            orders = self._working.get(con_id)
-            if not orders:
+            book = self._working.get(con_id)
+            if not book:
                 continue
             quote = self.instruments.quote(con_id)
             if quote is None:
                 continue
-            for order in list(orders):
-                if order.is_done or not self._open_for(order):
+            for order in book.reachable(quote[0], quote[1]):
+                if order.is_done:
+                    continue
+                if self.market_hours and not open_now[order.request.outside_rth]:
                     continue
                 self._match_single(order, quote, False, consumed)
         for order in list(self._combos):
@@ -840,7 +919,11 @@ class OrderEngine:
             price = side_price if (aggressive or order.marketable) else limit
         else:
             price = side_price
-        order.marketable = True
+        if not order.marketable:
+            order.marketable = True
+            book = self._working.get(contract.con_id)
+            if book is not None:
+                book.hot.add(order)
         qty = float(math.floor(min(order.remaining, avail)))
         if qty <= 0:
             return
@@ -1042,6 +1125,9 @@ class OrderEngine:
     def _account_frames(self, acc: SimAccount, con_ids: set[int] | None) -> list[bytes]:
         """updatePortfolio rows (all open positions, or ``con_ids``) and the account
         values, then updateAccountTime."""
+        return self._portfolio_frames(acc, con_ids) + self._value_frames(acc)
+
+    def _portfolio_frames(self, acc: SimAccount, con_ids: set[int] | None) -> list[bytes]:
         mark = self.instruments.mark
         out = []
         for con_id, p in acc.positions.items():
@@ -1050,8 +1136,11 @@ class OrderEngine:
             if con_ids is not None and con_id not in con_ids:
                 continue
             out.append(portfolio_value(acc.account_id, p, p.price(mark)))
-        for k, v, c in acc.values(mark):
-            out.append(m.account_value(k, v, c, acc.account_id))
+        return out
+
+    def _value_frames(self, acc: SimAccount) -> list[bytes]:
+        out = [m.account_value(k, v, c, acc.account_id)
+               for k, v, c in acc.values(self.instruments.mark)]
         out.append(m.account_update_time(self.gateway.clock.now()))
         return out
 
@@ -1171,7 +1260,8 @@ class OrderEngine:
             self._send_session(session, b"".join(out))
 
     def _push_dirty(self) -> None:
-        """After fills: positions, portfolio and account values, summaries, P&L."""
+        """After fills: position and portfolio rows of the conIds that traded at once;
+        account values, summaries and P&L coalesced (:meth:`_push_deferred`)."""
         dirty, self._dirty = self._dirty, {}
         for session, subs in self._subs.items():
             out: list[bytes] = []
@@ -1183,14 +1273,44 @@ class OrderEngine:
                     out += [position(account_id, acc.positions[c]) for c in con_ids
                             if c in acc.positions]
                 if subs.account_updates == account_id:
-                    out += self._account_frames(acc, con_ids)
-            for req_id, tags in subs.summary.items():
-                out.append(self._summary_frames(req_id, tags))
+                    out += self._portfolio_frames(acc, con_ids)
+            if out:
+                self._send_session(session, b"".join(out))
+        for account_id, con_ids in dirty.items():
+            self._due_accounts.add(account_id)
+            self._due_con_ids |= con_ids
+        if self._deferred is None:
+            try:
+                loop = asyncio.get_running_loop()
+            except RuntimeError:  # driven by hand outside a loop: push now
+                self._push_deferred()
+                return
+            self._deferred = loop.call_later(self.coalesce_interval, self._deferred_push)
+
+    def _deferred_push(self) -> None:
+        self._deferred = None
+        try:
+            self._push_deferred()
+        finally:
+            self._flush()
+
+    def _push_deferred(self) -> None:
+        """Account values, account summaries and P&L of the accounts fills changed."""
+        accounts, self._due_accounts = self._due_accounts, set()
+        con_ids, self._due_con_ids = self._due_con_ids, set()
+        for session, subs in self._subs.items():
+            out: list[bytes] = []
+            if subs.account_updates in accounts:
+                acc = self.gateway.account(subs.account_updates)
+                if acc is not None:
+                    out += self._value_frames(acc)
+            if accounts:
+                for req_id, tags in subs.summary.items():
+                    out.append(self._summary_frames(req_id, tags))
             if out:
                 self._send_session(session, b"".join(out))
             if subs.any_pnl():
-                changed = set().union(*dirty.values()) if dirty else set()
-                self._push_pnl(session, subs, changed)
+                self._push_pnl(session, subs, con_ids)
 
     # --- output ------------------------------------------------------------------------
 
