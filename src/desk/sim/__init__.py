@@ -6,11 +6,16 @@ client, fed by a seeded synthetic market. Main entry points:
 * :class:`SimGateway` (asyncio, caller's loop), :class:`EmbeddedSim` (own loop in a
   daemon thread: what the desk embeds), :func:`serve` (``desk sim``);
 * :class:`MarketModel` (the market alone, for deterministic data without sockets);
-* :data:`UNIVERSE`, :func:`lookup`: the simulated instruments.
+* :data:`UNIVERSE`, :func:`lookup`: the simulated instruments; :class:`SimOption` their
+  listed options (:mod:`desk.sim.chain`), quoted by :mod:`desk.sim.options`
+  (:class:`OptionSource` is the seam for other option sources, :class:`SimQuote` what
+  ``SimGateway.quote_for`` returns).
 """
 
+from desk.sim.chain import SimOption
 from desk.sim.gateway import EmbeddedSim, SimGateway, serve
 from desk.sim.market import Changed, MarketChange, MarketModel, Snapshot
+from desk.sim.options import OptionSource, SimQuote
 from desk.sim.universe import UNIVERSE, SimStock, by_con_id, lookup
 
 __all__ = [
@@ -19,7 +24,10 @@ __all__ = [
     "EmbeddedSim",
     "MarketChange",
     "MarketModel",
+    "OptionSource",
     "SimGateway",
+    "SimOption",
+    "SimQuote",
     "SimStock",
     "Snapshot",
     "by_con_id",

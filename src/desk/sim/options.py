@@ -61,7 +61,9 @@ The seam (pluggable source): the :class:`OptionEngine` that the gateway owns ask
   NaN: the engine then implies the model IV from the mid.
 
 The engine owns the rows, subscriptions, Greeks, encoding and delayed data; a source
-owns what is listed and how quotes move. :class:`SyntheticOptions` (the default) lists
+owns what is listed and how quotes move. The underlying price each step is the mid of the
+gateway's market (``symbol in market`` and ``market.snapshot(symbol)``'s bid / ask), so a
+replayed market drives recorded or synthetic options alike. :class:`SyntheticOptions` (the default) lists
 the chains of :mod:`desk.sim.chain` and quotes Black-Scholes-Merton prices on the seeded
 :class:`~desk.sim.volsurface.VolSurface`; a replay source gives recorded contracts and
 quotes instead (``SimGateway(option_source=...)``).
@@ -92,6 +94,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Iterable, Sequence
+from datetime import date
 from typing import TYPE_CHECKING, NamedTuple, Protocol
 
 import numpy as np
@@ -101,6 +104,8 @@ from desk.pricing import bsm_greeks, bsm_price
 from desk.sim import messages as m
 from desk.sim.chain import (
     INDEX_ETFS,
+    OPTION_CON_ID_MAX,
+    OPTION_CON_ID_MIN,
     OPTION_EXCHANGES,
     ChainListing,
     SimOption,
@@ -372,13 +377,21 @@ class SyntheticOptions:
     defaults to ``VolSurface.seeded(seed)``.
     """
 
-    def __init__(self, seed: int, today, surface: VolSurface | None = None,
+    def __init__(self, seed: int, today: date, surface: VolSurface | None = None,
                  listing: ChainListing | None = None) -> None:
         self.seed = int(seed)
-        self.listing = listing if listing is not None else listing_for(today)
+        self.today = today
+        self._listing = listing
         self.surface = surface if surface is not None else VolSurface.seeded(self.seed)
         self.rng = np.random.default_rng([self.seed, 0x0B7])
         self._surface_index = np.zeros(0, dtype=np.int64)
+
+    @property
+    def listing(self) -> ChainListing:
+        """The chains listed as of ``today`` (built on first use, shared per process)."""
+        if self._listing is None:
+            self._listing = listing_for(self.today)
+        return self._listing
 
     # --- definitions ---------------------------------------------------------------------
 
@@ -398,7 +411,7 @@ class SyntheticOptions:
 
     def find(self, q: ContractQuery) -> list[SimOption]:
         if q.con_id:
-            opt = self.listing.option(q.con_id)
+            opt = self.option(q.con_id)
             if opt is None:
                 return []
             hits = [opt]
@@ -421,6 +434,8 @@ class SyntheticOptions:
         return hits
 
     def option(self, con_id: int) -> SimOption | None:
+        if not OPTION_CON_ID_MIN <= con_id < OPTION_CON_ID_MAX:
+            return None  # a stock's or nobody's: no need to build the listing
         return self.listing.option(con_id)
 
     def dividend_yield(self, symbol: str) -> float:
@@ -817,8 +832,8 @@ class OptionEngine:
         104 -> 23 (historical volatility), 106 -> 24 (30-day ATM implied volatility)."""
         if not generic & {100, 101, 104, 106}:
             return []
-        st = self.gateway.market.state(stock.symbol)
-        S = (st.bid + st.ask) * 0.5
+        snap = self.gateway.market.snapshot(stock.symbol)
+        S = (snap.bid + snap.ask) * 0.5
         stats = self.source.underlying_stats(stock.symbol, S, self.gateway.clock.time(),
                                              self.rate)
         parts: list[Part] = []
@@ -883,12 +898,13 @@ class OptionEngine:
     # --- internals -------------------------------------------------------------------------
 
     def _und_mids(self) -> NDArray[np.float64]:
+        """Mid of each underlying (dollars per share; NaN if not in the market)."""
         market = self.gateway.market
         out = np.empty(len(self._unds))
         for k, sym in enumerate(self._unds):
             if sym in market:
-                st = market.state(sym)
-                out[k] = (st.bid_t + st.ask_t) * 0.5 * st.stock.min_tick
+                snap = market.snapshot(sym)
+                out[k] = (snap.bid + snap.ask) * 0.5
             else:
                 out[k] = np.nan
         return out

@@ -16,10 +16,14 @@ startApi 71                            managedAccounts 15, nextValidId 9, farm n
                                        client id in use: error 326, then close
 reqIds 8 / reqCurrentTime 49           nextValidId 9 / currentTime 49 (clock, UTC epoch)
 reqContractDetails 9                   contractData 10 + contractDataEnd 52; error 200
+                                       (options: one per contract, desk.sim.options)
 reqMatchingSymbols 81                  symbolSamples 79
 reqMktData 1                           tickReqParams 81, marketDataType 58, initial
                                        ticks, then a stream (snapshot: tickSnapshotEnd
-                                       57); errors 200, 322 (duplicate id), 101 (lines)
+                                       57); errors 200, 322 (duplicate id), 101 (lines);
+                                       after reqMarketDataType 3/4: warning 10167 and
+                                       delayed tick types (desk.sim.delayed); options:
+                                       desk.sim.options
 cancelMktData 2                        nothing; error 300 if the id is unknown
 reqMarketDataType 59                   marketDataType 58 on each live line it changes
 placeOrder 3, cancelOrder 4,           orders, executions, positions, accounts and
@@ -30,7 +34,8 @@ reqAccountUpdatesMulti 76,
 reqAccountSummary 62, reqPnL 92,
 reqPnLSingle 94 and their cancels
 reqHistoricalData 20, reqHeadTimeStamp error 162 (no history yet)
-reqSecDefOptParams 78                  End 76 alone (no options yet)
+reqSecDefOptParams 78                  securityDefinitionOptionParameter 75 per
+                                       exchange, End 76 (desk.sim.options); error 200
 =====================================  ===============================================
 
 Error codes and texts follow IB's "TWS API Message Codes" list (see
