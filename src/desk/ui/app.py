@@ -128,6 +128,7 @@ class DeskApp(App[int]):
         )
         self.chain.border_title = "Option chain"
         self._chain_message_seq = 0
+        self._chain_message = ""
         #: the status bar
         self.status_bar = StatusBar(id="status")
 
@@ -283,6 +284,9 @@ class DeskApp(App[int]):
                 self._chain_message_seq = chains.message_seq
                 if chains.message:
                     self._report(chains.message, chains.message_level)
+                elif self.status_bar.message == self._chain_message:
+                    self.status_bar.set_message("")  # the chain's news is over (loaded, fits again)
+                self._chain_message = chains.message
 
     @on(InstrumentSelected)
     def _instrument_selected(self, message: InstrumentSelected) -> None:
