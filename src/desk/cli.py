@@ -42,6 +42,11 @@ def _parser() -> argparse.ArgumentParser:
                      help="market data lines per connection, stocks and options (default 100, IB's; error 101 beyond)")
     sim.add_argument("--rate", type=_rate, default=0.045, metavar="R",
                      help="risk-free rate of option prices and Greeks, annual fraction (default 0.045)")
+    sim.add_argument("--cash", type=_positive_float, default=1_000_000.0, metavar="USD",
+                     help="starting cash of the simulated account DU1234567 (default 1,000,000)")
+    sim.add_argument("--market-hours", action="store_true",
+                     help="orders work only 09:30-16:00 US/Eastern on weekdays, DAY orders expire at the "
+                     "close (default: the simulated market is always open)")
     sub.add_parser("doctor", help="check settings, database, Redis and the IB endpoint")
     return p
 
@@ -100,12 +105,23 @@ def _rate(text: str) -> float:
     return value
 
 
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an amount of dollars, got {text!r}") from None
+    if not (value > 0 and value < float("inf")):
+        raise argparse.ArgumentTypeError(f"must be a positive amount, got {text}")
+    return value
+
+
 def _run_sim(args: argparse.Namespace, settings: Settings) -> int:
     from desk.sim import serve
 
     seed = settings.sim_seed if args.seed is None else args.seed
     try:
-        serve(args.host, args.port, seed, max_tickers=args.max_lines, rate=args.rate)
+        serve(args.host, args.port, seed, max_tickers=args.max_lines, rate=args.rate, cash=args.cash,
+              market_hours=args.market_hours)
     except OSError as exc:
         print(f"desk: simulator cannot listen on {args.host}:{args.port}: {exc.strerror or exc}", file=sys.stderr)
         return 1

@@ -291,3 +291,26 @@ async def test_account_survives_a_reconnect(connect, gateway: SimGateway, wait_u
     after = values(again)
     for tag in ("TotalCashValue", "NetLiquidation", "InitMarginReq", "GrossPositionValue"):
         assert after[tag] == pytest.approx(before[tag]), tag
+
+
+async def test_desk_sim_cash_option() -> None:
+    """``desk sim --cash`` starts the stand-alone gateway with that much cash."""
+    import socket
+    import subprocess
+    import sys
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen([sys.executable, "-m", "desk", "sim", "--port", str(port),
+                             "--cash", "250000"], stdout=subprocess.PIPE, text=True)
+    ib = IB()
+    try:
+        line = await asyncio.wait_for(asyncio.to_thread(proc.stdout.readline), 20.0)
+        assert f"listening on 127.0.0.1:{port}" in line
+        await ib.connectAsync("127.0.0.1", port, clientId=1)
+        assert values(ib)["NetLiquidation"] == 250_000.0
+    finally:
+        ib.disconnect()
+        proc.terminate()
+        proc.wait(10)

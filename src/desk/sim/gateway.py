@@ -472,18 +472,22 @@ class EmbeddedSim:
 
 def serve(host: str = "127.0.0.1", port: int = 0, seed: int = 7, *,
           tick_interval: float = 0.25, speed: float = 1.0, max_tickers: int = 100,
-          rate: float = DEFAULT_RATE) -> None:
+          rate: float = DEFAULT_RATE, cash: float = 1_000_000.0,
+          market_hours: bool = False) -> None:
     """Run a simulated gateway until SIGINT or SIGTERM (the ``desk sim`` command).
 
     Prints one line ``desk sim listening on HOST:PORT (seed S)`` once listening, then
     blocks; returns normally on the signal after closing every connection. ``OSError``
     if the port is taken. ``max_tickers``: market data lines per connection (error 101
-    beyond); ``rate``: the options' risk-free rate (annual fraction).
+    beyond); ``rate``: the options' risk-free rate (annual fraction); ``cash``: starting
+    cash of the account, USD; ``market_hours``: orders work only in US market hours
+    (see :class:`SimGateway`).
     """
 
     async def main() -> None:
         gw = SimGateway(host, port, seed=seed, tick_interval=tick_interval, speed=speed,
-                        max_tickers=max_tickers, rate=rate)
+                        max_tickers=max_tickers, rate=rate, cash=cash,
+                        market_hours=market_hours)
         await gw.start()
         print(f"desk sim listening on {host}:{gw.port} (seed {seed})", flush=True)
         stop = asyncio.Event()
