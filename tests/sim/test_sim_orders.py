@@ -718,3 +718,28 @@ def test_placeorder_parser_reads_what_ib_async_writes() -> None:
                     (1, 100, "BUY"), (2, 1, "SELL")]
     with pytest.raises(ValueError, match="placeOrder ends"):
         parse_place_order(client.msgs[0].split("\0")[:30], 178)
+
+
+async def test_combo_orders_come_back_after_a_reconnect(connect, gateway: SimGateway,
+                                                       wait_until) -> None:
+    ib = await connect(5)
+    stock = await spy(ib)
+    opts = await spy_options(ib, (600.0,))
+    bag = combo([(stock, 100, "BUY"), (opts[(600.0, "C")], 1, "SELL"),
+                 (opts[(600.0, "P")], 1, "BUY")])
+    resting = ib.placeOrder(bag, LimitOrder("BUY", 1, 100.00, orderRef="conv-rest"))
+    filled = ib.placeOrder(bag, LimitOrder("BUY", 1, 1000.00, orderRef="conv-done"))
+    await wait_until(lambda: filled.isDone() and resting.orderStatus.status == "Submitted", 2.0)
+    ib.disconnect()
+    await wait_until(lambda: gateway.clients == 0, 2.0)
+    again = await connect(5)
+    [trade] = again.openTrades()
+    assert trade.order.orderRef == "conv-rest" and trade.contract.secType == "BAG"
+    assert [(leg.conId, leg.ratio, leg.action) for leg in trade.contract.comboLegs] == [
+        (stock.conId, 100, "BUY"), (opts[(600.0, "C")].conId, 1, "SELL"),
+        (opts[(600.0, "P")].conId, 1, "BUY")]
+    done = await asyncio.wait_for(again.reqCompletedOrdersAsync(False), 2.0)
+    [completed] = [t for t in done if t.order.orderRef == "conv-done"]
+    assert completed.orderStatus.status == "Filled" and len(completed.contract.comboLegs) == 3
+    execs = await asyncio.wait_for(again.reqExecutionsAsync(), 2.0)
+    assert sorted(f.contract.secType for f in execs) == ["BAG", "OPT", "OPT", "STK"]

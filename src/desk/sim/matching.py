@@ -151,7 +151,7 @@ class Instruments:
         gw = self.gateway
         d: Any = gw.contract_for(con_id)
         t = Tradable.from_definition(d) if d is not None else None
-        if t is not None and not t.is_option and t.symbol not in gw.market:
+        if t is not None and t.symbol not in gw.market:  # stock or option's underlying
             t = None
         if t is not None:  # unknown ids are not cached: a source may list them later
             self._cache[con_id] = t
