@@ -379,7 +379,7 @@ def implied_box_rates(snap: ChainSnapshot) -> list[tuple[str, float, float, int]
     """Per expiry: (expiry, T years, median rate implied by box spreads at the mids, pairs).
 
     For strikes K1 < K2 within 10% of the stock, the box is worth (K2 - K1) e^{-rT}, so
-    ``r = -ln(box / (K2 - K1)) / T`` (Hull §12.3)."""
+    ``r = -ln(box / (K2 - K1)) / T`` (Hull ch. 12, box spreads)."""
     S = (snap.under_bid + snap.under_ask) / 2
     out = []
     for e, T in enumerate(snap.years_to_expiry):

@@ -2,7 +2,7 @@
 
 Mids are Black-Scholes-Merton European prices (``desk.pricing.bsm_price``) on the
 escrowed-dividend stock price ``S - PV(dividends before expiry)``, so put-call parity with
-dividends holds exactly at the mids (Hull, 10th ed., §11.4 and §15.12), prices fall and rise
+dividends holds exactly at the mids (Hull, 10th ed., ch. 11 and ch. 15, escrowed dividends), prices fall and rise
 with strike, are convex in strike, and calls gain value with time when no dividend goes
 ex between two expiries. Bid and ask sit a half-spread either side of the mid (a bid that
 would fall to 0 or below is withdrawn: NaN).
@@ -85,7 +85,7 @@ def make_chain(
 
 def crr_price(is_call: bool, spot: float, strikes: np.ndarray, T: float, rate: float, sigma: float, *, american: bool, steps: int = 400) -> np.ndarray:
     """Cox-Ross-Rubinstein binomial price per share of calls or puts on a stock without
-    dividends, vectorized over ``strikes`` (Hull, 10th ed., ch. 13 and §21.1)."""
+    dividends, vectorized over ``strikes`` (Hull, 10th ed., ch. 13 binomial trees, ch. 21 numerical procedures)."""
     K = np.asarray(strikes, dtype=np.float64)[None, :]
     dt = T / steps
     u = np.exp(sigma * np.sqrt(dt))
@@ -117,7 +117,7 @@ def make_american_chain(
 ) -> ChainSnapshot:
     """A chain of American options without dividends, priced on a CRR tree: calls equal
     European calls, puts carry their early-exercise premium (put-call parity becomes the
-    inequality ``S - K <= C - P <= S - K e^{-rT}``, Hull §11.5)."""
+    inequality ``S - K <= C - P <= S - K e^{-rT}``, Hull ch. 11)."""
     base = make_chain(spot=spot, strikes=strikes, expiries=expiries, carry=Carry(rate=rate), half_spread=half_spread, size=size, now=now)
     T = base.years_to_expiry
     call = np.array([crr_price(True, spot, base.strikes, t, rate, sigma, american=True) for t in T])

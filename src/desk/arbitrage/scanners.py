@@ -12,9 +12,10 @@ For every combo ``net`` is its executable price per share (positive: a debit), `
 no-arbitrage value of the position per share (a lower bound of what it is worth), and
 ``edge = bound - net`` per share; an opportunity is ``edge > 0``.
 
-Conversion / reversal (put-call parity with dividends; Hull, *Options, Futures, and Other
-Derivatives*, 10th ed., §11.4 eq. 11.7: ``c + D + K e^{-rT} = p + S``; McDonald,
-*Derivatives Markets*, 3rd ed., §9.1 and §5.2 for the lease (borrow) rate):
+Conversion / reversal (put-call parity with dividends, ``c + D + K e^{-rT} = p + S``: Hull,
+*Options, Futures, and Other Derivatives*, 10th ed., ch. 11, put-call parity and the effect
+of dividends; McDonald, *Derivatives Markets*, 3rd ed., ch. 9 for conversions and reversals
+and ch. 5 for the lease (borrow) rate):
 
 * conversion: BUY ``multiplier`` shares, SELL 1 call, BUY 1 put; ``net = Sa - Cb + Pa``;
   ``bound = K d + D`` (K received at expiry, dividends received on the way).
@@ -24,7 +25,7 @@ Derivatives*, 10th ed., §11.4 eq. 11.7: ``c + D + K e^{-rT} = p + S``; McDonald
   lender, the borrow fee on the short sale). Capital: ``K`` (the payment due at expiry).
 
 Box spread (Ronn & Ronn, "The box spread arbitrage conditions", *Review of Financial
-Studies* 2(1), 1989; Hull §12.3), strikes ``K1 < K2``, one expiry:
+Studies* 2(1), 1989; Hull ch. 12, box spreads), strikes ``K1 < K2``, one expiry:
 
 * long box: BUY C(K1), SELL C(K2), SELL P(K1), BUY P(K2); pays ``K2 - K1`` at expiry;
   ``net = C1a - C2b - P1b + P2a``, ``bound = (K2 - K1) d``. Capital: the debit.
@@ -32,8 +33,9 @@ Studies* 2(1), 1989; Hull §12.3), strikes ``K1 < K2``, one expiry:
   Capital: ``K2 - K1`` (owed at expiry).
 
 Strike bounds (Merton, "Theory of rational option pricing", *Bell Journal of Economics*
-4(1), 1973, theorems 5 and 10; Carr & Madan, "A note on sufficient conditions for no
-arbitrage", *Finance Research Letters* 2(3), 2005), ``K1 < K2 < K3``, one expiry:
+4(1), 1973: prices monotone and convex in the strike; Carr & Madan, "A note on sufficient
+conditions for no arbitrage", *Finance Research Letters* 2(3), 2005: vertical, butterfly
+and calendar spreads), ``K1 < K2 < K3``, one expiry:
 
 * vertical, monotonicity: calls fall with strike: BUY C(K1), SELL C(K2),
   ``net = C1a - C2b``, ``bound = 0``; puts rise with strike: BUY P(K2), SELL P(K1),
@@ -46,7 +48,8 @@ arbitrage", *Finance Research Letters* 2(3), 2005), ``K1 < K2 < K3``, one expiry
   spacing) of one right; ``bound = 0``. Checked on adjacent listed strikes of each
   expiry (wider butterflies are not scanned). Capital: the premium of the wings.
 
-Calendar (Carr & Madan 2005; Merton 1973 theorem 2 for American options), one strike,
+Calendar (Carr & Madan 2005; Merton 1973: an American option is worth at least one with
+less time to run), one strike,
 expiries ``T1 < T2``: SELL the near, BUY the far, ``net = far_a - near_b``, ``bound = 0``.
 American options: holds for calls and puts whatever the carry (a short near leg
 exercised early is covered by exercising the long far leg). European options: checked for
@@ -56,8 +59,8 @@ far leg's premium.
 
 Every bound above is the European one (discounted strikes), as the edge is measured
 against it. For American options (``style="american"``, US equity options) some of them
-only hold in a weaker form, because a short leg can be exercised at any time (Hull §11.5,
-eqs. 11.7-11.8: ``S - D - K <= C - P <= S - K e^{-rT}``): the bound that holds whatever the
+only hold in a weaker form, because a short leg can be exercised at any time (Hull ch. 11,
+American options: ``S - D - K <= C - P <= S - K e^{-rT}``): the bound that holds whatever the
 exercise is lower by a gap ``A`` per share:
 
 * conversion: ``A = D`` (a call assigned before an ex-date takes the dividends away);
@@ -78,10 +81,18 @@ Each opportunity also carries the risk flags of its short American legs
 
 * short call: in the money (``S > K``, S the stock's mid) and a dividend going ex before
   expiry larger than the put's time value at that strike (``P_mid - max(K - S, 0)``, 0 if
-  unquoted): the holder exercises the day before the ex-date (Hull §15.12);
+  unquoted): the holder exercises the day before the ex-date (Hull ch. 15, American calls
+  on dividend-paying stocks);
 * short put: in the money and ``r K T`` larger than the call's time value at that strike
   (``C_mid - max(S - K, 0)``): the holder gains the interest on the strike by exercising
-  (Hull §11.6).
+  (Hull ch. 11, early exercise of puts).
+
+Pairs without looping over them: for each anchor strike (or near expiry) the partner with
+the best edge comes from running maxima / minima along the row (``numpy.maximum.accumulate``),
+O(n_k) per expiry instead of O(n_k^2); of the anchors that pick the same partner only the
+best is reported (they would all compete for that quote's displayed size). A debit combo
+that comes out as a credit (conversion, long box) counts the premium of its legs bought
+as capital.
 
 Costs (:class:`desk.arbitrage.chain.Costs`): one order per leg for ``max_size`` combos, so
 ``costs_combo = sum(leg order costs at max_size) / max_size``. ``max_size`` is the

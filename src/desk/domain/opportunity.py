@@ -53,11 +53,11 @@ class RiskFlag(str, Enum):
     """A short call is in the money and a dividend with an ex-date before expiry is larger
     than the put's time value at that strike: the holder may exercise the day before the
     ex-date, taking the dividend the combo counted on (Hull, *Options, Futures, and Other
-    Derivatives*, 10th ed., §15.12; Merton 1973)."""
+    Derivatives*, 10th ed., ch. 15, American calls on dividend-paying stocks)."""
     EARLY_EXERCISE_PUT = "early-exercise-put"
     """A short put is deep in the money: the interest on the strike until expiry
     (r * K * T) is larger than the call's time value at that strike, so the holder gains by
-    exercising now (Hull, 10th ed., §11.5-11.6)."""
+    exercising now (Hull, 10th ed., ch. 11, early exercise of puts)."""
     AMERICAN_PREMIUM = "american-premium"
     """The edge is no larger than the gap between the European bound the scanners use and
     the bound that holds however the American short legs are exercised (reversal: the
@@ -65,7 +65,7 @@ class RiskFlag(str, Enum):
     dividends; short box: ``K2 (1 - e^{-rT})`` plus dividends; the slope of verticals:
     ``(K2 - K1)(1 - e^{-rT})``; see ``desk.arbitrage.scanners``). It can be
     the American early-exercise premium of a short leg, not an arbitrage (Hull, 10th ed.,
-    §11.5, eqs. 11.7-11.8; Merton 1973)."""
+    ch. 11, put-call relations for American options; Merton 1973)."""
     DIVIDEND = "dividend"
     """The edge counts expected dividends (amount and ex-date are estimates)."""
 
