@@ -47,6 +47,9 @@ def _parser() -> argparse.ArgumentParser:
     sim.add_argument("--market-hours", action="store_true",
                      help="orders work only 09:30-16:00 US/Eastern on weekdays, DAY orders expire at the "
                      "close (default: the simulated market is always open)")
+    sim.add_argument("--state", metavar="FILE",
+                     help="keep the account, orders and executions in this JSON file across restarts "
+                     "(read at start, written at exit; default: start afresh)")
     sub.add_parser("doctor", help="check settings, database, Redis and the IB endpoint")
     return p
 
@@ -121,10 +124,13 @@ def _run_sim(args: argparse.Namespace, settings: Settings) -> int:
     seed = settings.sim_seed if args.seed is None else args.seed
     try:
         serve(args.host, args.port, seed, max_tickers=args.max_lines, rate=args.rate, cash=args.cash,
-              market_hours=args.market_hours)
+              market_hours=args.market_hours, state_file=args.state)
     except OSError as exc:
         print(f"desk: simulator cannot listen on {args.host}:{args.port}: {exc.strerror or exc}", file=sys.stderr)
         return 1
+    except ValueError as exc:  # an unreadable --state file
+        print(f"desk: {exc}", file=sys.stderr)
+        return 2
     return 0
 
 

@@ -314,3 +314,50 @@ async def test_desk_sim_cash_option() -> None:
         ib.disconnect()
         proc.terminate()
         proc.wait(10)
+
+
+async def test_state_file_keeps_account_and_orders_across_a_restart(tmp_path, wait_until
+                                                                    ) -> None:
+    state = tmp_path / "sim-state.json"
+    gw = SimGateway(seed=7, state_file=state, **CALM)
+    await gw.start()
+    ib = IB()
+    try:
+        await ib.connectAsync("127.0.0.1", gw.port, clientId=1)
+        contract = (await ib.qualifyContractsAsync(Stock("SPY", "SMART", "USD")))[0]
+        set_quote(gw, "SPY", 600.00, 600.02, last=600.02)
+        bought = ib.placeOrder(contract, MarketOrder("BUY", 100, orderRef="keep-fill"))
+        resting = ib.placeOrder(contract, LimitOrder("BUY", 10, 500.00, orderRef="keep-rest"))
+        await wait_until(lambda: bought.isDone() and resting.orderStatus.status == "Submitted",
+                         2.0)
+        cash = gw.account().cash
+    finally:
+        ib.disconnect()
+        await gw.stop()
+    assert state.exists()
+
+    gw2 = SimGateway(seed=7, state_file=state, **CALM)  # a new simulator process
+    await gw2.start()
+    again = IB()
+    try:
+        await again.connectAsync("127.0.0.1", gw2.port, clientId=1)
+        assert gw2.account().cash == cash
+        assert [(p.contract.conId, p.position) for p in again.positions()] == [(SPY_CON_ID, 100)]
+        [trade] = again.openTrades()
+        assert (trade.order.orderRef, trade.order.permId) == ("keep-rest", resting.order.permId)
+        assert [f.execution.orderRef for f in again.fills()] == ["keep-fill"]
+        assert again.client.getReqId() > resting.order.orderId
+        # the restored order still works: the market reaches it
+        set_quote(gw2, "SPY", 499.98, 500.00, last=500.00)
+        gw2.orders.on_step()
+        await wait_until(lambda: trade.isDone(), 2.0)
+        assert trade.orderStatus.status == "Filled"
+    finally:
+        again.disconnect()
+        await gw2.stop()
+
+    state.write_text("{not json")
+    broken = SimGateway(seed=7, state_file=state, **CALM)
+    with pytest.raises(ValueError, match="sim-state.json"):
+        await broken.start()
+    assert not broken.running

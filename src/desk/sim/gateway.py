@@ -17,6 +17,7 @@ import asyncio
 import concurrent.futures
 import logging
 import math
+import os
 import signal
 import sys
 import threading
@@ -77,6 +78,9 @@ class SimGateway:
     * ``market_hours``: orders work only 09:30-16:00 US/Eastern on weekdays of ``clock``
       (04:00-20:00 with outsideRth) and DAY orders expire at the close; default False:
       the simulated market is always open (see :mod:`desk.sim.matching`).
+    * ``state_file``: JSON file of the accounts, orders and executions: loaded when the
+      gateway starts (if it exists), written when it stops, so that they survive a
+      simulator restart (default None: a restart starts afresh).
     """
 
     def __init__(
@@ -97,6 +101,7 @@ class SimGateway:
         delayed_data: bool = True,
         cash: float = 1_000_000.0,
         market_hours: bool = False,
+        state_file: str | os.PathLike[str] | None = None,
     ) -> None:
         if tick_interval <= 0:
             raise ValueError("tick_interval must be positive")
@@ -125,6 +130,7 @@ class SimGateway:
         self.options = OptionEngine(self, rate, option_source)
         #: orders, matching, executions and account streaming (desk.sim.matching)
         self.orders = OrderEngine(self, market_hours=market_hours)
+        self.state_file = state_file
         self.sessions: set[Session] = set()
         self._by_client_id: dict[int, Session] = {}
         self._next_order_id: dict[int, int] = {}
@@ -162,9 +168,11 @@ class SimGateway:
 
     async def start(self) -> int:
         """Bind and start listening and ticking; return the port. ``OSError`` if the
-        port is taken."""
+        port is taken, ``ValueError`` if ``state_file`` cannot be read back."""
         if self._server is not None:
             return self.port
+        if self.state_file is not None:
+            self.orders.load_state(self.state_file)
         loop = asyncio.get_running_loop()
         self._server = await loop.create_server(
             lambda: Session(self), self.host, self.port, reuse_address=True
@@ -192,6 +200,8 @@ class SimGateway:
             self._ticker = None
         await self._close_sessions()
         await server.wait_closed()
+        if self.state_file is not None:
+            self.orders.save_state(self.state_file)
         if self._stopped is not None:
             self._stopped.set()
         log.info("simulated gateway on port %d stopped", self.port)
@@ -473,21 +483,21 @@ class EmbeddedSim:
 def serve(host: str = "127.0.0.1", port: int = 0, seed: int = 7, *,
           tick_interval: float = 0.25, speed: float = 1.0, max_tickers: int = 100,
           rate: float = DEFAULT_RATE, cash: float = 1_000_000.0,
-          market_hours: bool = False) -> None:
+          market_hours: bool = False, state_file: str | None = None) -> None:
     """Run a simulated gateway until SIGINT or SIGTERM (the ``desk sim`` command).
 
     Prints one line ``desk sim listening on HOST:PORT (seed S)`` once listening, then
     blocks; returns normally on the signal after closing every connection. ``OSError``
     if the port is taken. ``max_tickers``: market data lines per connection (error 101
     beyond); ``rate``: the options' risk-free rate (annual fraction); ``cash``: starting
-    cash of the account, USD; ``market_hours``: orders work only in US market hours
-    (see :class:`SimGateway`).
+    cash of the account, USD; ``market_hours``: orders work only in US market hours;
+    ``state_file``: keep accounts and orders across restarts (see :class:`SimGateway`).
     """
 
     async def main() -> None:
         gw = SimGateway(host, port, seed=seed, tick_interval=tick_interval, speed=speed,
                         max_tickers=max_tickers, rate=rate, cash=cash,
-                        market_hours=market_hours)
+                        market_hours=market_hours, state_file=state_file)
         await gw.start()
         print(f"desk sim listening on {host}:{gw.port} (seed {seed})", flush=True)
         stop = asyncio.Event()

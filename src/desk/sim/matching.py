@@ -74,11 +74,15 @@ from __future__ import annotations
 import asyncio
 import bisect
 import copy
+import dataclasses
+import json
 import logging
 import math
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
@@ -89,6 +93,7 @@ from desk.sim.contracts import ContractQuery, resolve
 from desk.sim.messages import Code, In
 from desk.sim.orders import (
     COMBO_TICK,
+    ComboLeg,
     EXCHANGE_TZ,
     ORDER_TYPES,
     TIFS,
@@ -428,6 +433,82 @@ class OrderEngine:
             n += 1
         self._flush()
         return n
+
+    # --- persistence -------------------------------------------------------------------
+
+    def state(self) -> dict[str, Any]:
+        """A JSON-able image of everything the engine keeps: accounts, every order
+        (working and done), the day's executions, and the id counters."""
+        gw = self.gateway
+        return {
+            "version": _STATE_VERSION,
+            "accounts": [a.to_dict() for a in gw.accounts],
+            "orders": [_order_dict(o) for o in self.orders.values()],
+            "completed": [o.perm_id for o in self.completed],
+            "executions": [_execution_dict(e) for e in self.executions],
+            "next_perm": self._next_perm,
+            "exec_prefix": self._exec_prefix,
+            "exec_seq": self._exec_seq,
+            "next_order_ids": {str(c): n for c, n in gw._next_order_id.items()},
+        }
+
+    def restore(self, state: dict[str, Any]) -> None:
+        """Replace accounts, orders, executions and counters by ``state`` (from
+        :meth:`state`). Accounts are matched by id; ``ValueError`` if the image is of
+        another version or names an account this gateway does not manage."""
+        if state.get("version") != _STATE_VERSION:
+            raise ValueError(f"simulator state version {state.get('version')!r} is not "
+                             f"{_STATE_VERSION}")
+        gw = self.gateway
+        accounts = [SimAccount.from_dict(a) for a in state["accounts"]]
+        known = {a.account_id for a in gw.accounts}
+        for acc in accounts:
+            if acc.account_id not in known:
+                raise ValueError(f"saved account {acc.account_id!r} is not managed by this "
+                                 f"gateway ({', '.join(sorted(known))})")
+        by_id = {a.account_id: a for a in accounts}
+        gw.accounts[:] = [by_id.get(a.account_id, a) for a in gw.accounts]
+        self.orders.clear()
+        self._by_perm.clear()
+        self._open.clear()
+        self._working.clear()
+        self._combos.clear()
+        for d in state["orders"]:
+            o = _order_from(d)
+            self.orders[(o.client_id, o.order_id)] = o
+            self._by_perm[o.perm_id] = o
+            if not o.is_done:
+                self._index(o)
+        self.completed = [self._by_perm[p] for p in state["completed"] if p in self._by_perm]
+        self.executions = [_execution_from(d, self._by_perm) for d in state["executions"]]
+        self._next_perm = int(state["next_perm"])
+        self._exec_prefix = str(state["exec_prefix"])
+        self._exec_seq = int(state["exec_seq"])
+        for c, n in state["next_order_ids"].items():
+            gw._next_order_id[int(c)] = max(int(n), gw._next_order_id.get(int(c), 1))
+
+    def save_state(self, path: str | os.PathLike[str]) -> None:
+        """Write :meth:`state` to ``path`` as JSON (atomically: a temporary file
+        renamed over it)."""
+        target = Path(path)
+        tmp = target.with_name(target.name + ".tmp")
+        tmp.write_text(json.dumps(self.state(), separators=(",", ":")), encoding="utf-8")
+        os.replace(tmp, target)
+        log.info("simulator state saved to %s (%d orders)", target, len(self.orders))
+
+    def load_state(self, path: str | os.PathLike[str]) -> bool:
+        """Restore from a file written by :meth:`save_state`; ``False`` if it does not
+        exist. ``ValueError`` naming the file if it cannot be read back."""
+        target = Path(path)
+        if not target.exists():
+            return False
+        try:
+            self.restore(json.loads(target.read_text(encoding="utf-8")))
+        except (ValueError, KeyError, TypeError) as e:
+            raise ValueError(f"{target}: not a simulator state file: {e}") from e
+        log.info("simulator state loaded from %s (%d orders, %d working)", target,
+                 len(self.orders), len(self._open))
+        return True
 
     def end_of_day(self) -> int:
         """Close the trading day: cancel DAY orders, forget the day's executions and
@@ -1331,6 +1412,71 @@ class OrderEngine:
         out, self._out = self._out, {}
         for session, frames in out.items():
             session.send(b"".join(frames))
+
+
+_STATE_VERSION = 1
+
+
+def _time_text(t: datetime | None) -> str | None:
+    return t.isoformat() if t is not None else None
+
+
+def _time_from(text: str | None) -> datetime | None:
+    return datetime.fromisoformat(text) if text else None
+
+
+def _order_dict(o: SimOrder) -> dict[str, Any]:
+    return {
+        "client_id": o.client_id, "order_id": o.order_id, "perm_id": o.perm_id,
+        "account": o.account, "request": dataclasses.asdict(o.request),
+        "contract": dataclasses.asdict(o.contract) if o.contract is not None else None,
+        "legs": [{"contract": dataclasses.asdict(lg.contract), "ratio": lg.ratio,
+                  "action": lg.action} for lg in o.legs],
+        "status": o.status, "filled": o.filled, "fill_value": o.fill_value,
+        "last_fill_price": o.last_fill_price, "triggered": o.triggered,
+        "commission": o.commission,
+        "traded": {str(k): list(v) for k, v in o.traded.items()},
+        "placed_at": _time_text(o.placed_at), "done_at": _time_text(o.done_at),
+        "completed_status": o.completed_status, "expires_at": _time_text(o.expires_at),
+    }
+
+
+def _order_from(d: dict[str, Any]) -> SimOrder:
+    r = dict(d["request"])
+    r["contract"] = ContractQuery(**r["contract"])
+    r["legs"] = tuple(ComboLeg(**leg) for leg in r["legs"])
+    r["leg_prices"] = tuple(r["leg_prices"])
+    r["combo_params"] = tuple(tuple(p) for p in r["combo_params"])
+    r["unsupported"] = tuple(r["unsupported"])
+    return SimOrder(
+        client_id=int(d["client_id"]), order_id=int(d["order_id"]),
+        perm_id=int(d["perm_id"]), account=d["account"], request=OrderRequest(**r),
+        contract=Tradable(**d["contract"]) if d["contract"] else None,
+        legs=tuple(Leg(Tradable(**lg["contract"]), int(lg["ratio"]), lg["action"])
+                   for lg in d["legs"]),
+        status=d["status"], filled=float(d["filled"]), fill_value=float(d["fill_value"]),
+        last_fill_price=float(d["last_fill_price"]), triggered=bool(d["triggered"]),
+        commission=float(d["commission"]),
+        traded={int(k): (float(v[0]), float(v[1])) for k, v in d["traded"].items()},
+        placed_at=_time_from(d["placed_at"]), done_at=_time_from(d["done_at"]),
+        completed_status=d["completed_status"], expires_at=_time_from(d["expires_at"]),
+    )
+
+
+def _execution_dict(e: Execution) -> dict[str, Any]:
+    out = {f.name: getattr(e, f.name) for f in dataclasses.fields(e)}
+    out["order"] = e.order.perm_id
+    out["contract"] = dataclasses.asdict(e.contract) if e.contract is not None else None
+    out["time"] = e.time.isoformat()
+    return out
+
+
+def _execution_from(d: dict[str, Any], by_perm: dict[int, SimOrder]) -> Execution:
+    d = dict(d)
+    d["order"] = by_perm[int(d["order"])]
+    d["contract"] = Tradable(**d["contract"]) if d["contract"] else None
+    d["time"] = datetime.fromisoformat(d["time"])
+    return Execution(**d)
 
 
 def _parse_filter_time(text: str) -> datetime | None:
