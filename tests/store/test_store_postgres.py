@@ -163,15 +163,26 @@ async def test_terminated_backend_mid_run_loses_nothing(pg_url, pg_schema, tmp_p
     await rec.start()
     rows = make_ticks(20_000, seed=5)
     kills = 0
+
+    def terminate() -> int:
+        with pg_connect(pg_url) as conn:
+            return conn.execute(
+                "SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = %s) t",
+                (app,),
+            ).fetchone()[0]
+
+    def backends() -> int:
+        with pg_connect(pg_url) as conn:
+            return conn.execute("SELECT count(*) FROM pg_stat_activity WHERE application_name = %s", (app,)).fetchone()[0]
+
     for i in range(0, len(rows), 1000):
         rec.submit_many(rows[i : i + 1000])
         await asyncio.sleep(0.01)
         if i % 4000 == 0:
-            with pg_connect(pg_url) as conn:
-                kills += conn.execute(
-                    "SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = %s) t",
-                    (app,),
-                ).fetchone()[0]
+            # kill only once the recorder has reconnected, so every round cuts a live session
+            # whatever the machine's load (the count no longer depends on timing)
+            await _wait_for(lambda: backends() > 0)
+            kills += terminate()
     await rec.flush()
     await _wait_for(lambda: rec.stats.spooled == 0 and rec.connected)
     await rec.close()
