@@ -2,9 +2,10 @@
 
 One :class:`OrderEngine` lives on each :class:`~desk.sim.gateway.SimGateway` (as
 ``gateway.orders``) and outlives client connections: orders, executions and accounts
-survive a client's disconnect and reconnect (not a gateway restart). It answers the
-order and account requests of every session (:meth:`OrderEngine.handlers`) and runs
-matching on every market step (:meth:`OrderEngine.on_step`).
+survive a client's disconnect and reconnect, and a gateway restart when the gateway has
+a ``state_file`` (:meth:`OrderEngine.save_state` / :meth:`OrderEngine.load_state`). It
+answers the order and account requests of every session (:meth:`OrderEngine.handlers`)
+and runs matching on every market step (:meth:`OrderEngine.on_step`).
 
 Order entry (placeOrder 3)
     LMT, MKT, STP, STP LMT; TIF DAY, GTC, IOC; single stocks and options, and BAG
