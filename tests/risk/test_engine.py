@@ -229,6 +229,10 @@ def test_bad_arguments() -> None:
         RiskLimits(max_notional=-1)
     with pytest.raises(RiskInputError, match="daily_pnl must be a number"):
         MarketContext(OPEN, daily_pnl=None)  # type: ignore[arg-type]
+    with pytest.raises(RiskInputError, match="open_orders must be OrderIntent objects, got str"):
+        MarketContext(OPEN, open_orders=("BUY 1 SPY",))  # type: ignore[arg-type]
+    with pytest.raises(RiskInputError, match="recent_orders must be RecentOrder with aware times"):
+        MarketContext(OPEN, recent_orders=(RecentOrder(OPEN.replace(tzinfo=None), lmt(SPY, "BUY", 1, 1.0)),))
 
 
 def test_limits_from_settings() -> None:

@@ -150,6 +150,12 @@ class MarketContext:
         object.__setattr__(self, "positions", _index_positions(self.positions))
         object.__setattr__(self, "open_orders", tuple(self.open_orders))
         object.__setattr__(self, "recent_orders", tuple(self.recent_orders))
+        for o in self.open_orders:
+            if not isinstance(o, OrderIntent):
+                raise RiskInputError(f"MarketContext.open_orders must be OrderIntent objects, got {type(o).__name__}")
+        for r in self.recent_orders:
+            if not isinstance(r, RecentOrder) or r.time.utcoffset() is None:
+                raise RiskInputError(f"MarketContext.recent_orders must be RecentOrder with aware times, got {r!r}")
         for name in ("daily_pnl", "buying_power", "underlying_price"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int | float):
