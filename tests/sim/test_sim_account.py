@@ -114,6 +114,9 @@ def test_start_day_resets_daily_pnl_and_persists() -> None:
     assert daily == pytest.approx(150.0)  # from yesterday's 21.00 mark
     assert unrealized == pytest.approx(100 * (22.50 - 20.01))
     assert realized == 0.0
+    rows = {k: v for k, v, c in acc.values({1: 22.50}.get) if c == "USD"}
+    assert float(rows["PreviousDayEquityWithLoanValue"]) == pytest.approx(50_000 - 2001 + 2100)
+    assert float(rows["EquityWithLoanValue"]) == pytest.approx(50_000 - 2001 + 2250)
     copy = SimAccount.from_dict(acc.to_dict())
     assert copy.snapshot({1: 22.50}.get) == acc.snapshot({1: 22.50}.get)
 

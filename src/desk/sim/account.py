@@ -294,6 +294,13 @@ class SimAccount:
 
         return reg_t(qty.values(), price)
 
+    def sod_equity_with_loan(self) -> float:
+        """Equity with loan value at the start of the day: cash then plus the stock
+        positions then at their marks then, dollars."""
+        return self.sod_cash + sum(
+            p.sod_quantity * p.sod_mark * p.contract.multiplier
+            for p in self.positions.values() if not p.contract.is_option)
+
     def pnl(self, mark: Mark = _no_mark) -> tuple[float, float, float]:
         """``(daily, unrealized, realized)`` P&L of the account, dollars (reqPnL)."""
         s = self.snapshot(mark)
@@ -342,7 +349,7 @@ class SimAccount:
             ("CashBalance", cash, "BASE"),
             ("BuyingPower", money(s.buying_power), "USD"),
             ("EquityWithLoanValue", ewl, "USD"),
-            ("PreviousDayEquityWithLoanValue", money(self.sod_cash), "USD"),
+            ("PreviousDayEquityWithLoanValue", money(self.sod_equity_with_loan()), "USD"),
             ("GrossPositionValue", money(s.gross_value), "USD"),
             ("StockMarketValue", money(s.stock_value), "USD"),
             ("StockMarketValue", money(s.stock_value), "BASE"),
