@@ -145,14 +145,17 @@ class AccountSnapshot(NamedTuple):
 
     @property
     def available_funds(self) -> float:
+        """Equity with loan value - initial margin, dollars (IB AvailableFunds)."""
         return self.equity_with_loan - self.initial
 
     @property
     def excess_liquidity(self) -> float:
+        """Equity with loan value - maintenance margin, dollars (IB ExcessLiquidity)."""
         return self.equity_with_loan - self.maintenance
 
     @property
     def buying_power(self) -> float:
+        """4 x available funds (Reg T intraday stock buying power), dollars, >= 0."""
         return max(0.0, self.available_funds) * _BUYING_POWER_MULTIPLE
 
 

@@ -135,7 +135,8 @@ class Tradable:
     for options, which are written, not borrowed); option tick rules: ``penny_all``
     $0.01 at every price (SPY, QQQ, IWM), else ``penny`` $0.01 below $3 and $0.05 from
     $3, else $0.05 / $0.10 (as :meth:`desk.sim.chain.SimOption.tick_for`); stocks use
-    ``min_tick``. Strike in dollars per share, expiry ``YYYYMMDD``.
+    ``min_tick``. Strike in dollars per share, expiry ``YYYYMMDD``; ``etf`` tells an ETF
+    from a common stock.
     """
 
     con_id: int
