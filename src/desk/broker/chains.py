@@ -17,7 +17,9 @@
    far strikes in and the manager says so in :attr:`ChainManager.message`; lines are
    released when the window moves, the expiry changes or the underlying changes, and
    given back to the watchlist on demand (the budget's reclaimer). After a reconnect
-   every line of the window is requested again (ib_async does not resubscribe).
+   every line of the window is requested again (ib_async does not resubscribe). A
+   window's requests go out in one burst; ib_async paces them at 45 per second, under
+   IB's 50 messages per second.
 4. **quotes**: ticker updates (``pendingTickersEvent``) are translated into the
    :class:`~desk.domain.options.OptionChainStore` (bid, ask, last, sizes, volume, open
    interest, IB's model Greeks from ``tickOptionComputation`` type 13) and marked dirty;
