@@ -259,14 +259,21 @@ async def test_volume_and_open_interest(gateway: SimGateway, ib: IB, wait_until)
     await wait_until(lambda: tc.callOpenInterest > 0 and tp.putOpenInterest > 0, 10.0, "OI")
     assert tc.volume > 0 and tc.callVolume == tc.volume
     assert math.isnan(tc.putOpenInterest) and math.isnan(tp.callOpenInterest)
-    # the same contract gets the same (seeded) open interest on another connection
-    ib2 = await _client(gateway, 2)
+    # open interest is as of the previous close: the same contract has the same OI in
+    # another session of the seed, whatever the underlying did before it was asked for
+    other = SimGateway(seed=7, tick_interval=1.0, speed=20.0)
+    await other.start()
+    ib2 = await _client(other, 2)
     try:
+        for _ in range(10):
+            other.step()  # 10 x 20 market seconds
+        assert other.market.snapshot("SPY").bid != gateway.market.snapshot("SPY").bid
         t2 = ib2.reqMktData(call, "101")
-        await wait_until(lambda: t2.callOpenInterest > 0, 10.0, "OI on the second client")
+        await wait_until(lambda: t2.callOpenInterest > 0, 10.0, "OI in the other session")
         assert t2.callOpenInterest == tc.callOpenInterest
     finally:
         ib2.disconnect()
+        await other.stop()
     # the underlying: the whole chain's call / put OI and volume, and its 30-day IV
     spy = Stock("SPY", "SMART", "USD")
     await ib.qualifyContractsAsync(spy)

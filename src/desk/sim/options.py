@@ -382,6 +382,9 @@ class SyntheticOptions:
         self.seed = int(seed)
         self.today = today
         self._listing = listing
+        #: UTC epoch of the listing date's close (16:00 US/Eastern): the time origin of
+        #: the static activity draws
+        self._listing_close = expiry_epoch(today.strftime("%Y%m%d"))
         self.surface = surface if surface is not None else VolSurface.seeded(self.seed)
         self.rng = np.random.default_rng([self.seed, 0x0B7])
         self._surface_index = np.zeros(0, dtype=np.int64)
@@ -457,35 +460,56 @@ class SyntheticOptions:
         self._surface_index = np.array([self.surface.index_of(s) for s in underlyings],
                                        dtype=np.int64)
 
+    def activity(self, con_ids: NDArray[np.int64], symbols: Sequence[str],
+                 K: NDArray[np.float64], expiry_ts: NDArray[np.float64]
+                 ) -> tuple[NDArray[np.int64], NDArray[np.float64], NDArray[np.float64]]:
+        """Static activity of contracts: ``(open interest, typical daily volume, fraction
+        of it already traded when the session starts)``, contracts.
+
+        A function of the seed, the conId and the contract's terms only (liquidity from
+        moneyness at the underlying's reference price and time to expiry from the
+        listing date's close), so a contract's open interest is the same in every
+        session of a seed, whenever it is asked for."""
+        t0 = np.maximum((expiry_ts - self._listing_close) / YEAR_SECONDS, 0.0)
+        ref = np.array([UNIVERSE[u].price for u in symbols])
+        und_liq = np.array([min(1.5, max(0.3, math.sqrt(UNIVERSE[u].daily_volume / 40e6)))
+                            for u in symbols])
+        idx = np.array([self.surface.index_of(u) for u in symbols], dtype=np.int64)
+        atm = self.surface.atm_rows(idx, np.maximum(t0, 1e-6), ref)
+        z = np.log(K / ref) / (atm * np.sqrt(np.maximum(t0, 1.0 / 365.0)))
+        liq = np.maximum(und_liq * np.exp(-0.5 * (z / 1.2) ** 2) / (1.0 + 2.0 * t0), 0.002)
+        n1, n2 = (_normal(_hash_uniform(self.seed, con_ids, salt)) for salt in (1, 2))
+        oi = np.round(30000.0 * liq * np.exp(0.8 * n1)).astype(np.int64)
+        day_volume = 20000.0 * liq * np.exp(0.6 * n2)
+        done = 0.25 + 0.35 * _hash_uniform(self.seed, con_ids, 5)
+        return oi, day_volume, done
+
     def open_rows(self, rows: OptionRows, new: slice, S: NDArray[np.float64], now: float,
                   r: float) -> None:
-        for name in ("liq", "rel", "base_size", "trade_rate", "refresh_rate", "lo_tick",
-                     "hi_tick"):
+        for name in ("rel", "base_size", "trade_rate", "refresh_rate", "lo_tick", "hi_tick"):
             rows.extra.setdefault(name, np.zeros(rows.n))
         ids = rows.con_id[new]
         s = S[new]
         K = rows.strike[new]
         T = rows.years(now, new)
-        und_syms = [rows.options[i].symbol for i in range(new.start, new.stop)]
-        und_liq = np.array([min(1.5, max(0.3, math.sqrt(UNIVERSE[u].daily_volume / 40e6)))
-                            if u in UNIVERSE else 0.5 for u in und_syms])
-        atm = self.surface._atm(self._surface_index[rows.und[new]], np.maximum(T, 1e-6), s)
-        z = np.log(K / s) / (atm * np.sqrt(np.maximum(T, 1.0 / 365.0)))
-        liq = und_liq * np.exp(-0.5 * (z / 1.2) ** 2) / (1.0 + 2.0 * T)
-        liq = np.maximum(liq, 0.002)
-        n1, n2, n3, n4 = (_normal(_hash_uniform(self.seed, ids, salt)) for salt in (1, 2, 3, 4))
-        u5 = _hash_uniform(self.seed, ids, 5)
         fresh = rows.options[new]
+        oi, day_volume, done = self.activity(ids, [o.symbol for o in fresh], K,
+                                             rows.expiry_ts[new])
+        # liquidity now (moneyness at the current price): spreads, sizes, refreshes
+        und_liq = np.array([min(1.5, max(0.3, math.sqrt(UNIVERSE[o.symbol].daily_volume
+                                                          / 40e6))) for o in fresh])
+        atm = self.surface.atm_rows(self._surface_index[rows.und[new]], np.maximum(T, 1e-6), s)
+        z = np.log(K / s) / (atm * np.sqrt(np.maximum(T, 1.0 / 365.0)))
+        liq = np.maximum(und_liq * np.exp(-0.5 * (z / 1.2) ** 2) / (1.0 + 2.0 * T), 0.002)
+        n1, n3, n4 = (_normal(_hash_uniform(self.seed, ids, salt)) for salt in (1, 3, 4))
         rows.extra["lo_tick"][new] = [o.tick_for(0.0) for o in fresh]
         rows.extra["hi_tick"][new] = [o.tick_for(3.0) for o in fresh]
-        rows.extra["liq"][new] = liq
         rows.extra["rel"][new] = np.clip(0.004 / liq, 0.004, 0.05)
         rows.extra["base_size"][new] = 10.0 + 200.0 * liq * np.exp(0.5 * n4)
-        day_volume = 20000.0 * liq * np.exp(0.6 * n2)
         rows.extra["trade_rate"][new] = day_volume / 8.0 / SESSION_SECONDS
         rows.extra["refresh_rate"][new] = 0.2 + 0.5 * np.minimum(liq, 1.0)
-        rows.open_interest[new] = np.round(30000.0 * liq * np.exp(0.8 * n1)).astype(np.int64)
-        rows.volume[new] = np.round(day_volume * (0.25 + 0.35 * u5)).astype(np.int64)
+        rows.open_interest[new] = oi
+        rows.volume[new] = np.round(day_volume * done).astype(np.int64)
         price, sigma = self._model(rows, new, s, now, r)
         rows.model_iv[new] = sigma
         self._quote(rows, np.arange(new.start, new.stop), price, force=True)
@@ -591,25 +615,17 @@ class SyntheticOptions:
         K_parts, T_parts, id_parts, call_parts = [], [], [], []
         for e in chain.expiries:
             k = np.array(e.strikes)
-            t = max((expiry_epoch(e.expiry) - now) / YEAR_SECONDS, 0.0)
             for ids, is_call in ((e.call_ids, True), (e.put_ids, False)):
                 K_parts.append(k)
-                T_parts.append(np.full(k.size, t))
+                T_parts.append(np.full(k.size, expiry_epoch(e.expiry)))
                 id_parts.append(np.array(ids, dtype=np.int64))
                 call_parts.append(np.full(k.size, is_call))
         K = np.concatenate(K_parts)
-        T = np.concatenate(T_parts)
-        ids = np.concatenate(id_parts)
         calls = np.concatenate(call_parts)
-        i = self.surface.index_of(chain.underlying.symbol)
-        atm = self.surface._atm(np.full(K.size, i), np.maximum(T, 1e-6), np.full(K.size, S))
-        z = np.log(K / S) / (atm * np.sqrt(np.maximum(T, 1.0 / 365.0)))
-        und_liq = min(1.5, max(0.3, math.sqrt(chain.underlying.daily_volume / 40e6)))
-        liq = np.maximum(und_liq * np.exp(-0.5 * (z / 1.2) ** 2) / (1.0 + 2.0 * T), 0.002)
-        n1, n2 = (_normal(_hash_uniform(self.seed, ids, salt)) for salt in (1, 2))
-        u5 = _hash_uniform(self.seed, ids, 5)
-        oi = np.round(30000.0 * liq * np.exp(0.8 * n1))
-        vol = np.round(20000.0 * liq * np.exp(0.6 * n2) * (0.25 + 0.35 * u5))
+        oi, day_volume, done = self.activity(np.concatenate(id_parts),
+                                             [chain.underlying.symbol] * K.size, K,
+                                             np.concatenate(T_parts))
+        vol = np.round(day_volume * done)
         iv30 = float(self.surface.atm_vol(chain.underlying.symbol, 30 / 365.0, S))
         return (int(oi[calls].sum()), int(oi[~calls].sum()), int(vol[calls].sum()),
                 int(vol[~calls].sum()), iv30)

@@ -127,7 +127,7 @@ class VolSurface:
         i = self.index_of(symbol)
         idx = np.full(np.shape(T), i)
         s = self._ref[i] if S is None else S
-        return self._atm(idx, np.asarray(T, dtype=np.float64), np.asarray(s, dtype=np.float64))
+        return self.atm_rows(idx, np.asarray(T, dtype=np.float64), np.asarray(s, dtype=np.float64))
 
     def vol(self, symbol: str, K: ArrayLike, T: ArrayLike, S: ArrayLike, r: float,
             q: float | None = None) -> NDArray[np.float64]:
@@ -146,7 +146,7 @@ class VolSurface:
         """Implied vols of many contracts: row ``i`` has underlying ``index[i]``, strike
         ``K[i]``, ``T[i]`` years (> 0), underlying price ``S[i]``; ``r``, ``q`` broadcast."""
         T = np.maximum(T, 1e-6)
-        atm = self._atm(index, T, S)
+        atm = self.atm_rows(index, T, S)
         theta = atm * atm * T
         rho = self._rho[index]
         phi = self._eta[index] / (np.sqrt(theta) * np.sqrt(1.0 + theta))
@@ -155,8 +155,10 @@ class VolSurface:
         w = 0.5 * theta * (1.0 + rho * pk + np.sqrt((pk + rho) ** 2 + 1.0 - rho * rho))
         return np.sqrt(w / T)
 
-    def _atm(self, index: NDArray[np.integer], T: NDArray[np.float64],
-             S: NDArray[np.float64]) -> NDArray[np.float64]:
+    def atm_rows(self, index: NDArray[np.integer], T: NDArray[np.float64],
+                 S: NDArray[np.float64]) -> NDArray[np.float64]:
+        """ATM implied vols of many rows: underlying ``index[i]`` at ``T[i]`` years and
+        underlying price ``S[i]`` (dollars per share)."""
         lng = self._long[index]
         base = lng + (self._short[index] - lng) * np.exp(-T / self._tau[index])
         factor = np.clip((S / self._ref[index]) ** (-self._beta[index]), 0.5, 2.0)
