@@ -308,6 +308,8 @@ class OptionSource(Protocol):
 
     Prices are dollars per share, sizes contracts, times UTC epoch seconds, ``S`` the
     underlying mid per row (dollars per share), ``r`` the continuously compounded rate.
+    Optional: ``bind(underlyings)``, called with the engine's list of underlying symbols
+    whenever it grows (``OptionRows.und`` indexes it). Called on the gateway's loop only.
     """
 
     def sec_def_params(self, symbol: str, con_id: int) -> list[SecDefParams] | None:
