@@ -17,9 +17,13 @@ from collections.abc import Callable
 
 from desk.broker import Broker
 from desk.broker.chains import ChainManager
+from desk.broker.account import AccountManager
 from desk.broker.lines import LineBudget
+from desk.broker.orders import OrderManager, OrderNotSent
 from desk.domain import Clock, QuoteStore
 from desk.domain.options import WindowSpec
+from desk.risk import RiskLimits
+from desk.safety import NotTransmitted, OrderGate, OrderRouter
 from desk.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -61,6 +65,22 @@ class Runtime:
             rate=settings.chain_rate,
             clock=self.clock,
         )
+        #: orders of the broker's connection (blotter rows, transmit, what-if, reconcile)
+        self.orders = OrderManager(self.broker.ib, clock=self.clock)
+        #: positions, account figures, P&L subscriptions, portfolio Greeks
+        self.account = AccountManager(
+            self.broker.ib, self.quotes, clock=self.clock, rate=settings.chain_rate,
+            option_quotes=lambda con_id: self.chains.store.get(con_id),
+        )
+        #: the safety gate (mode, orders enabled, live override, kill switch)
+        self.gate = OrderGate(settings)
+        #: the one order path (desk.safety.OrderRouter); built in start() once the audit
+        #: log is open. None: orders are refused (``router_error`` says why).
+        self.router: OrderRouter | None = None
+        self.router_error = "the audit log is not open yet"
+        self.audit = None  # desk.store.AuditLog
+        self.broker.add_connect_hook(self.orders.on_connected)
+        self.broker.add_connect_hook(self.account.on_connected)
         self.started = False
         self._on_stop: list[Callable[[], None]] = []
 
@@ -116,7 +136,92 @@ class Runtime:
                 self.publisher = None
                 raise RuntimeStartError(f"redis: {exc}") from None
             self.broker.add_sink(self.publisher.submit)
+        await self._open_router()
         await self.broker.start()
+
+    async def _open_router(self) -> None:
+        """Open the audit log (write-ahead log of orders) and build the OrderRouter. A
+        database that cannot be opened leaves ``router`` None: every order is refused."""
+        from desk.store import AuditLog
+
+        s = self.settings
+        try:
+            self.audit = await asyncio.to_thread(AuditLog, s.database_url, clock=self.clock)
+        except Exception as exc:  # orders refused, everything else keeps running
+            self.router_error = f"audit log unavailable, orders disabled: {exc}"
+            log.warning(self.router_error)
+            return
+        orders = self.orders
+
+        async def transmit(intent, client_order_id):
+            try:
+                return await orders.transmit(intent, client_order_id)
+            except OrderNotSent as exc:
+                raise NotTransmitted(str(exc)) from None
+
+        async def cancel_all() -> None:
+            try:
+                await orders.global_cancel()
+            except OrderNotSent as exc:
+                raise ConnectionError(str(exc)) from None
+
+        self.router = OrderRouter(
+            self.gate, self.audit, RiskLimits.from_settings(s), transmit, cancel_all=cancel_all, clock=self.clock
+        )
+        router = self.router
+        orders.reconcile = router.reconcile
+        # Status and fill rows wait for the router's submit lock: a fast fill must not be
+        # written before the submit's own 'sent' row (asyncio.Lock is FIFO, so rows keep
+        # the order of the gateway's events).
+        async def record_status(order) -> None:
+            async with router._lock:
+                await router.record_status(order)
+
+        async def record_fill(fill, remaining, filled) -> None:
+            async with router._lock:
+                await router.record_fill(fill, remaining=remaining, filled=filled)
+
+        orders.record_status = record_status
+        orders.record_fill = record_fill
+        self.router_error = ""
+
+    def quote_for(self, instrument):
+        """Latest :class:`~desk.domain.Quote` of a stock (quote store) or an option (the
+        chain's store, copied into a Quote); ``None`` when there is none."""
+        from desk.domain import Quote
+
+        q = self.quotes.get(instrument.con_id)
+        if q is not None:
+            return q
+        oq = self.chains.store.get(instrument.con_id)
+        if oq is None:
+            return None
+        return Quote(instrument, bid=oq.bid, ask=oq.ask, last=oq.last, bid_size=oq.bid_size, ask_size=oq.ask_size,
+                     time=oq.time)
+
+    def market_context(self, intent, margin=None):
+        """The :class:`desk.risk.MarketContext` of ``intent`` now: quotes of its
+        instrument(s), positions, daily P&L and buying power from the account, the
+        working orders, IB's what-if ``margin`` if known, the underlying's price."""
+        from desk.risk import MarketContext
+
+        instruments = [leg.instrument for leg in intent.legs] or [intent.instrument]
+        quotes = {}
+        for ins in instruments:
+            q = self.quote_for(ins)
+            if q is not None:
+                quotes[ins.con_id] = q
+        figures = self.account.figures()
+        return MarketContext(
+            now=self.clock.now(),
+            quotes=quotes,
+            positions={p.instrument.con_id: p for p in self.account.positions()},
+            daily_pnl=figures.daily_pnl,
+            buying_power=figures.buying_power,
+            open_orders=self.orders.open_intents(),
+            margin=margin,
+            underlying_price=self.account.underlying_price(intent.instrument.symbol),
+        )
 
     async def stop(self) -> None:
         """Stop the broker, flush and close the recorder and publisher, stop the simulator.
@@ -132,4 +237,7 @@ class Runtime:
         if self.sim is not None:
             sim, self.sim = self.sim, None
             await asyncio.to_thread(sim.stop)
+        if self.audit is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.to_thread(self.audit.close)
         self.started = False

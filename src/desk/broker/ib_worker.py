@@ -19,7 +19,7 @@ import asyncio
 import contextlib
 import logging
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
@@ -163,6 +163,9 @@ class Broker:
         self._subs: dict[str, _Sub] = {}  # symbol -> subscription (qualified)
         self._by_ticker: dict[int, _Sub] = {}  # id(ticker) -> subscription
         self._listeners: list[Callable[[BrokerEvent], None]] = []
+        #: coroutines run after every connect, in order, before the state is CONNECTED
+        #: (order reconciliation, account / P&L subscriptions): see add_connect_hook
+        self._connect_hooks: list[Callable[[], Awaitable[object]]] = []
         self._errors: dict[str, tuple[int, str]] = {}  # symbol -> last (code, text)
         self._task: asyncio.Task[None] | None = None
         self._disconnected = asyncio.Event()
@@ -190,6 +193,12 @@ class Broker:
 
     def add_sink(self, sink: TickSink) -> None:
         self.sinks.append(sink)
+
+    def add_connect_hook(self, hook: Callable[[], Awaitable[object]]) -> None:
+        """Run ``await hook()`` after every (re)connect, after the market data
+        resubscription and before the state turns CONNECTED (hooks run in the order
+        added; one that raises is logged and reported, the others still run)."""
+        self._connect_hooks.append(hook)
 
     async def start(self) -> None:
         """Launch the connect / reconnect loop; returns at once."""
@@ -297,6 +306,14 @@ class Broker:
                 await self._resubscribe()
             except (OSError, ConnectionError, asyncio.TimeoutError) as exc:
                 log.warning("resubscribe failed: %s", exc)
+            for hook in list(self._connect_hooks):
+                if not self.ib.isConnected():
+                    break
+                try:
+                    await hook()
+                except Exception as exc:  # a failing hook must not stop the connect loop
+                    log.warning("connect hook %r failed", hook, exc_info=True)
+                    self._emit(StatusEvent("error", f"after connect: {type(exc).__name__}: {exc}"))
             if self.ib.isConnected():
                 self._set_state(ConnectionState.CONNECTED, f"{self.host}:{self.port}")
                 await self._disconnected.wait()
