@@ -371,6 +371,32 @@ async def test_quote_for_and_contract_for(gateway: SimGateway, ib: IB, wait_unti
     assert (t.bid, t.ask) == (q.bid, q.ask)
 
 
+async def test_whole_chains_quote_on_the_tick_grid_above_intrinsic(gateway: SimGateway) -> None:
+    """Every contract of a monthly of SPY (pennies everywhere) and TSLA (penny program:
+    $0.05 from $3): a two-sided or ask-only market on the price increment, never an ask
+    below intrinsic value (American options), spreads tighter near the money."""
+    expiry = _monthly(gateway)
+    for symbol in ("SPY", "TSLA"):
+        S = sum(gateway.quote_for(lookup(symbol).con_id)[:2]) / 2
+        opts = gateway.options.source.listing.find(symbol, expiry)
+        assert len(opts) > 100
+        rel_spreads = {}
+        for o in opts:
+            q = gateway.quote_for(o.con_id)
+            assert 0 <= q.bid < q.ask and (q.bid_size > 0) == (q.bid > 0) and q.ask_size > 0
+            intrinsic = max(S - o.strike if o.is_call else o.strike - S, 0.0)
+            assert q.ask >= intrinsic
+            for px in (q.bid, q.ask):
+                tick = o.tick_for(px)
+                assert abs(px / tick - round(px / tick)) < 1e-6, (o.describe(), px, tick)
+            rel_spreads[o.strike, o.right] = (q.ask - q.bid) / q.ask
+        atm = min((k for k, _ in rel_spreads), key=lambda k: abs(k - S))
+        far_call, far_put = max(k for k, _ in rel_spreads), min(k for k, _ in rel_spreads)
+        assert rel_spreads[atm, "C"] < 0.02 and rel_spreads[atm, "P"] < 0.02
+        assert rel_spreads[far_call, "C"] > 1.5 * rel_spreads[atm, "C"]
+        assert rel_spreads[far_put, "P"] > 1.5 * rel_spreads[atm, "P"]
+
+
 def test_desk_sim_max_lines(tmp_path) -> None:
     """``desk sim --max-lines 2``: the third line of a connection gets error 101."""
     with socket.socket() as s:

@@ -38,7 +38,9 @@ dollars per share, gamma per $1, vega dollars per vol point (0.01 of IV), theta 
 per calendar day, undPrice dollars per share (the underlying's mid). Where no IV exists
 for a price (no bid, a bid below intrinsic value) IB's sentinels are sent: impliedVol
 -1, delta / gamma / vega / theta -2 (ib_async turns IV and delta into ``None``; vega and
-theta show as -2.0). A computation for a side without a bid is not sent.
+theta show as -2.0). A computation for a side without a bid is not sent. The model
+tick (13) carries the source's model IV, the European Greeks at that IV and, as
+optPrice, the model price (BSM floored at intrinsic value).
 
 Tick types are IB's ("Available Tick Types"): option volume is tick 8 on the option's
 own line (contracts), and 29 / 30 with generic tick 100; open interest (contracts, as of
@@ -73,8 +75,10 @@ near term and on heavily traded underlyings):
 
 * model price = ``bsm_price`` on the current underlying mid, the surface IV, the
   gateway's rate (default 4.5 %, continuously compounded) and the underlying's dividend
-  yield (:data:`~desk.sim.volsurface.DIVIDEND_YIELD`); European pricing of American
-  options (documented simplification);
+  yield (:data:`~desk.sim.volsurface.DIVIDEND_YIELD`), floored at the intrinsic value
+  (the listed options are American: early exercise keeps them above it, so the ask is
+  never below intrinsic value); otherwise European pricing and Greeks (documented
+  simplification: deep in-the-money puts and dividend calls are a little off);
 * spread = ``max(one tick, clip(0.4 % / L, 0.4 %, 5 %) x price)``, bid rounded down and
   ask up to the price increment at each side's level (:meth:`SimOption.tick_for`: $0.01
   below $3 and $0.05 above for the penny program, $0.01 everywhere for SPY / QQQ / IWM);
@@ -453,8 +457,10 @@ class SyntheticOptions:
         T = rows.years(now, i)
         sigma = self.surface.vol_rows(self._surface_index[rows.und[i]], rows.strike[i], T, S,
                                       r, rows.q[i])
-        price = bsm_price(rows.is_call[i], S, rows.strike[i], T, r, rows.q[i], sigma)
-        return price, sigma
+        K = rows.strike[i]
+        price = bsm_price(rows.is_call[i], S, K, T, r, rows.q[i], sigma)
+        intrinsic = np.maximum(np.where(rows.is_call[i], S - K, K - S), 0.0)
+        return np.maximum(price, intrinsic), sigma
 
     def bind(self, underlyings: Sequence[str]) -> None:
         """Called by the engine when its list of underlyings grows (row ``und`` indices
@@ -481,6 +487,7 @@ class SyntheticOptions:
         z = np.log(K / ref) / (atm * np.sqrt(np.maximum(t0, 1.0 / 365.0)))
         liq = np.maximum(und_liq * np.exp(-0.5 * (z / 1.2) ** 2) / (1.0 + 2.0 * t0), 0.002)
         n1, n2 = (_normal(_hash_uniform(self.seed, con_ids, salt)) for salt in (1, 2))
+        n1, n2 = np.clip(n1, -2.5, 2.5), np.clip(n2, -2.5, 2.5)  # no freak outliers
         oi = np.round(30000.0 * liq * np.exp(0.8 * n1)).astype(np.int64)
         day_volume = 20000.0 * liq * np.exp(0.6 * n2)
         done = 0.25 + 0.35 * _hash_uniform(self.seed, con_ids, 5)
@@ -973,7 +980,9 @@ class OptionEngine:
                                         T[missing], rate, q[missing]).iv
         ok_m = np.isfinite(iv_m)
         gm = bsm_greeks(call, S, K, T, rate, q, np.where(ok_m, iv_m, 0.2))
-        model_price = np.where(ok_m, gm.price, np.where(bid > 0, 0.5 * (bid + ask), ask))
+        intrinsic = np.maximum(np.where(call, S - K, K - S), 0.0)  # American floor
+        model_price = np.where(ok_m, np.maximum(gm.price, intrinsic),
+                               np.where(bid > 0, 0.5 * (bid + ask), ask))
         # IV and Greeks at bid, ask and last in one vectorized pass
         P = np.concatenate([bid, ask, last])
         call3, S3, K3, T3, q3 = (np.tile(a, 3) for a in (call, S, K, T, q))
