@@ -22,6 +22,7 @@ from desk.broker.lines import LineBudget
 from desk.broker.orders import OrderManager, OrderNotSent
 from desk.domain import Clock, QuoteStore
 from desk.domain.options import WindowSpec
+from desk.opportunity_feed import OpportunityFeed
 from desk.risk import RiskLimits
 from desk.safety import NotTransmitted, OrderGate, OrderRouter
 from desk.settings import Settings
@@ -65,6 +66,8 @@ class Runtime:
             rate=settings.chain_rate,
             clock=self.clock,
         )
+        #: live arbitrage scan of the chain on screen, its store writer and Redis publisher
+        self.opportunities = OpportunityFeed(settings, self.chains, self.quotes, clock=self.clock)
         #: orders of the broker's connection (blotter rows, transmit, what-if, reconcile)
         self.orders = OrderManager(self.broker.ib, clock=self.clock)
         #: positions, account figures, P&L subscriptions, portfolio Greeks
@@ -104,7 +107,9 @@ class Runtime:
         if s.embedded_sim:
             from desk.sim import EmbeddedSim
 
-            self.sim = EmbeddedSim(host="127.0.0.1", port=0, seed=s.sim_seed)
+            self.sim = EmbeddedSim(
+                host="127.0.0.1", port=0, seed=s.sim_seed, option_source=self.opportunities.sim_option_source()
+            )
             try:
                 port = await asyncio.to_thread(self.sim.start)
             except OSError as exc:
@@ -137,6 +142,7 @@ class Runtime:
                 raise RuntimeStartError(f"redis: {exc}") from None
             self.broker.add_sink(self.publisher.submit)
         await self._open_router()
+        await self.opportunities.start()
         await self.broker.start()
 
     async def _open_router(self) -> None:
@@ -232,6 +238,7 @@ class Runtime:
         if self.publisher is not None:
             with contextlib.suppress(Exception):
                 await self.publisher.close()
+        await self.opportunities.stop()
         if self.recorder is not None:
             await self.recorder.close()
         if self.sim is not None:

@@ -89,6 +89,11 @@ class Settings(BaseSettings):
     sim_seed: int = 7
     """Seed of the simulator's synthetic market (same seed, same market)."""
 
+    sim_mispricing_rate: float = Field(default=0.0, ge=0, le=600)
+    """Simulated option mispricings injected per minute by the embedded simulator (0: none),
+    so the opportunities pane can be shown working; each lasts a few seconds and is
+    labelled simulated (desk.sim.mispricing)."""
+
     theme: str = "desk-dark"
     """Colour theme: desk-dark, desk-light, any Textual theme, or a theme file in themes/."""
 

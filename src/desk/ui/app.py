@@ -36,7 +36,7 @@ from textual.widgets import Footer
 from desk.broker import BrokerError, StateChanged, WatchlistChanged
 from desk.domain import Clock, ConnectionState, StatusEvent
 from desk.settings import Settings
-from desk.ui.messages import InstrumentSelected
+from desk.ui.messages import ComboSelected, InstrumentSelected
 from desk.ui.meters import RateMeter
 from desk.ui.screens.add_symbol import AddSymbolScreen
 from desk.ui.screens.help import HelpScreen, HelpSection, binding_rows
@@ -48,6 +48,7 @@ from desk.ui.themes import (
     project_themes_dir,
 )
 from desk.ui.widgets.chain import ChainPane
+from desk.ui.widgets.opportunities import ComboConfirmScreen, OpportunitiesPane
 from desk.ui.widgets.status_bar import StatusBar
 from desk.ui.widgets.watchlist import Watchlist
 
@@ -81,6 +82,7 @@ class DeskApp(App[int]):
         Binding("q", "quit", "Quit", id="desk.quit", tooltip="Stop the desk (flushes the recorder) and quit"),
         Binding("1", "focus_pane('watchlist')", "Watchlist", show=False, id="desk.focus_watchlist", tooltip="Focus the watchlist"),
         Binding("2,c", "focus_pane('chain')", "Chain", show=False, id="desk.focus_chain", tooltip="Focus the option chain"),
+        Binding("5,o", "focus_pane('opportunities')", "Opportunities", show=False, id="desk.focus_opportunities", tooltip="Focus the arbitrage opportunities"),
     ]
 
     #: Keys of the command palette, shown in the help (Textual binds it itself).
@@ -127,6 +129,14 @@ class DeskApp(App[int]):
             classes="pane",
         )
         self.chain.border_title = "Option chain"
+        #: the arbitrage opportunities pane (shown when the runtime runs a live scanner)
+        feed = getattr(runtime, "opportunities", None)
+        self.opportunities = OpportunitiesPane(
+            getattr(feed, "live", None), clock=self.clock, stale_after=self.settings.chain_stale_seconds,
+            id="opportunities", classes="pane",
+        )
+        self.opportunities.border_title = "Opportunities"
+        self.opportunities.display = self.opportunities.live is not None
         self._chain_message_seq = 0
         self._chain_message = ""
         #: the status bar
@@ -169,6 +179,7 @@ class DeskApp(App[int]):
         with Container(id="main"):
             yield self.watchlist
             yield self.chain
+            yield self.opportunities
         yield self.status_bar
         yield Footer()
 
@@ -287,15 +298,29 @@ class DeskApp(App[int]):
                 elif self.status_bar.message == self._chain_message:
                     self.status_bar.set_message("")  # the chain's news is over (loaded, fits again)
                 self._chain_message = chains.message
+        live = self.opportunities.live
+        if live is not None:
+            live.poll()  # throttled to its interval; scans the chain on screen
+            self.opportunities.refresh_rows()
 
     @on(InstrumentSelected)
     def _instrument_selected(self, message: InstrumentSelected) -> None:
         """The chain follows the watchlist's selection (stocks and ETFs; options are the ticket's)."""
         self.chain.show_underlying(message.instrument)
 
+    @on(ComboSelected)
+    def _combo_selected(self, message: ComboSelected) -> None:
+        """An opportunity to trade: the order ticket opens with the combo (the fallback
+        confirmation screen while the ticket cannot take combos)."""
+        open_combo = getattr(self, "open_combo_ticket", None)
+        if callable(open_combo):
+            open_combo(message)
+        else:
+            self.push_screen(ComboConfirmScreen(message, self.runtime))
+
     def action_focus_pane(self, pane: str) -> None:
         """Focus the ``watchlist`` or the ``chain`` pane."""
-        target = {"watchlist": self.watchlist, "chain": self.chain}.get(pane)
+        target = {"watchlist": self.watchlist, "chain": self.chain, "opportunities": self.opportunities}.get(pane)
         if target is not None:
             target.focus()
 
@@ -369,6 +394,7 @@ class DeskApp(App[int]):
             ("Desk", binding_rows(self.BINDINGS) + self.PALETTE_HELP),
             ("Watchlist", binding_rows(Watchlist.BINDINGS)),
             ("Option chain", binding_rows(ChainPane.BINDINGS)),
+            ("Opportunities", binding_rows(OpportunitiesPane.BINDINGS)),
             ("Add symbol dialog", [("Enter", "Add the symbol")] + binding_rows(AddSymbolScreen.BINDINGS)),
             ("Help", binding_rows(HelpScreen.BINDINGS)),
         ]

@@ -21,3 +21,19 @@ class InstrumentSelected(Message):
 
     def can_replace(self, message: Message) -> bool:
         return isinstance(message, InstrumentSelected)
+
+
+@dataclass
+class ComboSelected(Message):
+    """The user chose an arbitrage opportunity to trade (opportunities pane, Enter).
+
+    ``intent`` is a ready combo order (``desk.risk.OrderIntent``, secType BAG, its legs,
+    LMT at the opportunity's net price per share of the combo's multiplier, 1 combo);
+    ``opportunity`` the :class:`desk.domain.opportunity.Opportunity` it came from, and
+    ``simulated`` whether it was found on the simulator. The order ticket opens with it
+    (risk preview and what-if there); nothing is sent by posting this.
+    """
+
+    intent: object
+    opportunity: object
+    simulated: bool = False
