@@ -237,7 +237,8 @@ class SimGateway:
         Prices in dollars per share (options too: times ``multiplier`` per contract);
         sizes in shares for stocks, contracts for options; an option without a bid has
         ``bid == 0.0`` and ``bid_size == 0``; ``last`` NaN before any trade. Asking for
-        an option keeps it quoted (stepped with the market) from then on.
+        an option keeps it quoted (stepped with the market) from then on. Call it on the
+        gateway's loop (from another thread: ``EmbeddedSim.call``).
         """
         stock = by_con_id(con_id)
         if stock is not None:
