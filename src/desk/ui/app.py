@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from textual import on, work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding, BindingType
-from textual.containers import Container
+from textual.containers import Container, Horizontal
 from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Footer
@@ -47,7 +47,11 @@ from desk.ui.themes import (
     load_themes,
     project_themes_dir,
 )
+from desk.ui.screens.ticket import ConfirmScreen, RuntimeTicketBackend, TicketScreen
+from desk.ui.widgets.blotter import Blotter
 from desk.ui.widgets.chain import ChainPane
+from desk.ui.widgets.positions import PositionsPane, PositionTable
+from desk.ui.widgets.ticket import TicketForm
 from desk.ui.widgets.opportunities import ComboConfirmScreen, OpportunitiesPane
 from desk.ui.widgets.status_bar import StatusBar
 from desk.ui.widgets.watchlist import Watchlist
@@ -61,6 +65,8 @@ log = logging.getLogger(__name__)
 FLUSH_INTERVAL = 0.15
 #: Seconds between status bar refreshes (clock, ticks/s, recorder counters).
 STATUS_INTERVAL = 1.0
+#: Seconds between refreshes of the blotter, positions and kill switch badge.
+TRADING_INTERVAL = 0.25
 #: Seconds ``runtime.stop()`` may take on quit before the app exits anyway.
 STOP_TIMEOUT = 15.0
 
@@ -82,6 +88,12 @@ class DeskApp(App[int]):
         Binding("q", "quit", "Quit", id="desk.quit", tooltip="Stop the desk (flushes the recorder) and quit"),
         Binding("1", "focus_pane('watchlist')", "Watchlist", show=False, id="desk.focus_watchlist", tooltip="Focus the watchlist"),
         Binding("2,c", "focus_pane('chain')", "Chain", show=False, id="desk.focus_chain", tooltip="Focus the option chain"),
+        Binding("3", "focus_pane('blotter')", "Orders", show=False, id="desk.focus_blotter", tooltip="Focus the orders blotter"),
+        Binding("4", "focus_pane('positions')", "Positions", show=False, id="desk.focus_positions", tooltip="Focus positions and P&L"),
+        Binding("b", "ticket('BUY')", "Buy", id="desk.buy", tooltip="Order ticket: buy the selected instrument (watchlist row or chain contract)"),
+        Binding("s,S", "ticket('SELL')", "Sell", id="desk.sell", tooltip="Order ticket: sell the selected instrument (S in the chain, where s is the smile)"),
+        Binding("ctrl+k", "kill_switch", "Kill", id="desk.kill", tooltip="Kill switch: cancel every open order (reqGlobalCancel) and block new ones"),
+        Binding("ctrl+r", "reset_kill_switch", "Reset kill", show=False, id="desk.kill_reset", tooltip="Reset the kill switch (asks to confirm)"),
         Binding("5,o", "focus_pane('opportunities')", "Opportunities", show=False, id="desk.focus_opportunities", tooltip="Focus the arbitrage opportunities"),
     ]
 
@@ -141,6 +153,11 @@ class DeskApp(App[int]):
         self._chain_message = ""
         #: the status bar
         self.status_bar = StatusBar(id="status")
+        #: orders blotter and positions / P&L (fed from runtime.orders / runtime.account)
+        self.blotter = Blotter(id="blotter", classes="pane")
+        self.blotter.border_title = "Orders"
+        self.positions = PositionsPane(id="positions", classes="pane")
+        self.positions.border_title = "Positions & P&L"
 
     # ------------------------------------------------------------------ themes
 
@@ -180,6 +197,9 @@ class DeskApp(App[int]):
             yield self.watchlist
             yield self.chain
             yield self.opportunities
+            with Horizontal(id="trading"):
+                yield self.blotter
+                yield self.positions
         yield self.status_bar
         yield Footer()
 
@@ -195,6 +215,7 @@ class DeskApp(App[int]):
         self.runtime.broker.add_listener(self._on_broker_event)
         self.set_interval(FLUSH_INTERVAL, self._flush_quotes, name="flush-quotes")
         self.set_interval(STATUS_INTERVAL, self._refresh_status, name="status-bar")
+        self.set_interval(TRADING_INTERVAL, self._refresh_trading, name="trading-panes")
         self._start_runtime()
 
     # ------------------------------------------------------------------ runtime
@@ -318,8 +339,187 @@ class DeskApp(App[int]):
         else:
             self.push_screen(ComboConfirmScreen(message, self.runtime))
 
+    # ------------------------------------------------------------------ trading
+
+    def _refresh_trading(self) -> None:
+        """Patch the blotter and positions panes and the kill switch badge from the runtime."""
+        if not self.is_running or not self.blotter.is_mounted:
+            return
+        runtime = self.runtime
+        gate = getattr(runtime, "gate", None)
+        if gate is not None:
+            state = gate.kill_switch.state()
+            self.status_bar.set_kill(state.engaged, state.reason)
+        orders = getattr(runtime, "orders", None)
+        if orders is not None:
+            self.blotter.apply(orders.rows.values())
+        account = getattr(runtime, "account", None)
+        if account is not None and account.seq != getattr(self, "_account_seq", -1):
+            self._account_seq = account.seq
+            rows = account.rows()
+            self.positions.apply(rows, account.figures(), account.greeks(rows))
+
+    def _selected_instrument(self):
+        focused = self.focused
+        if focused is self.chain and self.chain.highlighted is not None:
+            return self.chain.highlighted
+        return self.watchlist.highlighted
+
+    def action_ticket(self, action: str) -> None:
+        """Open the order ticket on the selected instrument (``BUY`` or ``SELL``)."""
+        instrument = self._selected_instrument()
+        if instrument is None:
+            self._report("select an instrument first (watchlist row or chain contract)", "warning")
+            return
+        self.open_ticket(instrument, action)
+
+    def open_ticket(self, instrument, action: str, quantity: int = 1, title: str = "Order ticket", intent=None) -> None:
+        """Push the :class:`TicketScreen`; a sent order is reported in the status bar."""
+        if getattr(self.runtime, "orders", None) is None:
+            self._report("orders are not available in this runtime", "error")
+            return
+        if isinstance(self.screen, TicketScreen):
+            return
+
+        def done(result) -> None:
+            if result is not None and result.sent:
+                self._report(f"sent {result.report.intent.describe if result.report else ''} ({result.client_order_id})")
+
+        screen = TicketScreen(instrument, action, RuntimeTicketBackend(self.runtime), quantity=quantity, title=title,
+                              intent=intent)
+        self.push_screen(screen, done)
+
+    def open_combo_ticket(self, message) -> None:
+        """The ticket on an opportunity's combo order (:class:`~desk.ui.messages.ComboSelected`)."""
+        intent = message.intent
+        self.open_ticket(intent.instrument, intent.action.value, intent.quantity, "Combo ticket", intent=intent)
+
+    @on(PositionsPane.CloseRequested)
+    def _close_position(self, message: PositionsPane.CloseRequested) -> None:
+        row = message.row
+        action = "SELL" if row.quantity > 0 else "BUY"
+        self.open_ticket(row.instrument, action, int(abs(row.quantity)), "Closing ticket")
+
+    @on(Blotter.CancelRequested)
+    def _cancel_order(self, message: Blotter.CancelRequested) -> None:
+        self.cancel_order(message.order_ref)
+
+    @work(group="orders", exit_on_error=False, description="cancel an order")
+    async def cancel_order(self, order_ref: str) -> None:
+        """Write the cancel_request audit row, then cancel ``order_ref`` at the gateway."""
+        runtime = self.runtime
+        try:
+            if runtime.router is not None:
+                await runtime.router.record_cancel_request(order_ref)
+            runtime.orders.cancel(order_ref)
+        except Exception as exc:
+            self._report(f"cancel {order_ref}: {_one_line(exc)}", "error")
+            return
+        self._report(f"cancel sent for {order_ref}")
+
+    @on(Blotter.CancelAllRequested)
+    def _cancel_all(self) -> None:
+        try:
+            n = self.runtime.orders.cancel_all()
+        except Exception as exc:
+            self._report(f"cancel all: {_one_line(exc)}", "error")
+            return
+        self._report(f"cancel sent for {n} working order(s)")
+
+    @on(Blotter.ModifyRequested)
+    def _modify_order(self, message: Blotter.ModifyRequested) -> None:
+        """Move a working LMT / STP LMT order's limit by ticks, after the gate and the
+        price checks of the risk engine (collar, notional, buying power) pass."""
+        runtime = self.runtime
+        row = runtime.orders.rows.get(message.order_ref)
+        if row is None or not row.working or row.order_type not in ("LMT", "STP LMT"):
+            self._report("modify: only working limit orders can be moved", "warning")
+            return
+        tick = row.instrument.min_tick or 0.01
+        price = round(round(row.limit_price / tick + message.ticks) * tick, 10)
+        if runtime.router is None:
+            self._report(f"modify: {runtime.router_error}", "error")
+            return
+        from dataclasses import replace
+
+        intent = runtime.orders._intents.get(message.order_ref)
+        if intent is None:
+            self._report("modify: not sent by this session; cancel it and enter a new order", "warning")
+            return
+        try:
+            new = replace(intent, limit_price=price)
+        except Exception as exc:
+            self._report(f"modify: {_one_line(exc)}", "error")
+            return
+        gate = runtime.gate
+        decision = gate.check(new, new.instrument.symbol if gate.needs_confirmation else None)
+        if not decision.allowed or gate.needs_confirmation:
+            why = decision.reason if not decision.allowed else "live mode: cancel and enter a new order to confirm it"
+            self._report(f"modify refused: {why}", "error")
+            return
+        report = runtime.router.preview(new, runtime.market_context(new))
+        failed = [c for c in report.checks if not c.passed and c.name in ("price_collar", "max_notional", "buying_power")]
+        if failed:
+            self._report("modify refused: " + "; ".join(f"{c.name}: {c.message}" for c in failed), "error")
+            return
+        try:
+            runtime.orders.modify(message.order_ref, limit_price=price)
+        except Exception as exc:
+            self._report(f"modify: {_one_line(exc)}", "error")
+            return
+        self._report(f"modify sent: {message.order_ref} limit {price:g}")
+
+    @work(group="orders", exit_on_error=False, description="engage the kill switch")
+    async def action_kill_switch(self) -> None:
+        """Engage the kill switch: block new orders, reqGlobalCancel, audit row."""
+        router = getattr(self.runtime, "router", None)
+        gate = getattr(self.runtime, "gate", None)
+        if router is not None:
+            state = await router.engage_kill_switch("kill switch key")
+        elif gate is not None:
+            state = gate.kill_switch.engage("kill switch key")
+        else:
+            self._report("no order gate in this runtime", "error")
+            return
+        self.status_bar.set_kill(True, state.reason)
+        text = "KILL SWITCH ENGAGED: open orders cancelled, new orders blocked"
+        self._report(text + (f" ({state.error})" if state.error else ""), "error")
+
+    def action_reset_kill_switch(self) -> None:
+        """Ask, then reset the kill switch (orders allowed again)."""
+        gate = getattr(self.runtime, "gate", None)
+        if gate is None or not gate.kill_switch.engaged:
+            self._report("the kill switch is not engaged")
+            return
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self._reset_kill_switch()
+
+        self.push_screen(ConfirmScreen("Reset the kill switch and allow orders again? (y / n)"), answered)
+
+    @work(group="orders", exit_on_error=False, description="reset the kill switch")
+    async def _reset_kill_switch(self) -> None:
+        router = getattr(self.runtime, "router", None)
+        try:
+            if router is not None:
+                await router.reset_kill_switch("kill switch reset key")
+            else:
+                self.runtime.gate.kill_switch.reset()
+        except OSError as exc:
+            self._report(f"kill switch stays engaged: {exc}", "error")
+            return
+        self.status_bar.set_kill(False)
+        self._report("kill switch reset: orders allowed")
+
     def action_focus_pane(self, pane: str) -> None:
-        """Focus the ``watchlist`` or the ``chain`` pane."""
+        """Focus the ``watchlist``, ``chain``, ``blotter`` or ``positions`` pane."""
+        if pane == "blotter":
+            self.blotter.focus()
+            return
+        if pane == "positions":
+            self.positions.table.focus()
+            return
         target = {"watchlist": self.watchlist, "chain": self.chain, "opportunities": self.opportunities}.get(pane)
         if target is not None:
             target.focus()
@@ -391,11 +591,15 @@ class DeskApp(App[int]):
     def help_sections(self) -> list[HelpSection]:
         """The help screen's sections: every binding, grouped by pane."""
         return [
-            ("Desk", binding_rows(self.BINDINGS) + self.PALETTE_HELP),
+            ("Desk", binding_rows(b for b in self.BINDINGS if not _is_trading(b)) + self.PALETTE_HELP),
             ("Watchlist", binding_rows(Watchlist.BINDINGS)),
             ("Option chain", binding_rows(ChainPane.BINDINGS)),
+            ("Trading", binding_rows(b for b in self.BINDINGS if _is_trading(b))),
             ("Opportunities", binding_rows(OpportunitiesPane.BINDINGS)),
             ("Add symbol dialog", [("Enter", "Add the symbol")] + binding_rows(AddSymbolScreen.BINDINGS)),
+            ("Orders blotter", binding_rows(Blotter.BINDINGS)),
+            ("Positions", binding_rows(PositionTable.BINDINGS)),
+            ("Order ticket", binding_rows(TicketForm.BINDINGS)),
             ("Help", binding_rows(HelpScreen.BINDINGS)),
         ]
 
@@ -420,6 +624,14 @@ def _endpoint(runtime: Any) -> str:
         return endpoint
     broker = runtime.broker
     return f"{getattr(broker, 'host', '?')}:{getattr(broker, 'port', '?') or '?'}"
+
+
+#: ids of the desk's trading bindings (listed in their own help section)
+_TRADING_IDS = frozenset({"desk.focus_blotter", "desk.focus_positions", "desk.buy", "desk.sell", "desk.kill", "desk.kill_reset"})
+
+
+def _is_trading(binding: BindingType) -> bool:
+    return isinstance(binding, Binding) and binding.id in _TRADING_IDS
 
 
 def _one_line(exc: BaseException) -> str:

@@ -46,6 +46,8 @@ class StatusBar(Horizontal):
     StatusBar > #status-mode { padding: 0; text-style: bold; color: $background; background: $mode-sim; }
     StatusBar > #status-mode.-paper { background: $mode-paper; }
     StatusBar > #status-mode.-live { background: $mode-live; color: white; }
+    StatusBar > #status-kill { display: none; padding: 0; text-style: bold reverse; color: $error; }
+    StatusBar > #status-kill.-engaged { display: block; }
     StatusBar > #status-connection { color: $text-muted; }
     StatusBar > #status-connection.-connected { color: $success; }
     StatusBar > #status-connection.-connecting, StatusBar > #status-connection.-reconnecting { color: $warning; }
@@ -64,9 +66,11 @@ class StatusBar(Horizontal):
         self.state: ConnectionState = ConnectionState.DISCONNECTED
         self.message: str = ""
         self.message_level: str = "info"
+        self.kill_engaged = False
 
     def compose(self) -> ComposeResult:
         yield Label(" SIM ", id="status-mode", markup=False)
+        yield Label(" KILL ", id="status-kill", markup=False)
         yield Label(_STATE_TEXT[ConnectionState.DISCONNECTED], id="status-connection", classes="-disconnected", markup=False)
         yield Label("", id="status-endpoint", markup=False)
         yield Label("0 ticks/s", id="status-rate", markup=False)
@@ -84,6 +88,13 @@ class StatusBar(Horizontal):
         label.update(f" {mode.value.upper()} ")
         label.set_class(mode is Mode.PAPER, "-paper")
         label.set_class(mode is Mode.LIVE, "-live")
+
+    def set_kill(self, engaged: bool, reason: str = "") -> None:
+        """Show (engaged) or hide the KILL badge of the kill switch."""
+        self.kill_engaged = engaged
+        label = self._label("kill")
+        label.update(" KILL " + (f"({reason}) " if engaged and reason else ""))
+        label.set_class(engaged, "-engaged")
 
     def set_connection(self, state: ConnectionState) -> None:
         """Show the broker's connection state, coloured (connected green, reconnecting amber)."""

@@ -1,0 +1,49 @@
+"""The desk over the real stack for the trading tests: Runtime with its embedded simulator
+(ib_async to desk.sim over the TWS protocol), SQLite audit log, the app from the factory."""
+
+from __future__ import annotations
+
+import time
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from desk.domain import ConnectionState
+from desk.runtime import Runtime
+from desk.settings import Mode, Settings
+from desk.ui import create_app
+
+SIZE = (120, 40)
+
+
+def trading_settings(tmp_path: Path, **overrides) -> Settings:
+    base = dict(
+        mode=Mode.SIM, record=False, database_url=f"sqlite:///{tmp_path / 'desk.sqlite3'}", watchlist=["SPY", "AAPL"],
+        kill_switch_file=tmp_path / "kill", live_override_file=tmp_path / "override", _env_file=None,
+    )
+    base.update(overrides)
+    return Settings(**base)
+
+
+async def wait_for(predicate, pilot, what: str = "condition", timeout: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        await pilot.pause(0.05)
+
+
+@asynccontextmanager
+async def trading_desk(tmp_path: Path, **overrides):
+    """(app, pilot, runtime) connected, reconciled, with SPY and AAPL quoting."""
+    runtime = Runtime(trading_settings(tmp_path, **overrides))
+    app = create_app(runtime, cursor_blink=False, animations=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(lambda: runtime.broker.state is ConnectionState.CONNECTED and runtime.orders.ready, pilot,
+                       "connected and reconciled")
+        await wait_for(lambda: len(app.watchlist.instruments) == 2, pilot, "watchlist rows")
+
+        def quoted() -> bool:
+            return all((q := runtime.quotes.get(i.con_id)) is not None and q.bid > 0 and q.ask > 0
+                       for i in runtime.broker.watchlist)
+
+        await wait_for(quoted, pilot, "quotes")
+        yield app, pilot, runtime
