@@ -170,3 +170,31 @@ async def test_transmit_waits_for_reconciliation(runtime: Runtime) -> None:
     assert r.status == "rejected" and "reconciling" in r.reasons[0]
     assert rt.audit.current_state(r.client_order_id) == "rejected"
     assert not rt.orders.rows
+
+
+async def test_option_position_has_greeks_and_portfolio_sums(runtime: Runtime) -> None:
+    from ib_async import LimitOrder, Option
+
+    rt = runtime
+    ib = rt.broker.ib
+    spot = rt.quotes.get(spy_of(rt).con_id).mid
+    details = await ib.reqContractDetailsAsync(Option("SPY", "", 0, "C", "SMART"))
+    first = min(d.contract.lastTradeDateOrContractMonth for d in details)
+    call = min((d.contract for d in details if d.contract.lastTradeDateOrContractMonth == first),
+               key=lambda c: abs(c.strike - spot))
+    [ticker] = await ib.reqTickersAsync(call)
+    assert ticker.ask > 0
+    trade = ib.placeOrder(call, LimitOrder("BUY", 2, round(ticker.ask + 0.05, 2)))
+    await wait_for(lambda: trade.orderStatus.status == "Filled", "the option fill")
+
+    def option_row():
+        return next((r for r in rt.account.rows() if r.instrument.sec_type == "OPT" and r.quantity == 2), None)
+
+    await wait_for(lambda: (r := option_row()) is not None and math.isfinite(r.delta), "the option position's Greeks")
+    row = option_row()
+    assert row.instrument.multiplier == 100 and row.avg_cost < 100  # per share, not per contract
+    assert 0 < row.delta < 200 and row.theta < 0 and row.vega > 0 and row.gamma > 0 and 0 < row.iv < 5
+    assert math.isclose(row.dollar_delta, row.delta * rt.account.underlying_price("SPY"), rel_tol=1e-9)
+    greeks = rt.account.greeks()
+    assert greeks.options == greeks.priced == 1
+    assert math.isclose(greeks.delta, row.delta, rel_tol=1e-6, abs_tol=1.0)
