@@ -27,6 +27,8 @@ from typing import Any
 from desk.domain.clock import Clock
 from desk.sim import messages as m
 from desk.sim.account import SimAccount
+from desk.sim.faults import FaultInjector
+from desk.sim.history import HistoryService
 from desk.sim.market import MarketModel
 from desk.sim.matching import OrderEngine
 from desk.sim.chain import SimOption
@@ -65,6 +67,8 @@ class SimGateway:
     * ``accounts``: managed account ids (paper style ``DU...``); must not be empty.
     * ``symbols``: restrict the market to these universe symbols (default all).
     * ``max_tickers``: market data lines per connection (IB's default is 100; error 101).
+    * ``market``: the market source (default ``MarketModel(seed, symbols)``); the replay of
+      a recorded day passes a :class:`~desk.sim.replay.ReplayMarket` (with its clock).
     * ``max_write_buffer``: bytes a client may fall behind before its ticks are dropped
       (counted in ``Session.dropped_ticks``); replies are never dropped.
     * ``rate``: risk-free rate of option prices and Greeks (annual fraction, continuously
@@ -95,6 +99,7 @@ class SimGateway:
         speed: float = 1.0,
         symbols: Iterable[str] | None = None,
         max_tickers: int = 100,
+        market: Any = None,
         max_write_buffer: int = 32 * 1024 * 1024,
         rate: float = DEFAULT_RATE,
         option_source: OptionSource | None = None,
@@ -123,8 +128,11 @@ class SimGateway:
             raise ValueError("at least one account is needed (ib_async waits for one)")
         self.max_tickers = max_tickers
         self.max_write_buffer = max_write_buffer
-        self.market = MarketModel(seed, symbols)
+        self.market = market if market is not None else MarketModel(seed, symbols)
         self.encoder = TickEncoder()
+        #: historical bars (desk.sim.history) and faults on demand (desk.sim.faults)
+        self.history = HistoryService(self)
+        self.faults = FaultInjector(self)
         self.delayed_data = bool(delayed_data)
         #: options: chains, contract details, quotes and option lines (desk.sim.options)
         self.options = OptionEngine(self, rate, option_source)
@@ -300,6 +308,7 @@ class SimGateway:
             for session in self.sessions:
                 session.flush_ticks()
             self.ticks_sent += frames
+        self.history.on_step()
         self.orders.on_step()
         return frames
 

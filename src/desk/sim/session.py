@@ -33,7 +33,10 @@ reqPositions 61, reqAccountUpdates 6,
 reqAccountUpdatesMulti 76,
 reqAccountSummary 62, reqPnL 92,
 reqPnLSingle 94 and their cancels
-reqHistoricalData 20, reqHeadTimeStamp error 162 (no history yet)
+reqHistoricalData 20                   historicalData 17, keepUpToDate: then
+                                       historicalDataUpdate 90 (desk.sim.history);
+                                       errors 162, 200
+reqHeadTimeStamp 87 / cancelHist. 25   headTimestamp 88 / nothing (stops updates)
 reqSecDefOptParams 78                  securityDefinitionOptionParameter 75 per
                                        exchange, End 76 (desk.sim.options); error 200
 =====================================  ===============================================
@@ -132,7 +135,9 @@ class Session(asyncio.Protocol):
             In.REQ_MARKET_DATA_TYPE: self._req_market_data_type,
             In.REQ_SEC_DEF_OPT_PARAMS: self._req_sec_def_opt_params,
             In.REQ_HISTORICAL_DATA: self._req_historical_data,
-            In.REQ_HEAD_TIMESTAMP: self._req_historical_data,
+            In.REQ_HEAD_TIMESTAMP: self._req_head_timestamp,
+            In.CANCEL_HISTORICAL_DATA: self._cancel_historical_data,
+            90: self._cancel_historical_data,  # cancelHeadTimeStamp: nothing pending
         }
         # orders, executions, positions, accounts and P&L (desk.sim.matching)
         self._handlers.update(gateway.orders.handlers(self))
@@ -181,6 +186,8 @@ class Session(asyncio.Protocol):
         for fields in msgs:
             if self.transport is None:
                 return
+            if self.client_id is not None and not self.gateway.faults.allow(self):
+                continue  # pacing fault on and over the limit (desk.sim.faults)
             try:
                 self._dispatch(fields)
             except Exception:  # one bad request must not take the connection down
@@ -331,10 +338,16 @@ class Session(asyncio.Protocol):
             int(f[5] or 0)))
 
     def _req_historical_data(self, fields: list[str]) -> None:
-        # 20 / 87, reqId, ...: no history yet; IB's answer when it has no data
-        req_id = int(fields[1])
-        self.send(m.error(req_id, Code.HISTORICAL_DATA_ERROR, None,
-                          "HMDS query returned no data: the simulator records no history yet"))
+        # 20, reqId, contract, ...: bars from the gateway's history (desk.sim.history)
+        self.gateway.history.handle_request(self, fields)
+
+    def _req_head_timestamp(self, fields: list[str]) -> None:
+        # 87, reqId, contract, includeExpired, useRTH, whatToShow, formatDate
+        self.gateway.history.handle_head_timestamp(self, fields)
+
+    def _cancel_historical_data(self, fields: list[str]) -> None:
+        # 25, version 1, reqId: stops keepUpToDate updates
+        self.gateway.history.handle_cancel(self, fields)
 
     # --- market data ---------------------------------------------------------------------
 
