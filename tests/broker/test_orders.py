@@ -58,7 +58,7 @@ def intent(rt: Runtime, action: str, qty: int, *, offset: float = 0.0, order_typ
 
 async def test_marketable_order_fills_and_is_audited(runtime: Runtime) -> None:
     rt = runtime
-    i = intent(rt, "BUY", 10, offset=0.05)
+    i = intent(rt, "BUY", 10, offset=0.25)
     result = await rt.router.submit(i, rt.market_context(i))
     assert result.sent, result.reasons
     ref = result.client_order_id
@@ -109,7 +109,7 @@ async def test_what_if_gives_the_margin_impact(runtime: Runtime) -> None:
 async def test_gateway_rejection_text_reaches_the_row(runtime: Runtime) -> None:
     rt = runtime
     # cancelling a filled order: the gateway answers with an error for that orderId
-    i = intent(rt, "BUY", 1, offset=0.05)
+    i = intent(rt, "BUY", 1, offset=0.25)
     result = await rt.router.submit(i, rt.market_context(i))
     ref = result.client_order_id
     await wait_for(lambda: rt.orders.rows.get(ref) and rt.orders.rows[ref].status == "Filled", "the fill")

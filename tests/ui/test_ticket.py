@@ -38,8 +38,8 @@ async def test_quote_to_fill_in_a_few_keys(tmp_path) -> None:
             assert expected in text, text
         await wait_for(lambda: "Init margin" in screen_text(app), pilot, "IB what-if of this order")
         assert ticket.margin[1].init_margin_change > 0
-        # the market moved meanwhile: the ask again, two ticks through it, and send
-        await pilot.press("tab", "tab", "A", "up", "up", "enter")
+        # the market moved meanwhile: the ask again, ten ticks through it, and send
+        await pilot.press("tab", "tab", "A", *["up"] * 10, "enter")
         await wait_for(lambda: not isinstance(app.screen, TicketScreen), pilot, "the ticket to close")
         assert ticket.result.sent
         ref = ticket.result.client_order_id
