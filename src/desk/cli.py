@@ -1,4 +1,4 @@
-"""Command line: ``desk``, ``desk --headless``, ``desk sim``, ``desk doctor``.
+"""Command line: ``desk``, ``desk --headless``, ``desk sim``, ``desk import``, ``desk doctor``.
 
 Every failure the user can cause (bad settings, unreachable services) ends in one line on
 stderr starting with ``desk:`` and a non-zero exit code, never a traceback.
@@ -50,6 +50,25 @@ def _parser() -> argparse.ArgumentParser:
     sim.add_argument("--state", metavar="FILE",
                      help="keep the account, orders and executions in this JSON file across restarts "
                      "(read at start, written at exit; default: start afresh)")
+    sim.add_argument("--replay", metavar="DATE", help="replay a recorded day from the tick store (imported on "
+                     "demand from DESK_LEAN_DIR), e.g. 2015-12-24; needs --symbols")
+    sim.add_argument("--symbols", metavar="A,B", help="with --replay: underlyings to replay, e.g. GOOG")
+    sim.add_argument("--speed", type=_positive_float, default=1.0, metavar="X",
+                     help="market seconds per second (with --replay: 60 = a recorded minute per second)")
+    sim.add_argument("--start", metavar="HH:MM", help="with --replay: start time, US/Eastern (default 09:30)")
+    sim.add_argument("--pacing", type=_positive_int, nargs="?", const=50, metavar="N",
+                     help="refuse client messages above N per second with error 100 (default N 50)")
+    sim_sub = sim.add_subparsers(dest="sim_command", metavar="ctl")
+    ctl = sim_sub.add_parser("ctl", help="send a fault command to a running desk sim: drop, 1100, 1102, 1101, "
+                             "outage SECONDS, pacing on [N] | off, status")
+    ctl.add_argument("--port", dest="ctl_port", type=int, default=4002, help="port of the desk sim (default 4002)")
+    ctl.add_argument("words", nargs="+", metavar="COMMAND")
+    imp = sub.add_parser("import", help="import recorded market data into the tick store")
+    imp_sub = imp.add_subparsers(dest="format", metavar="FORMAT", required=True)
+    lean = imp_sub.add_parser("lean", help="LEAN-format data: minute quote/trade bars, open interest, ticks, daily")
+    lean.add_argument("path", help="a LEAN data folder (with equity/, option/) or one of its zip files")
+    lean.add_argument("--symbols", metavar="A,B", help="only these underlyings")
+    lean.add_argument("--date", action="append", metavar="DATE", help="only this day (repeatable), e.g. 2015-12-24")
     sub.add_parser("doctor", help="check settings, database, Redis and the IB endpoint")
     return p
 
@@ -75,6 +94,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "sim":
             return _run_sim(args, settings)
+        if args.command == "import":
+            from desk.sim.replay import import_command
+
+            return import_command(args.path, settings.database_url, args.symbols, args.date)
         if args.command == "doctor":
             from desk.doctor import run_doctor
 
@@ -122,9 +145,23 @@ def _run_sim(args: argparse.Namespace, settings: Settings) -> int:
     from desk.sim import serve
 
     seed = settings.sim_seed if args.seed is None else args.seed
+    if args.sim_command == "ctl":
+        from desk.sim.faults import ctl_command
+
+        return ctl_command(args.ctl_port, args.words)
+    replay, label = {}, None
+    if args.replay:
+        from desk.sim.replay import ReplayError, replay_command_kwargs
+
+        try:
+            replay, label = replay_command_kwargs(settings.database_url, args.replay, args.symbols, args.start)
+        except ReplayError as exc:
+            print(f"desk: {exc}", file=sys.stderr)
+            return 2
     try:
         serve(args.host, args.port, seed, max_tickers=args.max_lines, rate=args.rate, cash=args.cash,
-              market_hours=args.market_hours, state_file=args.state)
+              market_hours=args.market_hours, state_file=args.state, speed=args.speed,
+              gateway_kwargs=replay, pacing=args.pacing, label=label)
     except OSError as exc:
         print(f"desk: simulator cannot listen on {args.host}:{args.port}: {exc.strerror or exc}", file=sys.stderr)
         return 1

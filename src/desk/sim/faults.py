@@ -362,3 +362,36 @@ def send_control(path: str | Path, command: str, timeout: float = 10.0) -> str:
                 break
             chunks.append(data)
     return b"".join(chunks).decode(errors="replace").strip()
+
+
+async def open_control(gateway: SimGateway) -> ControlServer | None:
+    """Start the control socket of a gateway at :func:`control_path` of its port and print
+    how to use it; ``None`` (with a warning on stderr) when Unix sockets are unavailable
+    or the folder is not writable."""
+    import sys
+
+    server = ControlServer(gateway.faults, control_path(gateway.port))
+    try:
+        path = await server.start()
+    except (OSError, NotImplementedError, AttributeError) as exc:
+        print(f"desk sim: no control socket ({exc}); faults need the Python API", file=sys.stderr)
+        return None
+    print(f"desk sim control: desk sim ctl --port {gateway.port} drop|1100|1102|1101|outage S|pacing on|status"
+          f"  (socket {path})", flush=True)
+    return server
+
+
+def ctl_command(port: int, words: list[str]) -> int:
+    """``desk sim ctl [--port P] COMMAND``: send one command to a running ``desk sim``,
+    print the answer; exit code 0, 1 if no simulator listens, 2 if the command failed."""
+    import sys
+
+    path = control_path(port)
+    try:
+        answer = send_control(path, " ".join(words))
+    except OSError as exc:
+        print(f"desk: no simulator control socket at {path} ({exc.strerror or exc}); is `desk sim --port {port}` "
+              "running?", file=sys.stderr)
+        return 1
+    print(answer)
+    return 2 if answer.startswith("error:") else 0

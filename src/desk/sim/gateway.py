@@ -27,7 +27,7 @@ from typing import Any
 from desk.domain.clock import Clock
 from desk.sim import messages as m
 from desk.sim.account import SimAccount
-from desk.sim.faults import FaultInjector
+from desk.sim.faults import FaultInjector, open_control
 from desk.sim.history import HistoryService
 from desk.sim.market import MarketModel
 from desk.sim.matching import OrderEngine
@@ -493,7 +493,9 @@ class EmbeddedSim:
 def serve(host: str = "127.0.0.1", port: int = 0, seed: int = 7, *,
           tick_interval: float = 0.25, speed: float = 1.0, max_tickers: int = 100,
           rate: float = DEFAULT_RATE, cash: float = 1_000_000.0,
-          market_hours: bool = False, state_file: str | None = None) -> None:
+          market_hours: bool = False, state_file: str | None = None,
+          gateway_kwargs: dict[str, Any] | None = None, pacing: int | None = None,
+          control: bool = True, label: str | None = None) -> None:
     """Run a simulated gateway until SIGINT or SIGTERM (the ``desk sim`` command).
 
     Prints one line ``desk sim listening on HOST:PORT (seed S)`` once listening, then
@@ -502,14 +504,22 @@ def serve(host: str = "127.0.0.1", port: int = 0, seed: int = 7, *,
     beyond); ``rate``: the options' risk-free rate (annual fraction); ``cash``: starting
     cash of the account, USD; ``market_hours``: orders work only in US market hours;
     ``state_file``: keep accounts and orders across restarts (see :class:`SimGateway`).
+    ``gateway_kwargs``: more :class:`SimGateway` arguments (the replay's market and clock,
+    :func:`desk.sim.replay.replay_gateway_kwargs`); ``pacing``: enforce that many messages
+    per second per client (error 100, :mod:`desk.sim.faults`); ``control``: listen for
+    fault commands on :func:`desk.sim.faults.control_path` (``desk sim ctl``); ``label``:
+    shown instead of the seed in the first line.
     """
 
     async def main() -> None:
         gw = SimGateway(host, port, seed=seed, tick_interval=tick_interval, speed=speed,
                         max_tickers=max_tickers, rate=rate, cash=cash,
-                        market_hours=market_hours, state_file=state_file)
+                        market_hours=market_hours, state_file=state_file, **(gateway_kwargs or {}))
         await gw.start()
-        print(f"desk sim listening on {host}:{gw.port} (seed {seed})", flush=True)
+        print(f"desk sim listening on {host}:{gw.port} ({label or f'seed {seed}'})", flush=True)
+        if pacing:
+            gw.faults.set_pacing(pacing)
+        ctl = await open_control(gw) if control else None
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -520,6 +530,8 @@ def serve(host: str = "127.0.0.1", port: int = 0, seed: int = 7, *,
         try:
             await stop.wait()
         finally:
+            if ctl is not None:
+                await ctl.stop()
             await gw.stop()
 
     try:

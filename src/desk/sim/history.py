@@ -79,6 +79,8 @@ __all__ = [
     "HistorySource",
     "ModelHistory",
     "aggregate",
+    "bid_ask_bars",
+    "daily_from_minutes",
     "parse_duration",
     "parse_end",
 ]
@@ -315,7 +317,7 @@ class HistorySource(Protocol):
         """Called after every market step (live sources record the market here)."""
 
 
-def _daily_from_minutes(minutes: Bars, what: str) -> Bars:
+def daily_from_minutes(minutes: Bars, what: str) -> Bars:
     if not len(minutes):
         return minutes
     local = minutes.time + exchange_offsets(minutes.time)
@@ -526,10 +528,10 @@ class ModelHistory:
             lo = exchange_midnight(d)
             hi = exchange_midnight(d + timedelta(days=1))
             if what == "BID_ASK":
-                mins = _bid_ask(self.minute_bars(key, "BID", lo, hi), self.minute_bars(key, "ASK", lo, hi))
+                mins = bid_ask_bars(self.minute_bars(key, "BID", lo, hi), self.minute_bars(key, "ASK", lo, hi))
             else:
                 mins = self.minute_bars(key, what, lo, hi)
-            parts.append(_daily_from_minutes(mins, what))
+            parts.append(daily_from_minutes(mins, what))
             d += timedelta(days=1)
         return Bars.concat(parts)
 
@@ -713,7 +715,7 @@ def _bid_ask_daily(a: _Anchor, t: np.ndarray, block: _Block, rows: np.ndarray) -
     return Bars(t, open_, high, low, close, nan, nan, np.full(len(t), -1, dtype=np.int64))
 
 
-def _bid_ask(bid: Bars, ask: Bars) -> Bars:
+def bid_ask_bars(bid: Bars, ask: Bars) -> Bars:
     """Per-minute BID_ASK inputs: open/close = mid of the bid bar and of the ask bar
     (the time averages IB reports), high = ask high, low = bid low; minutes with both."""
     if not len(bid) or not len(ask):
@@ -741,7 +743,8 @@ class _Request:
     bar_seconds: int
     use_rth: bool
     format_date: int
-    last_sent: tuple = field(default_factory=tuple)
+    last_sent: tuple = field(default_factory=tuple)  # wire fields of the last bar sent
+    last_time: int = 0  # its start, UTC epoch seconds
 
 
 def _fmt(x: float, decimals: int) -> str:
@@ -757,13 +760,17 @@ class HistoryService:
     """Answers the historical requests of every session of one gateway.
 
     ``HistoryService(gateway)`` serves the gateway's market model through
-    :class:`ModelHistory`; assign :attr:`source` to serve something else (the replay).
+    :class:`ModelHistory`, or the market's own ``history_source()`` when it has one (the
+    replay's :class:`~desk.sim.replay.ReplayHistory`); or pass ``source``.
     The gateway calls :meth:`on_step` after every market step.
     """
 
     def __init__(self, gateway: SimGateway, source: HistorySource | None = None) -> None:
         self.gateway = gateway
-        self.source: HistorySource = source or ModelHistory(gateway.market, gateway.clock, gateway.seed)
+        if source is None:  # a market with its own history (the replay) provides it
+            make = getattr(gateway.market, "history_source", None)
+            source = make() if make is not None else ModelHistory(gateway.market, gateway.clock, gateway.seed)
+        self.source: HistorySource = source
         self._live: dict[tuple[int, int], _Request] = {}
         #: historical requests answered (bars sent) since start
         self.requests = 0
@@ -848,6 +855,7 @@ class HistoryService:
         if keep:
             req = _Request(session, req_id, key, what, bar_seconds, use_rth, format_date)
             req.last_sent = tuple(out[-8:])
+            req.last_time = int(bars.time[-1])
             self._live[(id(session), req_id)] = req
 
     def bars(self, key: Any, what: str, bar_seconds: int, start: float, end: float, use_rth: bool) -> Bars:
@@ -866,7 +874,7 @@ class HistoryService:
             raise HistoryError(Code.HISTORICAL_DATA_ERROR,
                                f"{_HMDS}too many bars: narrow the duration or use a larger bar size")
         if what == "BID_ASK":
-            mins = _bid_ask(self.source.minute_bars(key, "BID", lo, hi), self.source.minute_bars(key, "ASK", lo, hi))
+            mins = bid_ask_bars(self.source.minute_bars(key, "BID", lo, hi), self.source.minute_bars(key, "ASK", lo, hi))
         else:
             mins = self.source.minute_bars(key, what, lo, hi)
         if use_rth and len(mins):
@@ -905,23 +913,24 @@ class HistoryService:
             del self._live[k]
 
     def _update(self, req: _Request, now: float) -> None:
-        if req.bar_seconds >= 86400:
-            d = exchange_date(now)
-            start = float(exchange_midnight(d))
-        else:
-            offset = int(datetime.fromtimestamp(now, EXCHANGE_TZ).utcoffset().total_seconds())
-            local = int(now) + offset
-            start = float(local // req.bar_seconds * req.bar_seconds - offset)
-        bars = self.bars(req.key.key, req.what, req.bar_seconds, start, now + 1e-6, req.use_rth)
-        if not len(bars):
-            return
-        row = next(iter(zip(*bars.take(slice(len(bars) - 1, len(bars))))))
-        fields = _bar_fields(row, req.key.decimals, req.bar_seconds >= 86400, req.format_date)
-        if tuple(fields) == req.last_sent:
-            return
-        req.last_sent = tuple(fields)
-        date_, o, h, lw, c, vol, wap, cnt = fields
-        req.session.send(encode_fields((90, req.req_id, cnt, date_, o, c, h, lw, wap, vol)))
+        """Send the last bar again if it changed, then every bar completed or started
+        since (a replay at speed can complete several per step)."""
+        daily = req.bar_seconds >= 86400
+        start = float(exchange_midnight(exchange_date(req.last_time))) if daily else float(req.last_time)
+        bars = self.bars(req.key.key, req.what, req.bar_seconds, start, now + 1e-3, req.use_rth)
+        out = []
+        for row in zip(*bars):
+            t = int(row[0])
+            if t < req.last_time:
+                continue
+            fields = tuple(_bar_fields(row, req.key.decimals, daily, req.format_date))
+            if t == req.last_time and fields == req.last_sent:
+                continue
+            req.last_time, req.last_sent = t, fields
+            date_, o, h, lw, c, vol, wap, cnt = fields
+            out.append(encode_fields((90, req.req_id, cnt, date_, o, c, h, lw, wap, vol)))
+        if out:
+            req.session.send(b"".join(out))
 
     @property
     def live_requests(self) -> int:
