@@ -82,7 +82,7 @@ class Runtime:
         self.router: OrderRouter | None = None
         self.router_error = "the audit log is not open yet"
         self.audit = None  # desk.store.AuditLog
-        self.broker.add_connect_hook(self.orders.on_connected)
+        self.broker.add_connect_hook(self._reconcile_orders)
         self.broker.add_connect_hook(self.account.on_connected)
         self.started = False
         self._on_stop: list[Callable[[], None]] = []
@@ -190,6 +190,25 @@ class Runtime:
         orders.record_status = record_status
         orders.record_fill = record_fill
         self.router_error = ""
+
+    async def _reconcile_orders(self) -> None:
+        """Connect hook: reconcile the gateway's orders with the audit log, then say in
+        the status bar what needs a human (orders that never left, orders not found)."""
+        from desk.domain import StatusEvent
+
+        plan = await self.orders.on_connected()
+        if plan is None:
+            return
+        resend = plan.by_action("resend")
+        human = plan.by_action("human")
+        if resend:
+            self.broker._emit(StatusEvent(
+                "warning", f"{len(resend)} order(s) written but never sent before the restart: not resent; "
+                           "enter them again if still wanted"))
+        if human:
+            self.broker._emit(StatusEvent(
+                "error", f"{len(human)} order(s) may have reached the gateway but are not visible there: check "
+                         "them in TWS (" + ", ".join(d.client_order_id for d in human[:3]) + ")"))
 
     def quote_for(self, instrument):
         """Latest :class:`~desk.domain.Quote` of a stock (quote store) or an option (the

@@ -198,3 +198,30 @@ async def test_option_position_has_greeks_and_portfolio_sums(runtime: Runtime) -
     greeks = rt.account.greeks()
     assert greeks.options == greeks.priced == 1
     assert math.isclose(greeks.delta, row.delta, rel_tol=1e-6, abs_tol=1.0)
+
+
+async def test_restart_reconciles_before_sending_and_says_what_never_left(tmp_path) -> None:
+    from desk.domain import Instrument, StatusEvent
+    from desk.store import AuditEvent, AuditLog
+
+    settings = _settings(tmp_path)
+    crashed = "desk-" + "c" * 24  # written, then the desk died before placeOrder
+    audit = AuditLog(settings.database_url)
+    spy = Instrument("SPY", con_id=756733)
+    audit.write(AuditEvent("intent", crashed, "corr-c", {"intent": OrderIntent(spy, "BUY", 1, "LMT", limit_price=1.0)
+                                                         .to_payload()}, mode="sim", account=""))
+    audit.close()
+    rt = Runtime(settings)
+    notices: list[StatusEvent] = []
+    rt.broker.add_listener(lambda ev: notices.append(ev) if isinstance(ev, StatusEvent) else None)
+    await rt.start()
+    try:
+        await wait_for(lambda: rt.orders.ready, "reconciled")
+        assert rt.orders.reconciles == 1
+        assert [(d.client_order_id, d.action) for d in rt.orders.last_plan.decisions] == [(crashed, "resend")]
+        assert rt.audit.current_state(crashed) == "abandoned"
+        assert any(n.level == "warning" and "never sent before the restart: not resent" in n.text for n in notices)
+        orders, _ = await rt.orders.snapshot()
+        assert crashed not in orders  # reconciliation itself sends nothing
+    finally:
+        await rt.stop()
