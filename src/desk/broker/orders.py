@@ -251,6 +251,11 @@ class OrderManager:
         """Rows still working, oldest first."""
         return [r for r in self.rows.values() if r.working]
 
+    def intent_of(self, order_ref: str) -> OrderIntent | None:
+        """The intent this session sent (or last modified) as ``order_ref``; ``None`` for
+        orders of another session or client."""
+        return self._intents.get(order_ref)
+
     def open_intents(self) -> tuple[OrderIntent, ...]:
         """Intents of desk's working orders with their *remaining* quantity (input of
         the risk engine's position check)."""

@@ -442,7 +442,7 @@ class DeskApp(App[int]):
             return
         from dataclasses import replace
 
-        intent = runtime.orders._intents.get(message.order_ref)
+        intent = runtime.orders.intent_of(message.order_ref)
         if intent is None:
             self._report("modify: not sent by this session; cancel it and enter a new order", "warning")
             return
