@@ -188,3 +188,55 @@ def test_replay_errors(tmp_path, replay_data) -> None:
     with pytest.raises(ReplayError, match="bad date"):
         parse_day("24/12/2015")
     assert parse_day("20151224") == parse_day("2015-12-24") == XMAS
+
+
+# --- desk sim --replay and desk sim ctl (the command line, out of the box) ----------------------
+
+
+def test_desk_sim_replay_from_an_empty_store_and_ctl(tmp_path) -> None:
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DESK_")}
+    env.update(DESK_DATABASE_URL=f"sqlite:///{tmp_path / 'fresh.sqlite3'}", DESK_LEAN_DIR=str(LEAN),
+               XDG_RUNTIME_DIR=str(tmp_path))
+    cmd = [sys.executable, "-m", "desk", "sim", "--port", str(port), "--replay", "2015-12-24", "--symbols", "GOOG",
+           "--speed", "60", "--start", "10:00"]
+    proc = subprocess.Popen(cmd, env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 90
+        lines = []
+        while time.monotonic() < deadline:
+            line = proc.stdout.readline()
+            if not line and proc.poll() is not None:
+                break
+            lines.append(line)
+            if "desk sim control" in line:
+                break
+        assert any("listening on" in x and "replay of 2015-12-24 GOOG, 2,192 options" in x for x in lines), lines
+
+        async def client() -> tuple[datetime, float, float]:
+            ib = IB()
+            await ib.connectAsync("127.0.0.1", port, clientId=5)
+            try:
+                now = await ib.reqCurrentTimeAsync()
+                (t,) = await ib.reqTickersAsync(Stock("GOOG", "SMART", "USD", conId=208813720))
+                return now, t.bid, t.ask
+            finally:
+                ib.disconnect()
+
+        now, bid, ask = asyncio.run(client())
+        assert datetime(2015, 12, 24, 15, 0, tzinfo=UTC) <= now < datetime(2015, 12, 24, 17, 0, tzinfo=UTC)
+        assert 740 < bid < ask < 760  # GOOG's recorded quotes that morning
+        ctl = subprocess.run([sys.executable, "-m", "desk", "sim", "ctl", "--port", str(port), "status"], env=env,
+                             cwd=tmp_path, capture_output=True, text=True, timeout=60)
+        assert ctl.returncode == 0 and ctl.stdout.startswith("clients 0; outage no; pacing off")
+    finally:
+        proc.terminate()
+        proc.wait(20)
+    assert "importing 2015-12-24 of GOOG" in proc.stderr.read()

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import math
 import os
+import subprocess
+import sys
 import zipfile
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -329,3 +331,30 @@ def test_postgres_import_of_the_goog_day_and_rollback(pg_url, pg_schema, tmp_pat
         assert _count(engine, LeanTables(pg_schema).bars) == result.bars
     finally:
         engine.dispose()
+
+
+# --- desk import lean (the command line) -------------------------------------------------------
+
+
+def _desk(*args: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DESK_")}
+    env["DESK_DATABASE_URL"] = f"sqlite:///{tmp_path / 'cli.sqlite3'}"
+    return subprocess.run([sys.executable, "-m", "desk", *args], env=env, cwd=tmp_path, capture_output=True,
+                          text=True, timeout=120)
+
+
+def test_cli_import_lean(tmp_path) -> None:
+    root = _mini(tmp_path / "lean")
+    ok = _desk("import", "lean", str(root), "--symbols", "xyz", "--date", "2015-07-07", tmp_path=tmp_path)
+    assert ok.returncode == 0, ok.stderr
+    assert ok.stdout.startswith("desk: imported 7 bars, 0 open-interest rows, 2 trade ticks, 1 instruments")
+    assert "committing 100.0%" in ok.stderr  # the progress line (one per phase when not a terminal)
+    assert len(read_bars(f"sqlite:///{tmp_path / 'cli.sqlite3'}", symbol="XYZ")) == 5  # 2 x BID, ASK + TRADES
+    bad = _mini(tmp_path / "bad", "20150706", "34200000,1,2\n")
+    failed = _desk("import", "lean", str(bad), tmp_path=tmp_path)
+    assert failed.returncode == 1 and failed.stdout == ""
+    assert failed.stderr.strip().splitlines()[-1] == (
+        "desk: import failed, nothing imported: equity/usa/minute/xyz/20150706_quote.zip:"
+        "20150706_xyz_minute_quote.csv line 1: expected 11 columns, got 3")
+    usage = _desk("import", "lean", str(root), "--date", "July 7", tmp_path=tmp_path)
+    assert usage.returncode == 2 and "bad date 'July 7'" in usage.stderr
