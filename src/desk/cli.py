@@ -32,6 +32,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--stats-interval", type=float, default=5.0, metavar="SECONDS", help="with --headless: seconds between stats lines"
     )
+    p.add_argument("--replay", metavar="YYYY-MM-DD", dest="desk_replay", help="sim mode: replay a recorded day (DESK_SIM_REPLAY)")
+    p.add_argument("--symbols", metavar="SYM,...", dest="desk_symbols", help="with --replay: symbols to replay (DESK_SIM_REPLAY_SYMBOLS)")
+    p.add_argument("--speed", type=float, metavar="X", dest="desk_speed", help="with --replay: recorded seconds per second (DESK_SIM_REPLAY_SPEED)")
     p.add_argument("-v", "--verbose", action="store_true", help="log debug output to stderr (headless) ")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
     sim = sub.add_parser("sim", help="run the simulated IB Gateway on its own")
@@ -80,7 +83,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("desk: --duration needs --headless", file=sys.stderr)
         return 2
     try:
-        settings = load_settings()
+        overrides: dict[str, object] = {}
+        if args.command is None:
+            for arg, name in (("desk_replay", "sim_replay"), ("desk_symbols", "sim_replay_symbols"), ("desk_speed", "sim_replay_speed")):
+                if getattr(args, arg, None) is not None:
+                    overrides[name] = getattr(args, arg)
+        settings = load_settings(**overrides)
     except SettingsError as exc:
         print(f"desk: invalid setting: {exc}", file=sys.stderr)
         return 2

@@ -53,7 +53,7 @@ class Runtime:
             settings.ib_host,
             settings.effective_port,
             settings.ib_client_id,
-            symbols=settings.watchlist,
+            symbols=settings.sim_replay_symbols if settings.sim_replay else settings.watchlist,
             quotes=self.quotes,
             clock=self.clock,
             connect_timeout=settings.ib_connect_timeout,
@@ -107,9 +107,10 @@ class Runtime:
         if s.embedded_sim:
             from desk.sim import EmbeddedSim
 
-            self.sim = EmbeddedSim(
-                host="127.0.0.1", port=0, seed=s.sim_seed, option_source=self.opportunities.sim_option_source()
-            )
+            sim_kwargs: dict = {"option_source": self.opportunities.sim_option_source()}
+            if s.sim_replay:
+                sim_kwargs = await self._replay_kwargs()
+            self.sim = EmbeddedSim(host="127.0.0.1", port=0, seed=s.sim_seed, **sim_kwargs)
             try:
                 port = await asyncio.to_thread(self.sim.start)
             except OSError as exc:
@@ -247,6 +248,21 @@ class Runtime:
             margin=margin,
             underlying_price=self.account.underlying_price(intent.instrument.symbol),
         )
+
+    async def _replay_kwargs(self) -> dict:
+        """Simulator arguments replaying ``settings.sim_replay`` (loaded off the event loop;
+        imported from the LEAN folder first if the store lacks the day)."""
+        from desk.sim.replay import replay_gateway_kwargs
+
+        s = self.settings
+        try:
+            kwargs = await asyncio.to_thread(
+                replay_gateway_kwargs, s.database_url, s.sim_replay, s.sim_replay_symbols, stream=None
+            )
+        except Exception as exc:  # the replay loader's errors name the file / day / symbol
+            raise RuntimeStartError(f"replay of {s.sim_replay}: {exc}") from None
+        kwargs["speed"] = s.sim_replay_speed
+        return kwargs
 
     async def stop(self) -> None:
         """Stop the broker, flush and close the recorder and publisher, stop the simulator.

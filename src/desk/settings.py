@@ -94,6 +94,17 @@ class Settings(BaseSettings):
     so the opportunities pane can be shown working; each lasts a few seconds and is
     labelled simulated (desk.sim.mispricing)."""
 
+    sim_replay: str = ""
+    """Replay a recorded day instead of the synthetic market (embedded simulator): a date
+    YYYY-MM-DD in the store, imported on demand from the LEAN data folder (DESK_LEAN_DIR,
+    default ../shared/data/lean) if the store lacks it. Empty: the synthetic market."""
+
+    sim_replay_symbols: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    """Comma-separated symbols to replay with DESK_SIM_REPLAY (they also form the watchlist)."""
+
+    sim_replay_speed: float = Field(default=60.0, gt=0, le=100_000)
+    """Replay speed: recorded seconds per wall-clock second (1 = real time)."""
+
     theme: str = "desk-dark"
     """Colour theme: desk-dark, desk-light, any Textual theme, or a theme file in themes/."""
 
@@ -207,7 +218,7 @@ class Settings(BaseSettings):
     """Seconds between full rescans of a chain; in between only the expiries and strikes
     whose quotes changed are rescanned (0: always a full scan)."""
 
-    @field_validator("watchlist", "risk_restricted_symbols", mode="before")
+    @field_validator("watchlist", "risk_restricted_symbols", "sim_replay_symbols", mode="before")
     @classmethod
     def _split_watchlist(cls, value: object) -> object:
         if isinstance(value, str):
@@ -242,6 +253,19 @@ class Settings(BaseSettings):
             value = "sqlite:///" + str(Path(value[len("sqlite:///") :]).expanduser())
         return value
 
+    @field_validator("sim_replay")
+    @classmethod
+    def _check_replay_day(cls, value: str) -> str:
+        value = value.strip()
+        if value:
+            from datetime import date
+
+            try:
+                date.fromisoformat(value)
+            except ValueError:
+                raise ValueError("must be a date YYYY-MM-DD") from None
+        return value
+
     @field_validator("redis_url", mode="before")
     @classmethod
     def _check_redis_url(cls, value: object) -> object:
@@ -252,7 +276,9 @@ class Settings(BaseSettings):
         return value
 
     @model_validator(mode="after")
-    def _default_port(self) -> Settings:
+    def _replay_needs_symbols(self) -> Settings:
+        if self.sim_replay and not self.sim_replay_symbols:
+            raise ValueError("DESK_SIM_REPLAY needs DESK_SIM_REPLAY_SYMBOLS (e.g. GOOG)")
         return self
 
     @property
@@ -301,6 +327,9 @@ def format_validation_error(exc: ValidationError) -> str:
         msg = err["msg"]
         if msg.startswith("Value error, "):
             msg = msg[len("Value error, ") :]
+        if name == "DESK_":  # a check across settings: its message names them
+            lines.append(msg)
+            continue
         got = err.get("input")
         if isinstance(got, str | int | float) and not isinstance(got, bool):
             lines.append(f"{name}: {msg}, got {got!r}")
