@@ -146,3 +146,26 @@ def goog_chain_at(et: time = time(10, 30), expiries: tuple[str, ...] = ("2016011
                 state.open_interest = float(lines[0].split(",")[1])
     chain.contracts = {s.instrument.con_id: s for s in by_key.values()}
     return chain
+
+
+_REPLAY_DIRS: list[Path] = []
+
+
+@lru_cache(maxsize=2)
+def goog_replay_data(start: time = time(10, 30)):
+    """The 2015-12-24 GOOG replay (:func:`desk.sim.replay.load_replay`) starting at ``start``
+    ET, imported once per test process into a temporary SQLite store (removed at exit).
+    Feed it to ``ReplayMarket`` (one per gateway; the data is shared read-only)."""
+    import atexit
+    import shutil
+    import tempfile
+    from datetime import date
+
+    from desk.sim.replay import load_replay
+
+    folder = Path(tempfile.mkdtemp(prefix="desk-goog-replay-"))
+    if not _REPLAY_DIRS:
+        atexit.register(lambda: [shutil.rmtree(d, ignore_errors=True) for d in _REPLAY_DIRS])
+    _REPLAY_DIRS.append(folder)
+    url = f"sqlite:///{folder / 'replay.sqlite3'}"
+    return load_replay(url, date(2015, 12, 24), ["GOOG"], start=start, lean_dir=lean_dir(), stream=None)

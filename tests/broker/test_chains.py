@@ -478,3 +478,65 @@ def test_server_clock_follows_the_gateway_clock() -> None:
     assert clock.now() == datetime(2015, 12, 24, 15, 30, tzinfo=UTC)
     base.advance(60)
     assert clock.now() == datetime(2015, 12, 24, 15, 31, tzinfo=UTC)
+
+
+# ---------------------------------------------------------------------------------- the replayed GOOG day
+
+
+async def test_replayed_goog_chain_has_a_smile_and_sane_ivs() -> None:
+    """`desk sim --replay 2015-12-24 --symbols GOOG` as the gateway: 12 expiries, the
+    gateway's (recorded) clock, and our IVs sane where the recorded quotes are."""
+    from desk.sim.replay import ReplayMarket
+    from goog_chain import goog_replay_data
+
+    market = ReplayMarket(goog_replay_data(time(10, 30)))
+    gw = SimGateway(market=market, clock=market.clock, option_source=market.options,
+                    tick_interval=3600.0, speed=15.0 / 3600.0)  # stepped by the test: 15 s a step
+    await gw.start()
+    broker = await _broker(gw, ["GOOG"])
+    manager = ChainManager(broker, spec=WindowSpec(count=40))
+    try:
+        goog = broker.watchlist[0]
+        assert goog.con_id == GOOG.con_id
+        await manager.set_underlying(goog)
+        # the chain is priced at the gateway's time, 10:30 ET on the replayed day
+        assert abs((manager.clock.now() - datetime(2015, 12, 24, 15, 30, tzinfo=UTC)).total_seconds()) < 2
+        assert manager.expiries == EXPIRIES and len(manager.definition.strikes) > 100
+        assert manager.expiry == "20151231"  # the first expiry after the replayed day
+        await manager.set_expiry("20160115")
+        assert len(manager.rows) == 40 and broker.lines.used == 81
+        for _ in range(4):
+            gw.step()
+            await asyncio.sleep(0.05)
+
+        def priced() -> bool:
+            manager.flush()
+            n = sum(1 for r in manager.rows for i in (r.call, r.put)
+                    if (q := manager.quote(i)) is not None and q.ours is not None and q.ours.iv == q.ours.iv)
+            return n >= 50
+
+        await _wait(priced, timeout=8, what="our IVs on the replayed chain")
+        assert 740 < manager.spot < 755 and abs(manager.forward - manager.spot) < 1.5
+        assert manager.days_to_expiry() == pytest.approx(22.23, abs=0.02)
+        ivs: dict[tuple[float, str], float] = {}
+        for r in manager.rows:
+            for ins in (r.call, r.put):
+                q = manager.quote(ins)
+                if q.ours is not None and q.ours.iv == q.ours.iv:
+                    assert q.bid > 0 and q.ask >= q.bid  # an IV only where there is a two-sided quote
+                    assert 0.10 < q.ours.iv < 0.60, (ins.key, q.ours.iv)
+                    ivs[(r.strike, ins.right)] = q.ours.iv
+                    # the gateway's model IVs use its own rate and no dividend (no parity
+                    # forward): near the money, where the forward matters least, they agree
+                    near = abs(r.strike - manager.atm_strike) <= 5
+                    if near and q.model is not None and q.model.iv == q.model.iv:
+                        assert abs(q.model.iv - q.ours.iv) < 0.02, (ins.key, q.model.iv, q.ours.iv)
+        atm = manager.atm_strike
+        assert abs(ivs[(atm, "C")] - ivs[(atm, "P")]) < 0.01
+        # the smile: out-of-the-money puts below the money are richer than the ATM options
+        low = min(k for k, right in ivs if right == "P")
+        assert low < atm - 30 and ivs[(low, "P")] > ivs[(atm, "P")] + 0.02
+    finally:
+        manager.close()
+        await broker.stop()
+        await gw.stop()

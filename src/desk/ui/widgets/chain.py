@@ -263,6 +263,7 @@ class ChainPane(ScrollView, can_focus=True):
         self._cursor = 0
         self._side = "C"
         self._last_strike: float | None = None
+        self._pending_expiry: str | None = None  # asked for with [ / ], still loading
         #: rows rebuilt since construction (for tests and measurements)
         self.rows_rendered = 0
 
@@ -422,22 +423,37 @@ class ChainPane(ScrollView, can_focus=True):
         self.move_cursor(self._atm_row())
 
     def action_expiry(self, step: int) -> None:
-        """Show the expiry ``step`` places later (earlier when negative)."""
+        """Show the expiry ``step`` places later (earlier when negative).
+
+        Key presses add up while an expiry is still loading: ``]`` ``]`` moves two
+        expiries even if the first one's contracts have not arrived yet.
+        """
         chains = self.chains
         if chains is None or not chains.expiries:
             return
+        expiries = chains.expiries
+        base = self._pending_expiry or chains.expiry
+        i = expiries.index(base) if base in expiries else 0
+        target = expiries[max(0, min(len(expiries) - 1, i + step))]
+        if target == base:
+            return
+        self._pending_expiry = target
         self.run_worker(
-            self._step_expiry(step), group="chain-expiry", exclusive=True, exit_on_error=False, description="change expiry"
+            self._set_expiry(target), group="chain-expiry", exclusive=True, exit_on_error=False,
+            description=f"show expiry {target}",
         )
 
-    async def _step_expiry(self, step: int) -> None:
+    async def _set_expiry(self, expiry: str) -> None:
         from desk.broker.chains import ChainError
 
         assert self.chains is not None
         try:
-            await self.chains.step_expiry(step)
+            await self.chains.set_expiry(expiry)
         except ChainError:
             pass  # the manager's message says why
+        finally:
+            if self._pending_expiry == expiry:
+                self._pending_expiry = None
         self._changed()
 
     def action_wider(self) -> None:
