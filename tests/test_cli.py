@@ -186,3 +186,9 @@ def test_replay_needs_symbols(tmp_path: Path) -> None:
     result = _desk("--headless", "--duration", "1", "--replay", "2015-12-24", env=_env(tmp_path), cwd=tmp_path)
     assert result.returncode == 2
     assert result.stderr.strip() == "desk: invalid setting: DESK_SIM_REPLAY needs DESK_SIM_REPLAY_SYMBOLS (e.g. GOOG)"
+
+
+def test_sim_refuses_a_negative_mispricing_rate(tmp_path: Path) -> None:
+    result = _desk("sim", "--port", str(_free_port()), "--mispricing-rate", "-1", env=_env(tmp_path), cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.strip() == "desk: --mispricing-rate: mispricing rate must be >= 0 per minute, got -1.0"

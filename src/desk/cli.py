@@ -41,6 +41,8 @@ def _parser() -> argparse.ArgumentParser:
     sim.add_argument("--port", type=int, default=4002, help="TCP port on 127.0.0.1 (default 4002, IB Gateway paper)")
     sim.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: loopback only)")
     sim.add_argument("--seed", type=int, default=None, help="market seed (default DESK_SIM_SEED)")
+    sim.add_argument("--mispricing-rate", type=float, default=None, metavar="PER_MIN",
+                     help="inject simulated option mispricings, per minute (default DESK_SIM_MISPRICING_RATE)")
     sim.add_argument("--max-lines", type=_positive_int, default=100, metavar="N",
                      help="market data lines per connection, stocks and options (default 100, IB's; error 101 beyond)")
     sim.add_argument("--rate", type=_rate, default=0.045, metavar="R",
@@ -165,6 +167,15 @@ def _run_sim(args: argparse.Namespace, settings: Settings) -> int:
             replay, label = replay_command_kwargs(settings.database_url, args.replay, args.symbols, args.start)
         except ReplayError as exc:
             print(f"desk: {exc}", file=sys.stderr)
+            return 2
+    rate_per_min = settings.sim_mispricing_rate if args.mispricing_rate is None else args.mispricing_rate
+    if rate_per_min and not args.replay:
+        from desk.sim.mispricing import MispricingSource
+
+        try:
+            replay = {"option_source": MispricingSource(rate_per_minute=rate_per_min, seed=seed)}
+        except ValueError as exc:
+            print(f"desk: --mispricing-rate: {exc}", file=sys.stderr)
             return 2
     try:
         serve(args.host, args.port, seed, max_tickers=args.max_lines, rate=args.rate, cash=args.cash,
