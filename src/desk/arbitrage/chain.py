@@ -23,6 +23,7 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 
+from desk.domain.commission import CommissionRates
 from desk.pricing import expiry_instant
 
 NEW_YORK = ZoneInfo("America/New_York")
@@ -89,7 +90,7 @@ class Carry:
 
 
 @dataclass(frozen=True, slots=True)
-class Costs:
+class Costs(CommissionRates):
     """Commissions and fees, by default IBKR Pro Fixed pricing for US stocks and options,
     estimated exactly as the order ticket does (``desk.risk.commission.CommissionSchedule``,
     same field names and rules; a test holds the two equal). Per order, one order per leg:
@@ -109,15 +110,6 @@ class Costs:
     pricing/commissions-stocks.php and .../commissions-options.php).
     """
 
-    stock_per_share: float = 0.005
-    stock_min: float = 1.00
-    stock_max_pct: float = 1.0
-    option_per_contract: float = 0.65
-    option_per_contract_low: float = 0.50
-    option_per_contract_lowest: float = 0.25
-    option_low_premium: float = 0.10
-    option_lowest_premium: float = 0.05
-    option_min: float = 1.00
     option_fee_per_contract: float = 0.0
     stock_fee_per_share: float = 0.0
 

@@ -22,24 +22,17 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from desk.domain.commission import CommissionRates
 from desk.risk.errors import RiskInputError
 
 __all__ = ["CommissionSchedule", "IBKR_FIXED"]
 
 
 @dataclass(frozen=True, slots=True)
-class CommissionSchedule:
-    """Rates of a fixed commission plan, dollars. Defaults: IBKR Pro Fixed, US (see module)."""
-
-    stock_per_share: float = 0.005
-    stock_min: float = 1.00
-    stock_max_pct: float = 1.0
-    option_per_contract: float = 0.65
-    option_per_contract_low: float = 0.50
-    option_per_contract_lowest: float = 0.25
-    option_low_premium: float = 0.10
-    option_lowest_premium: float = 0.05
-    option_min: float = 1.00
+class CommissionSchedule(CommissionRates):
+    """Rates of a fixed commission plan, dollars. Defaults: IBKR Pro Fixed, US (see module);
+    the rates are :class:`desk.domain.commission.CommissionRates`, shared with the
+    arbitrage scanners' costs."""
 
     def __post_init__(self) -> None:
         for name in self.__dataclass_fields__:
