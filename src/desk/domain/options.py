@@ -27,12 +27,12 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import NamedTuple
 
 from desk.domain.models import Instrument
+from desk.domain.quotes import KeyedQuoteStore
 
 __all__ = ["NO_GREEKS", "OptionChainStore", "OptionGreeks", "OptionQuote", "WindowSpec"]
 
@@ -116,48 +116,16 @@ class OptionQuote:
         raise ValueError(f"unknown Greeks source {source!r}: expected 'ours' or 'ib'")
 
 
-class OptionChainStore:
-    """Latest :class:`OptionQuote` per conId, plus the conIds changed since the last drain.
+class OptionChainStore(KeyedQuoteStore[OptionQuote]):
+    """Latest :class:`OptionQuote` per conId, plus the conIds changed since the last drain
+    (the mechanics of :class:`desk.domain.quotes.KeyedQuoteStore`).
 
     Used from one asyncio event loop (the broker's tick callback and the UI's flush timer
-    share it in the desk); no locking.
+    share it in the desk); no locking. ``clear()`` forgets every quote (another underlying
+    was selected).
     """
 
-    def __init__(self) -> None:
-        self._quotes: dict[int, OptionQuote] = {}
-        self._dirty: set[int] = set()
-        #: tick updates applied since construction (for rates and tests)
-        self.ticks_seen = 0
-
-    def ensure(self, instrument: Instrument) -> OptionQuote:
-        """The quote of ``instrument`` (by conId), created empty (and dirty) if new."""
-        quote = self._quotes.get(instrument.con_id)
-        if quote is None:
-            quote = OptionQuote(instrument)
-            self._quotes[instrument.con_id] = quote
-            self._dirty.add(instrument.con_id)
-        return quote
-
-    def get(self, con_id: int) -> OptionQuote | None:
-        return self._quotes.get(con_id)
-
-    def remove(self, con_id: int) -> None:
-        self._quotes.pop(con_id, None)
-        self._dirty.discard(con_id)
-
-    def clear(self) -> None:
-        """Forget every quote (another underlying was selected)."""
-        self._quotes.clear()
-        self._dirty.clear()
-
-    def __contains__(self, con_id: int) -> bool:
-        return con_id in self._quotes
-
-    def __len__(self) -> int:
-        return len(self._quotes)
-
-    def quotes(self) -> Iterable[OptionQuote]:
-        return self._quotes.values()
+    quote_type = OptionQuote
 
     def update(
         self,
@@ -224,16 +192,6 @@ class OptionChainStore:
         quote.seq += 1
         self._dirty.add(con_id)
         return True
-
-    def mark_dirty(self, con_id: int) -> None:
-        if con_id in self._quotes:
-            self._dirty.add(con_id)
-
-    def drain_dirty(self) -> set[int]:
-        """Return and clear the set of conIds changed since the previous drain."""
-        dirty, self._dirty = self._dirty, set()
-        return dirty
-
 
 # ---------------------------------------------------------------------------------- window
 

@@ -13,33 +13,48 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 from datetime import datetime
+from typing import Generic, TypeVar
 
 from desk.domain.models import Instrument, Quote
 
+Q = TypeVar("Q")
 
-class QuoteStore:
-    """Latest quote per conId, plus the set of conIds changed since the last drain."""
+
+class KeyedQuoteStore(Generic[Q]):
+    """Latest quote object per conId plus the set of conIds changed since the last drain.
+
+    The shared mechanics of :class:`QuoteStore` (stocks) and
+    :class:`desk.domain.options.OptionChainStore` (options); subclasses set ``quote_type``
+    (built as ``quote_type(instrument)``) and define ``update``.
+    """
+
+    quote_type: type[Q]
 
     def __init__(self) -> None:
-        self._quotes: dict[int, Quote] = {}
+        self._quotes: dict[int, Q] = {}
         self._dirty: set[int] = set()
         self.ticks_seen = 0  # total tick updates applied, for ticks/s in the status bar
 
-    def ensure(self, instrument: Instrument) -> Quote:
-        """Return the quote of ``instrument`` (by conId), creating an empty one."""
+    def ensure(self, instrument: Instrument) -> Q:
+        """Return the quote of ``instrument`` (by conId), creating an empty (dirty) one."""
         quote = self._quotes.get(instrument.con_id)
         if quote is None:
-            quote = Quote(instrument)
+            quote = self.quote_type(instrument)
             self._quotes[instrument.con_id] = quote
             self._dirty.add(instrument.con_id)
         return quote
 
-    def get(self, con_id: int) -> Quote | None:
+    def get(self, con_id: int) -> Q | None:
         return self._quotes.get(con_id)
 
     def remove(self, con_id: int) -> None:
         self._quotes.pop(con_id, None)
         self._dirty.discard(con_id)
+
+    def clear(self) -> None:
+        """Forget every quote."""
+        self._quotes.clear()
+        self._dirty.clear()
 
     def __contains__(self, con_id: int) -> bool:
         return con_id in self._quotes
@@ -47,8 +62,23 @@ class QuoteStore:
     def __len__(self) -> int:
         return len(self._quotes)
 
-    def quotes(self) -> Iterable[Quote]:
+    def quotes(self) -> Iterable[Q]:
         return self._quotes.values()
+
+    def mark_dirty(self, con_id: int) -> None:
+        if con_id in self._quotes:
+            self._dirty.add(con_id)
+
+    def drain_dirty(self) -> set[int]:
+        """Return and clear the set of conIds changed since the previous drain."""
+        dirty, self._dirty = self._dirty, set()
+        return dirty
+
+
+class QuoteStore(KeyedQuoteStore[Quote]):
+    """Latest :class:`Quote` per conId (stocks and ETFs), plus the dirty set."""
+
+    quote_type = Quote
 
     def update(
         self,
@@ -98,16 +128,6 @@ class QuoteStore:
         self.ticks_seen += ticks
         self._dirty.add(con_id)
         return quote
-
-    def mark_dirty(self, con_id: int) -> None:
-        if con_id in self._quotes:
-            self._dirty.add(con_id)
-
-    def drain_dirty(self) -> set[int]:
-        """Return and clear the set of conIds changed since the previous drain."""
-        dirty, self._dirty = self._dirty, set()
-        return dirty
-
 
 def _same(a: float, b: float) -> bool:
     return a == b or (math.isnan(a) and math.isnan(b))
