@@ -45,7 +45,7 @@ class OpportunityFeed:
             costs=costs_from_settings(settings),
             min_edge=settings.arb_min_edge,
             full_every=settings.arb_full_scan_seconds,
-            simulated=settings.embedded_sim,
+            simulated=settings.embedded_sim and not settings.sim_replay,  # a replay shows recorded (real) quotes
             clock=clock,
         )
         self.writer: Any = None  # desk.store.opportunities.OpportunityWriter
