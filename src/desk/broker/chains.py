@@ -59,12 +59,13 @@ from zoneinfo import ZoneInfo
 import numpy as np
 
 from desk.broker.ib_worker import StateChanged, instrument_from_contract
+from desk.broker.ticks import Line, ib_number, tick_records
 from desk.broker.lines import LineBudget
 from desk.domain import Clock, ConnectionState, Instrument, QuoteStore, TickRecord
 from desk.domain.options import OptionChainStore, OptionGreeks, OptionQuote, WindowSpec
 
 if TYPE_CHECKING:
-    from ib_async import Contract, ContractDetails, OptionChain, Ticker
+    from ib_async import ContractDetails, OptionChain, Ticker
 
     from desk.broker.ib_worker import Broker
 
@@ -264,15 +265,6 @@ def _clean(value: float | None, *, unset_minus_two: bool = False) -> float:
     return value
 
 
-def _price(value: float | None) -> float:
-    """A price or size: ``nan`` for missing, negative (-1 "no quote") or UNSET."""
-    if value is None:
-        return math.nan
-    value = float(value)
-    if value != value or value < 0 or value > 1e300:
-        return math.nan
-    return value
-
 
 def greeks_from_computation(comp: Any) -> OptionGreeks | None:
     """IB's ``OptionComputation`` (``tickOptionComputation``) as :class:`OptionGreeks`.
@@ -449,18 +441,6 @@ class ChainFlush:
     computed: bool
 
 
-class _Line:
-    """One subscribed option: its instrument, ib_async contract, live ticker, last book."""
-
-    __slots__ = ("instrument", "contract", "ticker", "book")
-
-    def __init__(self, instrument: Instrument, contract: Any) -> None:
-        self.instrument = instrument
-        self.contract = contract
-        self.ticker: Ticker | None = None
-        self.book = [math.nan, math.nan, math.nan, math.nan]
-
-
 class ChainManager:
     """One underlying's option chain, one expiry at a time (see the module docstring).
 
@@ -524,8 +504,8 @@ class ChainManager:
         self.trimmed = 0
         self.compute_count = 0
         self._expiries: dict[str, ExpiryContracts] = {}
-        self._lines: dict[int, _Line] = {}  # conId -> subscribed line
-        self._by_ticker: dict[int, _Line] = {}  # id(ticker) -> line
+        self._lines: dict[int, Line] = {}  # conId -> subscribed line
+        self._by_ticker: dict[int, Line] = {}  # id(ticker) -> line
         self._gen = 0
         self._tasks: set[asyncio.Task[Any]] = set()
         self._need_compute = True
@@ -928,12 +908,12 @@ class ChainManager:
                 break
             contracts = self.contracts
             contract = contracts.contracts.get(ins.con_id) if contracts is not None else None
-            line = _Line(ins, contract)
+            line = Line(ins, contract)
             self._lines[ins.con_id] = line
             self.store.ensure(ins)
             self._request(line)
 
-    def _request(self, line: _Line) -> None:
+    def _request(self, line: Line) -> None:
         if self.broker is None or line.contract is None or not self._connected():
             return
         line.book = [math.nan, math.nan, math.nan, math.nan]
@@ -1043,47 +1023,23 @@ class ChainManager:
             store.update(
                 ins.con_id,
                 time=now,
-                bid=_price(ticker.bid),
-                ask=_price(ticker.ask),
-                last=_price(ticker.last),
-                bid_size=_price(ticker.bidSize),
-                ask_size=_price(ticker.askSize),
-                last_size=_price(ticker.lastSize),
-                volume=_price(ticker.volume),
-                open_interest=_price(oi) if oi == oi else None,
+                bid=ib_number(ticker.bid),
+                ask=ib_number(ticker.ask),
+                last=ib_number(ticker.last),
+                bid_size=ib_number(ticker.bidSize),
+                ask_size=ib_number(ticker.askSize),
+                last_size=ib_number(ticker.lastSize),
+                volume=ib_number(ticker.volume),
+                open_interest=ib_number(oi) if oi == oi else None,
                 model=greeks_from_computation(ticker.modelGreeks),
                 ticks=max(1, len(ticker.ticks)),
             )
             if sinks and ticker.ticks:
                 self._record(line, ticker, sinks, now)
 
-    def _record(self, line: _Line, ticker: Ticker, sinks: Sequence[Callable[[TickRecord], None]], now: datetime) -> None:
-        ins, book = line.instrument, line.book
-        symbol = ins.local_symbol or ins.key
-        for tick in ticker.ticks:
-            tt = tick.tickType
-            if tt in (1, 2, 0, 3, 66, 67, 69, 70):
-                price, size = _price(tick.price), _price(tick.size)
-                new = list(book)
-                if tt in (1, 66):
-                    new[0], new[2] = price, size
-                elif tt in (2, 67):
-                    new[1], new[3] = price, size
-                elif tt in (0, 69):
-                    new[2] = size
-                else:
-                    new[3] = size
-                if all(_same(a, b) for a, b in zip(new, book)):
-                    continue
-                book[:] = new
-                rec = TickRecord(tick.time or now, ins.con_id, symbol, "Q", new[0], new[1], new[2], new[3], math.nan, math.nan)
-            elif tt in (4, 68):
-                price = _price(tick.price)
-                if price != price:
-                    continue
-                rec = TickRecord(tick.time or now, ins.con_id, symbol, "T", book[0], book[1], book[2], book[3], price, _price(tick.size))
-            else:
-                continue
+    def _record(self, line: Line, ticker: Ticker, sinks: Sequence[Callable[[TickRecord], None]], now: datetime) -> None:
+        ins = line.instrument
+        for rec in tick_records(line, ticker.ticks, ins.local_symbol or ins.key, now):
             for sink in sinks:
                 sink(rec)
 

@@ -21,29 +21,21 @@ import logging
 import math
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
-from datetime import datetime, timezone
 
 from ib_async import IB, Contract, Stock, Ticker
 
 from desk.broker.lines import LineBudget
+from desk.broker.ticks import Line, ib_number, tick_records
 from desk.domain import (
     Clock,
     ConnectionState,
     Instrument,
     QuoteStore,
     StatusEvent,
-    TickKind,
     TickRecord,
 )
 
 log = logging.getLogger(__name__)
-
-#: IB tick types (TWS API "Available Tick Types"): bid/ask price and size, last price.
-_BID_PRICE, _ASK_PRICE, _LAST_PRICE = 1, 2, 4
-_BID_SIZE, _ASK_SIZE = 0, 3
-_QUOTE_TYPES = frozenset({_BID_PRICE, _ASK_PRICE, _BID_SIZE, _ASK_SIZE})
-#: delayed equivalents (66..70) are mapped onto the live ones
-_DELAYED = {66: _BID_PRICE, 67: _ASK_PRICE, 68: _LAST_PRICE, 69: _BID_SIZE, 70: _ASK_SIZE}
 
 #: IB codes that are notices, not failures (TWS API error codes: 2100-2199 are warnings /
 #: farm status; 1102 "connectivity restored, data maintained").
@@ -93,27 +85,6 @@ def instrument_from_contract(contract: Contract, min_tick: float = 0.01, long_na
     )
 
 
-def _num(value: float | None) -> float:
-    """ib_async uses nan (and sometimes -1 or None) for "no value"; desk uses nan."""
-    if value is None:
-        return math.nan
-    value = float(value)
-    return math.nan if value < 0 else value
-
-
-class _Sub:
-    """One market-data subscription in the registry."""
-
-    __slots__ = ("instrument", "contract", "ticker", "book")
-
-    def __init__(self, instrument: Instrument, contract: Contract) -> None:
-        self.instrument = instrument
-        self.contract = contract
-        self.ticker: Ticker | None = None
-        # last recorded top of book: bid, ask, bid_size, ask_size
-        self.book = [math.nan, math.nan, math.nan, math.nan]
-
-
 class Broker:
     """Connection lifecycle, watchlist registry and tick translation for one gateway.
 
@@ -160,8 +131,8 @@ class Broker:
             s = s.strip().upper()
             if s and s not in self._wanted:
                 self._wanted.append(s)
-        self._subs: dict[str, _Sub] = {}  # symbol -> subscription (qualified)
-        self._by_ticker: dict[int, _Sub] = {}  # id(ticker) -> subscription
+        self._subs: dict[str, Line] = {}  # symbol -> subscription (qualified)
+        self._by_ticker: dict[int, Line] = {}  # id(ticker) -> subscription
         self._listeners: list[Callable[[BrokerEvent], None]] = []
         #: coroutines run after every connect, in order, before the state is CONNECTED
         #: (order reconciliation, account / P&L subscriptions): see add_connect_hook
@@ -343,7 +314,7 @@ class Broker:
             if sub is not None:
                 self._subscribe(sub)
 
-    async def _qualify(self, symbol: str) -> _Sub | None:
+    async def _qualify(self, symbol: str) -> Line | None:
         contract = Stock(symbol, "SMART", "USD")
         details = await asyncio.wait_for(self.ib.reqContractDetailsAsync(contract), self.connect_timeout * 2)
         if not details:
@@ -354,11 +325,11 @@ class Broker:
         assert qualified is not None
         qualified.exchange = "SMART"
         instrument = instrument_from_contract(qualified, chosen.minTick or 0.01, chosen.longName or "")
-        sub = _Sub(instrument, qualified)
+        sub = Line(instrument, qualified)
         self._subs[symbol] = sub
         return sub
 
-    def _subscribe(self, sub: _Sub) -> None:
+    def _subscribe(self, sub: Line) -> None:
         if not self.lines.acquire("watchlist", sub.instrument.con_id, reclaim=True):
             text = f"{sub.instrument.symbol}: not subscribed, no market data line free ({self.lines.describe()})"
             self._emit(StatusEvent("error", text))
@@ -376,6 +347,7 @@ class Broker:
         quotes = self.quotes
         sinks = self.sinks
         by_ticker = self._by_ticker
+        now = self.clock.now()
         for ticker in tickers:
             sub = by_ticker.get(id(ticker))
             if sub is None:
@@ -383,43 +355,18 @@ class Broker:
             ticks = ticker.ticks
             con_id = sub.instrument.con_id
             symbol = sub.instrument.symbol
-            book = sub.book
-            records: list[TickRecord] = []
-            for tick in ticks:
-                tt = _DELAYED.get(tick.tickType, tick.tickType)
-                if tt in _QUOTE_TYPES:
-                    price = _num(tick.price)
-                    size = _num(tick.size)
-                    if tt == _BID_PRICE:
-                        new = [price, book[1], size, book[3]]
-                    elif tt == _ASK_PRICE:
-                        new = [book[0], price, book[2], size]
-                    elif tt == _BID_SIZE:
-                        new = [book[0], book[1], size, book[3]]
-                    else:
-                        new = [book[0], book[1], book[2], size]
-                    if not _same_book(new, book):
-                        book[:] = new
-                        t = tick.time or self.clock.now()
-                        records.append(TickRecord(t, con_id, symbol, "Q", new[0], new[1], new[2], new[3], math.nan, math.nan))
-                elif tt == _LAST_PRICE:
-                    price = _num(tick.price)
-                    if price == price:
-                        t = tick.time or self.clock.now()
-                        records.append(
-                            TickRecord(t, con_id, symbol, "T", book[0], book[1], book[2], book[3], price, _num(tick.size))
-                        )
+            records = tick_records(sub, ticks, symbol, now) if ticks else []
             quotes.update(
                 con_id,
                 time=ticker.time or None,
-                bid=_num(ticker.bid),
-                ask=_num(ticker.ask),
-                last=_num(ticker.last),
-                bid_size=_num(ticker.bidSize),
-                ask_size=_num(ticker.askSize),
-                last_size=_num(ticker.lastSize),
-                volume=_num(ticker.volume),
-                close=_num(ticker.close),
+                bid=ib_number(ticker.bid),
+                ask=ib_number(ticker.ask),
+                last=ib_number(ticker.last),
+                bid_size=ib_number(ticker.bidSize),
+                ask_size=ib_number(ticker.askSize),
+                last_size=ib_number(ticker.lastSize),
+                volume=ib_number(ticker.volume),
+                close=ib_number(ticker.close),
                 ticks=max(1, len(ticks)),
             )
             if records:
@@ -458,13 +405,6 @@ class Broker:
                 log.exception("broker listener failed")
 
 
-def _same_book(a: list[float], b: list[float]) -> bool:
-    for x, y in zip(a, b):
-        if x != y and not (x != x and y != y):
-            return False
-    return True
-
-
 def _describe_connect_error(exc: BaseException, host: str, port: int) -> str:
     if isinstance(exc, ConnectionRefusedError):
         return f"gateway at {host}:{port} refused the connection (is TWS / IB Gateway / desk sim running?)"
@@ -473,6 +413,3 @@ def _describe_connect_error(exc: BaseException, host: str, port: int) -> str:
     text = str(exc) or type(exc).__name__
     return f"cannot connect to {host}:{port}: {text}"
 
-
-def utc_now() -> datetime:
-    return datetime.now(timezone.utc)

@@ -34,7 +34,7 @@ from ib_async import Fill as IbFill
 
 from desk.domain import Clock, Instrument
 from desk.domain.orders import TERMINAL_ORDER_STATUSES, BrokerOrder, Fill
-from desk.risk import MarginImpact, OrderIntent, OrderType
+from desk.risk import MarginImpact, OrderIntent
 
 __all__ = [
     "OrderManager",
