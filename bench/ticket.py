@@ -87,7 +87,7 @@ async def run(calls: int) -> None:
                 t0 = time.perf_counter()
                 evaluate(intent, ctx, LIMITS)
                 base.append(time.perf_counter() - t0)
-            (km, kp), (bm, bp) = stats(keys), stats(base)
+            (km, kp), (bm, _) = stats(keys), stats(base)
             print(f"ticket key + preview ({ins.key:>18}): median {km * 1e6:8.0f} us  p95 {kp * 1e6:8.0f} us   "
                   f"evaluate alone {bm * 1e6:6.0f} us   ratio {km / bm:5.1f}x")
             screen.dismiss(None)
@@ -119,7 +119,7 @@ async def run(calls: int) -> None:
             blotter.clear()
             blotter.shown.clear()
             blotter.apply(rows)
-        (pm, pp), (rm, rp) = stats(patch), stats(rebuild)
+        (pm, pp), (rm, _) = stats(patch), stats(rebuild)
         print(f"blotter 200 orders, 5 changed: patch median {pm * 1e3:6.2f} ms p95 {pp * 1e3:6.2f} ms   "
               f"rebuild median {rm * 1e3:6.2f} ms   ratio rebuild/patch {rm / pm:5.1f}x")
 

@@ -3,7 +3,6 @@ order; and the real stack from the pane to a filled combo on the simulator."""
 
 from __future__ import annotations
 
-import asyncio
 import math
 import time
 from datetime import UTC, datetime
