@@ -32,7 +32,6 @@ from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from datetime import time as dtime
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 import numpy as np
 
@@ -44,9 +43,9 @@ from desk.arbitrage import (
     Opportunity,
     scan_chain,
 )
+from desk.domain.calendar import NEW_YORK as ET
 from desk.pricing import bsm_price
 
-ET = ZoneInfo("America/New_York")
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -235,9 +234,10 @@ def run_synthetic(runs: int) -> None:
 
 
 def lean_dir() -> Path:
-    """``DESK_LEAN_DIR`` or ``<repo>/../shared/data/lean``."""
-    env = os.environ.get("DESK_LEAN_DIR")
-    return Path(env) if env else ROOT / ".." / "shared" / "data" / "lean"
+    """``DESK_LEAN_DIR``, else the sample data in the package (desk.store.lean)."""
+    from desk.store.lean import SAMPLE_LEAN_DIR, default_lean_dir
+
+    return default_lean_dir() or SAMPLE_LEAN_DIR
 
 
 @dataclass

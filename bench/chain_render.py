@@ -34,7 +34,9 @@ import statistics
 import time
 from datetime import UTC, datetime
 
-from desk.broker.chains import ChainDefinition, ChainManager
+from desk.broker.chain_window import ChainDefinition
+
+from desk.broker.chains import ChainManager
 from desk.broker.lines import LineBudget
 from desk.domain import ConnectionState, FrozenClock, Instrument, QuoteStore
 from desk.domain.options import WindowSpec

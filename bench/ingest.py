@@ -54,7 +54,7 @@ def make_rows(n: int, seed: int = 42) -> list[TickRecord]:
     t = datetime(2024, 3, 8, 14, 30, tzinfo=timezone.utc)
     symbols = [f"S{i:03d}" for i in range(200)]
     rows = []
-    for i in range(n):
+    for _ in range(n):
         t += timedelta(microseconds=rng.randint(1, 40))
         s = rng.randrange(len(symbols))
         mid = 50.0 + s + rng.random()

@@ -38,6 +38,7 @@ sys.path.insert(0, str(ROOT / "src"))
 from desk.domain import FrozenClock  # noqa: E402
 from desk.sim import SimGateway  # noqa: E402
 from desk.sim.history import aggregate, bucket_labels  # noqa: E402
+from desk.store.lean import SAMPLE_LEAN_DIR, default_lean_dir  # noqa: E402
 from desk.sim.replay import ReplayMarket, load_replay, run_import  # noqa: E402
 from desk.store.lean import scan_lean  # noqa: E402
 
@@ -121,7 +122,7 @@ def bench_history() -> None:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--lean", default=os.environ.get("DESK_LEAN_DIR") or str(ROOT / ".." / "shared" / "data" / "lean"))
+    ap.add_argument("--lean", default=str(default_lean_dir() or SAMPLE_LEAN_DIR))
     ap.add_argument("--pg", default=os.environ.get("DESK_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"))
     ap.add_argument("--no-pg", action="store_true")
     args = ap.parse_args()

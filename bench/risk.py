@@ -7,8 +7,8 @@ Prints medians (and p95) over many calls, each next to a baseline measured in th
 
 * evaluate(): a stock LMT order, a single option (payoff of the resulting position), a
   4-leg box spread; baseline: building the MarketContext alone (the caller's share);
-* market hours: desk.risk.hours (precomputed sessions, binary search) against
-  exchange_calendars' own ``is_open_on_minute`` for the same instants;
+* market hours: desk.domain.calendar (precomputed sessions, binary search): phase and
+  is_open, against exchange_calendars' own ``is_open_on_minute`` for the same instants;
 * audit write (durable commit, synchronous): SQLite (synchronous=FULL) and PostgreSQL
   (synchronous_commit on) through AuditLog, against a bare psycopg / sqlite3 INSERT +
   commit of the same row in the same database.
@@ -29,7 +29,8 @@ from datetime import UTC, datetime, timedelta
 
 from desk.domain import Instrument, Quote
 from desk.domain.orders import Position
-from desk.risk import ComboLeg, MarketContext, OrderIntent, RiskLimits, evaluate, nyse_hours
+from desk.domain.calendar import nyse_calendar
+from desk.risk import ComboLeg, MarketContext, OrderIntent, RiskLimits, evaluate
 from desk.store import AuditEvent, AuditLog, new_client_order_id
 
 NOW = datetime(2024, 3, 8, 15, 0, tzinfo=UTC)
@@ -97,16 +98,19 @@ def bench_hours(calls: int) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         cal = xc.get_calendar("XNYS")
-    hours = nyse_hours()
+    hours = nyse_calendar()
     instants = [NOW + timedelta(minutes=37 * k) for k in range(500)]
     minutes = [pd.Timestamp(t).floor("min") for t in instants]
     k = iter(range(10**9))
     ours, _ = timed(lambda: hours.phase(instants[next(k) % 500]), calls)
+    i = iter(range(10**9))
+    is_open, _ = timed(lambda: hours.is_open(instants[next(i) % 500]), calls)
     j = iter(range(10**9))
     n = max(200, calls // 50)
     theirs, _ = timed(lambda: cal.is_open_on_minute(minutes[next(j) % 500]), n)
     agree = sum(hours.phase(t).regular == cal.is_open_on_minute(m) for t, m in zip(instants, minutes, strict=True))
-    print(f"market hours: desk.risk.hours.phase                    median {us(ours)}")
+    print(f"market hours: desk.domain.calendar phase               median {us(ours)}")
+    print(f"market hours: desk.domain.calendar is_open             median {us(is_open)}")
     print(f"market hours: exchange_calendars is_open_on_minute     median {us(theirs)}  (ratio theirs/ours {theirs / ours:4.2f})")
     print(f"  regular-session answers agree on {agree}/500 instants")
 

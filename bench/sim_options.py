@@ -29,9 +29,10 @@ from types import SimpleNamespace
 import numpy as np
 from ib_async import IB, Option, Stock
 
+from desk.domain.calendar import exchange_date
 from desk.pricing import bsm_greeks, implied_vol
 from desk.sim import EmbeddedSim, SimGateway
-from desk.sim.chain import exchange_date, listing_for
+from desk.sim.chain import listing_for
 from desk.sim.options import OptionLine
 
 

@@ -1,2 +1,11 @@
 """Shared test set-up. This folder is on sys.path (pytest's prepend import mode puts the
 folder of a rootless conftest there), so test helpers such as ``netfaults`` import by name."""
+
+import pytest
+
+
+@pytest.fixture(autouse=True)
+def _workspace_in_tmp(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """The desk saves the user's workspace (desk.workspace) when the watchlist or theme
+    changes: in the tests that goes to a temporary file, never to the user's config dir."""
+    monkeypatch.setenv("DESK_WORKSPACE_FILE", str(tmp_path_factory.mktemp("workspace") / "workspace.json"))

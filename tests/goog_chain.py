@@ -1,6 +1,6 @@
 """The real GOOG option chain of 2015-12-24 (LEAN minute bars), as of one minute, for tests.
 
-Reads ``../shared/data/lean`` (or ``DESK_LEAN_DIR``) in place; nothing is copied into the
+Reads the packaged sample data (or ``DESK_LEAN_DIR``, see tests/lean_data.py) in place; nothing is copied into the
 repository. :func:`goog_chain_at` returns the underlying's bid/ask and, for every contract
 of the expiries asked for, the bid/ask/sizes of the last minute bar at or before the given
 time (ET), the day's volume and last trade price so far (trade bars) and the open interest (LEAN's morning
@@ -13,7 +13,6 @@ unique inside one test.
 from __future__ import annotations
 
 import math
-import os
 import zipfile
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time
@@ -33,12 +32,7 @@ EXPIRIES = (
 )
 
 
-def lean_dir() -> Path:
-    """The LEAN data folder: ``DESK_LEAN_DIR`` or ``<repo>/../shared/data/lean``."""
-    env = os.environ.get("DESK_LEAN_DIR")
-    if env:
-        return Path(env)
-    return Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "lean"
+from lean_data import lean_dir  # noqa: E402  (one rule for where LEAN data is)
 
 
 @dataclass

@@ -87,3 +87,78 @@ def test_env_example_documents_every_setting() -> None:
     text = (ROOT / ".env.example").read_text()
     for name in Settings.model_fields:
         assert f"DESK_{name.upper()}=" in text, name
+
+
+# --- settings that catch mistakes ----------------------------------------------------------
+
+
+def test_an_unknown_variable_is_named_with_the_closest_setting(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    env = tmp_path / ".env"
+    env.write_text("DESK_RISK_MAX_NOTONAL=100\n")
+    with pytest.raises(SettingsError) as err:
+        load_settings(env_file=env)
+    assert str(err.value) == f"DESK_RISK_MAX_NOTONAL ({env}) is not a desk setting; did you mean DESK_RISK_MAX_NOTIONAL?"
+    # the test suite's own variables and the LEAN folder are not settings, and are allowed
+    monkeypatch.setenv("DESK_TEST_PG_URL", "x")
+    monkeypatch.setenv("DESK_LEAN_DIR", str(tmp_path))
+    assert load_settings(env_file=None).mode is Mode.SIM
+    monkeypatch.setenv("DESK_IB_PROT", "4002")
+    with pytest.raises(SettingsError, match=r"^DESK_IB_PROT \(environment\) .*did you mean DESK_IB_PORT\?$"):
+        load_settings(env_file=None)
+
+
+@pytest.mark.parametrize(
+    ("encoding", "bom"),
+    [("utf-8", b""), ("utf-8", b"\xef\xbb\xbf"), ("utf-16-le", b"\xff\xfe"), ("cp1252", b"")],
+)
+def test_a_dotenv_in_any_windows_encoding_is_read(tmp_path: Path, encoding: str, bom: bytes) -> None:
+    env = tmp_path / ".env"
+    env.write_bytes(bom + "# caf\u00e9 \u2014 Notepad\nDESK_IB_PORT=4010\nDESK_WATCHLIST=SPY,AAPL\n".encode(encoding))
+    s = load_settings(env_file=env)
+    assert (s.ib_port, s.watchlist) == (4010, ["SPY", "AAPL"])
+
+
+def test_an_unparsable_dotenv_line_is_one_line_naming_it(tmp_path: Path) -> None:
+    env = tmp_path / ".env"
+    env.write_text("DESK_IB_PORT=4010\nthis is not a setting\n")
+    with pytest.raises(SettingsError) as err:
+        load_settings(env_file=env)
+    assert str(err.value) == f"{env} line 2: cannot parse 'this is not a setting': expected NAME=value"
+
+
+@pytest.mark.parametrize(
+    ("url", "expect"),
+    [
+        ("postgresql+psycopg://me:s3cret@db:notaport/x", "the port is not a number"),
+        ("mysql://me:s3cret@db/x", "must start with"),
+        ("sqlite:///", "in-memory SQLite is not supported"),
+    ],
+)
+def test_a_malformed_database_url_is_one_line_and_never_shows_the_password(
+    url: str, expect: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DESK_DATABASE_URL", url)
+    with pytest.raises(SettingsError) as err:
+        load_settings(env_file=None)
+    message = str(err.value)
+    assert message.startswith("DESK_DATABASE_URL: ") and expect in message and "\n" not in message
+    assert "s3cret" not in message
+
+
+def test_risk_limit_defaults_are_defined_once() -> None:
+    from desk.risk import RiskLimits
+
+    assert RiskLimits.from_settings(Settings(_env_file=None)) == RiskLimits(enforce_market_hours=False)
+
+
+def test_unwritable_folders_stop_start_up_with_one_line(tmp_path: Path) -> None:
+    from desk.cli import check_paths
+
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    good = Settings(database_url=f"sqlite:///{tmp_path / 'db' / 'x.sqlite3'}", spool_dir=tmp_path / "spool", _env_file=None)
+    assert check_paths(good) is None and (tmp_path / "db").is_dir() and (tmp_path / "spool").is_dir()
+    bad_spool = Settings(database_url=good.database_url, spool_dir=blocker / "spool", _env_file=None)
+    assert check_paths(bad_spool) == f"DESK_SPOOL_DIR: cannot write in {blocker / 'spool'}: Not a directory"
+    bad_db = Settings(database_url=f"sqlite:///{blocker / 'db' / 'x.sqlite3'}", spool_dir=tmp_path / "spool", _env_file=None)
+    assert check_paths(bad_db) == f"DESK_DATABASE_URL: cannot write in {blocker / 'db'}: Not a directory"

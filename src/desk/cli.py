@@ -1,9 +1,10 @@
-"""Command line: ``desk``, ``desk --headless``, ``desk sim``, ``desk import``, ``desk doctor``.
+"""Command line: ``desk``, ``desk --headless``, ``desk sim``, ``desk import``, ``desk order``, ``desk doctor``.
 
 Every failure the user can cause (bad settings, unreachable services) ends in one line on
 stderr starting with ``desk:`` and a non-zero exit code, never a traceback.
 
-Exit codes: 0 success, 1 runtime failure, 2 usage or configuration error.
+Exit codes: 0 success, 1 runtime failure, 2 usage or configuration error (``desk order``: 3
+when a gate or a check refuses the order).
 """
 
 from __future__ import annotations
@@ -11,13 +12,34 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import signal
 import sys
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 import time
 from collections.abc import Sequence
 
 from desk import __version__
+from desk.order_command import add_order_parser
+from desk.domain.secrets import redact_url
 from desk.settings import Settings, SettingsError, load_settings
+
+
+class _CtlHelp(argparse.Action):
+    """``desk sim ctl --help``: the usage and the simulator's command list
+    (:data:`desk.sim.faults.COMMANDS`, imported only when asked for)."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str = argparse.SUPPRESS, **kwargs: object) -> None:
+        super().__init__(option_strings, dest=dest, nargs=0, default=argparse.SUPPRESS, **kwargs)  # type: ignore[arg-type]
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: object, values: object,
+                 option_string: str | None = None) -> None:
+        from desk.sim.faults import ctl_help
+
+        parser.print_help()
+        print(f"\ncommands:\n{ctl_help()}")
+        parser.exit()
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -32,6 +54,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--stats-interval", type=float, default=5.0, metavar="SECONDS", help="with --headless: seconds between stats lines"
     )
+    p.add_argument("--shard", metavar="I/N", dest="desk_shard",
+                   help="with --headless: record shard I of N of the symbols, client id + I - 1 (DESK_SHARD)")
+    p.add_argument("--metrics-port", type=int, metavar="PORT", dest="desk_metrics_port",
+                   help="serve Prometheus /metrics, /healthz and /readyz on this port (DESK_METRICS_PORT)")
     p.add_argument("--replay", metavar="YYYY-MM-DD", dest="desk_replay", help="sim mode: replay a recorded day (DESK_SIM_REPLAY)")
     p.add_argument("--symbols", metavar="SYM,...", dest="desk_symbols", help="with --replay: symbols to replay (DESK_SIM_REPLAY_SYMBOLS)")
     p.add_argument("--speed", type=float, metavar="X", dest="desk_speed", help="with --replay: recorded seconds per second (DESK_SIM_REPLAY_SPEED)")
@@ -50,22 +76,28 @@ def _parser() -> argparse.ArgumentParser:
     sim.add_argument("--cash", type=_positive_float, default=1_000_000.0, metavar="USD",
                      help="starting cash of the simulated account DU1234567 (default 1,000,000)")
     sim.add_argument("--market-hours", action="store_true",
-                     help="orders work only 09:30-16:00 US/Eastern on weekdays, DAY orders expire at the "
-                     "close (default: the simulated market is always open)")
+                     help="orders work only in NYSE sessions (09:30 ET to the close; no weekends or "
+                     "holidays, 13:00 on half days), DAY orders expire at the close (default: the "
+                     "simulated market is always open)")
     sim.add_argument("--state", metavar="FILE",
-                     help="keep the account, orders and executions in this JSON file across restarts "
-                     "(read at start, written at exit; default: start afresh)")
+                     help="keep the account, orders and executions across restarts and crashes: every "
+                     "change is journaled to FILE.journal (fsynced) and compacted into the JSON snapshot "
+                     "FILE; read back at start (default: start afresh)")
     sim.add_argument("--replay", metavar="DATE", help="replay a recorded day from the tick store (imported on "
-                     "demand from DESK_LEAN_DIR), e.g. 2015-12-24; needs --symbols")
+                     "demand from DESK_LEAN_DIR or the sample data in the package), e.g. 2015-12-24; needs --symbols")
     sim.add_argument("--symbols", metavar="A,B", help="with --replay: underlyings to replay, e.g. GOOG")
     sim.add_argument("--speed", type=_positive_float, default=1.0, metavar="X",
                      help="market seconds per second (with --replay: 60 = a recorded minute per second)")
-    sim.add_argument("--start", metavar="HH:MM", help="with --replay: start time, US/Eastern (default 09:30)")
+    sim.add_argument("--start", metavar="HH:MM", help="with --replay: start time, New York time (default the open, 09:30)")
     sim.add_argument("--pacing", type=_positive_int, nargs="?", const=50, metavar="N",
                      help="refuse client messages above N per second with error 100 (default N 50)")
     sim_sub = sim.add_subparsers(dest="sim_command", metavar="ctl")
     ctl = sim_sub.add_parser("ctl", help="send a fault command to a running desk sim: drop, 1100, 1102, 1101, "
-                             "outage SECONDS, pacing on [N] | off, status")
+                             "outage, farm, silent, restart, hold-id, no-status, stuck-executions, pacing, "
+                             "status (--help lists them)", add_help=False,
+                             description="Send one fault command to the desk sim listening on --port and print "
+                             "its one-line answer (exit 0; 1 if no simulator listens; 2 if the command failed).")
+    ctl.add_argument("-h", "--help", action=_CtlHelp, help="show this help and the commands, then exit")
     ctl.add_argument("--port", dest="ctl_port", type=int, default=4002, help="port of the desk sim (default 4002)")
     ctl.add_argument("words", nargs="+", metavar="COMMAND")
     imp = sub.add_parser("import", help="import recorded market data into the tick store")
@@ -75,6 +107,21 @@ def _parser() -> argparse.ArgumentParser:
     lean.add_argument("--symbols", metavar="A,B", help="only these underlyings")
     lean.add_argument("--date", action="append", metavar="DATE", help="only this day (repeatable), e.g. 2015-12-24")
     sub.add_parser("doctor", help="check settings, database, Redis and the IB endpoint")
+    data = sub.add_parser("data", help="data quality of the recorded ticks")
+    data_sub = data.add_subparsers(dest="data_command", metavar="check", required=True)
+    check = data_sub.add_parser("check", help="per symbol and day: RTH coverage, gaps, crossed/locked, stale, "
+                                "outliers, duplicates, option chain completeness; results into table data_quality")
+    check.add_argument("--date", action="append", metavar="YYYY-MM-DD", help="exchange day (repeatable; default: the "
+                       "last session)")
+    check.add_argument("--symbols", default="", metavar="A,B", help="only these symbols")
+    tail = sub.add_parser("tail", help="show the tick stream on Redis live (DESK_REDIS_URL), through a consumer group")
+    tail.add_argument("--stream", default="desk:ticks", help="stream key (default desk:ticks, the collector's)")
+    tail.add_argument("--group", default="desk-tail", help="consumer group (default desk-tail; each group sees every tick)")
+    tail.add_argument("--consumer", default=None, help="consumer name in the group (default host-pid)")
+    tail.add_argument("--symbols", default="", metavar="A,B", help="only these symbols")
+    tail.add_argument("--count", type=_positive_int, default=None, metavar="N", help="stop after N ticks")
+    tail.add_argument("--from-start", action="store_true", help="a new group starts at the stream's oldest entry")
+    add_order_parser(sub)
     return p
 
 
@@ -87,7 +134,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         overrides: dict[str, object] = {}
         if args.command is None:
-            for arg, name in (("desk_replay", "sim_replay"), ("desk_symbols", "sim_replay_symbols"), ("desk_speed", "sim_replay_speed")):
+            for arg, name in (("desk_replay", "sim_replay"), ("desk_symbols", "sim_replay_symbols"),
+                              ("desk_speed", "sim_replay_speed"), ("desk_metrics_port", "metrics_port"), ("desk_shard", "shard")):
                 if getattr(args, arg, None) is not None:
                     overrides[name] = getattr(args, arg)
         settings = load_settings(**overrides)
@@ -108,10 +156,22 @@ def main(argv: Sequence[str] | None = None) -> int:
             from desk.sim.replay import import_command
 
             return import_command(args.path, settings.database_url, args.symbols, args.date)
+        if args.command == "order":
+            from desk.order_command import run_order_command
+
+            return run_order_command(args, settings)
+        if args.command == "data":
+            return run_data_check(settings, args)
+        if args.command == "tail":
+            return asyncio.run(run_tail(settings, args))
         if args.command == "doctor":
             from desk.doctor import run_doctor
 
             return asyncio.run(run_doctor(settings))
+        problem = check_paths(settings)
+        if problem:
+            print(f"desk: {problem}", file=sys.stderr)
+            return 2
         if args.headless:
             return asyncio.run(run_headless(settings, duration=args.duration, stats_interval=args.stats_interval))
         from desk.ui.app import run_desk
@@ -119,6 +179,91 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run_desk(settings)
     except KeyboardInterrupt:
         return 0
+
+
+def run_data_check(settings: Settings, args: argparse.Namespace) -> int:
+    """``desk data check``: one line per symbol and day, written to ``data_quality``. Exit
+    0 when every day is clean, 1 when a problem was found, 2 for bad input."""
+    from datetime import date, datetime
+
+    from desk.domain.calendar import NEW_YORK, nyse_calendar
+    from desk.store import StoreError
+    from desk.store.quality import check_store, write_reports
+
+    try:
+        days = [date.fromisoformat(d) for d in (args.date or [])]
+    except ValueError as exc:
+        print(f"desk: --date: {exc}", file=sys.stderr)
+        return 2
+    if not days:
+        today = datetime.now(NEW_YORK).date()
+        days = [nyse_calendar().previous_session(today, inclusive=True).day]
+    symbols = [s for s in args.symbols.replace(",", " ").split() if s]
+    try:
+        reports = check_store(settings.database_url, days, symbols or None)
+        write_reports(settings.database_url, reports)
+    except ValueError as exc:  # not a trading day
+        print(f"desk: {exc}", file=sys.stderr)
+        return 2
+    except StoreError as exc:
+        print(f"desk: {exc}", file=sys.stderr)
+        return 1
+    if not reports:
+        print(f"no ticks recorded on {', '.join(d.isoformat() for d in days)}"
+              + (f" for {', '.join(symbols)}" if symbols else ""))
+    for r in reports:
+        print(r.line())
+    return 1 if any(r.problems for r in reports) else 0
+
+
+async def run_tail(settings: Settings, args: argparse.Namespace) -> int:
+    """``desk tail``: print ticks from the Redis stream as they come (desk.bus.consumer),
+    acknowledging them in the consumer group. Exit 0 (Ctrl-C or --count reached), 1 when
+    Redis is unreachable, 2 without DESK_REDIS_URL."""
+    from desk.bus import BusError
+    from desk.bus.consumer import TickConsumer, format_tick
+
+    if not settings.redis_url:
+        print("desk: tail needs DESK_REDIS_URL (the Redis the collector publishes to)", file=sys.stderr)
+        return 2
+    only = {s.strip().upper() for s in args.symbols.split(",") if s.strip()}
+    shown = 0
+    try:
+        async with TickConsumer(settings.redis_url, stream=args.stream, group=args.group, consumer=args.consumer,
+                                start_at="0" if args.from_start else "$") as consumer:
+            while args.count is None or shown < args.count:
+                # never read past --count: what is read is acknowledged, and an entry read
+                # but not shown would be lost to the group's next reader
+                batch = 500 if args.count is None else min(500, args.count - shown)
+                for _, tick in await consumer.read(count=batch, block=1.0):
+                    if only and tick.symbol.upper() not in only:
+                        continue
+                    print(format_tick(tick), flush=True)
+                    shown += 1
+                await consumer.ack()
+    except BusError as exc:
+        print(f"desk: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def check_paths(settings: Settings) -> str | None:
+    """Create the folders the desk writes to (the SQLite file's, the spool) and prove the
+    spool writable; one line naming the setting and the problem, or None when all is well.
+    Run before start-up, so nothing is accepted that could not be kept."""
+    folders = [("DESK_SPOOL_DIR", settings.effective_spool_dir)]
+    if settings.database_url.startswith("sqlite:///"):
+        folders.append(("DESK_DATABASE_URL", Path(settings.database_url[len("sqlite:///"):]).parent))
+    for name, folder in folders:
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            if name == "DESK_SPOOL_DIR":
+                probe = folder / f".write-test-{os.getpid()}"
+                probe.write_bytes(b"")
+                probe.unlink()
+        except OSError as exc:
+            return f"{name}: cannot write in {folder}: {exc.strerror or exc}"
+    return None
 
 
 def _positive_int(text: str) -> int:
@@ -156,7 +301,7 @@ def _run_sim(args: argparse.Namespace, settings: Settings) -> int:
 
     seed = settings.sim_seed if args.seed is None else args.seed
     if args.sim_command == "ctl":
-        from desk.sim.faults import ctl_command
+        from desk.sim.control import ctl_command
 
         return ctl_command(args.ctl_port, args.words)
     replay, label = {}, None
@@ -184,7 +329,7 @@ def _run_sim(args: argparse.Namespace, settings: Settings) -> int:
     except OSError as exc:
         print(f"desk: simulator cannot listen on {args.host}:{args.port}: {exc.strerror or exc}", file=sys.stderr)
         return 1
-    except ValueError as exc:  # an unreadable --state file
+    except ValueError as exc:  # an unreadable, unwritable or busy --state file (one line, names it)
         print(f"desk: {exc}", file=sys.stderr)
         return 2
     return 0
@@ -204,10 +349,37 @@ def format_stats(runtime, rate: float) -> str:
     else:
         parts.append(f"received {runtime.broker.ticks_recorded:,}  (recording off)")
     parts.append(f"ticks/s {rate:,.0f}")
+    stale = len(getattr(runtime.broker, "stale_lines", ()))
+    if stale or runtime.broker.resubscribes:
+        parts.append(f"stale lines {stale}  resubscribed {runtime.broker.resubscribes}x")
     if runtime.publisher is not None:
         ps = runtime.publisher.stats
         parts.append(f"redis {ps.published:,}")
     return "  ".join(parts)
+
+
+def day_to_check(now: datetime, checked: date | None, delay: timedelta = timedelta(minutes=5)) -> date | None:
+    """The exchange day whose data check is due at ``now`` (UTC): the latest session that
+    closed at least ``delay`` ago, if it is not ``checked`` already; else None."""
+    from desk.domain.calendar import NEW_YORK, nyse_calendar
+
+    cal = nyse_calendar()
+    session = cal.previous_session(now.astimezone(NEW_YORK).date(), inclusive=True)
+    if session.close + delay > now:
+        session = cal.previous_session(session.day)
+    return None if session.day == checked else session.day
+
+
+def _data_check_lines(settings: Settings, day: date) -> list[str]:
+    from desk.store import StoreError
+    from desk.store.quality import check_store, write_reports
+
+    try:
+        reports = check_store(settings.database_url, [day])
+        write_reports(settings.database_url, reports)
+    except (StoreError, ValueError) as exc:
+        return [f"desk: data check of {day}: {exc}"]
+    return [f"data check: {r.line()}" for r in reports] or [f"data check: no ticks recorded on {day}"]
 
 
 async def run_headless(settings: Settings, *, duration: float | None = None, stats_interval: float = 5.0) -> int:
@@ -240,12 +412,14 @@ async def run_headless(settings: Settings, *, duration: float | None = None, sta
     mode = settings.mode.value
     target = "embedded simulator" if settings.embedded_sim else "gateway"
     print(
-        f"desk collector: mode {mode}, {target} {runtime.endpoint}, recording to {_redact(settings.database_url) if settings.record else 'nothing'}"
-        + (f", publishing to {_redact(settings.redis_url)}" if settings.redis_url else ""),
+        f"desk collector: mode {mode}, {target} {runtime.endpoint}, recording to {redact_url(settings.database_url) if settings.record else 'nothing'}"
+        + (f", publishing to {redact_url(settings.redis_url)}" if settings.redis_url else "")
+        + (f", metrics on http://{runtime.metrics.host}:{runtime.metrics.port}/metrics" if runtime.metrics else ""),
         flush=True,
     )
     started = loop.time()
     last_t, last_n = started, 0
+    checked: date | None = None
     try:
         while not stop.is_set():
             timeout = stats_interval
@@ -260,6 +434,13 @@ async def run_headless(settings: Settings, *, duration: float | None = None, sta
             rate = (n - last_n) / max(now - last_t, 1e-9)
             last_t, last_n = now, n
             print(format_stats(runtime, rate), flush=True)
+            day = day_to_check(datetime.now(UTC), checked) if settings.data_check_at_close and settings.record else None
+            if day is not None:
+                checked = day
+                if runtime.recorder is not None:
+                    await runtime.recorder.flush()  # the day's last ticks are in the table
+                for line in await asyncio.to_thread(_data_check_lines, settings, day):
+                    print(line, flush=True)
             if duration is not None and now - started >= duration:
                 break
     finally:
@@ -267,17 +448,6 @@ async def run_headless(settings: Settings, *, duration: float | None = None, sta
     total = max(loop.time() - started, 1e-9)
     print("flushed; " + format_stats(runtime, runtime.broker.ticks_recorded / total), flush=True)
     return 0
-
-
-def _redact(url: str | None) -> str:
-    """Hide the password in a database / Redis URL for printing."""
-    if not url or "@" not in url or "://" not in url:
-        return url or ""
-    scheme, rest = url.split("://", 1)
-    creds, host = rest.rsplit("@", 1)
-    if ":" in creds:
-        creds = creds.split(":", 1)[0] + ":***"
-    return f"{scheme}://{creds}@{host}"
 
 
 if __name__ == "__main__":  # pragma: no cover

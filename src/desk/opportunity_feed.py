@@ -46,6 +46,7 @@ class OpportunityFeed:
             min_edge=settings.arb_min_edge,
             full_every=settings.arb_full_scan_seconds,
             simulated=settings.embedded_sim and not settings.sim_replay,  # a replay shows recorded (real) quotes
+            stale_after=settings.chain_stale_seconds,
             clock=clock,
         )
         self.writer: Any = None  # desk.store.opportunities.OpportunityWriter
@@ -69,10 +70,10 @@ class OpportunityFeed:
         s = self.settings
         if s.record and self.writer is None:
             from desk.store import StoreError
-            from desk.store.opportunities import OpportunityStore, OpportunityWriter
+            from desk.store.opportunities import OpportunityStore, OpportunityWriter, opportunities_url
 
-            try:
-                store = OpportunityStore(s.database_url)
+            try:  # SQLite: a file of its own, one writer per file (opportunities_url)
+                store = OpportunityStore(opportunities_url(s.database_url))
                 await asyncio.to_thread(store.ensure)
             except StoreError as exc:
                 self.errors.append(f"opportunities store: {exc}")

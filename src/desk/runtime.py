@@ -17,14 +17,15 @@ from collections.abc import Callable
 
 from desk.broker import Broker
 from desk.broker.chains import ChainManager
+from desk.broker.lifecycle import RestartWindow
 from desk.broker.account import AccountManager
 from desk.broker.lines import LineBudget
-from desk.broker.orders import OrderManager, OrderNotSent
+from desk.broker.orders import IBOrderGateway
 from desk.domain import Clock, QuoteStore
 from desk.domain.options import WindowSpec
 from desk.opportunity_feed import OpportunityFeed
+from desk.orders import AuditTrail, KillSwitch, OrderGate, OrderService, spool_path_for
 from desk.risk import RiskLimits
-from desk.safety import NotTransmitted, OrderGate, OrderRouter
 from desk.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -52,12 +53,20 @@ class Runtime:
         self.broker = Broker(
             settings.ib_host,
             settings.effective_port,
-            settings.ib_client_id,
-            symbols=settings.sim_replay_symbols if settings.sim_replay else settings.watchlist,
+            settings.effective_client_id,
+            symbols=settings.effective_watchlist,
             quotes=self.quotes,
             clock=self.clock,
             connect_timeout=settings.ib_connect_timeout,
             lines=LineBudget(settings.market_data_lines),
+            market_data_type=settings.ib_market_data_type,
+            restart=(RestartWindow.parse(settings.ib_restart_time, settings.ib_restart_timezone, settings.ib_restart_minutes)
+                     if settings.ib_restart_time else None),
+            client_id_fallback=settings.ib_client_id_fallback,
+            stale_stock_seconds=settings.stale_stock_seconds,
+            stale_option_seconds=settings.stale_option_seconds,
+            # the simulated market never closes (unless a standalone `desk sim --market-hours`)
+            always_open=settings.mode.value == "sim" and settings.risk_sim_any_hours,
         )
         #: the option chain of the selected underlying, within the broker's line budget
         self.chains = ChainManager(
@@ -68,23 +77,29 @@ class Runtime:
         )
         #: live arbitrage scan of the chain on screen, its store writer and Redis publisher
         self.opportunities = OpportunityFeed(settings, self.chains, self.quotes, clock=self.clock)
-        #: orders of the broker's connection (blotter rows, transmit, what-if, reconcile)
-        self.orders = OrderManager(self.broker.ib, clock=self.clock)
         #: positions, account figures, P&L subscriptions, portfolio Greeks
-        self.account = AccountManager(
-            self.broker.ib, self.quotes, clock=self.clock, rate=settings.chain_rate,
-            option_quotes=lambda con_id: self.chains.store.get(con_id),
+        self.account = AccountManager(self.broker.ib, self.quotes, rate=settings.chain_rate, chain=self.chains)
+        self.broker.add_listener(self.account.on_broker_event)
+        #: the gate (trading state, mode, orders enabled, live override)
+        self.gate = OrderGate(
+            settings.mode.value, settings.orders_enabled, settings.effective_live_override_file,
+            KillSwitch(settings.effective_kill_switch_file, clock=self.clock),
         )
-        #: the safety gate (mode, orders enabled, live override, kill switch)
-        self.gate = OrderGate(settings)
-        #: the one order path (desk.safety.OrderRouter); built in start() once the audit
-        #: log is open. None: orders are refused (``router_error`` says why).
-        self.router: OrderRouter | None = None
-        self.router_error = "the audit log is not open yet"
-        self.audit = None  # desk.store.AuditLog
-        self.broker.add_connect_hook(self._reconcile_orders)
+        #: the audit trail of the order path (opened in start(); rows queued durably
+        #: while the database is down)
+        self.audit = AuditTrail(
+            self._open_audit_log, spool_path_for(settings.effective_spool_dir, settings.database_url), clock=self.clock,
+        )
+        #: the order path: ticket, blotter, kill switch and `desk order` call it
+        self.orders = OrderService(
+            self.gate, self.audit, RiskLimits.from_settings(settings), IBOrderGateway(self.broker.ib),
+            market=self.market_context, clock=self.clock,
+        )
+        self.orders.add_notice_listener(self.broker.notify)
+        self.broker.add_connect_hook(self.orders.on_connected)
         self.broker.add_connect_hook(self.account.on_connected)
         self.started = False
+        self.metrics = None  # desk.metrics.MetricsServer with DESK_METRICS_PORT
         self._on_stop: list[Callable[[], None]] = []
 
     @property
@@ -126,6 +141,8 @@ class Runtime:
                     flush_interval=s.flush_interval,
                     flush_rows=s.flush_rows,
                     spool_dir=s.effective_spool_dir,
+                    write_timeout=s.db_write_timeout,
+                    retention_days=s.tick_retention_days,
                 )
                 await self.recorder.start()
             except StoreError as exc:
@@ -142,74 +159,26 @@ class Runtime:
                 self.publisher = None
                 raise RuntimeStartError(f"redis: {exc}") from None
             self.broker.add_sink(self.publisher.submit)
-        await self._open_router()
+        await self.orders.start()
         await self.opportunities.start()
         await self.broker.start()
+        if s.metrics_port is not None and self.metrics is None:
+            from desk.metrics import MetricsServer
 
-    async def _open_router(self) -> None:
-        """Open the audit log (write-ahead log of orders) and build the OrderRouter. A
-        database that cannot be opened leaves ``router`` None: every order is refused."""
+            server = MetricsServer(self, s.metrics_host, s.metrics_port)
+            try:
+                server.start()
+            except OSError as exc:
+                raise RuntimeStartError(f"metrics: cannot listen on {s.metrics_host}:{s.metrics_port}: "
+                                        f"{exc.strerror or exc}") from None
+            self.metrics = server
+
+    def _open_audit_log(self):
+        """Open the audit log of ``DESK_DATABASE_URL`` (called by the audit trail's thread,
+        again while it fails)."""
         from desk.store import AuditLog
 
-        s = self.settings
-        try:
-            self.audit = await asyncio.to_thread(AuditLog, s.database_url, clock=self.clock)
-        except Exception as exc:  # orders refused, everything else keeps running
-            self.router_error = f"audit log unavailable, orders disabled: {exc}"
-            log.warning(self.router_error)
-            return
-        orders = self.orders
-
-        async def transmit(intent, client_order_id):
-            try:
-                return await orders.transmit(intent, client_order_id)
-            except OrderNotSent as exc:
-                raise NotTransmitted(str(exc)) from None
-
-        async def cancel_all() -> None:
-            try:
-                await orders.global_cancel()
-            except OrderNotSent as exc:
-                raise ConnectionError(str(exc)) from None
-
-        self.router = OrderRouter(
-            self.gate, self.audit, RiskLimits.from_settings(s), transmit, cancel_all=cancel_all, clock=self.clock
-        )
-        router = self.router
-        orders.reconcile = router.reconcile
-        # Status and fill rows wait for the router's submit lock: a fast fill must not be
-        # written before the submit's own 'sent' row (asyncio.Lock is FIFO, so rows keep
-        # the order of the gateway's events).
-        async def record_status(order) -> None:
-            async with router._lock:
-                await router.record_status(order)
-
-        async def record_fill(fill, remaining, filled) -> None:
-            async with router._lock:
-                await router.record_fill(fill, remaining=remaining, filled=filled)
-
-        orders.record_status = record_status
-        orders.record_fill = record_fill
-        self.router_error = ""
-
-    async def _reconcile_orders(self) -> None:
-        """Connect hook: reconcile the gateway's orders with the audit log, then say in
-        the status bar what needs a human (orders that never left, orders not found)."""
-        from desk.domain import StatusEvent
-
-        plan = await self.orders.on_connected()
-        if plan is None:
-            return
-        resend = plan.by_action("resend")
-        human = plan.by_action("human")
-        if resend:
-            self.broker._emit(StatusEvent(
-                "warning", f"{len(resend)} order(s) written but never sent before the restart: not resent; "
-                           "enter them again if still wanted"))
-        if human:
-            self.broker._emit(StatusEvent(
-                "error", f"{len(human)} order(s) may have reached the gateway but are not visible there: check "
-                         "them in TWS (" + ", ".join(d.client_order_id for d in human[:3]) + ")"))
+        return AuditLog(self.settings.database_url, clock=self.clock)
 
     def quote_for(self, instrument):
         """Latest :class:`~desk.domain.Quote` of a stock (quote store) or an option (the
@@ -227,8 +196,10 @@ class Runtime:
 
     def market_context(self, intent, margin=None):
         """The :class:`desk.risk.MarketContext` of ``intent`` now: quotes of its
-        instrument(s), positions, daily P&L and buying power from the account, the
-        working orders, IB's what-if ``margin`` if known, the underlying's price."""
+        instrument(s) and of the positions in its underlying, positions (with their marks),
+        daily P&L, buying power and available funds from the account, IB's what-if
+        ``margin`` if known, the underlying's price. The order service adds the working
+        and recent orders."""
         from desk.risk import MarketContext
 
         instruments = [leg.instrument for leg in intent.legs] or [intent.instrument]
@@ -237,16 +208,23 @@ class Runtime:
             q = self.quote_for(ins)
             if q is not None:
                 quotes[ins.con_id] = q
+        positions = {p.instrument.con_id: p for p in self.account.positions()}
+        symbol = intent.instrument.symbol
+        for p in positions.values():
+            if p.instrument.symbol == symbol and p.instrument.con_id not in quotes:
+                q = self.quote_for(p.instrument)
+                if q is not None:
+                    quotes[p.instrument.con_id] = q
         figures = self.account.figures()
         return MarketContext(
             now=self.clock.now(),
             quotes=quotes,
-            positions={p.instrument.con_id: p for p in self.account.positions()},
+            positions=positions,
             daily_pnl=figures.daily_pnl,
             buying_power=figures.buying_power,
-            open_orders=self.orders.open_intents(),
+            available_funds=figures.available_funds,
             margin=margin,
-            underlying_price=self.account.underlying_price(intent.instrument.symbol),
+            underlying_price=self.account.underlying_price(symbol),
         )
 
     async def _replay_kwargs(self) -> dict:
@@ -269,6 +247,9 @@ class Runtime:
 
         Safe to call more than once and after a failed :meth:`start`.
         """
+        if self.metrics is not None:
+            metrics, self.metrics = self.metrics, None
+            await metrics.stop()
         await self.broker.stop()
         if self.publisher is not None:
             with contextlib.suppress(Exception):
@@ -279,7 +260,6 @@ class Runtime:
         if self.sim is not None:
             sim, self.sim = self.sim, None
             await asyncio.to_thread(sim.stop)
-        if self.audit is not None:
-            with contextlib.suppress(Exception):
-                await asyncio.to_thread(self.audit.close)
+        with contextlib.suppress(Exception):
+            await self.orders.close()
         self.started = False

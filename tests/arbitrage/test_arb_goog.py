@@ -1,5 +1,5 @@
 """The scanners on the real GOOG chain of 2015-12-24 (LEAN minute quotes, read in place by
-bench/arbitrage.py's loader from ../shared/data/lean or DESK_LEAN_DIR).
+bench/arbitrage.py's loader from the packaged sample data or DESK_LEAN_DIR).
 
 What real American quotes show: with the carry rate near the market's (0.5% in Dec 2015)
 nothing at all; with a rate too low, conversions that merely earn the interest rate; with a

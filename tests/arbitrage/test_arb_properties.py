@@ -6,7 +6,8 @@
 * Random parity-consistent chains give nothing.
 * Scaling every price and strike by c scales every edge by c and keeps the legs.
 * With bid <= ask, a conversion and a reversal (a long and a short box) never show at once.
-* The costs equal the order ticket's commission estimate (desk.risk).
+* The costs, over arrays, equal the scalar commission rule the order ticket and the
+  simulator use (desk.domain.commission), plus the scanners' own fees.
 * Incremental rescans give what full scans give.
 """
 
@@ -337,21 +338,28 @@ def test_opposite_combos_never_show_together_on_uncrossed_quotes(seed, rate, bor
 
 @SETTINGS
 @given(
-    contracts=st.integers(1, 5000),
-    premium=st.floats(0.0, 50.0),
-    shares=st.integers(1, 100_000),
-    price=st.floats(0.01, 2000.0),
+    rows=st.lists(
+        st.tuples(st.integers(1, 5000), st.one_of(st.floats(0.0, 50.0), st.sampled_from([0.05, 0.10, math.nan])),
+                  st.integers(1, 100_000), st.floats(0.01, 2000.0)),
+        min_size=1, max_size=30),
+    fee=st.floats(0.0, 0.1),
+    share_fee=st.floats(0.0, 0.01),
 )
-def test_costs_equal_the_order_tickets_commission_estimate(contracts, premium, shares, price) -> None:
-    from desk.risk.commission import IBKR_FIXED
+def test_costs_equal_the_scalar_commission_rule(rows, fee, share_fee) -> None:
+    from desk.domain.commission import IBKR_FIXED
 
+    contracts, premium, shares, price = (np.array(col, dtype=float) for col in zip(*rows, strict=True))
     costs = Costs()
-    assert float(costs.option_order(contracts, premium)) == pytest.approx(IBKR_FIXED.option(contracts, premium), rel=1e-12)
-    assert float(costs.stock_order(shares, price)) == pytest.approx(IBKR_FIXED.stock(shares, price), rel=1e-12)
-    assert float(costs.option_order(contracts)) == pytest.approx(IBKR_FIXED.option(contracts, math.nan), rel=1e-12)
-    fees = Costs(option_fee_per_contract=0.05, stock_fee_per_share=0.001)
-    assert float(fees.option_order(contracts, premium)) == pytest.approx(IBKR_FIXED.option(contracts, premium) + 0.05 * contracts)
-    assert float(fees.stock_order(shares, price)) == pytest.approx(IBKR_FIXED.stock(shares, price) + 0.001 * shares)
+    options, stocks = costs.option_order(contracts, premium), costs.stock_order(shares, price)
+    fees = Costs(option_fee_per_contract=fee, stock_fee_per_share=share_fee)
+    with_fees_o, with_fees_s = fees.option_order(contracts, premium), fees.stock_order(shares, price)
+    full_rate = costs.option_order(contracts)
+    for i, (n, p, q, px) in enumerate(rows):
+        assert options[i] == IBKR_FIXED.option(n, p)
+        assert stocks[i] == IBKR_FIXED.stock(q, px)
+        assert full_rate[i] == IBKR_FIXED.option(n, math.nan)
+        assert with_fees_o[i] == pytest.approx(IBKR_FIXED.option(n, p) + fee * n, rel=1e-12)
+        assert with_fees_s[i] == pytest.approx(IBKR_FIXED.stock(q, px) + share_fee * q, rel=1e-12)
 
 
 # --------------------------------------------------------------------------- incremental

@@ -12,18 +12,9 @@ import pytest
 from ib_async import OptionChain, OptionComputation
 
 from desk.broker import Broker, BrokerError
-from desk.broker.chains import (
-    CHAIN_OWNER,
-    ChainError,
-    ChainManager,
-    choose_definition,
-    compute_greeks,
-    default_expiry,
-    greeks_from_computation,
-    should_recentre,
-    window_strikes,
-    years_to_expiry,
-)
+from desk.broker.chain_window import ChainDefinition, choose_definition, default_expiry, should_recentre, window_strikes
+from desk.broker.chains import CHAIN_OWNER, ChainError, ChainManager, greeks_from_computation
+from desk.pricing.chain_analytics import compute_greeks, years_to_expiry
 from desk.broker.lines import LineBudget
 from desk.domain import FrozenClock, Instrument, QuoteStore, TickRecord
 from desk.domain.options import OptionChainStore, OptionGreeks, WindowSpec
@@ -223,7 +214,7 @@ def test_expired_and_unpriced_chains_give_nan_with_reasons() -> None:
 # ---------------------------------------------------------------------------------- offline manager
 
 
-def _offline_goog(spec: WindowSpec = WindowSpec(count=10), lines: int = 100) -> tuple[ChainManager, QuoteStore]:
+def _offline_goog(spec: WindowSpec = WindowSpec(count=10), lines: int = 100) -> tuple[ChainManager, QuoteStore]:  # noqa: B008 (frozen value)
     chain = goog_chain_at(time(10, 30), ("20160115", "20160122"))
     quotes = QuoteStore()
     quotes.ensure(GOOG)
@@ -231,7 +222,7 @@ def _offline_goog(spec: WindowSpec = WindowSpec(count=10), lines: int = 100) -> 
     manager = ChainManager(
         None, quotes=quotes, budget=LineBudget(lines), spec=spec, clock=FrozenClock(chain.at)
     )
-    from desk.broker.chains import ChainDefinition
+    from desk.broker.chain_window import ChainDefinition
 
     definition = ChainDefinition(GOOG, "SMART", "GOOG", 100, EXPIRIES, chain.strikes)
     manager.install(definition, "20160115", chain.instruments("20160115"))
@@ -540,3 +531,35 @@ async def test_replayed_goog_chain_has_a_smile_and_sane_ivs() -> None:
         manager.close()
         await broker.stop()
         await gw.stop()
+
+
+# ---------------------------------------------------------------------------------- exercise style
+
+
+def test_the_chain_prices_us_equity_options_american_and_index_options_european() -> None:
+    chain = goog_chain_at(time(10, 30), ("20160115",))
+    items, is_call, strikes, bids, asks = _goog_arrays(chain, 600, 1000)
+    T = years_to_expiry("20160115", chain.at)
+    # one deep in-the-money put quoted a dollar under exercise value: impossible for an American put
+    deep = next(i for i, s in enumerate(items) if s.instrument.right == "P" and s.instrument.strike == 900.0)
+    bids, asks = bids.copy(), asks.copy()
+    bids[deep], asks[deep] = 900.0 - chain.und_mid - 1.1, 900.0 - chain.und_mid - 0.9
+    euro = compute_greeks(is_call, strikes, bids, asks, spot=chain.und_mid, T=T, r=0.04)
+    amer = compute_greeks(is_call, strikes, bids, asks, spot=chain.und_mid, T=T, r=0.04, exercise="american")
+    assert amer.reasons[deep] == IVReason.BELOW_INTRINSIC and math.isnan(amer.greeks[deep].iv)
+    # deep in-the-money puts: the American IV is below the European one; calls are unchanged
+    itm_puts = [i for i, s in enumerate(items) if s.instrument.right == "P" and s.instrument.strike > chain.und_mid + 50
+                and amer.reasons[i] == IVReason.OK and euro.reasons[i] == IVReason.OK]
+    assert itm_puts and all(amer.greeks[i].iv < euro.greeks[i].iv for i in itm_puts)
+    calls = [i for i, s in enumerate(items) if s.instrument.right == "C" and amer.reasons[i] == IVReason.OK
+             and s.instrument.strike > chain.und_mid]
+    # out-of-the-money calls move only by the premium of the parity-implied yield (r = 4% here)
+    assert calls and max(abs(amer.greeks[i].iv - euro.greeks[i].iv) for i in calls) < 1e-3
+    # the manager picks the style from the underlying
+    manager = ChainManager(None, quotes=QuoteStore(), budget=LineBudget(100), sync_clock=False)
+    assert manager.exercise == "american"
+    spx = Instrument("SPX", sec_type="IND", exchange="CBOE", con_id=416904)
+    manager.install(ChainDefinition(spx, "SMART", "SPXW", 100, ("20160115",), (2000.0,)), "20160115", [])
+    assert manager.exercise == "european"
+    manager.install(ChainDefinition(GOOG, "SMART", "GOOG", 100, ("20160115",), (750.0,)), "20160115", [])
+    assert manager.exercise == "american"

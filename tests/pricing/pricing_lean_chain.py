@@ -1,7 +1,7 @@
 """Read the real GOOG option chain of 2015-12-24 (LEAN minute quote bars) at one minute.
 
-The data lives outside the repo (see /work/shared/data/lean/README.md): located from the
-repo root as ``../shared/data/lean`` or through ``DESK_LEAN_DIR``. Prices in the files are
+The data is the packaged sample (src/desk/data/lean, see its NOTICE.md) or ``DESK_LEAN_DIR``
+(tests/lean_data.py). Prices in the files are
 integers in 1/10,000 dollar; times are ms since midnight America/New_York.
 """
 
@@ -9,11 +9,9 @@ from __future__ import annotations
 
 import csv
 import io
-import os
 import re
 import zipfile
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
@@ -21,11 +19,7 @@ DAY = "20151224"
 _NAME = re.compile(r"^\d{8}_goog_minute_quote_american_(call|put)_(\d+)_(\d{8})\.csv$")
 
 
-def lean_dir() -> Path:
-    env = os.environ.get("DESK_LEAN_DIR")
-    if env:
-        return Path(env)
-    return Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "lean"
+from lean_data import lean_dir  # noqa: E402  (one rule for where LEAN data is)
 
 
 @dataclass

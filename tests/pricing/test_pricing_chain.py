@@ -43,6 +43,22 @@ def test_synthetic_chain_recovers_yield_iv_and_greeks() -> None:
     assert np.all(res.bid_iv < res.iv) and np.all(res.iv < res.ask_iv)
 
 
+def test_mid_only_gives_the_same_mid_iv_and_greeks_and_skips_the_sides() -> None:
+    call, K, T, sigma, bid, ask, S, r, q = _synthetic()
+    bid, ask = bid.copy(), ask.copy()
+    bid[0], ask[0] = ask[0], bid[0]  # crossed
+    bid[2] = 0.0  # no bid
+    for exercise in ("european", "american"):
+        both = chain_greeks(call, K, bid, ask, float(S[0]), T, r, q=0.025, exercise=exercise)
+        mid_only = chain_greeks(call, K, bid, ask, float(S[0]), T, r, q=0.025, exercise=exercise, sides=False)
+        np.testing.assert_array_equal(mid_only.reason, both.reason)
+        for name in ("iv", "delta", "gamma", "vega", "theta", "rho"):
+            np.testing.assert_array_equal(getattr(mid_only, name), getattr(both, name), err_msg=name)
+        assert np.isnan(mid_only.bid_iv).all() and np.isnan(mid_only.ask_iv).all()
+        assert np.all(mid_only.bid_reason == IVReason.NOT_COMPUTED) and np.all(mid_only.ask_reason == IVReason.NOT_COMPUTED)
+        assert both.reason[0] == IVReason.CROSSED and both.reason[2] == IVReason.NO_BID
+
+
 def _iv_of(call, price, S, K, T, r, q):  # type: ignore[no-untyped-def]
     from desk.pricing import implied_vol
 

@@ -1,6 +1,7 @@
 """desk.risk is pure: importing it pulls in no database, broker, simulator, settings,
 Textual or ib_async (design.md: risk may import domain only). Checked in a fresh
-interpreter; desk.safety may add the store and settings, still no Textual or ib_async."""
+interpreter; desk.orders may add the store (audit persistence), still no Textual, no
+ib_async, no settings."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import pytest
 FORBIDDEN = {
     "desk.risk": ["textual", "ib_async", "sqlalchemy", "psycopg", "redis", "desk.store", "desk.broker", "desk.sim",
                   "desk.ui", "desk.settings", "desk.bus"],
-    "desk.safety": ["textual", "ib_async", "desk.broker", "desk.sim", "desk.ui", "desk.bus"],
+    "desk.orders": ["textual", "ib_async", "desk.broker", "desk.sim", "desk.ui", "desk.bus", "desk.settings"],
 }
 
 

@@ -13,7 +13,7 @@ import pytest
 from ib_async import IB, Stock
 
 from desk.sim import EmbeddedSim, SimGateway
-from desk.sim.bench import count_frames, raw_subscribe_all
+from desk.sim.probe import count_frames, raw_subscribe_all
 
 
 async def test_embedded_sim_serves_the_callers_loop(wait_until) -> None:
@@ -93,7 +93,7 @@ async def test_serve_runs_until_signalled(sig: signal.Signals) -> None:
 
 
 def test_stress_feed_smoke() -> None:
-    """The stress knob multiplies the message rate (figures: ``python -m desk.sim.bench``)."""
+    """The stress knob multiplies the message rate (figures: ``python bench/sim_gateway.py``)."""
     with EmbeddedSim(seed=7, tick_interval=0.01, speed=50) as sim:
         sock = raw_subscribe_all(sim.port)
         try:

@@ -11,7 +11,7 @@ import pytest
 from ib_async import IB, Stock
 
 from desk.sim import SimGateway
-from desk.sim.faults import ControlServer, control_path, send_control
+from desk.sim.control import ControlServer, control_path, send_control
 
 SPY = Stock("SPY", "SMART", "USD", conId=756733)
 

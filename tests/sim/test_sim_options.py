@@ -19,12 +19,12 @@ import numpy as np
 import pytest
 from ib_async import IB, Contract, Option, Stock
 
+from desk.domain.calendar import exchange_date
 from desk.sim import SimGateway
 from desk.sim.chain import (
     OPTION_CON_ID_MAX,
     OPTION_CON_ID_MIN,
     ChainListing,
-    exchange_date,
     expiry_epoch,
     listed_expiries,
     occ_symbol,

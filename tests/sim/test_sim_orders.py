@@ -29,7 +29,10 @@ from ib_async import (
     Trade,
 )
 
-from desk.domain import FrozenClock
+from desk.domain import FrozenClock, Instrument
+from desk.domain.commission import IBKR_FIXED
+from desk.risk import Action, MarketContext, OrderIntent, evaluate
+from desk.risk.margin import initial_margin_change
 from desk.sim import SimGateway
 
 #: The timer never fires during a test: 0.25 s of market per manual ``gateway.step()``.
@@ -251,11 +254,16 @@ async def test_rejected_modification_leaves_the_order_working(ib: IB, gateway: S
         (lambda c: LimitOrder("BUY", 10.5, 500.0), "fractional quantity"),
         (lambda c: LimitOrder("BUY", 100, 500.005), "minimum price variation"),
         (lambda c: LimitOrder("BUY", 100, -1.0), "must be positive"),
-        (lambda c: Order(action="BUY", totalQuantity=100, orderType="TRAIL", auxPrice=1.0),
-         "order type 'TRAIL' is not supported"),
-        (lambda c: LimitOrder("BUY", 100, 500.0, tif="OPG"), "time in force 'OPG'"),
+        (lambda c: Order(action="BUY", totalQuantity=100, orderType="PEG MID", auxPrice=1.0),
+         "order type 'PEG MID' is not supported"),
+        (lambda c: Order(action="BUY", totalQuantity=100, orderType="TRAIL"),
+         "needs a trailing amount"),
+        (lambda c: LimitOrder("BUY", 100, 500.0, tif="GTX"), "time in force 'GTX'"),
+        (lambda c: StopOrder("BUY", 100, 500.0, tif="OPG"), "OPG applies to LMT and MKT"),
         (lambda c: LimitOrder("BUY", 100, 500.0, account="DU999"), "account 'DU999'"),
-        (lambda c: LimitOrder("BUY", 100, 500.0, ocaGroup="g1"), "OCA groups"),
+        (lambda c: LimitOrder("BUY", 100, 500.0, parentId=999_999), "parent order 999999"),
+        (lambda c: LimitOrder("BUY", 100, 500.0, tif="GTD", goodTillDate="20200101 10:00:00"),
+         "is in the past"),
         (lambda c: Order(action="BUY", totalQuantity=100, orderType="LMT"),
          "needs a limit price"),
         (lambda c: Order(action="BUY", totalQuantity=100, orderType="STP"),
@@ -478,6 +486,75 @@ async def test_option_order_fills_with_option_commission(ib: IB, gateway: SimGat
     assert p.avgCost == pytest.approx(ask * 100 + 0.65)
 
 
+def set_option_quote(gw: SimGateway, con_id: int, bid: float, ask: float, size: int = 500) -> None:
+    """Move an option's top of book (dollars per share, contracts) as its source would."""
+    gw.quote_for(con_id)  # activates the option's row
+    engine = gw.options
+    row = engine._row_of[con_id]
+    engine.rows.bid[row], engine.rows.ask[row] = bid, ask
+    engine.rows.bid_size[row] = engine.rows.ask_size[row] = size
+
+
+def ticket_commission(contract: Contract, action: str, quantity: int, limit: float) -> float:
+    """What the desk's order ticket estimates (desk.risk.evaluate) for this limit order."""
+    if contract.secType == "OPT":
+        ins = Instrument(contract.symbol, sec_type="OPT", con_id=contract.conId,
+                         expiry=contract.lastTradeDateOrContractMonth, strike=contract.strike,
+                         right=contract.right, multiplier=int(contract.multiplier))
+    else:
+        ins = Instrument(contract.symbol, con_id=contract.conId)
+    intent = OrderIntent(ins, Action(action), quantity, limit_price=limit)
+    return evaluate(intent, MarketContext(now=datetime.now(UTC))).commission
+
+
+@pytest.mark.parametrize(("premium", "per_contract"), [(0.03, 0.25), (0.07, 0.50), (0.45, 0.65)])
+async def test_option_fills_charge_what_the_ticket_estimates_in_every_premium_tier(
+        ib: IB, gateway: SimGateway, wait_until, premium: float, per_contract: float) -> None:
+    """Issue 10: the simulator charged $0.65 a contract where the ticket estimated $0.25."""
+    await spy(ib)
+    put = (await spy_options(ib, (560.0,)))[(560.0, "P")]
+    set_option_quote(gateway, put.conId, round(premium - 0.01, 2), premium)
+    trade = ib.placeOrder(put, LimitOrder("BUY", 10, premium))
+    await wait_until(lambda: trade.isDone() and trade.fills
+                     and trade.fills[0].commissionReport.execId, 2.0)
+    [fill] = trade.fills
+    assert fill.execution.price == premium
+    charged = fill.commissionReport.commission
+    assert charged == pytest.approx(ticket_commission(put, "BUY", 10, premium), abs=5e-5)
+    assert charged == pytest.approx(IBKR_FIXED.option(10, premium), abs=5e-5)
+    assert charged == pytest.approx(10 * per_contract)  # the tier, above the $1.00 minimum
+
+
+async def test_a_small_stock_fill_pays_one_percent_of_its_value(ib: IB, gateway: SimGateway,
+                                                                wait_until) -> None:
+    contract = await spy(ib)
+    set_quote(gateway, "SPY", 1.99, 2.00)
+    trade = ib.placeOrder(contract, LimitOrder("BUY", 30, 2.00))
+    await wait_until(lambda: trade.isDone() and trade.fills
+                     and trade.fills[0].commissionReport.execId, 2.0)
+    charged = trade.fills[0].commissionReport.commission
+    assert charged == pytest.approx(0.01 * 30 * 2.00)  # below the $1.00 minimum: the cap wins
+    assert charged == pytest.approx(ticket_commission(contract, "BUY", 30, 2.00), abs=5e-5)
+
+
+async def test_an_option_order_in_two_executions_pays_the_minimum_once(
+        ib: IB, gateway: SimGateway, wait_until) -> None:
+    await spy(ib)
+    put = (await spy_options(ib, (560.0,)))[(560.0, "P")]
+    set_option_quote(gateway, put.conId, 0.06, 0.07, size=2)
+    trade = ib.placeOrder(put, LimitOrder("BUY", 6, 0.07))
+    await wait_until(lambda: trade.orderStatus.filled == 2 and trade.fills
+                     and trade.fills[0].commissionReport.execId, 2.0, "the partial fill")
+    set_option_quote(gateway, put.conId, 0.06, 0.07, size=50)
+    gateway.orders.on_step()
+    await wait_until(lambda: trade.isDone() and len(trade.fills) == 2
+                     and trade.fills[1].commissionReport.execId, 2.0, "the rest")
+    fees = [f.commissionReport.commission for f in trade.fills]
+    # 2 x 0.50 = the $1.00 minimum, then 6 x 0.50 = 3.00 in all: the ticket's estimate
+    assert fees == pytest.approx([1.00, 2.00])
+    assert sum(fees) == pytest.approx(ticket_commission(put, "BUY", 6, 0.07), abs=5e-5)
+
+
 async def test_option_price_must_be_on_its_tick(ib: IB, gateway: SimGateway,
                                                 wait_until) -> None:
     errors = collect_errors(ib)
@@ -534,7 +611,7 @@ async def test_what_if_short_put_uses_the_cboe_formula(ib: IB, gateway: SimGatew
                                                               abs=0.01)
 
 
-async def test_what_if_of_a_box_needs_no_margin(ib: IB, gateway: SimGateway) -> None:
+async def test_what_if_of_a_long_box_needs_no_margin(ib: IB, gateway: SimGateway) -> None:
     await spy(ib)
     o = await spy_options(ib, (590.0, 610.0))
     bag = combo([(o[(590.0, "C")], 1, "BUY"), (o[(610.0, "C")], 1, "SELL"),
@@ -543,6 +620,45 @@ async def test_what_if_of_a_box_needs_no_margin(ib: IB, gateway: SimGateway) -> 
     assert float(state.initMarginChange) == pytest.approx(0.0)
     assert float(state.equityWithLoanChange) < 0  # paid for the box
     assert state.commission == pytest.approx(4 * 1.00)  # $1.00 minimum per leg
+
+
+async def test_what_if_of_a_short_box_needs_its_width_once(ib: IB, gateway: SimGateway) -> None:
+    """Issue 10: the simulator charged a short box twice its width."""
+    await spy(ib)
+    o = await spy_options(ib, (590.0, 610.0))
+    bag = combo([(o[(590.0, "C")], 1, "BUY"), (o[(610.0, "C")], 1, "SELL"),
+                 (o[(610.0, "P")], 1, "BUY"), (o[(590.0, "P")], 1, "SELL")])
+    # selling the combo sells the 590 call and the 610 put, buys the 610 call and 590 put
+    state = await asyncio.wait_for(ib.whatIfOrderAsync(bag, LimitOrder("SELL", 3, 19.0)), 2.0)
+    width = (610.0 - 590.0) * 100
+    assert float(state.initMarginChange) == pytest.approx(3 * width, abs=0.01)
+    assert float(state.maintMarginChange) == pytest.approx(3 * width, abs=0.01)
+
+
+async def test_what_if_margin_is_the_risk_engines_rule(ib: IB, gateway: SimGateway,
+                                                       wait_until) -> None:
+    """The simulator's what-if and desk.risk.margin.initial_margin_change (the risk
+    engine's fallback) give the same requirement for the same order at the same marks."""
+    contract = await spy(ib)
+    o = await spy_options(ib, (590.0, 600.0))
+    set_quote(gateway, "SPY", 600.00, 600.02, last=600.01)
+    trade = ib.placeOrder(contract, LimitOrder("BUY", 100, 600.02))
+    await wait_until(lambda: trade.isDone() and gateway.account().positions, 2.0, "the stock")
+    call, put = o[(600.0, "C")], o[(590.0, "P")]
+    instruments = {c.conId: Instrument("SPY", sec_type="OPT", con_id=c.conId, strike=c.strike,
+                                       right=c.right, expiry=c.lastTradeDateOrContractMonth,
+                                       multiplier=100) for c in (call, put)}
+    stock = Instrument("SPY", con_id=SPY_CON_ID)
+    marks = {SPY_CON_ID: 600.01}
+    for c in (call, put):
+        q = gateway.quote_for(c.conId)
+        marks[c.conId] = (q.bid + q.ask) / 2  # an option is marked at its mid
+    for c, qty in ((call, -3), (put, -2)):  # 1 call covered by the stock, 2 naked; 2 naked puts
+        q = gateway.quote_for(c.conId)
+        state = await asyncio.wait_for(ib.whatIfOrderAsync(c, LimitOrder("SELL", -qty, q.bid)), 2.0)
+        desk = initial_margin_change([(stock, 100.0)], [(instruments[c.conId], qty)], marks)
+        assert float(state.initMarginChange) == pytest.approx(desk, abs=0.01)
+        assert desk > 0
 
 
 # --- open / completed orders, executions, global cancel, reconnect --------------------------

@@ -79,7 +79,8 @@ async def test_everything_in_one_write(gateway: SimGateway) -> None:
     ids = [m[0] for m in msgs]
     assert ids[:2] == ["15", "9"]
     assert msgs[0] == ["15", "1", "DU1234567"]
-    assert msgs[1] == ["9", "1", "1"]
+    # nextValidId: the clock seed of a client not seen before (ids grow across restarts)
+    assert msgs[1] == ["9", "1", str(gateway.next_order_id(1))]
     assert [m[3] for m in msgs if m[0] == "4"] == ["2104", "2106", "2158"]
     assert all(len(m) == 6 for m in msgs if m[0] == "4")  # advancedOrderRejectJson present
     c.close()

@@ -2,7 +2,7 @@
 through the simulated gateway, seen by the real, unmodified ib_async client.
 
 The store is a SQLite file in a temporary folder, filled on demand from
-``../shared/data/lean`` by the replay itself (never copied into the repository). Known
+the LEAN folder (tests/lean_data.py: the packaged sample, or DESK_LEAN_DIR) by the replay itself. Known
 values, read from the LEAN files by hand (prices in 1/10,000 dollar there):
 
 * ``equity/usa/minute/goog/20151224_quote.zip``: 09:59 bar (``35940000``) bid close
@@ -26,23 +26,22 @@ import os
 from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime
 from datetime import time as dtime
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+from lean_data import lean_dir, needs_full_lean
 from ib_async import IB, LimitOrder, MarketOrder, Option, Stock
 
 from desk.sim import SimGateway
 from desk.sim.replay import ReplayData, ReplayError, ReplayMarket, load_replay, parse_day
 from desk.store.lean import option_con_id
 
-LEAN = Path(os.environ.get("DESK_LEAN_DIR") or Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "lean")
+LEAN = lean_dir()
 XMAS = date(2015, 12, 24)
 ET = ZoneInfo("US/Eastern")
 GOOG = Stock("GOOG", "SMART", "USD")
 C750 = option_con_id("GOOG", "20160115", "C", 750.0)
 
-pytestmark = pytest.mark.skipif(not LEAN.exists(), reason=f"LEAN data not found at {LEAN}")
 
 
 @pytest.fixture(scope="module")
@@ -82,6 +81,7 @@ async def test_the_clock_is_the_recorded_time(replay) -> None:
     assert await ib.reqCurrentTimeAsync() == datetime(2015, 12, 24, 15, 1, 30, tzinfo=UTC)
 
 
+@needs_full_lean  # the daily bars before the day are not in the packaged sample
 async def test_underlying_quotes_are_the_recorded_ones(replay, wait_until) -> None:
     gw, ib = replay
     await ib.qualifyContractsAsync(GOOG)
@@ -124,6 +124,7 @@ async def test_option_chain_definitions_and_quotes(replay, wait_until) -> None:
     assert tc.ask == 12.90
 
 
+@needs_full_lean  # the daily bars before the day are not in the packaged sample
 async def test_history_comes_from_the_recorded_bars(replay, wait_until) -> None:
     gw, ib = replay
     await ib.qualifyContractsAsync(GOOG)

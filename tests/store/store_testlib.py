@@ -66,3 +66,24 @@ def assert_same_rows(expected: Sequence[TickRecord], actual: Sequence[TickRecord
         assert got.time == exp.time
         for field, e, g in zip(TickRecord._fields, exp, got, strict=True):
             assert same_value(e, g), (field, exp, got)
+
+
+async def check_retention(url: str, **recorder_kw) -> None:
+    """Ticks older than ``retention_days`` are deleted when a recorder with the rule
+    connects; recent ones are kept, row for row."""
+    import asyncio
+
+    from desk.store import TickRecorder, read_ticks
+
+    now = datetime.now(timezone.utc)
+    old = make_ticks(300, seed=21, start=now - timedelta(days=40))
+    recent = make_ticks(200, seed=22, start=now - timedelta(days=2))
+    async with TickRecorder(url, **recorder_kw) as rec:
+        rec.submit_many(old + recent)
+    async with TickRecorder(url, retention_days=30, **recorder_kw) as rec:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 10
+        while len(read_ticks(url, schema=recorder_kw.get("schema"))) != len(recent):
+            assert loop.time() < deadline, "old ticks not deleted"
+            await asyncio.sleep(0.02)
+    assert_same_rows(recent, read_ticks(url, schema=recorder_kw.get("schema")))

@@ -1,6 +1,6 @@
 """desk.store.lean: importing LEAN-format data into SQLite and PostgreSQL.
 
-Real data from ``../shared/data/lean`` (never copied into the repository); known values
+Real data from the packaged sample (or DESK_LEAN_DIR, see tests/lean_data.py); known values
 below were read from the files by hand:
 
 * ``equity/usa/minute/goog/20151224_quote.zip`` line ``36000000,7466700,7473400,7463400,
@@ -24,6 +24,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
+from lean_data import lean_dir, needs_full_lean
 from sqlalchemy import func, select
 
 from desk.domain.models import Instrument
@@ -44,12 +45,11 @@ from desk.store.lean import (
     stored_days,
 )
 
-LEAN = Path(os.environ.get("DESK_LEAN_DIR") or Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "lean")
+LEAN = lean_dir()
 GOOG = Instrument("GOOG", con_id=208813720, primary_exchange="NASDAQ", local_symbol="GOOG")
 XMAS = date(2015, 12, 24)
 C750 = option_con_id("GOOG", "20160115", "C", 750.0)
 
-pytestmark = pytest.mark.skipif(not LEAN.exists(), reason=f"LEAN data not found at {LEAN}")
 
 
 def _bars(url_or_engine, **kw) -> dict[tuple, object]:
@@ -78,6 +78,7 @@ def test_option_names_symbols_and_con_ids() -> None:
         parse_option_member("20151224_goog_minute_quote.csv")
 
 
+@needs_full_lean  # the daily bars before the day are not in the packaged sample
 def test_scan_finds_the_layout_and_filters() -> None:
     scan = scan_lean(LEAN)
     kinds = {(f.sec_type, f.resolution, f.kind, f.symbol) for f in scan.files}
@@ -113,6 +114,7 @@ def goog_sqlite(tmp_path_factory) -> tuple[str, object]:
     return url, (result, seen)
 
 
+@needs_full_lean  # the daily bars before the day are not in the packaged sample
 def test_import_counts_and_progress(goog_sqlite) -> None:
     url, (result, seen) = goog_sqlite
     # 2,192 option quote files x their lines x 2 sides, + trades, + the underlying, + daily
@@ -132,6 +134,7 @@ def test_import_counts_and_progress(goog_sqlite) -> None:
     assert seen[-1][3] == "commit" and "in " in result.summary()
 
 
+@needs_full_lean  # the daily bars before the day are not in the packaged sample
 def test_underlying_bars_times_and_prices(goog_sqlite) -> None:
     url, _ = goog_sqlite
     t = datetime(2015, 12, 24, 15, 0, tzinfo=UTC)  # 10:00 US/Eastern (EST, UTC-5)

@@ -93,3 +93,59 @@ def test_writer_thread_coalesces_and_writes_on_flush(pg_url, pg_schema) -> None:
         writer.close()
     with pytest.raises(ValueError, match="flush_interval"):
         OpportunityWriter(OpportunityStore(pg_url, schema=pg_schema), flush_interval=0)
+
+
+def test_on_sqlite_opportunities_have_a_file_of_their_own(tmp_path, pg_url) -> None:
+    """One writer per SQLite file: the recorder's tick file and the opportunity writer's
+    file differ, so a fast feed never leaves one waiting on the other's lock."""
+    from desk.store.opportunities import opportunities_url
+
+    ticks = f"sqlite:///{tmp_path / 'desk.sqlite3'}"
+    assert opportunities_url(ticks) == f"sqlite:///{tmp_path / 'desk-opportunities.sqlite3'}"
+    assert opportunities_url(pg_url) == pg_url  # PostgreSQL takes concurrent writers
+    store = OpportunityStore(opportunities_url(ticks))
+    try:
+        store.ensure()
+        store.upsert([_payload(edge=100.0)])
+        assert len(store.rows()) == 1
+    finally:
+        store.close()
+    assert (tmp_path / "desk-opportunities.sqlite3").exists() and not (tmp_path / "desk.sqlite3").exists()
+
+
+def test_the_classification_is_stored_and_an_older_table_gets_its_columns(sqlite_url) -> None:
+    """Both views are recorded: the risk flags and ``riskless`` of every payload; a table
+    created before those columns existed is given them."""
+    from sqlalchemy import inspect, text
+
+    from desk.store.schema import make_engine
+
+    engine = make_engine(sqlite_url)
+    with engine.begin() as conn:  # the table as the first version made it
+        conn.execute(text(
+            "CREATE TABLE opportunities (key TEXT PRIMARY KEY, kind VARCHAR(16) NOT NULL, rule VARCHAR(64) NOT NULL,"
+            " underlying VARCHAR(32) NOT NULL, expiry VARCHAR(8) NOT NULL, legs TEXT NOT NULL,"
+            " first_seen DATETIME NOT NULL, last_seen DATETIME NOT NULL, best_edge FLOAT NOT NULL,"
+            " last_edge FLOAT NOT NULL, state VARCHAR(8) NOT NULL, simulated BOOLEAN NOT NULL)"))
+    engine.dispose()
+    store = OpportunityStore(sqlite_url)
+    try:
+        old = _payload("SPY|conversion|conversion|old", edge=10.0)  # a payload of before: no classification
+        store.upsert([old])
+        at_risk = {**_payload("SPY|reversal|reversal|x", edge=900.0), "kind": "reversal", "rule": "reversal",
+                   "risks": ["early-exercise-put", "american-premium"], "riskless": False}
+        riskless = {**_payload(edge=50.0), "risks": [], "riskless": True}
+        store.upsert([at_risk, riskless])
+        rows = {r["key"]: r for r in store.rows()}
+        assert rows["SPY|reversal|reversal|x"]["riskless"] is False
+        assert rows["SPY|reversal|reversal|x"]["risks"] == "american-premium,early-exercise-put"
+        assert rows["SPY|conversion|conversion|legs"]["riskless"] is True and rows["SPY|conversion|conversion|legs"]["risks"] == ""
+        assert rows["SPY|conversion|conversion|old"]["riskless"] is None
+        # re-classified later (a leg went stale): the row follows
+        store.upsert([{**riskless, "state": "live", "risks": ["stale"], "riskless": False}])
+        row = store.rows(underlying="SPY")
+        assert {r["key"]: r["riskless"] for r in row}["SPY|conversion|conversion|legs"] is False
+        columns = {c["name"] for c in inspect(store.engine).get_columns("opportunities")}
+        assert {"risks", "riskless"} <= columns
+    finally:
+        store.close()

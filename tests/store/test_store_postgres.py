@@ -21,6 +21,7 @@ from desk.store import (
     read_ticks,
     upsert_instruments,
 )
+from desk.store.recorder import spool_folder
 from desk.store.spool import Spool
 
 
@@ -80,9 +81,12 @@ async def test_hypertable_when_timescaledb_available(pg_url, pg_schema):
             "SELECT count(*) FROM timescaledb_information.hypertables WHERE hypertable_schema = %s AND hypertable_name = 'ticks'",
             (pg_schema,),
         ).fetchone()[0]
-        indexes = [r[0] for r in conn.execute("SELECT indexname FROM pg_indexes WHERE schemaname = %s", (pg_schema,))]
+        defs = [r[0] for r in conn.execute(
+            "SELECT indexdef FROM pg_indexes WHERE schemaname = %s AND tablename = 'ticks'", (pg_schema,))]
     assert n == 1
-    assert "ticks_con_id_time_idx" in indexes and "ticks_time_idx" not in indexes  # no BRIN on a hypertable
+    # TimescaleDB makes its own btree index on time (named ticks_time_idx): check types, not names
+    assert any("USING btree (con_id, \"time\")" in d for d in defs), defs
+    assert not any("USING brin" in d for d in defs), defs  # no BRIN on a hypertable
 
 
 async def test_plain_table_with_brin_without_timescaledb(pg_url, pg_schema):
@@ -120,25 +124,30 @@ async def test_flush_by_size_and_by_time(pg_url, pg_schema):
     await rec.close()
 
 
-async def test_unreachable_database_spools_then_next_start_replays_exactly_once(pg_url, pg_schema, tmp_path):
+async def test_unreachable_database_spools_then_next_start_replays_exactly_once(pg_url, pg_proxy, pg_schema, tmp_path):
+    proxy, url = pg_proxy  # the test database, reached through a proxy that is cut first
+    proxy.cut()
     spool = tmp_path / "spool"
     rows = make_ticks(7_000)
-    down = TickRecorder(
-        "postgresql+psycopg://postgres@127.0.0.1:1/test", schema=pg_schema, spool_dir=spool, flush_rows=1000
-    )
+    down = TickRecorder(url, schema=pg_schema, spool_dir=spool, flush_rows=1000)
     await down.start()
     assert not down.connected
-    assert "cannot connect to PostgreSQL at 127.0.0.1:1" in down.stats.last_error
-    assert "refused" in down.stats.last_error
+    assert "cannot connect to PostgreSQL at 127.0.0.1:" in down.stats.last_error
     down.submit_many(rows)
     await down.close()
     assert down.stats.spooled == 7_000 and down.stats.written == 0
-    assert len(list(spool.glob("*.spool"))) == 7
+    assert len(list(spool.rglob("*.spool"))) == 7
 
-    async with TickRecorder(pg_url, schema=pg_schema, spool_dir=spool) as up:
+    # another database (the same server by another address) does not take them
+    async with TickRecorder(pg_url, schema=pg_schema, spool_dir=spool) as other:
+        assert other.stats.written == 0
+    assert len(list(spool.rglob("*.spool"))) == 7
+
+    proxy.restore()
+    async with TickRecorder(url, schema=pg_schema, spool_dir=spool) as up:
         assert up.stats.spooled == 0  # replayed during start()
         assert up.stats.written == 7_000
-    assert list(spool.glob("*.spool")) == []
+    assert list(spool.rglob("*.spool")) == []
     assert_same_rows(rows, read_ticks(pg_url, schema=pg_schema))
 
 
@@ -217,7 +226,7 @@ async def test_outage_through_proxy_spools_and_replays_in_same_run(pg_url, pg_pr
     await rec.flush()
     s = rec.stats
     assert s.spooled > 0 and s.written + s.spooled == 4000 and s.errors >= 1
-    assert len(list(spool.glob("*.spool"))) >= 1
+    assert len(list(spool.rglob("*.spool"))) >= 1
     await asyncio.sleep(0.3)  # several failed reconnects with backoff
     assert rec.stats.spooled == s.spooled
 
@@ -226,7 +235,7 @@ async def test_outage_through_proxy_spools_and_replays_in_same_run(pg_url, pg_pr
     await _wait_for(lambda: rec.stats.spooled == 0 and rec.stats.written == 6000)
     await rec.close()
     assert {r.outcome for r in results} >= {"written", "spooled", "replayed"}
-    assert list(spool.glob("*.spool")) == []
+    assert list(spool.rglob("*.spool")) == []
     _assert_exactly_once(pg_url, pg_schema, 6000)
     # order preserved: replayed batches precede batches submitted after the outage
     assert_same_rows(rows, read_ticks(pg_url, schema=pg_schema))
@@ -241,7 +250,7 @@ async def test_replayed_batch_already_committed_is_skipped(pg_url, pg_schema, tm
     assert sink.write_batch(batch_id, rows) is False  # same id again: nothing written
     sink.close()
     # the client never saw the commit (e.g. connection lost during COMMIT) and spooled it
-    spool = Spool(tmp_path / "spool")
+    spool = Spool(spool_folder(tmp_path / "spool", pg_url, "ticks", pg_schema))
     spool.open()
     spool.append(batch_id, rows)
     results = []
@@ -263,7 +272,7 @@ async def test_invalid_rows_rejected_rest_written(pg_url, pg_schema, tmp_path, f
     assert rec.rejected == 2 and rec.stats.written == 48 and rec.stats.spooled == 0
     rows[30] = rows[30]._replace(time=rows[30].time.replace(tzinfo=timezone.utc))
     assert_same_rows(rows[:10] + rows[11:20] + rows[21:], read_ticks(pg_url, schema=pg_schema))
-    assert len(list((tmp_path / "rejected").glob("*.jsonl"))) == (1 if flush_rows == 5000 else 2)
+    assert len(list(tmp_path.glob("ticks-*/rejected/*.jsonl"))) == (1 if flush_rows == 5000 else 2)
 
 
 async def test_grouped_batches_share_a_transaction_but_keep_their_ids(pg_url, pg_schema):
@@ -331,3 +340,35 @@ async def test_hung_database_never_blocks_the_event_loop(pg_url, pg_proxy, pg_sc
     await rec.close()
     assert rec.stats.written == len(rows)
     _assert_exactly_once(pg_url, pg_schema, len(rows))
+
+
+async def test_a_hung_database_is_treated_as_down_and_memory_stays_bounded(pg_url, pg_proxy, pg_schema, tmp_path, caplog):
+    """The server stops answering mid-write (not down: the socket stays open). After
+    ``write_timeout`` the recorder cuts the connection, spools what it holds and what
+    follows, and warns; nothing piles up in memory. When the server answers again the
+    spool is written, exactly once."""
+    caplog.set_level("WARNING", logger="desk.store.recorder")
+    proxy, url = pg_proxy
+    rec = TickRecorder(url, schema=pg_schema, spool_dir=tmp_path / "spool", flush_interval=0.02, flush_rows=500,
+                       write_timeout=0.5, retry_min=0.05, retry_max=0.2)
+    await rec.start()
+    assert rec.connected
+    proxy.freeze()
+    rows = make_ticks(20_000, seed=12)
+    for i in range(0, len(rows), 250):  # 5,000 rows/s for 4 s
+        rec.submit_many(rows[i : i + 250])
+        await asyncio.sleep(0.05)
+    # still hung: every row is in the spool, none waits in memory
+    await _wait_for(lambda: rec.stats.queued == 0 and rec.stats.spooled + rec.stats.written == len(rows), timeout=20)
+    assert rec.stats.spooled > 0
+    assert any("did not answer a write within 0.5 s; treated as down" in r.message for r in caplog.records)
+    proxy.thaw()
+    await _wait_for(lambda: rec.stats.spooled == 0 and rec.stats.written == len(rows), timeout=30)
+    await rec.close()
+    _assert_exactly_once(pg_url, pg_schema, len(rows))
+
+
+async def test_retention_deletes_old_ticks_postgres(pg_url, pg_schema):
+    from store_testlib import check_retention
+
+    await check_retention(pg_url, schema=pg_schema)

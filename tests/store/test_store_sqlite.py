@@ -113,7 +113,7 @@ async def test_invalid_rows_are_rejected_and_kept_rest_written(sqlite_url, tmp_p
     assert rec.rejected == 2 and rec.stats.errors >= 1 and "rejected" in rec.stats.last_error
     assert rec.stats.written == len(rows) - 2
     assert_same_rows(good[:3] + good[5:], read_ticks(sqlite_url))
-    rejected = list((tmp_path / "spool" / "rejected").glob("*.jsonl"))
+    rejected = list((tmp_path / "spool").glob("ticks-*/rejected/*.jsonl"))
     assert len(rejected) == 1 and len(rejected[0].read_text().splitlines()) == 2
 
 
@@ -134,7 +134,43 @@ async def test_unwritable_location_spools_then_replays(tmp_path):
     await rec.close()
     assert rec.stats.written == 40
     assert_same_rows(rows, read_ticks(bad_url))
-    assert list((tmp_path / "spool").glob("*.spool")) == []
+    assert list((tmp_path / "spool").rglob("*.spool")) == []
+
+
+async def test_a_spool_belongs_to_its_database(tmp_path, caplog):
+    """Rows spooled while database A was down are never written into database B that the
+    next run points at; B's recorder says they are waiting for A, and A gets them, once,
+    when it is recorded to again."""
+    blocker = tmp_path / "blocker"
+    blocker.write_text("a file where a folder should be")
+    url_a = f"sqlite:///{blocker}/a.sqlite3"
+    url_b = f"sqlite:///{tmp_path / 'b.sqlite3'}"
+    spool = tmp_path / "spool"
+    rec = TickRecorder(url_a, spool_dir=spool, retry_min=0.05, retry_max=0.1)
+    await rec.start()
+    rows = make_ticks(30)
+    rec.submit_many(rows)
+    await rec.flush()
+    assert rec.stats.spooled == 30
+    await rec.close()  # the run ends with A still down: the rows stay in A's spool
+
+    caplog.set_level("WARNING", logger="desk.store.recorder")
+    rec_b = TickRecorder(url_b, spool_dir=spool)
+    await rec_b.start()
+    more = make_ticks(5)
+    rec_b.submit_many(more)
+    await rec_b.close()
+    assert_same_rows(more, read_ticks(url_b))  # B has its own rows and none of A's
+    assert any("holds 30 row(s) for another database" in r.message and "a.sqlite3" in r.message
+               for r in caplog.records), [r.message for r in caplog.records]
+
+    blocker.unlink()  # A is back: its spool is written there, once
+    rec_a = TickRecorder(url_a, spool_dir=spool)
+    await rec_a.start()
+    await _wait_for(lambda: rec_a.stats.spooled == 0)
+    await rec_a.close()
+    assert_same_rows(rows, read_ticks(url_a))
+    assert list(spool.rglob("*.spool")) == []
 
 
 async def test_strict_start_raises(tmp_path):
@@ -159,3 +195,9 @@ def test_upsert_instruments_sqlite(sqlite_url):
     with pytest.raises(StoreError, match="no conId"):
         upsert_instruments(engine, [Instrument("QQQ")])
     engine.dispose()
+
+
+async def test_retention_deletes_old_ticks_sqlite(sqlite_url):
+    from store_testlib import check_retention
+
+    await check_retention(sqlite_url)

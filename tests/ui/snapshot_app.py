@@ -11,13 +11,19 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from conftest import sim_market_runtime  # noqa: E402
+from ui_testlib import sim_market_runtime  # noqa: E402
 from desk.ui import DeskApp, create_app  # noqa: E402
 
 
-def make_snapshot_app(**settings_overrides) -> DeskApp:
-    """The desk over a fake runtime filled from ``MarketModel(seed=7)``."""
+def make_snapshot_app(*, opportunities: bool = False, **settings_overrides) -> DeskApp:
+    """The desk over a fake runtime filled from ``MarketModel(seed=7)``; with
+    ``opportunities`` an opportunity feed over the simulator's SPY chain with one rich call
+    (``opportunity_market``), so the opportunities pane shows."""
     runtime = sim_market_runtime(seed=7, steps=40, **settings_overrides)
+    if opportunities:
+        from opportunity_market import attach_opportunities
+
+        attach_opportunities(runtime)
     return create_app(runtime, cursor_blink=False, animations=False)
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from conftest import FakeRuntime, make_settings
+from ui_testlib import FakeRuntime, make_settings
 from desk.domain import ConnectionState, StatusEvent
 from desk.runtime import RuntimeStartError
 from desk.settings import Mode
@@ -251,3 +251,48 @@ async def test_quit_stops_the_runtime_once(runtime):
         await pilot.pause(0.2)
     assert runtime.stopped == 1
     assert app.return_code == 0
+
+
+async def test_every_pane_keeps_rows_at_100x30(tmp_path):
+    """A short terminal: the real desk (opportunities pane on) gives every pane rows inside
+    the screen, and the option chain the most after the watchlist; at 120x50 the tall
+    layout is back."""
+    from desk.runtime import Runtime
+    from trading_stack import trading_settings
+
+    app = create_app(Runtime(trading_settings(tmp_path)), cursor_blink=False, animations=False)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.pause()
+        assert app.has_class("-short")
+        panes = {"watchlist": app.watchlist, "chain": app.chain, "opportunities": app.opportunities,
+                 "orders": app.blotter, "positions": app.positions}
+        heights = {name: w.region.height for name, w in panes.items()}
+        assert all(h >= 5 for h in heights.values()), heights
+        assert all(w.region.y + w.region.height <= 28 for w in panes.values()), {n: w.region for n, w in panes.items()}
+        assert heights["chain"] >= 6, heights
+        await pilot.resize_terminal(120, 50)
+        await pilot.pause()
+        assert not app.has_class("-short") and app.chain.region.height > heights["chain"]
+
+
+async def test_the_help_scrolls_by_keyboard_on_a_short_terminal(runtime):
+    app = _app(runtime)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.press("question_mark")
+        await pilot.pause()
+        assert isinstance(app.screen, HelpScreen)
+        body = app.screen.query_one("#help-body")
+        assert body.max_scroll_y > 0 and body.scroll_y == 0  # more keys than fit
+        await pilot.press("pagedown")
+        await pilot.pause()
+        first = body.scroll_y
+        assert first > 0
+        await pilot.press("j", "j")
+        await pilot.pause()
+        assert body.scroll_y > first
+        await pilot.press("end")
+        await pilot.pause()
+        assert body.scroll_y == body.max_scroll_y
+        await pilot.press("home")
+        await pilot.pause()
+        assert body.scroll_y == 0

@@ -8,8 +8,9 @@ import math
 import time as _time
 from datetime import time
 
-from conftest import FakeRuntime, make_settings
-from desk.broker.chains import CHAIN_OWNER, ChainDefinition, ChainManager
+from ui_testlib import FakeRuntime, make_settings
+from desk.broker.chain_window import ChainDefinition
+from desk.broker.chains import CHAIN_OWNER, ChainManager
 from desk.broker.lines import LineBudget
 from desk.domain import FrozenClock
 from desk.domain.options import OptionGreeks, WindowSpec

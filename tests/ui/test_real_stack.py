@@ -44,7 +44,9 @@ async def test_quotes_move_in_the_watchlist_and_are_recorded(tmp_path):
 
         assert await _wait_for(quoted, pilot), screen_text(app)
         assert [i.symbol for i in watchlist.instruments] == ["SPY", "AAPL", "MSFT"]
-        assert runtime.broker.state is ConnectionState.CONNECTED
+        # quotes flow as soon as the lines are re-requested; CONNECTED follows once the
+        # connect hooks (order and execution recovery) are done
+        assert await _wait_for(lambda: runtime.broker.state is ConnectionState.CONNECTED, pilot), runtime.broker.state
         first = watchlist.row_text(0)
         assert await _wait_for(lambda: watchlist.row_text(0) != first, pilot), "SPY did not move"
         assert "● connected" in screen_text(app)

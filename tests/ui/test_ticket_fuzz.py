@@ -82,8 +82,22 @@ async def test_thousands_of_random_keys_never_crash_and_send_only_what_passes(tm
         await pilot.pause(0.5)
         await app.workers.wait_for_complete()
         assert app.is_running and app.return_code is None
-
-        rows = rt.audit.all_events(limit=100_000)
+        # and then a trader's two deliberate orders: one that passes, one that is refused
+        # (so both paths are exercised whatever the random keys did)
+        while isinstance(app.screen, TicketScreen):
+            await pilot.press("escape")
+            await pilot.pause(0.05)
+        for keys in (("b", "enter"), ("b", *"5000", "enter")):
+            await pilot.press(keys[0])
+            await wait_for(lambda: isinstance(app.screen, TicketScreen), pilot, "the ticket")
+            await pilot.press(*keys[1:])
+            await pilot.pause(0.3)
+            while isinstance(app.screen, TicketScreen):
+                await pilot.press("escape")
+                await pilot.pause(0.05)
+        await app.workers.wait_for_complete()
+        await rt.audit.drain()
+        rows = rt.audit.log.all_events(limit=100_000)
         sent = {r.client_order_id for r in rows if r.event == "sent"}
         intents = {r.client_order_id: r for r in rows if r.event == "intent"}
         # something was sent and something was refused: both paths were exercised
@@ -92,6 +106,6 @@ async def test_thousands_of_random_keys_never_crash_and_send_only_what_passes(tm
             risk = intents[ref].payload["risk"]
             assert risk["blocked"] is False and all(c["passed"] for c in risk["checks"]), risk
         # every order the gateway knows is one of those, once
-        orders, _ = await rt.orders.snapshot()
-        ours = {ref for ref in orders if ref.startswith("desk-")}
+        orders = await rt.orders.gateway.orders()
+        ours = {o.order_ref for o in orders if o.order_ref.startswith("desk-")}
         assert ours <= sent and len(ours) == len(sent)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from conftest import UNIVERSE, FakeRuntime, fill_fixed_quotes, make_settings
+from ui_testlib import UNIVERSE, FakeRuntime, fill_fixed_quotes, make_settings
 from desk.ui import create_app
 from desk.ui.messages import InstrumentSelected
 from desk.ui.widgets.watchlist import FLASH_FLUSHES

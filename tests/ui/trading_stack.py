@@ -24,10 +24,12 @@ def trading_settings(tmp_path: Path, **overrides) -> Settings:
     return Settings(**base)
 
 
-async def wait_for(predicate, pilot, what: str = "condition", timeout: float = 15.0) -> None:
+async def wait_for(predicate, pilot, what="condition", timeout: float = 30.0) -> None:
+    """Poll ``predicate`` until true; on timeout fail with ``what`` (a string, or a callable
+    giving the text, e.g. what the screen shows then)."""
     deadline = time.monotonic() + timeout
     while not predicate():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        assert time.monotonic() < deadline, f"timed out waiting for {what() if callable(what) else what}"
         await pilot.pause(0.05)
 
 

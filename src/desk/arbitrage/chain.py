@@ -17,17 +17,14 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time
+from datetime import date, datetime
 from functools import cached_property
-from zoneinfo import ZoneInfo
 
 import numpy as np
 
+from desk.domain.calendar import exchange_date, exchange_midnight, years_between
 from desk.domain.commission import CommissionRates
 from desk.pricing import expiry_instant
-
-NEW_YORK = ZoneInfo("America/New_York")
-SECONDS_PER_YEAR = 365.0 * 86400.0
 
 _GRID_FIELDS = (
     "call_bid",
@@ -64,12 +61,19 @@ class Carry:
     ``rate``: continuously compounded annual risk-free rate (0.045 = 4.5%), ACT/365.
     ``dividends``: expected cash dividends (:class:`Dividend` or ``(ex_date, amount)``
     pairs). ``borrow_rate``: continuously compounded annual fee for borrowing stock to sell
-    short (reversals), on the short sale's value.
+    short (reversals), on the short sale's value. ``excess_rate``: ``(expiry, spread)``
+    pairs, the continuously compounded annual rate (>= 0, < 1) by which the financing rate
+    that put-call parity implies for that expiry exceeds ``rate`` (the chain's forward is
+    above the one ``rate`` gives: a negative implied dividend;
+    :func:`desk.arbitrage.live.carry_with_dividends`). That expiry's conversions are
+    discounted at ``rate + spread``: a conversion lends at the market's rate, and the gap
+    to ``rate`` is no arbitrage. Reversals keep ``rate``, the stricter bound for them.
     """
 
     rate: float = 0.0
     dividends: tuple[Dividend, ...] = ()
     borrow_rate: float = 0.0
+    excess_rate: tuple[tuple[date, float], ...] = ()
 
     def __post_init__(self) -> None:
         if not (math.isfinite(self.rate) and -1.0 < self.rate < 1.0):
@@ -87,13 +91,26 @@ class Carry:
                     raise ValueError(f"Carry.dividends items must be (ex_date, amount) pairs, got {item!r}") from None
                 divs.append(Dividend(ex_date, float(amount)))
         object.__setattr__(self, "dividends", tuple(sorted(divs, key=lambda d: d.ex_date)))
+        spreads = []
+        for item in self.excess_rate:
+            try:
+                expiry, spread = item
+                spread = float(spread)
+            except (TypeError, ValueError):
+                raise ValueError(f"Carry.excess_rate items must be (expiry, spread) pairs, got {item!r}") from None
+            if not isinstance(expiry, date) or isinstance(expiry, datetime) or not (
+                    math.isfinite(spread) and 0.0 <= spread < 1.0):
+                raise ValueError(f"Carry.excess_rate: need an expiry date and an annual spread in [0, 1), got {item!r}")
+            spreads.append((expiry, spread))
+        object.__setattr__(self, "excess_rate", tuple(sorted(spreads)))
 
 
 @dataclass(frozen=True, slots=True)
 class Costs(CommissionRates):
-    """Commissions and fees, by default IBKR Pro Fixed pricing for US stocks and options,
-    estimated exactly as the order ticket does (``desk.risk.commission.CommissionSchedule``,
-    same field names and rules; a test holds the two equal). Per order, one order per leg:
+    """Commissions and fees of the scanners, by default IBKR Pro Fixed pricing for US
+    stocks and options. The commission is the rule of
+    :class:`desk.domain.commission.CommissionRates` (the very code the order ticket's
+    estimate and the simulator's fills use, here over arrays), one order per leg:
 
     * stock: ``max(stock_min, stock_per_share * shares)``, capped at ``stock_max_pct``
       percent of the trade value (the cap wins over the minimum): $0.005/share, $1.00
@@ -105,9 +122,7 @@ class Costs(CommissionRates):
     * plus ``option_fee_per_contract`` and ``stock_fee_per_share`` for exchange, regulatory
       and clearing fees, which the ticket leaves out (default 0).
 
-    Source: Interactive Brokers, "Commissions - Stocks, ETFs and Warrants" and
-    "Commissions - Options", IBKR Pro Fixed, United States (interactivebrokers.com/en/
-    pricing/commissions-stocks.php and .../commissions-options.php).
+    Raises :class:`ValueError` for a negative or non-finite rate or fee.
     """
 
     option_fee_per_contract: float = 0.0
@@ -128,24 +143,13 @@ class Costs(CommissionRates):
         """Commission plus fees in dollars of one option order of ``contracts`` (> 0) at
         ``premium`` dollars per share (NaN: the full per-contract rate). Broadcasts."""
         n = np.abs(np.asarray(contracts, dtype=np.float64))
-        p = np.abs(np.asarray(premium, dtype=np.float64))
-        rate = np.where(
-            p < self.option_lowest_premium,
-            self.option_per_contract_lowest,
-            np.where(p < self.option_low_premium, self.option_per_contract_low, self.option_per_contract),
-        )
-        fee = np.maximum(n * rate, self.option_min) + self.option_fee_per_contract * n
-        return np.where(n > 0, fee, 0.0)
+        return self.option_orders(n, premium) + self.option_fee_per_contract * n
 
     def stock_order(self, shares: np.ndarray | float, price: np.ndarray | float) -> np.ndarray:
         """Commission plus fees in dollars of one stock order of ``shares`` (> 0) at
         ``price`` dollars per share (NaN: no cap). Broadcasts."""
         n = np.abs(np.asarray(shares, dtype=np.float64))
-        price = np.asarray(price, dtype=np.float64)
-        fee = np.maximum(n * self.stock_per_share, self.stock_min)
-        capped = (price > 0) & np.isfinite(price)
-        fee = np.where(capped, np.minimum(fee, n * np.where(capped, price, 0.0) * self.stock_max_pct / 100.0), fee)
-        return np.where(n > 0, fee + self.stock_fee_per_share * n, 0.0)
+        return self.stock_orders(n, price) + self.stock_fee_per_share * n
 
 
 def _as_grid(name: str, value: object, shape: tuple[int, int], dtype: type) -> np.ndarray:
@@ -253,14 +257,13 @@ class ChainSnapshot:
     @property
     def today(self) -> date:
         """The snapshot's exchange (New York) date."""
-        return self.now.astimezone(NEW_YORK).date()
+        return exchange_date(self.now)
 
     @cached_property
     def years_to_expiry(self) -> np.ndarray:
         """``(n_e,)`` ACT/365 years from ``now`` to each expiry's close (<= 0: expired)."""
         closes = self.expiry_closes or tuple(expiry_instant(e) for e in self.expiries)
-        now = self.now.astimezone(UTC)
-        return np.array([(c.astimezone(UTC) - now).total_seconds() / SECONDS_PER_YEAR for c in closes])
+        return np.array([years_between(self.now, c) for c in closes])
 
     @cached_property
     def days_to_expiry(self) -> np.ndarray:
@@ -287,15 +290,21 @@ def dividend_pv(carry: Carry, snapshot: ChainSnapshot) -> tuple[np.ndarray, np.n
     pv = np.zeros(n_e)
     largest = np.zeros(n_e)
     today = snapshot.today
-    now = snapshot.now.astimezone(UTC)
     for div in carry.dividends:
         if div.ex_date <= today or div.amount == 0:
             continue
-        t = (datetime.combine(div.ex_date, time(0, 0), tzinfo=NEW_YORK) - now).total_seconds() / SECONDS_PER_YEAR
+        t = years_between(snapshot.now, exchange_midnight(div.ex_date))
         mask = np.array([div.ex_date <= e for e in snapshot.expiries], dtype=bool)
         pv[mask] += div.amount * math.exp(-carry.rate * t)
         largest[mask] = np.maximum(largest[mask], div.amount)
     return pv, largest
+
+
+def excess_rate(carry: Carry, snapshot: ChainSnapshot) -> np.ndarray:
+    """Per expiry of ``snapshot``, ``(n_e,)`` annual rates: the spread of
+    ``carry.excess_rate`` for exactly that expiry (0 where none)."""
+    fees = dict(carry.excess_rate)
+    return np.array([fees.get(e, 0.0) for e in snapshot.expiries], dtype=np.float64)
 
 
 def dividends_between(carry: Carry, first: date, last: date) -> bool:
@@ -312,13 +321,13 @@ def carry_from_settings(settings: object, dividends: Sequence[tuple[date, float]
     """:class:`Carry` from desk settings (``arb_rate``, ``arb_borrow_rate``) and the
     expected ``dividends`` of the underlying (``(ex_date, amount)`` pairs)."""
     return Carry(
-        rate=float(getattr(settings, "arb_rate")),
+        rate=float(settings.arb_rate),
         dividends=as_dividends(dividends),
-        borrow_rate=float(getattr(settings, "arb_borrow_rate")),
+        borrow_rate=float(settings.arb_borrow_rate),
     )
 
 
 def costs_from_settings(settings: object) -> Costs:
     """:class:`Costs` from desk settings: IBKR fixed commissions plus
     ``arb_fee_per_contract`` per option contract."""
-    return Costs(option_fee_per_contract=float(getattr(settings, "arb_fee_per_contract")))
+    return Costs(option_fee_per_contract=float(settings.arb_fee_per_contract))

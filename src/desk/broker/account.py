@@ -1,17 +1,35 @@
-"""Account, positions and P&L on ib_async, re-subscribed after every (re)connect.
+"""Account, positions and P&L on ib_async, re-subscribed after every (re)connect and after
+market data is lost.
 
 ib_async subscribes the account's updates (``reqAccountUpdates``: portfolio and account
 values) on connect by itself; P&L subscriptions it does not restore. After each connect
 the broker calls :meth:`AccountManager.on_connected`, which issues ``reqPnL`` for the
 account and ``reqPnLSingle`` for every position (and for new positions as they appear).
+When the broker says market data was lost (:class:`~desk.broker.ib_worker.DataLost`: error
+1101, where IB says "market and account data subscription requests must be resubmitted",
+a farm back after a blip, a silent feed), :meth:`AccountManager.resubscribe` requests the
+account updates, the positions, ``reqPnL`` and every ``reqPnLSingle`` again.
 
-Figures (:class:`PositionRow`, :class:`AccountFigures`, :class:`PortfolioGreeks`) are
-plain values translated from ib_async objects by pure functions; the UI reads them on its
-timer. Portfolio Greeks are desk's own: the implied volatility of each option position's
-market price (IB's ``marketPrice`` from the portfolio, dollars per share) against the
-underlying's mid or last from the quote store, then Black-Scholes-Merton Greeks
-(:mod:`desk.pricing`; T in ACT/365 years to the close of the expiry session, rate ``r``
-continuously compounded, no dividend yield).
+**One instant per figure** (the P&L definitions are :mod:`desk.domain.pnl`, the ones the
+simulator reports): IB sends a position's figures from two sources on two schedules: the
+Account window's (``updatePortfolio``: unrealized and realized, on a trade or every 3
+minutes) and the Portfolio window's (``reqPnLSingle``: daily, unrealized, realized and
+value, about every second). Mixing them showed a position's daily and unrealized P&L from
+different moments, even of opposite signs. A row therefore takes daily, unrealized,
+realized and market value from its ``PnLSingle`` alone (market price = value / (position x
+multiplier)), and the average cost from the portfolio; the portfolio's figures only until
+the first ``PnLSingle`` of the current position arrives. The account line's daily,
+unrealized and realized are ``reqPnL``'s, which IB (and the simulator) compute as the sum
+of the positions, closed-today positions included (shown with quantity 0). NetLiquidation
+comes with the account values (every 3 minutes at IB): the account line shows it moved on
+by the daily P&L since it arrived (``NetLiq then + daily now - daily then``), so NetLiq and
+the daily P&L move together.
+
+Figures (:class:`~desk.broker.portfolio.PositionRow`, :class:`AccountFigures`,
+:class:`~desk.broker.portfolio.PortfolioGreeks`) are plain values translated from ib_async
+objects by pure functions; the UI reads them on its timer. Portfolio Greeks: stock deltas
+(1 per share) plus the options' Greeks with the option chain's carry and IV
+(:mod:`desk.broker.portfolio`).
 """
 
 from __future__ import annotations
@@ -19,79 +37,40 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
-from collections.abc import Callable
-from dataclasses import dataclass
-import numpy as np
-from ib_async import IB, PnL, PnLSingle, PortfolioItem
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING
 
+from ib_async import IB, Contract, PnL, PnLSingle, PortfolioItem
+
+from desk.broker.portfolio import (
+    AccountFigures,
+    PortfolioGreeks,
+    PositionGroup,
+    PositionRow,
+    group_positions,
+    option_greeks,
+    stock_greeks,
+    sum_greeks,
+)
 from desk.domain import Clock, Instrument, QuoteStore
-from desk.domain.orders import Position
+from desk.domain.options import Carry
+from desk.domain.orders import Fill, Position
 
-__all__ = ["AccountFigures", "AccountManager", "PortfolioGreeks", "PositionRow", "position_row"]
+if TYPE_CHECKING:
+    from desk.broker.chains import ChainManager
+
+__all__ = [
+    "AccountFigures",
+    "AccountManager",
+    "PortfolioGreeks",
+    "PositionGroup",
+    "PositionRow",
+    "closed_row",
+    "position_row",
+    "sum_greeks",
+]
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True, slots=True)
-class PositionRow:
-    """One line of the positions pane.
-
-    ``quantity``: signed shares / contracts. ``avg_cost`` and ``market_price``: dollars
-    per share (IB's averageCost of an option is per contract; here divided by the
-    multiplier). ``market_value``, ``unrealized``, ``realized``, ``daily_pnl``: dollars
-    (``nan`` unknown; daily P&L from ``reqPnLSingle``). Greeks of the whole position
-    (options only, ``nan`` otherwise or when no IV): ``delta`` in shares of the
-    underlying, ``dollar_delta`` dollars per 1.00 = 100 % move (delta x S), ``gamma``
-    shares per $1, ``theta`` dollars per calendar day, ``vega`` dollars per vol point.
-    """
-
-    instrument: Instrument
-    quantity: float
-    avg_cost: float
-    market_price: float
-    market_value: float
-    unrealized: float
-    realized: float
-    daily_pnl: float = math.nan
-    iv: float = math.nan
-    delta: float = math.nan
-    dollar_delta: float = math.nan
-    gamma: float = math.nan
-    theta: float = math.nan
-    vega: float = math.nan
-
-    def position(self) -> Position:
-        """The domain :class:`Position` (average cost per share) for the risk engine."""
-        return Position(self.instrument, self.quantity, self.avg_cost)
-
-
-@dataclass(frozen=True, slots=True)
-class AccountFigures:
-    """Account-wide dollars: ``net_liquidation`` (NetLiquidation), ``buying_power``
-    (BuyingPower), ``excess_liquidity`` (ExcessLiquidity), ``daily_pnl`` / ``unrealized``
-    / ``realized`` (``reqPnL``). ``nan`` unknown."""
-
-    account: str = ""
-    net_liquidation: float = math.nan
-    buying_power: float = math.nan
-    excess_liquidity: float = math.nan
-    daily_pnl: float = math.nan
-    unrealized: float = math.nan
-    realized: float = math.nan
-
-
-@dataclass(frozen=True, slots=True)
-class PortfolioGreeks:
-    """Sums over option positions (units as :class:`PositionRow`). ``priced`` / ``options``:
-    option positions with Greeks / all option positions."""
-
-    delta: float = 0.0
-    dollar_delta: float = 0.0
-    gamma: float = 0.0
-    theta: float = 0.0
-    vega: float = 0.0
-    priced: int = 0
-    options: int = 0
 
 
 def _f(value: object) -> float:
@@ -102,28 +81,65 @@ def _f(value: object) -> float:
     return x if math.isfinite(x) and abs(x) < 1e300 else math.nan
 
 
-def position_row(item: PortfolioItem, pnl: PnLSingle | None = None) -> PositionRow:
-    """Translate an ib_async ``PortfolioItem`` (and its ``PnLSingle``) into a :class:`PositionRow`."""
+def _instrument(contract: Contract) -> Instrument:
     from desk.broker.ib_worker import instrument_from_contract
 
-    c = item.contract
-    ins = instrument_from_contract(c)
-    if ins.sec_type == "OPT" and not c.multiplier:
+    ins = instrument_from_contract(contract)
+    if ins.sec_type == "OPT" and not contract.multiplier:
         ins = dataclasses.replace(ins, multiplier=100)
+    return ins
+
+
+def _current(pnl: PnLSingle | None, position: float) -> bool:
+    """True when ``pnl`` is an update of this position (same quantity) with figures."""
+    return (pnl is not None and _f(pnl.position) == position
+            and all(math.isfinite(_f(x)) for x in (pnl.dailyPnL, pnl.unrealizedPnL, pnl.value)))
+
+
+def position_row(item: PortfolioItem, pnl: PnLSingle | None = None) -> PositionRow:
+    """Translate an ib_async ``PortfolioItem`` and its ``PnLSingle`` into a :class:`PositionRow`:
+    P&L and value from the ``PnLSingle`` when it is of the same position (one instant, see
+    the module doc), else the portfolio's (daily unknown); average cost from the portfolio."""
+    ins = _instrument(item.contract)
     mult = ins.multiplier or 1
-    return PositionRow(
-        ins, float(item.position), _f(item.averageCost) / mult, _f(item.marketPrice), _f(item.marketValue),
-        _f(item.unrealizedPNL), _f(item.realizedPNL), _f(pnl.dailyPnL) if pnl is not None else math.nan,
-    )
+    qty = float(item.position)
+    avg = _f(item.averageCost) / mult
+    if _current(pnl, qty):
+        assert pnl is not None
+        value = _f(pnl.value)
+        price = value / (qty * mult) if qty else _f(item.marketPrice)
+        realized = _f(pnl.realizedPnL)
+        return PositionRow(ins, qty, avg, price, value, _f(pnl.unrealizedPnL), 0.0 if realized != realized else realized,
+                           _f(pnl.dailyPnL))
+    return PositionRow(ins, qty, avg, _f(item.marketPrice), _f(item.marketValue), _f(item.unrealizedPNL),
+                       _f(item.realizedPNL), math.nan)
+
+
+def closed_row(instrument: Instrument, pnl: PnLSingle) -> PositionRow | None:
+    """The row of a position closed today (``PnLSingle`` with position 0 and some realized or
+    daily P&L), or ``None``."""
+    if _f(pnl.position) != 0:
+        return None
+    daily, realized = _f(pnl.dailyPnL), _f(pnl.realizedPnL)
+    if not (daily or realized) or not (math.isfinite(daily) or math.isfinite(realized)):
+        return None
+    return PositionRow(instrument, 0.0, math.nan, math.nan, 0.0, 0.0, realized, daily)
+
+
+#: account values read into :class:`AccountFigures`
+_FIGURE_TAGS = frozenset({"NetLiquidation", "BuyingPower", "ExcessLiquidity", "AvailableFunds"})
 
 
 class AccountManager:
     """Positions, account figures, P&L subscriptions and portfolio Greeks.
 
     ``ib``: the broker's ``IB``. ``quotes``: the quote store (underlying prices for the
-    Greeks). ``rate``: risk-free rate for the Greeks, continuously compounded (0.04 = 4 %).
-    ``option_quotes``: optional callable conId -> quote with ``mid`` (the option chain's
-    store) used before the portfolio's marketPrice.
+    Greeks). ``rate``: risk-free rate for the Greeks when there is no chain, continuously
+    compounded (0.04 = 4 %). ``chain``: the option chain manager: its carry
+    (:meth:`~desk.broker.chains.ChainManager.carry`), its mids and its own IV of the
+    contracts in its window are used for option positions. ``option_quotes``: optional
+    callable conId -> quote with ``mid`` used before the portfolio's marketPrice (the
+    chain's store by default when ``chain`` is given).
     """
 
     def __init__(
@@ -133,21 +149,29 @@ class AccountManager:
         *,
         clock: Clock | None = None,
         rate: float = 0.04,
+        chain: ChainManager | None = None,
         option_quotes: Callable[[int], object] | None = None,
     ) -> None:
         self.ib = ib
         self.quotes = quotes
-        self.clock = clock or Clock()
+        self.clock = clock or (chain.clock if chain is not None else Clock())
         self.rate = rate
+        self.chain = chain
+        if option_quotes is None and chain is not None:
+            option_quotes = chain.store.get
         self.option_quotes = option_quotes
         self.account = ""
         self._pnl: PnL | None = None
         self._singles: dict[int, PnLSingle] = {}
+        self._instruments: dict[int, Instrument] = {}  # every contract held since connect
+        self._nlv: tuple[float, float] = (math.nan, math.nan)  # (NetLiquidation, daily P&L when it came)
+        #: how many times the subscriptions were requested again after data was lost
+        self.resubscribes = 0
         self.seq = 0  # bumped on every change, for cheap redraw decisions
         ib.updatePortfolioEvent += self._on_portfolio
         ib.pnlEvent += self._on_change
         ib.pnlSingleEvent += self._on_change
-        ib.accountValueEvent += self._on_change
+        ib.accountValueEvent += self._on_account_value
 
     async def on_connected(self) -> None:
         """(Re)issue ``reqPnL`` and one ``reqPnLSingle`` per position (ib_async forgets
@@ -160,15 +184,59 @@ class AccountManager:
         self.account = accounts[0]
         self._pnl = self.ib.reqPnL(self.account)
         for item in self.ib.portfolio(self.account):
+            self._remember(item)
             self._single(item.contract.conId)
         self.seq += 1
+
+    def on_broker_event(self, event: object) -> None:
+        """Broker listener: request every account subscription again on
+        :class:`~desk.broker.ib_worker.DataLost`."""
+        from desk.broker.ib_worker import DataLost
+
+        if isinstance(event, DataLost):
+            n = self.resubscribe()
+            log.info("account: %d P&L subscriptions and the account updates requested again (%s)", n, event.reason)
+
+    def resubscribe(self) -> int:
+        """Request the account updates, positions, ``reqPnL`` and every ``reqPnLSingle``
+        again (cancelling ib_async's old ones first); returns the P&L subscriptions made.
+        Does nothing while disconnected (the connect hook does it then)."""
+        ib = self.ib
+        if not (self.account and ib.isConnected()):
+            return 0
+        self.resubscribes += 1
+        ib.client.reqAccountUpdates(True, self.account)
+        ib.client.reqPositions()
+        if self._pnl is not None:
+            ib.cancelPnL(self.account)
+        self._pnl = ib.reqPnL(self.account)
+        con_ids = set(self._singles) | {item.contract.conId for item in ib.portfolio(self.account)}
+        for con_id in self._singles:
+            ib.cancelPnLSingle(self.account, "", con_id)
+        self._singles.clear()
+        for con_id in con_ids:
+            self._single(con_id)
+        self.seq += 1
+        return 1 + len(self._singles)
 
     def _single(self, con_id: int) -> None:
         if con_id and con_id not in self._singles and self.account and self.ib.isConnected():
             self._singles[con_id] = self.ib.reqPnLSingle(self.account, "", con_id)
 
+    def _remember(self, item: PortfolioItem) -> None:
+        con_id = item.contract.conId
+        if con_id and con_id not in self._instruments:
+            self._instruments[con_id] = _instrument(item.contract)
+
     def _on_portfolio(self, item: PortfolioItem) -> None:
+        self._remember(item)
         self._single(item.contract.conId)
+        self.seq += 1
+
+    def _on_account_value(self, value: object) -> None:
+        if getattr(value, "tag", "") == "NetLiquidation" and getattr(value, "account", self.account) == self.account:
+            daily = _f(self._pnl.dailyPnL) if self._pnl is not None else math.nan
+            self._nlv = (_f(getattr(value, "value", math.nan)), daily)
         self.seq += 1
 
     def _on_change(self, *args: object) -> None:
@@ -177,42 +245,63 @@ class AccountManager:
     # ------------------------------------------------------------------ figures
 
     def figures(self) -> AccountFigures:
-        """Account figures now (see :class:`AccountFigures`)."""
+        """Account figures now (see :class:`AccountFigures` and the module doc)."""
         values: dict[str, float] = {}
         for v in self.ib.accountValues(self.account):
-            if v.tag in ("NetLiquidation", "BuyingPower", "ExcessLiquidity") and v.currency in ("USD", "BASE", ""):
+            if v.tag in _FIGURE_TAGS and v.currency in ("USD", "BASE", ""):
                 values.setdefault(v.tag, _f(v.value))
         pnl = self._pnl
+        daily = _f(pnl.dailyPnL) if pnl else math.nan
+        nlv = values.get("NetLiquidation", math.nan)
+        reported, daily_then = self._nlv
+        if math.isfinite(reported) and math.isfinite(daily_then) and math.isfinite(daily):
+            nlv = reported + daily - daily_then
         return AccountFigures(
             self.account,
-            values.get("NetLiquidation", math.nan),
+            nlv,
             values.get("BuyingPower", math.nan),
             values.get("ExcessLiquidity", math.nan),
-            _f(pnl.dailyPnL) if pnl else math.nan,
+            daily,
             _f(pnl.unrealizedPnL) if pnl else math.nan,
             _f(pnl.realizedPnL) if pnl else math.nan,
+            values.get("AvailableFunds", math.nan),
+            values.get("NetLiquidation", math.nan),
         )
 
     def rows(self) -> list[PositionRow]:
-        """One :class:`PositionRow` per non-zero position, stocks first then options, by symbol,
-        with Greeks for options."""
-        rows = [
-            position_row(item, self._singles.get(item.contract.conId))
-            for item in self.ib.portfolio(self.account)
-            if item.position
-        ]
-        rows.sort(key=lambda r: (r.instrument.symbol, r.instrument.sec_type != "STK", r.instrument.expiry,
-                                 r.instrument.strike, r.instrument.right))
+        """One :class:`PositionRow` per position, then one per position closed today
+        (quantity 0), stocks first then options, by symbol, with Greeks."""
+        rows = []
+        held = set()
+        for item in self.ib.portfolio(self.account):
+            if not item.position:
+                continue
+            held.add(item.contract.conId)
+            rows.append(position_row(item, self._singles.get(item.contract.conId)))
+        for con_id, pnl in self._singles.items():
+            ins = self._instruments.get(con_id)
+            if con_id in held or ins is None:
+                continue
+            row = closed_row(ins, pnl)
+            if row is not None:
+                rows.append(row)
+        rows.sort(key=lambda r: (r.quantity == 0, r.instrument.symbol, r.instrument.sec_type != "STK",
+                                 r.instrument.expiry, r.instrument.strike, r.instrument.right))
         return self._with_greeks(rows)
 
     def positions(self) -> list[Position]:
-        """Domain positions (for :class:`desk.risk.MarketContext`)."""
-        return [r.position() for r in self.rows()]
+        """Domain positions (for :class:`desk.risk.MarketContext`), open ones only."""
+        return [r.position() for r in self.rows() if r.quantity]
 
     def greeks(self, rows: list[PositionRow] | None = None) -> PortfolioGreeks:
-        """Portfolio Greeks summed over option positions."""
+        """Portfolio Greeks: stock deltas plus option Greeks, summed."""
         rows = self.rows() if rows is None else rows
         return sum_greeks(rows)
+
+    def groups(self, fills: Iterable[Fill], rows: list[PositionRow] | None = None) -> list[PositionGroup]:
+        """The positions grouped by the orderRef of the ``fills`` (the fill ledger's) that
+        opened them (:func:`desk.broker.portfolio.group_positions`)."""
+        return group_positions(self.rows() if rows is None else rows, fills)
 
     def underlying_price(self, symbol: str) -> float:
         """Mid (or last) of the stock ``symbol`` in the quote store, dollars per share; nan."""
@@ -224,19 +313,27 @@ class AccountManager:
                 return _f(item.marketPrice)
         return math.nan
 
+    def carry(self, instrument: Instrument) -> Carry:
+        """The carry to price ``instrument`` with: the option chain's, else the rate alone."""
+        if self.chain is not None:
+            return self.chain.carry(instrument.symbol, instrument.expiry)
+        return Carry(self.rate, 0.0)
+
     def _with_greeks(self, rows: list[PositionRow]) -> list[PositionRow]:
-        opts = [i for i, r in enumerate(rows) if r.instrument.sec_type == "OPT"]
-        if not opts:
-            return rows
-        from desk.broker.chains import years_to_expiry
-        from desk.pricing import bsm_greeks, implied_vol
+        from desk.pricing.chain_analytics import years_to_expiry
 
         now = self.clock.now()
-        out = list(rows)
-        for i in opts:
-            r = rows[i]
+        out = []
+        for r in rows:
             ins = r.instrument
+            if not r.quantity or ins.sec_type not in ("STK", "OPT"):
+                out.append(r)
+                continue
             S = self.underlying_price(ins.symbol)
+            if ins.sec_type == "STK":
+                out.append(stock_greeks(r, S))
+                continue
+            live = self.chain.live_greeks(ins.con_id) if self.chain is not None else None
             price = r.market_price
             if self.option_quotes is not None:
                 q = self.option_quotes(ins.con_id)
@@ -246,35 +343,7 @@ class AccountManager:
             try:
                 T = years_to_expiry(ins.expiry, now)
             except Exception:  # unparsable expiry: no Greeks for this row
+                out.append(r)
                 continue
-            if not (S > 0 and price > 0 and T > 0):
-                continue
-            is_call = np.array(ins.right == "C")
-            iv = float(implied_vol(is_call, price, S, ins.strike, T, self.rate, 0.0).iv)
-            if not math.isfinite(iv):
-                continue
-            g = bsm_greeks(is_call, S, ins.strike, T, self.rate, 0.0, iv)
-            size = r.quantity * ins.multiplier
-            d = float(g.delta) * size
-            out[i] = PositionRow(
-                ins, r.quantity, r.avg_cost, r.market_price, r.market_value, r.unrealized, r.realized, r.daily_pnl,
-                iv, d, d * S, float(g.gamma) * size, float(g.theta) * size, float(g.vega) * size,
-            )
+            out.append(option_greeks(r, S=S, T=T, price=price, carry=self.carry(ins), chain=live))
         return out
-
-
-def sum_greeks(rows: list[PositionRow]) -> PortfolioGreeks:
-    """Sum the Greeks of the option rows (rows without Greeks are counted, not summed)."""
-    total = [0.0] * 5
-    priced = options = 0
-    for r in rows:
-        if r.instrument.sec_type != "OPT":
-            continue
-        options += 1
-        if not math.isfinite(r.delta):
-            continue
-        priced += 1
-        for k, v in enumerate((r.delta, r.dollar_delta, r.gamma, r.theta, r.vega)):
-            total[k] += v
-    return PortfolioGreeks(*total, priced=priced, options=options)
-

@@ -29,10 +29,11 @@
    put-call parity (``F = K + e^{rT} (C - P)``, the median over the strikes nearest the
    money), the dividend/borrow yield that reconciles it with the spot
    (``q = r - ln(F/S) / T``), then the implied volatility of each contract's mid and the
-   Black-Scholes-Merton Greeks at that volatility. US equity options are American: the
-   European model is the usual approximation (exact for calls without dividends; puts
-   carry a small early-exercise premium, so their IVs read slightly high deep in the
-   money). ``T`` is the time to the expiry's close on the exchange calendar
+   Greeks at that volatility, with the contract's exercise style
+   (:attr:`ChainManager.exercise`): US equity and ETF options are priced American (the
+   engine of :mod:`desk.pricing.american`; a put quoted below ``K - S`` gets
+   ``BELOW_INTRINSIC``), SPX/NDX/RUT index options European (Black-Scholes-Merton).
+   ``T`` is the time to the expiry's close on the exchange calendar
    (:func:`desk.pricing.time_to_expiry`), measured from the *gateway's* clock
    (``reqCurrentTime``), so a replayed day prices at the replayed time.
 
@@ -46,45 +47,48 @@ calendar day (see :mod:`desk.domain.options`). Times are UTC.
 from __future__ import annotations
 
 import asyncio
-import bisect
 import contextlib
 import logging
 import math
+import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
-from zoneinfo import ZoneInfo
 
 import numpy as np
 
-from desk.broker.ib_worker import StateChanged, instrument_from_contract
-from desk.broker.ticks import Line, ib_number, tick_records
+from desk.broker.chain_window import (
+    ChainDefinition,
+    ChainRow,
+    ExpiryContracts,
+    choose_definition,
+    default_expiry,
+    expiry_contracts,
+    nearest_index,
+    should_recentre,
+    window_strikes,
+)
+from desk.broker.ib_worker import DataLost, StateChanged, instrument_from_contract
 from desk.broker.lines import LineBudget
+from desk.broker.ticks import Line, ib_number, tick_records
 from desk.domain import Clock, ConnectionState, Instrument, QuoteStore, TickRecord
-from desk.domain.options import OptionChainStore, OptionGreeks, OptionQuote, WindowSpec
+from desk.domain.calendar import DAYS_PER_YEAR, exchange_date
+from desk.domain.options import Carry, OptionChainStore, OptionGreeks, OptionQuote, WindowSpec
+from desk.pricing.chain_analytics import compute_greeks, years_to_expiry
 
 if TYPE_CHECKING:
-    from ib_async import ContractDetails, OptionChain, Ticker
+    from ib_async import ContractDetails, Ticker
 
     from desk.broker.ib_worker import Broker
 
 __all__ = [
     "CHAIN_OWNER",
-    "ChainDefinition",
     "ChainError",
     "ChainFlush",
     "ChainManager",
-    "ChainRow",
-    "ExpiryContracts",
     "ServerClock",
-    "WindowSpec",
-    "choose_definition",
-    "compute_greeks",
-    "expiry_contracts",
     "greeks_from_computation",
-    "should_recentre",
-    "window_strikes",
 ]
 
 log = logging.getLogger(__name__)
@@ -93,160 +97,14 @@ log = logging.getLogger(__name__)
 CHAIN_OWNER = "chain"
 #: Generic ticks asked with each option line: 101 = option open interest (tick types 27/28).
 GENERIC_TICKS = "101"
-#: Exchange time zone of US options (expiry dates are exchange dates).
-EXCHANGE_TZ = ZoneInfo("America/New_York")
 #: Seconds between two syncs of :class:`ServerClock` with the gateway's clock.
 CLOCK_SYNC_SECONDS = 2.0
 #: Seconds between two recomputations of our Greeks when no quote changed (T decays).
 RECOMPUTE_SECONDS = 5.0
-#: Fraction of the strike step the underlying must pass the midpoint by to re-centre.
-RECENTRE_HYSTERESIS = 0.25
 
 
 class ChainError(Exception):
     """A chain request failed. ``str()`` is one line meant for the user."""
-
-
-# ---------------------------------------------------------------------------------- window
-
-
-def nearest_index(strikes: Sequence[float], price: float) -> int:
-    """Index of the strike nearest ``price`` (the lower one on a tie); ``strikes`` ascending, non-empty."""
-    i = bisect.bisect_left(strikes, price)
-    if i <= 0:
-        return 0
-    if i >= len(strikes):
-        return len(strikes) - 1
-    return i if strikes[i] - price < price - strikes[i - 1] else i - 1
-
-
-def window_strikes(strikes: Sequence[float], price: float, spec: WindowSpec) -> list[float]:
-    """The strikes of ``spec`` around ``price`` (dollars per share), ascending.
-
-    Count window: ``spec.count`` consecutive strikes with the strike nearest ``price`` in
-    the middle (``count // 2`` below it), shifted inwards at the ends of the list. Percent
-    window: every strike in ``[price (1 - pct/100), price (1 + pct/100)]``, and at least
-    the nearest strike. A ``nan`` price centres on the middle strike.
-    """
-    if not strikes:
-        return []
-    strikes = list(strikes)
-    if price != price or price <= 0:
-        price = strikes[len(strikes) // 2]
-    atm = nearest_index(strikes, price)
-    if spec.pct:
-        lo, hi = price * (1 - spec.pct / 100.0), price * (1 + spec.pct / 100.0)
-        chosen = [k for k in strikes if lo <= k <= hi]
-        return chosen or [strikes[atm]]
-    n = min(spec.count, len(strikes))
-    start = max(0, min(atm - n // 2, len(strikes) - n))
-    return strikes[start : start + n]
-
-
-def should_recentre(strikes: Sequence[float], anchor: float | None, price: float) -> bool:
-    """True when the window centred on strike ``anchor`` should move for ``price``.
-
-    It moves when the strike nearest ``price`` is another one *and* the price has gone
-    past the midpoint towards it by more than :data:`RECENTRE_HYSTERESIS` of the step
-    (i.e. ``|price - anchor| >= 0.75 x |nearest - anchor|``); always when there is no
-    anchor yet; never for a ``nan`` price.
-    """
-    if price != price or price <= 0 or not strikes:
-        return False
-    if anchor is None:
-        return True
-    nearest = strikes[nearest_index(strikes, price)]
-    if nearest == anchor:
-        return False
-    return abs(price - anchor) >= (0.5 + RECENTRE_HYSTERESIS) * abs(nearest - anchor)
-
-
-# ---------------------------------------------------------------------------------- definitions
-
-
-@dataclass(frozen=True, slots=True)
-class ChainDefinition:
-    """What ``reqSecDefOptParams`` says is listed on ``underlying``.
-
-    ``expiries`` ``YYYYMMDD`` ascending; ``strikes`` dollars per share ascending (the union
-    over expiries: an expiry lists a subset); ``multiplier`` shares per contract.
-    """
-
-    underlying: Instrument
-    exchange: str
-    trading_class: str
-    multiplier: int
-    expiries: tuple[str, ...]
-    strikes: tuple[float, ...]
-
-
-def choose_definition(underlying: Instrument, chains: Iterable[OptionChain]) -> ChainDefinition | None:
-    """Pick one definition from ``reqSecDefOptParams``' answers (one per exchange and class).
-
-    Prefers exchange ``SMART`` and the trading class named like the underlying (IB lists
-    e.g. ``SPX`` and ``SPXW``, or adjusted classes after corporate actions, separately);
-    otherwise the answer with the most expiries. ``None`` when nothing is listed.
-    """
-    chains = [c for c in chains if c.expirations and c.strikes]
-    if not chains:
-        return None
-
-    def rank(c: OptionChain) -> tuple[int, int, int]:
-        return (c.exchange == "SMART", c.tradingClass == underlying.symbol, len(c.expirations))
-
-    best = max(chains, key=rank)
-    same = [c for c in chains if c.tradingClass == best.tradingClass and c.exchange == best.exchange]
-    expiries = sorted({e for c in same for e in c.expirations})
-    strikes = sorted({float(k) for c in same for k in c.strikes if k > 0})
-    try:
-        multiplier = int(float(best.multiplier or 100))
-    except ValueError:
-        multiplier = 100
-    return ChainDefinition(underlying, best.exchange, best.tradingClass, multiplier, tuple(expiries), tuple(strikes))
-
-
-@dataclass(frozen=True, slots=True)
-class ChainRow:
-    """One line of the chain: a strike with its call and put (either may be missing)."""
-
-    strike: float
-    call: Instrument | None
-    put: Instrument | None
-
-
-@dataclass(slots=True)
-class ExpiryContracts:
-    """The contracts of one expiry: ``strikes`` ascending; ``calls``/``puts`` by strike;
-    ``contracts`` the qualified ib_async contracts by conId (empty when built offline)."""
-
-    expiry: str
-    strikes: tuple[float, ...]
-    calls: dict[float, Instrument]
-    puts: dict[float, Instrument]
-    contracts: dict[int, Any] = field(default_factory=dict)
-
-    def row(self, strike: float) -> ChainRow:
-        return ChainRow(strike, self.calls.get(strike), self.puts.get(strike))
-
-
-def expiry_contracts(expiry: str, instruments: Iterable[Instrument], contracts: Iterable[Any] = ()) -> ExpiryContracts:
-    """Group option ``instruments`` of one ``expiry`` by strike and right.
-
-    ``contracts`` are the matching ib_async contracts (needed to subscribe). Instruments of
-    another expiry or without a right ``C``/``P`` are ignored.
-    """
-    calls: dict[float, Instrument] = {}
-    puts: dict[float, Instrument] = {}
-    for ins in instruments:
-        if ins.expiry != expiry:
-            continue
-        if ins.right == "C":
-            calls[ins.strike] = ins
-        elif ins.right == "P":
-            puts[ins.strike] = ins
-    by_id = {c.conId: c for c in contracts}
-    strikes = tuple(sorted(set(calls) | set(puts)))
-    return ExpiryContracts(expiry, strikes, calls, puts, by_id)
 
 
 # ---------------------------------------------------------------------------------- translation
@@ -283,111 +141,6 @@ def greeks_from_computation(comp: Any) -> OptionGreeks | None:
         price=_clean(comp.optPrice),
         und_price=_clean(comp.undPrice),
     )
-
-
-# ---------------------------------------------------------------------------------- analytics
-
-
-@dataclass(frozen=True, slots=True)
-class ChainAnalytics:
-    """Inputs and outputs of one :func:`compute_greeks` run (lists in the order given).
-
-    ``spot`` and ``forward`` dollars per share; ``q`` the implied continuous dividend /
-    borrow yield (fraction per year); ``T`` years (ACT/365); ``greeks`` one
-    :class:`OptionGreeks` per option and ``reasons`` the :class:`desk.pricing.IVReason`
-    codes of their mid IVs.
-    """
-
-    spot: float
-    forward: float
-    q: float
-    T: float
-    greeks: list[OptionGreeks]
-    reasons: list[int]
-
-
-def compute_greeks(
-    is_call: np.ndarray,
-    strikes: np.ndarray,
-    bids: np.ndarray,
-    asks: np.ndarray,
-    *,
-    spot: float,
-    T: float,
-    r: float,
-) -> ChainAnalytics:
-    """Our mid IV and Greeks for the options of one expiry, in one vectorized call.
-
-    ``is_call``/``strikes``/``bids``/``asks`` are parallel arrays (dollars per share, ``nan``
-    for a missing side). :func:`desk.pricing.chain_greeks` implies the forward from put-call
-    parity near the money (``q = r - ln(F/S)/T``; ``q = 0`` with fewer than two two-sided
-    pairs). Without a spot (``nan``) the parity forward alone is used (``S = F e^{-rT}``).
-    Expired (``T <= 0``) or unpriceable inputs give ``nan`` Greeks with the IV reason code.
-    """
-    from desk.pricing import IVReason, chain_greeks, implied_forward
-
-    is_call = np.asarray(is_call, dtype=bool)
-    strikes = np.asarray(strikes, dtype=float)
-    bids = np.asarray(bids, dtype=float)
-    asks = np.asarray(asks, dtype=float)
-    n = len(strikes)
-    T = max(float(T), 0.0)
-    if not (spot == spot and spot > 0) and n and T > 0:
-        with np.errstate(invalid="ignore"):
-            mids = np.where((bids > 0) & (asks >= bids), 0.5 * (bids + asks), np.nan)
-        ks = np.unique(strikes)
-        calls, puts = np.full(ks.size, np.nan), np.full(ks.size, np.nan)
-        calls[np.searchsorted(ks, strikes[is_call])] = mids[is_call]
-        puts[np.searchsorted(ks, strikes[~is_call])] = mids[~is_call]
-        forward = implied_forward(ks, calls, puts, T, r).F
-        spot = forward * math.exp(-r * T) if forward == forward else math.nan
-    if n == 0 or not (spot == spot and spot > 0):
-        reason = int(IVReason.EXPIRED if T <= 0 else IVReason.NO_PRICE)
-        return ChainAnalytics(spot, math.nan, math.nan, T, [OptionGreeks()] * n, [reason] * n)
-    g = chain_greeks(is_call, strikes, bids, asks, spot, T, r)
-    prices = g.mid  # the model price at the mid IV is the mid itself
-    greeks = [
-        OptionGreeks(float(a), float(b), float(c), float(d), float(e), float(f) if a == a else math.nan, spot)
-        for a, b, c, d, e, f in zip(g.iv, g.delta, g.gamma, g.vega, g.theta, prices)
-    ]
-    forward = float(g.forward[0]) if n else math.nan
-    q = float(g.q[0]) if n else math.nan
-    return ChainAnalytics(spot, forward, q, T, greeks, [int(x) for x in g.reason])
-
-
-def iv_reason_text(code: int) -> str:
-    """The name of an IV reason code (``OK``, ``NO_PRICE``, ``BELOW_INTRINSIC``...)."""
-    try:
-        from desk.pricing import IVReason
-
-        return IVReason(code).name
-    except (ImportError, ValueError):
-        return str(code)
-
-
-def years_to_expiry(expiry: str, now: datetime) -> float:
-    """Years (ACT/365) from ``now`` (UTC) to the close of the ``expiry`` session.
-
-    Uses :func:`desk.pricing.time_to_expiry` (exchange calendar, early closes); never
-    negative.
-    """
-    from desk.pricing import time_to_expiry
-
-    return max(0.0, float(time_to_expiry(expiry, now)))
-
-
-def exchange_date(now: datetime) -> date:
-    """The exchange (America/New_York) calendar date of a UTC time."""
-    return now.astimezone(EXCHANGE_TZ).date()
-
-
-def default_expiry(expiries: Sequence[str], today: date) -> str | None:
-    """The first expiry after ``today`` (an exchange date); the last one if all are past or today."""
-    key = today.strftime("%Y%m%d")
-    later = [e for e in expiries if e > key]
-    if later:
-        return later[0]
-    return expiries[-1] if expiries else None
 
 
 # ---------------------------------------------------------------------------------- clock
@@ -493,6 +246,9 @@ class ChainManager:
         self.q = math.nan
         #: years to expiry at the last computation
         self.T = math.nan
+        #: the carry each computation used, by (underlying symbol, expiry): the rate and the
+        #: parity-implied yield; positions use it (:meth:`carry`) so a contract has one IV
+        self.carries: dict[tuple[str, str], Carry] = {}
         self.anchor: float | None = None  # strike the window is centred on
         self.message = ""
         self.message_level = "info"
@@ -515,6 +271,7 @@ class ChainManager:
         if broker is not None:
             broker.ib.pendingTickersEvent += self._on_pending_tickers
             broker.add_listener(self._on_broker_event)
+            broker.watchdog.add(self)  # silent option lines are re-requested too
 
     # ------------------------------------------------------------------ state
 
@@ -544,9 +301,53 @@ class ChainManager:
     def quote(self, instrument: Instrument | None) -> OptionQuote | None:
         return self.store.get(instrument.con_id) if instrument is not None else None
 
+    @property
+    def exercise(self) -> str:
+        """Exercise style of the chain shown: ``"european"`` for SPX/NDX/RUT-style index
+        options, ``"american"`` for US equity and ETF options
+        (:func:`desk.pricing.chain.exercise_style` on the trading class and the underlying's
+        secType)."""
+        from desk.pricing.chain import exercise_style
+
+        if self.underlying is None:
+            return "american"
+        root = self.definition.trading_class if self.definition is not None else ""
+        return exercise_style(root or self.underlying.symbol, self.underlying.sec_type)
+
+    def carry(self, symbol: str, expiry: str) -> Carry:
+        """The carry to price an option of ``symbol`` expiring ``expiry`` with: the one the
+        chain last used for that expiry; else that of the same underlying's nearest
+        expiry the chain computed; else this manager's rate and no dividend yield."""
+        known = self.carries.get((symbol, expiry))
+        if known is not None:
+            return known
+        same = [(e, c) for (sym, e), c in self.carries.items() if sym == symbol]
+        if same:
+            def distance(item: tuple[str, Carry]) -> int:
+                try:
+                    a = datetime.strptime(item[0][:8], "%Y%m%d")
+                    b = datetime.strptime(expiry[:8], "%Y%m%d")
+                except ValueError:
+                    return 1 << 30
+                return abs((a - b).days)
+
+            return min(same, key=distance)[1]
+        return Carry(self.rate, 0.0)
+
+    def live_greeks(self, con_id: int) -> OptionGreeks | None:
+        """The chain's own IV and Greeks of ``con_id`` (per share) while it has a line in the
+        window and a solved IV; ``None`` otherwise."""
+        if con_id not in self._lines:
+            return None
+        quote = self.store.get(con_id)
+        ours = quote.ours if quote is not None else None
+        if ours is None or not math.isfinite(ours.iv):
+            return None
+        return ours
+
     def days_to_expiry(self) -> float:
         """Calendar days to the selected expiry's close (``nan`` before the first computation)."""
-        return self.T * 365.0 if self.T == self.T else math.nan
+        return self.T * DAYS_PER_YEAR if self.T == self.T else math.nan
 
     # ------------------------------------------------------------------ user actions
 
@@ -693,13 +494,16 @@ class ChainManager:
         now = self.clock.now()
         try:
             T = years_to_expiry(self.expiry, now)
-            result = compute_greeks(is_call, strikes, bids, asks, spot=self.spot, T=T, r=self.rate)
+            result = compute_greeks(is_call, strikes, bids, asks, spot=self.spot, T=T, r=self.rate,
+                                    exercise=self.exercise)
         except (ImportError, ValueError, ArithmeticError) as exc:
             log.warning("chain Greeks not computed: %s", exc)
             self._need_compute = False
             self._computed_at = self.clock.base.time()
             return False
         self.forward, self.q, self.T = result.forward, result.q, result.T
+        if self.underlying is not None and math.isfinite(result.q):
+            self.carries[(self.underlying.symbol, self.expiry)] = Carry(self.rate, result.q)
         for ins, greeks, reason in zip(items, result.greeks, result.reasons):
             self.store.set_ours(ins.con_id, greeks, reason)
         self._need_compute = False
@@ -917,6 +721,7 @@ class ChainManager:
         if self.broker is None or line.contract is None or not self._connected():
             return
         line.book = [math.nan, math.nan, math.nan, math.nan]
+        line.requested_at = time.monotonic()
         try:
             ticker = self.broker.ib.reqMktData(line.contract, GENERIC_TICKS, False, False)
         except (ConnectionError, OSError) as exc:
@@ -924,6 +729,29 @@ class ChainManager:
             return
         line.ticker = ticker
         self._by_ticker[id(ticker)] = line
+
+    # ------------------------------------------------------------------ feed health (desk.broker.health)
+
+    def market_lines(self) -> list[Line]:
+        """The chain window's subscribed lines."""
+        return list(self._lines.values())
+
+    def rerequest(self, line: Line) -> None:
+        """Cancel and request ``line`` again (a silently dead line, data lost at the gateway)."""
+        if line.ticker is not None:
+            self._by_ticker.pop(id(line.ticker), None)
+            if self._connected() and line.contract is not None:
+                with contextlib.suppress(Exception):
+                    self.broker.ib.cancelMktData(line.contract)  # type: ignore[union-attr]
+            line.ticker = None
+        self._request(line)
+
+    def rerequest_all(self) -> int:
+        """Re-request every line of the window (after 1101 or a farm blip); returns how many."""
+        lines = self.market_lines()
+        for line in lines:
+            self.rerequest(line)
+        return len(lines)
 
     def _cancel(self, con_id: int) -> None:
         line = self._lines.pop(con_id, None)
@@ -974,6 +802,10 @@ class ChainManager:
         return broker is not None and broker.state is ConnectionState.CONNECTED and broker.ib.isConnected()
 
     def _on_broker_event(self, event: object) -> None:
+        if isinstance(event, DataLost):
+            n = self.rerequest_all()
+            log.info("option chain: %d lines requested again (%s)", n, event.reason)
+            return
         if not isinstance(event, StateChanged):
             return
         if event.state is ConnectionState.CONNECTED:
@@ -1014,10 +846,12 @@ class ChainManager:
         store = self.store
         sinks = self.broker.sinks if (self.broker is not None and self.record) else ()
         now = self.clock.base.now()
+        mono = time.monotonic()
         for ticker in tickers:
             line = by_ticker.get(id(ticker))
             if line is None:
                 continue
+            line.last_tick = mono
             ins = line.instrument
             oi = ticker.callOpenInterest if ins.right == "C" else ticker.putOpenInterest
             store.update(

@@ -19,13 +19,24 @@ import asyncio
 import contextlib
 import logging
 import math
+import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 
-from ib_async import IB, Contract, Stock, Ticker
+from ib_async import IB, Contract, Option, Stock, Ticker
 
+from desk.broker.health import LineWatchdog
+from desk.broker.lifecycle import (
+    CLIENT_ID_IN_USE,
+    DATA_LOST,
+    FARM_BROKEN,
+    FarmTracker,
+    RestartWindow,
+    reconnect_delay,
+)
 from desk.broker.lines import LineBudget
 from desk.broker.ticks import Line, ib_number, tick_records
+from desk.domain.calendar import nyse_calendar
 from desk.domain import (
     Clock,
     ConnectionState,
@@ -61,7 +72,16 @@ class WatchlistChanged:
     symbols: tuple[str, ...]
 
 
-BrokerEvent = StateChanged | WatchlistChanged | StatusEvent
+@dataclass(frozen=True, slots=True)
+class DataLost:
+    """The gateway lost market data (1101, a market data farm back after a blip) or the
+    feed went silent: the broker re-requested its lines; other line owners (the option
+    chain, P&L subscriptions) should do the same. ``reason``: one line."""
+
+    reason: str
+
+
+BrokerEvent = StateChanged | WatchlistChanged | StatusEvent | DataLost
 TickSink = Callable[[TickRecord], None]
 
 
@@ -112,6 +132,12 @@ class Broker:
         backoff: tuple[float, ...] = (0.25, 0.5, 1.0, 2.0, 4.0, 8.0),
         readonly: bool = False,
         lines: LineBudget | None = None,
+        market_data_type: int = 1,
+        restart: RestartWindow | None = None,
+        client_id_fallback: int = 0,
+        stale_stock_seconds: float = 30.0,
+        stale_option_seconds: float = 120.0,
+        always_open: bool = False,
     ) -> None:
         self.host = host
         self.port = port
@@ -132,6 +158,7 @@ class Broker:
             if s and s not in self._wanted:
                 self._wanted.append(s)
         self._subs: dict[str, Line] = {}  # symbol -> subscription (qualified)
+        self._watched: dict[int, Line] = {}  # conId -> line outside the watchlist (watch_contract)
         self._by_ticker: dict[int, Line] = {}  # id(ticker) -> subscription
         self._listeners: list[Callable[[BrokerEvent], None]] = []
         #: coroutines run after every connect, in order, before the state is CONNECTED
@@ -143,10 +170,37 @@ class Broker:
         self._stopping = False
         self.connects = 0  # successful connects, for tests and the status bar
         self.ticks_recorded = 0
+        #: reqMarketDataType sent after every connect (1 live, 2 frozen, 3 delayed, 4 delayed
+        #: frozen): TWS does not keep it across connections
+        self.market_data_type = market_data_type
+        #: the gateway's daily restart (disconnects expected, countdown), or None
+        self.restart = restart
+        #: after error 326 (client id in use), try up to this many next ids (0: retry the same)
+        self.client_id_fallback = client_id_fallback
+        self.base_client_id = client_id
+        self.farms = FarmTracker()
+        #: times every line was re-requested because data was lost (1101, farm blip, silence)
+        self.resubscribes = 0
+        self._id_in_use = False
+        self._loss_pending = False
+        self.stale_stock_seconds = stale_stock_seconds
+        self.stale_option_seconds = stale_option_seconds
+        self.always_open = always_open
+        #: silent lines: marked stale, re-requested, reported when they stay dead
+        self.watchdog = LineWatchdog(
+            [self], now=time.monotonic, wall=self.clock.now, market_open=self._market_open,
+            stale_after=self._stale_after,
+        )
+        self._watch_task: asyncio.Task[None] | None = None
+        self._feed_dead_said = False
         self.ib = IB()
         self.ib.pendingTickersEvent += self._on_pending_tickers
         self.ib.errorEvent += self._on_error
         self.ib.disconnectedEvent += self._on_disconnected
+        #: set when the gateway refuses the handshake (326, or the socket closed before the
+        #: API started): ib_async itself would wait out its whole connect timeout
+        self._refused = asyncio.Event()
+        self.ib.client.apiError += self._on_api_error
 
     # ------------------------------------------------------------------ public API
 
@@ -176,6 +230,8 @@ class Broker:
         if self._task is None:
             self._stopping = False
             self._task = asyncio.create_task(self._run(), name="desk-broker")
+        if self._watch_task is None:
+            self._watch_task = asyncio.create_task(self._watch(), name="desk-broker-watchdog")
 
     async def wait_connected(self, timeout: float) -> bool:
         """Wait until the broker is connected and has subscribed its watchlist."""
@@ -189,6 +245,11 @@ class Broker:
     async def stop(self) -> None:
         """Cancel subscriptions, disconnect and stop reconnecting."""
         self._stopping = True
+        if self._watch_task is not None:
+            self._watch_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._watch_task
+            self._watch_task = None
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -225,6 +286,39 @@ class Broker:
         self._emit(WatchlistChanged(tuple(self._wanted)))
         return sub.instrument
 
+    async def watch_contract(self, symbol: str, *, expiry: str = "", strike: float = 0.0, right: str = "",
+                             timeout: float | None = None) -> Instrument:
+        """Qualify a stock (``symbol`` alone) or an option (``expiry`` YYYYMMDD, ``strike``
+        dollars per share, ``right`` C or P; SMART, USD) and stream its quotes into the
+        quote store without adding a watchlist row (resubscribed after a reconnect). Used
+        by ``desk order``. Raises :class:`BrokerError` (one line) when the gateway does not
+        know the contract, no market data line is free, or the broker is not connected."""
+        symbol = symbol.strip().upper()
+        if self.state is not ConnectionState.CONNECTED:
+            raise BrokerError(f"{symbol}: not connected to the gateway ({self.state.value})")
+        if expiry:
+            contract: Contract = Option(symbol, expiry, float(strike), right.upper(), "SMART", currency="USD")
+        else:
+            contract = Stock(symbol, "SMART", "USD")
+        wait = timeout if timeout is not None else self.connect_timeout * 2
+        details = await asyncio.wait_for(self.ib.reqContractDetailsAsync(contract), wait)
+        chosen = next((d for d in details if d.contract and d.contract.secType == contract.secType), None)
+        if chosen is None or chosen.contract is None:
+            what = f"{symbol} {expiry} {strike:g} {right}" if expiry else symbol
+            code, text = self._errors.pop(symbol, (200, "No security definition has been found for the request"))
+            raise BrokerError(f"{what}: unknown contract (IB error {code}: {text})")
+        qualified = chosen.contract
+        qualified.exchange = "SMART"
+        instrument = instrument_from_contract(qualified, chosen.minTick or 0.01, chosen.longName or "")
+        if instrument.con_id in self._watched or any(s.instrument.con_id == instrument.con_id for s in self._subs.values()):
+            return instrument
+        line = Line(instrument, qualified)
+        if not self.lines.acquire("watch", instrument.con_id, reclaim=True):
+            raise BrokerError(f"{instrument.key}: no market data line free ({self.lines.describe()})")
+        self._watched[instrument.con_id] = line
+        self._request(line)
+        return instrument
+
     async def remove_symbol(self, symbol: str) -> bool:
         """Cancel the market data of ``symbol`` and drop it from the watchlist.
 
@@ -257,22 +351,26 @@ class Broker:
             )
             try:
                 self._disconnected.clear()
-                await self.ib.connectAsync(
-                    self.host,
-                    self.port,
-                    clientId=self.client_id,
-                    timeout=self.connect_timeout,
-                    readonly=self.readonly,
-                )
+                self._id_in_use = False
+                await self._connect_once()
             except (OSError, asyncio.TimeoutError, ConnectionError) as exc:
                 detail = _describe_connect_error(exc, self.host, self.port)
-                delay = self.backoff[min(attempt, len(self.backoff) - 1)]
+                if self._id_in_use:
+                    detail = self._client_id_taken()
+                now = self.clock.now()
+                near = self.restart is not None and (self.restart.in_window(now) or bool(self.restart.status(now)))
+                if self.restart is not None and self.restart.in_window(now):
+                    detail += " (daily gateway restart: expected)"
+                delay = reconnect_delay(attempt, self.backoff, near_restart=near)
                 attempt += 1
-                self._set_state(ConnectionState.RECONNECTING, f"{detail}; retrying in {delay:g} s")
+                self._set_state(ConnectionState.RECONNECTING, f"{detail}; retrying in {delay:.1f} s")
                 await asyncio.sleep(delay)
                 continue
             attempt = 0
             self.connects += 1
+            self.farms.reset()
+            with contextlib.suppress(Exception):  # TWS does not keep the market data type
+                self.ib.reqMarketDataType(self.market_data_type)
             try:
                 await self._resubscribe()
             except (OSError, ConnectionError, asyncio.TimeoutError) as exc:
@@ -290,11 +388,14 @@ class Broker:
                 await self._disconnected.wait()
             if self._stopping:
                 break
-            for sub in self._subs.values():
+            for sub in [*self._subs.values(), *self._watched.values()]:
                 sub.ticker = None
             self._by_ticker.clear()
-            self._set_state(ConnectionState.RECONNECTING, "connection to the gateway lost")
-            await asyncio.sleep(self.backoff[0])
+            lost = "connection to the gateway lost"
+            if self.restart is not None and self.restart.in_window(self.clock.now()):
+                lost += " (daily gateway restart: expected)"
+            self._set_state(ConnectionState.RECONNECTING, lost)
+            await asyncio.sleep(reconnect_delay(0, self.backoff, near_restart=True))
 
     async def _resubscribe(self) -> None:
         """Qualify what is not yet qualified, then subscribe every wanted symbol."""
@@ -313,6 +414,8 @@ class Broker:
             sub = self._subs.get(symbol)
             if sub is not None:
                 self._subscribe(sub)
+        for line in self._watched.values():
+            self._request(line)
 
     async def _qualify(self, symbol: str) -> Line | None:
         contract = Stock(symbol, "SMART", "USD")
@@ -322,7 +425,8 @@ class Broker:
         # prefer a stock/ETF listing; IB may return several listings of one symbol
         chosen = next((d for d in details if d.contract and d.contract.secType == "STK"), details[0])
         qualified = chosen.contract
-        assert qualified is not None
+        if qualified is None:
+            return None
         qualified.exchange = "SMART"
         instrument = instrument_from_contract(qualified, chosen.minTick or 0.01, chosen.longName or "")
         sub = Line(instrument, qualified)
@@ -334,8 +438,12 @@ class Broker:
             text = f"{sub.instrument.symbol}: not subscribed, no market data line free ({self.lines.describe()})"
             self._emit(StatusEvent("error", text))
             return
+        self._request(sub)
+
+    def _request(self, sub: Line) -> None:
         self.quotes.ensure(sub.instrument)
         sub.book = [math.nan, math.nan, math.nan, math.nan]
+        sub.requested_at = time.monotonic()
         ticker = self.ib.reqMktData(sub.contract, "", False, False)
         sub.ticker = ticker
         self._by_ticker[id(ticker)] = sub
@@ -348,17 +456,19 @@ class Broker:
         sinks = self.sinks
         by_ticker = self._by_ticker
         now = self.clock.now()
+        mono = time.monotonic()
         for ticker in tickers:
             sub = by_ticker.get(id(ticker))
             if sub is None:
                 continue
+            sub.last_tick = mono
             ticks = ticker.ticks
             con_id = sub.instrument.con_id
             symbol = sub.instrument.symbol
             records = tick_records(sub, ticks, symbol, now) if ticks else []
             quotes.update(
                 con_id,
-                time=ticker.time or None,
+                time=now,  # received now on the broker's clock (ib_async's ticker.time is the wall clock)
                 bid=ib_number(ticker.bid),
                 ask=ib_number(ticker.ask),
                 last=ib_number(ticker.last),
@@ -375,9 +485,51 @@ class Broker:
                     for rec in records:
                         sink(rec)
 
+    async def _connect_once(self) -> None:
+        """One ``connectAsync``, given up at once when the gateway refuses the handshake
+        (error 326 or the socket closed before the API started), else after
+        ``connect_timeout``. Raises ConnectionError, OSError or TimeoutError."""
+        self._refused.clear()
+        connect = asyncio.ensure_future(self.ib.connectAsync(
+            self.host, self.port, clientId=self.client_id, timeout=self.connect_timeout, readonly=self.readonly,
+        ))
+        refused = asyncio.ensure_future(self._refused.wait())
+        try:
+            await asyncio.wait({connect, refused}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            refused.cancel()
+        if not connect.done():
+            connect.cancel()
+            with contextlib.suppress(BaseException):
+                await connect
+            self.ib.disconnect()
+            raise ConnectionError("the gateway closed the connection during the handshake")
+        connect.result()
+
+    def _on_api_error(self, msg: str) -> None:
+        if not self.ib.isConnected() or self.state is not ConnectionState.CONNECTED:
+            self._refused.set()
+
     def _on_error(self, req_id: int, code: int, text: str, contract: Contract | None) -> None:
         if contract is not None and contract.symbol:
             self._errors[contract.symbol.upper()] = (code, text)
+        if req_id > 0 and any(t.order.orderId == req_id for t in self.ib.trades()):
+            return  # about an order: the order path reports it (a cancel's 202 is not an error)
+        if code == CLIENT_ID_IN_USE:
+            self._id_in_use = True
+            self._refused.set()
+            return  # said by the connect loop, with what it does about it
+        if code == DATA_LOST:
+            self._emit(StatusEvent("warning", f"IB {code}: {text}: requesting every line again", code, self.clock.now()))
+            self._schedule_data_lost(f"IB {code}: market data lost")
+            return
+        if self.farms.on_code(code, text):
+            self._emit(StatusEvent("warning", f"IB {code}: {text}: requesting every line again", code, self.clock.now()))
+            self._schedule_data_lost(f"IB {code}: market data farm back")
+            return
+        if code in FARM_BROKEN:
+            self._emit(StatusEvent("warning", f"IB {code}: {text}", code, self.clock.now()))
+            return
         if code in _INFO_CODES or 2100 <= code < 2200:
             level = "info"
         elif code == 200:
@@ -396,6 +548,101 @@ class Broker:
         self.state = state
         if changed or detail:
             self._emit(StateChanged(state, detail))
+
+    # ------------------------------------------------------------------ feed health
+
+    def market_lines(self) -> list[Line]:
+        """The watchlist's and the watched contracts' lines (desk.broker.health)."""
+        return [*self._subs.values(), *self._watched.values()]
+
+    def rerequest(self, line: Line) -> None:
+        """Cancel and request ``line`` again."""
+        if not self.ib.isConnected():
+            return
+        if line.ticker is not None:
+            self._by_ticker.pop(id(line.ticker), None)
+            with contextlib.suppress(Exception):
+                self.ib.cancelMktData(line.contract)
+            line.ticker = None
+        self._request(line)
+
+    @property
+    def stale_lines(self) -> set[int]:
+        """conIds of the lines silent too long while their market is open."""
+        return self.watchdog.stale
+
+    def _market_open(self, line: Line, when) -> bool:
+        if self.always_open:
+            return True
+        try:
+            phase = nyse_calendar().phase(when)
+        except ValueError:
+            return False
+        if line.instrument.sec_type == "STK":
+            return phase.regular or phase.extended
+        return phase.regular
+
+    def _stale_after(self, line: Line) -> float:
+        return self.stale_stock_seconds if line.instrument.sec_type == "STK" else self.stale_option_seconds
+
+    def _schedule_data_lost(self, reason: str) -> None:
+        if self._loss_pending:
+            return
+        self._loss_pending = True
+        asyncio.get_running_loop().call_soon(self.data_lost, reason)
+
+    def data_lost(self, reason: str) -> int:
+        """Market data was lost at the gateway: request every line again (watchlist,
+        watched contracts), re-send the market data type, and tell the other owners of
+        lines (:class:`DataLost`). Returns how many lines this broker re-requested."""
+        self._loss_pending = False
+        if not self.ib.isConnected():
+            return 0
+        with contextlib.suppress(Exception):
+            self.ib.reqMarketDataType(self.market_data_type)
+        lines = self.market_lines()
+        for line in lines:
+            self.rerequest(line)
+        self.resubscribes += 1
+        self._emit(DataLost(reason))
+        return len(lines)
+
+    async def _watch(self, interval: float = 1.0) -> None:
+        """Every ``interval`` s: the watchdog's check, and what it found said once."""
+        while not self._stopping:
+            await asyncio.sleep(interval)
+            if self.state is not ConnectionState.CONNECTED or not self.ib.isConnected():
+                continue
+            report = self.watchdog.check()
+            if report.feed_dead and not self._feed_dead_said:
+                self._feed_dead_said = True
+                self._emit(StatusEvent("warning", "no tick on any line while the market is open: "
+                                       "requesting every line again"))
+                self._emit(DataLost("every line silent"))
+            elif not report.stale:
+                self._feed_dead_said = False
+            for line in report.died:
+                self._emit(StatusEvent("error", f"{line.instrument.key}: no market data after "
+                                       f"{self.watchdog.max_retries} requests; the line stays dead"))
+
+    def _client_id_taken(self) -> str:
+        """What to do after error 326: retry later, or the next client id when allowed."""
+        taken = self.client_id
+        if self.client_id_fallback and self.client_id < self.base_client_id + self.client_id_fallback:
+            self.client_id += 1
+            return f"client id {taken} is in use at the gateway (IB 326); trying client id {self.client_id}"
+        if self.client_id_fallback:
+            self.client_id = self.base_client_id
+        return f"client id {taken} is in use at the gateway (IB 326: a crashed client may still hold it)"
+
+    def restart_status(self) -> str:
+        """The daily restart countdown for the status bar (empty when none is near)."""
+        return self.restart.status(self.clock.now()) if self.restart is not None else ""
+
+    def notify(self, level: str, text: str) -> None:
+        """Tell the listeners something the trader should see (a :class:`StatusEvent` of
+        ``level`` info, warning or error), e.g. from the order path."""
+        self._emit(StatusEvent(level, text))
 
     def _emit(self, event: BrokerEvent) -> None:
         for fn in list(self._listeners):

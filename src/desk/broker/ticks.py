@@ -35,15 +35,21 @@ def ib_number(value: float | None) -> float:
 class Line:
     """One market-data subscription: instrument, ib_async contract, live ticker (``None``
     until requested or after a disconnect) and the last recorded top of book
-    ``[bid, ask, bid_size, ask_size]`` (dollars per share; shares or contracts)."""
+    ``[bid, ask, bid_size, ask_size]`` (dollars per share; shares or contracts).
+    ``requested_at`` / ``last_tick``: monotonic seconds of the last request and the last
+    tick (the feed watchdog's input, :mod:`desk.broker.health`); ``retries``: re-requests
+    since the last tick."""
 
-    __slots__ = ("instrument", "contract", "ticker", "book")
+    __slots__ = ("instrument", "contract", "ticker", "book", "requested_at", "last_tick", "retries")
 
     def __init__(self, instrument: Instrument, contract: Any) -> None:
         self.instrument = instrument
         self.contract = contract
         self.ticker: Any = None
         self.book = [math.nan, math.nan, math.nan, math.nan]
+        self.requested_at = 0.0
+        self.last_tick = 0.0
+        self.retries = 0
 
 
 def tick_records(line: Line, ticks: Iterable[Any], symbol: str, now: datetime) -> list[TickRecord]:

@@ -7,7 +7,8 @@ from dataclasses import dataclass
 
 from redis.exceptions import RedisError
 
-from desk.bus.publisher import BusError, _client, describe_redis_error, redis_address
+from desk.bus.publisher import BusError, redis_client, describe_redis_error, redis_address
+from desk.domain.secrets import redact_url
 
 
 @dataclass
@@ -39,9 +40,9 @@ async def probe_redis(url: str, *, stream: str = "desk:ticks", timeout: float = 
     (``cannot connect to Redis at 127.0.0.1:1/0: connection refused``).
     """
     address = redis_address(url) if isinstance(url, str) else "?"
-    info = RedisInfo(url=_redact(url), address=address, stream=stream)
+    info = RedisInfo(url=redact_url(str(url)), address=address, stream=stream)
     try:
-        client = _client(url, timeout, timeout)
+        client = redis_client(url, timeout, timeout)
     except BusError as exc:
         info.error = str(exc)
         return info
@@ -61,12 +62,3 @@ async def probe_redis(url: str, *, stream: str = "desk:ticks", timeout: float = 
         except (RedisError, OSError):
             pass
     return info
-
-
-def _redact(url: object) -> str:
-    text = str(url)
-    scheme, sep, rest = text.partition("://")
-    if sep and "@" in rest:
-        creds, _, host = rest.rpartition("@")
-        return f"{scheme}://***@{host}"
-    return text

@@ -24,7 +24,7 @@ from typing import Any
 
 from redis.exceptions import RedisError
 
-from desk.bus.publisher import BusError, _client, describe_redis_error
+from desk.bus.publisher import BusError, redis_client, describe_redis_error
 from desk.domain.opportunity_codec import payload_json
 
 __all__ = ["OPPORTUNITY_CHANNEL", "OPPORTUNITY_STREAM", "OpportunityPublisher"]
@@ -64,7 +64,7 @@ class OpportunityPublisher:
         self.maxlen = maxlen
         self.retry_min = retry_min
         self.retry_max = retry_max
-        self._client = _client(url, 3.0, 5.0)
+        self._client = redis_client(url, 3.0, 5.0)
         self._buf: deque[str] = deque(maxlen=max_buffer)
         self._wake: asyncio.Event | None = None
         self._task: asyncio.Task[None] | None = None

@@ -121,7 +121,12 @@ def describe_redis_error(exc: BaseException, url: str) -> str:
     return f"cannot connect to Redis at {redis_address(url)}: {reason}"
 
 
-def _client(url: str, connect_timeout: float, socket_timeout: float) -> aredis.Redis:
+def redis_client(url: str, connect_timeout: float, socket_timeout: float | None) -> aredis.Redis:
+    """A redis-py asyncio client for ``url`` (``redis://``, ``rediss://`` or ``unix://``), with
+    the connect and read timeouts in seconds (``socket_timeout=None``: reads may block, for
+    XREAD BLOCK consumers). Connects lazily. Raises :class:`BusError` (one line) for a URL
+    of another scheme or one redis-py cannot parse. Shared by the publisher, the opportunity
+    feed, the consumer and the doctor."""
     if not isinstance(url, str) or not url.startswith(("redis://", "rediss://", "unix://")):
         raise BusError(f"Redis URL {url!r} must start with redis://, rediss:// or unix://")
     try:
@@ -181,7 +186,7 @@ class RedisPublisher:
         self.retry_min = retry_min
         self.retry_max = retry_max
         self.connect_timeout = connect_timeout
-        self._client = _client(url, connect_timeout, socket_timeout)
+        self._client = redis_client(url, connect_timeout, socket_timeout)
         self._use_script = use_script
         self._script: Any = None
         self._buf: deque[TickRecord] = deque()

@@ -1,4 +1,6 @@
-"""desk.domain: plain typed models, the quote store and the clock (no Textual, no IB)."""
+"""desk.domain: plain typed models, the quote store, the clock and the exchange calendar
+(:mod:`desk.domain.calendar`, imported on its own: it loads exchange_calendars lazily); no
+Textual, no IB."""
 
 from desk.domain.clock import Clock, FrozenClock
 from desk.domain.models import (

@@ -68,9 +68,15 @@ class RiskFlag(str, Enum):
     ch. 11, put-call relations for American options; Merton 1973)."""
     DIVIDEND = "dividend"
     """The edge counts expected dividends (amount and ex-date are estimates)."""
+    STALE = "stale"
+    """A leg's quote was older than the stale threshold when the opportunity was last
+    scanned (set by :class:`desk.arbitrage.live.LiveArbitrage`): the prices may no longer
+    be there."""
 
 
 _EXERCISE_RISKS = frozenset({RiskFlag.EARLY_EXERCISE_CALL, RiskFlag.EARLY_EXERCISE_PUT, RiskFlag.AMERICAN_PREMIUM})
+#: Flags that keep an opportunity out of the riskless view whatever its legs.
+_NOT_RISKLESS = _EXERCISE_RISKS | {RiskFlag.STALE}
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,7 +145,9 @@ class Opportunity:
       ``years_to_expiry`` (simple, not compounded; a fraction: 0.05 is 5% a year). The edge
       is measured after discounting at the carry rate, so this is the return *in excess of*
       that rate (NaN when the capital or the time to expiry is 0).
-    * ``risks``: early-exercise and dividend risks of the short American legs.
+    * ``risks``: early-exercise and dividend risks of the short American legs, and
+      ``STALE`` when a leg's quote was old at the last scan; :attr:`riskless` says whether
+      the edge is locked in.
     * ``first_seen`` / ``last_seen`` (UTC): maintained by ``desk.arbitrage.OpportunityBook``
       across scans; a fresh scan sets both to the snapshot time. ``best_edge_total`` is the
       largest ``edge_total`` seen since ``first_seen``.
@@ -187,8 +195,39 @@ class Opportunity:
     @property
     def at_risk(self) -> bool:
         """True when early exercise of a short American leg can take the edge away: any of
-        ``EARLY_EXERCISE_CALL``, ``EARLY_EXERCISE_PUT``, ``AMERICAN_PREMIUM``."""
+        ``EARLY_EXERCISE_CALL``, ``EARLY_EXERCISE_PUT``, ``AMERICAN_PREMIUM`` (the pane's
+        ``!`` flag)."""
         return bool(self.risks & _EXERCISE_RISKS)
+
+    @property
+    def short_stock(self) -> bool:
+        """True when the combo sells the stock short (a reversal)."""
+        return any(leg.sec_type == "STK" and leg.action is LegAction.SELL for leg in self.legs)
+
+    @property
+    def risk_reasons(self) -> frozenset[RiskFlag]:
+        """The flags that make this opportunity not riskless (empty when it is): an
+        early-exercise risk of a short American leg (``EARLY_EXERCISE_CALL`` / ``_PUT``), an
+        edge no larger than the American gap (``AMERICAN_PREMIUM``), a stale leg
+        (``STALE``), and for a combo short the stock, ``DIVIDEND`` (the dividends owed to the
+        stock lender are an estimate: a larger one takes the edge). A combo long the stock
+        keeps ``DIVIDEND`` out of the reasons: the dividends are received, and an edge that
+        is not flagged ``AMERICAN_PREMIUM`` is larger than them, so it is there even if
+        none is paid."""
+        reasons = self.risks & _NOT_RISKLESS
+        if RiskFlag.DIVIDEND in self.risks and self.short_stock:
+            reasons |= {RiskFlag.DIVIDEND}
+        return reasons
+
+    @property
+    def riskless(self) -> bool:
+        """The one definition of an arbitrage the desk ranks as riskless: the edge survives
+        costs (:attr:`profitable`) and is locked in whatever the holders of the short
+        American legs do, whatever dividends are paid and with every leg's quote fresh
+        (no :attr:`risk_reasons`). The opportunities pane's default view lists only these;
+        the others are its "at risk" view. The scanners' sources for each flag are in
+        :mod:`desk.arbitrage.scanners`."""
+        return self.profitable and not self.risk_reasons
 
     def describe(self) -> str:
         """One line for logs: kind, rule, legs, edge and size."""

@@ -55,7 +55,10 @@ def opportunity_payload(opp: Opportunity, *, state: str = "live", simulated: boo
     """One opportunity as a JSON-ready dict (the Redis message; the store's columns).
 
     ``state`` is one of :data:`STATES`; ``simulated`` marks opportunities seen on the
-    simulator (sim mode), which are not real. Raises ``ValueError`` for another state.
+    simulator (sim mode), which are not real. ``risks`` are the
+    :class:`~desk.domain.opportunity.RiskFlag` values and ``riskless`` is
+    :attr:`Opportunity.riskless` (the pane's default view; the others are "at risk").
+    Raises ``ValueError`` for another state.
     """
     if state not in STATES:
         raise ValueError(f"opportunity state must be one of {STATES}, got {state!r}")
@@ -76,6 +79,7 @@ def opportunity_payload(opp: Opportunity, *, state: str = "live", simulated: boo
         "max_size": opp.max_size,
         "annualized_return": _num(opp.annualized_return),
         "risks": sorted(r.value for r in opp.risks),
+        "riskless": opp.riskless,
         "first_seen": opp.first_seen.astimezone(UTC).isoformat(),
         "last_seen": opp.last_seen.astimezone(UTC).isoformat(),
         "simulated": bool(simulated),

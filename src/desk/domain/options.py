@@ -34,7 +34,7 @@ from typing import NamedTuple
 from desk.domain.models import Instrument
 from desk.domain.quotes import KeyedQuoteStore
 
-__all__ = ["NO_GREEKS", "OptionChainStore", "OptionGreeks", "OptionQuote", "WindowSpec"]
+__all__ = ["NO_GREEKS", "Carry", "OptionChainStore", "OptionGreeks", "OptionQuote", "WindowSpec"]
 
 
 class OptionGreeks(NamedTuple):
@@ -58,6 +58,17 @@ class OptionGreeks(NamedTuple):
         if other is None:
             return False
         return all(a == b or (a != a and b != b) for a, b in zip(self, other))
+
+
+class Carry(NamedTuple):
+    """The carry of one underlying and expiry: ``rate`` (risk-free, continuously compounded
+    annual fraction) and ``q`` (dividend + borrow yield, same units), so the forward is
+    ``F = S e^{(rate - q) T}``. The option chain implies ``q`` from put-call parity
+    (:func:`desk.pricing.chain_greeks` with ``q=None``); positions priced with the chain's
+    carry get the chain's IV for the same mid (:func:`desk.pricing.contract_greeks`)."""
+
+    rate: float
+    q: float = 0.0
 
 
 #: Greeks with every value missing.

@@ -13,10 +13,17 @@ American options is in :mod:`desk.pricing.iv`.
 * :mod:`desk.pricing.forward`: :func:`implied_forward` (put-call parity near the money)
 * :mod:`desk.pricing.expiry`: :func:`time_to_expiry`, :func:`expiry_instant`, ...
 * :mod:`desk.pricing.chain`: :func:`chain_greeks` for a whole chain in one call
+* :mod:`desk.pricing.american`: :func:`american_price`, :func:`american_greeks` (ALO engine);
+  :mod:`desk.pricing.american_iv`: :func:`american_implied_vol`; or ``exercise="american"``
+  on :func:`implied_vol` / :func:`bsm_greeks`
+* :mod:`desk.pricing.chain`: also :func:`contract_greeks` for one contract with the chain's
+  :class:`Carry`
 """
 
+from desk.pricing.american import american_greeks, american_price
+from desk.pricing.american_iv import american_implied_vol
 from desk.pricing.bsm import DAYS_PER_YEAR, Greeks, bsm_greeks, bsm_price
-from desk.pricing.chain import ChainGreeks, chain_greeks
+from desk.pricing.chain import Carry, ChainGreeks, ContractGreeks, chain_greeks, contract_greeks, exercise_style
 from desk.pricing.expiry import (
     expiry_instant,
     time_to_expiry,
@@ -28,15 +35,22 @@ from desk.pricing.iv import IVReason, IVResult, QuoteIV, implied_vol, implied_vo
 
 __all__ = [
     "DAYS_PER_YEAR",
+    "Carry",
     "ChainGreeks",
+    "ContractGreeks",
     "Greeks",
     "IVReason",
     "IVResult",
     "ImpliedForward",
     "QuoteIV",
+    "american_greeks",
+    "american_implied_vol",
+    "american_price",
     "bsm_greeks",
     "bsm_price",
     "chain_greeks",
+    "exercise_style",
+    "contract_greeks",
     "expiry_instant",
     "implied_forward",
     "implied_vol",

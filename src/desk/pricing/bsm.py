@@ -35,16 +35,17 @@ the money), gamma and vega are 0, theta and rho are those of the deterministic p
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from scipy.special import ndtr
 
-__all__ = ["Greeks", "bsm_greeks", "bsm_price", "DAYS_PER_YEAR"]
+from desk.domain.calendar import DAYS_PER_YEAR  # ACT/365: T and theta per calendar day
+from desk.pricing.dividends import escrowed_spot
 
-#: Calendar days per year used for T (ACT/365) and for theta per calendar day.
-DAYS_PER_YEAR = 365.0
+__all__ = ["Greeks", "bsm_greeks", "bsm_price", "DAYS_PER_YEAR"]
 
 _INV_SQRT_2PI = 0.3989422804014327  # 1/sqrt(2*pi)
 
@@ -182,8 +183,23 @@ def bsm_price(
     return th * (c.S * c.dq * ndtr(th * c.d1) - c.K * c.dr * ndtr(th * c.d2)) + 0.0
 
 
+#: The American engine's entry points, installed by :mod:`desk.pricing.american` when it
+#: loads (it builds on this module, so this module does not import it); the package
+#: ``desk.pricing`` loads it, so they are present whenever this module is used.
+AMERICAN: dict[str, Callable[..., Any]] = {}
+
+
 def bsm_greeks(
-    is_call: ArrayLike, S: ArrayLike, K: ArrayLike, T: ArrayLike, r: ArrayLike, q: ArrayLike, sigma: ArrayLike
+    is_call: ArrayLike,
+    S: ArrayLike,
+    K: ArrayLike,
+    T: ArrayLike,
+    r: ArrayLike,
+    q: ArrayLike,
+    sigma: ArrayLike,
+    *,
+    exercise: str = "european",
+    dividends: tuple[ArrayLike, ArrayLike] | None = None,
 ) -> Greeks:
     """Price and analytic Greeks (:class:`Greeks`) of European calls/puts under BSM.
 
@@ -199,7 +215,19 @@ def bsm_greeks(
                 - theta_s r K e^{-rT} N(theta_s d2) + theta_s q S e^{-qT} N(theta_s d1)
                                                          (per year; / 365 here)
         rho   = theta_s K T e^{-rT} N(theta_s d2)        (per 1.00 of r; / 100 here)
+
+    ``exercise="american"`` gives the American price and Greeks instead, in the same units
+    (:func:`desk.pricing.american.american_greeks`); ``dividends=(times, amounts)`` adds cash
+    dividends (years from now, dollars per share): European: escrowed-dividend model (their
+    present value off the spot; delta and gamma per $1 of the spot itself). ``ValueError``
+    for another ``exercise``.
     """
+    if exercise == "american":
+        return AMERICAN["greeks"](is_call, S, K, T, r, q, sigma, dividends=dividends)
+    if exercise != "european":
+        raise ValueError(f"exercise must be 'european' or 'american', got {exercise!r}")
+    if dividends is not None:
+        S = escrowed_spot(S, T, r, dividends)
     c = _core(is_call, S, K, T, r, q, sigma)
     th = c.theta
     n_d1 = np.exp(-0.5 * c.d1 * c.d1) * _INV_SQRT_2PI

@@ -3,8 +3,10 @@
 :func:`chain_greeks` takes the quotes of every option of one underlying (any mix of
 strikes, rights and expiries), implies the forward of each expiry from put-call parity
 (unless a dividend yield is given), computes bid/ask/mid implied volatilities with reason
-codes and the Greeks at the mid IV. European BSM throughout; see :mod:`desk.pricing.iv`
-for what that means for American options.
+codes and the Greeks at the mid IV. Each contract is priced with its exercise style
+(``exercise``: European BSM, or the American engine of :mod:`desk.pricing.american`).
+US equity and ETF options are American, SPX/NDX/RUT index options European
+(:func:`exercise_style`).
 """
 
 from __future__ import annotations
@@ -15,11 +17,29 @@ from typing import NamedTuple
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from desk.domain.options import Carry
 from desk.pricing.bsm import _as_sign, bsm_greeks
 from desk.pricing.forward import implied_forward
-from desk.pricing.iv import implied_vol_quotes
+from desk.pricing.iv import implied_vol, implied_vol_quotes
 
-__all__ = ["ChainGreeks", "chain_greeks"]
+__all__ = ["EUROPEAN_INDEX_ROOTS", "Carry", "ChainGreeks", "ContractGreeks", "chain_greeks", "contract_greeks", "exercise_style"]
+
+#: Option roots (trading classes) with European exercise: the cash-settled index options.
+EUROPEAN_INDEX_ROOTS = frozenset(
+    {"SPX", "SPXW", "XSP", "NDX", "NDXP", "XND", "RUT", "RUTW", "MRUT", "VIX", "VIXW", "DJX"}
+)
+
+
+def exercise_style(symbol: str, sec_type: str = "STK") -> str:
+    """``"european"`` for options on the cash-settled indices (SPX, NDX, RUT, their weeklies
+    and minis, VIX, DJX; underlying ``sec_type`` ``IND``), ``"american"`` for US equity and ETF
+    options (``STK``), the listed style of each. OEX (S&P 100, American) is American."""
+    root = symbol.upper().strip()
+    if root in EUROPEAN_INDEX_ROOTS:
+        return "european"
+    if sec_type.upper() == "IND":
+        return "american" if root == "OEX" else "european"
+    return "american"
 
 FloatArray = NDArray[np.float64]
 
@@ -89,6 +109,9 @@ def chain_greeks(
     q_fallback: float = 0.0,
     lo: float = 1e-4,
     hi: float = 5.0,
+    exercise: str | ArrayLike = "european",
+    dividends: tuple[ArrayLike, ArrayLike] | None = None,
+    sides: bool = True,
 ) -> ChainGreeks:
     """Bid/ask/mid IV and mid-IV Greeks for every option of a chain.
 
@@ -99,6 +122,16 @@ def chain_greeks(
     is implied from put-call parity near the money (:func:`desk.pricing.forward.implied_forward`,
     per distinct ``T``) and ``q_fallback`` is used for expiries without two valid pairs;
     otherwise ``q`` (scalar or per option) is used as given.
+
+    ``exercise``: ``"european"``, ``"american"`` or one of them per option (array of strings);
+    American contracts get the American IV (quotes below exercise value: ``BELOW_INTRINSIC``)
+    and Greeks. ``dividends=(times, amounts)`` (years, $/share; 1-D, the underlying's) adds
+    cash dividends (see :func:`desk.pricing.iv.implied_vol`). The parity forward is implied
+    from the mids as for European options: near the money the early-exercise premium of
+    either side is small, and it is what makes ``q`` consistent with the chain.
+
+    ``sides=False``: the mid IV and Greeks only (the bid and ask IVs are NaN with
+    ``NOT_COMPUTED``): a third of the solver work, what the chain pane shows.
 
     Returns :class:`ChainGreeks`. Raises ``ValueError`` for arrays of different lengths,
     ``S`` not finite and positive, a strike not finite and positive, or ``T`` < 0 / not
@@ -125,20 +158,38 @@ def chain_greeks(
         qq = _implied_yields(call, k, mid, S, t, rr, q_fallback)
     else:
         qq = np.broadcast_to(np.asarray(q, dtype=np.float64), (n,)).copy()
-    quotes = implied_vol_quotes(call, b, a, S, k, t, rr, qq, lo=lo, hi=hi)
-    iv = quotes.mid.iv
-    greeks = bsm_greeks(call, S, k, t, rr, qq, np.where(np.isfinite(iv), iv, np.nan))
-    nan_mask = ~np.isfinite(iv)
-    delta, gamma, vega, theta, rho = (np.where(nan_mask, np.nan, g) for g in greeks[1:])
+    style = np.broadcast_to(np.asarray(exercise), (n,))
+    bad = ~np.isin(style, ("european", "american"))
+    if np.any(bad):
+        raise ValueError(f"exercise must be 'european' or 'american' per option, got {style[bad][0]!r}")
+    fields = {name: np.full(n, np.nan) for name in ("bid_iv", "ask_iv", "iv", "delta", "gamma", "vega", "theta", "rho")}
+    reasons = {name: np.zeros(n, dtype=np.int8) for name in ("bid", "ask", "mid")}
+    for kind in ("european", "american"):
+        sel = np.flatnonzero(style == kind)
+        if sel.size == 0:
+            continue
+        quotes = implied_vol_quotes(call[sel], b[sel], a[sel], S, k[sel], t[sel], rr[sel], qq[sel], lo=lo, hi=hi,
+                                    exercise=kind, dividends=dividends, sides=sides)
+        fields["bid_iv"][sel], fields["ask_iv"][sel], fields["iv"][sel] = quotes.bid.iv, quotes.ask.iv, quotes.mid.iv
+        reasons["bid"][sel], reasons["ask"][sel], reasons["mid"][sel] = (
+            quotes.bid.reason, quotes.ask.reason, quotes.mid.reason)
+        live = sel[np.isfinite(quotes.mid.iv)]
+        if live.size:
+            g = bsm_greeks(call[live], S, k[live], t[live], rr[live], qq[live], fields["iv"][live],
+                           exercise=kind, dividends=dividends)
+            for name in ("delta", "gamma", "vega", "theta", "rho"):
+                fields[name][live] = getattr(g, name)
+    iv = fields["iv"]
+    delta, gamma, vega, theta, rho = (fields[name] for name in ("delta", "gamma", "vega", "theta", "rho"))
     forward = S * np.exp((rr - qq) * t)
     return ChainGreeks(
         mid=mid,
         iv=iv,
-        reason=quotes.mid.reason,
-        bid_iv=quotes.bid.iv,
-        bid_reason=quotes.bid.reason,
-        ask_iv=quotes.ask.iv,
-        ask_reason=quotes.ask.reason,
+        reason=reasons["mid"],
+        bid_iv=fields["bid_iv"],
+        bid_reason=reasons["bid"],
+        ask_iv=fields["ask_iv"],
+        ask_reason=reasons["ask"],
         delta=delta,
         gamma=gamma,
         vega=vega,
@@ -147,3 +198,37 @@ def chain_greeks(
         forward=forward,
         q=qq,
     )
+
+
+class ContractGreeks(NamedTuple):
+    """IV (annual fraction, NaN when it has no solution: see ``reason``) and BSM Greeks at
+    that IV of one contract, per share: ``delta`` ($/$), ``gamma`` (1/$), ``vega`` ($ per
+    vol point), ``theta`` ($ per calendar day); ``reason`` the :class:`desk.pricing.iv.IVReason`
+    code (0 = OK)."""
+
+    iv: float
+    delta: float
+    gamma: float
+    vega: float
+    theta: float
+    reason: int
+
+
+def contract_greeks(is_call: bool, K: float, price: float, S: float, T: float, carry: Carry, *,
+                    lo: float = 1e-4, hi: float = 5.0, exercise: str = "european") -> ContractGreeks:
+    """IV and Greeks of one contract at one ``price`` (dollars per share; the mid, as the
+    chain uses) with a given ``carry``: the chain's solver and model (:func:`implied_vol`,
+    :func:`bsm_greeks`, the same bounds as :func:`chain_greeks`), so a contract priced here
+    at the chain's mid, spot ``S``, ``T`` (years, ACT/365) and carry has the chain's IV.
+    Never raises for bad prices (NaN with a reason); ``ValueError`` for a non-finite or
+    non-positive ``S`` or ``K``. ``exercise``: as the chain chooses it
+    (:func:`exercise_style`), so the IV is the chain's model's too."""
+    if not (math.isfinite(S) and S > 0 and math.isfinite(K) and K > 0):
+        raise ValueError(f"S and K must be finite and > 0, got S={S!r}, K={K!r}")
+    res = implied_vol(bool(is_call), price, S, K, max(T, 0.0), carry.rate, carry.q, lo=lo, hi=hi, exercise=exercise)
+    iv = float(res.iv)
+    reason = int(res.reason)
+    if not math.isfinite(iv):
+        return ContractGreeks(math.nan, math.nan, math.nan, math.nan, math.nan, reason)
+    g = bsm_greeks(bool(is_call), S, K, T, carry.rate, carry.q, iv, exercise=exercise)
+    return ContractGreeks(iv, float(g.delta), float(g.gamma), float(g.vega), float(g.theta), reason)

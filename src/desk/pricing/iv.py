@@ -32,16 +32,11 @@ wings.
 
 American options
 ----------------
-The engine is European-only (BSM). For American-style options (US single-stock and ETF
-options) the European IV is adequate -- early-exercise premium negligible -- for calls on
-stocks paying no dividend before expiry (early exercise is never optimal: Hull 10th ed.
-sec. 11.5), and a good approximation for out-of-the-money and near-the-money options with
-short expiries, which is what a chain pane and the smile show. It is biased upward for
-in-the-money puts (more so with high rates and long expiries) and for in-the-money calls
-just before an ex-dividend date; an American put price above the European maximum
-``K e^{-rT}`` gets ``ABOVE_MAX``. Use the out-of-the-money side of each strike (calls above
-the forward, puts below) when a clean smile is wanted; :mod:`desk.pricing.chain` reports
-both. European-style index options (SPX, NDX, RUT) are priced exactly.
+This solver is European (BSM). ``implied_vol(..., exercise="american")`` hands American-style
+options (US single-stock and ETF options) to :mod:`desk.pricing.american_iv`, which inverts
+the American engine of :mod:`desk.pricing.american` (the European IV of an American put is
+biased upward in the money; one quoted below ``K - S`` gets ``BELOW_INTRINSIC`` there).
+European-style index options (SPX, NDX, RUT) are priced exactly here.
 """
 
 from __future__ import annotations
@@ -53,7 +48,16 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from scipy.special import ndtr
 
-from desk.pricing.bsm import _as_sign
+from desk.pricing.bsm import AMERICAN, _as_sign
+from desk.pricing.dividends import Dividends, escrowed_spot
+
+EXERCISES = ("european", "american")
+
+
+def _exercise(exercise: str) -> str:
+    if exercise not in EXERCISES:
+        raise ValueError(f"exercise must be 'european' or 'american', got {exercise!r}")
+    return exercise
 
 __all__ = [
     "MAX_ITER",
@@ -110,6 +114,8 @@ class IVReason(IntEnum):
     overflows or is absurdly far from the strike (``|ln(F/K)| > MAX_LOG_MONEYNESS``)."""
     NOT_CONVERGED = 13
     """Iteration cap reached without meeting ``tol`` (not expected; kept as a guard)."""
+    NOT_COMPUTED = 14
+    """Not asked for: the bid and ask IVs of :func:`implied_vol_quotes` with ``sides=False``."""
 
 
 class IVResult(NamedTuple):
@@ -299,6 +305,8 @@ def implied_vol(
     lo: float = 1e-4,
     hi: float = 5.0,
     tol: float = 1e-12,
+    exercise: str = "european",
+    dividends: Dividends | None = None,
 ) -> IVResult:
     """Black-Scholes-Merton implied volatility of European option prices, vectorized.
 
@@ -314,9 +322,22 @@ def implied_vol(
     (NaN or <= 0), ``ABOVE_MAX``, ``BELOW_INTRINSIC``, ``NO_TIME_VALUE`` (in the money, time value
     within 8 ulp of ``F + K``: rounding noise), ``VOL_BELOW_LO`` / ``VOL_ABOVE_HI``. Never raises on data; raises
     ``ValueError`` for arguments that do not broadcast or an invalid ``lo``/``hi``/``tol``,
-    ``TypeError`` for a non-boolean ``is_call``. Method and treatment of American options:
-    see the module docstring.
+    ``TypeError`` for a non-boolean ``is_call``. Method: see the module docstring.
+
+    ``exercise="american"`` inverts the American engine instead
+    (:func:`desk.pricing.american_iv.american_implied_vol`: American bounds, so a put quoted
+    below ``K - S`` gets ``BELOW_INTRINSIC``; ``tol`` is then 1e-8 absolute on sigma).
+    ``dividends=(times, amounts)`` adds cash dividends (years from now, dollars per share;
+    :data:`desk.pricing.american.Dividends`): for European exercise their present value is
+    taken off the spot (escrowed-dividend model, exact for it). Any other ``exercise``
+    raises ``ValueError``.
     """
+    exercise = _exercise(exercise)
+    if exercise == "american":
+        return AMERICAN["implied_vol"](is_call, price, S, K, T, r, q, dividends=dividends, lo=lo, hi=hi,
+                                       tol=max(tol, 1e-8))
+    if dividends is not None:
+        S = escrowed_spot(S, T, r, dividends)
     if not (0.0 < lo < hi < np.inf):
         raise ValueError(f"need 0 < lo < hi < inf, got lo={lo!r}, hi={hi!r}")
     if not (0.0 < tol < 1e-2):
@@ -410,6 +431,9 @@ def implied_vol_quotes(
     lo: float = 1e-4,
     hi: float = 5.0,
     tol: float = 1e-12,
+    exercise: str = "european",
+    dividends: Dividends | None = None,
+    sides: bool = True,
 ) -> QuoteIV:
     """Implied volatilities of the bid, ask and mid ``(bid + ask) / 2`` of option quotes.
 
@@ -418,7 +442,10 @@ def implied_vol_quotes(
     (bid > ask) gives ``CROSSED`` and a locked one (bid == ask) ``LOCKED`` for bid, ask and
     mid alike; a missing/zero bid gives ``NO_PRICE`` for the bid and ``NO_BID`` for the mid
     (the ask IV is still computed); a missing ask gives ``NO_PRICE`` for the ask and
-    ``NO_ASK`` for the mid. Returns :class:`QuoteIV` of three :class:`IVResult`.
+    ``NO_ASK`` for the mid. ``exercise`` and ``dividends`` as :func:`implied_vol` (one dividend
+    schedule for all, 1-D). ``sides=False`` solves the mid only (a third of the work, what a
+    chain of mid Greeks needs): the bid and ask get NaN with ``NOT_COMPUTED``. Returns
+    :class:`QuoteIV` of three :class:`IVResult`.
     """
     th, b, a, s_, k_, t_, r_, q_ = _broadcast(_as_sign(is_call), bid, ask, S, K, T, r, q)
     call = th > 0
@@ -428,14 +455,20 @@ def implied_vol_quotes(
         crossed = has_bid & has_ask & (b > a)
         locked = has_bid & has_ask & (b == a)
         mid = np.where(has_bid & has_ask, 0.5 * (b + a), np.nan)
-    # one solver call for all three prices
-    prices = np.stack([np.where(has_bid, b, np.nan), np.where(has_ask, a, np.nan), mid])
-    res = implied_vol(call, prices, s_, k_, t_, r_, q_, lo=lo, hi=hi, tol=tol)
+    # one solver call for all the prices asked for
+    if sides:
+        prices = np.stack([np.where(has_bid, b, np.nan), np.where(has_ask, a, np.nan), mid])
+    else:
+        prices = mid[np.newaxis]
+    res = implied_vol(call, prices, s_, k_, t_, r_, q_, lo=lo, hi=hi, tol=tol, exercise=exercise, dividends=dividends)
     ivs = res.iv.copy()
     reasons = res.reason.copy()
+    if not sides:
+        ivs = np.concatenate([np.full((2,) + mid.shape, np.nan), ivs])
+        reasons = np.concatenate([np.full((2,) + mid.shape, IVReason.NOT_COMPUTED, dtype=reasons.dtype), reasons])
     reasons[2][~has_ask] = IVReason.NO_ASK
     reasons[2][~has_bid] = IVReason.NO_BID
-    for row in range(3):
+    for row in range(0 if sides else 2, 3):
         reasons[row][locked] = IVReason.LOCKED
         reasons[row][crossed] = IVReason.CROSSED
         ivs[row][reasons[row] != IVReason.OK] = np.nan

@@ -7,38 +7,33 @@ notional, an IBKR-Fixed commission estimate, positions and buying power after th
 IB's what-if margin impact when the broker has it, and for options the payoff at expiry
 of the resulting position. A report with ``blocked`` true must not be sent.
 
-* :mod:`desk.risk.intent` — OrderIntent, ComboLeg, Action, OrderType, TimeInForce
-* :mod:`desk.risk.context` — MarketContext, RecentOrder, MarginImpact
+* :mod:`desk.domain.intent` — OrderIntent, ComboLeg, Action, OrderType, TimeInForce,
+  MarginImpact (IB's what-if) and RiskInputError: domain values, re-exported here
+* :mod:`desk.risk.context` — MarketContext, RecentOrder
 * :mod:`desk.risk.limits` — RiskLimits (from ``DESK_RISK_*`` settings)
 * :mod:`desk.risk.engine` — evaluate, RiskReport, CheckResult
-* :mod:`desk.risk.commission` — CommissionSchedule (IBKR Pro Fixed)
+* :mod:`desk.risk.margin` — Reg T / CBOE margin requirements (shared with desk.sim)
 * :mod:`desk.risk.payoff` — payoff_at_expiry
-* :mod:`desk.risk.hours` — XNYS market phases
+* the commission estimate is :mod:`desk.domain.commission` (IBKR Pro Fixed), the rule the
+  simulator charges and the scanners' costs use; market hours are
+  :mod:`desk.domain.calendar` (XNYS)
 
-The safety gates (modes, live override, typed confirmation, kill switch) are in
-:mod:`desk.safety`, which does file I/O.
+The order path's gates (modes, live override, kill switch) are in :mod:`desk.orders`.
 """
 
-from desk.risk.commission import IBKR_FIXED, CommissionSchedule
-from desk.risk.context import MarginImpact, MarketContext, RecentOrder
+from desk.domain.intent import Action, ComboLeg, MarginImpact, OrderIntent, OrderType, RiskInputError, TimeInForce
+from desk.risk.context import MarketContext, RecentOrder
 from desk.risk.engine import CHECK_NAMES, CheckResult, RiskReport, evaluate
-from desk.risk.errors import RiskInputError
-from desk.risk.hours import MarketHours, MarketPhase, nyse_hours
-from desk.risk.intent import Action, ComboLeg, OrderIntent, OrderType, TimeInForce
 from desk.risk.limits import RiskLimits
 from desk.risk.payoff import PayoffLeg, PayoffProfile, payoff_at_expiry
 
 __all__ = [
     "CHECK_NAMES",
-    "IBKR_FIXED",
     "Action",
     "CheckResult",
     "ComboLeg",
-    "CommissionSchedule",
     "MarginImpact",
     "MarketContext",
-    "MarketHours",
-    "MarketPhase",
     "OrderIntent",
     "OrderType",
     "PayoffLeg",
@@ -49,6 +44,5 @@ __all__ = [
     "RiskReport",
     "TimeInForce",
     "evaluate",
-    "nyse_hours",
     "payoff_at_expiry",
 ]

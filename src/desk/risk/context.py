@@ -14,79 +14,19 @@ from datetime import UTC, datetime
 
 from desk.domain.models import Quote
 from desk.domain.orders import Position
-from desk.risk.errors import RiskInputError
-from desk.risk.intent import OrderIntent
+from desk.domain.intent import MarginImpact, OrderIntent, RiskInputError
 
-__all__ = ["MarginImpact", "MarketContext", "RecentOrder"]
-
-#: IB's "unset" double (``Double.MAX_VALUE``), which what-if fields carry when unknown.
-_IB_UNSET = 1.7976931348623157e308
-
+__all__ = ["MarketContext", "RecentOrder"]
 
 @dataclass(frozen=True, slots=True)
 class RecentOrder:
-    """An order this desk sent at ``time`` (UTC): input of the duplicate and rate checks."""
+    """An order this desk sent (or modified) at ``time`` (UTC): input of the duplicate and
+    rate checks. ``order_ref``: its orderRef, so a modification is not a duplicate of the
+    order's own earlier versions."""
 
     time: datetime
     intent: OrderIntent
-
-
-def _ib_number(value: object) -> float:
-    if value is None or value == "":
-        return math.nan
-    try:
-        number = float(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        return math.nan
-    if not math.isfinite(number) or abs(number) >= _IB_UNSET:
-        return math.nan
-    return number
-
-
-@dataclass(frozen=True, slots=True)
-class MarginImpact:
-    """IB's what-if answer for an order (``whatIfOrder``: ``OrderState`` fields), dollars.
-
-    Initial margin, maintenance margin and equity with loan value before the order, the
-    change it makes, and after. ``commission`` / ``min_commission`` / ``max_commission``
-    are IB's own estimate. Unknown values are ``nan``.
-    """
-
-    init_margin_before: float = math.nan
-    init_margin_change: float = math.nan
-    init_margin_after: float = math.nan
-    maint_margin_before: float = math.nan
-    maint_margin_change: float = math.nan
-    maint_margin_after: float = math.nan
-    equity_with_loan_before: float = math.nan
-    equity_with_loan_change: float = math.nan
-    equity_with_loan_after: float = math.nan
-    commission: float = math.nan
-    min_commission: float = math.nan
-    max_commission: float = math.nan
-
-    _IB_NAMES = {
-        "initMarginBefore": "init_margin_before",
-        "initMarginChange": "init_margin_change",
-        "initMarginAfter": "init_margin_after",
-        "maintMarginBefore": "maint_margin_before",
-        "maintMarginChange": "maint_margin_change",
-        "maintMarginAfter": "maint_margin_after",
-        "equityWithLoanBefore": "equity_with_loan_before",
-        "equityWithLoanChange": "equity_with_loan_change",
-        "equityWithLoanAfter": "equity_with_loan_after",
-        "commission": "commission",
-        "minCommission": "min_commission",
-        "maxCommission": "max_commission",
-    }
-
-    @classmethod
-    def from_ib(cls, fields: Mapping[str, object]) -> MarginImpact:
-        """Build from IB's ``OrderState`` field names (``initMarginBefore`` ... as strings or
-        numbers, e.g. ``vars(order_state)`` of ib_async). Empty strings, IB's unset value
-        (1.797e308) and unparsable values become ``nan``; unknown keys are ignored."""
-        values = {ours: _ib_number(fields.get(theirs)) for theirs, ours in cls._IB_NAMES.items()}
-        return cls(**values)
+    order_ref: str = ""
 
 
 def _index_quotes(quotes: Mapping[int, Quote] | Iterable[Quote]) -> dict[int, Quote]:
@@ -122,7 +62,10 @@ class MarketContext:
     last update. ``positions``: :class:`Position` per conId (mapping or iterable; missing
     means flat). ``daily_pnl``: today's realized + unrealized P&L of the account, dollars
     (negative is a loss; ``nan`` unknown). ``buying_power``: IB ``BuyingPower``, dollars
-    (``nan`` unknown). ``open_orders``: intents of orders still working at the gateway,
+    (``nan`` unknown; shown, not checked). ``available_funds``: IB ``AvailableFunds``
+    (equity with loan value - initial margin), dollars: what the buying-power check
+    charges the order's cost against (``nan`` unknown: the check fails closed).
+    ``open_orders``: intents of orders still working at the gateway,
     with their *remaining* quantity. ``recent_orders``: orders this desk sent, at least
     those of the last minute. ``margin``: IB's what-if answer for this order, if the
     broker has one. ``underlying_price``: last or mid of the underlying, dollars per share,
@@ -136,6 +79,7 @@ class MarketContext:
     positions: Mapping[int, Position] = field(default_factory=dict)
     daily_pnl: float = math.nan
     buying_power: float = math.nan
+    available_funds: float = math.nan
     open_orders: tuple[OrderIntent, ...] = ()
     recent_orders: tuple[RecentOrder, ...] = ()
     margin: MarginImpact | None = None
@@ -156,7 +100,7 @@ class MarketContext:
         for r in self.recent_orders:
             if not isinstance(r, RecentOrder) or r.time.utcoffset() is None:
                 raise RiskInputError(f"MarketContext.recent_orders must be RecentOrder with aware times, got {r!r}")
-        for name in ("daily_pnl", "buying_power", "underlying_price"):
+        for name in ("daily_pnl", "buying_power", "available_funds", "underlying_price"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int | float):
                 raise RiskInputError(f"MarketContext.{name} must be a number (nan if unknown), got {value!r}")

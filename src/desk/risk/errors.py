@@ -1,8 +1,8 @@
-"""Exceptions of :mod:`desk.risk`."""
+"""Exceptions of :mod:`desk.risk`: the input error is the domain's, raised by the order
+intent's own validation and by the risk engine alike."""
 
 from __future__ import annotations
 
+from desk.domain.intent import RiskInputError
 
-class RiskInputError(ValueError):
-    """An order intent, limit or market context is malformed. ``str()`` is one line naming
-    the field and the problem, e.g. ``quantity must be a positive whole number, got -5``."""
+__all__ = ["RiskInputError"]

@@ -1,10 +1,14 @@
 """Pre-trade limits: :class:`RiskLimits`, built from settings (``DESK_RISK_*``).
 
-The defaults are deliberately small (a desk for one person's account): an order of at
-most 1,000 shares or 20 contracts and $50,000; limit price within 5% of mid; no identical
-order twice within 10 s; at most 20 orders a minute; at most 5,000 shares or 100
-contracts per instrument; no new risk after a $2,000 daily loss; quotes older than 10 s
-are stale.
+The defaults are sized for one person's account of about $1,000,000 (the simulator's):
+an order of at most 1,000 shares or 20 contracts (combo units) and $250,000 of notional
+(gross over a combo's legs), at most $1,000,000 of working orders; a limit may be beyond
+the touch by at most max(10 ticks, 3 % of the price, 1 spread); no identical order twice
+within 10 s; at most 20 orders a minute; at most 5,000 shares or 100 contracts per
+instrument, working orders included; no new risk after a $2,000 daily loss; quotes older
+than 10 s are stale. These let a 1-lot conversion, reversal or box on any simulator
+underlying through (SPY at about $600: 100 shares and two options, about $62,000 gross)
+and stop a 100-lot (quantity and notional).
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field, fields
 
-from desk.risk.commission import IBKR_FIXED, CommissionSchedule
+from desk.domain.commission import IBKR_FIXED, CommissionRates
 from desk.risk.errors import RiskInputError
 
 __all__ = ["RiskLimits"]
@@ -21,29 +25,38 @@ __all__ = ["RiskLimits"]
 
 @dataclass(frozen=True, slots=True)
 class RiskLimits:
-    """Limits of the pre-trade checks.
+    """Limits of the pre-trade checks (see :mod:`desk.risk.checks` for each rule).
 
     ``max_order_quantity``: shares per stock order. ``max_order_contracts``: contracts
-    (or combo units) per option / combo order. ``max_notional``: dollars per order
-    (quantity x price x multiplier). ``price_collar_pct``: largest distance of a limit
-    price from mid, percent of mid. ``duplicate_window_s``: seconds within which an
-    identical order counts as a duplicate. ``max_orders_per_minute``: orders sent in any
-    60 s, this one included. ``max_position_shares`` / ``max_position_contracts``: largest
-    absolute position per instrument (conId) after the order and every working order on it
-    in the same direction fill. ``daily_loss_limit``: dollars; once today's P&L is at or
-    below minus this, only orders that reduce positions pass. ``restricted_symbols``:
-    symbols (underlyings for options) that may not be traded. ``stale_quote_s``: a quote
-    older than this many seconds blocks the order. ``enforce_market_hours``: check XNYS
-    hours (False in sim mode by default, see ``DESK_RISK_SIM_ANY_HOURS``).
-    ``commission``: the schedule of the commission estimate.
+    (or combo units) per option / combo order. ``max_notional``: dollars per order: the
+    quantity x |price| x multiplier of a single instrument, the gross over the legs of a
+    combo. ``max_working_notional``: dollars: the notional of every working order plus
+    this one. Collar: a limit beyond the touch (a buy above the ask, a sell below the
+    bid) may be beyond it by at most max(``collar_ticks`` ticks, ``price_collar_pct`` %
+    of the touch price, ``collar_spreads`` x the bid-ask spread); a MKT order's expected
+    fill (the touch) at most max(``collar_ticks`` ticks, ``price_collar_pct`` % of mid)
+    from mid. ``duplicate_window_s``: seconds within which an identical order counts as
+    a duplicate. ``max_orders_per_minute``: orders sent in any 60 s, this one included.
+    ``max_position_shares`` / ``max_position_contracts``: largest absolute position per
+    instrument (conId) after the order and every working order on it in the same
+    direction fill. ``daily_loss_limit``: dollars; once today's P&L is at or below minus
+    this, only orders that reduce positions pass. ``restricted_symbols``: symbols
+    (underlyings for options) that may not be traded. ``stale_quote_s``: a quote older
+    than this many seconds blocks the order. ``enforce_market_hours``: check XNYS hours
+    (False in sim mode by default, see ``DESK_RISK_SIM_ANY_HOURS``). ``commission``: the
+    plan of the commission estimate (:class:`desk.domain.commission.CommissionRates`,
+    default IBKR Pro Fixed).
 
     Raises :class:`RiskInputError` for a negative or non-finite limit.
     """
 
     max_order_quantity: int = 1_000
     max_order_contracts: int = 20
-    max_notional: float = 50_000.0
-    price_collar_pct: float = 5.0
+    max_notional: float = 250_000.0
+    max_working_notional: float = 1_000_000.0
+    price_collar_pct: float = 3.0
+    collar_ticks: int = 10
+    collar_spreads: float = 1.0
     duplicate_window_s: float = 10.0
     max_orders_per_minute: int = 20
     max_position_shares: int = 5_000
@@ -52,7 +65,7 @@ class RiskLimits:
     restricted_symbols: frozenset[str] = field(default_factory=frozenset)
     stale_quote_s: float = 10.0
     enforce_market_hours: bool = True
-    commission: CommissionSchedule = IBKR_FIXED
+    commission: CommissionRates = IBKR_FIXED
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -67,8 +80,8 @@ class RiskLimits:
         object.__setattr__(self, "restricted_symbols", frozenset(str(s).strip().upper() for s in restricted))
         if not isinstance(self.enforce_market_hours, bool):
             raise RiskInputError(f"enforce_market_hours must be true or false, got {self.enforce_market_hours!r}")
-        if not isinstance(self.commission, CommissionSchedule):
-            raise RiskInputError("commission must be a CommissionSchedule")
+        if not isinstance(self.commission, CommissionRates):
+            raise RiskInputError("commission must be a desk.domain.commission.CommissionRates")
 
     @classmethod
     def from_settings(cls, settings: object) -> RiskLimits:
@@ -86,7 +99,10 @@ class RiskLimits:
             max_order_quantity=get("risk_max_order_quantity", d.max_order_quantity),
             max_order_contracts=get("risk_max_order_contracts", d.max_order_contracts),
             max_notional=get("risk_max_notional", d.max_notional),
+            max_working_notional=get("risk_max_working_notional", d.max_working_notional),
             price_collar_pct=get("risk_price_collar_pct", d.price_collar_pct),
+            collar_ticks=get("risk_collar_ticks", d.collar_ticks),
+            collar_spreads=get("risk_collar_spreads", d.collar_spreads),
             duplicate_window_s=get("risk_duplicate_window", d.duplicate_window_s),
             max_orders_per_minute=get("risk_max_orders_per_minute", d.max_orders_per_minute),
             max_position_shares=get("risk_max_position_shares", d.max_position_shares),

@@ -16,16 +16,20 @@ marks the caller passes (``mark(conId) -> dollars per share or None``):
 * **NetLiquidation** = cash + stock market value + option market value (short positions
   negative); **EquityWithLoanValue** (Reg T) = cash + stock market value: options have
   no loan value (long options are paid in full);
-* **margin** (:func:`desk.sim.margin.reg_t`): ``InitMarginReq``, ``MaintMarginReq``;
+* **margin** (:func:`desk.risk.margin.reg_t`, the desk's Reg T / CBOE rules):
+  ``InitMarginReq``, ``MaintMarginReq``;
   ``AvailableFunds`` = EWL - initial; ``ExcessLiquidity`` = EWL - maintenance;
   ``BuyingPower`` = 4 x AvailableFunds (IB's intraday Reg T stock buying power);
   ``Cushion`` = ExcessLiquidity / NetLiquidation;
-* **P&L**: unrealized = (mark - average cost) x quantity x multiplier; realized P&L of a
-  closing trade = (price - average cost) x closed quantity x multiplier minus its
-  commission (IB's commissionReport ``realizedPNL``); daily P&L = value now - value at the
-  start of the day + the day's cash flows (sales - purchases - commissions), per position
-  and summed for the account. The day starts when the account is created and at each
-  :meth:`SimAccount.start_day`.
+* **P&L**: average cost, unrealized, realized (today) and daily P&L follow IB's
+  definitions, written once in :mod:`desk.domain.pnl` (the desk uses the same module):
+  unrealized = (mark - average cost) x quantity x multiplier; realized of a closing trade
+  = (price - average cost) x closed quantity x multiplier minus its commission (IB's
+  commissionReport ``realizedPNL``); daily = position x mark now - position x mark at
+  the start of the day + the day's net amount traded (sales - purchases - commissions),
+  so a position opened today has daily == unrealized; every figure is rounded to the
+  cent per position and the account's reqPnL is their sum. The day starts when the
+  account is created and at each :meth:`SimAccount.start_day`.
 
 Values are what IB reports through ``reqAccountUpdates`` (updateAccountValue, msg 6,
 and updatePortfolio, msg 7), ``reqAccountUpdatesMulti`` (msg 73), ``reqAccountSummary``
@@ -41,8 +45,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
+from desk.domain.pnl import PnLFigures, PositionPnL, account_figures
+from desk.risk.margin import Requirement, reg_t
 from desk.sim.codec import encode_fields
-from desk.sim.margin import Requirement, reg_t
 from desk.sim.orders import Tradable, fmt_num
 
 __all__ = [
@@ -79,26 +84,35 @@ def _no_mark(con_id: int) -> float | None:
 
 @dataclass(slots=True)
 class SimPosition:
-    """A holding of one contract in one account.
-
-    ``quantity`` signed (shares or contracts); ``avg_cost`` dollars per share including
-    commissions (0 when flat); ``mark`` the last known mark, dollars per share;
-    ``realized_pnl`` realized P&L since the account started and ``day_realized`` since
-    the start of the day, dollars net of commissions; ``sod_quantity`` / ``sod_mark``
-    the position and mark at the start of the day; ``day_cash_flow`` dollars received
-    today (sales - purchases - commissions). A position closed today stays (quantity 0)
-    until the next day so that its daily and realized P&L can still be reported.
-    """
+    """A holding of one contract in one account: the contract, its last known ``mark``
+    (dollars per share) and its :class:`~desk.domain.pnl.PositionPnL` (``book``: signed
+    quantity, average cost including commissions, today's and total realized P&L, the
+    position and mark at the start of the day, today's net amount traded). A position
+    closed today stays (quantity 0) until the next day so that its daily and realized
+    P&L can still be reported."""
 
     contract: Tradable
-    quantity: float = 0.0
-    avg_cost: float = 0.0
+    book: PositionPnL = field(default_factory=PositionPnL)
     mark: float = math.nan
-    realized_pnl: float = 0.0
-    day_realized: float = 0.0
-    sod_quantity: float = 0.0
-    sod_mark: float = 0.0
-    day_cash_flow: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.book.multiplier != self.contract.multiplier:
+            self.book = dataclasses.replace(self.book, multiplier=float(self.contract.multiplier))
+
+    @property
+    def quantity(self) -> float:
+        """Signed shares / contracts."""
+        return self.book.quantity
+
+    @property
+    def avg_cost(self) -> float:
+        """Dollars per share including commissions (0 when flat)."""
+        return self.book.avg_cost
+
+    @property
+    def day_realized(self) -> float:
+        """Realized P&L since the start of the day, dollars net of commissions."""
+        return self.book.realized
 
     def price(self, mark: Mark) -> float:
         """The mark now (updating the cached one), else the last one, else avg cost."""
@@ -111,17 +125,17 @@ class SimPosition:
         return self.avg_cost
 
     def market_value(self, price: float) -> float:
-        return self.quantity * price * self.contract.multiplier
+        return self.book.market_value(price)
 
     def unrealized(self, price: float) -> float:
-        if self.quantity == 0:
-            return 0.0
-        return (price - self.avg_cost) * self.quantity * self.contract.multiplier
+        return self.book.unrealized(price)
 
     def daily(self, price: float) -> float:
-        mult = self.contract.multiplier
-        return (self.quantity * price * mult - self.sod_quantity * self.sod_mark * mult
-                + self.day_cash_flow)
+        return self.book.daily(price)
+
+    def figures(self, price: float) -> PnLFigures:
+        """Daily, unrealized, realized (today), value at ``price``, to the cent."""
+        return self.book.figures(price)
 
 
 class AccountSnapshot(NamedTuple):
@@ -206,33 +220,12 @@ class SimAccount:
             raise ValueError(f"fill quantity must be non-zero, got {quantity!r}")
         if not math.isfinite(price):
             raise ValueError(f"fill price must be finite, got {price!r}")
-        mult = contract.multiplier
         pos = self.positions.get(contract.con_id)
         if pos is None:
             pos = self.positions[contract.con_id] = SimPosition(contract, mark=price)
-        flow = -quantity * price * mult - commission
-        self.cash += flow
+        pos.book, realized = pos.book.fill(quantity, price, commission)
+        self.cash -= quantity * price * contract.multiplier + commission
         self.commissions += commission
-        pos.day_cash_flow += flow
-        old = pos.quantity
-        realized: float | None = None
-        closing = 0.0
-        if old and (old > 0) != (quantity > 0):
-            closing = math.copysign(min(abs(quantity), abs(old)), quantity)
-        opening = quantity - closing
-        if closing:
-            share = commission * abs(closing) / abs(quantity)
-            realized = -closing * (price - pos.avg_cost) * mult - share
-            pos.realized_pnl += realized
-            pos.day_realized += realized
-            pos.quantity = old + closing
-            if pos.quantity == 0:
-                pos.avg_cost = 0.0
-        if opening:
-            share = commission * abs(opening) / abs(quantity)
-            basis = pos.quantity * pos.avg_cost * mult + opening * price * mult + share
-            pos.quantity += opening
-            pos.avg_cost = basis / (pos.quantity * mult)
         return realized
 
     def start_day(self, mark: Mark = _no_mark) -> None:
@@ -241,18 +234,16 @@ class SimAccount:
         for con_id in [c for c, p in self.positions.items() if p.quantity == 0]:
             del self.positions[con_id]
         for p in self.positions.values():
-            p.sod_quantity = p.quantity
-            p.sod_mark = p.price(mark)
-            p.day_cash_flow = 0.0
-            p.day_realized = 0.0
+            p.book = p.book.new_day(p.price(mark))
         self.sod_cash = self.cash
 
     # --- figures ---------------------------------------------------------------------
 
     def snapshot(self, mark: Mark = _no_mark) -> AccountSnapshot:
         """The account's figures now (see the module docstring for the definitions)."""
-        stock = option = gross = unrealized = realized = daily = 0.0
+        stock = option = gross = 0.0
         prices: dict[int, float] = {}
+        figures = []
         for con_id, p in self.positions.items():
             px = p.price(mark)
             prices[con_id] = px
@@ -262,16 +253,15 @@ class SimAccount:
             else:
                 stock += mv
             gross += abs(mv)
-            unrealized += p.unrealized(px)
-            realized += p.day_realized
-            daily += p.daily(px)
+            figures.append(p.figures(px))
+        pnl = account_figures(figures)
         req = self.requirement(mark, prices)
         ewl = self.cash + stock
         return AccountSnapshot(
             net_liquidation=self.cash + stock + option, cash=self.cash, stock_value=stock,
             option_value=option, gross_value=gross, equity_with_loan=ewl,
-            initial=req.initial, maintenance=req.maintenance, unrealized=unrealized,
-            realized=realized, daily=daily,
+            initial=req.initial, maintenance=req.maintenance, unrealized=pnl.unrealized,
+            realized=pnl.realized, daily=pnl.daily,
         )
 
     def requirement(self, mark: Mark = _no_mark,
@@ -295,29 +285,32 @@ class SimAccount:
             m = mark(con_id)
             return m if m is not None and m == m else math.nan
 
-        return reg_t(qty.values(), price)
+        # an option's underlying is priced by its conId (the stock need not be held)
+        und = {c.symbol: c.underlying_con_id for c, _ in qty.values() if c.underlying_con_id}
+        return reg_t(qty.values(), price, lambda symbol: price(und[symbol]) if symbol in und else math.nan)
 
     def sod_equity_with_loan(self) -> float:
         """Equity with loan value at the start of the day: cash then plus the stock
         positions then at their marks then, dollars."""
         return self.sod_cash + sum(
-            p.sod_quantity * p.sod_mark * p.contract.multiplier
+            p.book.prior_quantity * p.book.prior_close * p.contract.multiplier
             for p in self.positions.values() if not p.contract.is_option)
 
     def pnl(self, mark: Mark = _no_mark) -> tuple[float, float, float]:
-        """``(daily, unrealized, realized)`` P&L of the account, dollars (reqPnL)."""
-        s = self.snapshot(mark)
-        return s.daily, s.unrealized, s.realized
+        """``(daily, unrealized, realized)`` P&L of the account, dollars to the cent
+        (reqPnL): the sums of the positions' figures (:func:`desk.domain.pnl.account_figures`)."""
+        f = account_figures(p.figures(p.price(mark)) for p in self.positions.values())
+        return f.daily, f.unrealized, f.realized
 
     def pnl_single(self, con_id: int, mark: Mark = _no_mark
                    ) -> tuple[float, float, float, float, float]:
-        """``(position, daily, unrealized, realized, value)`` of one conId, dollars
-        (reqPnLSingle); zeros if the account never held it today."""
+        """``(position, daily, unrealized, realized, value)`` of one conId, dollars to the
+        cent (reqPnLSingle); zeros if the account never held it today."""
         p = self.positions.get(con_id)
         if p is None:
             return 0.0, 0.0, 0.0, 0.0, 0.0
-        px = p.price(mark)
-        return p.quantity, p.daily(px), p.unrealized(px), p.day_realized, p.market_value(px)
+        f = p.figures(p.price(mark))
+        return f.position, f.daily, f.unrealized, f.realized, f.value
 
     def values(self, mark: Mark = _no_mark) -> list[tuple[str, str, str]]:
         """``(tag, value, currency)`` rows as IB's account updates carry them."""
@@ -418,9 +411,9 @@ class SimAccount:
             "positions": [
                 {"contract": _contract_dict(p.contract), "quantity": p.quantity,
                  "avg_cost": p.avg_cost, "mark": None if p.mark != p.mark else p.mark,
-                 "realized_pnl": p.realized_pnl, "day_realized": p.day_realized,
-                 "sod_quantity": p.sod_quantity, "sod_mark": p.sod_mark,
-                 "day_cash_flow": p.day_cash_flow}
+                 "realized_pnl": p.book.realized_total, "day_realized": p.book.realized,
+                 "sod_quantity": p.book.prior_quantity, "sod_mark": p.book.prior_close,
+                 "day_cash_flow": p.book.day_cash_flow}
                 for p in self.positions.values()
             ],
         }
@@ -435,11 +428,11 @@ class SimAccount:
         for pd in d.get("positions", []):
             c = Tradable(**pd["contract"])
             mark = pd.get("mark")
-            acc.positions[c.con_id] = SimPosition(
-                c, float(pd["quantity"]), float(pd["avg_cost"]),
-                math.nan if mark is None else float(mark), float(pd["realized_pnl"]),
-                float(pd["day_realized"]), float(pd["sod_quantity"]),
-                float(pd["sod_mark"]), float(pd["day_cash_flow"]))
+            book = PositionPnL(
+                float(c.multiplier), float(pd["quantity"]), float(pd["avg_cost"]), float(pd["day_realized"]),
+                float(pd["realized_pnl"]), float(pd["sod_quantity"]), float(pd["sod_mark"]),
+                float(pd["day_cash_flow"]))
+            acc.positions[c.con_id] = SimPosition(c, book, math.nan if mark is None else float(mark))
         return acc
 
 
@@ -463,10 +456,11 @@ def portfolio_value(account: str, p: SimPosition, price: float) -> bytes:
     marketValue, averageCost (per contract for options), unrealizedPNL, realizedPNL
     (today), account."""
     c = p.contract
+    f = p.figures(price)
     return encode_fields((
         _PORTFOLIO_VALUE, 8, *c.wire_portfolio(), fmt_num(p.quantity), fmt_num(price),
-        f"{p.market_value(price):.2f}", fmt_num(p.avg_cost * c.multiplier),
-        f"{p.unrealized(price):.2f}", f"{p.day_realized:.2f}", account,
+        f"{f.value:.2f}", fmt_num(p.avg_cost * c.multiplier),
+        f"{f.unrealized:.2f}", f"{f.realized:.2f}", account,
     ))
 
 

@@ -4,7 +4,8 @@ Every stock and ETF of :data:`~desk.sim.universe.UNIVERSE` has a chain of Americ
 US equity options (secType ``OPT``, multiplier 100, currency USD, trading class = the
 underlying symbol). What is listed, as of an exchange date ``today``:
 
-* **expiries** (exchange calendar ``XNYS`` of ``exchange_calendars``): every Friday of the
+* **expiries** (the desk's exchange calendar, :func:`desk.domain.calendar.nyse_calendar`:
+  ``XNYS`` of ``exchange_calendars``): every Friday of the
   next 6 weeks (weeklies), the third Friday of the current and next 6 months (monthlies)
   and the January third Friday of the next one or two years beyond the monthlies (LEAPS).
   An expiry that falls on an exchange holiday moves to the previous trading day (as OCC
@@ -40,16 +41,15 @@ from __future__ import annotations
 import functools
 import hashlib
 import math
-import warnings
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import date, timedelta
 from types import MappingProxyType
 
+from desk.domain.calendar import DAYS_PER_YEAR, nyse_calendar
 from desk.sim.universe import UNIVERSE, SimStock
 
 __all__ = [
-    "EXCHANGE_TZ_NAME",
     "INDEX_ETFS",
     "OPTION_CON_ID_MAX",
     "OPTION_CON_ID_MIN",
@@ -62,6 +62,7 @@ __all__ = [
     "SimOption",
     "listed_expiries",
     "listing_for",
+    "expiry_epoch",
     "occ_symbol",
     "option_con_id",
     "strike_grid",
@@ -84,10 +85,6 @@ INDEX_ETFS = frozenset({"SPY", "QQQ", "IWM", "DIA"})
 PENNY_PROGRAM = frozenset(UNIVERSE)
 #: Underlyings whose options quote in $0.01 at every price level.
 PENNY_ALL = frozenset({"SPY", "QQQ", "IWM"})
-#: Exchange time zone of expiries and sessions.
-EXCHANGE_TZ_NAME = "US/Eastern"
-#: Options stop trading at 16:00 exchange time on the expiry date.
-EXPIRY_TIME = time(16, 0)
 
 _WEEKLY_DAYS = 42  # weeklies listed for the next 6 weeks
 _MONTHLY_COUNT = 7  # the current month's third Friday and the next 6
@@ -102,7 +99,8 @@ class SimOption:
     * ``con_id``: IB conId (see the module docstring for how it is derived);
     * ``symbol``: the underlying's symbol (IB ``symbol`` of an option is the underlying);
     * ``expiry``: ``lastTradeDateOrContractMonth``, ``YYYYMMDD``, exchange date; the
-      option stops trading at 16:00 US/Eastern that day;
+      option stops trading at that session's close (16:00 ET, 13:00 ET on a half day:
+      :func:`expiry_epoch`);
     * ``strike``: dollars per share; ``right``: ``"C"`` or ``"P"``;
     * ``multiplier``: shares per contract (100); a price of 1.25 costs $125 per contract;
     * ``underlying_con_id``: conId of the underlying stock/ETF;
@@ -226,25 +224,6 @@ def option_con_id(symbol: str, expiry: str, strike: float, right: str, probe: in
 # --- calendar ------------------------------------------------------------------------------
 
 
-@functools.lru_cache(maxsize=8)
-def _sessions(first_year: int, last_year: int) -> frozenset[date]:
-    """XNYS trading days of the years ``first_year..last_year`` (exchange_calendars)."""
-    import exchange_calendars as xc  # lazy: ~0.5 s to import, only when options are used
-
-    with warnings.catch_warnings():  # pandas deprecation noise from inside the library
-        warnings.simplefilter("ignore")
-        cal = xc.get_calendar("XNYS", start=f"{first_year}-01-01", end=f"{last_year}-12-31")
-        return frozenset(ts.date() for ts in cal.sessions)
-
-
-def _previous_session(d: date, sessions: frozenset[date]) -> date:
-    for _ in range(10):
-        if d in sessions:
-            return d
-        d -= timedelta(days=1)
-    raise ValueError(f"no XNYS session in the 10 days before {d}")
-
-
 def _third_friday(year: int, month: int) -> date:
     first = date(year, month, 1)
     return first + timedelta(days=(4 - first.weekday()) % 7 + 14)
@@ -254,7 +233,7 @@ def listed_expiries(today: date) -> list[tuple[date, str]]:
     """``(expiry date, kind)`` listed as of exchange date ``today``, ascending; kind is
     ``"weekly"``, ``"monthly"`` or ``"leaps"`` (see the module docstring). A date that is
     both a weekly and a monthly is a monthly."""
-    sessions = _sessions(today.year - 1, today.year + 3)
+    cal = nyse_calendar()  # loads exchange_calendars on first use (~1 s once per process)
     raw: dict[date, str] = {}
     friday = today + timedelta(days=(4 - today.weekday()) % 7)
     while friday <= today + timedelta(days=_WEEKLY_DAYS):
@@ -279,7 +258,7 @@ def listed_expiries(today: date) -> list[tuple[date, str]]:
     out: dict[date, str] = {}
     rank = {"weekly": 0, "monthly": 1, "leaps": 2}
     for d, kind in raw.items():
-        adj = _previous_session(d, sessions)
+        adj = cal.previous_session(d, inclusive=True).day
         if adj < today:
             continue
         if adj not in out or rank[kind] > rank[out[adj]]:
@@ -356,7 +335,7 @@ class ChainListing:
         for stock in chosen:
             listed: list[ListedExpiry] = []
             for ei, (d, kind) in enumerate(expiries):
-                years = max((d - today).days, 0) / 365.0
+                years = max((d - today).days, 0) / DAYS_PER_YEAR
                 strikes = strike_grid(stock, years, kind)
                 exp = d.strftime("%Y%m%d")
                 calls: list[int] = []
@@ -480,17 +459,10 @@ def listing_for(today: date) -> ChainListing:
     return ChainListing(today)
 
 
-def exchange_date(now: datetime) -> date:
-    """The exchange (US/Eastern) calendar date of an aware datetime."""
-    from zoneinfo import ZoneInfo
-
-    return now.astimezone(ZoneInfo(EXCHANGE_TZ_NAME)).date()
-
-
+@functools.lru_cache(maxsize=1024)
 def expiry_epoch(expiry: str) -> float:
-    """UTC epoch seconds of 16:00 US/Eastern on ``expiry`` (``YYYYMMDD``): when the option
+    """UTC epoch seconds of the close of ``expiry`` (``YYYYMMDD``) on the desk's exchange
+    calendar (:meth:`desk.domain.calendar.ExchangeCalendar.expiry_close`: 16:00 ET, 13:00
+    ET on a half day, the previous session's if the date is not one): when the option
     stops trading; time to expiry is measured to this instant."""
-    from zoneinfo import ZoneInfo
-
-    d = date(int(expiry[:4]), int(expiry[4:6]), int(expiry[6:8]))
-    return datetime.combine(d, EXPIRY_TIME, ZoneInfo(EXCHANGE_TZ_NAME)).timestamp()
+    return nyse_calendar().expiry_close(expiry).timestamp()

@@ -27,8 +27,10 @@ from typing import Any
 from desk.domain.clock import Clock
 from desk.sim import messages as m
 from desk.sim.account import SimAccount
-from desk.sim.faults import FaultInjector, open_control
+from desk.sim.control import open_control
+from desk.sim.faults import FaultInjector
 from desk.sim.history import HistoryService
+from desk.sim.journal import clock_id
 from desk.sim.market import MarketModel
 from desk.sim.matching import OrderEngine
 from desk.sim.chain import SimOption
@@ -79,12 +81,17 @@ class SimGateway:
       delayed tick types, as for an account without subscriptions; default); ``False``:
       live data whatever type is asked (as for a subscribed account).
     * ``cash``: starting cash of each account, USD (Reg T margin accounts).
-    * ``market_hours``: orders work only 09:30-16:00 US/Eastern on weekdays of ``clock``
-      (04:00-20:00 with outsideRth) and DAY orders expire at the close; default False:
-      the simulated market is always open (see :mod:`desk.sim.matching`).
-    * ``state_file``: JSON file of the accounts, orders and executions: loaded when the
-      gateway starts (if it exists), written when it stops, so that they survive a
-      simulator restart (default None: a restart starts afresh).
+    * ``market_hours``: orders work only in the sessions of the desk's exchange calendar
+      at ``clock`` (:mod:`desk.domain.calendar`: NYSE sessions, holidays and half days;
+      09:30 ET to the close, or 04:00 ET to 4 hours after it with outsideRth) and DAY
+      orders expire at the close; default False: the simulated market is always open
+      (see :mod:`desk.sim.matching`).
+    * ``state_file``: JSON snapshot of the accounts, orders, executions and id counters,
+      with every change journaled to ``state_file + ".journal"`` (fsynced before it is
+      reported) and compacted into the snapshot now and then: read back when the
+      gateway starts, so that they survive a restart and a crash (``kill -9``); see
+      :mod:`desk.sim.journal`. Default None: a restart starts afresh (order ids and
+      permIds still grow, seeded from the wall clock).
     """
 
     def __init__(
@@ -141,7 +148,10 @@ class SimGateway:
         self.state_file = state_file
         self.sessions: set[Session] = set()
         self._by_client_id: dict[int, Session] = {}
+        #: next valid order id by clientId; a client not seen yet starts at the clock
+        #: seed, so that ids grow across restarts even without a state file
         self._next_order_id: dict[int, int] = {}
+        self._order_id_seed = clock_id()
         self._subs: dict[str, list[Subscription]] = {}
         self._server: asyncio.Server | None = None
         self._ticker: asyncio.Task[None] | None = None
@@ -176,15 +186,20 @@ class SimGateway:
 
     async def start(self) -> int:
         """Bind and start listening and ticking; return the port. ``OSError`` if the
-        port is taken, ``ValueError`` if ``state_file`` cannot be read back."""
+        port is taken, ``ValueError`` naming the file if ``state_file`` cannot be read
+        back or written (or another simulator uses it)."""
         if self._server is not None:
             return self.port
         if self.state_file is not None:
-            self.orders.load_state(self.state_file)
+            self.orders.open_state(self.state_file)
         loop = asyncio.get_running_loop()
-        self._server = await loop.create_server(
-            lambda: Session(self), self.host, self.port, reuse_address=True
-        )
+        try:
+            self._server = await loop.create_server(
+                lambda: Session(self), self.host, self.port, reuse_address=True
+            )
+        except BaseException:
+            self.orders.close_state()
+            raise
         self.port = self._server.sockets[0].getsockname()[1]
         self._stopped = asyncio.Event()
         self._ticker = loop.create_task(self._run_market(), name="desk-sim-market")
@@ -197,6 +212,7 @@ class SimGateway:
         close, as when TWS exits). Safe to call twice."""
         if self._server is None:
             return
+        self.faults.close()  # pending fault timers (restart, farm OK, outage end)
         server, self._server = self._server, None
         server.close()
         if self._ticker is not None:
@@ -208,8 +224,7 @@ class SimGateway:
             self._ticker = None
         await self._close_sessions()
         await server.wait_closed()
-        if self.state_file is not None:
-            self.orders.save_state(self.state_file)
+        self.orders.close_state()  # last snapshot of the state file, if any
         if self._stopped is not None:
             self._stopped.set()
         log.info("simulated gateway on port %d stopped", self.port)
@@ -218,6 +233,33 @@ class SimGateway:
         """Close every client connection but keep listening (fault injection: clients
         see a disconnect and may reconnect). Returns how many were closed."""
         return await self._close_sessions(timeout)
+
+    async def close_listener(self, timeout: float = 2.0) -> int:
+        """Stop accepting connections (connection attempts are refused) and close every
+        client connection, keeping the market, orders, accounts, executions and order id
+        counters (TWS's daily restart, :meth:`desk.sim.faults.FaultInjector.restart`).
+        Returns the connections closed; :meth:`open_listener` listens again."""
+        server = self._server
+        if server is None:
+            raise RuntimeError("gateway not started")
+        server.close()
+        n = await self._close_sessions(timeout)
+        await server.wait_closed()
+        return n
+
+    async def open_listener(self) -> bool:
+        """Listen again on the same port after :meth:`close_listener`; ``False`` if
+        already listening or stopped meanwhile. ``OSError`` if the port was taken."""
+        old = self._server
+        if old is None or old.is_serving():
+            return False
+        server = await asyncio.get_running_loop().create_server(
+            lambda: Session(self), self.host, self.port, reuse_address=True)
+        if self._server is not old:  # stopped (or reopened) while binding
+            server.close()
+            return False
+        self._server = server
+        return True
 
     async def serve_forever(self) -> None:
         """Start if needed and run until :meth:`stop` is called (or the task is
@@ -230,13 +272,27 @@ class SimGateway:
             await self.stop()
 
     def next_order_id(self, client_id: int) -> int:
-        """The next valid order id of ``client_id``: above every id it has used."""
-        return self._next_order_id.setdefault(client_id, 1)
+        """The next valid order id of ``client_id`` (nextValidId): above every id it has
+        used (placed, modified or what-if), also across restarts with a state file; a
+        client not seen before starts at the wall-clock seed
+        (:func:`desk.sim.journal.clock_id`), above the ids of a previous run."""
+        return self._next_order_id.setdefault(client_id, self._order_id_seed)
 
     def note_order_id(self, client_id: int, order_id: int) -> None:
         """Record that ``client_id`` used ``order_id``."""
         if order_id >= self.next_order_id(client_id):
             self._next_order_id[client_id] = order_id + 1
+
+    def order_ids(self) -> dict[int, int]:
+        """The next valid order id of every client seen, by clientId (a copy)."""
+        return dict(self._next_order_id)
+
+    def restore_order_ids(self, next_ids: dict[int, int]) -> None:
+        """Raise the next valid order ids to ``next_ids`` (clientId -> id), read back
+        from a state file; ids already above stay."""
+        for client_id, n in next_ids.items():
+            self._next_order_id[client_id] = max(int(n),
+                                                 self._next_order_id.get(client_id, 0))
 
     def quote_for(self, con_id: int) -> SimQuote | None:
         """Current ``(bid, ask, bid_size, ask_size, last)`` of any simulated instrument,
@@ -357,7 +413,7 @@ class SimGateway:
         self.orders.session_closed(session)
 
     def _register_client(self, session: Session, client_id: int) -> bool:
-        if client_id in self._by_client_id:
+        if client_id in self._by_client_id or self.faults.client_id_held(client_id):
             return False
         self._by_client_id[client_id] = session
         return True
@@ -503,11 +559,12 @@ def serve(host: str = "127.0.0.1", port: int = 0, seed: int = 7, *,
     if the port is taken. ``max_tickers``: market data lines per connection (error 101
     beyond); ``rate``: the options' risk-free rate (annual fraction); ``cash``: starting
     cash of the account, USD; ``market_hours``: orders work only in US market hours;
-    ``state_file``: keep accounts and orders across restarts (see :class:`SimGateway`).
+    ``state_file``: keep accounts, orders and executions across restarts and crashes
+    (see :class:`SimGateway`).
     ``gateway_kwargs``: more :class:`SimGateway` arguments (the replay's market and clock,
     :func:`desk.sim.replay.replay_gateway_kwargs`); ``pacing``: enforce that many messages
     per second per client (error 100, :mod:`desk.sim.faults`); ``control``: listen for
-    fault commands on :func:`desk.sim.faults.control_path` (``desk sim ctl``); ``label``:
+    fault commands on :func:`desk.sim.control.control_path` (``desk sim ctl``); ``label``:
     shown instead of the seed in the first line.
     """
 
@@ -519,7 +576,7 @@ def serve(host: str = "127.0.0.1", port: int = 0, seed: int = 7, *,
         print(f"desk sim listening on {host}:{gw.port} ({label or f'seed {seed}'})", flush=True)
         if pacing:
             gw.faults.set_pacing(pacing)
-        ctl = await open_control(gw) if control else None
+        ctl = await open_control(gw.faults, gw.port) if control else None
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):

@@ -9,8 +9,9 @@ Where bars come from (a :class:`HistorySource`):
   The two meet: the previous trading day's close is the model's previous close (tick 9),
   the day of ``T0`` opens at the model's open (tick 14) and its synthetic part ends at the
   model's price at ``T0``, so the history ends at the current price and keeps following it.
-  The synthetic past: trading days are weekdays (exchange holidays are not modelled),
-  09:30-16:00 US/Eastern only; close-to-close log returns and intraday minute paths are
+  The synthetic past: trading days and hours are the sessions of the desk's exchange
+  calendar (:func:`desk.domain.calendar.nyse_calendar`: no bars on weekends and exchange
+  holidays, 09:30-16:00 ET, 09:30-13:00 ET on half days); close-to-close log returns and intraday minute paths are
   Gaussian with the stock's annual volatility (a Brownian bridge from each day's open to
   its close), an overnight gap of 0.3 daily sigma, a U-shaped intraday volume profile
   around the stock's daily volume; quotes are the path rounded to the tick grid with the
@@ -23,10 +24,10 @@ Request rules (IB's, as far as the simulator needs them; TWS API "Historical Bar
 * bar sizes ``1 min`` .. ``1 day`` (:data:`BAR_SECONDS`); smaller ones get error 162;
 * ``whatToShow`` ``TRADES``, ``MIDPOINT``, ``BID``, ``ASK``, ``BID_ASK`` (IB's BID_ASK bar:
   open = time-average bid, high = max ask, low = min bid, close = time-average ask);
-* durations ``N S``, ``N D`` (N trading days), ``N W``, ``N M`` (30 days), ``N Y`` (365 days);
+* durations ``N S``, ``N D`` (N sessions), ``N W``, ``N M`` (30 days), ``N Y`` (365 days);
 * ``endDateTime`` empty (now), ``yyyymmdd hh:mm:ss TZ``, ``yyyymmdd-hh:mm:ss`` (UTC) or
   ``yyyymmdd`` (end of that day); with ``keepUpToDate`` it must be empty;
-* ``useRTH`` 1 keeps 09:30-16:00 US/Eastern bars only;
+* ``useRTH`` 1 keeps bars of the regular sessions only (09:30 to the close, ET);
 * bars are aligned to the exchange clock (5-minute bars start at :00, :05, ...; the first
   hourly bar of a session starts at 09:30), labelled by their first minute; daily bars
   carry ``YYYYMMDD`` (exchange date); intraday ``yyyymmdd hh:mm:ss US/Eastern``
@@ -58,10 +59,19 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 
+from desk.domain.calendar import (
+    EXCHANGE_TZ_ID,
+    NEW_YORK,
+    SECONDS_PER_TRADING_YEAR,
+    exchange_date,
+    nyse_calendar,
+)
+from desk.domain.calendar import Session as CalendarSession
+from desk.domain.calendar import exchange_midnight as _midnight
 from desk.sim import messages as m
 from desk.sim.codec import encode_fields
 from desk.sim.contracts import CONTRACT_FIELDS, ContractQuery, resolve
-from desk.sim.market import SECONDS_PER_TRADING_YEAR
+from desk.sim.market import SESSION_SECONDS
 from desk.sim.messages import Code
 
 if TYPE_CHECKING:
@@ -87,7 +97,6 @@ __all__ = [
 
 log = logging.getLogger("desk.sim")
 
-EXCHANGE_TZ = ZoneInfo("US/Eastern")
 #: IB bar size texts the simulator serves, in seconds.
 BAR_SECONDS: dict[str, int] = {
     "1 min": 60, "2 mins": 120, "3 mins": 180, "5 mins": 300, "10 mins": 600, "15 mins": 900,
@@ -100,9 +109,8 @@ WHAT_TO_SHOW = ("TRADES", "MIDPOINT", "BID", "ASK", "BID_ASK")
 MAX_SYNTHETIC_DAYS = 2520
 #: Most 1-minute bars one request may cover (about two years of sessions).
 MAX_MINUTES = 200_000
-RTH_OPEN = 9 * 3600 + 1800  # 09:30, seconds after exchange midnight
-RTH_CLOSE = 16 * 3600
-SESSION_MINUTES = (RTH_CLOSE - RTH_OPEN) // 60  # 390
+#: Minutes of a full regular session (09:30-16:00 ET): the width of a synthetic day.
+SESSION_MINUTES = int(SESSION_SECONDS) // 60  # 390
 _HMDS = "Historical Market Data Service error message:"
 
 
@@ -176,23 +184,21 @@ class Bars:
 
 
 def exchange_offsets(t: np.ndarray) -> np.ndarray:
-    """UTC offset of US/Eastern (seconds, e.g. -18000) for each epoch second in ``t``,
+    """UTC offset of New York time (seconds, e.g. -18000) for each epoch second in ``t``,
     taken at noon UTC of the bar's UTC date (DST switches at 02:00 have no sessions)."""
     if not len(t):
         return np.empty(0, dtype=np.int64)
     days = t // 86400
     uniq, inv = np.unique(days, return_inverse=True)
-    offs = np.array([int(datetime.fromtimestamp(int(d) * 86400 + 43200, EXCHANGE_TZ).utcoffset().total_seconds())
+    offs = np.array([int(datetime.fromtimestamp(int(d) * 86400 + 43200, NEW_YORK).utcoffset().total_seconds())
                      for d in uniq], dtype=np.int64)
     return offs[inv]
 
 
 def rth_mask(t: np.ndarray) -> np.ndarray:
-    """True for bars starting within 09:30-16:00 US/Eastern on a weekday."""
-    local = t + exchange_offsets(t)
-    sod = local % 86400
-    weekday = ((local // 86400) + 3) % 7  # 1970-01-01 was a Thursday (3)
-    return (sod >= RTH_OPEN) & (sod < RTH_CLOSE) & (weekday < 5)
+    """True for bars starting (UTC epoch seconds) inside a regular session of the
+    exchange calendar (:meth:`desk.domain.calendar.ExchangeCalendar.regular_mask`)."""
+    return nyse_calendar().regular_mask(t)
 
 
 def aggregate(b: Bars, labels: np.ndarray, quote_mean: bool = False) -> Bars:
@@ -227,7 +233,7 @@ def aggregate(b: Bars, labels: np.ndarray, quote_mean: bool = False) -> Bars:
 
 def bucket_labels(t: np.ndarray, seconds: int) -> np.ndarray:
     """Bucket of each bar time for ``seconds``-long bars aligned to the exchange clock
-    (US/Eastern midnight + k x seconds); daily: the exchange date."""
+    (New York midnight + k x seconds); daily: the exchange date."""
     local = t + exchange_offsets(t)
     return local // seconds
 
@@ -250,7 +256,7 @@ def parse_duration(text: str) -> tuple[int, str]:
 def parse_end(text: str, now: float) -> float:
     """The request's endDateTime as UTC epoch seconds (``now`` when empty, and never later
     than ``now``). Accepts ``yyyymmdd hh:mm:ss TZ``, ``yyyymmdd-hh:mm:ss`` (UTC),
-    ``yyyymmdd hh:mm:ss`` (US/Eastern) and ``yyyymmdd`` (23:59:59 US/Eastern)."""
+    ``yyyymmdd hh:mm:ss`` (New York time) and ``yyyymmdd`` (23:59:59 New York time)."""
     s = (text or "").strip()
     if not s:
         return now
@@ -258,29 +264,27 @@ def parse_end(text: str, now: float) -> float:
         if "-" in s and len(s) == 17:
             t = datetime.strptime(s, "%Y%m%d-%H:%M:%S").replace(tzinfo=UTC)
         elif len(s) == 8 and s.isdigit():
-            t = datetime.strptime(s, "%Y%m%d").replace(hour=23, minute=59, second=59, tzinfo=EXCHANGE_TZ)
+            t = datetime.strptime(s, "%Y%m%d").replace(hour=23, minute=59, second=59, tzinfo=NEW_YORK)
         else:
             parts = s.split()
             t = datetime.strptime(" ".join(parts[:2]), "%Y%m%d %H:%M:%S")
-            tz = ZoneInfo(parts[2]) if len(parts) > 2 else EXCHANGE_TZ
+            tz = ZoneInfo(parts[2]) if len(parts) > 2 else NEW_YORK
             t = t.replace(tzinfo=tz)
     except (ValueError, KeyError, IndexError, OSError):
         raise HistoryError(Code.HISTORICAL_DATA_ERROR, f"{_HMDS}Invalid end date/time {s!r}") from None
     return min(t.timestamp(), now)
 
 
-def exchange_date(t: float) -> date:
-    return datetime.fromtimestamp(t, EXCHANGE_TZ).date()
-
-
 def exchange_midnight(d: date) -> int:
-    """UTC epoch seconds of 00:00 US/Eastern on ``d``."""
-    return int(datetime(d.year, d.month, d.day, tzinfo=EXCHANGE_TZ).timestamp())
+    """UTC epoch seconds of 00:00 New York time on exchange date ``d``."""
+    return int(_midnight(d).timestamp())
 
 
-def weekdays_back(end_day: date, n: int) -> date:
-    """The ``n``-th weekday counting back from ``end_day`` (itself if a weekday, n=1)."""
-    return np.busday_offset(end_day, -(n - 1), roll="backward").astype(object)
+def sessions_back(end_day: date, n: int) -> date:
+    """The ``n``-th session (exchange calendar) counting back from ``end_day`` (itself if
+    it is a session, n=1)."""
+    return np.busday_offset(end_day, -(n - 1), roll="backward",
+                            busdaycal=nyse_calendar().busday_calendar()).astype(object)
 
 
 # --------------------------------------------------------------------------------------
@@ -308,7 +312,7 @@ class HistorySource(Protocol):
         end`` (UTC epoch seconds), including the bar in progress if the source has one."""
 
     def daily_bars(self, key: Any, what: str, first: date, last: date) -> Bars:
-        """Daily bars for exchange dates ``first`` .. ``last`` (times: 00:00 US/Eastern)."""
+        """Daily bars for exchange dates ``first`` .. ``last`` (times: 00:00 New York time)."""
 
     def head_time(self, key: Any) -> float | None:
         """Earliest time with data (UTC epoch seconds), ``None`` if none."""
@@ -421,16 +425,19 @@ class _Anchor:
 
 
 class _Block:
-    """Synthetic minutes of ``BLOCK_DAYS`` consecutive calendar days (rows; weekends and
-    days outside the synthetic past are invalid rows): the mid path's minute OHLC
-    (days x 390), volume and trade count, plus every valid day's daily bar per series."""
+    """Synthetic minutes of ``BLOCK_DAYS`` consecutive calendar days (rows; weekends,
+    holidays and days outside the synthetic past are invalid rows): the mid path's minute
+    OHLC (days x 390), volume and trade count, plus every valid day's daily bar per
+    series. ``minutes``: the session's length per row (390, 210 on a half day, whose
+    row is flat at the close with no volume after its ``minutes``)."""
 
-    __slots__ = ("first", "valid", "mo", "mh", "ml", "mc", "vol", "count", "daily")
+    __slots__ = ("first", "valid", "minutes", "mo", "mh", "ml", "mc", "vol", "count", "daily")
 
-    def __init__(self, first: int, valid: np.ndarray, mo: np.ndarray, mh: np.ndarray, ml: np.ndarray,
-                 mc: np.ndarray, vol: np.ndarray, count: np.ndarray, daily: dict[str, Bars]) -> None:
+    def __init__(self, first: int, valid: np.ndarray, minutes: np.ndarray, mo: np.ndarray, mh: np.ndarray,
+                 ml: np.ndarray, mc: np.ndarray, vol: np.ndarray, count: np.ndarray, daily: dict[str, Bars]) -> None:
         self.first = first
         self.valid = valid
+        self.minutes = minutes
         self.mo, self.mh, self.ml, self.mc = mo, mh, ml, mc
         self.vol = vol
         self.count = count
@@ -464,7 +471,7 @@ class ModelHistory:
             s = st.stock
             self._anchor[sym] = _Anchor(
                 self.t0, st.open, st.close, (st.bid + st.ask) / 2.0, st.volume, s.min_tick, s.spread_ticks,
-                s.annual_vol, s.daily_volume, max(1.0, s.daily_volume / (s.trade_rate * 6.5 * 3600)),
+                s.annual_vol, s.daily_volume, max(1.0, s.daily_volume / (s.trade_rate * SESSION_SECONDS)),
                 s.con_id, s.decimals)
         self._live: dict[str, _LiveSeries] = {sym: _LiveSeries() for sym in self._anchor}
         self._daily: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
@@ -482,8 +489,8 @@ class ModelHistory:
         return HistoryKey(found[0].symbol, found[0].decimals)
 
     def head_time(self, key: Any) -> float | None:
-        first = weekdays_back(self._t0_day - timedelta(days=1), MAX_SYNTHETIC_DAYS)
-        return float(exchange_midnight(first) + RTH_OPEN)
+        first = sessions_back(self._t0_day - timedelta(days=1), MAX_SYNTHETIC_DAYS)
+        return nyse_calendar().session(first).open.timestamp()
 
     def sample(self, now: float) -> None:
         minute = int(now // 60 * 60)
@@ -578,13 +585,27 @@ class ModelHistory:
         days = np.arange(first, first + BLOCK_DAYS)
         d64 = (days - 719163).astype("datetime64[D]")  # ordinal -> numpy date (1970-01-01 = 719163)
         t0 = np.datetime64(self._t0_day, "D")
-        k = np.busday_count(d64, t0)  # trading-day index back from T0's date (1 = previous)
-        valid = np.is_busday(d64) & (d64 < t0) & (k <= MAX_SYNTHETIC_DAYS)
+        cal = nyse_calendar()
+        minutes = np.zeros(BLOCK_DAYS, dtype=np.int64)
+        for sess in cal.sessions(date.fromordinal(first), date.fromordinal(first + BLOCK_DAYS - 1)):
+            minutes[sess.day.toordinal() - first] = _session_minutes(sess)
+        # session index back from T0's date (1 = previous)
+        k = np.busday_count(d64, t0, busdaycal=cal.busday_calendar())
+        valid = (minutes > 0) & (d64 < t0) & (k <= MAX_SYNTHETIC_DAYS)
         kv = np.where(valid, k, 1)
         open_, close, volume = self._daily_path(key, kv)
         eps, wick, noise = self._draws(key, b)
         mo, mh, ml, mc, vol, count = _bridge(a, eps, wick, noise, open_, close, volume)
-        block = _Block(first, valid, mo, mh, ml, mc, vol, count, {})
+        for r in np.flatnonzero(valid & (minutes < SESSION_MINUTES)):  # half days: a shorter bridge
+            n = int(minutes[r])
+            short = _bridge(a, eps[r:r + 1, :n], wick[:, r:r + 1, :n], noise[r:r + 1, :n], open_[r:r + 1],
+                            close[r:r + 1], volume[r:r + 1], n)
+            for full, part in zip((mo, mh, ml, mc, vol, count), short, strict=True):
+                full[r, :n] = part[0]
+                full[r, n:] = 0
+            for full in (mo, mh, ml, mc):  # flat at the close after it, so day highs/lows/closes hold
+                full[r, n:] = mc[r, n - 1]
+        block = _Block(first, valid, minutes, mo, mh, ml, mc, vol, count, {})
         self._blocks[ck] = block
         if len(self._blocks) > 16:
             self._blocks.popitem(last=False)
@@ -617,13 +638,18 @@ class ModelHistory:
         return daily or None
 
     def _synthetic_day(self, key: str, d: date) -> dict[str, Bars] | None:
-        if d > self._t0_day or d.weekday() >= 5:
+        if d > self._t0_day:
             return None
+        cal = nyse_calendar()
+        if not (cal.first_session <= d <= cal.last_session and cal.is_session(d)):
+            return None  # weekend, holiday or before the calendar
+        sess = cal.session(d)
         a = self._anchor[key]
-        start = exchange_midnight(d) + RTH_OPEN
+        start = int(sess.open.timestamp())
+        length = _session_minutes(sess)
         if d == self._t0_day:
             if key not in self._today:
-                n = min(SESSION_MINUTES, max(0, int((a.t0 - start) // 60)))
+                n = min(length, max(0, int((a.t0 - start) // 60)))
                 if n <= 0:
                     self._today[key] = None
                 else:
@@ -631,7 +657,7 @@ class ModelHistory:
                     eps, wick, noise = self._draws(key, b)
                     mo, mh, ml, mc, vol, count = _bridge(
                         a, eps[r:r + 1, :n], wick[:, r:r + 1, :n], noise[r:r + 1, :n], np.array([a.open]),
-                        np.array([a.price]), np.array([float(a.volume)]))
+                        np.array([a.price]), np.array([float(a.volume)]), length)
                     t = start + 60 * np.arange(n, dtype=np.int64)
                     self._today[key] = _minute_series(a, t, mo[0], mh[0], ml[0], mc[0], vol[0], count[0])
             return self._today[key]
@@ -639,17 +665,24 @@ class ModelHistory:
         block = self._block(key, b)
         if not block.valid[r]:
             return None
-        t = start + 60 * np.arange(SESSION_MINUTES, dtype=np.int64)
-        return _minute_series(a, t, block.mo[r], block.mh[r], block.ml[r], block.mc[r], block.vol[r],
-                              block.count[r])
+        t = start + 60 * np.arange(length, dtype=np.int64)
+        return _minute_series(a, t, block.mo[r, :length], block.mh[r, :length], block.ml[r, :length],
+                              block.mc[r, :length], block.vol[r, :length], block.count[r, :length])
+
+
+def _session_minutes(sess: CalendarSession) -> int:
+    """Minutes of a session's regular hours (390; 210 on a half day)."""
+    return int((sess.close - sess.open).total_seconds()) // 60
 
 
 def _bridge(a: _Anchor, eps: np.ndarray, wick: np.ndarray, noise: np.ndarray, open_: np.ndarray,
-            close: np.ndarray, volume: np.ndarray) -> tuple[np.ndarray, ...]:
+            close: np.ndarray, volume: np.ndarray, session_minutes: int = SESSION_MINUTES
+            ) -> tuple[np.ndarray, ...]:
     """Minute OHLC of the mid (days x n), volume and trade counts: per day a Brownian
     bridge of minute log returns (the stock's volatility on the trading-time clock) from
     ``open_`` to ``close``; wicks of half a minute's sigma; a U-shaped volume profile
-    (heavier at the open and the close) summing to ``volume``."""
+    over a session of ``session_minutes`` (heavier at the open and the close) summing to
+    ``volume``."""
     n = eps.shape[1]
     sm = a.vol * math.sqrt(60.0 / SECONDS_PER_TRADING_YEAR)
     walk = np.cumsum(eps * sm, axis=1)
@@ -660,7 +693,7 @@ def _bridge(a: _Anchor, eps: np.ndarray, wick: np.ndarray, noise: np.ndarray, op
     mo, mc = path[:, :-1], path[:, 1:]
     mh = np.maximum(mo, mc) * np.exp(wick[0] * sm * 0.5)
     ml = np.minimum(mo, mc) * np.exp(-wick[1] * sm * 0.5)
-    pos = (np.arange(n) + 0.5) / SESSION_MINUTES * 2.0 - 1.0
+    pos = (np.arange(n) + 0.5) / session_minutes * 2.0 - 1.0
     weight = (1.0 + 2.0 * pos * pos)[None, :] * np.exp(0.5 * noise)
     vol = np.maximum(1.0, np.round(volume[:, None] * weight / weight.sum(axis=1, keepdims=True)))
     count = np.maximum(1, np.round(vol / a.mean_print)).astype(np.int64)
@@ -707,7 +740,9 @@ def _bid_ask_daily(a: _Anchor, t: np.ndarray, block: _Block, rows: np.ndarray) -
     dec = a.decimals + 1
     bid_o = _bid_ticks(a, block.mo[rows]) * a.tick
     bid_c = _bid_ticks(a, block.mc[rows]) * a.tick
-    open_ = np.round(((bid_o + bid_c) / 2.0).mean(axis=1), dec + 3)
+    n = block.minutes[rows]
+    live = np.arange(bid_o.shape[1])[None, :] < n[:, None]  # a half day's minutes only
+    open_ = np.round(np.where(live, (bid_o + bid_c) / 2.0, 0.0).sum(axis=1) / n, dec + 3)
     close = np.round(open_ + a.spread * a.tick, dec + 3)
     high = np.round((_bid_ticks(a, block.mh[rows].max(axis=1)) + a.spread) * a.tick, dec)
     low = np.round(_bid_ticks(a, block.ml[rows].min(axis=1)) * a.tick, dec)
@@ -790,6 +825,13 @@ class HistoryService:
         req_id = int(fields[2]) if len(fields) > 2 else int(fields[-1])
         self._live.pop((id(session), req_id), None)
 
+    def silence_updates(self) -> int:
+        """Stop every keepUpToDate request without telling its client (the HMDS farm blip
+        of :mod:`desk.sim.faults`); returns how many. A new request is updated again."""
+        n = len(self._live)
+        self._live.clear()
+        return n
+
     def handle_head_timestamp(self, session: Session, fields: list[str]) -> None:
         """reqHeadTimeStamp (87): headTimestamp 88 with the earliest bar time."""
         req_id = int(fields[1])
@@ -802,7 +844,7 @@ class HistoryService:
         if t is None:
             session.send(m.error(req_id, Code.HISTORICAL_DATA_ERROR, f"{_HMDS}HMDS query returned no data"))
             return
-        text = datetime.fromtimestamp(t, EXCHANGE_TZ).strftime("%Y%m%d %H:%M:%S") + " US/Eastern"
+        text = f"{datetime.fromtimestamp(t, NEW_YORK):%Y%m%d %H:%M:%S} {EXCHANGE_TZ_ID}"
         session.send(encode_fields((88, req_id, text)))
 
     def _answer(self, session: Session, req_id: int, fields: list[str]) -> None:
@@ -942,7 +984,7 @@ def _duration_start(end: float, n: int, unit: str) -> float:
     if unit == "S":
         return end - n
     if unit == "D":
-        first = weekdays_back(exchange_date(end - 1e-6), n)
+        first = sessions_back(exchange_date(end - 1e-6), n)
         return float(exchange_midnight(first))
     days = {"W": 7, "M": 30, "Y": 365}[unit] * n
     return end - days * 86400.0
@@ -950,10 +992,10 @@ def _duration_start(end: float, n: int, unit: str) -> float:
 
 def _label(t: int, daily: bool, format_date: int, header: bool = False) -> str:
     if daily and not header:
-        return datetime.fromtimestamp(t, EXCHANGE_TZ).strftime("%Y%m%d")
+        return datetime.fromtimestamp(t, NEW_YORK).strftime("%Y%m%d")
     if format_date == 2 and not header:
         return str(t)
-    return datetime.fromtimestamp(t, EXCHANGE_TZ).strftime("%Y%m%d %H:%M:%S") + " US/Eastern"
+    return f"{datetime.fromtimestamp(t, NEW_YORK):%Y%m%d %H:%M:%S} {EXCHANGE_TZ_ID}"
 
 
 def _bar_fields(row: tuple, decimals: int, daily: bool, format_date: int) -> list[str]:

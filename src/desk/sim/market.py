@@ -38,10 +38,10 @@ from dataclasses import dataclass
 from enum import IntFlag
 from typing import NamedTuple
 
+from desk.domain.calendar import SECONDS_PER_TRADING_YEAR, TRADING_HOURS_PER_DAY
 from desk.sim.universe import UNIVERSE, SimStock, lookup
 
 __all__ = [
-    "SECONDS_PER_TRADING_YEAR",
     "Changed",
     "MarketChange",
     "MarketModel",
@@ -49,10 +49,8 @@ __all__ = [
     "SymbolState",
 ]
 
-#: Trading seconds per year used to scale annual volatility: 252 days x 6.5 hours.
-SECONDS_PER_TRADING_YEAR = 252 * 6.5 * 3600.0
-#: Length of the regular session in seconds (09:30-16:00 US/Eastern).
-SESSION_SECONDS = 6.5 * 3600.0
+#: Length of a full regular session in seconds (09:30-16:00 ET).
+SESSION_SECONDS = TRADING_HOURS_PER_DAY * 3600.0
 #: Prints played out one by one per step; more (large ``dt``) are booked in bulk.
 _MAX_PRINTS = 32
 

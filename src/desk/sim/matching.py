@@ -2,14 +2,18 @@
 
 One :class:`OrderEngine` lives on each :class:`~desk.sim.gateway.SimGateway` (as
 ``gateway.orders``) and outlives client connections: orders, executions and accounts
-survive a client's disconnect and reconnect, and a gateway restart when the gateway has
-a ``state_file`` (:meth:`OrderEngine.save_state` / :meth:`OrderEngine.load_state`). It
-answers the order and account requests of every session (:meth:`OrderEngine.handlers`)
-and runs matching on every market step (:meth:`OrderEngine.on_step`).
+survive a client's disconnect and reconnect, and a gateway restart or crash when the
+gateway has a ``state_file``: every change is journaled durably before it is reported
+(:meth:`OrderEngine.open_state`, :mod:`desk.sim.journal`). It answers the order and
+account requests of every session (:meth:`OrderEngine.handlers`) and runs matching on
+every market step (:meth:`OrderEngine.on_step`).
 
 Order entry (placeOrder 3)
-    LMT, MKT, STP, STP LMT; TIF DAY, GTC, IOC; single stocks and options, and BAG
-    combos of 2-4 legs (stocks and options). A new order is answered with openOrder +
+    LMT, MKT, STP, STP LMT, and the types of :mod:`desk.sim.order_types` (TRAIL,
+    TRAIL LIMIT, MIT, LIT, MOC, LOC, REL; brackets by parentId / transmit, OCA groups
+    types 1-3); TIF DAY, GTC, IOC, GTD, FOK, OPG; single stocks and options, and BAG
+    combos of 2-4 legs (stocks and options). exerciseOptions (21) and expiry
+    settlement are :mod:`desk.sim.exercise`. A new order is answered with openOrder +
     orderStatus ``PreSubmitted`` then ``Submitted`` (stops stay ``PreSubmitted`` until
     elected, as IB's simulated stops do). A placeOrder with the id of a working order of
     the same client modifies it (same permId; openOrder + orderStatus again). Rejections
@@ -18,9 +22,11 @@ Order entry (placeOrder 3)
     unsupported order type / TIF / feature, short sale of a hard-to-borrow stock,
     insufficient equity (Reg T initial margin above equity with loan after the trade),
     expired option, bad combo legs. An order id already used by that client (or lower
-    than its highest id) is error 103 ``Duplicate order id``. What-if orders
-    (``order.whatIf``) are answered with one openOrder carrying the margins and the
-    commission and are not kept.
+    than its highest id) is error 103 ``Duplicate order id``. Order ids (nextValidId, per
+    client), permIds and execIds never repeat across restarts: from the journal with a
+    state file, else seeded from the wall clock (:func:`desk.sim.journal.clock_id`).
+    What-if orders (``order.whatIf``) are answered with one openOrder carrying the
+    margins and the commission and are not kept (their ids count as used).
 
 Matching (at placement, at modification and on every market step; only instruments
 with working orders are looked at)
@@ -49,7 +55,9 @@ Executions
     exchange time (``yyyymmdd hh:mm:ss US/Eastern``), exchange (ISLAND, NYSE, ARCA;
     CBOE for options), side BOT/SLD, cumQty and avgPrice. A combo reports one execution
     for the BAG (net price, no commission report) and one per leg, as IB does.
-    Commissions: IB fixed rates (see :func:`desk.sim.orders.commission`). Then openOrder
+    Commissions: IBKR Pro Fixed (:mod:`desk.domain.commission`, the desk ticket's rule):
+    each execution pays the order's commission so far minus what it had paid, so the
+    minimum is paid once per order (per leg of a combo). Then openOrder
     (when the order is done) and orderStatus. Cancels answer orderStatus ``Cancelled``
     and error 202; reqGlobalCancel cancels every working order of every client.
 
@@ -59,15 +67,23 @@ Accounts (:mod:`desk.sim.account`)
     rows (63) and pnl / pnlSingle (94/95) follow ``coalesce_interval`` (50 ms) after a
     fill, once for a burst of fills. Periodically, account values and the portfolio go
     out every ``account_interval`` seconds (3 s; IB: 3 minutes) and P&L every
-    ``pnl_interval`` (1 s, as IB) while subscribed.
+    ``pnl_interval`` (1 s, as IB) while subscribed. P&L goes out first and with every
+    batch of account values, computed at the same marks (so NetLiq and the daily P&L a
+    client holds are of one instant when the account values arrive). During an outage
+    (1100) no account data goes out; after a 1101 the account subscriptions are gone
+    (:meth:`OrderEngine.drop_account_subscriptions`).
 
 Market hours
     The simulated market is always open (orders work around the clock) unless the
-    gateway is created with ``market_hours=True``: then orders work 09:30-16:00
-    US/Eastern on weekdays of the gateway's clock (04:00-20:00 with ``outsideRth``),
-    orders entered outside stay ``PreSubmitted`` until the open, IOC orders are cancelled,
-    and DAY orders are cancelled at the close. :meth:`OrderEngine.end_of_day` cancels
-    DAY orders and starts a new P&L day by hand (holidays are not modelled).
+    gateway is created with ``market_hours=True``: then orders work in the sessions of
+    the desk's exchange calendar (:func:`desk.domain.calendar.nyse_calendar`: NYSE
+    sessions, holidays and 13:00 ET half days) at the gateway's clock, 09:30 ET to the
+    close, or with ``outsideRth`` 04:00 ET to 4 hours after the close (IB's extended
+    hours). Orders entered outside (after the close, on a weekend or a holiday) stay
+    ``PreSubmitted`` until the next open, IOC orders are cancelled, and DAY orders are
+    cancelled at the close of the session they belong to (the next one when entered
+    while closed). :meth:`OrderEngine.end_of_day` cancels DAY orders and starts a new
+    P&L day by hand.
 """
 
 from __future__ import annotations
@@ -75,27 +91,27 @@ from __future__ import annotations
 import asyncio
 import bisect
 import copy
-import dataclasses
-import json
 import logging
 import math
 import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
+from desk.domain.calendar import NEW_YORK, exchange_date, nyse_calendar
+from desk.domain.commission import IBKR_FIXED, Traded
+from desk.sim import journal
 from desk.sim import messages as m
 from desk.sim.account import SimAccount, pnl_single, portfolio_value, position
 from desk.sim.contracts import ContractQuery, resolve
+from desk.sim.exercise import EXERCISE_OPTIONS, Exercises
 from desk.sim.messages import Code, In
+from desk.sim.order_types import LIMIT_TYPES, TRIGGERED_TYPES, OrderTypeError, OrderTypes
 from desk.sim.orders import (
     COMBO_TICK,
-    ComboLeg,
-    EXCHANGE_TZ,
     ORDER_TYPES,
     TIFS,
     Execution,
@@ -105,7 +121,6 @@ from desk.sim.orders import (
     Status,
     Tradable,
     WhatIfState,
-    commission,
     commission_report,
     completed_order,
     exec_details,
@@ -119,7 +134,7 @@ if TYPE_CHECKING:
     from desk.sim.gateway import SimGateway
     from desk.sim.session import Session
 
-__all__ = ["OrderEngine", "Instruments", "Quote5", "market_is_open"]
+__all__ = ["OrderEngine", "Instruments", "Quote5"]
 
 log = logging.getLogger("desk.sim.orders")
 
@@ -208,32 +223,6 @@ class Instruments:
         if last > 0:
             return last
         return mid if mid == mid else None
-
-
-# --- market hours -----------------------------------------------------------------------
-
-
-def market_is_open(now: datetime, outside_rth: bool = False) -> bool:
-    """Whether US stock and option orders work at ``now`` (aware): weekdays 09:30-16:00
-    US/Eastern, 04:00-20:00 with ``outside_rth``. Holidays are not modelled."""
-    t = now.astimezone(EXCHANGE_TZ)
-    if t.weekday() >= 5:
-        return False
-    minutes = t.hour * 60 + t.minute
-    if outside_rth:
-        return 4 * 60 <= minutes < 20 * 60
-    return 9 * 60 + 30 <= minutes < 16 * 60
-
-
-def session_close(now: datetime, outside_rth: bool = False) -> datetime:
-    """The close (16:00, or 20:00 with ``outside_rth``, US/Eastern) that ends the trading
-    day ``now`` belongs to: today's if not passed, else the next weekday's (UTC)."""
-    t = now.astimezone(EXCHANGE_TZ)
-    hour = 20 if outside_rth else 16
-    close = t.replace(hour=hour, minute=0, second=0, microsecond=0)
-    while close <= t or close.weekday() >= 5:
-        close = (close + timedelta(days=1)).replace(hour=hour)
-    return close.astimezone(now.tzinfo) if now.tzinfo else close
 
 
 # --- per-session subscriptions ----------------------------------------------------------
@@ -332,6 +321,10 @@ class OrderEngine:
             raise ValueError("pnl_interval and account_interval must be positive")
         self.gateway = gateway
         self.instruments = Instruments(gateway)
+        #: brackets, OCA groups, trailing / touched / pegged / auction types, GTD, FOK
+        self.types = OrderTypes(self)
+        #: exerciseOptions and expiry settlement
+        self.exercises = Exercises(self)
         self.market_hours = market_hours
         self.pnl_interval = float(pnl_interval)
         self.account_interval = float(account_interval)
@@ -356,10 +349,14 @@ class OrderEngine:
         self._deferred: asyncio.TimerHandle | None = None
         #: seconds fills are coalesced before account values, summaries and P&L go out
         self.coalesce_interval = 0.05
-        start = int(gateway.clock.time())
-        self._next_perm = (start % 1_000_000) * 1000 + 1
-        self._exec_prefix = f"{start & 0xFFFFFFFF:08x}"
+        # ids grow with the wall clock, not the gateway's (a replay's) clock, so that a
+        # restart without a state file does not repeat them (desk.sim.journal.clock_id)
+        seed = journal.clock_id()
+        self._next_perm = seed
+        self._exec_prefix = f"{seed:08x}"
         self._exec_seq = 0
+        #: the --state journal (open_state), else None
+        self.journal: journal.StateStore | None = None
         now = time.monotonic()
         self._last_pnl = now
         self._last_account = now
@@ -390,6 +387,7 @@ class OrderEngine:
             In.CANCEL_PNL: self._cancel_pnl,
             In.REQ_PNL_SINGLE: self._req_pnl_single,
             In.CANCEL_PNL_SINGLE: self._cancel_pnl_single,
+            EXERCISE_OPTIONS: self.exercises.handle,
         }
 
         def bind(fn: Callable[[Session, list[str]], None]) -> Callable[[list[str]], None]:
@@ -413,12 +411,16 @@ class OrderEngine:
         try:
             if self.market_hours:
                 self._check_hours()
+            if self._open:
+                self.types.on_step()
+            self.exercises.on_step()
             if self._working or self._combos:
                 self._match_all()
             if self._subs:
                 self._periodic()
         finally:
-            if self._out or self._dirty:
+            if self._out or self._dirty or (self.journal is not None
+                                            and self.journal.pending):
                 self._flush()
 
     def open_orders(self, client_id: int | None = None) -> list[SimOrder]:
@@ -435,81 +437,89 @@ class OrderEngine:
         self._flush()
         return n
 
-    # --- persistence -------------------------------------------------------------------
+    # --- persistence (desk.sim.journal) ---------------------------------------------
 
     def state(self) -> dict[str, Any]:
         """A JSON-able image of everything the engine keeps: accounts, every order
-        (working and done), the day's executions, and the id counters."""
-        gw = self.gateway
-        return {
-            "version": _STATE_VERSION,
-            "accounts": [a.to_dict() for a in gw.accounts],
-            "orders": [_order_dict(o) for o in self.orders.values()],
-            "completed": [o.perm_id for o in self.completed],
-            "executions": [_execution_dict(e) for e in self.executions],
-            "next_perm": self._next_perm,
-            "exec_prefix": self._exec_prefix,
-            "exec_seq": self._exec_seq,
-            "next_order_ids": {str(c): n for c, n in gw._next_order_id.items()},
-        }
+        (working and done), the day's executions, and the id counters
+        (:func:`desk.sim.journal.image`)."""
+        return journal.image(self.gateway.accounts, self.orders.values(), self.completed,
+                             self.executions, self._counters())
 
     def restore(self, state: dict[str, Any]) -> None:
         """Replace accounts, orders, executions and counters by ``state`` (from
-        :meth:`state`). Accounts are matched by id; ``ValueError`` if the image is of
-        another version or names an account this gateway does not manage."""
-        if state.get("version") != _STATE_VERSION:
-            raise ValueError(f"simulator state version {state.get('version')!r} is not "
-                             f"{_STATE_VERSION}")
+        :meth:`state`). Accounts are matched by id; the counters end above every permId
+        and every order id of each client in ``state``. ``ValueError`` if the image is
+        of another version or names an account this gateway does not manage; ``KeyError``
+        / ``TypeError`` if it is malformed."""
         gw = self.gateway
-        accounts = [SimAccount.from_dict(a) for a in state["accounts"]]
-        known = {a.account_id for a in gw.accounts}
-        for acc in accounts:
-            if acc.account_id not in known:
-                raise ValueError(f"saved account {acc.account_id!r} is not managed by this "
-                                 f"gateway ({', '.join(sorted(known))})")
-        by_id = {a.account_id: a for a in accounts}
+        r = journal.parse_image(state, gw.account_ids)
+        by_id = {a.account_id: a for a in r.accounts}
         gw.accounts[:] = [by_id.get(a.account_id, a) for a in gw.accounts]
         self.orders.clear()
         self._by_perm.clear()
         self._open.clear()
         self._working.clear()
         self._combos.clear()
-        for d in state["orders"]:
-            o = _order_from(d)
+        for o in r.orders:
             self.orders[(o.client_id, o.order_id)] = o
             self._by_perm[o.perm_id] = o
             if not o.is_done:
                 self._index(o)
-        self.completed = [self._by_perm[p] for p in state["completed"] if p in self._by_perm]
-        self.executions = [_execution_from(d, self._by_perm) for d in state["executions"]]
-        self._next_perm = int(state["next_perm"])
-        self._exec_prefix = str(state["exec_prefix"])
-        self._exec_seq = int(state["exec_seq"])
-        for c, n in state["next_order_ids"].items():
-            gw._next_order_id[int(c)] = max(int(n), gw._next_order_id.get(int(c), 1))
+        self.completed = r.completed
+        self.executions = r.executions
+        c = r.counters
+        self._next_perm = c.next_perm
+        self._exec_prefix = c.exec_prefix
+        self._exec_seq = c.exec_seq
+        gw.restore_order_ids(c.next_order_ids)
 
-    def save_state(self, path: str | os.PathLike[str]) -> None:
-        """Write :meth:`state` to ``path`` as JSON (atomically: a temporary file
-        renamed over it)."""
-        target = Path(path)
-        tmp = target.with_name(target.name + ".tmp")
-        tmp.write_text(json.dumps(self.state(), separators=(",", ":")), encoding="utf-8")
-        os.replace(tmp, target)
-        log.info("simulator state saved to %s (%d orders)", target, len(self.orders))
+    def open_state(self, path: str | os.PathLike[str]) -> bool:
+        """Read ``path`` (snapshot) and ``path.journal`` back, then journal every change
+        there durably until :meth:`close_state` (see :mod:`desk.sim.journal`). Returns
+        whether there was a state to restore. ``ValueError`` naming the file (and line)
+        if it cannot be read back or written, or another simulator uses it."""
+        store = journal.StateStore(path)
+        state = store.open(self.state)
+        if state is not None:
+            try:
+                self.restore(state)
+            except (ValueError, KeyError, TypeError) as e:
+                store.close(snapshot=False)
+                raise ValueError(f"{path}: not a simulator state file: {e}") from e
+        store.start(self.state, len(self.executions), len(self.completed))
+        self.journal = store
+        if state is not None:
+            log.info("simulator state loaded from %s (%d orders, %d working)", path,
+                     len(self.orders), len(self._open))
+        return state is not None
 
-    def load_state(self, path: str | os.PathLike[str]) -> bool:
-        """Restore from a file written by :meth:`save_state`; ``False`` if it does not
-        exist. ``ValueError`` naming the file if it cannot be read back."""
-        target = Path(path)
-        if not target.exists():
-            return False
-        try:
-            self.restore(json.loads(target.read_text(encoding="utf-8")))
-        except (ValueError, KeyError, TypeError) as e:
-            raise ValueError(f"{target}: not a simulator state file: {e}") from e
-        log.info("simulator state loaded from %s (%d orders, %d working)", target,
-                 len(self.orders), len(self._open))
-        return True
+    def close_state(self) -> None:
+        """Commit what is pending, write a last snapshot and stop journaling."""
+        store, self.journal = self.journal, None
+        if store is not None:
+            self._commit(store)
+            store.close()
+
+    def _touch(self, order: SimOrder) -> None:
+        """``order`` changed: it goes into the next journal batch (with ``--state``)."""
+        if self.journal is not None:
+            self.journal.touch(order)
+
+    def _commit(self, store: journal.StateStore | None = None) -> None:
+        """Journal (and fsync) what changed since the last commit: the orders touched,
+        new executions and completed orders, the accounts fills changed, the counters.
+        Runs before any reply about these changes is sent (:meth:`_flush`)."""
+        store = store or self.journal
+        if store is None:
+            return
+        gw = self.gateway
+        accounts = [a for a in (gw.account(i) for i in self._dirty if i) if a is not None]
+        store.commit(self.executions, self.completed, accounts, self._counters())
+
+    def _counters(self) -> journal.Counters:
+        return journal.Counters(self._next_perm, self._exec_prefix, self._exec_seq,
+                                self.gateway.order_ids())
 
     def end_of_day(self) -> int:
         """Close the trading day: cancel DAY orders, forget the day's executions and
@@ -520,6 +530,9 @@ class OrderEngine:
             if o.tif == "DAY":
                 self._cancel(o, "Cancelled by System: end of day", system=True)
                 n += 1
+        if self.journal is not None:  # the cancels belong to the day that ends
+            self._commit()
+            self.journal.new_day()
         self.executions.clear()
         self.completed.clear()
         mark = self.instruments.mark
@@ -560,7 +573,7 @@ class OrderEngine:
             return
         gw.note_order_id(client_id, req.order_id)
         try:
-            account, contract, legs = self._validate(req)
+            account, contract, legs = self._validate(req, client_id)
             self._check_risk(account, req, contract, legs, None)
         except Reject as e:
             self._reject_msg(session, req.order_id, str(e))
@@ -570,27 +583,40 @@ class OrderEngine:
                          perm_id=self._new_perm(), account=account.account_id, request=req,
                          contract=contract, legs=legs, placed_at=now)
         if self.market_hours and order.tif == "DAY":
-            order.expires_at = session_close(now, req.outside_rth)
+            try:  # the close of the session the order belongs to (the next one if closed)
+                order.expires_at = nyse_calendar().session_close(now, req.outside_rth)
+            except ValueError as e:  # the clock is outside the exchange calendar's years
+                self._reject_msg(session, req.order_id, str(e))
+                return
         self.orders[key] = order
         self._by_perm[order.perm_id] = order
+        self._touch(order)
         log.info("order %d/%d accepted: %s (permId %d, ref %r)", client_id, req.order_id,
                  order.describe(), order.perm_id, req.order_ref)
         self._send(client_id, open_order(order) + order_status(order))
         self._index(order)
-        self._activate(order)
+        if self.types.accept(order):
+            self._activate(order)
 
     def _activate(self, order: SimOrder) -> None:
         """After placement or modification: submit if the market is open, match once
         (aggressively), cancel the rest of an IOC."""
+        if order.held or order.is_done:
+            return
         open_now = self._open_for(order)
+        if order.tif == "FOK" and (not open_now or not self.types.fok_fillable(order)):
+            self._cancel(order, "", system=True, notify_error=False)
+            return
         if open_now:
-            if order.order_type in ("STP", "STP LMT") and not order.triggered:
+            if self.types.waits(order):
                 self._try_trigger(order)
             elif order.status == Status.PRE_SUBMITTED:
                 self._set_status(order, Status.SUBMITTED)
-            if not order.is_done and order.status == Status.SUBMITTED:
+            if (not order.is_done and order.status == Status.SUBMITTED
+                    and self.types.continuous(order)):
                 self._match_one(order, aggressive=True, consumed={})
-        if order.tif == "IOC" and not order.is_done:
+            self.types.settle()
+        if order.tif in ("IOC", "FOK") and not order.is_done:
             self._cancel(order, "", system=True, notify_error=False)
 
     def _duplicate(self, session: Session, order_id: int) -> None:
@@ -603,7 +629,7 @@ class OrderEngine:
         log.info("order %s/%d rejected: %s", session.client_id, order_id, reason)
         self._send_session(session, m.error(order_id, Code.ORDER_REJECTED, None, reason))
 
-    def _validate(self, req: OrderRequest
+    def _validate(self, req: OrderRequest, client_id: int = 0
                   ) -> tuple[SimAccount, Tradable | None, tuple[Leg, ...]]:
         """Check a request; return (account, contract or None, combo legs) or raise
         :class:`Reject` with the reason."""
@@ -618,10 +644,11 @@ class OrderEngine:
             raise Reject(f"fractional quantity {q:g} is not supported")
         if req.order_type not in ORDER_TYPES:
             raise Reject(f"order type {req.order_type!r} is not supported "
-                         "(LMT, MKT, STP, STP LMT)")
+                         f"({', '.join(sorted(ORDER_TYPES))})")
         tif = req.tif or "DAY"
         if tif not in TIFS:
-            raise Reject(f"time in force {tif!r} is not supported (DAY, GTC, IOC)")
+            raise Reject(f"time in force {tif!r} is not supported "
+                         f"({', '.join(sorted(TIFS))})")
         if req.order_type in ("LMT", "STP LMT") and req.lmt_price is None:
             raise Reject(f"{req.order_type} order needs a limit price")
         if req.order_type in ("STP", "STP LMT") and req.aux_price is None:
@@ -629,7 +656,11 @@ class OrderEngine:
         account = self.gateway.account(req.account)
         if account is None:
             raise Reject(f"account {req.account!r} is not managed by this gateway")
-        today = self.gateway.clock.now().astimezone(EXCHANGE_TZ).strftime("%Y%m%d")
+        try:
+            self.types.check(req, None, client_id)
+        except OrderTypeError as e:
+            raise Reject(str(e)) from None
+        today = exchange_date(self.gateway.clock.now()).strftime("%Y%m%d")
         if req.is_combo:
             legs = self._combo_legs(req, today)
             if req.order_type not in ("LMT", "MKT"):
@@ -645,10 +676,7 @@ class OrderEngine:
                          "definition in the simulator)")
         if contract.is_option and contract.expiry < today:
             raise Reject(f"option {contract.describe()} has expired")
-        for name, price in (("limit", req.lmt_price), ("stop", req.aux_price)):
-            if price is None or (name == "limit" and req.order_type in ("MKT", "STP")) or (
-                    name == "stop" and req.order_type in ("LMT", "MKT")):
-                continue
+        for name, price in self.types.priced(req):
             if not math.isfinite(price) or price <= 0:
                 raise Reject(f"{name} price must be positive, got {price:g}")
             if not contract.on_grid(price):
@@ -710,7 +738,7 @@ class OrderEngine:
         after = copy.deepcopy(account)
         total = 0.0
         for c, q, price in trades:
-            fee = commission(c.sec_type, abs(q), abs(q) * price * c.multiplier)
+            fee = IBKR_FIXED.for_instrument(c.sec_type, abs(q), price)
             total += fee
             after.apply_fill(c, q, price, fee)
         return after, total
@@ -784,7 +812,7 @@ class OrderEngine:
 
     def _modify(self, session: Session, order: SimOrder, req: OrderRequest) -> None:
         try:
-            account, contract, legs = self._validate(req)
+            account, contract, legs = self._validate(req, order.client_id)
             if account.account_id != order.account:
                 raise Reject("an order's account cannot be changed")
             old_ids = order.con_ids
@@ -804,12 +832,14 @@ class OrderEngine:
             self._send(order.client_id, open_order(order) + order_status(order))
             return
         self._unindex(order)
-        was_stop = order.order_type in ("STP", "STP LMT")
+        was_stop = order.order_type in TRIGGERED_TYPES
         order.request = req
-        if order.order_type in ("STP", "STP LMT"):
+        self._touch(order)
+        if order.order_type in TRIGGERED_TYPES:
             if not was_stop or not order.triggered:
                 order.triggered = False
         order.marketable = False
+        self.types.modified(order)
         log.info("order %d/%d modified: %s", order.client_id, order.order_id, order.describe())
         self._send(order.client_id, open_order(order) + order_status(order))
         self._index(order)
@@ -841,6 +871,7 @@ class OrderEngine:
     def _cancel(self, order: SimOrder, reason: str, *, system: bool = False,
                 notify_error: bool = True) -> None:
         order.status = Status.CANCELLED
+        self._touch(order)
         self._unindex(order)
         order.done_at = self.gateway.clock.now()
         order.completed_status = reason or ("Cancelled by System" if system
@@ -852,6 +883,7 @@ class OrderEngine:
         if notify_error:
             out += m.error(order.order_id, ORDER_CANCELLED, f"Order Canceled - reason:{reason}")
         self._send(order.client_id, out)
+        self.types.on_cancel(order)
 
     # --- matching ----------------------------------------------------------------------
 
@@ -883,7 +915,7 @@ class OrderEngine:
     def _open_for(self, order: SimOrder) -> bool:
         if not self.market_hours:
             return True
-        return market_is_open(self.gateway.clock.now(), order.request.outside_rth)
+        return nyse_calendar().is_open(self.gateway.clock.now(), order.request.outside_rth)
 
     def _check_hours(self) -> None:
         now = self.gateway.clock.now()
@@ -891,15 +923,16 @@ class OrderEngine:
             if o.expires_at is not None and now >= o.expires_at:
                 self._cancel(o, "Cancelled by System: DAY order expired at the close",
                              system=True)
-            elif o.status == Status.PRE_SUBMITTED and self._open_for(o):
-                if o.order_type not in ("STP", "STP LMT") or o.triggered:
+            elif o.status == Status.PRE_SUBMITTED and self._open_for(o) and not o.held:
+                if not self.types.waits(o):
                     self._set_status(o, Status.SUBMITTED)
 
     def _match_all(self) -> None:
         consumed: dict[tuple[int, int], float] = {}
         if self.market_hours:
             now = self.gateway.clock.now()
-            open_now = {False: market_is_open(now, False), True: market_is_open(now, True)}
+            cal = nyse_calendar()
+            open_now = {False: cal.is_open(now, False), True: cal.is_open(now, True)}
         for con_id in list(self._working):
             book = self._working.get(con_id)
             if not book:
@@ -916,6 +949,7 @@ class OrderEngine:
         for order in list(self._combos):
             if not order.is_done and order.status == Status.SUBMITTED and self._open_for(order):
                 self._match_combo(order, False, consumed)
+        self.types.settle()
 
     def _match_one(self, order: SimOrder, aggressive: bool,
                    consumed: dict[tuple[int, int], float]) -> None:
@@ -928,29 +962,7 @@ class OrderEngine:
             self._match_single(order, quote, aggressive, consumed)
 
     def _elected(self, order: SimOrder, quote: Quote5) -> bool:
-        stop = order.aux_price
-        if stop is None:
-            return False
-        bid, ask, _bs, _as, last = quote
-        buy = order.action == "BUY"
-        side = ask if buy else bid
-        tm = order.request.trigger_method
-        contract = order.contract
-        if tm == 0:
-            tm = 4 if contract is not None and contract.is_option else 2
-
-        def hit(ref: float) -> bool:
-            return ref > 0 and (ref >= stop - _EPS if buy else ref <= stop + _EPS)
-
-        if tm in (1, 4):
-            return hit(side)
-        if tm in (2, 3):
-            return hit(last)
-        if tm == 7:
-            return hit(last) or hit(side)
-        if tm == 8:
-            return bid > 0 and ask > 0 and hit((bid + ask) / 2.0)
-        return hit(last)
+        return self.types.elected(order, quote)
 
     def _try_trigger(self, order: SimOrder) -> bool:
         assert order.contract is not None
@@ -958,12 +970,13 @@ class OrderEngine:
         if quote is None or not self._elected(order, quote):
             return False
         order.triggered = True
-        log.info("order %d/%d: stop %g elected", order.client_id, order.order_id,
-                 order.aux_price)
+        log.info("order %d/%d: %s %g elected", order.client_id, order.order_id,
+                 order.order_type, order.stop_price or order.aux_price)
         self._set_status(order, Status.SUBMITTED)
         return True
 
     def _set_status(self, order: SimOrder, status: str) -> None:
+        self._touch(order)  # also after a stop's election (triggered)
         if order.status == status:
             return
         order.status = status
@@ -974,7 +987,9 @@ class OrderEngine:
         contract = order.contract
         assert contract is not None
         otype = order.order_type
-        if otype in ("STP", "STP LMT") and not order.triggered:
+        if not self.types.continuous(order):
+            return
+        if self.types.waits(order):
             if not self._elected(order, quote):
                 return
             order.triggered = True
@@ -991,9 +1006,10 @@ class OrderEngine:
         avail = side_size - consumed.get(key, 0.0)
         if avail < 1:
             return
-        if otype in ("LMT", "STP LMT"):
-            limit = order.lmt_price
-            assert limit is not None
+        if otype in LIMIT_TYPES:
+            limit = self.types.limit_of(order, quote)
+            if limit is None:
+                return
             crosses = side_price <= limit + _EPS if buy else side_price >= limit - _EPS
             if not crosses:
                 order.marketable = False
@@ -1066,12 +1082,12 @@ class OrderEngine:
         """Apply one leg's execution to the account and record it."""
         account = self.gateway.account(order.account)
         assert account is not None
-        prev_q, prev_v = order.traded.get(contract.con_id, (0.0, 0.0))
-        new_q, new_v = prev_q + qty, prev_v + qty * price * contract.multiplier
-        fee = (commission(contract.sec_type, new_q, new_v)
-               - commission(contract.sec_type, prev_q, prev_v))
-        order.traded[contract.con_id] = (new_q, new_v)
+        traded, fee = IBKR_FIXED.execution(contract.sec_type, order.traded.get(contract.con_id, Traded()),
+                                           qty, price, contract.multiplier)
+        new_q, new_v = traded.quantity, traded.value
+        order.traded[contract.con_id] = traded
         order.commission += fee
+        self._touch(order)
         realized = account.apply_fill(contract, side * qty, price, fee)
         ex = Execution(
             exec_id=self._exec_id(), order=order, contract=contract,
@@ -1096,8 +1112,9 @@ class OrderEngine:
                  order.order_id, ex.side, qty, order.contract.describe(), price,
                  order.filled, order.quantity)
         out = exec_details(-1, ex) + commission_report(ex)
-        out += self._after_fill(order, now)
+        out += self.gateway.faults.fill_status(self._after_fill(order, now))  # no-status fault: b""
         self._send(order.client_id, out)
+        self.types.on_fill(order, qty)
 
     def _fill_combo(self, order: SimOrder, units: float, net: float,
                     fills: list[tuple[Leg, int, float, float, tuple[int, int]]]) -> None:
@@ -1118,8 +1135,9 @@ class OrderEngine:
             out.append(exec_details(-1, ex) + commission_report(ex))
         log.info("combo order %d/%d filled: %s %g @ net %g", order.client_id,
                  order.order_id, order.action, units, net)
-        out.append(self._after_fill(order, now))
+        out.append(self.gateway.faults.fill_status(self._after_fill(order, now)))  # no-status fault: b""
         self._send(order.client_id, b"".join(out))
+        self.types.on_fill(order, units)
 
     def _after_fill(self, order: SimOrder, now: datetime) -> bytes:
         if order.remaining <= 0:
@@ -1180,7 +1198,7 @@ class OrderEngine:
             out.append(exec_details(req_id, ex))
             if c is not None:
                 out.append(commission_report(ex))
-        out.append(m.exec_details_end(req_id))
+        out.append(self.gateway.faults.executions_end(session, req_id))  # stuck-executions fault: b""
         self._send_session(session, b"".join(out))
 
     # --- accounts, positions, P&L --------------------------------------------------------
@@ -1318,13 +1336,18 @@ class OrderEngine:
         self._subs_of(session).pnl_single.pop(int(fields[1]), None)
 
     def _periodic(self) -> None:
+        if self.gateway.faults.outage:  # IB unreachable (1100): no account data until restored
+            return
         now = time.monotonic()
-        if now - self._last_pnl >= self.pnl_interval:
+        account_due = now - self._last_account >= self.account_interval
+        if account_due or now - self._last_pnl >= self.pnl_interval:
+            # P&L first, then the account values at the same marks: a client reading NetLiq
+            # when it arrives has the P&L of the same instant
             self._last_pnl = now
             for session, subs in self._subs.items():
                 if subs.any_pnl():
                     self._push_pnl(session, subs, None)
-        if now - self._last_account >= self.account_interval:
+        if account_due:
             self._last_account = now
             for session, subs in self._subs.items():
                 if subs.account_updates:
@@ -1333,6 +1356,19 @@ class OrderEngine:
                         self._send_session(session, b"".join(self._account_frames(acc, None)))
                 for req_id, tags in subs.summary.items():
                     self._send_session(session, self._summary_frames(req_id, tags))
+
+    def drop_account_subscriptions(self) -> int:
+        """What IB does on 1101 (connectivity restored, data lost): every client's account
+        updates, positions, reqPnL and reqPnLSingle subscriptions are gone; clients must
+        request them again. Returns how many subscriptions were dropped."""
+        n = 0
+        for subs in self._subs.values():
+            n += len(subs.pnl) + len(subs.pnl_single) + bool(subs.account_updates) + subs.positions
+            subs.pnl.clear()
+            subs.pnl_single.clear()
+            subs.account_updates = None
+            subs.positions = False
+        return n
 
     def _push_pnl(self, session: Session, subs: _Subs, con_ids: set[int] | None) -> None:
         out = [self._pnl_frame(r, a) for r, a in subs.pnl.items()]
@@ -1379,8 +1415,10 @@ class OrderEngine:
     def _push_deferred(self) -> None:
         """Account values, account summaries and P&L of the accounts fills changed."""
         accounts, self._due_accounts = self._due_accounts, set()
-        con_ids, self._due_con_ids = self._due_con_ids, set()
+        self._due_con_ids = set()  # every position's pnlSingle goes out (below)
         for session, subs in self._subs.items():
+            if subs.any_pnl():  # first: the account values below are at the same marks; every
+                self._push_pnl(session, subs, None)  # position, so the account = their sum
             out: list[bytes] = []
             if subs.account_updates in accounts:
                 acc = self.gateway.account(subs.account_updates)
@@ -1391,8 +1429,6 @@ class OrderEngine:
                     out.append(self._summary_frames(req_id, tags))
             if out:
                 self._send_session(session, b"".join(out))
-            if subs.any_pnl():
-                self._push_pnl(session, subs, con_ids)
 
     # --- output ------------------------------------------------------------------------
 
@@ -1408,76 +1444,12 @@ class OrderEngine:
             self._out.setdefault(session, []).append(data)
 
     def _flush(self) -> None:
+        self._commit()  # write-ahead: journaled before any client hears of it
         if self._dirty:
             self._push_dirty()
         out, self._out = self._out, {}
         for session, frames in out.items():
             session.send(b"".join(frames))
-
-
-_STATE_VERSION = 1
-
-
-def _time_text(t: datetime | None) -> str | None:
-    return t.isoformat() if t is not None else None
-
-
-def _time_from(text: str | None) -> datetime | None:
-    return datetime.fromisoformat(text) if text else None
-
-
-def _order_dict(o: SimOrder) -> dict[str, Any]:
-    return {
-        "client_id": o.client_id, "order_id": o.order_id, "perm_id": o.perm_id,
-        "account": o.account, "request": dataclasses.asdict(o.request),
-        "contract": dataclasses.asdict(o.contract) if o.contract is not None else None,
-        "legs": [{"contract": dataclasses.asdict(lg.contract), "ratio": lg.ratio,
-                  "action": lg.action} for lg in o.legs],
-        "status": o.status, "filled": o.filled, "fill_value": o.fill_value,
-        "last_fill_price": o.last_fill_price, "triggered": o.triggered,
-        "commission": o.commission,
-        "traded": {str(k): list(v) for k, v in o.traded.items()},
-        "placed_at": _time_text(o.placed_at), "done_at": _time_text(o.done_at),
-        "completed_status": o.completed_status, "expires_at": _time_text(o.expires_at),
-    }
-
-
-def _order_from(d: dict[str, Any]) -> SimOrder:
-    r = dict(d["request"])
-    r["contract"] = ContractQuery(**r["contract"])
-    r["legs"] = tuple(ComboLeg(**leg) for leg in r["legs"])
-    r["leg_prices"] = tuple(r["leg_prices"])
-    r["combo_params"] = tuple(tuple(p) for p in r["combo_params"])
-    r["unsupported"] = tuple(r["unsupported"])
-    return SimOrder(
-        client_id=int(d["client_id"]), order_id=int(d["order_id"]),
-        perm_id=int(d["perm_id"]), account=d["account"], request=OrderRequest(**r),
-        contract=Tradable(**d["contract"]) if d["contract"] else None,
-        legs=tuple(Leg(Tradable(**lg["contract"]), int(lg["ratio"]), lg["action"])
-                   for lg in d["legs"]),
-        status=d["status"], filled=float(d["filled"]), fill_value=float(d["fill_value"]),
-        last_fill_price=float(d["last_fill_price"]), triggered=bool(d["triggered"]),
-        commission=float(d["commission"]),
-        traded={int(k): (float(v[0]), float(v[1])) for k, v in d["traded"].items()},
-        placed_at=_time_from(d["placed_at"]), done_at=_time_from(d["done_at"]),
-        completed_status=d["completed_status"], expires_at=_time_from(d["expires_at"]),
-    )
-
-
-def _execution_dict(e: Execution) -> dict[str, Any]:
-    out = {f.name: getattr(e, f.name) for f in dataclasses.fields(e)}
-    out["order"] = e.order.perm_id
-    out["contract"] = dataclasses.asdict(e.contract) if e.contract is not None else None
-    out["time"] = e.time.isoformat()
-    return out
-
-
-def _execution_from(d: dict[str, Any], by_perm: dict[int, SimOrder]) -> Execution:
-    d = dict(d)
-    d["order"] = by_perm[int(d["order"])]
-    d["contract"] = Tradable(**d["contract"]) if d["contract"] else None
-    d["time"] = datetime.fromisoformat(d["time"])
-    return Execution(**d)
 
 
 def _parse_filter_time(text: str) -> datetime | None:
@@ -1491,7 +1463,7 @@ def _parse_filter_time(text: str) -> datetime | None:
             return datetime.strptime(text[:17], "%Y%m%d-%H:%M:%S").replace(tzinfo=UTC)
         parts = text.split()
         t = datetime.strptime(" ".join(parts[:2]), "%Y%m%d %H:%M:%S")
-        tz = ZoneInfo(parts[2]) if len(parts) > 2 else EXCHANGE_TZ
+        tz = ZoneInfo(parts[2]) if len(parts) > 2 else NEW_YORK
         return t.replace(tzinfo=tz)
     except (ValueError, KeyError):
         log.warning("execution filter time %r not understood, ignored", text)

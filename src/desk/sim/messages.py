@@ -12,11 +12,11 @@ subscriber's request id in.
 from __future__ import annotations
 
 import struct
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 from enum import IntEnum
-from zoneinfo import ZoneInfo
 
+from desk.domain.calendar import EXCHANGE_TZ_ID, NEW_YORK, Session, exchange_date, nyse_calendar
 from desk.sim.codec import encode_fields
 from desk.sim.market import Changed, MarketChange
 from desk.sim.universe import SimStock
@@ -28,9 +28,6 @@ SERVER_VERSION_MAX = 178
 #: Lowest: message layouts below assume >= 176 (contractDetails without version field
 #: from 164, error's advancedOrderRejectJson from 166, reqContractDetails issuerId 176).
 SERVER_VERSION_MIN = 176
-
-EXCHANGE_TZ = ZoneInfo("US/Eastern")
-
 
 class In(IntEnum):
     """Client -> server message ids (TWS API ``OUT`` ids of the official client)."""
@@ -140,8 +137,11 @@ class Code(IntEnum):
     DUPLICATE_TICKER_ID = 322
     CLIENT_ID_IN_USE = 326
     NOT_SUBSCRIBED = 354
+    MKT_DATA_FARM_BROKEN = 2103
     MKT_DATA_FARM_OK = 2104
+    HMDS_FARM_BROKEN = 2105
     HMDS_FARM_OK = 2106
+    SEC_DEF_FARM_BROKEN = 2157
     SEC_DEF_FARM_OK = 2158
     ORDER_TO_CANCEL_NOT_FOUND = 10147
 
@@ -158,8 +158,11 @@ TEXT: dict[int, str] = {
         "Unable to connect as the client id is already in use. Retry with a unique client id."
     ),
     Code.NOT_SUBSCRIBED: "Requested market data is not subscribed.",
+    Code.MKT_DATA_FARM_BROKEN: "Market data farm connection is broken:usfarm",
     Code.MKT_DATA_FARM_OK: "Market data farm connection is OK:usfarm",
+    Code.HMDS_FARM_BROKEN: "HMDS data farm connection is broken:ushmds",
     Code.HMDS_FARM_OK: "HMDS data farm connection is OK:ushmds",
+    Code.SEC_DEF_FARM_BROKEN: "Sec-def data farm connection is broken:secdefnj",
     Code.SEC_DEF_FARM_OK: "Sec-def data farm connection is OK:secdefnj",
     Code.ORDER_TO_CANCEL_NOT_FOUND: "OrderId {} that needs to be cancelled is not found.",
 }
@@ -210,13 +213,6 @@ def next_valid_id(order_id: int) -> bytes:
     return encode_fields((Out.NEXT_VALID_ID, 1, order_id))
 
 
-def farm_status() -> bytes:
-    """The farm-OK notices a gateway sends after startApi (codes 2104, 2106, 2158)."""
-    return b"".join(
-        error(-1, c) for c in (Code.MKT_DATA_FARM_OK, Code.HMDS_FARM_OK, Code.SEC_DEF_FARM_OK)
-    )
-
-
 def current_time(epoch_seconds: int) -> bytes:
     """currentTime (49): epoch seconds, UTC."""
     return encode_fields((Out.CURRENT_TIME, 1, int(epoch_seconds)))
@@ -247,7 +243,7 @@ def account_value(key: str, value: str, currency: str, account: str) -> bytes:
 
 def account_update_time(now: datetime) -> bytes:
     """updateAccountTime (8): ``HH:MM`` in exchange time (US/Eastern), as TWS shows it."""
-    return encode_fields((Out.ACCT_UPDATE_TIME, 1, now.astimezone(EXCHANGE_TZ).strftime("%H:%M")))
+    return encode_fields((Out.ACCT_UPDATE_TIME, 1, now.astimezone(NEW_YORK).strftime("%H:%M")))
 
 
 def account_download_end(account: str) -> bytes:
@@ -303,21 +299,32 @@ def trading_class(stock: SimStock) -> str:
     return "NMS" if stock.primary_exchange == "NASDAQ" else stock.symbol
 
 
-def session_hours(now: datetime, days: int = 7) -> tuple[str, str]:
-    """``(tradingHours, liquidHours)`` in IB's format, exchange time (US/Eastern), for
-    ``days`` calendar days from ``now``'s exchange date: 04:00-20:00 and 09:30-16:00 on
-    weekdays, ``CLOSED`` on weekends. Exchange holidays are not modelled."""
-    day0 = now.astimezone(EXCHANGE_TZ).date()
-    trading, liquid = [], []
+def hours_text(now: datetime, span: Callable[[Session], tuple[datetime, datetime]], days: int = 7) -> str:
+    """IB's hours text (``20261127:0930-20261127:1300;20261128:CLOSED;...``), exchange
+    time, for ``days`` calendar days from ``now``'s exchange date: ``span(session)`` ->
+    (start, end) on each session of the desk's exchange calendar
+    (:func:`desk.domain.calendar.nyse_calendar`), ``CLOSED`` on weekends and holidays."""
+    day0 = exchange_date(now)
+    by_day = {s.day: s for s in nyse_calendar().sessions(day0, day0 + timedelta(days=days - 1))}
+    out = []
     for i in range(days):
-        d = (day0 + timedelta(days=i)).strftime("%Y%m%d")
-        if (day0 + timedelta(days=i)).weekday() >= 5:
-            trading.append(f"{d}:CLOSED")
-            liquid.append(f"{d}:CLOSED")
+        d = day0 + timedelta(days=i)
+        s = by_day.get(d)
+        if s is None:
+            out.append(f"{d:%Y%m%d}:CLOSED")
         else:
-            trading.append(f"{d}:0400-{d}:2000")
-            liquid.append(f"{d}:0930-{d}:1600")
-    return ";".join(trading), ";".join(liquid)
+            lo, hi = (t.astimezone(NEW_YORK) for t in span(s))
+            out.append(f"{lo:%Y%m%d:%H%M}-{hi:%Y%m%d:%H%M}")
+    return ";".join(out)
+
+
+def session_hours(now: datetime, days: int = 7) -> tuple[str, str]:
+    """``(tradingHours, liquidHours)`` of a US stock in IB's format, exchange time, for
+    ``days`` calendar days from ``now``'s exchange date: trading hours are IB's extended
+    hours (04:00 to 4 hours after the close), liquid hours the regular session (09:30 to
+    16:00, 13:00 on half days); ``CLOSED`` on weekends and exchange holidays."""
+    return (hours_text(now, lambda s: (s.pre_open, s.post_close), days),
+            hours_text(now, lambda s: (s.open, s.close), days))
 
 
 def contract_details(req_id: int, stock: SimStock, exchange: str, now: datetime) -> bytes:
@@ -340,7 +347,7 @@ def contract_details(req_id: int, stock: SimStock, exchange: str, now: datetime)
         stock.long_name, stock.primary_exchange,
         "",  # contractMonth
         stock.industry, stock.category, stock.subcategory,
-        "US/Eastern", trading, liquid,
+        EXCHANGE_TZ_ID, trading, liquid,
         "",  # evRule
         "",  # evMultiplier
         1, "ISIN", stock.isin,  # secIdList

@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from desk.domain.calendar import DAYS_PER_YEAR
 from desk.sim.market import Changed
 
 __all__ = ["Injection", "MispricingSource"]
@@ -42,7 +43,7 @@ _F_BID, _F_ASK = int(Changed.BID), int(Changed.ASK)
 #: grid the shift is rounded up to (a multiple of every option tick: $0.01 and $0.05)
 SHIFT_GRID = 0.05
 #: years: options nearer than one day to expiry are not picked
-MIN_YEARS = 1.0 / 365.0
+MIN_YEARS = 1.0 / DAYS_PER_YEAR
 
 
 @dataclass(slots=True)
@@ -100,7 +101,7 @@ class MispricingSource:
     @property
     def inner(self) -> Any:
         if self._inner is None:
-            from desk.sim.chain import exchange_date
+            from desk.domain.calendar import exchange_date
             from desk.sim.options import SyntheticOptions
 
             from datetime import UTC, datetime

@@ -104,6 +104,13 @@ from typing import TYPE_CHECKING, NamedTuple, Protocol
 import numpy as np
 from numpy.typing import NDArray
 
+from desk.domain.calendar import (
+    DAYS_PER_YEAR,
+    EXCHANGE_TZ_ID,
+    SECONDS_PER_YEAR,
+    TRADING_HOURS_PER_DAY,
+    exchange_date,
+)
 from desk.pricing import bsm_greeks, bsm_price
 from desk.sim import messages as m
 from desk.sim.chain import (
@@ -113,7 +120,6 @@ from desk.sim.chain import (
     OPTION_EXCHANGES,
     ChainListing,
     SimOption,
-    exchange_date,
     expiry_epoch,
     listing_for,
 )
@@ -151,10 +157,8 @@ log = logging.getLogger("desk.sim")
 #: Default risk-free rate of option pricing: 4.5 %, continuously compounded (a gateway
 #: parameter, ``SimGateway(rate=...)``).
 DEFAULT_RATE = 0.045
-#: Seconds per year of time to expiry (ACT/365, as :mod:`desk.pricing`).
-YEAR_SECONDS = 365.0 * 86400.0
-#: Seconds of a regular session (09:30-16:00), over which the day's volume trades.
-SESSION_SECONDS = 6.5 * 3600.0
+#: Seconds of a full regular session (09:30-16:00), over which the day's volume trades.
+SESSION_SECONDS = TRADING_HOURS_PER_DAY * 3600.0
 
 # Tick types of options that messages.Tick does not name.
 TICK_BID_OPTION = 10
@@ -225,7 +229,7 @@ class OptionRows:
 
     Row ``i`` is ``options[i]``. Static columns (engine-filled): ``con_id``, ``und``
     (index into the engine's underlyings), ``is_call``, ``strike`` ($/share),
-    ``expiry_ts`` (UTC epoch seconds of 16:00 US/Eastern on the expiry date), ``q``
+    ``expiry_ts`` (UTC epoch seconds of the expiry's close, :func:`~desk.sim.chain.expiry_epoch`), ``q``
     (dividend yield). Quote columns (source-filled; prices dollars per share, sizes and
     volumes in contracts): ``bid`` (0 = no bid), ``ask``, ``bid_size``, ``ask_size``,
     ``last`` (NaN = none), ``last_size``, ``volume``, ``open_interest``, ``high``,
@@ -304,7 +308,7 @@ class OptionRows:
     def years(self, now: float, rows: slice | NDArray[np.integer] = slice(None)
               ) -> NDArray[np.float64]:
         """Years (ACT/365) from UTC epoch ``now`` to each row's expiry, floored at 0."""
-        return np.maximum((self.expiry_ts[rows] - now) / YEAR_SECONDS, 0.0)
+        return np.maximum((self.expiry_ts[rows] - now) / SECONDS_PER_YEAR, 0.0)
 
 
 class OptionSource(Protocol):
@@ -388,7 +392,8 @@ class SyntheticOptions:
         self.seed = int(seed)
         self.today = today
         self._listing = listing
-        #: UTC epoch of the listing date's close (16:00 US/Eastern): the time origin of
+        #: UTC epoch of the listing date's close (that of the session before if the date
+        #: is not one; :func:`~desk.sim.chain.expiry_epoch`): the time origin of
         #: the static activity draws
         self._listing_close = expiry_epoch(today.strftime("%Y%m%d"))
         self.surface = surface if surface is not None else VolSurface.seeded(self.seed)
@@ -478,13 +483,13 @@ class SyntheticOptions:
         moneyness at the underlying's reference price and time to expiry from the
         listing date's close), so a contract's open interest is the same in every
         session of a seed, whenever it is asked for."""
-        t0 = np.maximum((expiry_ts - self._listing_close) / YEAR_SECONDS, 0.0)
+        t0 = np.maximum((expiry_ts - self._listing_close) / SECONDS_PER_YEAR, 0.0)
         ref = np.array([UNIVERSE[u].price for u in symbols])
         und_liq = np.array([min(1.5, max(0.3, math.sqrt(UNIVERSE[u].daily_volume / 40e6)))
                             for u in symbols])
         idx = np.array([self.surface.index_of(u) for u in symbols], dtype=np.int64)
         atm = self.surface.atm_rows(idx, np.maximum(t0, 1e-6), ref)
-        z = np.log(K / ref) / (atm * np.sqrt(np.maximum(t0, 1.0 / 365.0)))
+        z = np.log(K / ref) / (atm * np.sqrt(np.maximum(t0, 1.0 / DAYS_PER_YEAR)))
         liq = np.maximum(und_liq * np.exp(-0.5 * (z / 1.2) ** 2) / (1.0 + 2.0 * t0), 0.002)
         n1, n2 = (_normal(_hash_uniform(self.seed, con_ids, salt)) for salt in (1, 2))
         n1, n2 = np.clip(n1, -2.5, 2.5), np.clip(n2, -2.5, 2.5)  # no freak outliers
@@ -508,7 +513,7 @@ class SyntheticOptions:
         und_liq = np.array([min(1.5, max(0.3, math.sqrt(UNIVERSE[o.symbol].daily_volume
                                                           / 40e6))) for o in fresh])
         atm = self.surface.atm_rows(self._surface_index[rows.und[new]], np.maximum(T, 1e-6), s)
-        z = np.log(K / s) / (atm * np.sqrt(np.maximum(T, 1.0 / 365.0)))
+        z = np.log(K / s) / (atm * np.sqrt(np.maximum(T, 1.0 / DAYS_PER_YEAR)))
         liq = np.maximum(und_liq * np.exp(-0.5 * (z / 1.2) ** 2) / (1.0 + 2.0 * T), 0.002)
         n1, n3, n4 = (_normal(_hash_uniform(self.seed, ids, salt)) for salt in (1, 3, 4))
         rows.extra["lo_tick"][new] = [o.tick_for(0.0) for o in fresh]
@@ -635,7 +640,7 @@ class SyntheticOptions:
                                              [chain.underlying.symbol] * K.size, K,
                                              np.concatenate(T_parts))
         vol = np.round(day_volume * done)
-        iv30 = float(self.surface.atm_vol(chain.underlying.symbol, 30 / 365.0, S))
+        iv30 = float(self.surface.atm_vol(chain.underlying.symbol, 30 / DAYS_PER_YEAR, S))
         return (int(oi[calls].sum()), int(oi[~calls].sum()), int(vol[calls].sum()),
                 int(vol[~calls].sum()), iv30)
 
@@ -728,7 +733,7 @@ class OptionEngine:
     @property
     def source(self) -> OptionSource:
         """The option source (the synthetic one is created on first use: building the
-        listing imports exchange_calendars, ~0.5 s once per process)."""
+        listing loads the exchange calendar, :mod:`desk.domain.calendar`, ~0.7 s once per process)."""
         if self._source is None:
             gw = self.gateway
             self._source = SyntheticOptions(gw.seed, exchange_date(gw.clock.now()))
@@ -850,6 +855,23 @@ class OptionEngine:
         if line in lines:
             lines.remove(line)
             self.rows.nsubs[line.row] -= 1
+
+    def resubscribe(self, line: OptionLine, refresh: bool = False) -> None:
+        """Stream ``line`` again after :mod:`desk.sim.faults` held it (an outage), first
+        with its current quote and Greeks when ``refresh``."""
+        lines = self._lines[line.row]
+        if line not in lines:
+            lines.append(line)
+            self.rows.nsubs[line.row] += 1
+        if refresh:
+            generic = frozenset(g for g, on in ((100, line.volume_ticks), (101, line.oi_ticks)) if on)
+            parts = self._initial_parts(line.row, generic, self.gateway.epoch_ms())
+            if line.delayed:
+                parts = to_delayed(parts)
+            out: list[bytes] = []
+            render(parts, line.rid, out)
+            self.ticks_sent += len(parts)
+            line.session.send(b"".join(out))
 
     def underlying_parts(self, stock: SimStock, generic: frozenset[int]) -> list[Part]:
         """Initial option-related generic ticks of a stock line: 100 -> 29 / 30 (call /
@@ -1073,18 +1095,13 @@ class OptionEngine:
 
 def option_hours(now, extended_close: bool) -> tuple[str, str]:
     """``(tradingHours, liquidHours)`` of US equity options for 7 days from ``now``'s
-    exchange date, exchange time: 09:30-16:00 on weekdays (16:15 for the index ETFs),
-    ``CLOSED`` on weekends. Exchange holidays are not marked."""
+    exchange date, exchange time: the regular session of the desk's exchange calendar
+    (09:30-16:00, 13:00 on half days; 15 minutes longer for the index ETFs),
+    ``CLOSED`` on weekends and exchange holidays (:func:`desk.sim.messages.hours_text`)."""
     from datetime import timedelta
 
-    day0 = exchange_date(now)
-    end = "1615" if extended_close else "1600"
-    out = []
-    for k in range(7):
-        d = day0 + timedelta(days=k)
-        s = d.strftime("%Y%m%d")
-        out.append(f"{s}:CLOSED" if d.weekday() >= 5 else f"{s}:0930-{s}:{end}")
-    text = ";".join(out)
+    extra = timedelta(minutes=15 if extended_close else 0)
+    text = m.hours_text(now, lambda s: (s.open, s.close + extra))
     return text, text
 
 
@@ -1105,7 +1122,7 @@ def option_contract_details(req_id: int, opt: SimOption, exchange: str,
         opt.contract_month,
         und.industry if und else "", und.category if und else "",
         und.subcategory if und else "",
-        "US/Eastern", hours[0], hours[1],
+        EXCHANGE_TZ_ID, hours[0], hours[1],
         "", "",  # evRule, evMultiplier
         0,  # no secIds
         2,  # aggGroup

@@ -1,5 +1,5 @@
 """Orders in the simulated gateway: what a placeOrder carries, the live order, the
-tradable contracts, IB-like commissions and the wire encoders of order messages.
+tradable contracts and the wire encoders of order messages.
 
 * :func:`parse_place_order` walks a placeOrder (3) message by position exactly as
   ib_async's ``client.placeOrder`` writes it at server versions 176-178 (no version
@@ -12,8 +12,9 @@ tradable contracts, IB-like commissions and the wire encoders of order messages.
   :class:`~desk.sim.universe.SimStock`) or an option (from
   :class:`~desk.sim.chain.SimOption`), with the multiplier, tick rules and the fields
   the wire messages carry.
-* :func:`commission` gives IB's fixed-rate commission of an order so far (see its
-  docstring for the schedule).
+* commissions are :mod:`desk.domain.commission` (IBKR Pro Fixed, the desk's own rule):
+  :attr:`SimOrder.traded` keeps each contract's running totals
+  (:class:`~desk.domain.commission.Traded`).
 * ``open_order``, ``order_status``, ``exec_details``, ``commission_report``,
   ``completed_order`` build the server's messages 5, 3, 11, 59 and 101 in the layouts
   ib_async 2.1's ``decoder.py`` reads at server version 178.
@@ -30,8 +31,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
+from desk.domain.calendar import EXCHANGE_TZ_ID, NEW_YORK
+from desk.domain.commission import Traded
 from desk.sim.codec import encode_fields
 from desk.sim.contracts import CONTRACT_FIELDS, ContractQuery
 
@@ -49,7 +51,6 @@ __all__ = [
     "Status",
     "Tradable",
     "WhatIfState",
-    "commission",
     "commission_report",
     "completed_order",
     "exec_details",
@@ -65,14 +66,14 @@ __all__ = [
 UNSET_INTEGER = 2147483647
 UNSET_DOUBLE = 1.7976931348623157e308
 
-#: Order types the simulator executes.
-ORDER_TYPES = frozenset({"LMT", "MKT", "STP", "STP LMT"})
+#: Order types the simulator executes (the triggered, trailing, pegged and auction types
+#: are :mod:`desk.sim.order_types`).
+ORDER_TYPES = frozenset({"LMT", "MKT", "STP", "STP LMT", "TRAIL", "TRAIL LIMIT", "MIT",
+                         "LIT", "MOC", "LOC", "REL"})
 #: Times in force the simulator honours.
-TIFS = frozenset({"DAY", "GTC", "IOC"})
+TIFS = frozenset({"DAY", "GTC", "IOC", "GTD", "FOK", "OPG"})
 #: Price increment of a combo's net price, dollars per share (IB quotes spreads in cents).
 COMBO_TICK = 0.01
-
-EXCHANGE_TZ = ZoneInfo("US/Eastern")
 
 # server -> client message ids used here
 _OPEN_ORDER = 5
@@ -119,7 +120,7 @@ def _money(x: float) -> str:
 def exec_time(now: datetime) -> str:
     """Execution time as IB sends it: ``yyyymmdd hh:mm:ss US/Eastern`` (exchange time;
     ib_async parses the zone name)."""
-    return now.astimezone(EXCHANGE_TZ).strftime("%Y%m%d %H:%M:%S") + " US/Eastern"
+    return f"{now.astimezone(NEW_YORK):%Y%m%d %H:%M:%S} {EXCHANGE_TZ_ID}"
 
 
 # --- contracts --------------------------------------------------------------------------
@@ -238,33 +239,6 @@ def on_grid(price: float, tick: float) -> bool:
     return abs(n - round(n)) < 1e-6
 
 
-# --- commissions ------------------------------------------------------------------------
-
-#: IB fixed-rate US pricing (interactivebrokers.com, "Commissions: Stocks, ETFs" and
-#: "Options", fixed pricing): stocks $0.005 per share, minimum $1.00 per order, maximum
-#: 1 % of trade value; options $0.65 per contract, minimum $1.00 per order.
-STOCK_PER_SHARE = 0.005
-STOCK_MIN = 1.00
-STOCK_MAX_PCT = 0.01
-OPTION_PER_CONTRACT = 0.65
-OPTION_MIN = 1.00
-
-
-def commission(sec_type: str, quantity: float, value: float) -> float:
-    """IB fixed-rate commission, dollars, of an order (or one combo leg) that has traded
-    ``quantity`` (shares or contracts, > 0) for ``value`` dollars in total (quantity x
-    price x multiplier). Stocks: ``min(max(0.005 x shares, 1.00), 1 % of value)``;
-    options: ``max(0.65 x contracts, 1.00)``; 0 for nothing traded. The commission of
-    one execution is the difference of this figure before and after it (so an order
-    pays the minimum once, however many partial fills it has)."""
-    if quantity <= 0:
-        return 0.0
-    if sec_type == "OPT":
-        return round(max(OPTION_PER_CONTRACT * quantity, OPTION_MIN), 6)
-    fee = max(STOCK_PER_SHARE * quantity, STOCK_MIN)
-    return round(min(fee, STOCK_MAX_PCT * abs(value)), 6)
-
-
 # --- placeOrder ---------------------------------------------------------------------------
 
 
@@ -303,6 +277,9 @@ class OrderRequest:
     aux_price: float | None = None
     tif: str = ""
     oca_group: str = ""
+    #: IB ocaType: 1 cancel the others with block, 2 reduce with block, 3 reduce
+    #: without block (0 / unset: 1, IB's default)
+    oca_type: int = 0
     account: str = ""
     open_close: str = ""
     origin: int = 0
@@ -320,6 +297,12 @@ class OrderRequest:
     good_till_date: str = ""
     all_or_none: bool = False
     min_qty: int | None = None
+    #: TRAIL / TRAIL LIMIT: trailing amount in percent (``auxPrice`` is the amount in
+    #: dollars when this is unset); the initial stop price (``trailStopPrice``); the
+    #: TRAIL LIMIT limit offset from the stop (``lmtPriceOffset``), dollars per share
+    trailing_percent: float | None = None
+    trail_stop_price: float | None = None
+    lmt_price_offset: float | None = None
     what_if: bool = False
     unsupported: tuple[str, ...] = ()
 
@@ -453,6 +436,7 @@ def parse_place_order(fields: Sequence[str], version: int = 178) -> OrderRequest
         r.skip(1, "faProfile")
     # modelCode .. deltaNeutralAuxPrice (24 fields)
     block = [r.take("order fields") for _ in range(24)]
+    oca_type = _i(block[4], "ocaType")
     all_or_none = _b(block[7])
     min_qty_text = block[8]
     min_qty = _i(min_qty_text, "minQty") if min_qty_text else None
@@ -461,6 +445,8 @@ def parse_place_order(fields: Sequence[str], version: int = 178) -> OrderRequest
         unsupported.append("delta-neutral orders")
     # continuousUpdate .. scalePriceIncrement
     block = [r.take("scale fields") for _ in range(7)]
+    trail_stop = _f(block[2], "trailStopPrice")
+    trailing_pct = _f(block[3], "trailingPercent")
     inc = _f(block[6], "scalePriceIncrement")
     if inc is not None and 0 < inc < UNSET_DOUBLE:
         r.skip(7, "scale fields")
@@ -480,6 +466,7 @@ def parse_place_order(fields: Sequence[str], version: int = 178) -> OrderRequest
         unsupported.append(f"algo {algo!r}")
     r.skip(1, "algoId")
     what_if = _b(r.take("whatIf"))
+    lmt_offset: float | None = None
     # the rest (misc options, solicited, randomize, conditions, cashQty, ...) is read
     # only as far as needed to spot features the simulator does not execute
     if r.more():
@@ -489,19 +476,18 @@ def parse_place_order(fields: Sequence[str], version: int = 178) -> OrderRequest
         n_cond = _i(r.take("conditions count"), "conditions count")
         if n_cond:
             unsupported.append("order conditions")
+        elif r.more():  # adjustedOrderType, triggerPrice, lmtPriceOffset, ...
+            r.skip(2, "adjustedOrderType, triggerPrice")
+            lmt_offset = _f(r.take("lmtPriceOffset"), "lmtPriceOffset")
     if quantity is None:
         raise ValueError("totalQuantity is empty")
-    if oca_group:
-        unsupported.append("OCA groups")
-    if parent_id:
-        unsupported.append("child orders (parentId)")
-    if not transmit:
-        unsupported.append("untransmitted orders (transmit=False)")
     if good_after:
         unsupported.append("goodAfterTime")
     return OrderRequest(
         order_id=order_id, contract=contract, action=action, quantity=quantity,
         order_type=order_type, lmt_price=lmt, aux_price=aux, tif=tif, oca_group=oca_group,
+        oca_type=oca_type, trailing_percent=trailing_pct, trail_stop_price=trail_stop,
+        lmt_price_offset=lmt_offset,
         account=account, open_close=open_close, origin=origin, order_ref=order_ref,
         transmit=transmit, parent_id=parent_id, display_size=display_size,
         trigger_method=trigger_method, outside_rth=outside_rth, hidden=hidden,
@@ -557,13 +543,24 @@ class SimOrder:
     #: liquidity at the quote, not waiting at its limit)
     marketable: bool = False
     commission: float = 0.0
-    #: per conId traded so far: (quantity, value in dollars) for the commission schedule
-    traded: dict[int, tuple[float, float]] = field(default_factory=dict)
+    #: per conId traded so far: quantity, value and commission base in dollars (the
+    #: running totals of :meth:`desk.domain.commission.CommissionRates.execution`)
+    traded: dict[int, Traded] = field(default_factory=dict)
     placed_at: datetime | None = None
     done_at: datetime | None = None
     completed_status: str = ""
-    #: UTC instant a DAY order expires (only with market hours on), else None
+    #: UTC instant a DAY order expires (only with market hours on) or a GTD order's
+    #: goodTillDate, else None
     expires_at: datetime | None = None
+    #: :mod:`desk.sim.order_types` state (not journaled): ``held`` while an
+    #: untransmitted order or a bracket child waits (PreSubmitted, not matched);
+    #: ``stop_price`` the current stop / trigger of TRAIL / TRAIL LIMIT; ``peg_limit``
+    #: the current limit of TRAIL LIMIT (once elected) and REL; ``auction_at`` the UTC
+    #: close or open a MOC / LOC / OPG order executes at (dollars per share)
+    held: bool = False
+    stop_price: float | None = None
+    peg_limit: float | None = None
+    auction_at: datetime | None = None
 
     @property
     def action(self) -> str:

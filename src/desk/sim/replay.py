@@ -6,7 +6,8 @@ streams that day to every client as if it were live: the underlying's quotes and
 and the **whole option chain** (contract details, reqSecDefOptParams, quotes, Greeks),
 historical bars from the recorded bars, and orders filled against the recorded quotes.
 When the store has no data for the day, it is imported on demand from the LEAN folder
-(``$DESK_LEAN_DIR`` or the project's ``../shared/data/lean``), with a progress line.
+(``$DESK_LEAN_DIR`` or the sample data in the package, :func:`desk.store.lean.default_lean_dir`),
+with a progress line.
 
 The pieces, each plugging into the gateway's existing seams:
 
@@ -33,7 +34,7 @@ bars completed by the replay clock. The underlying's previous close (tick 9) is 
 recorded daily close before the day, its open (tick 14) the first regular-hours trade.
 
 ``speed`` is the gateway's: replay seconds per wall-clock second (``speed=60``: one
-recorded minute per second). The replay starts at ``start`` (default 09:30 US/Eastern) and
+recorded minute per second). The replay starts at ``start`` (default: the day's regular open, 09:30 ET) and
 holds the last recorded state after the data ends.
 
 Prices are dollars per share (options too), sizes shares or contracts, times UTC.
@@ -55,6 +56,8 @@ from typing import Any, TextIO
 import numpy as np
 from numpy.typing import NDArray
 
+from desk.domain.calendar import NEW_YORK, SECONDS_PER_YEAR, nyse_calendar
+from desk.domain.calendar import exchange_midnight as exchange_midnight_dt
 from desk.domain.clock import Clock
 from desk.sim.chain import OPTION_EXCHANGES, SimOption, expiry_epoch
 from desk.sim.contracts import ContractQuery, resolve
@@ -78,10 +81,7 @@ __all__ = [
 
 log = logging.getLogger("desk.sim")
 
-EXCHANGE_TZ_NAME = "US/Eastern"
 _MINUTE = 60
-#: Replays start at the regular open unless told otherwise (US/Eastern).
-DEFAULT_START = dtime(9, 30)
 
 
 class ReplayError(Exception):
@@ -98,12 +98,6 @@ def parse_day(text: str) -> date:
         except ValueError:
             pass
     raise ReplayError(f"bad date {text!r}: expected YYYY-MM-DD (e.g. 2015-12-24)")
-
-
-def _tz() -> Any:
-    from zoneinfo import ZoneInfo
-
-    return ZoneInfo(EXCHANGE_TZ_NAME)
 
 
 # --------------------------------------------------------------------------------------
@@ -259,12 +253,14 @@ def load_replay(
 
     If the store has no minute bars of a symbol for the day and ``import_missing``, the
     day is imported first from ``lean_dir`` (default :func:`desk.store.lean.default_lean_dir`),
-    showing progress on ``stream``. ``start``: time of day (US/Eastern) or an aware
-    datetime where the replay begins (default 09:30 US/Eastern).
+    showing progress on ``stream``. ``start``: time of day (New York time) or an aware
+    datetime where the replay begins (default: the session's regular open, 09:30 ET, on the
+    exchange calendar; :class:`ReplayError` if ``day`` is not a session).
 
     Raises :class:`ReplayError` (unknown symbol, no data and nothing to import) and what
     the store raises (:class:`~desk.store.StoreError`, :class:`~desk.store.lean.LeanFormatError`).
     """
+    from desk.store import StoreError
     from desk.store.lean import default_lean_dir, has_day, read_bar_table, read_bars, read_open_interest
 
     t0 = _time.perf_counter()
@@ -288,17 +284,25 @@ def load_replay(
                               "it from: set DESK_LEAN_DIR or run desk import lean PATH")
         if stream is not None:
             stream.write(f"desk: importing {day} of {', '.join(missing)} from {folder}\n")
-        run_import(url, folder, symbols=missing, dates=[day], schema=schema, stream=stream)
+        try:
+            run_import(url, folder, symbols=missing, dates=[day], schema=schema, stream=stream)
+        except StoreError as exc:
+            if "no LEAN files to import" not in str(exc):
+                raise
+            raise ReplayError(f"{folder} has no {day} minute data for {', '.join(missing)}") from None
         imported = True
         still = [s for s in missing if not has_day(url, s, day, schema=schema)]
         if still:
             raise ReplayError(f"{folder} has no {day} minute data for {', '.join(still)}")
 
-    tz = _tz()
-    day_start = datetime(day.year, day.month, day.day, tzinfo=tz)
+    tz = NEW_YORK
+    day_start = exchange_midnight_dt(day)
     day_end = day_start + timedelta(days=1)
-    if start is None:
-        start_at = datetime.combine(day, DEFAULT_START, tz)
+    if start is None:  # the regular open of the day's session (09:30 ET)
+        try:
+            start_at = nyse_calendar().session(day).open
+        except ValueError:
+            raise ReplayError(f"{day} is not a trading day on the exchange calendar (XNYS)") from None
     elif isinstance(start, datetime):
         start_at = start
     else:
@@ -746,7 +750,7 @@ class ReplayOptions:
         ask, _ = _side(rec.ask, ka - 1)
         if bid <= 0 or ask <= 0:
             return math.nan
-        T = (expiry_epoch(opt.expiry) - now) / (365.0 * 86400.0)
+        T = (expiry_epoch(opt.expiry) - now) / SECONDS_PER_YEAR
         res = implied_vol(np.array([True]), np.array([(bid + ask) / 2.0]), np.array([S]), np.array([opt.strike]),
                           np.array([T]), r, 0.0)
         return float(res.iv[0])

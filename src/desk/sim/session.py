@@ -13,7 +13,8 @@ request                                answer
 =====================================  ===============================================
 startApi 71                            managedAccounts 15, nextValidId 9, farm notices
                                        (error 4 with reqId -1, codes 2104/2106/2158);
-                                       client id in use: error 326, then close
+                                       client id in use (or held by desk.sim.faults):
+                                       error 326, then close
 reqIds 8 / reqCurrentTime 49           nextValidId 9 / currentTime 49 (clock, UTC epoch)
 reqContractDetails 9                   contractData 10 + contractDataEnd 52; error 200
                                        (options: one per contract, desk.sim.options)
@@ -287,7 +288,7 @@ class Session(asyncio.Protocol):
         self.send(
             m.managed_accounts(gw.account_ids)
             + m.next_valid_id(gw.next_order_id(client_id))
-            + m.farm_status()
+            + gw.faults.farm_notices()  # OK, or broken while a farm fault is on
         )
 
     def _req_ids(self, fields: list[str]) -> None:

@@ -6,8 +6,8 @@
   ``instruments``) and their creation, TimescaleDB when the server has it;
 * :func:`probe_database` — checks for ``desk doctor``;
 * :func:`read_ticks` / :func:`iter_ticks` — reading recorded ticks back.
-* :class:`AuditLog` — the append-only, write-ahead order audit trail, and
-  :func:`reconcile` of open orders by orderRef after a reconnect or restart.
+* :class:`AuditLog` — persistence of the append-only, write-ahead order audit trail
+  (the order path itself is :mod:`desk.orders`).
 
 Imports only desk.domain, SQLAlchemy, psycopg and the standard library.
 """
@@ -18,11 +18,8 @@ from desk.store.audit import (
     AuditLog,
     AuditRecord,
     IntentState,
-    ReconcileDecision,
-    ReconcilePlan,
     new_client_order_id,
     new_correlation_id,
-    reconcile,
 )
 from desk.store.doctor import DatabaseInfo, probe_database
 from desk.store.errors import SinkDataError, SinkUnavailable, StoreError
@@ -43,8 +40,6 @@ __all__ = [
     "DatabaseTarget",
     "IntentState",
     "PostgresSink",
-    "ReconcileDecision",
-    "ReconcilePlan",
     "SchemaInfo",
     "SinkDataError",
     "SinkUnavailable",
@@ -66,6 +61,5 @@ __all__ = [
     "parse_database_url",
     "probe_database",
     "read_ticks",
-    "reconcile",
     "upsert_instruments",
 ]

@@ -42,9 +42,9 @@ lifecycle (``preview``, ``cancel_request``, ``kill_switch``...) have a NULL stat
 current state of an order is that of its latest row with a state; :data:`TERMINAL_STATES`
 are final.
 
-**Reconciliation** after a reconnect or restart is :func:`reconcile`, a pure function of
-:meth:`AuditLog.open_intents` and what the gateway reports by orderRef. It never decides
-to resend anything that may have reached the gateway.
+**Reconciliation** after a reconnect or restart is :func:`desk.orders.reconcile.reconcile`,
+a pure function of :meth:`AuditLog.open_intents` and what the gateway reports. This module
+is persistence only: writing rows, and the reads the order path needs.
 """
 
 from __future__ import annotations
@@ -55,9 +55,9 @@ import json
 import math
 import threading
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -80,7 +80,6 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.schema import CreateSchema
 
-from desk.domain.orders import BrokerOrder, Fill
 from desk.store.codec import as_utc
 from desk.store.errors import StoreError
 from desk.store.schema import UtcTime, check_identifier
@@ -95,12 +94,11 @@ __all__ = [
     "AuditEvent",
     "AuditLog",
     "AuditRecord",
+    "IB_STATUS_STATE",
     "IntentState",
-    "ReconcileDecision",
-    "ReconcilePlan",
+    "jsonable",
     "new_client_order_id",
     "new_correlation_id",
-    "reconcile",
     "state_for",
 ]
 
@@ -121,6 +119,9 @@ EVENTS: frozenset[str] = frozenset(
         "kill_switch",  # kill switch engaged (reqGlobalCancel sent)
         "kill_switch_reset",  # kill switch reset by the trader
         "reconcile",  # reconciliation decided the state of an order (payload: state, reason)
+        "commission",  # IB's commission report of an execution (payload: exec_id, commission, realized_pnl)
+        "modify_request",  # desk asked the gateway to modify this order (payload: the new intent)
+        "trading_state",  # the trading state changed to reduce-only (payload: state, reason)
     }
 )
 
@@ -128,7 +129,8 @@ EVENTS: frozenset[str] = frozenset(
 TERMINAL_STATES: frozenset[str] = frozenset({"filled", "cancelled", "inactive", "rejected", "blocked", "abandoned"})
 _STATES = TERMINAL_STATES | {"intent", "sent", "working", "unknown"}
 
-_IB_STATUS_STATE = {
+#: IB order status -> lifecycle state (other statuses: ``working``)
+IB_STATUS_STATE: dict[str, str] = {
     "Filled": "filled",
     "Cancelled": "cancelled",
     "ApiCancelled": "cancelled",
@@ -167,7 +169,7 @@ def state_for(event_name: str, payload: Mapping[str, Any]) -> str | None:
     if event_name == "blocked":
         return "blocked"
     if event_name == "status":
-        return _IB_STATUS_STATE.get(str(payload.get("status", "")), "working")
+        return IB_STATUS_STATE.get(str(payload.get("status", "")), "working")
     if event_name == "fill":
         remaining = payload.get("remaining")
         return "filled" if isinstance(remaining, int | float) and remaining == 0 else "working"
@@ -179,7 +181,7 @@ def state_for(event_name: str, payload: Mapping[str, Any]) -> str | None:
     return None
 
 
-def _jsonable(value: Any, path: str = "payload") -> Any:
+def jsonable(value: Any, path: str = "payload") -> Any:
     """JSON-ready copy of ``value``: non-finite floats -> None, datetimes -> ISO 8601 UTC,
     enums -> value, dataclasses -> dicts, tuples/sets -> lists. Raises AuditError for
     anything else (naming where)."""
@@ -188,23 +190,23 @@ def _jsonable(value: Any, path: str = "payload") -> Any:
     if isinstance(value, float):
         return value if math.isfinite(value) else None
     if isinstance(value, enum.Enum):
-        return _jsonable(value.value, path)
+        return jsonable(value.value, path)
     if isinstance(value, datetime):
         return as_utc(value).isoformat()
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: _jsonable(getattr(value, f.name), f"{path}.{f.name}") for f in dataclasses.fields(value)}
+        return {f.name: jsonable(getattr(value, f.name), f"{path}.{f.name}") for f in dataclasses.fields(value)}
     if isinstance(value, Mapping):
         out = {}
         for k, v in value.items():
             if not isinstance(k, str):
                 raise AuditError(f"{path}: keys must be strings, got {k!r}")
-            out[k] = _jsonable(v, f"{path}.{k}")
+            out[k] = jsonable(v, f"{path}.{k}")
         return out
     if isinstance(value, list | tuple | set | frozenset):
         items = sorted(value, key=repr) if isinstance(value, set | frozenset) else value
-        return [_jsonable(v, f"{path}[{i}]") for i, v in enumerate(items)]
+        return [jsonable(v, f"{path}[{i}]") for i, v in enumerate(items)]
     if hasattr(value, "tolist"):  # numpy scalars and arrays
-        return _jsonable(value.tolist(), path)
+        return jsonable(value.tolist(), path)
     raise AuditError(f"{path}: {type(value).__name__} is not JSON-serializable")
 
 
@@ -257,7 +259,8 @@ class IntentState:
     its ``intent`` row (``OrderIntent.to_payload()`` under the key ``"intent"`` by the
     router's convention). ``intent_time``: UTC time of that row. ``filled``: shares or
     contracts filled according to the audit rows (largest ``filled`` seen in ``status``
-    and ``fill`` payloads). ``last_id``: id of the row that set ``state``.
+    and ``fill`` payloads). ``last_id``: id of the row that set ``state``. ``perm_id``:
+    IB's permId of the order as last recorded (0 unknown).
     """
 
     client_order_id: str
@@ -270,6 +273,7 @@ class IntentState:
     account: str = ""
     filled: float = 0.0
     last_id: int = 0
+    perm_id: int = 0
 
 
 def _table(metadata: MetaData, name: str) -> Table:
@@ -340,7 +344,8 @@ class AuditLog:
     def _make_engine(self, connect_timeout: int) -> Engine:
         t = self.target
         if t.dialect == "sqlite":
-            assert t.path is not None
+            if t.path is None:
+                raise AuditError(f"{t.display}: the SQLite URL names no file")
             t.path.parent.mkdir(parents=True, exist_ok=True)
             # pooled connections: closing the last connection of a WAL database checkpoints
             # it (several fsyncs), which would triple the cost of every write
@@ -435,7 +440,7 @@ class AuditLog:
         JSON-ready, a ``reconcile`` event has no valid ``state``, or the database refuses."""
         if not isinstance(ev, AuditEvent):
             raise AuditError(f"AuditLog.write needs an AuditEvent, got {type(ev).__name__}")
-        payload = _jsonable(dict(ev.payload))
+        payload = jsonable(dict(ev.payload))
         state = state_for(ev.event, payload)
         when = as_utc(ev.time) if ev.time is not None else self._now()
         row = {
@@ -538,15 +543,19 @@ class AuditLog:
                 rows = conn.execute(stmt).mappings().all()
                 refs = [r["client_order_id"] for r in rows]
                 filled: dict[str, float] = {}
+                perms: dict[str, int] = {}
                 if refs:
                     q = select(t.c.client_order_id, t.c.payload).where(
-                        t.c.client_order_id.in_(refs), t.c.event.in_(("status", "fill"))
-                    )
+                        t.c.client_order_id.in_(refs), t.c.event.in_(("status", "fill", "reconcile"))
+                    ).order_by(t.c.id)
                     for ref, payload in conn.execute(q):
                         data = payload if isinstance(payload, dict) else json.loads(payload)
                         value = data.get("filled")
                         if isinstance(value, int | float) and value > filled.get(ref, 0.0):
                             filled[ref] = float(value)
+                        perm = data.get("perm_id") or (data.get("order") or {}).get("perm_id")
+                        if isinstance(perm, int) and perm > 0:
+                            perms[ref] = perm
         except SQLAlchemyError as exc:
             raise AuditError(describe_error(exc, self.target, action="read the audit log in")) from None
         out = []
@@ -566,9 +575,49 @@ class AuditLog:
                     account=r["account"],
                     filled=filled.get(r["client_order_id"], 0.0),
                     last_id=int(r["current_id"]),
+                    perm_id=perms.get(r["client_order_id"], 0),
                 )
             )
         return out
+
+    def recorded_exec_ids(self, *, since: datetime | None = None) -> set[str]:
+        """execIds of the executions already written as ``fill`` rows (since ``since``, UTC),
+        so an execution recovered from the gateway after a restart is written once."""
+        t = self.table
+        stmt = select(t.c.payload).where(t.c.event == "fill")
+        if since is not None:
+            stmt = stmt.where(t.c.time >= as_utc(since))
+        out: set[str] = set()
+        try:
+            with self.engine.connect() as conn:
+                for (payload,) in conn.execute(stmt):
+                    data = payload if isinstance(payload, dict) else json.loads(payload)
+                    exec_id = (data.get("fill") or {}).get("exec_id")
+                    if isinstance(exec_id, str) and exec_id:
+                        out.add(exec_id)
+        except SQLAlchemyError as exc:
+            raise AuditError(describe_error(exc, self.target, action="read the audit log in")) from None
+        return out
+
+    def exists(self, ev: AuditEvent) -> bool:
+        """True if a row with the same event, client order id, correlation id, time and
+        payload as ``ev`` is already in the log (a spooled row written before a crash)."""
+        if ev.time is None:
+            return False
+        t = self.table
+        stmt = select(t.c.payload).where(
+            t.c.event == ev.event, t.c.client_order_id == ev.client_order_id,
+            t.c.correlation_id == ev.correlation_id, t.c.time == as_utc(ev.time),
+        )
+        want = jsonable(dict(ev.payload))
+        try:
+            with self.engine.connect() as conn:
+                for (payload,) in conn.execute(stmt):
+                    if (payload if isinstance(payload, dict) else json.loads(payload)) == want:
+                        return True
+            return False
+        except SQLAlchemyError as exc:
+            raise AuditError(describe_error(exc, self.target, action="read the audit log in")) from None
 
     def close(self) -> None:
         """Release the database connections (the log can be reopened with a new AuditLog)."""
@@ -579,124 +628,3 @@ class AuditLog:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-# --------------------------------------------------------------------------------------
-# Reconciliation (pure)
-# --------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ReconcileDecision:
-    """What to do with one open intent after a reconnect / restart.
-
-    ``action``:
-
-    * ``adopt`` — the gateway has the order working: rebind to it (``order``), keep
-      listening for its statuses; ``state`` ``working``;
-    * ``close`` — the gateway reports it finished (filled, cancelled, inactive), or the
-      executions cover the whole quantity: record ``state`` and stop;
-    * ``resend`` — never reached the gateway (written, not marked sent, not visible,
-      no executions) and young enough: ``state`` ``abandoned`` for this client order id;
-      the trader may send it again under a **new** client order id, through every gate;
-    * ``abandon`` — as ``resend`` but older than the resend window: ``abandoned``;
-    * ``human`` — may have reached the gateway but is not visible (state ``sent``,
-      ``working`` or ``unknown``, or partly filled and gone): ``state`` ``unknown``; never
-      resent automatically.
-
-    ``filled``: shares / contracts filled per the gateway; ``reason``: one line for the log.
-    """
-
-    client_order_id: str
-    action: str
-    state: str
-    reason: str
-    filled: float = 0.0
-    order: BrokerOrder | None = None
-
-
-@dataclass(frozen=True)
-class ReconcilePlan:
-    """Decisions per open intent (input order) and ``foreign``: orderRefs the gateway
-    reported that are not among the intents (other tools, other desks, or orders already
-    closed in the audit log), sorted."""
-
-    decisions: tuple[ReconcileDecision, ...]
-    foreign: tuple[str, ...]
-
-    def by_action(self, action: str) -> list[ReconcileDecision]:
-        return [d for d in self.decisions if d.action == action]
-
-
-def _executed(fills: Sequence[Fill], intent: IntentState) -> float:
-    combo = intent.intent.get("instrument", {}).get("sec_type") == "BAG" if isinstance(intent.intent, dict) else False
-    total = 0.0
-    for f in fills:
-        if combo and f.instrument.sec_type != "BAG":
-            continue  # leg executions of a combo: counted by the combo's own execution
-        total += abs(f.shares)
-    return total
-
-
-def reconcile(
-    intents: Iterable[IntentState],
-    open_orders_by_orderref: Mapping[str, BrokerOrder],
-    executions_by_orderref: Mapping[str, Sequence[Fill]],
-    *,
-    now: datetime | None = None,
-    resend_window: float = 120.0,
-) -> ReconcilePlan:
-    """Decide, per open intent, whether the gateway has it, finished it, or never saw it.
-
-    ``intents``: :meth:`AuditLog.open_intents`. ``open_orders_by_orderref``: what the
-    gateway reports by orderRef — its open orders (``reqAllOpenOrders``) **and** today's
-    completed orders (``reqCompletedOrders``) as :class:`BrokerOrder`, so a finished order
-    is recognised. ``executions_by_orderref``: today's executions (``reqExecutions``) as
-    :class:`Fill`. ``now``: UTC time for the resend window (default: the wall clock). ``resend_window``: seconds after which an intent that
-    never reached the gateway is abandoned rather than offered for resending.
-
-    Pure and deterministic; see :class:`ReconcileDecision` for the rules. An order that may
-    have reached the gateway is never offered for resending.
-    """
-    intents = list(intents)
-    if now is None:
-        now = datetime.now(UTC)
-    window = timedelta(seconds=resend_window)
-    decisions = []
-    for it in intents:
-        ref = it.client_order_id
-        order = open_orders_by_orderref.get(ref)
-        fills = executions_by_orderref.get(ref, ())
-        executed = _executed(fills, it)
-        if order is not None:
-            filled = max(order.filled, executed, it.filled)
-            if not order.done:
-                decisions.append(ReconcileDecision(ref, "adopt", "working", f"working at the gateway ({order.status})", filled, order))
-            else:
-                state = _IB_STATUS_STATE[order.status]
-                decisions.append(ReconcileDecision(ref, "close", state, f"finished at the gateway ({order.status})", filled, order))
-            continue
-        if executed > 0 or it.filled > 0:
-            filled = max(executed, it.filled)
-            if it.quantity > 0 and filled >= it.quantity:
-                decisions.append(ReconcileDecision(ref, "close", "filled", f"executions cover {filled:g} of {it.quantity:g}", filled))
-            else:
-                decisions.append(
-                    ReconcileDecision(ref, "human", "unknown", f"partly filled ({filled:g} of {it.quantity:g}) and not visible", filled)
-                )
-            continue
-        if it.state == "intent":
-            if as_utc(now) - it.intent_time <= window:
-                decisions.append(ReconcileDecision(ref, "resend", "abandoned", "never reached the gateway: safe to send again"))
-            else:
-                decisions.append(
-                    ReconcileDecision(ref, "abandon", "abandoned", f"never reached the gateway, older than {resend_window:g} s")
-                )
-            continue
-        decisions.append(
-            ReconcileDecision(ref, "human", "unknown", f"state {it.state} but not visible at the gateway: check it by hand")
-        )
-    known = {i.client_order_id for i in intents}
-    seen = set(open_orders_by_orderref) | set(executions_by_orderref)
-    foreign = tuple(sorted(r for r in seen if r and r not in known))
-    return ReconcilePlan(tuple(decisions), foreign)

@@ -1,8 +1,8 @@
 """LEAN-format market data: import into the tick store, and read it back for replay.
 
 LEAN (QuantConnect's engine) keeps market data as zipped CSV files without headers in a
-fixed folder layout (``/work/shared/data/lean/README.md`` describes the copy shipped with
-the project). :func:`import_lean` loads such a folder, or a single zip, into the tick
+fixed folder layout (the sample shipped in ``desk/data/lean``, see its ``NOTICE.md``, is
+one). :func:`import_lean` loads such a folder, or a single zip, into the tick
 store; :func:`read_bars`, :func:`read_chain` and :func:`stored_days` read it back (the
 simulator's replay and history do).
 
@@ -72,7 +72,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any, NamedTuple
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import (
     BigInteger,
@@ -93,6 +92,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.schema import CreateSchema
 
+from desk.domain.calendar import NEW_YORK, exchange_midnight
 from desk.domain.models import Instrument
 from desk.store.codec import UNIX_EPOCH, as_utc, to_epoch_us
 from desk.store.errors import StoreError
@@ -101,7 +101,6 @@ from desk.store.urls import parse_database_url
 
 __all__ = [
     "BARS_TABLE",
-    "EXCHANGE_TZ",
     "ImportProgress",
     "ImportResult",
     "LeanFile",
@@ -128,8 +127,6 @@ __all__ = [
     "stored_days",
 ]
 
-#: Exchange time zone of US equity and option data (LEAN's file times are wall-clock here).
-EXCHANGE_TZ = ZoneInfo("America/New_York")
 #: LEAN equity/option prices are integers of 1/PRICE_SCALE dollar (deci-cents).
 PRICE_SCALE = 10_000
 #: US equity option multiplier (shares per contract).
@@ -217,15 +214,19 @@ def parse_option_member(name: str) -> tuple[str, str, OptionKey]:
     return m["date"], m["type"].lower(), key
 
 
+#: The sample data shipped in the package (GOOG 2015-12-24, SPY 2013-10-07; see its NOTICE.md).
+SAMPLE_LEAN_DIR = Path(__file__).resolve().parents[1] / "data" / "lean"
+
+
 def default_lean_dir() -> Path | None:
-    """Where LEAN data is looked for when none is given: ``$DESK_LEAN_DIR``, else the
-    project's shared copy ``<repo>/../shared/data/lean``; ``None`` if neither exists."""
+    """Where LEAN data is looked for when none is given: ``$DESK_LEAN_DIR`` (``None`` if
+    it names a folder that does not exist), else the sample data shipped in the package
+    (:data:`SAMPLE_LEAN_DIR`: the GOOG 2015-12-24 day and the SPY 2013-10-07 ticks)."""
     env = os.environ.get("DESK_LEAN_DIR")
     if env:
         p = Path(env).expanduser()
-        return p if p.exists() else None
-    p = Path(__file__).resolve().parents[3] / ".." / "shared" / "data" / "lean"
-    return p.resolve() if p.exists() else None
+        return p if p.is_dir() else None
+    return SAMPLE_LEAN_DIR if SAMPLE_LEAN_DIR.is_dir() else None
 
 
 # --------------------------------------------------------------------------------------
@@ -455,7 +456,7 @@ class _Day:
 
     def __init__(self, day: date) -> None:
         self.day = day
-        midnight = datetime(day.year, day.month, day.day, tzinfo=EXCHANGE_TZ)
+        midnight = exchange_midnight(day)
         end = midnight + timedelta(hours=23, minutes=59)
         self.uniform = midnight.utcoffset() == end.utcoffset()
         self.base_us = to_epoch_us(midnight)
@@ -464,7 +465,7 @@ class _Day:
         if self.uniform:
             return self.base_us + ms * 1000
         wall = datetime(self.day.year, self.day.month, self.day.day) + timedelta(milliseconds=ms)
-        return to_epoch_us(wall.replace(tzinfo=EXCHANGE_TZ))
+        return to_epoch_us(wall.replace(tzinfo=NEW_YORK))
 
 
 class _Lines:
@@ -637,7 +638,7 @@ def _parse_dated_bars(lines: Iterable[str], v: _Lines, head: tuple, bar_size: st
             wall = datetime.strptime(f[0], "%Y%m%d %H:%M")
         except ValueError:
             raise v.fail(f"column 1 (time): expected 'YYYYMMDD HH:MM', got {f[0]!r}") from None
-        t = to_epoch_us(wall.replace(tzinfo=EXCHANGE_TZ))
+        t = to_epoch_us(wall.replace(tzinfo=NEW_YORK))
         if t <= prev:
             raise v.fail(f"column 1 (time): {f[0]} is not after the previous line")
         prev = t
@@ -894,9 +895,8 @@ def import_lean(
 
 
 def _day_window(day: date) -> tuple[datetime, datetime]:
-    start = datetime(day.year, day.month, day.day, tzinfo=EXCHANGE_TZ)
-    nxt = day + timedelta(days=1)
-    end = datetime(nxt.year, nxt.month, nxt.day, tzinfo=EXCHANGE_TZ)
+    start = exchange_midnight(day)
+    end = exchange_midnight(day + timedelta(days=1))
     return start.astimezone(UTC), end.astimezone(UTC)
 
 
@@ -1188,8 +1188,8 @@ def stored_days(
             if lo is None:
                 return []
             days = []
-            d = as_utc(lo).astimezone(EXCHANGE_TZ).date()
-            last = as_utc(hi).astimezone(EXCHANGE_TZ).date()
+            d = as_utc(lo).astimezone(NEW_YORK).date()
+            last = as_utc(hi).astimezone(NEW_YORK).date()
             while d <= last:
                 s, e = _day_window(d)
                 hit = conn.execute(select(t.c.time).where(

@@ -14,7 +14,15 @@ best_edge      largest total edge after costs seen, dollars (``edge_total``)
 last_edge      total edge after costs at the last update, dollars
 state          ``new`` / ``live`` / ``gone`` (the last change)
 simulated      true when seen on the simulator (not a real opportunity)
+risks          the risk flags at the last update, comma-separated
+               (:class:`desk.domain.opportunity.RiskFlag` values, e.g.
+               ``american-premium,early-exercise-put``); empty for none
+riskless       :attr:`desk.domain.opportunity.Opportunity.riskless` at the last update
+               (the desk's riskless view); NULL in rows written before these columns
 =============  ==========================================================================
+
+A table created before ``risks`` and ``riskless`` existed gets them added
+(``ALTER TABLE ... ADD COLUMN``) by :meth:`OpportunityStore.ensure`.
 
 :class:`OpportunityStore` does the SQL (SQLite or PostgreSQL, ``INSERT ... ON CONFLICT
 DO UPDATE``, one statement per batch). :class:`OpportunityWriter` owns a thread that
@@ -35,7 +43,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Boolean, Column, DateTime, Float, MetaData, String, Table, Text, func, select
+from sqlalchemy import Boolean, Column, DateTime, Float, MetaData, String, Table, Text, func, inspect, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
@@ -43,6 +51,7 @@ from sqlalchemy.schema import CreateSchema
 
 from desk.store.errors import StoreError
 from desk.store.schema import check_identifier, make_engine
+from desk.store.urls import parse_database_url
 
 __all__ = ["OpportunityStore", "OpportunityWriter", "WriterStats"]
 
@@ -68,7 +77,13 @@ def _table(name: str, schema: str | None) -> Table:
         Column("last_edge", Float, nullable=False),
         Column("state", String(8), nullable=False),
         Column("simulated", Boolean, nullable=False),
+        Column("risks", Text, nullable=True),
+        Column("riskless", Boolean, nullable=True),
     )
+
+
+#: Columns added after the table's first version: (name, SQL type) for ADD COLUMN.
+_ADDED_COLUMNS = (("risks", "TEXT"), ("riskless", "BOOLEAN"))
 
 
 def _row(p: Mapping[str, Any]) -> dict[str, Any]:
@@ -96,6 +111,8 @@ def _row(p: Mapping[str, Any]) -> dict[str, Any]:
             "last_edge": edge,
             "state": state,
             "simulated": bool(p.get("simulated", False)),
+            "risks": ",".join(sorted(str(r) for r in p.get("risks") or ())),
+            "riskless": bool(p["riskless"]) if p.get("riskless") is not None else None,
         }
     except KeyError as exc:
         raise StoreError(f"opportunity payload is missing {exc.args[0]!r}") from None
@@ -107,6 +124,20 @@ def _time(value: Any) -> datetime:
         raise StoreError(f"opportunity time must be a tz-aware ISO 8601 time, got {value!r}")
     return t
 
+
+
+def opportunities_url(database_url: str) -> str:
+    """Where the opportunities of a desk recording to ``database_url`` go. PostgreSQL: the
+    same database (it takes concurrent writers). SQLite: a file of its own beside the tick
+    file (``desk.sqlite3`` -> ``desk-opportunities.sqlite3``), because SQLite allows one
+    writer per file and a fast feed would leave one of the two waiting on the lock
+    ("database is locked"). Raises :class:`StoreError` for a bad URL."""
+    target = parse_database_url(database_url)
+    if target.dialect != "sqlite" or target.path is None:
+        return database_url
+    path = target.path
+    own = path.with_name(path.stem + "-opportunities" + (path.suffix or ".sqlite3"))
+    return f"sqlite:///{own}"
 
 class OpportunityStore:
     """The ``opportunities`` table in the database at ``url`` (SQLite or PostgreSQL URL,
@@ -133,9 +164,20 @@ class OpportunityStore:
                 if self.schema and self.engine.dialect.name == "postgresql":
                     conn.execute(CreateSchema(self.schema, if_not_exists=True))
                 self.table.create(conn, checkfirst=True)
+                self._add_columns(conn)
         except SQLAlchemyError as exc:
             raise StoreError(f"opportunities table: {_one_line(exc)}") from None
         self._created = True
+
+    def _add_columns(self, conn: Any) -> None:
+        """Add the columns of :data:`_ADDED_COLUMNS` that an older table lacks."""
+        have = {c["name"] for c in inspect(conn).get_columns(self.table.name, schema=self.schema)}
+        preparer = self.engine.dialect.identifier_preparer
+        name = preparer.format_table(self.table)
+        for column, sql_type in _ADDED_COLUMNS:
+            if column not in have:
+                conn.execute(text(f"ALTER TABLE {name} ADD COLUMN {preparer.quote(column)} {sql_type}"))
+                log.info("opportunities table: added column %s", column)
 
     def upsert(self, payloads: Iterable[Mapping[str, Any]]) -> int:
         """Insert or update one row per key in one statement; returns the rows written.
@@ -172,6 +214,8 @@ class OpportunityStore:
                 "state": ex.state,
                 "legs": ex.legs,
                 "simulated": ex.simulated,
+                "risks": ex.risks,
+                "riskless": ex.riskless,
             },
         )
         try:

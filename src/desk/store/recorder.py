@@ -26,11 +26,13 @@ import asyncio
 import logging
 import threading
 import time
+from datetime import datetime, timedelta, timezone
 import uuid
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from os import PathLike
+from pathlib import Path
 from typing import Any
 
 from desk.domain.models import RecorderStats, TickRecord
@@ -38,10 +40,13 @@ from desk.store.codec import normalize_row
 from desk.store.errors import SinkDataError, SinkUnavailable, StoreError
 from desk.store.schema import SchemaInfo
 from desk.store.sinks import TickSink, open_sink
-from desk.store.spool import Spool, SpoolCorrupt
-from desk.store.urls import parse_database_url
+from desk.store.spool import Spool, SpoolCorrupt, other_spools
+from desk.store.urls import database_key, parse_database_url
 
 log = logging.getLogger(__name__)
+
+#: seconds between two runs of the retention rule
+PRUNE_EVERY = 3600.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +66,14 @@ class BatchResult:
     stats: RecorderStats
 
 
+
+def spool_folder(spool_dir: str | PathLike[str], url: str, table: str = "ticks", schema: str | None = None) -> Path:
+    """The folder under ``spool_dir`` holding the batches waiting for ``table`` (in
+    ``schema``) of the database at ``url``: ``ticks-<database_key>``. Each database has
+    its own, so rows are only replayed into the database they were meant for."""
+    return Path(spool_dir).expanduser() / f"ticks-{database_key(url, schema or '', table)}"
+
+
 class TickRecorder:
     """Records :class:`TickRecord` rows into SQLite or PostgreSQL / TimescaleDB.
 
@@ -75,6 +88,10 @@ class TickRecorder:
     :meth:`start` raise :class:`StoreError` if the first connection fails (by default the
     recorder starts anyway, spools, and keeps retrying). ``timescale``: use TimescaleDB
     when the server has it. ``application_name``: shown in ``pg_stat_activity``.
+    ``write_timeout``: seconds a PostgreSQL write may wait for a server that stopped
+    answering before the connection is cut and the rows spooled (memory stays bounded).
+    ``retention_days``: ticks older than this many days are deleted (TimescaleDB: whole
+    chunks dropped) after each connect and every hour; 0 keeps everything.
     ``max_batches_per_commit``: when several full batches are already waiting (a burst,
     or catching up after a slow write) up to this many share one transaction, each
     keeping its own id; this saves a commit (WAL flush) per batch. Batches are never
@@ -107,6 +124,8 @@ class TickRecorder:
         timescale: bool = True,
         application_name: str = "desk-recorder",
         max_batches_per_commit: int = 8,
+        write_timeout: float = 10.0,
+        retention_days: float = 0.0,
     ) -> None:
         if not (0 < flush_interval <= 3600):
             raise StoreError(f"flush_interval must be in (0, 3600] seconds, got {flush_interval!r}")
@@ -118,9 +137,14 @@ class TickRecorder:
             raise StoreError(f"need 0 < retry_min <= retry_max, got {retry_min!r}, {retry_max!r}")
         self.target = parse_database_url(url)
         self._sink: TickSink = open_sink(
-            self.target, table=table, schema=schema, application_name=application_name, timescale=timescale
+            self.target, table=table, schema=schema, application_name=application_name, timescale=timescale,
+            write_timeout=write_timeout,
         )
-        self._spool = Spool(spool_dir)
+        # each database has its own spool folder: rows spooled for one are never replayed
+        # into another (the folder's DATABASE file says which it is)
+        self._spool_root = Path(spool_dir).expanduser() if spool_dir is not None else None
+        own = spool_folder(self._spool_root, url, table, schema) if self._spool_root is not None else None
+        self._spool = Spool(own, identity=f"{self.target.display} table {schema + '.' if schema else ''}{table}")
         self._flush_interval = float(flush_interval)
         self._flush_rows = flush_rows
         self._on_batch = on_batch
@@ -128,6 +152,12 @@ class TickRecorder:
         self._retry_max = float(retry_max)
         self._strict = strict
         self._max_group = max_batches_per_commit
+        if not (retention_days >= 0):
+            raise StoreError(f"retention_days must be >= 0, got {retention_days!r}")
+        self._retention_days = float(retention_days)
+        self._next_prune = 0.0
+        #: rows deleted by the retention rule since start (-1 entries: chunks dropped)
+        self.rows_pruned = 0
 
         self._queue: deque[TickRecord] = deque()
         self._received = 0  # event-loop side
@@ -318,6 +348,9 @@ class TickRecorder:
             try:
                 for warning in self._spool.open():
                     self._error(warning)
+                if self._spool_root is not None and self._spool.directory is not None:
+                    for line in other_spools(self._spool_root, self._spool.directory):
+                        log.warning("tick recorder: %s", line)
             except StoreError as exc:
                 self._error(f"{exc}; spooling in memory")
                 self._spool.directory = None
@@ -355,6 +388,8 @@ class TickRecorder:
             if (not self._sink.connected or len(self._spool)) and now >= self._next_retry:
                 if self._sink.connected or self._connect():
                     self._replay()
+            if self._retention_days and self._sink.connected and now >= self._next_prune:
+                self._prune(now)
             while len(queue) >= self._flush_rows or (flush_all and queue):
                 self._handle(self._take(flush_all))
             if self._waiters:
@@ -493,6 +528,20 @@ class TickRecorder:
         where = self._spool.reject(batch_id, bad)
         self._error(f"{why}; {where}")
 
+    def _prune(self, now: float) -> None:
+        """The retention rule: delete ticks older than ``retention_days`` (UTC)."""
+        self._next_prune = now + PRUNE_EVERY
+        before = datetime.now(timezone.utc) - timedelta(days=self._retention_days)
+        try:
+            n = self._sink.prune(before)
+        except SinkUnavailable as exc:
+            log.warning("tick recorder: retention: %s; trying again in an hour", exc)
+            return
+        if n:
+            self.rows_pruned += max(n, 0)
+            log.info("tick recorder: retention: %s ticks older than %s deleted",
+                     "chunks of" if n < 0 else f"{n:,}", before.isoformat(timespec="seconds"))
+
     def _replay(self) -> bool:
         """Write spooled batches oldest first; stop at the first unavailability."""
         spool = self._spool
@@ -527,6 +576,7 @@ class TickRecorder:
         for warning in info.warnings:
             self._last_error = warning
         log.info("tick recorder connected to %s", self.target.where)
+        self._next_prune = 0.0  # the retention rule runs after each connect
         return True
 
     def _unavailable(self, message: str) -> None:

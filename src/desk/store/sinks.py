@@ -21,7 +21,10 @@ with ``synchronous=NORMAL`` (durable at checkpoints, never corrupt).
 
 from __future__ import annotations
 
+import os
+import socket
 import sqlite3
+import threading
 import uuid
 from collections.abc import Sequence
 from datetime import datetime, timezone
@@ -74,6 +77,11 @@ class TickSink(Protocol):
         ``False`` if it was already committed. All or nothing."""
         ...
 
+    def prune(self, before: datetime) -> int:
+        """Delete the ticks older than ``before`` (UTC); rows deleted (-1 when TimescaleDB
+        dropped whole chunks and does not count rows). Raises SinkUnavailable."""
+        ...
+
     @property
     def connected(self) -> bool: ...
 
@@ -87,16 +95,19 @@ def open_sink(
     schema: str | None = None,
     application_name: str = "desk-recorder",
     timescale: bool = True,
+    write_timeout: float = 10.0,
 ) -> TickSink:
     """The sink for ``url`` (not connected yet). Raises :class:`StoreError` for a bad URL,
-    a bad table/schema name, or a PostgreSQL ``schema`` on SQLite."""
+    a bad table/schema name, or a PostgreSQL ``schema`` on SQLite. ``write_timeout``:
+    seconds a PostgreSQL write may wait for the server before it is treated as down."""
     target = url if isinstance(url, DatabaseTarget) else parse_database_url(url)
     store = StoreSchema(table=table, schema=schema)
     if target.dialect == "sqlite":
         if schema is not None:
             raise StoreError("a schema can only be given for PostgreSQL, not for SQLite")
         return SqliteSink(target, store)
-    return PostgresSink(target, store, application_name=application_name, timescale=timescale)
+    return PostgresSink(target, store, application_name=application_name, timescale=timescale,
+                        write_timeout=write_timeout)
 
 
 def describe_error(exc: BaseException, target: DatabaseTarget, *, action: str = "connect to") -> str:
@@ -140,11 +151,17 @@ class PostgresSink:
         application_name: str = "desk-recorder",
         connect_timeout: int = 5,
         timescale: bool = True,
+        write_timeout: float = 10.0,
     ) -> None:
         self.target = target
         self.store = store
         self.application_name = application_name
         self.connect_timeout = connect_timeout
+        #: seconds a write may wait for the server before the connection is cut and the
+        #: database treated as down (its rows spooled): a hung server, or a network that
+        #: swallows packets, never leaves rows piling up in memory
+        self.write_timeout = write_timeout
+        self.timeouts = 0
         self.timescale = timescale
         self.schema_info: SchemaInfo | None = None
         self._conn: psycopg.Connection[Any] | None = None
@@ -154,6 +171,7 @@ class PostgresSink:
         batches = (
             sql.Identifier(store.schema, "recorder_batches") if store.schema else sql.Identifier("recorder_batches")
         )
+        self._ident = ident
         self._sql_copy = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT BINARY)").format(
             ident, sql.SQL(", ").join(sql.Identifier(c) for c in TICK_COLUMNS)
         )
@@ -192,6 +210,37 @@ class PostgresSink:
         conn = self._conn
         if conn is None or conn.closed:
             raise SinkUnavailable(f"not connected to {self.target.where}")
+        timer = threading.Timer(self.write_timeout, self._cut, args=(conn,))
+        timer.daemon = True
+        timer.start()
+        try:
+            return self._write_batches(conn, batches)
+        except SinkUnavailable as exc:
+            if self._cut_fired:
+                raise SinkUnavailable(f"{self.target.where} did not answer a write within "
+                                      f"{self.write_timeout:g} s; treated as down") from exc
+            raise
+        finally:
+            timer.cancel()
+            self._cut_fired = False
+
+    _cut_fired = False
+
+    def _cut(self, conn: psycopg.Connection[Any]) -> None:
+        """Timer thread: the write has waited ``write_timeout``: shut the socket down, so
+        the writer thread's blocked libpq call returns with an error (libpq has no
+        client-side timeout of its own)."""
+        self._cut_fired = True
+        self.timeouts += 1
+        try:
+            fd = conn.pgconn.socket
+            with socket.socket(fileno=os.dup(fd)) as sock:
+                sock.shutdown(socket.SHUT_RDWR)
+        except (OSError, psycopg.Error):
+            pass
+
+    def _write_batches(self, conn: psycopg.Connection[Any],
+                       batches: Sequence[tuple[uuid.UUID, Sequence[TickRecord]]]) -> list[bool]:
         try:
             with conn.cursor() as cur:
                 cur.execute(
@@ -244,6 +293,25 @@ class PostgresSink:
         except psycopg.Error as exc:
             self._after_error()
             raise SinkUnavailable(describe_error(exc, self.target, action="write to")) from None
+
+    def prune(self, before: datetime) -> int:
+        conn = self._conn
+        if conn is None or conn.closed:
+            raise SinkUnavailable(f"not connected to {self.target.where}")
+        rel = self.store.qualified_table
+        try:
+            with conn.cursor() as cur:
+                if self.schema_info is not None and self.schema_info.hypertable:
+                    cur.execute("SELECT drop_chunks(CAST(%s AS regclass), older_than => %s)", (rel, before))
+                    n = -1
+                else:
+                    cur.execute(sql.SQL("DELETE FROM {} WHERE time < %s").format(self._ident), (before,))
+                    n = cur.rowcount
+            conn.commit()
+            return n
+        except psycopg.Error as exc:
+            self._after_error()
+            raise SinkUnavailable(describe_error(exc, self.target, action="prune")) from None
 
     def _after_error(self) -> bool:
         """Roll back after a failed write; True if the connection is still usable."""
@@ -372,6 +440,17 @@ class SqliteSink:
         except sqlite3.Error as exc:
             self._rollback()
             raise SinkUnavailable(describe_error(exc, self.target, action="write to")) from None
+
+    def prune(self, before: datetime) -> int:
+        conn = self._conn
+        if conn is None:
+            raise SinkUnavailable(f"{self.target.where} is not open")
+        try:
+            cur = conn.execute(f'DELETE FROM "{self.store.table}" WHERE time < ?', (to_epoch_us(before),))
+            return cur.rowcount
+        except sqlite3.Error as exc:
+            self._rollback()
+            raise SinkUnavailable(describe_error(exc, self.target, action="prune")) from None
 
     def _rollback(self) -> None:
         if self._conn is not None and self._conn.in_transaction:

@@ -151,8 +151,13 @@ class Spool:
     (``rows_pending`` may be read from any thread).
     """
 
-    def __init__(self, directory: str | os.PathLike[str] | None) -> None:
+    #: the file in a spool directory naming the database its batches belong to
+    IDENTITY = "DATABASE"
+
+    def __init__(self, directory: str | os.PathLike[str] | None, identity: str | None = None) -> None:
         self.directory = Path(directory).expanduser() if directory is not None else None
+        #: the database these batches are for (safe to print), written to IDENTITY on open
+        self.identity = identity
         self._entries: deque[SpoolEntry] = deque()
         self._seq = 0
         self._lock = threading.Lock()
@@ -171,6 +176,8 @@ class Spool:
             return warnings
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
+            if self.identity is not None and not (self.directory / self.IDENTITY).exists():
+                (self.directory / self.IDENTITY).write_text(self.identity + "\n", encoding="utf-8")
             for tmp in sorted(self.directory.glob("*.spool.tmp")):
                 try:
                     decode_batch(tmp.read_bytes())
@@ -333,3 +340,34 @@ def _jsonable(value: object) -> object:
     if hasattr(value, "isoformat"):
         return value.isoformat()  # type: ignore[no-any-return, attr-defined]
     return repr(value)
+
+
+def other_spools(root: Path, own: Path) -> list[str]:
+    """One line per spool under ``root`` other than ``own`` that holds batches: the
+    database it is waiting for (its IDENTITY file) and its row count, or, for ``*.spool``
+    files directly in ``root`` (an older desk's layout), that their database is unknown.
+    Those batches are kept and never replayed into ``own``'s database."""
+    lines: list[str] = []
+    try:
+        folders = sorted(p for p in root.iterdir() if p.is_dir() and p != own)
+        loose = sorted(root.glob("*.spool"))
+    except OSError:
+        return lines
+    for folder in folders:
+        ident = folder / Spool.IDENTITY
+        files = list(folder.glob("*.spool"))
+        if not ident.exists() or not files:
+            continue
+        rows = 0
+        for path in files:
+            try:
+                rows += read_header(path)[1]
+            except (SpoolCorrupt, OSError):
+                continue
+        who = ident.read_text(encoding="utf-8", errors="replace").strip()
+        lines.append(f"spool {folder} holds {rows} row(s) for another database ({who}): kept, "
+                     "written when the desk records to that database again")
+    if loose:
+        lines.append(f"{len(loose)} spool file(s) in {root} from an older desk name no database: kept, not replayed")
+    return lines
+

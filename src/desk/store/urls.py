@@ -14,12 +14,15 @@ Anything else raises :class:`~desk.store.errors.StoreError` naming the problem.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
+
+from desk.domain.secrets import redact_url
 
 from desk.store.errors import StoreError
 
@@ -78,7 +81,7 @@ def parse_database_url(url: str | URL) -> DatabaseTarget:
         try:
             parsed = make_url(text)
         except ArgumentError:
-            raise StoreError(f"database URL {_redact(text)!r} is not a URL; {_EXAMPLES}") from None
+            raise StoreError(f"database URL {redact_url(text)!r} is not a URL; {_EXAMPLES}") from None
     elif isinstance(url, URL):
         parsed = url
     else:
@@ -129,12 +132,13 @@ def parse_database_url(url: str | URL) -> DatabaseTarget:
     raise StoreError(f"database URL {display!r}: unsupported database {backend!r}; {_EXAMPLES}")
 
 
-def _redact(text: str) -> str:
-    """Hide the password in a URL-looking string that SQLAlchemy could not parse."""
-    scheme, sep, rest = text.partition("://")
-    if not sep or "@" not in rest:
-        return text
-    creds, _, host = rest.rpartition("@")
-    if ":" in creds:
-        creds = creds.split(":", 1)[0] + ":***"
-    return f"{scheme}://{creds}@{host}"
+def database_key(url: str | URL, *parts: str) -> str:
+    """16 hex digits naming one database (and ``parts``, e.g. schema and table): the
+    SHA-256 of its URL without the password, so a changed password keeps the key and two
+    databases never share one. Spools are filed under it, so rows spooled for one
+    database are never replayed into another. Raises :class:`StoreError` like
+    :func:`parse_database_url`."""
+    target = parse_database_url(url)
+    ident = target.sqlalchemy_url.set(password=None).render_as_string(hide_password=False)
+    return hashlib.sha256("\x00".join((ident, *parts)).encode("utf-8")).hexdigest()[:16]
+

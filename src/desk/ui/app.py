@@ -25,7 +25,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from textual import on, work
+from textual import events, on, work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.containers import Container, Horizontal
@@ -47,12 +47,14 @@ from desk.ui.themes import (
     load_themes,
     project_themes_dir,
 )
+from desk.ui.screens.events import EventLog, EventLogScreen
+from desk.ui.screens.modify import ModifyScreen
 from desk.ui.screens.ticket import ConfirmScreen, RuntimeTicketBackend, TicketScreen
 from desk.ui.widgets.blotter import Blotter
 from desk.ui.widgets.chain import ChainPane
 from desk.ui.widgets.positions import PositionsPane, PositionTable
 from desk.ui.widgets.ticket import TicketForm
-from desk.ui.widgets.opportunities import ComboConfirmScreen, OpportunitiesPane
+from desk.ui.widgets.opportunities import OpportunitiesPane
 from desk.ui.widgets.status_bar import StatusBar
 from desk.ui.widgets.watchlist import Watchlist
 
@@ -93,7 +95,9 @@ class DeskApp(App[int]):
         Binding("b", "ticket('BUY')", "Buy", id="desk.buy", tooltip="Order ticket: buy the selected instrument (watchlist row or chain contract)"),
         Binding("s,S", "ticket('SELL')", "Sell", id="desk.sell", tooltip="Order ticket: sell the selected instrument (S in the chain, where s is the smile)"),
         Binding("ctrl+k", "kill_switch", "Kill", id="desk.kill", tooltip="Kill switch: cancel every open order (reqGlobalCancel) and block new ones"),
-        Binding("ctrl+r", "reset_kill_switch", "Reset kill", show=False, id="desk.kill_reset", tooltip="Reset the kill switch (asks to confirm)"),
+        Binding("ctrl+r", "reset_kill_switch", "Reset kill", show=False, id="desk.kill_reset", tooltip="Reset the kill switch or reduce-only (asks to confirm)"),
+        Binding("ctrl+e", "reduce_only", "Reduce-only", show=False, id="desk.reduce_only", tooltip="Reduce-only: cancel working orders that add to a position; only reducing orders pass"),
+        Binding("ctrl+l", "event_log", "Events", show=False, id="desk.events", tooltip="Event log: every message of the gateway, the feed and the orders, with its time"),
         Binding("5,o", "focus_pane('opportunities')", "Opportunities", show=False, id="desk.focus_opportunities", tooltip="Focus the arbitrage opportunities"),
     ]
 
@@ -128,6 +132,7 @@ class DeskApp(App[int]):
         self._stopped = False
         self._stopping = False
         self._startup_warnings: list[str] = []
+        self._workspace_ready = False
         self._install_themes()
         #: the watchlist pane (kept as an attribute: timers may fire while the DOM closes)
         self.watchlist = Watchlist(runtime.quotes, runtime.broker.watchlist, id="watchlist", classes="pane")
@@ -144,8 +149,7 @@ class DeskApp(App[int]):
         #: the arbitrage opportunities pane (shown when the runtime runs a live scanner)
         feed = getattr(runtime, "opportunities", None)
         self.opportunities = OpportunitiesPane(
-            getattr(feed, "live", None), clock=self.clock, stale_after=self.settings.chain_stale_seconds,
-            id="opportunities", classes="pane",
+            getattr(feed, "live", None), clock=self.clock, id="opportunities", classes="pane",
         )
         self.opportunities.border_title = "Opportunities"
         self.opportunities.display = self.opportunities.live is not None
@@ -158,6 +162,12 @@ class DeskApp(App[int]):
         self.blotter.border_title = "Orders"
         self.positions = PositionsPane(id="positions", classes="pane")
         self.positions.border_title = "Positions & P&L"
+        self._orders_seq = -1
+        self._account_seq = -1
+        #: every message the status bar showed (Ctrl+L)
+        self.events = EventLog()
+        #: the last limit price asked for by +/- per orderRef (quick presses add up)
+        self._asked_limit: dict[str, float] = {}
 
     # ------------------------------------------------------------------ themes
 
@@ -203,8 +213,23 @@ class DeskApp(App[int]):
         yield self.status_bar
         yield Footer()
 
+    #: from TINY_ROWS to below SHORT_ROWS rows the panes take their short heights
+    #: (desk.tcss, ``-short``); under TINY_ROWS the watchlist keeps its rows and the panes
+    #: below it are cut (``z`` maximizes one)
+    SHORT_ROWS = 44
+    TINY_ROWS = 24
+
+    def _set_short(self, height: int) -> None:
+        self.set_class(self.TINY_ROWS <= height < self.SHORT_ROWS, "-short")
+
+    def on_resize(self, event: events.Resize) -> None:
+        self._set_short(event.size.height)
+
     def on_mount(self) -> None:
+        self._set_short(self.size.height)
         self.set_class(True, f"-mode-{self.settings.mode.value}")
+        self._workspace_ready = True  # theme changes from here on are the user's
+        self.theme_changed_signal.subscribe(self, self._on_theme_changed)
         status = self.status_bar
         status.set_mode(self.settings.mode)
         status.set_connection(self.runtime.broker.state)
@@ -277,7 +302,10 @@ class DeskApp(App[int]):
             self._refresh_status()
             if event.detail:
                 level = "warning" if event.state is ConnectionState.RECONNECTING else "info"
+                # the status bar shows the state beside the message; the event log says it
                 text = event.detail if event.state is not ConnectionState.CONNECTED else f"connected to {event.detail}"
+                logged = text if event.state is ConnectionState.CONNECTED else f"{event.state.value}: {text}"
+                self.events.add(self.clock.now(), level, logged)
                 self.status_bar.set_message(text, level)
             if event.state is ConnectionState.CONNECTED:
                 self._sync_watchlist()
@@ -285,6 +313,26 @@ class DeskApp(App[int]):
             self._report(event.text, event.level)
         elif isinstance(event, WatchlistChanged):
             self._sync_watchlist()
+
+    def warn_at_start(self, text: str) -> None:
+        """Say ``text`` (one line) as a warning once the desk is on screen."""
+        self._startup_warnings.append(text)
+
+    def _save_workspace(self) -> None:
+        """Keep the watchlist and theme for the next run (desk.workspace); a failure is said
+        once in the status bar and the event log."""
+        from desk.workspace import Workspace, default_workspace_file, load_workspace, save_workspace
+
+        path = self.settings.workspace_file or default_workspace_file()
+        saved, _ = load_workspace(path)
+        ws = Workspace([i.symbol for i in self.runtime.broker.watchlist], self.theme, saved.extra)
+        problem = save_workspace(path, ws)
+        if problem:
+            self._report(problem, "warning")
+
+    def _on_theme_changed(self, theme: object) -> None:
+        if self.is_running and self._workspace_ready:
+            self._save_workspace()
 
     def _sync_watchlist(self) -> None:
         """Show the broker's current watchlist rows (idempotent)."""
@@ -294,7 +342,9 @@ class DeskApp(App[int]):
             watchlist.set_instruments(rows)
 
     def _report(self, text: str, level: str = "info") -> None:
-        """Put ``text`` in the status bar; errors and warnings also as notifications."""
+        """Put ``text`` in the status bar and the event log; errors and warnings also as
+        notifications."""
+        self.events.add(self.clock.now(), level, text)
         self.status_bar.set_message(text, level)
         if level == "error":
             self.notify(text, title="Error", severity="error", timeout=8)
@@ -308,6 +358,7 @@ class DeskApp(App[int]):
         if not self.is_running:
             return
         dirty = self.runtime.quotes.drain_dirty()
+        self.watchlist.set_stale(getattr(self.runtime.broker, "stale_lines", ()))
         self.watchlist.apply_dirty(dirty)
         chains = self.chain.chains
         if chains is not None:
@@ -331,33 +382,36 @@ class DeskApp(App[int]):
 
     @on(ComboSelected)
     def _combo_selected(self, message: ComboSelected) -> None:
-        """An opportunity to trade: the order ticket opens with the combo (the fallback
-        confirmation screen while the ticket cannot take combos)."""
-        open_combo = getattr(self, "open_combo_ticket", None)
-        if callable(open_combo):
-            open_combo(message)
-        else:
-            self.push_screen(ComboConfirmScreen(message, self.runtime))
+        """An opportunity to trade: the order ticket opens with the combo."""
+        self.open_combo_ticket(message)
 
     # ------------------------------------------------------------------ trading
 
     def _refresh_trading(self) -> None:
-        """Patch the blotter and positions panes and the kill switch badge from the runtime."""
+        """Patch the blotter and positions panes, the trading-state badge and the orders
+        banner from the runtime."""
         if not self.is_running or not self.blotter.is_mounted:
             return
         runtime = self.runtime
-        gate = getattr(runtime, "gate", None)
-        if gate is not None:
-            state = gate.kill_switch.state()
-            self.status_bar.set_kill(state.engaged, state.reason)
-        orders = getattr(runtime, "orders", None)
-        if orders is not None:
+        orders = getattr(runtime, "orders", None)  # the UI tests' runtime has no order path
+        if orders is None:
+            return
+        ks = orders.gate.kill_switch.state()
+        self.status_bar.set_kill(ks.engaged, ks.reason, state=ks.state.value)
+        audit = orders.audit_status()
+        self.status_bar.set_orders_off("" if audit.healthy else "audit log down, orders disabled")
+        if orders.seq != self._orders_seq:
+            self._orders_seq = orders.seq
             self.blotter.apply(orders.rows.values())
-        account = getattr(runtime, "account", None)
-        if account is not None and account.seq != getattr(self, "_account_seq", -1):
-            self._account_seq = account.seq
+        account = runtime.account
+        chains = getattr(runtime, "chains", None)  # the chain's new IVs are the positions' too
+        seq = (account.seq, orders.seq, chains.compute_count if chains is not None else 0)
+        if seq != self._account_seq:
+            self._account_seq = seq
             rows = account.rows()
-            self.positions.apply(rows, account.figures(), account.greeks(rows))
+            fills = orders.ledger.fills()  # groups by order: the fills' orderRef
+            labels = {ref: row.describe for ref, row in orders.rows.items()}
+            self.positions.apply(rows, account.figures(), account.greeks(rows), account.groups(fills, rows), labels)
 
     def _selected_instrument(self):
         focused = self.focused
@@ -374,16 +428,15 @@ class DeskApp(App[int]):
         self.open_ticket(instrument, action)
 
     def open_ticket(self, instrument, action: str, quantity: int = 1, title: str = "Order ticket", intent=None) -> None:
-        """Push the :class:`TicketScreen`; a sent order is reported in the status bar."""
-        if getattr(self.runtime, "orders", None) is None:
-            self._report("orders are not available in this runtime", "error")
-            return
+        """Push the :class:`TicketScreen`; a sent order is reported in the status bar (and
+        what the gateway then does with it: working, filled, rejected)."""
         if isinstance(self.screen, TicketScreen):
             return
 
         def done(result) -> None:
             if result is not None and result.sent:
-                self._report(f"sent {result.report.intent.describe if result.report else ''} ({result.client_order_id})")
+                what = result.report.intent.describe if result.report else ""
+                self._report(f"sent to the gateway: {what} ({result.client_order_id})")
 
         screen = TicketScreen(instrument, action, RuntimeTicketBackend(self.runtime), quantity=quantity, title=title,
                               intent=intent)
@@ -406,12 +459,9 @@ class DeskApp(App[int]):
 
     @work(group="orders", exit_on_error=False, description="cancel an order")
     async def cancel_order(self, order_ref: str) -> None:
-        """Write the cancel_request audit row, then cancel ``order_ref`` at the gateway."""
-        runtime = self.runtime
+        """Cancel ``order_ref`` through the order service (audit row, then the gateway)."""
         try:
-            if runtime.router is not None:
-                await runtime.router.record_cancel_request(order_ref)
-            runtime.orders.cancel(order_ref)
+            await self.runtime.orders.cancel(order_ref)
         except Exception as exc:
             self._report(f"cancel {order_ref}: {_one_line(exc)}", "error")
             return
@@ -419,8 +469,12 @@ class DeskApp(App[int]):
 
     @on(Blotter.CancelAllRequested)
     def _cancel_all(self) -> None:
+        self.cancel_all_orders()
+
+    @work(group="orders", exit_on_error=False, description="cancel every working order")
+    async def cancel_all_orders(self) -> None:
         try:
-            n = self.runtime.orders.cancel_all()
+            n = await self.runtime.orders.cancel_all()
         except Exception as exc:
             self._report(f"cancel all: {_one_line(exc)}", "error")
             return
@@ -428,89 +482,92 @@ class DeskApp(App[int]):
 
     @on(Blotter.ModifyRequested)
     def _modify_order(self, message: Blotter.ModifyRequested) -> None:
-        """Move a working LMT / STP LMT order's limit by ticks, after the gate and the
-        price checks of the risk engine (collar, notional, buying power) pass."""
-        runtime = self.runtime
-        row = runtime.orders.rows.get(message.order_ref)
+        """Move a working LMT / STP LMT order's limit by ticks (through the gate and every
+        check, see :meth:`desk.orders.OrderService.modify`)."""
+        row = self.runtime.orders.rows.get(message.order_ref)
         if row is None or not row.working or row.order_type not in ("LMT", "STP LMT"):
             self._report("modify: only working limit orders can be moved", "warning")
             return
-        tick = row.instrument.min_tick or 0.01
-        price = round(round(row.limit_price / tick + message.ticks) * tick, 10)
-        if runtime.router is None:
-            self._report(f"modify: {runtime.router_error}", "error")
-            return
-        from dataclasses import replace
+        tick = 0.01 if row.is_combo else (row.instrument.min_tick or 0.01)
+        # from the last price asked for, so quick presses add up while the gateway answers
+        base = self._asked_limit.get(message.order_ref, row.limit_price)
+        price = round(round(base / tick + message.ticks) * tick, 10)
+        self._asked_limit[message.order_ref] = price
+        self.modify_order(message.order_ref, limit_price=price)
 
-        intent = runtime.orders.intent_of(message.order_ref)
-        if intent is None:
-            self._report("modify: not sent by this session; cancel it and enter a new order", "warning")
+    @on(Blotter.EditRequested)
+    def _edit_order(self, message: Blotter.EditRequested) -> None:
+        """Open the modify dialog on a working order (type its price and quantity)."""
+        row = self.runtime.orders.rows.get(message.order_ref)
+        if row is None or not row.working:
+            self._report("modify: only working orders can be changed", "warning")
+            return
+
+        def done(change) -> None:
+            if change is not None:
+                self.modify_order(row.order_ref, **change)
+
+        self.push_screen(ModifyScreen(row), done)
+
+    @work(group="orders", exit_on_error=False, description="modify an order")
+    async def modify_order(self, order_ref: str, **change) -> None:
+        """Send a modification of ``order_ref`` (limit_price, stop_price, quantity)."""
+        orders = self.runtime.orders
+        if orders.gate.needs_confirmation:
+            self._report("modify refused: live mode: cancel and enter a new order to confirm it", "error")
             return
         try:
-            new = replace(intent, limit_price=price)
+            result = await orders.modify(order_ref, **change)
         except Exception as exc:
-            self._report(f"modify: {_one_line(exc)}", "error")
+            self._asked_limit.pop(order_ref, None)
+            self._report(f"modify {order_ref}: {_one_line(exc)}", "error")
             return
-        gate = runtime.gate
-        decision = gate.check(new, new.instrument.symbol if gate.needs_confirmation else None)
-        if not decision.allowed or gate.needs_confirmation:
-            why = decision.reason if not decision.allowed else "live mode: cancel and enter a new order to confirm it"
-            self._report(f"modify refused: {why}", "error")
-            return
-        report = runtime.router.preview(new, runtime.market_context(new))
-        failed = [c for c in report.checks if not c.passed and c.name in ("price_collar", "max_notional", "buying_power")]
-        if failed:
-            self._report("modify refused: " + "; ".join(f"{c.name}: {c.message}" for c in failed), "error")
-            return
-        try:
-            runtime.orders.modify(message.order_ref, limit_price=price)
-        except Exception as exc:
-            self._report(f"modify: {_one_line(exc)}", "error")
-            return
-        self._report(f"modify sent: {message.order_ref} limit {price:g}")
+        if result.sent:
+            what = ", ".join(f"{k.replace('_', ' ')} {v:g}" for k, v in change.items())
+            self._report(f"modify sent: {order_ref} {what}")
+        else:
+            self._asked_limit.pop(order_ref, None)
+            self._report("modify refused: " + "; ".join(result.reasons), "error")
 
     @work(group="orders", exit_on_error=False, description="engage the kill switch")
     async def action_kill_switch(self) -> None:
         """Engage the kill switch: block new orders, reqGlobalCancel, audit row."""
-        router = getattr(self.runtime, "router", None)
-        gate = getattr(self.runtime, "gate", None)
-        if router is not None:
-            state = await router.engage_kill_switch("kill switch key")
-        elif gate is not None:
-            state = gate.kill_switch.engage("kill switch key")
-        else:
-            self._report("no order gate in this runtime", "error")
-            return
-        self.status_bar.set_kill(True, state.reason)
+        state = await self.runtime.orders.halt("kill switch key")
+        self.status_bar.set_kill(True, state.reason, state=state.state.value)
         text = "KILL SWITCH ENGAGED: open orders cancelled, new orders blocked"
         self._report(text + (f" ({state.error})" if state.error else ""), "error")
 
+    @work(group="orders", exit_on_error=False, description="set reduce-only")
+    async def action_reduce_only(self) -> None:
+        """Reduce-only: cancel working orders that add to a position; only reducing orders pass."""
+        state = await self.runtime.orders.reduce_only("reduce-only key")
+        self.status_bar.set_kill(False, state.reason, state=state.state.value)
+        text = "REDUCE-ONLY: only orders that reduce positions are allowed"
+        self._report(text + (f" ({state.error})" if state.error else ""), "warning")
+
     def action_reset_kill_switch(self) -> None:
-        """Ask, then reset the kill switch (orders allowed again)."""
-        gate = getattr(self.runtime, "gate", None)
-        if gate is None or not gate.kill_switch.engaged:
-            self._report("the kill switch is not engaged")
+        """Ask, then reset the trading state (kill switch or reduce-only) to active."""
+        ks = self.runtime.orders.gate.kill_switch.state()
+        if not ks.restricted:
+            self._report("orders are not restricted (no kill switch, no reduce-only)")
             return
 
         def answered(yes: bool | None) -> None:
             if yes:
                 self._reset_kill_switch()
 
-        self.push_screen(ConfirmScreen("Reset the kill switch and allow orders again? (y / n)"), answered)
+        what = "the kill switch" if ks.engaged else "reduce-only"
+        self.push_screen(ConfirmScreen(f"Reset {what} and allow orders again? (y / n)"), answered)
 
     @work(group="orders", exit_on_error=False, description="reset the kill switch")
     async def _reset_kill_switch(self) -> None:
-        router = getattr(self.runtime, "router", None)
         try:
-            if router is not None:
-                await router.reset_kill_switch("kill switch reset key")
-            else:
-                self.runtime.gate.kill_switch.reset()
+            await self.runtime.orders.reset("kill switch reset key")
         except OSError as exc:
             self._report(f"kill switch stays engaged: {exc}", "error")
             return
         self.status_bar.set_kill(False)
-        self._report("kill switch reset: orders allowed")
+        self._report("trading state reset: orders allowed")
 
     def action_focus_pane(self, pane: str) -> None:
         """Focus the ``watchlist``, ``chain``, ``blotter`` or ``positions`` pane."""
@@ -529,6 +586,9 @@ class DeskApp(App[int]):
             return
         status = self.status_bar
         status.set_clock(self.clock.now())
+        broker = self.runtime.broker
+        stale = getattr(broker, "stale_lines", ())  # the UI tests' fake broker has no watchdog
+        status.set_feed(len(stale), broker.restart_status() if hasattr(broker, "restart_status") else "")
         status.set_rate(self._rate.sample(self.runtime.quotes.ticks_seen, self.clock.time()))
         recorder = getattr(self.runtime, "recorder", None)
         status.set_recorder(recorder.stats if recorder is not None else None)
@@ -561,6 +621,7 @@ class DeskApp(App[int]):
         self._sync_watchlist()
         self.watchlist.select_instrument(instrument.con_id)
         self._report(f"added {instrument.key}")
+        self._save_workspace()
 
     @on(Watchlist.RemoveRequested)
     def _remove_requested(self, message: Watchlist.RemoveRequested) -> None:
@@ -583,6 +644,7 @@ class DeskApp(App[int]):
         self._sync_watchlist()
         if removed:
             self._report(f"removed {symbol}")
+            self._save_workspace()
         else:
             self._report(f"{symbol} is not in the watchlist", "warning")
 
@@ -603,6 +665,13 @@ class DeskApp(App[int]):
             ("Help", binding_rows(HelpScreen.BINDINGS)),
         ]
 
+    def action_event_log(self) -> None:
+        """Open the event log (or close it if it is open)."""
+        if isinstance(self.screen, EventLogScreen):
+            self.screen.dismiss(None)
+            return
+        self.push_screen(EventLogScreen(self.events))
+
     def action_help(self) -> None:
         """Open the help screen (or close it if it is open)."""
         if isinstance(self.screen, HelpScreen):
@@ -616,6 +685,12 @@ class DeskApp(App[int]):
         yield SystemCommand("Add symbol", "Add a symbol to the watchlist", self.action_add_symbol)
         yield SystemCommand("Remove symbol", "Remove the highlighted symbol from the watchlist", self.action_remove_highlighted)
         yield SystemCommand("Help", "Show every key binding, by pane", self.action_help)
+        yield SystemCommand("Event log", "Every message of the gateway, the feed and the orders (Ctrl+L)",
+                            self.action_event_log)
+        yield SystemCommand("Kill switch", "Cancel every open order and block new ones (Ctrl+K)", self.action_kill_switch)
+        yield SystemCommand("Reduce-only", "Only orders that reduce positions (Ctrl+E)", self.action_reduce_only)
+        yield SystemCommand("Reset trading state", "Allow orders again after the kill switch or reduce-only (Ctrl+R)",
+                            self.action_reset_kill_switch)
 
 
 def _endpoint(runtime: Any) -> str:
@@ -627,7 +702,8 @@ def _endpoint(runtime: Any) -> str:
 
 
 #: ids of the desk's trading bindings (listed in their own help section)
-_TRADING_IDS = frozenset({"desk.focus_blotter", "desk.focus_positions", "desk.buy", "desk.sell", "desk.kill", "desk.kill_reset"})
+_TRADING_IDS = frozenset({"desk.focus_blotter", "desk.focus_positions", "desk.buy", "desk.sell", "desk.kill",
+                          "desk.kill_reset", "desk.reduce_only"})
 
 
 def _is_trading(binding: BindingType) -> bool:
@@ -662,8 +738,13 @@ def run_desk(settings: Settings) -> int:
     """
     from desk.runtime import Runtime
 
+    from desk.workspace import apply_workspace
+
+    settings, problem = apply_workspace(settings)
     runtime = Runtime(settings)
     app = create_app(runtime)
+    if problem:
+        app.warn_at_start(problem)
     result = app.run()
     if app.return_code not in (None, 0):
         return app.return_code

@@ -66,10 +66,14 @@ def binding_rows(bindings: Iterable[BindingType]) -> list[tuple[str, str]]:
 
 
 class HelpScreen(ModalScreen[None]):
-    """A modal listing ``sections`` of key bindings. Escape (or ``?``, F1, ``q``) closes it."""
+    """A modal listing ``sections`` of key bindings. Escape (or ``?``, F1, ``q``) closes it;
+    ``↑`` ``↓`` / ``j`` ``k``, PgUp / PgDn / Space, Home / End scroll it."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape,question_mark,f1,q", "close", "Close", id="help.close", tooltip="Close the help"),
+        Binding("j", "scroll('down')", "Down", show=False, id="help.down", tooltip="Scroll down"),
+        Binding("k", "scroll('up')", "Up", show=False, id="help.up", tooltip="Scroll up"),
+        Binding("space", "scroll('page_down')", "Page down", show=False, id="help.page", tooltip="Scroll a page down"),
     ]
 
     DEFAULT_CSS = """
@@ -93,8 +97,7 @@ class HelpScreen(ModalScreen[None]):
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="help-body") as body:
             body.border_title = "Keys"
-            body.border_subtitle = "Esc to close"
-            body.can_focus = False
+            body.border_subtitle = "↑↓ PgUp PgDn scroll · Esc to close"
             for title, rows in self.sections:
                 table = Table.grid(padding=(0, 2))
                 table.add_column(width=18, no_wrap=True, style="bold")
@@ -103,6 +106,13 @@ class HelpScreen(ModalScreen[None]):
                     table.add_row(Text(keys), Text(text))
                 yield Static(Text(title), classes="help-title")
                 yield Static(table, classes="help-table")
+
+    def on_mount(self) -> None:
+        self.query_one("#help-body", VerticalScroll).focus()  # the arrows and pages scroll it
+
+    def action_scroll(self, where: str) -> None:
+        body = self.query_one("#help-body", VerticalScroll)
+        {"down": body.scroll_down, "up": body.scroll_up, "page_down": body.scroll_page_down}[where](animate=False)
 
     def action_close(self) -> None:
         self.dismiss(None)

@@ -1,7 +1,7 @@
 """The order ticket as a modal screen: form, live risk preview, payoff chart, submit.
 
 The preview is recomputed on every key and every 0.25 s (market moves) with
-:meth:`desk.safety.OrderRouter.preview`; IB's what-if margin is asked 0.3 s after the
+:meth:`desk.orders.OrderService.preview`; IB's what-if margin is asked 0.3 s after the
 last edit (debounced, in a worker, off the key path) and joins the preview when it
 answers for the order still on screen. Enter submits through the router — the only path
 to the gateway, where every gate and every check is applied again; the ticket closes
@@ -23,8 +23,9 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
-from desk.domain import Instrument
+from desk.domain import Instrument, Quote
 from desk.risk import MarginImpact, OrderIntent, RiskInputError, RiskReport
+from desk.risk.checks import Book, book_of
 from desk.ui.widgets.payoff import PayoffChart
 from desk.ui.widgets.ticket import RiskPreview, TicketForm, TicketModel
 
@@ -37,14 +38,16 @@ WHAT_IF_DEBOUNCE = 0.3
 
 
 class RuntimeTicketBackend:
-    """What the ticket needs from the desk, over a :class:`desk.runtime.Runtime`."""
+    """What the ticket needs from the desk, over a :class:`desk.runtime.Runtime` (its
+    order service, quotes and option chain)."""
 
     def __init__(self, runtime: Any) -> None:
         self.runtime = runtime
+        self.orders = runtime.orders
 
     @property
     def live(self) -> bool:
-        return self.runtime.gate.needs_confirmation
+        return self.orders.gate.needs_confirmation
 
     def quote(self, instrument: Instrument) -> tuple[float, float, float]:
         """(bid, ask, last) in dollars per share, ``nan`` unknown."""
@@ -53,37 +56,35 @@ class RuntimeTicketBackend:
             return math.nan, math.nan, math.nan
         return q.bid, q.ask, q.last
 
-    def preview(self, intent: OrderIntent, margin: MarginImpact | None) -> RiskReport:
-        router = self.runtime.router
-        ctx = self.runtime.market_context(intent, margin)
-        if router is not None:
-            return router.preview(intent, ctx)
-        from desk.risk import RiskLimits, evaluate
+    def delta(self, instrument: Instrument) -> float:
+        """Delta per share of ``instrument`` (1 for a stock; the chain's for an option;
+        ``nan`` unknown)."""
+        if instrument.sec_type == "STK":
+            return 1.0
+        oq = self.runtime.chains.store.get(instrument.con_id)
+        if oq is None:
+            return math.nan
+        greeks = oq.ours or oq.model
+        return float(greeks.delta) if greeks is not None else math.nan
 
-        return evaluate(intent, ctx, RiskLimits.from_settings(self.runtime.settings))
+    def preview(self, intent: OrderIntent, margin: MarginImpact | None) -> RiskReport:
+        return self.orders.preview(intent, margin)
 
     async def what_if(self, intent: OrderIntent) -> MarginImpact | None:
-        return await self.runtime.orders.what_if(intent)
+        return await self.orders.what_if(intent)
 
     async def submit(self, intent: OrderIntent, confirmation: str | None, margin: MarginImpact | None = None):
-        """The router's :class:`~desk.safety.SubmitResult`; raises RuntimeError when the
-        router could not be built (audit log down)."""
-        router = self.runtime.router
-        if router is None:
-            raise RuntimeError(self.runtime.router_error or "orders are not available")
-        return await router.submit(intent, self.runtime.market_context(intent, margin), confirmation)
+        """The order service's :class:`~desk.orders.SubmitResult`."""
+        return await self.orders.place(intent, confirmation, margin)
 
     def gate_summary(self) -> tuple[str, bool]:
         """(one line, orders possible now)."""
-        status = self.runtime.gate.status()
-        if self.runtime.router is None:
-            return f"{status.mode.upper()}: orders off - {self.runtime.router_error}", False
-        return status.summary, status.can_send
+        return self.orders.gate_line()
 
 
 class TicketScreen(ModalScreen[Any]):
     """The ticket on ``instrument`` (see the module doc). Dismisses with the
-    :class:`~desk.safety.SubmitResult` of a sent order, or ``None`` when closed."""
+    :class:`~desk.orders.SubmitResult` of a sent order, or ``None`` when closed."""
 
     DEFAULT_CSS = """
     TicketScreen { align: center middle; }
@@ -114,10 +115,28 @@ class TicketScreen(ModalScreen[Any]):
         self.result: Any = None
         self._what_if_timer = None
         self.what_if_asked = 0
+        #: ``waiting`` while IB's what-if is asked, ``none`` when it gave no answer
+        self.what_if_state = "waiting"
 
     def _bid_ask(self) -> tuple[float, float]:
+        """(bid, ask) of the instrument, or a combo's net bid / ask built from its legs
+        (:func:`desk.risk.checks.book_of`), dollars per share."""
+        if self.model.legs:
+            book = self._combo_book()
+            return book.bid, book.ask
         bid, ask, _ = self.backend.quote(self.instrument)
         return bid, ask
+
+    def _combo_book(self) -> Book:
+        quotes = {}
+        for leg in self.model.legs:
+            bid, ask, last = self.backend.quote(leg.instrument)
+            quotes[leg.instrument.con_id] = Quote(leg.instrument, bid=bid, ask=ask, last=last)
+        probe = OrderIntent(self.instrument, "BUY", 1, "MKT", legs=self.model.legs)
+        return book_of(probe, quotes)
+
+    def _deltas(self, report: RiskReport) -> dict[int, float]:
+        return {leg.instrument.con_id: self.backend.delta(leg.instrument) for leg in report.legs}
 
     def compose(self) -> ComposeResult:
         with Vertical(id="ticket-box") as box:
@@ -151,11 +170,15 @@ class TicketScreen(ModalScreen[Any]):
         """Recompute the risk preview now (quote line, gate line, checks, payoff)."""
         if not self.is_attached:
             return
-        bid, ask, last = self.backend.quote(self.instrument)
-        self.query_one("#ticket-quote", Static).update(
-            f"bid {bid:,.2f}   ask {ask:,.2f}   last {last:,.2f}   tick {self.model.tick:g}   "
-            f"multiplier {self.instrument.multiplier}"
-        )
+        if self.model.legs:
+            bid, ask = self._bid_ask()
+            line = (f"net bid {bid:,.2f}   net ask {ask:,.2f}   ({len(self.model.legs)} legs, per combo unit)   "
+                    f"tick {self.model.tick:g}   multiplier {self.instrument.multiplier}")
+        else:
+            bid, ask, last = self.backend.quote(self.instrument)
+            line = (f"bid {bid:,.2f}   ask {ask:,.2f}   last {last:,.2f}   tick {self.model.tick:g}   "
+                    f"multiplier {self.instrument.multiplier}")
+        self.query_one("#ticket-quote", Static).update(line)
         summary, ok = self.backend.gate_summary()
         gate = self.query_one("#ticket-gate", Static)
         gate.update(summary)
@@ -172,7 +195,8 @@ class TicketScreen(ModalScreen[Any]):
             payoff.show(None)
             return
         self.report = report
-        preview.show(report)
+        asked = self.what_if_state if margin is None else "answered"
+        preview.show(report, deltas=self._deltas(report), what_if=asked)
         payoff.show(report.payoff, report.payoff_note if self.instrument.sec_type == "OPT" else "")
 
     def _schedule_what_if(self) -> None:
@@ -188,6 +212,7 @@ class TicketScreen(ModalScreen[Any]):
         if self.margin and self.margin[0] == self._signature(intent):
             return
         self.what_if_asked += 1
+        self.what_if_state = "waiting"
         self._what_if(intent)
 
     @work(group="ticket-what-if", exclusive=True, exit_on_error=False, description="IB what-if margin of the ticket")
@@ -195,7 +220,9 @@ class TicketScreen(ModalScreen[Any]):
         impact = await self.backend.what_if(intent)
         if impact is not None:
             self.margin = (self._signature(intent), impact)
-            self.refresh_preview()
+        else:
+            self.what_if_state = "none"
+        self.refresh_preview()
 
     # ------------------------------------------------------------------ keys
 

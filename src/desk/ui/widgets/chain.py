@@ -50,7 +50,8 @@ from desk.ui.messages import InstrumentSelected
 from desk.ui.widgets.smile import SmilePoint, smile_lines
 
 if TYPE_CHECKING:
-    from desk.broker.chains import ChainFlush, ChainManager, ChainRow
+    from desk.broker.chain_window import ChainRow
+    from desk.broker.chains import ChainFlush, ChainManager
 
 __all__ = ["ChainColumn", "ChainPane", "SIDE_COLUMNS"]
 
@@ -862,7 +863,7 @@ class ChainPane(ScrollView, can_focus=True):
                 f" Θ {_fmt_greek(g.theta)} V {_fmt_greek(g.vega)}"
             )
             if name == "ours" and g.iv != g.iv and quote.iv_reason:
-                from desk.broker.chains import iv_reason_text
+                from desk.pricing.chain_analytics import iv_reason_text
 
                 text += f" ({iv_reason_text(quote.iv_reason).lower().replace('_', ' ')})"
         return text

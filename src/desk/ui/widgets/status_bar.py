@@ -7,18 +7,15 @@ and the clock once a second). Every value has a setter that only touches its own
 from __future__ import annotations
 
 from datetime import datetime
-from zoneinfo import ZoneInfo
 
 from textual.app import ComposeResult
 from textual.containers import Horizontal
 from textual.widgets import Label
 
 from desk.domain import ConnectionState, RecorderStats
+from desk.domain.calendar import NEW_YORK
 from desk.settings import Mode
 from desk.ui.formatting import fmt_count, fmt_rate
-
-#: Exchange time zone of US equities and options (the clock shows it as "ET").
-EXCHANGE_TZ = ZoneInfo("America/New_York")
 
 _STATE_TEXT = {
     ConnectionState.CONNECTED: "● connected",
@@ -30,7 +27,7 @@ _STATE_TEXT = {
 
 def exchange_time_text(now: datetime) -> str:
     """``HH:MM:SS ET`` of a UTC (tz-aware) time in America/New_York."""
-    return now.astimezone(EXCHANGE_TZ).strftime("%H:%M:%S ET")
+    return now.astimezone(NEW_YORK).strftime("%H:%M:%S ET")
 
 
 class StatusBar(Horizontal):
@@ -48,6 +45,9 @@ class StatusBar(Horizontal):
     StatusBar > #status-mode.-live { background: $mode-live; color: white; }
     StatusBar > #status-kill { display: none; padding: 0; text-style: bold reverse; color: $error; }
     StatusBar > #status-kill.-engaged { display: block; }
+    StatusBar > #status-kill.-reduce { display: block; color: $warning; }
+    StatusBar > #status-orders { display: none; padding: 0; text-style: bold reverse; color: $error; }
+    StatusBar > #status-orders.-off { display: block; }
     StatusBar > #status-connection { color: $text-muted; }
     StatusBar > #status-connection.-connected { color: $success; }
     StatusBar > #status-connection.-connecting, StatusBar > #status-connection.-reconnecting { color: $warning; }
@@ -55,6 +55,8 @@ class StatusBar(Horizontal):
     StatusBar > #status-endpoint, StatusBar > #status-rate, StatusBar > #status-recorder { color: $text-muted; }
     StatusBar > #status-recorder.-error { color: $error; }
     StatusBar > #status-clock { text-style: bold; }
+    StatusBar > #status-feed { display: none; color: $warning; }
+    StatusBar > #status-feed.-shown { display: block; }
     StatusBar > #status-message { width: 1fr; color: $text-muted; text-overflow: ellipsis; text-wrap: nowrap; }
     StatusBar > #status-message.-warning { color: $warning; }
     StatusBar > #status-message.-error { color: $error; }
@@ -67,14 +69,18 @@ class StatusBar(Horizontal):
         self.message: str = ""
         self.message_level: str = "info"
         self.kill_engaged = False
+        self.trading_state = "active"
+        self.orders_off = ""
 
     def compose(self) -> ComposeResult:
         yield Label(" SIM ", id="status-mode", markup=False)
         yield Label(" KILL ", id="status-kill", markup=False)
+        yield Label(" ORDERS OFF ", id="status-orders", markup=False)
         yield Label(_STATE_TEXT[ConnectionState.DISCONNECTED], id="status-connection", classes="-disconnected", markup=False)
         yield Label("", id="status-endpoint", markup=False)
         yield Label("0 ticks/s", id="status-rate", markup=False)
         yield Label("", id="status-recorder", markup=False)
+        yield Label("", id="status-feed", markup=False)
         yield Label("--:--:-- ET", id="status-clock", markup=False)
         yield Label("", id="status-message", markup=False)
 
@@ -89,12 +95,28 @@ class StatusBar(Horizontal):
         label.set_class(mode is Mode.PAPER, "-paper")
         label.set_class(mode is Mode.LIVE, "-live")
 
-    def set_kill(self, engaged: bool, reason: str = "") -> None:
-        """Show (engaged) or hide the KILL badge of the kill switch."""
-        self.kill_engaged = engaged
+    def set_kill(self, engaged: bool, reason: str = "", *, state: str | None = None) -> None:
+        """Show the trading state badge: ``KILL`` when the kill switch is engaged
+        (``halted``), ``REDUCE-ONLY`` in reduce-only, nothing when active. ``state`` is the
+        trading state's name (default from ``engaged``)."""
+        state = state or ("halted" if engaged else "active")
+        self.kill_engaged = state == "halted"
+        self.trading_state = state
         label = self._label("kill")
-        label.update(" KILL " + (f"({reason}) " if engaged and reason else ""))
-        label.set_class(engaged, "-engaged")
+        name = {"halted": " KILL ", "reduce_only": " REDUCE-ONLY "}.get(state, " KILL ")
+        label.update(name + (f"({reason}) " if state != "active" and reason else ""))
+        label.set_class(state == "halted", "-engaged")
+        label.set_class(state == "reduce_only", "-reduce")
+
+    def set_orders_off(self, why: str) -> None:
+        """Show the ``ORDERS OFF`` banner while ``why`` is not empty (e.g. the audit log is
+        down: orders are disabled until it is back)."""
+        if why == self.orders_off:
+            return
+        self.orders_off = why
+        label = self._label("orders")
+        label.update(f" ORDERS OFF: {why} " if why else " ORDERS OFF ")
+        label.set_class(bool(why), "-off")
 
     def set_connection(self, state: ConnectionState) -> None:
         """Show the broker's connection state, coloured (connected green, reconnecting amber)."""
@@ -125,6 +147,18 @@ class StatusBar(Horizontal):
         text += ")"
         label.update(text)
         label.set_class(bool(stats.spooled or stats.last_error), "-error")
+
+    def set_feed(self, stale: int, restart: str = "") -> None:
+        """Show the feed's health: how many lines are stale (silent while their market is
+        open) and the gateway's daily restart countdown; hidden when both are empty."""
+        parts = []
+        if stale:
+            parts.append(f"{stale} stale line{'s' if stale != 1 else ''}")
+        if restart:
+            parts.append(restart)
+        label = self._label("feed")
+        label.update("  ".join(parts))
+        label.set_class(bool(parts), "-shown")
 
     def set_clock(self, now: datetime) -> None:
         """Show ``now`` (UTC, tz-aware) as exchange time ``HH:MM:SS ET``."""

@@ -9,7 +9,8 @@ IOC), outside RTH, and in live mode the confirmation (the symbol typed by hand).
 
 Keys: Tab / Shift+Tab next / previous field; Up / Down step the field (prices by the
 contract's tick, quantity by 1, the choices cycle); digits, ``.`` and Backspace edit
-quantity and prices; ``B`` / ``A`` / ``M`` set the current price field (the limit
+quantity and prices — a field's value is selected when the cursor arrives on it (and when
+the ticket opens), so the first digit replaces it and the first Backspace clears it; ``B`` / ``A`` / ``M`` set the current price field (the limit
 otherwise) to bid / ask / mid rounded to the tick; ``t`` cycles TIF, ``o`` the order
 type, ``r`` outside RTH, Space flips BUY / SELL; on the confirmation field every
 printable key is typed. Enter submits, Escape closes. Validation runs on every key:
@@ -28,9 +29,10 @@ from textual.widget import Widget
 from textual.widgets import Static
 
 from desk.domain import Instrument
+from desk.domain.orders import round_to_tick
 from desk.risk import OrderIntent, RiskInputError, RiskReport
 
-__all__ = ["RiskPreview", "TicketForm", "TicketModel", "round_to_tick"]
+__all__ = ["RiskPreview", "TicketForm", "TicketModel"]
 
 ACTIONS = ("BUY", "SELL")
 TYPES = ("LMT", "MKT", "STP", "STP LMT")
@@ -40,13 +42,6 @@ _LABELS = {
     "action": "Action", "quantity": "Quantity", "type": "Type", "limit": "Limit", "stop": "Stop",
     "tif": "TIF", "rth": "Outside RTH", "confirm": "Confirm",
 }
-
-
-def round_to_tick(price: float, tick: float) -> float:
-    """``price`` rounded to the nearest multiple of ``tick`` (dollars per share)."""
-    if not (math.isfinite(price) and tick > 0):
-        return price
-    return round(round(price / tick) * tick, 10)
 
 
 def _fmt_price(price: float, tick: float) -> str:
@@ -80,6 +75,8 @@ class TicketModel:
         self.confirmation = ""
         self.field = "quantity"
         self.message = ""
+        #: the field whose whole value is selected (the next digit replaces it)
+        self.selected: str | None = "quantity"
 
     # ------------------------------------------------------------------ fields
 
@@ -160,8 +157,9 @@ class TicketModel:
     # ------------------------------------------------------------------ keys
 
     def set_price(self, name: str, price: float) -> bool:
-        """Set a price field to ``price`` rounded to the tick; False if ``price`` is unknown."""
-        if not (math.isfinite(price) and price > 0):
+        """Set a price field to ``price`` rounded to the tick; False if ``price`` is unknown
+        (or not > 0, except for a combo's net price, which may be a credit)."""
+        if not (math.isfinite(price) and (price > 0 or self.legs)):
             return False
         self.text[name] = _fmt_price(round_to_tick(price, self.tick), self.tick)
         return True
@@ -169,7 +167,8 @@ class TicketModel:
     def prefill(self, which: str) -> None:
         """``B`` bid, ``A`` ask, ``M`` mid into the current price field (the limit, else the stop)."""
         bid, ask = self.quote()
-        price = {"B": bid, "A": ask, "M": (bid + ask) / 2 if bid > 0 and ask > 0 else math.nan}[which]
+        two_sided = math.isfinite(bid) and math.isfinite(ask) and (bid > 0 and ask > 0 or bool(self.legs))
+        price = {"B": bid, "A": ask, "M": (bid + ask) / 2 if two_sided else math.nan}[which]
         target = self.field if self.field in ("limit", "stop") else ("limit" if "limit" in self.fields else "stop")
         if target not in self.fields:
             self.message = f"{self.order_type} order has no price"
@@ -209,6 +208,7 @@ class TicketModel:
         fields = self.fields
         i = fields.index(self.field) if self.field in fields else 0
         self.field = fields[(i + direction) % len(fields)]
+        self.selected = self.field if self.field in _EDITABLE else None
 
     def key(self, key: str, character: str | None = None) -> str | None:
         """Apply one key press (Textual's key name and printable character). Returns
@@ -224,16 +224,23 @@ class TicketModel:
             self._move(-1)
         elif key in ("up", "down"):
             self._step(1 if key == "up" else -1)
+            self.selected = None
         elif key == "backspace":
             if self.field == "confirm":
                 self.confirmation = self.confirmation[:-1]
             elif self.field in _EDITABLE:
-                self.text[self.field] = self.text[self.field][:-1]
+                self.text[self.field] = "" if self.selected == self.field else self.text[self.field][:-1]
+            self.selected = None
         elif self.field == "confirm" and character and character.isprintable() and len(self.confirmation) < 12:
             self.confirmation += character
-        elif self.field in ("limit", "stop") and self.legs and character == "-" and not self.text[self.field]:
+        elif (self.field in ("limit", "stop") and self.legs and character == "-"
+              and (not self.text[self.field] or self.selected == self.field)):
             self.text[self.field] = "-"  # a combo's net price may be a credit
+            self.selected = None
         elif self.field in _EDITABLE and character and character in _EDITABLE[self.field]:
+            if self.selected == self.field:
+                self.text[self.field] = ""  # the first key replaces the selected value
+                self.selected = None
             if len(self.text[self.field]) < 12 and not (character == "." and "." in self.text[self.field]):
                 self.text[self.field] += character
         elif character in ("B", "A", "M"):
@@ -309,6 +316,8 @@ class TicketForm(Widget, can_focus=True):
                 value = value + ("▏" if current else "")
                 label = f"Type {m.instrument.symbol}"[:12].ljust(12)
             style = "reverse" if current else ""
+            if current and m.selected == name:
+                style = "reverse underline"
             text.append(("▶ " if name == m.field else "  ") + label, style="bold" if current else "")
             text.append(f" {value:<14}", style=style + (" red" if name in errors else ""))
             if name in errors:
@@ -325,31 +334,64 @@ def _money(x: float, signed: bool = False) -> str:
     return f"{x:+,.2f}" if signed else f"{x:,.2f}"
 
 
-def preview_text(report: RiskReport | None, error: str = "") -> Text:
-    """The preview's lines: notional, commission, IB what-if margin, position and buying
-    power after the fill, every check with pass / fail and its number."""
+def _px(x: float) -> str:
+    return f"{x:,.2f}" if math.isfinite(x) else "—"
+
+
+def preview_text(report: RiskReport | None, error: str = "", *, deltas: dict[int, float] | None = None,
+                 what_if: str = "waiting") -> Text:
+    """The preview's lines: the market (a combo's net bid / ask from its legs), each leg
+    (ratio, action, contract, bid / ask, delta per share, position before -> after),
+    notional, commission, IB's what-if margin (``what_if``: ``waiting`` while asked,
+    ``none`` when IB gave no answer), AvailableFunds before and after with the order's
+    cost and where it comes from, then every check with pass / fail and its number.
+    ``deltas``: delta per share by conId (``nan`` unknown)."""
     text = Text()
     if report is None:
         text.append(error or "fill in the ticket to see the risk preview", style="yellow")
         return text
-    text.append(f"Price {_money(report.price)}  bid {_money(report.bid)}  ask {_money(report.ask)}  mid {_money(report.mid)}\n")
-    text.append(f"Notional ${_money(report.notional)}   Commission ${_money(report.commission)}\n")
+    deltas = deltas or {}
+    net = "net " if report.intent.is_combo else ""
+    text.append(f"Price {_px(report.price)}  {net}bid {_px(report.bid)}  {net}ask {_px(report.ask)}  mid {_px(report.mid)}\n")
+    total_delta = 0.0
+    known = True
+    for leg in report.legs:
+        d = deltas.get(leg.instrument.con_id, math.nan)
+        if math.isfinite(d):
+            total_delta += d * leg.quantity * leg.instrument.multiplier
+        else:
+            known = False
+        if report.intent.is_combo:
+            dtext = f"{d:+.2f}" if math.isfinite(d) else "—"
+            text.append(
+                f"  {leg.ratio:>3}x {leg.action:<4} {leg.instrument.key:<20} {_px(leg.bid):>8} / {_px(leg.ask):<8} "
+                f"Δ {dtext:>5}  pos {leg.position_before:+g} → {leg.position_after:+g}\n"
+            )
+    if not report.intent.is_combo and report.legs:
+        leg = report.legs[0]
+        text.append(f"Position {leg.position_before:+g} → {leg.position_after:+g}   ")
+    order_delta = f"{total_delta:+,.0f} sh" if known and report.legs else "—"
+    text.append(f"Order Δ {order_delta}\n")
+    gross = " gross" if report.intent.is_combo else ""
+    text.append(f"Notional{gross} ${_money(report.notional)}   Commission ${_money(report.commission)}\n")
     m = report.margin
     if m is not None:
         text.append(
             f"Init margin {_money(m.init_margin_before)} {_money(m.init_margin_change, True)} → {_money(m.init_margin_after)}\n"
             f"Maint margin {_money(m.maint_margin_before)} {_money(m.maint_margin_change, True)} → {_money(m.maint_margin_after)}\n"
         )
+    elif what_if == "none":
+        text.append("No margin preview from IB (funds below are desk's Reg T estimate)\n", style="yellow")
     else:
-        text.append("Margin (IB what-if): waiting…\n", style="dim")
+        text.append("Margin (IB what-if): asking…\n", style="dim")
     text.append(
-        f"Position {report.position_before:+g} → {report.position_after:+g}   "
-        f"Buying power {_money(report.buying_power_before)} → {_money(report.buying_power_after)}\n"
+        f"Available funds {_money(report.funds_before)} → {_money(report.funds_after)}   "
+        f"cost {_money(report.cost)} ({report.cost_basis or '—'})\n"
     )
     for c in report.checks:
         mark, style = ("PASS", "green") if c.passed else ("FAIL", "bold red")
         text.append(f"{mark} ", style=style)
-        text.append(f"{c.name:<13} {c.message}\n", style="" if c.passed else "red")
+        text.append(f"{c.name:<16} {c.message}\n", style="" if c.passed else "red")
     if report.blocked:
         text.append("Blocked: " + "; ".join(report.reasons), style="bold red")
     return text
@@ -366,6 +408,7 @@ class RiskPreview(Static):
         super().__init__("", id=id, markup=False)
         self.report: RiskReport | None = None
 
-    def show(self, report: RiskReport | None, error: str = "") -> None:
+    def show(self, report: RiskReport | None, error: str = "", *, deltas: dict[int, float] | None = None,
+             what_if: str = "waiting") -> None:
         self.report = report
-        self.update(preview_text(report, error))
+        self.update(preview_text(report, error, deltas=deltas, what_if=what_if))

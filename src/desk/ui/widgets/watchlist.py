@@ -104,6 +104,7 @@ class Watchlist(ScrollView, can_focus=True):
         "watchlist--flash-up",
         "watchlist--flash-down",
         "watchlist--missing",
+        "watchlist--stale",
         "watchlist--empty",
     }
 
@@ -123,6 +124,7 @@ class Watchlist(ScrollView, can_focus=True):
     Watchlist > .watchlist--flash-up { background: $price-up 35%; text-style: bold; }
     Watchlist > .watchlist--flash-down { background: $price-down 35%; text-style: bold; }
     Watchlist > .watchlist--missing { color: $text-disabled; }
+    Watchlist > .watchlist--stale { color: $warning; text-style: bold; }
     Watchlist > .watchlist--empty { color: $text-muted; text-style: italic; }
     """
 
@@ -149,6 +151,8 @@ class Watchlist(ScrollView, can_focus=True):
         self._header: Strip | None = None
         self._styles: dict[str, Style] | None = None
         self._seen_last: dict[int, float] = {}  # conId -> last price seen at the previous flush
+        #: conIds whose line is stale (silent while its market is open): ``~`` after the symbol
+        self.stale: frozenset[int] = frozenset()
         self._flash: dict[int, list[int]] = {}  # conId -> [flushes left, direction]
         self._cursor = 0
         self._selected_con_id: int | None = None
@@ -204,6 +208,18 @@ class Watchlist(ScrollView, can_focus=True):
         if self.is_mounted:
             self._scroll_cursor_into_view()
             self._post_selection()
+
+    def set_stale(self, con_ids: Iterable[int]) -> None:
+        """Mark the rows of ``con_ids`` stale (and unmark the others), repainting those that
+        changed."""
+        stale = frozenset(con_ids)
+        if stale == self.stale:
+            return
+        changed = stale ^ self.stale
+        self.stale = stale
+        for con_id in changed:
+            if con_id in self._index:
+                self._refresh_row(self._index[con_id])
 
     def apply_dirty(self, con_ids: Iterable[int]) -> int:
         """Repaint the rows of ``con_ids`` (drained from the quote store) and age flashes.
@@ -355,6 +371,7 @@ class Watchlist(ScrollView, can_focus=True):
                 "up": get("watchlist--up", partial=True),
                 "down": get("watchlist--down", partial=True),
                 "missing": get("watchlist--missing", partial=True),
+                "stale": get("watchlist--stale", partial=True),
             }
         return self._styles[name]
 
@@ -382,16 +399,17 @@ class Watchlist(ScrollView, can_focus=True):
             quote = Quote(instrument)
         flash = self._flash.get(con_id)
         flash_dir = flash[1] if flash is not None and flash[0] > 0 else 0
-        key = (id(quote), quote.seq, row == self._cursor, flash_dir)
+        stale = con_id in self.stale
+        key = (id(quote), quote.seq, row == self._cursor, flash_dir, stale)
         cached = self._cache.get(con_id)
         if cached is not None and cached[0] == key:
             return cached[1]
-        strip = self._build_row(quote, row == self._cursor, flash_dir)
+        strip = self._build_row(quote, row == self._cursor, flash_dir, stale)
         self._cache[con_id] = (key, strip)
         self.rows_rendered += 1
         return strip
 
-    def _build_row(self, quote: Quote, is_cursor: bool, flash_dir: int) -> Strip:
+    def _build_row(self, quote: Quote, is_cursor: bool, flash_dir: int, stale: bool = False) -> Strip:
         style = self._style
         row_style = style("cursor") if is_cursor else style("base")
         up, down, missing = row_style + style("up"), row_style + style("down"), row_style + style("missing")
@@ -415,7 +433,7 @@ class Watchlist(ScrollView, can_focus=True):
             segments.append(gap)
 
         c = COLUMNS
-        cell(quote.instrument.key, c[0], row_style + style("symbol"))
+        cell(quote.instrument.key + (" ~" if stale else ""), c[0], row_style + style("stale" if stale else "symbol"))
         cell(fmt_price(quote.bid, tick), c[1], row_style)
         cell(fmt_price(quote.ask, tick), c[2], row_style)
         last = fmt_price(quote.last, tick)

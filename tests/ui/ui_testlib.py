@@ -1,0 +1,169 @@
+"""Shared pieces of the UI tests: the fake runtime, fixed quotes, settings (imported by
+name, so no test depends on which conftest pytest put first on sys.path)."""
+
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+
+from desk.broker import BrokerError, StateChanged, WatchlistChanged
+from desk.domain import ConnectionState, FrozenClock, Instrument, QuoteStore, RecorderStats
+from desk.settings import Mode, Settings
+
+#: 09:45:00 ET (EDT, UTC-4) on Tuesday 2026-03-10.
+FROZEN_AT = datetime(2026, 3, 10, 13, 45, 0, tzinfo=UTC)
+
+UNIVERSE = {
+    sym: Instrument(sym, con_id=1000 + i, primary_exchange="ARCA" if i < 3 else "NASDAQ")
+    for i, sym in enumerate(["SPY", "QQQ", "IWM", "AAPL", "MSFT", "NVDA", "AMZN", "GOOG", "META", "TSLA", "AMD", "INTC"])
+}
+
+#: Deterministic quotes: (bid, ask, last, bid_size, ask_size, volume, close, last_direction).
+FIXED_QUOTES = {
+    "SPY": (512.34, 512.36, 512.35, 1200, 900, 48_123_456, 510.10, 1),
+    "QQQ": (441.02, 441.05, 441.03, 800, 1100, 31_004_200, 443.50, -1),
+    "IWM": (205.11, 205.13, 205.12, 2500, 2300, 18_550_000, 205.12, 0),
+    "AAPL": (189.98, 190.00, 190.00, 300, 500, 52_410_990, 187.25, 1),
+    "MSFT": (415.50, 415.56, 415.52, 100, 200, 19_870_300, 418.00, -1),
+    "NVDA": (877.10, 877.30, 877.25, 400, 100, 41_220_800, 860.00, 1),
+}
+
+
+class FakeBroker:
+    """The UI-facing surface of desk.broker.Broker over a fixed universe."""
+
+    def __init__(self, quotes: QuoteStore, symbols: list[str], universe: dict[str, Instrument] | None = None) -> None:
+        self.universe = universe if universe is not None else UNIVERSE
+        self.quotes = quotes
+        self.state = ConnectionState.DISCONNECTED
+        self.host = "127.0.0.1"
+        self.port = 4002
+        self._listeners = []
+        self._rows: list[Instrument] = []
+        self.calls: list[tuple[str, str]] = []
+        for symbol in symbols:
+            self._rows.append(self.universe[symbol])
+            quotes.ensure(self.universe[symbol])
+
+    @property
+    def watchlist(self) -> list[Instrument]:
+        return list(self._rows)
+
+    def add_listener(self, fn) -> None:
+        self._listeners.append(fn)
+
+    def emit(self, event) -> None:
+        for fn in self._listeners:
+            fn(event)
+
+    def set_state(self, state: ConnectionState, detail: str = "") -> None:
+        self.state = state
+        self.emit(StateChanged(state, detail))
+
+    async def add_symbol(self, symbol: str) -> Instrument:
+        self.calls.append(("add", symbol))
+        symbol = symbol.strip().upper()
+        if symbol not in self.universe:
+            raise BrokerError(
+                f"{symbol}: unknown symbol (IB error 200: No security definition has been found for the request)"
+            )
+        instrument = self.universe[symbol]
+        if instrument in self._rows:
+            raise BrokerError(f"{symbol} is already in the watchlist")
+        self._rows.append(instrument)
+        self.quotes.ensure(instrument)
+        self.emit(WatchlistChanged(tuple(i.symbol for i in self._rows)))
+        return instrument
+
+    async def remove_symbol(self, symbol: str) -> bool:
+        self.calls.append(("remove", symbol))
+        for instrument in self._rows:
+            if instrument.symbol == symbol:
+                self._rows.remove(instrument)
+                self.quotes.remove(instrument.con_id)
+                self.emit(WatchlistChanged(tuple(i.symbol for i in self._rows)))
+                return True
+        return False
+
+
+class FakeRecorder:
+    def __init__(self) -> None:
+        self.stats = RecorderStats(received=1500, written=1234, queued=56)
+
+
+class FakeRuntime:
+    """The Runtime surface the UI uses; ``start`` connects the fake broker at once."""
+
+    def __init__(
+        self, settings: Settings, *, clock=None, symbols=None, universe=None, recorder=True, start_error=None
+    ) -> None:
+        self.settings = settings
+        self.clock = clock or FrozenClock(FROZEN_AT)
+        self.quotes = QuoteStore()
+        self.broker = FakeBroker(self.quotes, symbols if symbols is not None else list(FIXED_QUOTES), universe)
+        self.recorder = FakeRecorder() if recorder else None
+        self.start_error = start_error
+        self.started = 0
+        self.stopped = 0
+
+    @property
+    def endpoint(self) -> str:
+        return f"{self.broker.host}:{self.broker.port}"
+
+    async def start(self) -> None:
+        self.started += 1
+        if self.start_error is not None:
+            raise self.start_error
+        self.broker.set_state(ConnectionState.CONNECTED, self.endpoint)
+
+    async def stop(self) -> None:
+        self.stopped += 1
+        self.broker.set_state(ConnectionState.DISCONNECTED, "stopped")
+
+
+def fill_fixed_quotes(runtime: FakeRuntime) -> None:
+    """Write FIXED_QUOTES into the runtime's store (same values every run)."""
+    for symbol, (bid, ask, last, bsz, asz, vol, close, direction) in FIXED_QUOTES.items():
+        instrument = UNIVERSE[symbol]
+        if instrument.con_id not in runtime.quotes:
+            continue
+        runtime.quotes.update(
+            instrument.con_id, bid=bid, ask=ask, last=last, bid_size=bsz, ask_size=asz, volume=vol,
+            close=close, time=FROZEN_AT,
+        )
+        runtime.quotes.get(instrument.con_id).last_direction = direction
+
+
+def sim_market_runtime(*, seed: int = 7, steps: int = 40, **settings_overrides) -> FakeRuntime:
+    """A fake runtime whose quotes come from the simulator's seeded market model.
+
+    The default watchlist's instruments (as the simulator qualifies them), ``steps``
+    steps of 0.25 s of market ``seed`` written into the store: the same numbers every run.
+    """
+    from desk.settings import DEFAULT_WATCHLIST
+    from desk.sim.market import MarketModel
+    from desk.sim.universe import lookup
+
+    universe = {s: lookup(s).to_instrument() for s in DEFAULT_WATCHLIST}
+    runtime = FakeRuntime(make_settings(**settings_overrides), symbols=list(DEFAULT_WATCHLIST), universe=universe)
+    model = MarketModel(seed=seed, symbols=DEFAULT_WATCHLIST)
+
+    def write(symbol, bid, ask, last, bid_size, ask_size, volume, close=None):
+        runtime.quotes.update(
+            universe[symbol].con_id, bid=bid, ask=ask, last=last, bid_size=bid_size, ask_size=ask_size,
+            volume=volume, close=close, time=FROZEN_AT,
+        )
+
+    for symbol, snap in model.snapshots().items():
+        write(symbol, snap.bid, snap.ask, snap.last, snap.bid_size, snap.ask_size, snap.volume, snap.close)
+    for _ in range(steps):
+        for change in model.step(0.25):
+            write(change.symbol, change.bid, change.ask, change.last, change.bid_size, change.ask_size, change.volume)
+    return runtime
+
+
+def make_settings(**overrides) -> Settings:
+    base = dict(mode=Mode.SIM, record=False, theme="desk-dark", _env_file=None)
+    base.update(overrides)
+    return Settings(**base)
