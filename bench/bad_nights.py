@@ -21,6 +21,13 @@ still silent 10 s after the restore (goal: 0). Faults:
 * ``held-id``: a crash as TWS sees it: every client dropped and its client id refused
   with 326 for 1 s; timed from the end of the hold (the client id fallback is off).
 
+Baseline, in the same run and through the same faults: a bare ib_async client (client id
+90) on the same gateway with the same six lines and no recovery of its own, which is what
+the desk did before it resubscribed on data loss (it re-requested only after its own
+reconnect). Its columns are the seconds until its lines ticked again and the lines still
+silent ``BASELINE_WAIT`` s after the restore; a bare client that was disconnected is
+connected again and re-subscribed before the next run, so each run starts live.
+
 Usage: python bench/bad_nights.py [--runs 10]
 """
 
@@ -34,6 +41,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from ib_async import IB, Stock
+
 from desk.domain import ConnectionState
 from desk.runtime import Runtime
 from desk.settings import Mode, Settings
@@ -42,6 +51,50 @@ from desk.sim import SimGateway
 logging.getLogger("ib_async").setLevel(logging.CRITICAL)  # its own lines for every fault: noise here
 
 SYMBOLS = ["SPY", "QQQ", "AAPL", "MSFT", "NVDA", "AMZN"]
+BASELINE_WAIT = 3.0  # s: a live line ticks every 0.05 s here
+
+
+class Bare:
+    """A bare ib_async client with one market data line per symbol and no recovery."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.ib = IB()
+        self.counts: dict[str, int] = dict.fromkeys(SYMBOLS, 0)
+        self.ib.pendingTickersEvent += self._on_tickers
+
+    def _on_tickers(self, tickers) -> None:
+        for t in tickers:
+            if t.contract.symbol in self.counts:
+                self.counts[t.contract.symbol] += 1
+
+    async def ensure_live(self) -> None:
+        """Connected with every line ticking: after a fault left it disconnected or its
+        lines dead, connect again and/or cancel and re-request the lines (by hand, as a
+        user of a bare client would have to)."""
+        before = dict(self.counts)
+        if self.ib.isConnected() and await wait(lambda: all(self.counts[s] > before[s] for s in SYMBOLS), 1.0):
+            return
+        if not self.ib.isConnected():
+            for _ in range(50):  # the gateway may still be refusing (restart, held id)
+                try:
+                    await self.ib.connectAsync("127.0.0.1", self.port, clientId=90, timeout=5)
+                    break
+                except (OSError, ConnectionError, asyncio.TimeoutError):
+                    await asyncio.sleep(0.2)
+        for ticker in self.ib.tickers():
+            self.ib.cancelMktData(ticker.contract)
+        contracts = await self.ib.qualifyContractsAsync(*(Stock(sym, "SMART", "USD") for sym in SYMBOLS))
+        for contract in contracts:
+            self.ib.reqMktData(contract)
+        before = dict(self.counts)
+        await wait(lambda: all(self.counts[s] > before[s] for s in SYMBOLS), 10.0)
+
+    def snapshot(self) -> dict[str, int]:
+        return dict(self.counts)
+
+    def dead(self, before: dict[str, int]) -> int:
+        return sum(1 for s in SYMBOLS if self.counts[s] <= before[s])
 
 
 async def wait(cond, timeout: float) -> bool:
@@ -53,8 +106,10 @@ async def wait(cond, timeout: float) -> bool:
     return True
 
 
-async def one(rt: Runtime, gw: SimGateway, fault: str) -> tuple[float, int]:
-    """(seconds from the restore until every line ticked again, lines still silent)."""
+async def one(rt: Runtime, gw: SimGateway, bare: Bare, fault: str) -> tuple[float, int, float, int]:
+    """(seconds from the restore until every desk line ticked again, desk lines still
+    silent, the same two for the bare client)."""
+    await bare.ensure_live()
     seqs = {i.con_id: rt.quotes.get(i.con_id).seq for i in rt.broker.watchlist}
     faults = gw.faults
     if fault == "1101":
@@ -88,6 +143,7 @@ async def one(rt: Runtime, gw: SimGateway, fault: str) -> tuple[float, int]:
     else:
         raise ValueError(f"unknown fault {fault!r}")
     seqs = {c: rt.quotes.get(c).seq for c in seqs}
+    bare_before = bare.snapshot()
     recorded = rt.broker.ticks_recorded
 
     def all_ticked() -> bool:
@@ -96,8 +152,18 @@ async def one(rt: Runtime, gw: SimGateway, fault: str) -> tuple[float, int]:
     ok = await wait(all_ticked, 10.0)
     dt = time.monotonic() - t0 if ok else float("nan")
     dead = sum(1 for c, s in seqs.items() if rt.quotes.get(c).seq <= s)
+    bare_ok = await wait(lambda: bare.dead(bare_before) == 0, max(0.0, t0 + BASELINE_WAIT - time.monotonic()))
+    bare_dt = time.monotonic() - t0 if bare_ok else float("nan")
+    bare_dead = bare.dead(bare_before)
     await wait(lambda: rt.broker.state is ConnectionState.CONNECTED and rt.orders.ready, 10.0)
-    return dt, dead
+    return dt, dead, bare_dt, bare_dead
+
+
+def _fmt(times: list[float]) -> tuple[str, str, int]:
+    ok = [t for t in times if t == t]
+    if not ok:
+        return "-", "-", 0
+    return f"{statistics.median(ok):.3f}", f"{max(ok):.3f}", len(ok)
 
 
 async def run(runs: int) -> None:
@@ -109,22 +175,31 @@ async def run(runs: int) -> None:
                         stale_stock_seconds=1.0, ib_client_id_fallback=0, _env_file=None)
     rt = Runtime(settings)
     await rt.start()
+    bare = Bare(gw.port)
     try:
         await wait(lambda: rt.broker.state is ConnectionState.CONNECTED and len(rt.broker.watchlist) == len(SYMBOLS), 20)
         await wait(lambda: all(rt.quotes.get(i.con_id).seq > 3 for i in rt.broker.watchlist), 20)
         faults = ["1101", "farm", "drop", "farm-blip", "silent", "restart", "held-id"]
-        print(f"{'fault':<16} {'median s':>9} {'max s':>7} {'dead lines (sum)':>17}  runs")
+        print(f"{'':<10} {'desk':>36}   {'baseline: bare ib_async, no recovery':>40}")
+        print(f"{'fault':<10} {'median s':>9} {'max s':>7} {'dead lines':>11} {'ok':>6}"
+              f"   {'median s':>9} {'max s':>7} {'dead lines':>11} {'ok':>6}")
         for fault in faults:
-            times, dead = [], 0
+            times, dead, bare_times, bare_dead = [], 0, [], 0
             for _ in range(runs):
-                dt, d = await one(rt, gw, fault)
+                dt, d, bdt, bd = await one(rt, gw, bare, fault)
                 times.append(dt)
                 dead += d
+                bare_times.append(bdt)
+                bare_dead += bd
                 await asyncio.sleep(0.3)
-            ok = [t for t in times if t == t]
-            med = statistics.median(ok) if ok else float("nan")
-            print(f"{fault:<16} {med:>9.3f} {max(ok) if ok else float('nan'):>7.3f} {dead:>17}  {len(ok)}/{runs}")
+            med, top, n = _fmt(times)
+            bmed, btop, bn = _fmt(bare_times)
+            print(f"{fault:<10} {med:>9} {top:>7} {dead:>11} {f'{n}/{runs}':>6}"
+                  f"   {bmed:>9} {btop:>7} {bare_dead:>11} {f'{bn}/{runs}':>6}", flush=True)
+        print(f"dead lines: summed over the runs ({len(SYMBOLS)} lines each); desk within 10 s, "
+              f"baseline within {BASELINE_WAIT:.0f} s of the restore")
     finally:
+        bare.ib.disconnect()
         await rt.stop()
         await gw.stop()
 
