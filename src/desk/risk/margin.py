@@ -80,6 +80,12 @@ LONG_STOCK_INITIAL = 0.50
 LONG_STOCK_MAINT = 0.25
 SHORT_STOCK_INITIAL = 0.50
 SHORT_STOCK_MAINT = 0.30
+#: FINRA 4210(c)(2)(C)/(D): below this price (dollars a share) a short stock's maintenance
+#: is 100 % of its value and at least SHORT_STOCK_LOW_FLOOR a share; at or above it, at
+#: least SHORT_STOCK_FLOOR a share
+SHORT_STOCK_LOW_PRICE = 5.00
+SHORT_STOCK_LOW_FLOOR = 2.50
+SHORT_STOCK_FLOOR = 5.00
 
 _EPS = 1e-9
 
@@ -143,10 +149,10 @@ def stock_requirement(quantity: float, price: float) -> Requirement:
     mv = abs(quantity) * price
     if quantity > 0:
         return Requirement(LONG_STOCK_INITIAL * mv, LONG_STOCK_MAINT * mv)
-    if price < 5.0:
-        maint = max(mv, 2.50 * abs(quantity))
+    if price < SHORT_STOCK_LOW_PRICE:
+        maint = max(mv, SHORT_STOCK_LOW_FLOOR * abs(quantity))
     else:
-        maint = max(SHORT_STOCK_MAINT * mv, 5.00 * abs(quantity))
+        maint = max(SHORT_STOCK_MAINT * mv, SHORT_STOCK_FLOOR * abs(quantity))
     return Requirement(SHORT_STOCK_INITIAL * mv, maint)
 
 
