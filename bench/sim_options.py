@@ -33,7 +33,7 @@ from desk.domain.calendar import exchange_date
 from desk.pricing import bsm_greeks, implied_vol
 from desk.sim import EmbeddedSim, SimGateway
 from desk.sim.chain import listing_for
-from desk.sim.options import OptionLine
+from desk.sim.ports import OptionLine
 
 
 async def chain_loading(port: int, runs: int) -> None:

@@ -31,7 +31,7 @@ from desk.sim.chain import (
     option_con_id,
     strike_grid,
 )
-from desk.sim.options import SimQuote
+from desk.sim.ports import SimQuote
 from desk.sim.universe import UNIVERSE, lookup
 from desk.sim.volsurface import VolSurface, dividend_yield
 

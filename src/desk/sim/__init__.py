@@ -10,12 +10,17 @@ client, fed by a seeded synthetic market. Main entry points:
   listed options (:mod:`desk.sim.chain`), quoted by :mod:`desk.sim.options`
   (:class:`OptionSource` is the seam for other option sources, :class:`SimQuote` what
   ``SimGateway.quote_for`` returns).
+
+Inside, :class:`SimGateway` is the composition root and the services it owns (sessions,
+options, history, order matching, faults) depend only on the narrow interfaces of
+:mod:`desk.sim.ports`, so the package's imports form a tree, not a cycle.
 """
 
 from desk.sim.chain import SimOption
 from desk.sim.gateway import EmbeddedSim, SimGateway, serve
 from desk.sim.market import Changed, MarketChange, MarketModel, Snapshot
-from desk.sim.options import OptionSource, SimQuote
+from desk.sim.options import OptionSource
+from desk.sim.ports import SimQuote
 from desk.sim.universe import UNIVERSE, SimStock, by_con_id, lookup
 
 __all__ = [

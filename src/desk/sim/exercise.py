@@ -28,16 +28,12 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime
-from typing import TYPE_CHECKING
 
 from desk.domain.calendar import nyse_calendar
 from desk.sim import messages as m
 from desk.sim.account import SimAccount
 from desk.sim.orders import Tradable
-
-if TYPE_CHECKING:
-    from desk.sim.matching import OrderEngine
-    from desk.sim.session import Session
+from desk.sim.ports import Client, OrderBook
 
 __all__ = ["EXERCISE_OPTIONS", "Exercises"]
 
@@ -54,12 +50,12 @@ ITM_THRESHOLD = 0.01
 class Exercises:
     """Exercise, lapse and expiry settlement of one engine's accounts."""
 
-    def __init__(self, engine: OrderEngine) -> None:
+    def __init__(self, engine: OrderBook) -> None:
         self.engine = engine
         #: expiry (YYYYMMDD) -> its close, UTC (None outside the calendar)
         self._closes: dict[str, datetime | None] = {}
 
-    def handle(self, session: Session, fields: list[str]) -> None:
+    def handle(self, session: Client, fields: list[str]) -> None:
         """exerciseOptions (21) from ``session`` (layout in the module docstring)."""
         try:
             req_id = int(fields[2])
@@ -100,8 +96,8 @@ class Exercises:
         log.info("%s %d %s (%s)", "exercised" if action == 1 else "lapsed", qty,
                  option.describe(), account_id)
 
-    def _error(self, session: Session, req_id: int, text: str) -> None:
-        self.engine._send_session(session, m.error(
+    def _error(self, session: Client, req_id: int, text: str) -> None:
+        self.engine.send_session(session, m.error(
             req_id, VALIDATION_ERROR, f"Error validating request:-'exerciseOptions' : "
             f"cause - {text}"))
 
@@ -118,7 +114,7 @@ class Exercises:
         return True
 
     def _dirty(self, account: SimAccount, *con_ids: int) -> None:
-        self.engine._dirty.setdefault(account.account_id, set()).update(con_ids)
+        self.engine.mark_dirty(account.account_id, *con_ids)
 
     def on_step(self) -> None:
         """Settle the option positions whose expiry's close has passed."""

@@ -66,7 +66,7 @@ import time
 import weakref
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Union
+from typing import Any, Union
 
 from desk.sim import messages as m
 
@@ -74,13 +74,9 @@ from desk.sim import messages as m
 from desk.sim.control import ControlServer, control_path, ctl_command, open_control, send_control  # noqa: F401
 from desk.sim.market import Changed
 from desk.sim.messages import Code
-from desk.sim.options import OptionLine
+from desk.sim.ports import Client, Host, OptionLine, Subscription
 
-if TYPE_CHECKING:
-    from desk.sim.gateway import SimGateway
-    from desk.sim.session import Session, Subscription
-
-    Line = Union[Subscription, OptionLine]
+Line = Union[Subscription, OptionLine]
 
 __all__ = [
     "COMMANDS",
@@ -212,7 +208,7 @@ class FaultInjector:
     :meth:`fill_status` and :meth:`executions_end`; none is on the tick path (dead lines
     are simply taken out of the fan-out)."""
 
-    def __init__(self, gateway: SimGateway) -> None:
+    def __init__(self, gateway: Host) -> None:
         self.gateway = gateway
         #: messages per second enforced per client, ``None`` when pacing is off
         self.pacing_limit: int | None = None
@@ -228,11 +224,11 @@ class FaultInjector:
         self.withheld_status = 0
         self.no_status = False
         self.stuck_executions = False
-        self._pace: weakref.WeakKeyDictionary[Session, _Pace] = weakref.WeakKeyDictionary()
+        self._pace: weakref.WeakKeyDictionary[Client, _Pace] = weakref.WeakKeyDictionary()
         self._held: list[Line] = []  # lines held by an outage
         self._dead: set[Line] = set()  # lines silently dead (farm blip, silence)
         self._held_ids: dict[int, float] = {}  # clientId -> monotonic time it is free again
-        self._stuck: list[tuple[Session, int]] = []  # reqExecutions without their End
+        self._stuck: list[tuple[Client, int]] = []  # reqExecutions without their End
         self._timers: dict[str, asyncio.Task[None]] = {}
         self._due: dict[str, float] = {}  # timer name -> monotonic time it fires
 
@@ -364,7 +360,7 @@ class FaultInjector:
         """Take ``lines`` out of the fan-out without telling anyone (silently dead)."""
         self._prune()
         for line in lines:
-            self.gateway._unsubscribe(line)
+            self.gateway.unsubscribe(line)
             self._dead.add(line)
         return len(lines)
 
@@ -459,7 +455,7 @@ class FaultInjector:
             self.outage = True
             self._held = list(self._lines())
             for line in self._held:
-                self.gateway._unsubscribe(line)
+                self.gateway.unsubscribe(line)
         data = (m.error(-1, CONNECTIVITY_LOST, TEXTS[CONNECTIVITY_LOST]) + FARMS["usfarm"].notice(False)
                 + FARMS["ushmds"].notice(False))
         n = self._broadcast(data)
@@ -500,7 +496,7 @@ class FaultInjector:
         if isinstance(line, OptionLine):
             gw.options.resubscribe(line, refresh=True)
             return
-        gw._subscribe(line)
+        gw.subscribe(line)
         if line.delayed or line.stock.symbol not in gw.market:
             return  # delayed lines catch up with the stream
         st = gw.market.state(line.stock.symbol)
@@ -546,7 +542,7 @@ class FaultInjector:
                 n += 1
         return n
 
-    def executions_end(self, session: Session, req_id: int) -> bytes:
+    def executions_end(self, session: Client, req_id: int) -> bytes:
         """Hook of reqExecutions: its execDetailsEnd frame, or nothing while
         stuck-executions is on (the request is remembered)."""
         if not self.stuck_executions:
@@ -564,7 +560,7 @@ class FaultInjector:
         self.pacing_limit = limit
         self._pace = weakref.WeakKeyDictionary()
 
-    def allow(self, session: Session) -> bool:
+    def allow(self, session: Client) -> bool:
         """Count one incoming message of ``session``; ``False`` if it must be dropped
         (pacing on and the client is over the limit in the current one-second window,
         in which case error 100 has been sent once for that window)."""

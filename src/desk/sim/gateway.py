@@ -9,6 +9,11 @@ see the same market). A timer steps it every ``tick_interval`` seconds (0.25 s i
 stock ticking cadence) and fans every change out to the subscribed lines: each change
 is formatted once, then only the subscriber's request id is spliced in, and each
 connection gets one ``transport.write`` per step.
+
+The gateway is the simulator's composition root: it builds the sessions and the services
+(options, history, orders, faults) and hands each one itself as a
+:class:`~desk.sim.ports.Host`. None of them imports this module or each other back; what
+each uses of the others is spelled out in :mod:`desk.sim.ports`.
 """
 
 from __future__ import annotations
@@ -36,8 +41,9 @@ from desk.sim.matching import OrderEngine
 from desk.sim.chain import SimOption
 from desk.sim.delayed import to_delayed
 from desk.sim.messages import TickEncoder
-from desk.sim.options import DEFAULT_RATE, OptionEngine, OptionLine, OptionSource, SimQuote
-from desk.sim.session import Session, Subscription
+from desk.sim.options import DEFAULT_RATE, OptionEngine, OptionSource
+from desk.sim.ports import Client, OptionLine, SimQuote, Subscription
+from desk.sim.session import Session
 from desk.sim.universe import SimStock, by_con_id
 
 __all__ = ["EmbeddedSim", "SimGateway", "serve"]
@@ -146,8 +152,8 @@ class SimGateway:
         #: orders, matching, executions and account streaming (desk.sim.matching)
         self.orders = OrderEngine(self, market_hours=market_hours)
         self.state_file = state_file
-        self.sessions: set[Session] = set()
-        self._by_client_id: dict[int, Session] = {}
+        self.sessions: set[Client] = set()
+        self._by_client_id: dict[int, Client] = {}
         #: next valid order id by clientId; a client not seen yet starts at the clock
         #: seed, so that ids grow across restarts even without a state file
         self._next_order_id: dict[int, int] = {}
@@ -401,27 +407,31 @@ class SimGateway:
                 await asyncio.wait(pending, timeout=timeout)
         return len(sessions)
 
-    def _session_opened(self, session: Session) -> None:
+    def session_for(self, client_id: int) -> Client | None:
+        """The connected session with this client id, if any."""
+        return self._by_client_id.get(client_id)
+
+    def session_opened(self, session: Client) -> None:
         self.sessions.add(session)
 
-    def _session_closed(self, session: Session) -> None:
+    def session_closed(self, session: Client) -> None:
         self.sessions.discard(session)
         if session.client_id is not None and self._by_client_id.get(session.client_id) is session:
             del self._by_client_id[session.client_id]
         for sub in session.subscriptions.values():
-            self._unsubscribe(sub)
+            self.unsubscribe(sub)
         self.orders.session_closed(session)
 
-    def _register_client(self, session: Session, client_id: int) -> bool:
+    def register_client(self, session: Client, client_id: int) -> bool:
         if client_id in self._by_client_id or self.faults.client_id_held(client_id):
             return False
         self._by_client_id[client_id] = session
         return True
 
-    def _subscribe(self, sub: Subscription) -> None:
+    def subscribe(self, sub: Subscription) -> None:
         self._subs.setdefault(sub.stock.symbol, []).append(sub)
 
-    def _unsubscribe(self, sub: Subscription | OptionLine) -> None:
+    def unsubscribe(self, sub: Subscription | OptionLine) -> None:
         if isinstance(sub, OptionLine):
             self.options.unsubscribe(sub)
             return

@@ -54,7 +54,7 @@ import re
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -73,10 +73,7 @@ from desk.sim.codec import encode_fields
 from desk.sim.contracts import CONTRACT_FIELDS, ContractQuery, resolve
 from desk.sim.market import SESSION_SECONDS
 from desk.sim.messages import Code
-
-if TYPE_CHECKING:
-    from desk.sim.gateway import SimGateway
-    from desk.sim.session import Session
+from desk.sim.ports import Client, Host
 
 __all__ = [
     "BAR_SECONDS",
@@ -771,7 +768,7 @@ def bid_ask_bars(bid: Bars, ask: Bars) -> Bars:
 
 @dataclass
 class _Request:
-    session: Session
+    session: Client
     req_id: int
     key: HistoryKey
     what: str
@@ -800,7 +797,7 @@ class HistoryService:
     The gateway calls :meth:`on_step` after every market step.
     """
 
-    def __init__(self, gateway: SimGateway, source: HistorySource | None = None) -> None:
+    def __init__(self, gateway: Host, source: HistorySource | None = None) -> None:
         self.gateway = gateway
         if source is None:  # a market with its own history (the replay) provides it
             make = getattr(gateway.market, "history_source", None)
@@ -812,7 +809,7 @@ class HistoryService:
 
     # --- requests -----------------------------------------------------------------------
 
-    def handle_request(self, session: Session, fields: list[str]) -> None:
+    def handle_request(self, session: Client, fields: list[str]) -> None:
         """reqHistoricalData (20): answer with historicalData 17, or error 162/200."""
         req_id = int(fields[1])
         try:
@@ -820,7 +817,7 @@ class HistoryService:
         except HistoryError as e:
             session.send(m.error(req_id, e.code, e.text))
 
-    def handle_cancel(self, session: Session, fields: list[str]) -> None:
+    def handle_cancel(self, session: Client, fields: list[str]) -> None:
         """cancelHistoricalData (25, version 1, reqId): stop keepUpToDate updates."""
         req_id = int(fields[2]) if len(fields) > 2 else int(fields[-1])
         self._live.pop((id(session), req_id), None)
@@ -832,7 +829,7 @@ class HistoryService:
         self._live.clear()
         return n
 
-    def handle_head_timestamp(self, session: Session, fields: list[str]) -> None:
+    def handle_head_timestamp(self, session: Client, fields: list[str]) -> None:
         """reqHeadTimeStamp (87): headTimestamp 88 with the earliest bar time."""
         req_id = int(fields[1])
         q = ContractQuery.from_fields(fields, 2)
@@ -847,7 +844,7 @@ class HistoryService:
         text = f"{datetime.fromtimestamp(t, NEW_YORK):%Y%m%d %H:%M:%S} {EXCHANGE_TZ_ID}"
         session.send(encode_fields((88, req_id, text)))
 
-    def _answer(self, session: Session, req_id: int, fields: list[str]) -> None:
+    def _answer(self, session: Client, req_id: int, fields: list[str]) -> None:
         q = ContractQuery.from_fields(fields, 2)
         i = 2 + CONTRACT_FIELDS
         tail = fields[i:]

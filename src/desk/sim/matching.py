@@ -98,7 +98,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from desk.domain.calendar import NEW_YORK, exchange_date, nyse_calendar
@@ -129,17 +129,11 @@ from desk.sim.orders import (
     order_status,
     parse_place_order,
 )
-
-if TYPE_CHECKING:
-    from desk.sim.gateway import SimGateway
-    from desk.sim.session import Session
+from desk.sim.ports import Client, Host, Quote5
 
 __all__ = ["OrderEngine", "Instruments", "Quote5"]
 
 log = logging.getLogger("desk.sim.orders")
-
-#: ``(bid, ask, bid_size, ask_size, last)``: dollars per share; shares or contracts.
-Quote5 = tuple[float, float, float, float, float]
 
 DUPLICATE_ORDER_ID = 103
 ORDER_CANCELLED = 202
@@ -159,7 +153,7 @@ class Instruments:
     ``gateway.contract_for(conId)`` and ``gateway.quote_for(conId)`` (stocks and options;
     a replayed day plugs in there too)."""
 
-    def __init__(self, gateway: SimGateway) -> None:
+    def __init__(self, gateway: Host) -> None:
         self.gateway = gateway
         self._cache: dict[int, Tradable | None] = {}
 
@@ -315,7 +309,7 @@ class OrderEngine:
     and account update pushes (fills push at once).
     """
 
-    def __init__(self, gateway: SimGateway, *, market_hours: bool = False,
+    def __init__(self, gateway: Host, *, market_hours: bool = False,
                  pnl_interval: float = 1.0, account_interval: float = 3.0) -> None:
         if pnl_interval <= 0 or account_interval <= 0:
             raise ValueError("pnl_interval and account_interval must be positive")
@@ -340,8 +334,8 @@ class OrderEngine:
         self.executions: list[Execution] = []
         #: orders done (filled or cancelled), in completion order
         self.completed: list[SimOrder] = []
-        self._subs: dict[Session, _Subs] = {}
-        self._out: dict[Session, list[bytes]] = {}
+        self._subs: dict[Client, _Subs] = {}
+        self._out: dict[Client, list[bytes]] = {}
         self._dirty: dict[str, set[int]] = {}  # account id -> conIds changed by fills
         #: accounts and conIds whose values / P&L wait for the coalesced push
         self._due_accounts: set[str] = set()
@@ -367,9 +361,9 @@ class OrderEngine:
 
     # --- public API ----------------------------------------------------------------------
 
-    def handlers(self, session: Session) -> dict[int, Callable[[list[str]], None]]:
+    def handlers(self, session: Client) -> dict[int, Callable[[list[str]], None]]:
         """The session's handlers of order, execution and account requests."""
-        table: dict[int, Callable[[Session, list[str]], None]] = {
+        table: dict[int, Callable[[Client, list[str]], None]] = {
             In.PLACE_ORDER: self._place_order,
             In.CANCEL_ORDER: self._cancel_order,
             In.REQ_GLOBAL_CANCEL: self._global_cancel,
@@ -390,7 +384,7 @@ class OrderEngine:
             EXERCISE_OPTIONS: self.exercises.handle,
         }
 
-        def bind(fn: Callable[[Session, list[str]], None]) -> Callable[[list[str]], None]:
+        def bind(fn: Callable[[Client, list[str]], None]) -> Callable[[list[str]], None]:
             def handler(fields: list[str]) -> None:
                 try:
                     fn(session, fields)
@@ -400,7 +394,7 @@ class OrderEngine:
 
         return {int(k): bind(fn) for k, fn in table.items()}
 
-    def session_closed(self, session: Session) -> None:
+    def session_closed(self, session: Client) -> None:
         """Forget a closed connection's subscriptions (its orders stay)."""
         self._subs.pop(session, None)
         self._out.pop(session, None)
@@ -432,7 +426,7 @@ class OrderEngine:
         """Cancel every working order of every client (reqGlobalCancel); returns how many."""
         n = 0
         for o in self.open_orders():
-            self._cancel(o, "")
+            self.cancel(o, "")
             n += 1
         self._flush()
         return n
@@ -501,7 +495,12 @@ class OrderEngine:
             self._commit(store)
             store.close()
 
-    def _touch(self, order: SimOrder) -> None:
+    def mark_dirty(self, account_id: str, *con_ids: int) -> None:
+        """These positions of ``account_id`` changed: their portfolio and P&L updates go
+        out at the end of the step."""
+        self._dirty.setdefault(account_id, set()).update(con_ids)
+
+    def touch(self, order: SimOrder) -> None:
         """``order`` changed: it goes into the next journal batch (with ``--state``)."""
         if self.journal is not None:
             self.journal.touch(order)
@@ -528,7 +527,7 @@ class OrderEngine:
         n = 0
         for o in self.open_orders():
             if o.tif == "DAY":
-                self._cancel(o, "Cancelled by System: end of day", system=True)
+                self.cancel(o, "Cancelled by System: end of day", system=True)
                 n += 1
         if self.journal is not None:  # the cancels belong to the day that ends
             self._commit()
@@ -544,7 +543,7 @@ class OrderEngine:
 
     # --- placeOrder --------------------------------------------------------------------
 
-    def _place_order(self, session: Session, fields: list[str]) -> None:
+    def _place_order(self, session: Client, fields: list[str]) -> None:
         client_id = session.client_id or 0
         try:
             req = parse_place_order(fields, session.version)
@@ -590,44 +589,44 @@ class OrderEngine:
                 return
         self.orders[key] = order
         self._by_perm[order.perm_id] = order
-        self._touch(order)
+        self.touch(order)
         log.info("order %d/%d accepted: %s (permId %d, ref %r)", client_id, req.order_id,
                  order.describe(), order.perm_id, req.order_ref)
-        self._send(client_id, open_order(order) + order_status(order))
+        self.send_client(client_id, open_order(order) + order_status(order))
         self._index(order)
         if self.types.accept(order):
-            self._activate(order)
+            self.activate(order)
 
-    def _activate(self, order: SimOrder) -> None:
+    def activate(self, order: SimOrder) -> None:
         """After placement or modification: submit if the market is open, match once
         (aggressively), cancel the rest of an IOC."""
         if order.held or order.is_done:
             return
         open_now = self._open_for(order)
         if order.tif == "FOK" and (not open_now or not self.types.fok_fillable(order)):
-            self._cancel(order, "", system=True, notify_error=False)
+            self.cancel(order, "", system=True, notify_error=False)
             return
         if open_now:
             if self.types.waits(order):
                 self._try_trigger(order)
             elif order.status == Status.PRE_SUBMITTED:
-                self._set_status(order, Status.SUBMITTED)
+                self.set_status(order, Status.SUBMITTED)
             if (not order.is_done and order.status == Status.SUBMITTED
                     and self.types.continuous(order)):
                 self._match_one(order, aggressive=True, consumed={})
             self.types.settle()
         if order.tif in ("IOC", "FOK") and not order.is_done:
-            self._cancel(order, "", system=True, notify_error=False)
+            self.cancel(order, "", system=True, notify_error=False)
 
-    def _duplicate(self, session: Session, order_id: int) -> None:
+    def _duplicate(self, session: Client, order_id: int) -> None:
         self.rejections += 1
         log.info("order id %d of client %s rejected: duplicate", order_id, session.client_id)
-        self._send_session(session, m.error(order_id, DUPLICATE_ORDER_ID, "Duplicate order id"))
+        self.send_session(session, m.error(order_id, DUPLICATE_ORDER_ID, "Duplicate order id"))
 
-    def _reject_msg(self, session: Session, order_id: int, reason: str) -> None:
+    def _reject_msg(self, session: Client, order_id: int, reason: str) -> None:
         self.rejections += 1
         log.info("order %s/%d rejected: %s", session.client_id, order_id, reason)
-        self._send_session(session, m.error(order_id, Code.ORDER_REJECTED, None, reason))
+        self.send_session(session, m.error(order_id, Code.ORDER_REJECTED, None, reason))
 
     def _validate(self, req: OrderRequest, client_id: int = 0
                   ) -> tuple[SimAccount, Tradable | None, tuple[Leg, ...]]:
@@ -781,7 +780,7 @@ class OrderEngine:
         return sum(order.remaining * lg.ratio for lg in order.legs
                    if lg.contract.con_id == con_id and lg.side(order.action) < 0)
 
-    def _what_if(self, session: Session, req: OrderRequest) -> None:
+    def _what_if(self, session: Client, req: OrderRequest) -> None:
         try:
             account, contract, legs = self._validate(req)
         except Reject as e:
@@ -808,9 +807,9 @@ class OrderEngine:
                          contract=contract, legs=legs)
         log.info("what-if %s: initial margin %.2f -> %.2f, commission %.2f",
                  probe.describe(), before.initial, after.initial, fee)
-        self._send_session(session, open_order(probe, Status.PRE_SUBMITTED, state))
+        self.send_session(session, open_order(probe, Status.PRE_SUBMITTED, state))
 
-    def _modify(self, session: Session, order: SimOrder, req: OrderRequest) -> None:
+    def _modify(self, session: Client, order: SimOrder, req: OrderRequest) -> None:
         try:
             account, contract, legs = self._validate(req, order.client_id)
             if account.account_id != order.account:
@@ -829,49 +828,49 @@ class OrderEngine:
         except Reject as e:
             self._reject_msg(session, req.order_id, f"modification rejected: {e}")
             # the order is still working at the gateway: restate it for the client
-            self._send(order.client_id, open_order(order) + order_status(order))
+            self.send_client(order.client_id, open_order(order) + order_status(order))
             return
         self._unindex(order)
         was_stop = order.order_type in TRIGGERED_TYPES
         order.request = req
-        self._touch(order)
+        self.touch(order)
         if order.order_type in TRIGGERED_TYPES:
             if not was_stop or not order.triggered:
                 order.triggered = False
         order.marketable = False
         self.types.modified(order)
         log.info("order %d/%d modified: %s", order.client_id, order.order_id, order.describe())
-        self._send(order.client_id, open_order(order) + order_status(order))
+        self.send_client(order.client_id, open_order(order) + order_status(order))
         self._index(order)
-        self._activate(order)
+        self.activate(order)
 
     # --- cancels -----------------------------------------------------------------------
 
-    def _cancel_order(self, session: Session, fields: list[str]) -> None:
+    def _cancel_order(self, session: Client, fields: list[str]) -> None:
         # 4, version 1, orderId, manualOrderCancelTime
         order_id = int(fields[2])
         order = self.orders.get((session.client_id or 0, order_id))
         if order is None:
-            self._send_session(session, m.error(order_id, Code.ORDER_TO_CANCEL_NOT_FOUND,
+            self.send_session(session, m.error(order_id, Code.ORDER_TO_CANCEL_NOT_FOUND,
                                                 None, order_id))
             return
         if order.is_done:
-            self._send_session(session, m.error(
+            self.send_session(session, m.error(
                 order_id, CANNOT_CANCEL,
                 f"OrderId {order_id} that needs to be cancelled cannot be cancelled, "
                 f"state: {order.status}."))
             return
-        self._cancel(order, "")
+        self.cancel(order, "")
 
-    def _global_cancel(self, session: Session, fields: list[str]) -> None:
+    def _global_cancel(self, session: Client, fields: list[str]) -> None:
         log.info("global cancel from client %s", session.client_id)
         for o in self.open_orders():
-            self._cancel(o, "")
+            self.cancel(o, "")
 
-    def _cancel(self, order: SimOrder, reason: str, *, system: bool = False,
+    def cancel(self, order: SimOrder, reason: str, *, system: bool = False,
                 notify_error: bool = True) -> None:
         order.status = Status.CANCELLED
-        self._touch(order)
+        self.touch(order)
         self._unindex(order)
         order.done_at = self.gateway.clock.now()
         order.completed_status = reason or ("Cancelled by System" if system
@@ -882,7 +881,7 @@ class OrderEngine:
         out = order_status(order)
         if notify_error:
             out += m.error(order.order_id, ORDER_CANCELLED, f"Order Canceled - reason:{reason}")
-        self._send(order.client_id, out)
+        self.send_client(order.client_id, out)
         self.types.on_cancel(order)
 
     # --- matching ----------------------------------------------------------------------
@@ -921,11 +920,11 @@ class OrderEngine:
         now = self.gateway.clock.now()
         for o in self.open_orders():
             if o.expires_at is not None and now >= o.expires_at:
-                self._cancel(o, "Cancelled by System: DAY order expired at the close",
+                self.cancel(o, "Cancelled by System: DAY order expired at the close",
                              system=True)
             elif o.status == Status.PRE_SUBMITTED and self._open_for(o) and not o.held:
                 if not self.types.waits(o):
-                    self._set_status(o, Status.SUBMITTED)
+                    self.set_status(o, Status.SUBMITTED)
 
     def _match_all(self) -> None:
         consumed: dict[tuple[int, int], float] = {}
@@ -972,15 +971,15 @@ class OrderEngine:
         order.triggered = True
         log.info("order %d/%d: %s %g elected", order.client_id, order.order_id,
                  order.order_type, order.stop_price or order.aux_price)
-        self._set_status(order, Status.SUBMITTED)
+        self.set_status(order, Status.SUBMITTED)
         return True
 
-    def _set_status(self, order: SimOrder, status: str) -> None:
-        self._touch(order)  # also after a stop's election (triggered)
+    def set_status(self, order: SimOrder, status: str) -> None:
+        self.touch(order)  # also after a stop's election (triggered)
         if order.status == status:
             return
         order.status = status
-        self._send(order.client_id, open_order(order) + order_status(order))
+        self.send_client(order.client_id, open_order(order) + order_status(order))
 
     def _match_single(self, order: SimOrder, quote: Quote5, aggressive: bool,
                       consumed: dict[tuple[int, int], float]) -> None:
@@ -993,7 +992,7 @@ class OrderEngine:
             if not self._elected(order, quote):
                 return
             order.triggered = True
-            self._set_status(order, Status.SUBMITTED)
+            self.set_status(order, Status.SUBMITTED)
             aggressive = True
         elif order.status != Status.SUBMITTED:
             return
@@ -1027,7 +1026,7 @@ class OrderEngine:
             return
         consumed[key] = consumed.get(key, 0.0) + qty
         liquidity = 2 if price == side_price else 1
-        self._fill_single(order, qty, price, liquidity)
+        self.fill_single(order, qty, price, liquidity)
 
     def _match_combo(self, order: SimOrder, aggressive: bool,
                      consumed: dict[tuple[int, int], float]) -> None:
@@ -1087,7 +1086,7 @@ class OrderEngine:
         new_q, new_v = traded.quantity, traded.value
         order.traded[contract.con_id] = traded
         order.commission += fee
-        self._touch(order)
+        self.touch(order)
         realized = account.apply_fill(contract, side * qty, price, fee)
         ex = Execution(
             exec_id=self._exec_id(), order=order, contract=contract,
@@ -1100,7 +1099,7 @@ class OrderEngine:
         self.fills += 1
         return ex
 
-    def _fill_single(self, order: SimOrder, qty: float, price: float, liquidity: int) -> None:
+    def fill_single(self, order: SimOrder, qty: float, price: float, liquidity: int) -> None:
         assert order.contract is not None
         now = self.gateway.clock.now()
         side = 1 if order.action == "BUY" else -1
@@ -1113,7 +1112,7 @@ class OrderEngine:
                  order.filled, order.quantity)
         out = exec_details(-1, ex) + commission_report(ex)
         out += self.gateway.faults.fill_status(self._after_fill(order, now))  # no-status fault: b""
-        self._send(order.client_id, out)
+        self.send_client(order.client_id, out)
         self.types.on_fill(order, qty)
 
     def _fill_combo(self, order: SimOrder, units: float, net: float,
@@ -1136,7 +1135,7 @@ class OrderEngine:
         log.info("combo order %d/%d filled: %s %g @ net %g", order.client_id,
                  order.order_id, order.action, units, net)
         out.append(self.gateway.faults.fill_status(self._after_fill(order, now)))  # no-status fault: b""
-        self._send(order.client_id, b"".join(out))
+        self.send_client(order.client_id, b"".join(out))
         self.types.on_fill(order, units)
 
     def _after_fill(self, order: SimOrder, now: datetime) -> bytes:
@@ -1151,22 +1150,22 @@ class OrderEngine:
 
     # --- open orders, completed orders, executions ------------------------------------
 
-    def _req_open_orders(self, session: Session, fields: list[str]) -> None:
+    def _req_open_orders(self, session: Client, fields: list[str]) -> None:
         out = [open_order(o) + order_status(o) for o in self.open_orders(session.client_id)]
         out.append(m.open_order_end())
-        self._send_session(session, b"".join(out))
+        self.send_session(session, b"".join(out))
 
-    def _req_all_open_orders(self, session: Session, fields: list[str]) -> None:
+    def _req_all_open_orders(self, session: Client, fields: list[str]) -> None:
         out = [open_order(o) + order_status(o) for o in self.open_orders()]
         out.append(m.open_order_end())
-        self._send_session(session, b"".join(out))
+        self.send_session(session, b"".join(out))
 
-    def _req_completed_orders(self, session: Session, fields: list[str]) -> None:
+    def _req_completed_orders(self, session: Client, fields: list[str]) -> None:
         out = [completed_order(o) for o in self.completed]
         out.append(m.completed_orders_end())
-        self._send_session(session, b"".join(out))
+        self.send_session(session, b"".join(out))
 
-    def _req_executions(self, session: Session, fields: list[str]) -> None:
+    def _req_executions(self, session: Client, fields: list[str]) -> None:
         # 7, version 3, reqId, clientId, acctCode, time, symbol, secType, exchange, side
         req_id = int(fields[2])
         f = (fields[3:] + [""] * 7)[:7]
@@ -1199,17 +1198,17 @@ class OrderEngine:
             if c is not None:
                 out.append(commission_report(ex))
         out.append(self.gateway.faults.executions_end(session, req_id))  # stuck-executions fault: b""
-        self._send_session(session, b"".join(out))
+        self.send_session(session, b"".join(out))
 
     # --- accounts, positions, P&L --------------------------------------------------------
 
-    def _subs_of(self, session: Session) -> _Subs:
+    def _subs_of(self, session: Client) -> _Subs:
         s = self._subs.get(session)
         if s is None:
             s = self._subs[session] = _Subs()
         return s
 
-    def _req_positions(self, session: Session, fields: list[str]) -> None:
+    def _req_positions(self, session: Client, fields: list[str]) -> None:
         out = []
         for acc in self.gateway.accounts:
             for p in acc.positions.values():
@@ -1217,9 +1216,9 @@ class OrderEngine:
                     out.append(position(acc.account_id, p))
         out.append(m.position_end())
         self._subs_of(session).positions = True
-        self._send_session(session, b"".join(out))
+        self.send_session(session, b"".join(out))
 
-    def _cancel_positions(self, session: Session, fields: list[str]) -> None:
+    def _cancel_positions(self, session: Client, fields: list[str]) -> None:
         self._subs_of(session).positions = False
 
     def _account_frames(self, acc: SimAccount, con_ids: set[int] | None) -> list[bytes]:
@@ -1244,7 +1243,7 @@ class OrderEngine:
         out.append(m.account_update_time(self.gateway.clock.now()))
         return out
 
-    def _req_account_updates(self, session: Session, fields: list[str]) -> None:
+    def _req_account_updates(self, session: Client, fields: list[str]) -> None:
         # 6, version 2, subscribe, account
         subs = self._subs_of(session)
         if fields[2] != "1":
@@ -1256,9 +1255,9 @@ class OrderEngine:
         subs.account_updates = acc.account_id
         out = self._account_frames(acc, None)
         out.append(m.account_download_end(acc.account_id))
-        self._send_session(session, b"".join(out))
+        self.send_session(session, b"".join(out))
 
-    def _req_account_updates_multi(self, session: Session, fields: list[str]) -> None:
+    def _req_account_updates_multi(self, session: Client, fields: list[str]) -> None:
         # 76, version 1, reqId, account, modelCode, ledgerAndNLV
         req_id = int(fields[2])
         name = fields[3] if len(fields) > 3 else ""
@@ -1271,7 +1270,7 @@ class OrderEngine:
             for k, v, c in acc.values(self.instruments.mark):
                 out.append(m.account_update_multi(req_id, acc.account_id, model, k, v, c))
         out.append(m.account_update_multi_end(req_id))
-        self._send_session(session, b"".join(out))
+        self.send_session(session, b"".join(out))
 
     def _summary_frames(self, req_id: int, tags: str) -> bytes:
         out = []
@@ -1281,14 +1280,14 @@ class OrderEngine:
         out.append(m.account_summary_end(req_id))
         return b"".join(out)
 
-    def _req_account_summary(self, session: Session, fields: list[str]) -> None:
+    def _req_account_summary(self, session: Client, fields: list[str]) -> None:
         # 62, version 1, reqId, group, tags
         req_id = int(fields[2])
         tags = fields[4] if len(fields) > 4 else ""
         self._subs_of(session).summary[req_id] = tags
-        self._send_session(session, self._summary_frames(req_id, tags))
+        self.send_session(session, self._summary_frames(req_id, tags))
 
-    def _cancel_account_summary(self, session: Session, fields: list[str]) -> None:
+    def _cancel_account_summary(self, session: Client, fields: list[str]) -> None:
         self._subs_of(session).summary.pop(int(fields[2]), None)
 
     def _pnl_frame(self, req_id: int, account_id: str) -> bytes:
@@ -1304,35 +1303,35 @@ class OrderEngine:
             return b""
         return pnl_single(req_id, *acc.pnl_single(con_id, self.instruments.mark))
 
-    def _req_pnl(self, session: Session, fields: list[str]) -> None:
+    def _req_pnl(self, session: Client, fields: list[str]) -> None:
         # 92, reqId, account, modelCode
         req_id = int(fields[1])
         account = fields[2] if len(fields) > 2 else ""
         acc = self.gateway.account(account)
         if acc is None:
-            self._send_session(session, m.error(req_id, 321, (
+            self.send_session(session, m.error(req_id, 321, (
                 f"Error validating request:-'a0' : cause - account {account!r} unknown")))
             return
         self._subs_of(session).pnl[req_id] = acc.account_id
-        self._send_session(session, self._pnl_frame(req_id, acc.account_id))
+        self.send_session(session, self._pnl_frame(req_id, acc.account_id))
 
-    def _cancel_pnl(self, session: Session, fields: list[str]) -> None:
+    def _cancel_pnl(self, session: Client, fields: list[str]) -> None:
         self._subs_of(session).pnl.pop(int(fields[1]), None)
 
-    def _req_pnl_single(self, session: Session, fields: list[str]) -> None:
+    def _req_pnl_single(self, session: Client, fields: list[str]) -> None:
         # 94, reqId, account, modelCode, conId
         req_id = int(fields[1])
         account = fields[2] if len(fields) > 2 else ""
         con_id = int(fields[4]) if len(fields) > 4 and fields[4] else 0
         acc = self.gateway.account(account)
         if acc is None:
-            self._send_session(session, m.error(req_id, 321, (
+            self.send_session(session, m.error(req_id, 321, (
                 f"Error validating request:-'a0' : cause - account {account!r} unknown")))
             return
         self._subs_of(session).pnl_single[req_id] = (acc.account_id, con_id)
-        self._send_session(session, self._pnl_single_frame(req_id, acc.account_id, con_id))
+        self.send_session(session, self._pnl_single_frame(req_id, acc.account_id, con_id))
 
-    def _cancel_pnl_single(self, session: Session, fields: list[str]) -> None:
+    def _cancel_pnl_single(self, session: Client, fields: list[str]) -> None:
         self._subs_of(session).pnl_single.pop(int(fields[1]), None)
 
     def _periodic(self) -> None:
@@ -1353,9 +1352,9 @@ class OrderEngine:
                 if subs.account_updates:
                     acc = self.gateway.account(subs.account_updates)
                     if acc is not None:
-                        self._send_session(session, b"".join(self._account_frames(acc, None)))
+                        self.send_session(session, b"".join(self._account_frames(acc, None)))
                 for req_id, tags in subs.summary.items():
-                    self._send_session(session, self._summary_frames(req_id, tags))
+                    self.send_session(session, self._summary_frames(req_id, tags))
 
     def drop_account_subscriptions(self) -> int:
         """What IB does on 1101 (connectivity restored, data lost): every client's account
@@ -1370,12 +1369,12 @@ class OrderEngine:
             subs.positions = False
         return n
 
-    def _push_pnl(self, session: Session, subs: _Subs, con_ids: set[int] | None) -> None:
+    def _push_pnl(self, session: Client, subs: _Subs, con_ids: set[int] | None) -> None:
         out = [self._pnl_frame(r, a) for r, a in subs.pnl.items()]
         out += [self._pnl_single_frame(r, a, c) for r, (a, c) in subs.pnl_single.items()
                 if con_ids is None or c in con_ids]
         if out:
-            self._send_session(session, b"".join(out))
+            self.send_session(session, b"".join(out))
 
     def _push_dirty(self) -> None:
         """After fills: position and portfolio rows of the conIds that traded at once;
@@ -1393,7 +1392,7 @@ class OrderEngine:
                 if subs.account_updates == account_id:
                     out += self._portfolio_frames(acc, con_ids)
             if out:
-                self._send_session(session, b"".join(out))
+                self.send_session(session, b"".join(out))
         for account_id, con_ids in dirty.items():
             self._due_accounts.add(account_id)
             self._due_con_ids |= con_ids
@@ -1428,18 +1427,18 @@ class OrderEngine:
                 for req_id, tags in subs.summary.items():
                     out.append(self._summary_frames(req_id, tags))
             if out:
-                self._send_session(session, b"".join(out))
+                self.send_session(session, b"".join(out))
 
     # --- output ------------------------------------------------------------------------
 
-    def _send(self, client_id: int, data: bytes) -> None:
+    def send_client(self, client_id: int, data: bytes) -> None:
         """Queue ``data`` for the connection of ``client_id`` (dropped if it is not
         connected: it will resynchronise through reqOpenOrders / reqExecutions)."""
-        session = self.gateway._by_client_id.get(client_id)
+        session = self.gateway.session_for(client_id)
         if session is not None and data:
             self._out.setdefault(session, []).append(data)
 
-    def _send_session(self, session: Session, data: bytes) -> None:
+    def send_session(self, session: Client, data: bytes) -> None:
         if data:
             self._out.setdefault(session, []).append(data)
 

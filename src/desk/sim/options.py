@@ -99,7 +99,7 @@ import logging
 import math
 from collections.abc import Iterable, Sequence
 from datetime import date
-from typing import TYPE_CHECKING, NamedTuple, Protocol
+from typing import NamedTuple, Protocol
 
 import numpy as np
 from numpy.typing import NDArray
@@ -136,10 +136,7 @@ from desk.sim.market import Changed
 from desk.sim.messages import Code, Out, Part, Tick, price_part, render, size_part, string_part
 from desk.sim.universe import UNIVERSE, SimStock
 from desk.sim.volsurface import VolSurface, dividend_yield
-
-if TYPE_CHECKING:
-    from desk.sim.gateway import SimGateway
-    from desk.sim.session import Session
+from desk.sim.ports import Client, Host, OptionLine, SimQuote
 
 __all__ = [
     "DEFAULT_RATE",
@@ -193,21 +190,6 @@ _RULES = {True: ",".join(["110"] * len(OPTION_EXCHANGES)),
 
 _H_OPTION = b"21\x00"
 _NAN = float("nan")
-
-
-class SimQuote(NamedTuple):
-    """Top of book and last trade of a stock or an option (:meth:`SimGateway.quote_for`).
-
-    Prices in dollars per share (for options too: multiply by ``multiplier`` for dollars
-    per contract); sizes in shares for stocks, contracts for options. An option without
-    a bid has ``bid == 0.0`` and ``bid_size == 0``; ``last`` is NaN before any trade.
-    """
-
-    bid: float
-    ask: float
-    bid_size: int
-    ask_size: int
-    last: float
 
 
 class SecDefParams(NamedTuple):
@@ -648,29 +630,6 @@ class SyntheticOptions:
 # --- the engine -----------------------------------------------------------------------------
 
 
-class OptionLine:
-    """A streaming market data line on one option (one reqMktData of one session).
-
-    ``rid`` is the request id as wire bytes; ``row`` the contract's row in
-    :class:`OptionRows`; ``delayed`` whether it carries delayed tick types; ``volume_ticks``
-    / ``oi_ticks`` whether generic ticks 100 / 101 were asked for.
-    """
-
-    __slots__ = ("session", "req_id", "rid", "row", "option", "delayed", "volume_ticks",
-                 "oi_ticks")
-
-    def __init__(self, session: Session, req_id: int, row: int, option: SimOption,
-                 delayed: bool, generic: frozenset[int]) -> None:
-        self.session = session
-        self.req_id = req_id
-        self.rid = f"{req_id}\0".encode()
-        self.row = row
-        self.option = option
-        self.delayed = delayed
-        self.volume_ticks = 100 in generic
-        self.oi_ticks = 101 in generic
-
-
 def _fmt(x: float) -> str:
     return repr(float(x))
 
@@ -715,7 +674,7 @@ class OptionEngine:
     gateway's seed, listing as of the clock's exchange date, built on first use).
     """
 
-    def __init__(self, gateway: SimGateway, rate: float = DEFAULT_RATE,
+    def __init__(self, gateway: Host, rate: float = DEFAULT_RATE,
                  source: OptionSource | None = None) -> None:
         if not math.isfinite(rate):
             raise ValueError(f"rate must be a finite annual fraction, got {rate!r}")
@@ -804,7 +763,7 @@ class OptionEngine:
         out.append(m.sec_def_opt_params_end(req_id))
         return b"".join(out)
 
-    def request_market_data(self, session: Session, req_id: int, q: ContractQuery,
+    def request_market_data(self, session: Client, req_id: int, q: ContractQuery,
                             generic: frozenset[int], snapshot: bool) -> bool:
         """Answer a reqMktData if it is about an option; ``False`` if it is not (the
         session then tries stocks). Sends errors 200 / 354 / 101 itself."""

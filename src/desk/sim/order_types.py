@@ -63,15 +63,12 @@ from __future__ import annotations
 
 import dataclasses
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from desk.domain.calendar import NEW_YORK, nyse_calendar
 from desk.domain.orders import round_to_tick
 from desk.sim.orders import OrderRequest, SimOrder, Status, Tradable, open_order, order_status
-
-if TYPE_CHECKING:
-    from desk.sim.matching import OrderEngine, Quote5
+from desk.sim.ports import OrderBook, Quote5
 
 __all__ = ["AUCTION_TYPES", "LIMIT_TYPES", "TRIGGERED_TYPES", "OrderTypes", "parse_good_till"]
 
@@ -110,7 +107,7 @@ def parse_good_till(text: str) -> datetime:
 class OrderTypes:
     """The order-type rules of one engine (see the module docstring)."""
 
-    def __init__(self, engine: OrderEngine) -> None:
+    def __init__(self, engine: OrderBook) -> None:
         self.engine = engine
         #: OCA type 3 reductions waiting for the end of the matching pass:
         #: (order filled, quantity)
@@ -225,7 +222,7 @@ class OrderTypes:
         transmitted (the parent works; the children wait for its fill)."""
         if parent.held and not parent.is_done and not parent.request.parent_id:
             parent.held = False
-            self.engine._activate(parent)
+            self.engine.activate(parent)
 
     def children(self, parent: SimOrder) -> list[SimOrder]:
         """Working orders of the same client whose parentId is ``parent``'s orderId."""
@@ -314,7 +311,7 @@ class OrderTypes:
             return
         if (buy and stop < order.stop_price - _EPS) or (not buy and stop > order.stop_price + _EPS):
             order.stop_price = stop
-            self.engine._touch(order)
+            self.engine.touch(order)
 
     def limit_of(self, order: SimOrder, quote: Quote5) -> float | None:
         """The price a limit-type order works at now: the pegged price of REL (re-pegged
@@ -386,7 +383,7 @@ class OrderTypes:
             for child in self.children(order):
                 if child.held:
                     child.held = False
-                    self.engine._activate(child)
+                    self.engine.activate(child)
 
     def settle(self) -> None:
         """End of a matching pass: apply the OCA type 3 (no block) reductions."""
@@ -402,22 +399,22 @@ class OrderTypes:
             if other.is_done:
                 continue
             if oca_type == 1:
-                eng._cancel(other, f"{group}: order {order.order_id} filled", system=True)
+                eng.cancel(other, f"{group}: order {order.order_id} filled", system=True)
                 continue
             new_qty = other.quantity - qty
             if new_qty <= other.filled + _EPS:
-                eng._cancel(other, f"{group}: order {order.order_id} filled, nothing left",
+                eng.cancel(other, f"{group}: order {order.order_id} filled, nothing left",
                             system=True)
                 continue
             other.request = dataclasses.replace(other.request, quantity=new_qty)
-            eng._touch(other)
-            eng._send(other.client_id, open_order(other) + order_status(other))
+            eng.touch(other)
+            eng.send_client(other.client_id, open_order(other) + order_status(other))
 
     def on_cancel(self, order: SimOrder) -> None:
         """``order`` was cancelled: its bracket children are cancelled with it."""
         for child in self.children(order):
             if not child.is_done:
-                self.engine._cancel(child, "parent order cancelled", system=True)
+                self.engine.cancel(child, "parent order cancelled", system=True)
 
     # --- every market step -----------------------------------------------------------
 
@@ -429,7 +426,7 @@ class OrderTypes:
             if o.is_done:
                 continue
             if o.tif == "GTD" and o.expires_at is not None and now >= o.expires_at:
-                eng._cancel(o, "GTD order expired", system=True)
+                eng.cancel(o, "GTD order expired", system=True)
             elif (o.auction_at is not None and now >= o.auction_at and not o.held
                   and o.status in (Status.SUBMITTED, Status.PRE_SUBMITTED)):
                 self._auction(o)
@@ -450,10 +447,10 @@ class OrderTypes:
             limit = order.lmt_price or 0.0
             ok = price <= limit + _EPS if order.action == "BUY" else price >= limit - _EPS
             if not ok:
-                eng._cancel(order, f"not executed at the {when}: auction price {price:g} "
+                eng.cancel(order, f"not executed at the {when}: auction price {price:g} "
                             f"beyond the limit {limit:g}", system=True)
                 return
         order.auction_at = None
         if order.status != Status.SUBMITTED:
-            eng._set_status(order, Status.SUBMITTED)
-        eng._fill_single(order, order.remaining, price, 1)
+            eng.set_status(order, Status.SUBMITTED)
+        eng.fill_single(order, order.remaining, price, 1)

@@ -52,17 +52,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import TYPE_CHECKING, Callable
+from typing import Callable
 
 from desk.sim import messages as m
 from desk.sim.codec import FrameDecoder, ProtocolError, parse_version_range
 from desk.sim.contracts import CONTRACT_FIELDS, ContractQuery, resolve
 from desk.sim.delayed import DELAYED_TEXT, DISPLAYING_DELAYED, is_delayed, line_data_type, to_delayed
 from desk.sim.messages import Code, In
-from desk.sim.universe import UNIVERSE, SimStock
-
-if TYPE_CHECKING:
-    from desk.sim.gateway import SimGateway
+from desk.sim.universe import UNIVERSE
+from desk.sim.ports import Host, Subscription
 
 __all__ = ["Session", "Subscription"]
 
@@ -72,28 +70,6 @@ log = logging.getLogger("desk.sim")
 #: delayed data (``delayed_data=False``): IB returns live data when it is available,
 #: whatever delayed type was asked for. With delayed data see :mod:`desk.sim.delayed`.
 _EFFECTIVE_DATA_TYPE = {1: 1, 2: 2, 3: 1, 4: 2}
-
-
-class Subscription:
-    """A streaming market data line: one reqMktData of one session.
-
-    ``rid`` is the request id already encoded as wire bytes (``b"12\\0"``); ``rt_volume``
-    and ``rt_trade_volume`` say whether generic ticks 233 / 375 were asked for;
-    ``delayed`` whether the line carries delayed tick types (:mod:`desk.sim.delayed`).
-    """
-
-    __slots__ = ("session", "req_id", "rid", "stock", "rt_volume", "rt_trade_volume",
-                 "delayed")
-
-    def __init__(self, session: Session, req_id: int, stock: SimStock,
-                 generic: frozenset[int]) -> None:
-        self.session = session
-        self.req_id = req_id
-        self.rid = f"{req_id}\0".encode()
-        self.stock = stock
-        self.rt_volume = 233 in generic
-        self.rt_trade_volume = 375 in generic
-        self.delayed = False
 
 
 def _parse_generic(text: str) -> frozenset[int]:
@@ -108,7 +84,7 @@ def _parse_generic(text: str) -> frozenset[int]:
 class Session(asyncio.Protocol):
     """The server side of one TWS API connection."""
 
-    def __init__(self, gateway: SimGateway) -> None:
+    def __init__(self, gateway: Host) -> None:
         self.gateway = gateway
         self.transport: asyncio.Transport | None = None
         self.peer = ""
@@ -159,14 +135,14 @@ class Session(asyncio.Protocol):
         peer = transport.get_extra_info("peername")
         self.peer = f"{peer[0]}:{peer[1]}" if peer else "?"
         transport.set_write_buffer_limits(high=self.gateway.max_write_buffer)
-        self.gateway._session_opened(self)
+        self.gateway.session_opened(self)
 
     def connection_lost(self, exc: Exception | None) -> None:
         log.info("client %s (clientId %s) disconnected%s", self.peer, self.client_id,
                  f": {exc}" if exc else "")
         self.transport = None
         self.out.clear()
-        self.gateway._session_closed(self)
+        self.gateway.session_closed(self)
         self.subscriptions.clear()
         if not self.closed.done():
             self.closed.set_result(None)
@@ -277,7 +253,7 @@ class Session(asyncio.Protocol):
         if self.client_id is not None:
             return
         client_id = int(fields[2])
-        if not self.gateway._register_client(self, client_id):
+        if not self.gateway.register_client(self, client_id):
             log.info("client %s: clientId %d already in use, refusing", self.peer, client_id)
             self.send(m.error(-1, Code.CLIENT_ID_IN_USE))
             self.close()
@@ -407,7 +383,7 @@ class Session(asyncio.Protocol):
         sub = Subscription(self, req_id, stock, generic)
         sub.delayed = delayed
         self.subscriptions[req_id] = sub
-        gw._subscribe(sub)
+        gw.subscribe(sub)
 
     def _cancel_mkt_data(self, fields: list[str]) -> None:
         # 2, version 2, reqId
@@ -416,7 +392,7 @@ class Session(asyncio.Protocol):
         if sub is None:
             self.send(m.error(req_id, Code.CANT_FIND_EID, None, req_id))
             return
-        self.gateway._unsubscribe(sub)
+        self.gateway.unsubscribe(sub)
 
     def _req_market_data_type(self, fields: list[str]) -> None:
         # 59, version 1, marketDataType; TWS reports the switch on each live line
