@@ -50,7 +50,7 @@ def set_quote(gw: SimGateway, symbol: str, bid: float, ask: float, last: float, 
 @pytest.fixture
 async def gateway():
     gw = SimGateway(seed=7, **CALM)
-    gw.orders.pnl_interval = gw.orders.account_interval = 0.05
+    gw.orders.feed.pnl_interval = gw.orders.feed.account_interval = 0.05
     await gw.start()
     try:
         yield gw
@@ -237,7 +237,7 @@ async def test_in_a_moving_market_every_figure_is_of_one_instant() -> None:
     schedules), the account line = the sum of the positions, and NetLiq - the starting
     cash = the daily P&L."""
     gw = SimGateway(seed=5, tick_interval=0.05)
-    gw.orders.pnl_interval, gw.orders.account_interval = 0.2, 0.6
+    gw.orders.feed.pnl_interval, gw.orders.feed.account_interval = 0.2, 0.6
     await gw.start()
     ib = IB()
     try:

@@ -84,7 +84,7 @@ async def test_after_1101_the_account_requests_pnl_and_account_updates_again(tmp
     updates and the positions, and the P&L ticks again."""
     from ib_async import LimitOrder, Stock
 
-    gateway.orders.pnl_interval = 0.1
+    gateway.orders.feed.pnl_interval = 0.1
     rt, notices = await _running(tmp_path, gateway)
     try:
         ib = rt.broker.ib

@@ -34,7 +34,7 @@ def opt(con_id: int, strike: float, right: str, expiry: str = "20261218",
 @pytest.fixture
 async def gateway():
     gw = SimGateway(seed=7, **CALM)
-    gw.orders.pnl_interval = gw.orders.account_interval = 0.001
+    gw.orders.feed.pnl_interval = gw.orders.feed.account_interval = 0.001
     await gw.start()
     try:
         yield gw
@@ -204,7 +204,7 @@ async def test_pnl_and_pnl_single_stream(ib: IB, gateway: SimGateway, wait_until
     ib.cancelPnL("DU1234567")
     ib.cancelPnLSingle("DU1234567", "", SPY_CON_ID)
     await asyncio.sleep(0.05)
-    assert not any(s.pnl or s.pnl_single for s in gateway.orders._subs.values())
+    assert not any(s.pnl or s.pnl_single for s in gateway.orders.feed._subs.values())
 
 
 async def test_account_summary_follows_fills(ib: IB, gateway: SimGateway, wait_until) -> None:

@@ -61,10 +61,10 @@ Executions
     (when the order is done) and orderStatus. Cancels answer orderStatus ``Cancelled``
     and error 202; reqGlobalCancel cancels every working order of every client.
 
-Accounts (:mod:`desk.sim.account`)
+Accounts (:mod:`desk.sim.account`, streamed by :mod:`desk.sim.account_feed`)
     reqPositions streams position (61) rows and reqAccountUpdates updatePortfolio (7)
     rows of the traded contracts with every fill; account values (6), account summary
-    rows (63) and pnl / pnlSingle (94/95) follow ``coalesce_interval`` (50 ms) after a
+    rows (63) and pnl / pnlSingle (94/95) follow ``feed.coalesce_interval`` (50 ms) after a
     fill, once for a burst of fills. Periodically, account values and the portfolio go
     out every ``account_interval`` seconds (3 s; IB: 3 minutes) and P&L every
     ``pnl_interval`` (1 s, as IB) while subscribed. P&L goes out first and with every
@@ -88,15 +88,12 @@ Market hours
 
 from __future__ import annotations
 
-import asyncio
 import bisect
 import copy
 import logging
 import math
 import os
-import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -105,7 +102,7 @@ from desk.domain.calendar import NEW_YORK, exchange_date, nyse_calendar
 from desk.domain.commission import IBKR_FIXED, Traded
 from desk.sim import journal
 from desk.sim import messages as m
-from desk.sim.account import SimAccount, pnl_single, portfolio_value, position
+from desk.sim.account import SimAccount
 from desk.sim.contracts import ContractQuery, resolve
 from desk.sim.exercise import EXERCISE_OPTIONS, Exercises
 from desk.sim.messages import Code, In
@@ -129,6 +126,7 @@ from desk.sim.orders import (
     order_status,
     parse_place_order,
 )
+from desk.sim.account_feed import AccountFeed
 from desk.sim.ports import Client, Host, Quote5
 
 __all__ = ["OrderEngine", "Instruments", "Quote5"]
@@ -219,24 +217,6 @@ class Instruments:
         return mid if mid == mid else None
 
 
-# --- per-session subscriptions ----------------------------------------------------------
-
-
-@dataclass(slots=True)
-class _Subs:
-    account_updates: str | None = None  # account id streaming updateAccountValue
-    positions: bool = False
-    summary: dict[int, str] = field(default_factory=dict)  # reqId -> tags
-    pnl: dict[int, str] = field(default_factory=dict)  # reqId -> account
-    pnl_single: dict[int, tuple[str, int]] = field(default_factory=dict)
-
-    def any_pnl(self) -> bool:
-        return bool(self.pnl or self.pnl_single)
-
-    def any_account(self) -> bool:
-        return bool(self.account_updates or self.summary)
-
-
 class _Book:
     """The working single-leg orders of one instrument: limit orders by price then time
     (BUY limits highest first, SELL limits lowest first), so a market step only visits
@@ -311,8 +291,6 @@ class OrderEngine:
 
     def __init__(self, gateway: Host, *, market_hours: bool = False,
                  pnl_interval: float = 1.0, account_interval: float = 3.0) -> None:
-        if pnl_interval <= 0 or account_interval <= 0:
-            raise ValueError("pnl_interval and account_interval must be positive")
         self.gateway = gateway
         self.instruments = Instruments(gateway)
         #: brackets, OCA groups, trailing / touched / pegged / auction types, GTD, FOK
@@ -320,8 +298,6 @@ class OrderEngine:
         #: exerciseOptions and expiry settlement
         self.exercises = Exercises(self)
         self.market_hours = market_hours
-        self.pnl_interval = float(pnl_interval)
-        self.account_interval = float(account_interval)
         #: every order ever accepted, by (clientId, orderId)
         self.orders: dict[tuple[int, int], SimOrder] = {}
         self._by_perm: dict[int, SimOrder] = {}
@@ -334,15 +310,10 @@ class OrderEngine:
         self.executions: list[Execution] = []
         #: orders done (filled or cancelled), in completion order
         self.completed: list[SimOrder] = []
-        self._subs: dict[Client, _Subs] = {}
         self._out: dict[Client, list[bytes]] = {}
-        self._dirty: dict[str, set[int]] = {}  # account id -> conIds changed by fills
-        #: accounts and conIds whose values / P&L wait for the coalesced push
-        self._due_accounts: set[str] = set()
-        self._due_con_ids: set[int] = set()
-        self._deferred: asyncio.TimerHandle | None = None
-        #: seconds fills are coalesced before account values, summaries and P&L go out
-        self.coalesce_interval = 0.05
+        #: positions, account values and P&L streamed to the sessions
+        self.feed = AccountFeed(gateway, self.instruments, self.send_session, self._flush,
+                                pnl_interval=pnl_interval, account_interval=account_interval)
         # ids grow with the wall clock, not the gateway's (a replay's) clock, so that a
         # restart without a state file does not repeat them (desk.sim.journal.clock_id)
         seed = journal.clock_id()
@@ -351,9 +322,6 @@ class OrderEngine:
         self._exec_seq = 0
         #: the --state journal (open_state), else None
         self.journal: journal.StateStore | None = None
-        now = time.monotonic()
-        self._last_pnl = now
-        self._last_account = now
         self._was_open: bool | None = None
         #: counters since start
         self.fills = 0
@@ -371,17 +339,8 @@ class OrderEngine:
             In.REQ_ALL_OPEN_ORDERS: self._req_all_open_orders,
             In.REQ_COMPLETED_ORDERS: self._req_completed_orders,
             In.REQ_EXECUTIONS: self._req_executions,
-            In.REQ_POSITIONS: self._req_positions,
-            In.CANCEL_POSITIONS: self._cancel_positions,
-            In.REQ_ACCOUNT_DATA: self._req_account_updates,
-            In.REQ_ACCOUNT_UPDATES_MULTI: self._req_account_updates_multi,
-            In.REQ_ACCOUNT_SUMMARY: self._req_account_summary,
-            In.CANCEL_ACCOUNT_SUMMARY: self._cancel_account_summary,
-            In.REQ_PNL: self._req_pnl,
-            In.CANCEL_PNL: self._cancel_pnl,
-            In.REQ_PNL_SINGLE: self._req_pnl_single,
-            In.CANCEL_PNL_SINGLE: self._cancel_pnl_single,
             EXERCISE_OPTIONS: self.exercises.handle,
+            **self.feed.handlers(),
         }
 
         def bind(fn: Callable[[Client, list[str]], None]) -> Callable[[list[str]], None]:
@@ -396,7 +355,7 @@ class OrderEngine:
 
     def session_closed(self, session: Client) -> None:
         """Forget a closed connection's subscriptions (its orders stay)."""
-        self._subs.pop(session, None)
+        self.feed.session_closed(session)
         self._out.pop(session, None)
 
     def on_step(self) -> None:
@@ -410,12 +369,17 @@ class OrderEngine:
             self.exercises.on_step()
             if self._working or self._combos:
                 self._match_all()
-            if self._subs:
-                self._periodic()
+            if self.feed.subscribed:
+                self.feed.periodic()
         finally:
-            if self._out or self._dirty or (self.journal is not None
+            if self._out or self.feed.dirty or (self.journal is not None
                                             and self.journal.pending):
                 self._flush()
+
+    def drop_account_subscriptions(self) -> int:
+        """IB's 1101: every client's account subscriptions are gone
+        (:meth:`desk.sim.account_feed.AccountFeed.drop_account_subscriptions`)."""
+        return self.feed.drop_account_subscriptions()
 
     def open_orders(self, client_id: int | None = None) -> list[SimOrder]:
         """Working orders (of one client, or all), in placement order."""
@@ -498,7 +462,7 @@ class OrderEngine:
     def mark_dirty(self, account_id: str, *con_ids: int) -> None:
         """These positions of ``account_id`` changed: their portfolio and P&L updates go
         out at the end of the step."""
-        self._dirty.setdefault(account_id, set()).update(con_ids)
+        self.feed.dirty.setdefault(account_id, set()).update(con_ids)
 
     def touch(self, order: SimOrder) -> None:
         """``order`` changed: it goes into the next journal batch (with ``--state``)."""
@@ -513,7 +477,7 @@ class OrderEngine:
         if store is None:
             return
         gw = self.gateway
-        accounts = [a for a in (gw.account(i) for i in self._dirty if i) if a is not None]
+        accounts = [a for a in (gw.account(i) for i in self.feed.dirty if i) if a is not None]
         store.commit(self.executions, self.completed, accounts, self._counters())
 
     def _counters(self) -> journal.Counters:
@@ -537,7 +501,7 @@ class OrderEngine:
         mark = self.instruments.mark
         for acc in self.gateway.accounts:
             acc.start_day(mark)
-            self._dirty.setdefault(acc.account_id, set())
+            self.feed.dirty.setdefault(acc.account_id, set())
         self._flush()
         return n
 
@@ -1095,7 +1059,7 @@ class OrderEngine:
             commission=fee, realized_pnl=realized, exchange=contract.execution_exchange,
             liquidity=liquidity)
         self.executions.append(ex)
-        self._dirty.setdefault(account.account_id, set()).add(contract.con_id)
+        self.feed.dirty.setdefault(account.account_id, set()).add(contract.con_id)
         self.fills += 1
         return ex
 
@@ -1200,235 +1164,6 @@ class OrderEngine:
         out.append(self.gateway.faults.executions_end(session, req_id))  # stuck-executions fault: b""
         self.send_session(session, b"".join(out))
 
-    # --- accounts, positions, P&L --------------------------------------------------------
-
-    def _subs_of(self, session: Client) -> _Subs:
-        s = self._subs.get(session)
-        if s is None:
-            s = self._subs[session] = _Subs()
-        return s
-
-    def _req_positions(self, session: Client, fields: list[str]) -> None:
-        out = []
-        for acc in self.gateway.accounts:
-            for p in acc.positions.values():
-                if p.quantity:
-                    out.append(position(acc.account_id, p))
-        out.append(m.position_end())
-        self._subs_of(session).positions = True
-        self.send_session(session, b"".join(out))
-
-    def _cancel_positions(self, session: Client, fields: list[str]) -> None:
-        self._subs_of(session).positions = False
-
-    def _account_frames(self, acc: SimAccount, con_ids: set[int] | None) -> list[bytes]:
-        """updatePortfolio rows (all open positions, or ``con_ids``) and the account
-        values, then updateAccountTime."""
-        return self._portfolio_frames(acc, con_ids) + self._value_frames(acc)
-
-    def _portfolio_frames(self, acc: SimAccount, con_ids: set[int] | None) -> list[bytes]:
-        mark = self.instruments.mark
-        out = []
-        for con_id, p in acc.positions.items():
-            if con_ids is None and not p.quantity:
-                continue
-            if con_ids is not None and con_id not in con_ids:
-                continue
-            out.append(portfolio_value(acc.account_id, p, p.price(mark)))
-        return out
-
-    def _value_frames(self, acc: SimAccount) -> list[bytes]:
-        out = [m.account_value(k, v, c, acc.account_id)
-               for k, v, c in acc.values(self.instruments.mark)]
-        out.append(m.account_update_time(self.gateway.clock.now()))
-        return out
-
-    def _req_account_updates(self, session: Client, fields: list[str]) -> None:
-        # 6, version 2, subscribe, account
-        subs = self._subs_of(session)
-        if fields[2] != "1":
-            subs.account_updates = None
-            return
-        acc = self.gateway.account(fields[3] if len(fields) > 3 else "")
-        if acc is None:
-            return
-        subs.account_updates = acc.account_id
-        out = self._account_frames(acc, None)
-        out.append(m.account_download_end(acc.account_id))
-        self.send_session(session, b"".join(out))
-
-    def _req_account_updates_multi(self, session: Client, fields: list[str]) -> None:
-        # 76, version 1, reqId, account, modelCode, ledgerAndNLV
-        req_id = int(fields[2])
-        name = fields[3] if len(fields) > 3 else ""
-        model = fields[4] if len(fields) > 4 else ""
-        gw = self.gateway
-        accounts = gw.accounts if name in ("", "All") else [a for a in gw.accounts
-                                                             if a.account_id == name]
-        out = []
-        for acc in accounts:
-            for k, v, c in acc.values(self.instruments.mark):
-                out.append(m.account_update_multi(req_id, acc.account_id, model, k, v, c))
-        out.append(m.account_update_multi_end(req_id))
-        self.send_session(session, b"".join(out))
-
-    def _summary_frames(self, req_id: int, tags: str) -> bytes:
-        out = []
-        for acc in self.gateway.accounts:
-            for tag, value, cur in acc.summary(tags, self.instruments.mark):
-                out.append(m.account_summary(req_id, acc.account_id, tag, value, cur))
-        out.append(m.account_summary_end(req_id))
-        return b"".join(out)
-
-    def _req_account_summary(self, session: Client, fields: list[str]) -> None:
-        # 62, version 1, reqId, group, tags
-        req_id = int(fields[2])
-        tags = fields[4] if len(fields) > 4 else ""
-        self._subs_of(session).summary[req_id] = tags
-        self.send_session(session, self._summary_frames(req_id, tags))
-
-    def _cancel_account_summary(self, session: Client, fields: list[str]) -> None:
-        self._subs_of(session).summary.pop(int(fields[2]), None)
-
-    def _pnl_frame(self, req_id: int, account_id: str) -> bytes:
-        acc = self.gateway.account(account_id)
-        if acc is None:
-            return b""
-        daily, unrealized, realized = acc.pnl(self.instruments.mark)
-        return m.pnl(req_id, daily, unrealized, realized)
-
-    def _pnl_single_frame(self, req_id: int, account_id: str, con_id: int) -> bytes:
-        acc = self.gateway.account(account_id)
-        if acc is None:
-            return b""
-        return pnl_single(req_id, *acc.pnl_single(con_id, self.instruments.mark))
-
-    def _req_pnl(self, session: Client, fields: list[str]) -> None:
-        # 92, reqId, account, modelCode
-        req_id = int(fields[1])
-        account = fields[2] if len(fields) > 2 else ""
-        acc = self.gateway.account(account)
-        if acc is None:
-            self.send_session(session, m.error(req_id, 321, (
-                f"Error validating request:-'a0' : cause - account {account!r} unknown")))
-            return
-        self._subs_of(session).pnl[req_id] = acc.account_id
-        self.send_session(session, self._pnl_frame(req_id, acc.account_id))
-
-    def _cancel_pnl(self, session: Client, fields: list[str]) -> None:
-        self._subs_of(session).pnl.pop(int(fields[1]), None)
-
-    def _req_pnl_single(self, session: Client, fields: list[str]) -> None:
-        # 94, reqId, account, modelCode, conId
-        req_id = int(fields[1])
-        account = fields[2] if len(fields) > 2 else ""
-        con_id = int(fields[4]) if len(fields) > 4 and fields[4] else 0
-        acc = self.gateway.account(account)
-        if acc is None:
-            self.send_session(session, m.error(req_id, 321, (
-                f"Error validating request:-'a0' : cause - account {account!r} unknown")))
-            return
-        self._subs_of(session).pnl_single[req_id] = (acc.account_id, con_id)
-        self.send_session(session, self._pnl_single_frame(req_id, acc.account_id, con_id))
-
-    def _cancel_pnl_single(self, session: Client, fields: list[str]) -> None:
-        self._subs_of(session).pnl_single.pop(int(fields[1]), None)
-
-    def _periodic(self) -> None:
-        if self.gateway.faults.outage:  # IB unreachable (1100): no account data until restored
-            return
-        now = time.monotonic()
-        account_due = now - self._last_account >= self.account_interval
-        if account_due or now - self._last_pnl >= self.pnl_interval:
-            # P&L first, then the account values at the same marks: a client reading NetLiq
-            # when it arrives has the P&L of the same instant
-            self._last_pnl = now
-            for session, subs in self._subs.items():
-                if subs.any_pnl():
-                    self._push_pnl(session, subs, None)
-        if account_due:
-            self._last_account = now
-            for session, subs in self._subs.items():
-                if subs.account_updates:
-                    acc = self.gateway.account(subs.account_updates)
-                    if acc is not None:
-                        self.send_session(session, b"".join(self._account_frames(acc, None)))
-                for req_id, tags in subs.summary.items():
-                    self.send_session(session, self._summary_frames(req_id, tags))
-
-    def drop_account_subscriptions(self) -> int:
-        """What IB does on 1101 (connectivity restored, data lost): every client's account
-        updates, positions, reqPnL and reqPnLSingle subscriptions are gone; clients must
-        request them again. Returns how many subscriptions were dropped."""
-        n = 0
-        for subs in self._subs.values():
-            n += len(subs.pnl) + len(subs.pnl_single) + bool(subs.account_updates) + subs.positions
-            subs.pnl.clear()
-            subs.pnl_single.clear()
-            subs.account_updates = None
-            subs.positions = False
-        return n
-
-    def _push_pnl(self, session: Client, subs: _Subs, con_ids: set[int] | None) -> None:
-        out = [self._pnl_frame(r, a) for r, a in subs.pnl.items()]
-        out += [self._pnl_single_frame(r, a, c) for r, (a, c) in subs.pnl_single.items()
-                if con_ids is None or c in con_ids]
-        if out:
-            self.send_session(session, b"".join(out))
-
-    def _push_dirty(self) -> None:
-        """After fills: position and portfolio rows of the conIds that traded at once;
-        account values, summaries and P&L coalesced (:meth:`_push_deferred`)."""
-        dirty, self._dirty = self._dirty, {}
-        for session, subs in self._subs.items():
-            out: list[bytes] = []
-            for account_id, con_ids in dirty.items():
-                acc = self.gateway.account(account_id)
-                if acc is None:
-                    continue
-                if subs.positions:
-                    out += [position(account_id, acc.positions[c]) for c in con_ids
-                            if c in acc.positions]
-                if subs.account_updates == account_id:
-                    out += self._portfolio_frames(acc, con_ids)
-            if out:
-                self.send_session(session, b"".join(out))
-        for account_id, con_ids in dirty.items():
-            self._due_accounts.add(account_id)
-            self._due_con_ids |= con_ids
-        if self._deferred is None:
-            try:
-                loop = asyncio.get_running_loop()
-            except RuntimeError:  # driven by hand outside a loop: push now
-                self._push_deferred()
-                return
-            self._deferred = loop.call_later(self.coalesce_interval, self._deferred_push)
-
-    def _deferred_push(self) -> None:
-        self._deferred = None
-        try:
-            self._push_deferred()
-        finally:
-            self._flush()
-
-    def _push_deferred(self) -> None:
-        """Account values, account summaries and P&L of the accounts fills changed."""
-        accounts, self._due_accounts = self._due_accounts, set()
-        self._due_con_ids = set()  # every position's pnlSingle goes out (below)
-        for session, subs in self._subs.items():
-            if subs.any_pnl():  # first: the account values below are at the same marks; every
-                self._push_pnl(session, subs, None)  # position, so the account = their sum
-            out: list[bytes] = []
-            if subs.account_updates in accounts:
-                acc = self.gateway.account(subs.account_updates)
-                if acc is not None:
-                    out += self._value_frames(acc)
-            if accounts:
-                for req_id, tags in subs.summary.items():
-                    out.append(self._summary_frames(req_id, tags))
-            if out:
-                self.send_session(session, b"".join(out))
-
     # --- output ------------------------------------------------------------------------
 
     def send_client(self, client_id: int, data: bytes) -> None:
@@ -1444,8 +1179,8 @@ class OrderEngine:
 
     def _flush(self) -> None:
         self._commit()  # write-ahead: journaled before any client hears of it
-        if self._dirty:
-            self._push_dirty()
+        if self.feed.dirty:
+            self.feed.push_dirty()
         out, self._out = self._out, {}
         for session, frames in out.items():
             session.send(b"".join(frames))
