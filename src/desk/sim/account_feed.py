@@ -6,9 +6,19 @@ One :class:`AccountFeed` lives on each :class:`~desk.sim.matching.OrderEngine` (
 reqAccountUpdatesMulti 76, reqAccountSummary 62, reqPnL 92, reqPnLSingle 94 and their
 cancels here, marks the accounts and conIds that fills changed (:attr:`AccountFeed.dirty`)
 and calls :meth:`AccountFeed.push_dirty` when it flushes a step's output, and
-:meth:`AccountFeed.periodic` on every market step. The timing rules (what goes out at
-once after a fill, what is coalesced, the periodic cadence, outages and 1101) are in
-the :mod:`desk.sim.matching` docstring, section "Accounts".
+:meth:`AccountFeed.periodic` on every market step. 
+
+Timing
+    reqPositions streams position (61) rows and reqAccountUpdates updatePortfolio (7)
+    rows of the traded contracts with every fill; account values (6), account summary
+    rows (63) and pnl / pnlSingle (94/95) follow ``coalesce_interval`` (50 ms) after a
+    fill, once for a burst of fills. Periodically, account values and the portfolio go
+    out every ``account_interval`` seconds (3 s; IB: 3 minutes) and P&L every
+    ``pnl_interval`` (1 s, as IB) while subscribed. P&L goes out first and with every
+    batch of account values, computed at the same marks (so NetLiq and the daily P&L a
+    client holds are of one instant when the account values arrive). During an outage
+    (1100) no account data goes out; after a 1101 the account subscriptions are gone
+    (:meth:`AccountFeed.drop_account_subscriptions`).
 
 Prices and values in the account's currency (USD); marks from
 :meth:`desk.sim.instruments.Instruments.mark` (dollars per share).

@@ -100,6 +100,41 @@ def clock_id(now: float | None = None) -> int:
     return 1 + int((t - ID_EPOCH) * IDS_PER_SECOND) % ID_SPAN
 
 
+class IdSource:
+    """The permIds and execIds of one order engine.
+
+    Seeded from the wall clock (:func:`clock_id`, not the gateway's clock, which a replay
+    sets back) so that a restart without a state file does not repeat them, or restored
+    from a journal's :class:`Counters`. execIds look like IB's:
+    ``xxxxxxxx.xxxxxxxx.01.01`` (prefix, then the sequence number, in hex)."""
+
+    __slots__ = ("next_perm", "exec_prefix", "exec_seq")
+
+    def __init__(self, seed: int | None = None) -> None:
+        seed = clock_id() if seed is None else seed
+        self.next_perm = seed
+        self.exec_prefix = f"{seed:08x}"
+        self.exec_seq = 0
+
+    def perm_id(self) -> int:
+        """A new permId."""
+        p = self.next_perm
+        self.next_perm += 1
+        return p
+
+    def exec_id(self) -> str:
+        """A new execId."""
+        self.exec_seq += 1
+        return f"{self.exec_prefix}.{self.exec_seq:08x}.01.01"
+
+    def counters(self, next_order_ids: dict[int, int]) -> Counters:
+        """The counters to journal, with the gateway's next order id by clientId."""
+        return Counters(self.next_perm, self.exec_prefix, self.exec_seq, next_order_ids)
+
+    def restore(self, c: Counters) -> None:
+        self.next_perm, self.exec_prefix, self.exec_seq = c.next_perm, c.exec_prefix, c.exec_seq
+
+
 @dataclass(slots=True)
 class Counters:
     """The engine's id counters: ``next_perm`` (next permId), ``exec_prefix`` (8 hex

@@ -17,11 +17,7 @@ Order entry (placeOrder 3)
     orderStatus ``PreSubmitted`` then ``Submitted`` (stops stay ``PreSubmitted`` until
     elected, as IB's simulated stops do). A placeOrder with the id of a working order of
     the same client modifies it (same permId; openOrder + orderStatus again). Rejections
-    are error 201 ``Order rejected - reason:...``: quantity <= 0 or fractional, price
-    missing, negative or off the tick grid, unknown contract, unknown account,
-    unsupported order type / TIF / feature, short sale of a hard-to-borrow stock,
-    insufficient equity (Reg T initial margin above equity with loan after the trade),
-    expired option, bad combo legs. An order id already used by that client (or lower
+    are error 201 ``Order rejected - reason:...`` (:mod:`desk.sim.order_checks`). An order id already used by that client (or lower
     than its highest id) is error 103 ``Duplicate order id``. Order ids (nextValidId, per
     client), permIds and execIds never repeat across restarts: from the journal with a
     state file, else seeded from the wall clock (:func:`desk.sim.journal.clock_id`).
@@ -61,17 +57,8 @@ Executions
     (when the order is done) and orderStatus. Cancels answer orderStatus ``Cancelled``
     and error 202; reqGlobalCancel cancels every working order of every client.
 
-Accounts (:mod:`desk.sim.account`, streamed by :mod:`desk.sim.account_feed`)
-    reqPositions streams position (61) rows and reqAccountUpdates updatePortfolio (7)
-    rows of the traded contracts with every fill; account values (6), account summary
-    rows (63) and pnl / pnlSingle (94/95) follow ``feed.coalesce_interval`` (50 ms) after a
-    fill, once for a burst of fills. Periodically, account values and the portfolio go
-    out every ``account_interval`` seconds (3 s; IB: 3 minutes) and P&L every
-    ``pnl_interval`` (1 s, as IB) while subscribed. P&L goes out first and with every
-    batch of account values, computed at the same marks (so NetLiq and the daily P&L a
-    client holds are of one instant when the account values arrive). During an outage
-    (1100) no account data goes out; after a 1101 the account subscriptions are gone
-    (:meth:`OrderEngine.drop_account_subscriptions`).
+Accounts
+    Positions, account values and P&L stream as :mod:`desk.sim.account_feed` describes.
 
 Market hours
     The simulated market is always open (orders work around the clock) unless the
@@ -88,46 +75,40 @@ Market hours
 
 from __future__ import annotations
 
-import bisect
-import copy
 import logging
 import math
 import os
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
-from desk.domain.calendar import NEW_YORK, exchange_date, nyse_calendar
+from desk.domain.calendar import nyse_calendar
 from desk.domain.commission import IBKR_FIXED, Traded
 from desk.sim import journal
 from desk.sim import messages as m
-from desk.sim.account import SimAccount
-from desk.sim.contracts import ContractQuery, resolve
 from desk.sim.exercise import EXERCISE_OPTIONS, Exercises
 from desk.sim.messages import Code, In
-from desk.sim.order_types import LIMIT_TYPES, TRIGGERED_TYPES, OrderTypeError, OrderTypes
+from desk.sim.order_types import LIMIT_TYPES, TRIGGERED_TYPES, OrderTypes
 from desk.sim.orders import (
-    COMBO_TICK,
-    ORDER_TYPES,
-    TIFS,
     Execution,
     Leg,
     OrderRequest,
     SimOrder,
     Status,
     Tradable,
-    WhatIfState,
     commission_report,
     completed_order,
     exec_details,
-    on_grid,
     open_order,
     order_status,
     parse_place_order,
 )
 from desk.sim.account_feed import AccountFeed
+from desk.sim.instruments import Instruments
+from desk.sim.order_checks import OrderChecks, Reject
+from desk.sim.order_reports import execution_report
 from desk.sim.ports import Client, Host, Quote5
+from desk.sim.resting import RestingOrders
 
 __all__ = ["OrderEngine", "Instruments", "Quote5"]
 
@@ -137,145 +118,6 @@ DUPLICATE_ORDER_ID = 103
 ORDER_CANCELLED = 202
 CANNOT_CANCEL = 10148
 _EPS = 1e-9
-
-
-class Reject(Exception):
-    """An order the gateway refuses; the message is IB's ``reason`` text."""
-
-
-# --- instruments and quotes -------------------------------------------------------------
-
-
-class Instruments:
-    """The engine's view of instruments: definitions and quotes by conId, from
-    ``gateway.contract_for(conId)`` and ``gateway.quote_for(conId)`` (stocks and options;
-    a replayed day plugs in there too)."""
-
-    def __init__(self, gateway: Host) -> None:
-        self.gateway = gateway
-        self._cache: dict[int, Tradable | None] = {}
-
-    def contract(self, con_id: int) -> Tradable | None:
-        """The tradable contract with this conId, or ``None`` if unknown."""
-        try:
-            return self._cache[con_id]
-        except KeyError:
-            pass
-        gw = self.gateway
-        d: Any = gw.contract_for(con_id)
-        t = Tradable.from_definition(d) if d is not None else None
-        if t is not None and t.symbol not in gw.market:  # stock or option's underlying
-            t = None
-        if t is not None:  # unknown ids are not cached: a source may list them later
-            self._cache[con_id] = t
-        return t
-
-    def resolve(self, q: ContractQuery) -> Tradable | None:
-        """The contract an order's contract fields designate (conId wins; stocks also by
-        symbol), or ``None``. Other non-empty fields must agree with the definition."""
-        if q.con_id:
-            t = self.contract(q.con_id)
-            if t is None:
-                return None
-            if q.symbol and q.symbol.upper() != t.symbol:
-                return None
-            if q.sec_type and q.sec_type != t.sec_type:
-                return None
-            if t.is_option and q.right and q.right[0].upper() != t.right:
-                return None
-            if t.is_option and q.strike and abs(q.strike - t.strike) > 1e-6:
-                return None
-            return t
-        if q.sec_type in ("", "STK"):
-            found = resolve(q)
-            if found is not None:
-                return self.contract(found[0].con_id)
-        if q.sec_type == "OPT":  # by terms: must designate exactly one listed option
-            options = self.gateway.options.find(q) or []
-            if len(options) == 1:
-                return self.contract(options[0].con_id)
-        return None
-
-    def quote(self, con_id: int) -> Quote5 | None:
-        """``(bid, ask, bid_size, ask_size, last)`` now, or ``None`` (``last`` may be
-        NaN, a side without a quote 0)."""
-        return self.gateway.quote_for(con_id)
-
-    def mark(self, con_id: int) -> float | None:
-        """Mark price, dollars per share: a stock's last trade (else its mid), an
-        option's mid (else its last); ``None`` without a price."""
-        q = self.quote(con_id)
-        if q is None:
-            return None
-        bid, ask, _bs, _as, last = q
-        mid = (bid + ask) / 2.0 if bid > 0 and ask > 0 else math.nan
-        t = self.contract(con_id)
-        if t is not None and t.is_option:
-            return mid if mid == mid else (last if last > 0 else None)
-        if last > 0:
-            return last
-        return mid if mid == mid else None
-
-
-class _Book:
-    """The working single-leg orders of one instrument: limit orders by price then time
-    (BUY limits highest first, SELL limits lowest first), so a market step only visits
-    the orders its quote can reach; every other type (MKT, stops, held orders) is
-    checked each step. ``hot`` holds the orders marketable at their last check."""
-
-    __slots__ = ("buys", "sells", "other", "hot")
-
-    def __init__(self) -> None:
-        self.buys: list[SimOrder] = []
-        self.sells: list[SimOrder] = []
-        self.other: list[SimOrder] = []
-        self.hot: set[SimOrder] = set()
-
-    def _list(self, order: SimOrder) -> list[SimOrder]:
-        if order.order_type != "LMT":
-            return self.other
-        return self.buys if order.action == "BUY" else self.sells
-
-    def add(self, order: SimOrder) -> None:
-        lst = self._list(order)
-        if lst is self.other:
-            lst.append(order)
-            return
-        limit = order.lmt_price
-        assert limit is not None
-        sign = -1.0 if lst is self.buys else 1.0
-        bisect.insort(lst, order, key=lambda o: (sign * (o.lmt_price or 0.0), o.perm_id))
-
-    def remove(self, order: SimOrder) -> None:
-        self.hot.discard(order)
-        for lst in (self.buys, self.sells, self.other):
-            if order in lst:
-                lst.remove(order)
-                return
-
-    def __bool__(self) -> bool:
-        return bool(self.buys or self.sells or self.other)
-
-    def reachable(self, bid: float, ask: float) -> list[SimOrder]:
-        """Orders the quote may fill, in priority order (limits then the others)."""
-        out: list[SimOrder] = []
-        if ask > 0:
-            for o in self.buys:
-                if o.lmt_price is None or o.lmt_price < ask - _EPS:
-                    break
-                out.append(o)
-        if bid > 0:
-            for o in self.sells:
-                if o.lmt_price is None or o.lmt_price > bid + _EPS:
-                    break
-                out.append(o)
-        if self.hot:  # orders that were marketable and no longer are
-            reach = set(out)
-            for o in [o for o in self.hot if o not in reach and o.order_type == "LMT"]:
-                o.marketable = False
-                self.hot.discard(o)
-        out.extend(self.other)
-        return out
 
 
 # --- the engine -------------------------------------------------------------------------
@@ -295,6 +137,8 @@ class OrderEngine:
         self.instruments = Instruments(gateway)
         #: brackets, OCA groups, trailing / touched / pegged / auction types, GTD, FOK
         self.types = OrderTypes(self)
+        #: what placeOrder refuses, and whatIfOrder's margin
+        self.checks = OrderChecks(gateway, self.instruments, self.types, self.open_orders)
         #: exerciseOptions and expiry settlement
         self.exercises = Exercises(self)
         self.market_hours = market_hours
@@ -304,7 +148,7 @@ class OrderEngine:
         #: working orders by permId, in placement order
         self._open: dict[int, SimOrder] = {}
         #: working single-leg orders by conId; working combos
-        self._working: dict[int, _Book] = {}
+        self._working: dict[int, RestingOrders] = {}
         self._combos: list[SimOrder] = []
         #: executions of the day, in order
         self.executions: list[Execution] = []
@@ -314,12 +158,8 @@ class OrderEngine:
         #: positions, account values and P&L streamed to the sessions
         self.feed = AccountFeed(gateway, self.instruments, self.send_session, self._flush,
                                 pnl_interval=pnl_interval, account_interval=account_interval)
-        # ids grow with the wall clock, not the gateway's (a replay's) clock, so that a
-        # restart without a state file does not repeat them (desk.sim.journal.clock_id)
-        seed = journal.clock_id()
-        self._next_perm = seed
-        self._exec_prefix = f"{seed:08x}"
-        self._exec_seq = 0
+        #: permIds and execIds, never repeated across restarts (desk.sim.journal.IdSource)
+        self.ids = journal.IdSource()
         #: the --state journal (open_state), else None
         self.journal: journal.StateStore | None = None
         self._was_open: bool | None = None
@@ -427,9 +267,7 @@ class OrderEngine:
         self.completed = r.completed
         self.executions = r.executions
         c = r.counters
-        self._next_perm = c.next_perm
-        self._exec_prefix = c.exec_prefix
-        self._exec_seq = c.exec_seq
+        self.ids.restore(c)
         gw.restore_order_ids(c.next_order_ids)
 
     def open_state(self, path: str | os.PathLike[str]) -> bool:
@@ -481,8 +319,7 @@ class OrderEngine:
         store.commit(self.executions, self.completed, accounts, self._counters())
 
     def _counters(self) -> journal.Counters:
-        return journal.Counters(self._next_perm, self._exec_prefix, self._exec_seq,
-                                self.gateway.order_ids())
+        return self.ids.counters(self.gateway.order_ids())
 
     def end_of_day(self) -> int:
         """Close the trading day: cancel DAY orders, forget the day's executions and
@@ -536,14 +373,14 @@ class OrderEngine:
             return
         gw.note_order_id(client_id, req.order_id)
         try:
-            account, contract, legs = self._validate(req, client_id)
-            self._check_risk(account, req, contract, legs, None)
+            account, contract, legs = self.checks.validate(req, client_id)
+            self.checks.check_risk(account, req, contract, legs, None)
         except Reject as e:
             self._reject_msg(session, req.order_id, str(e))
             return
         now = gw.clock.now()
         order = SimOrder(client_id=client_id, order_id=req.order_id,
-                         perm_id=self._new_perm(), account=account.account_id, request=req,
+                         perm_id=self.ids.perm_id(), account=account.account_id, request=req,
                          contract=contract, legs=legs, placed_at=now)
         if self.market_hours and order.tif == "DAY":
             try:  # the close of the session the order belongs to (the next one if closed)
@@ -592,203 +429,17 @@ class OrderEngine:
         log.info("order %s/%d rejected: %s", session.client_id, order_id, reason)
         self.send_session(session, m.error(order_id, Code.ORDER_REJECTED, None, reason))
 
-    def _validate(self, req: OrderRequest, client_id: int = 0
-                  ) -> tuple[SimAccount, Tradable | None, tuple[Leg, ...]]:
-        """Check a request; return (account, contract or None, combo legs) or raise
-        :class:`Reject` with the reason."""
-        if req.unsupported:
-            raise Reject("the simulator does not support " + ", ".join(req.unsupported))
-        if req.action not in ("BUY", "SELL"):
-            raise Reject(f"action must be BUY or SELL, got {req.action!r}")
-        q = req.quantity
-        if not (q > 0) or math.isinf(q):
-            raise Reject(f"order quantity must be positive, got {q:g}")
-        if q != int(q):
-            raise Reject(f"fractional quantity {q:g} is not supported")
-        if req.order_type not in ORDER_TYPES:
-            raise Reject(f"order type {req.order_type!r} is not supported "
-                         f"({', '.join(sorted(ORDER_TYPES))})")
-        tif = req.tif or "DAY"
-        if tif not in TIFS:
-            raise Reject(f"time in force {tif!r} is not supported "
-                         f"({', '.join(sorted(TIFS))})")
-        if req.order_type in ("LMT", "STP LMT") and req.lmt_price is None:
-            raise Reject(f"{req.order_type} order needs a limit price")
-        if req.order_type in ("STP", "STP LMT") and req.aux_price is None:
-            raise Reject(f"{req.order_type} order needs a stop price (auxPrice)")
-        account = self.gateway.account(req.account)
-        if account is None:
-            raise Reject(f"account {req.account!r} is not managed by this gateway")
-        try:
-            self.types.check(req, None, client_id)
-        except OrderTypeError as e:
-            raise Reject(str(e)) from None
-        today = exchange_date(self.gateway.clock.now()).strftime("%Y%m%d")
-        if req.is_combo:
-            legs = self._combo_legs(req, today)
-            if req.order_type not in ("LMT", "MKT"):
-                raise Reject("combo orders must be LMT (net limit price) or MKT")
-            if req.lmt_price is not None and req.order_type == "LMT":
-                if not math.isfinite(req.lmt_price) or not on_grid(req.lmt_price, COMBO_TICK):
-                    raise Reject(f"combo limit price {req.lmt_price:g} is not a multiple "
-                                 f"of the minimum tick {COMBO_TICK:g}")
-            return account, None, legs
-        contract = self.instruments.resolve(req.contract)
-        if contract is None:
-            raise Reject(f"unknown contract: {req.contract.describe()} (no security "
-                         "definition in the simulator)")
-        if contract.is_option and contract.expiry < today:
-            raise Reject(f"option {contract.describe()} has expired")
-        for name, price in self.types.priced(req):
-            if not math.isfinite(price) or price <= 0:
-                raise Reject(f"{name} price must be positive, got {price:g}")
-            if not contract.on_grid(price):
-                raise Reject(f"{name} price {price:g} does not conform to the minimum "
-                             f"price variation {contract.tick_for(price):g} of "
-                             f"{contract.describe()}")
-        return account, contract, ()
-
-    def _combo_legs(self, req: OrderRequest, today: str) -> tuple[Leg, ...]:
-        n = len(req.legs)
-        if not 2 <= n <= 4:
-            raise Reject(f"combo orders need 2 to 4 legs, got {n}")
-        legs = []
-        seen: set[int] = set()
-        for i, leg in enumerate(req.legs, 1):
-            t = self.instruments.contract(leg.con_id)
-            if t is None:
-                raise Reject(f"unknown contract in combo leg {i}: conId {leg.con_id}")
-            if t.is_option and t.expiry < today:
-                raise Reject(f"combo leg {i}: option {t.describe()} has expired")
-            if leg.ratio <= 0:
-                raise Reject(f"combo leg {i}: ratio must be positive, got {leg.ratio}")
-            if leg.action not in ("BUY", "SELL"):
-                raise Reject(f"combo leg {i}: action must be BUY or SELL, got {leg.action!r}")
-            if leg.con_id in seen:
-                raise Reject(f"combo leg {i}: conId {leg.con_id} appears twice")
-            seen.add(leg.con_id)
-            legs.append(Leg(t, leg.ratio, leg.action))
-        return tuple(legs)
-
-    def _trade_legs(self, req: OrderRequest, contract: Tradable | None,
-                    legs: tuple[Leg, ...], quantity: float
-                    ) -> list[tuple[Tradable, float, float]] | None:
-        """``(contract, signed quantity, estimated price)`` of each instrument an order
-        of ``quantity`` would trade, priced at the limit (single LMT), else the quote
-        side it would take, else the mark; ``None`` if no price is known."""
-        out = []
-        parts = ([(contract, 1 if req.action == "BUY" else -1, 1)] if contract is not None
-                 else [(lg.contract, lg.side(req.action), lg.ratio) for lg in legs])
-        for c, side, ratio in parts:
-            price = None
-            if contract is not None and req.order_type in ("LMT", "STP LMT"):
-                price = req.lmt_price
-            else:
-                q = self.instruments.quote(c.con_id)
-                if q is not None:
-                    p = q[1] if side > 0 else q[0]
-                    price = p if p > 0 else (q[4] if q[4] > 0 else None)
-                if price is None:
-                    price = self.instruments.mark(c.con_id)
-            if price is None:
-                return None
-            out.append((c, side * ratio * quantity, float(price)))
-        return out
-
-    def _simulate(self, account: SimAccount, trades: list[tuple[Tradable, float, float]]
-                  ) -> tuple[SimAccount, float]:
-        """A copy of ``account`` after ``trades``, and the commission they cost."""
-        after = copy.deepcopy(account)
-        total = 0.0
-        for c, q, price in trades:
-            fee = IBKR_FIXED.for_instrument(c.sec_type, abs(q), price)
-            total += fee
-            after.apply_fill(c, q, price, fee)
-        return after, total
-
-    def _check_risk(self, account: SimAccount, req: OrderRequest, contract: Tradable | None,
-                    legs: tuple[Leg, ...], replacing: SimOrder | None) -> None:
-        """Short-sale availability and Reg T initial margin after the trade."""
-        qty = req.quantity - (replacing.filled if replacing is not None else 0.0)
-        parts = ([(contract, 1 if req.action == "BUY" else -1, 1)] if contract is not None
-                 else [(lg.contract, lg.side(req.action), lg.ratio) for lg in legs])
-        for c, side, ratio in parts:
-            if side > 0 or c.is_option or c.shortable:
-                continue
-            held = account.position_of(c.con_id)
-            pending = sum(self._pending_sell(o, c.con_id) for o in self.open_orders()
-                          if o.account == account.account_id and o is not replacing)
-            if qty * ratio > held - pending + _EPS:
-                raise Reject(f"short sale not allowed: {c.symbol} is hard to borrow (no "
-                             f"shares available to borrow); position {held:g}, "
-                             f"selling {qty * ratio:g}")
-        trades = self._trade_legs(req, contract, legs, qty)
-        if trades is None:
-            return
-        mark = self.instruments.mark
-        before = account.snapshot(mark)
-        after_acc, _fee = self._simulate(account, trades)
-        after = after_acc.snapshot(mark)
-        if after.initial > after.equity_with_loan + _EPS and after.initial > before.initial:
-            raise Reject(
-                "YOUR ORDER IS NOT ACCEPTED. IN ORDER TO OBTAIN THE DESIRED POSITION YOUR "
-                f"EQUITY WITH LOAN VALUE [{after.equity_with_loan:.2f} USD] MUST EXCEED THE "
-                f"INITIAL MARGIN [{after.initial:.2f} USD]")
-
-    @staticmethod
-    def _pending_sell(order: SimOrder, con_id: int) -> float:
-        if order.contract is not None:
-            if order.contract.con_id == con_id and order.action == "SELL":
-                return order.remaining
-            return 0.0
-        return sum(order.remaining * lg.ratio for lg in order.legs
-                   if lg.contract.con_id == con_id and lg.side(order.action) < 0)
-
     def _what_if(self, session: Client, req: OrderRequest) -> None:
         try:
-            account, contract, legs = self._validate(req)
+            probe, state = self.checks.what_if(req, session.client_id or 0)
         except Reject as e:
             self._reject_msg(session, req.order_id, str(e))
             return
-        trades = self._trade_legs(req, contract, legs, req.quantity)
-        if trades is None:
-            self._reject_msg(session, req.order_id,
-                             "no price to compute the margin of this order")
-            return
-        mark = self.instruments.mark
-        before = account.snapshot(mark)
-        after_acc, fee = self._simulate(account, trades)
-        after = after_acc.snapshot(mark)
-        warning = ""
-        if after.initial > after.equity_with_loan + _EPS and after.initial > before.initial:
-            warning = ("insufficient equity: equity with loan value "
-                       f"{after.equity_with_loan:.2f} below initial margin {after.initial:.2f}")
-        state = WhatIfState(before.initial, before.maintenance, before.equity_with_loan,
-                            after.initial, after.maintenance, after.equity_with_loan,
-                            round(fee, 4), warning)
-        probe = SimOrder(client_id=session.client_id or 0, order_id=req.order_id,
-                         perm_id=0, account=account.account_id, request=req,
-                         contract=contract, legs=legs)
-        log.info("what-if %s: initial margin %.2f -> %.2f, commission %.2f",
-                 probe.describe(), before.initial, after.initial, fee)
         self.send_session(session, open_order(probe, Status.PRE_SUBMITTED, state))
 
     def _modify(self, session: Client, order: SimOrder, req: OrderRequest) -> None:
         try:
-            account, contract, legs = self._validate(req, order.client_id)
-            if account.account_id != order.account:
-                raise Reject("an order's account cannot be changed")
-            old_ids = order.con_ids
-            new_ids = (contract.con_id,) if contract is not None else tuple(
-                lg.contract.con_id for lg in legs)
-            if new_ids != old_ids or (legs and legs != order.legs):
-                raise Reject("an order's contract cannot be changed")
-            if req.action != order.action:
-                raise Reject("an order's side (action) cannot be changed")
-            if req.quantity < order.filled + 1:
-                raise Reject(f"quantity {req.quantity:g} must exceed the filled "
-                             f"{order.filled:g}")
-            self._check_risk(account, req, contract, legs, order)
+            account, contract, legs = self.checks.check_modify(order, req)
         except Reject as e:
             self._reject_msg(session, req.order_id, f"modification rejected: {e}")
             # the order is still working at the gateway: restate it for the client
@@ -858,7 +509,7 @@ class OrderEngine:
             assert order.contract is not None
             book = self._working.get(order.contract.con_id)
             if book is None:
-                book = self._working[order.contract.con_id] = _Book()
+                book = self._working[order.contract.con_id] = RestingOrders()
             book.add(order)
 
     def _unindex(self, order: SimOrder) -> None:
@@ -1031,15 +682,6 @@ class OrderEngine:
 
     # --- executions ----------------------------------------------------------------------
 
-    def _new_perm(self) -> int:
-        p = self._next_perm
-        self._next_perm += 1
-        return p
-
-    def _exec_id(self) -> str:
-        self._exec_seq += 1
-        return f"{self._exec_prefix}.{self._exec_seq:08x}.01.01"
-
     def _book(self, order: SimOrder, contract: Tradable, qty: float, price: float,
               side: int, liquidity: int, now: datetime) -> Execution:
         """Apply one leg's execution to the account and record it."""
@@ -1053,7 +695,7 @@ class OrderEngine:
         self.touch(order)
         realized = account.apply_fill(contract, side * qty, price, fee)
         ex = Execution(
-            exec_id=self._exec_id(), order=order, contract=contract,
+            exec_id=self.ids.exec_id(), order=order, contract=contract,
             side="BOT" if side > 0 else "SLD", shares=qty, price=price, cum_qty=new_q,
             avg_price=round(new_v / (new_q * contract.multiplier), 8), time=now,
             commission=fee, realized_pnl=realized, exchange=contract.execution_exchange,
@@ -1087,7 +729,7 @@ class OrderEngine:
         order.last_fill_price = net
         q = order.request.contract
         bag = Execution(
-            exec_id=self._exec_id(), order=order, contract=None,
+            exec_id=self.ids.exec_id(), order=order, contract=None,
             side="BOT" if order.action == "BUY" else "SLD", shares=units, price=net,
             cum_qty=order.filled, avg_price=order.avg_fill_price, time=now, commission=0.0,
             realized_pnl=None, exchange=q.exchange or "SMART")
@@ -1130,37 +772,7 @@ class OrderEngine:
         self.send_session(session, b"".join(out))
 
     def _req_executions(self, session: Client, fields: list[str]) -> None:
-        # 7, version 3, reqId, clientId, acctCode, time, symbol, secType, exchange, side
-        req_id = int(fields[2])
-        f = (fields[3:] + [""] * 7)[:7]
-        client_id = int(f[0]) if f[0].lstrip("-").isdigit() else 0
-        acct, since_text, symbol, sec_type, exchange, side = (
-            f[1], f[2], f[3].upper(), f[4].upper(), f[5].upper(), f[6].upper())
-        since = _parse_filter_time(since_text)
-        out = []
-        for ex in self.executions:
-            o = ex.order
-            c = ex.contract
-            if client_id and o.client_id != client_id:
-                continue
-            if acct and o.account != acct:
-                continue
-            if since is not None and ex.time < since:
-                continue
-            sym = c.symbol if c is not None else o.request.contract.symbol.upper()
-            st = c.sec_type if c is not None else "BAG"
-            if symbol and sym != symbol:
-                continue
-            if sec_type and st != sec_type:
-                continue
-            if exchange and ex.exchange != exchange:
-                continue
-            if side and ex.side != side and not (side in ("BUY", "SELL")
-                                                 and ex.side == ("BOT" if side == "BUY" else "SLD")):
-                continue
-            out.append(exec_details(req_id, ex))
-            if c is not None:
-                out.append(commission_report(ex))
+        req_id, out = execution_report(fields, self.executions)
         out.append(self.gateway.faults.executions_end(session, req_id))  # stuck-executions fault: b""
         self.send_session(session, b"".join(out))
 
@@ -1184,21 +796,3 @@ class OrderEngine:
         out, self._out = self._out, {}
         for session, frames in out.items():
             session.send(b"".join(frames))
-
-
-def _parse_filter_time(text: str) -> datetime | None:
-    """ExecutionFilter time: ``yyyymmdd hh:mm:ss`` (exchange time) or with a zone name,
-    or ``yyyymmdd-hh:mm:ss`` (UTC); ``None`` if empty or unreadable."""
-    text = text.strip()
-    if not text:
-        return None
-    try:
-        if "-" in text[:9]:
-            return datetime.strptime(text[:17], "%Y%m%d-%H:%M:%S").replace(tzinfo=UTC)
-        parts = text.split()
-        t = datetime.strptime(" ".join(parts[:2]), "%Y%m%d %H:%M:%S")
-        tz = ZoneInfo(parts[2]) if len(parts) > 2 else NEW_YORK
-        return t.replace(tzinfo=tz)
-    except (ValueError, KeyError):
-        log.warning("execution filter time %r not understood, ignored", text)
-        return None
