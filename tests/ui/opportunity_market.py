@@ -20,7 +20,7 @@ from desk.broker.chain_window import ChainRow
 from desk.domain import FrozenClock, Instrument
 from desk.domain.options import OptionChainStore
 from desk.sim import SimGateway
-from desk.sim.options import SyntheticOptions
+from desk.sim.synthetic_options import SyntheticOptions
 
 #: the expiry shown (index into the listing) and the window of strikes around the money
 EXPIRY_INDEX = 3

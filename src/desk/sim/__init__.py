@@ -19,7 +19,7 @@ options, history, order matching, faults) depend only on the narrow interfaces o
 from desk.sim.chain import SimOption
 from desk.sim.gateway import EmbeddedSim, SimGateway, serve
 from desk.sim.market import Changed, MarketChange, MarketModel, Snapshot
-from desk.sim.options import OptionSource
+from desk.sim.option_source import OptionSource
 from desk.sim.ports import SimQuote
 from desk.sim.universe import UNIVERSE, SimStock, by_con_id, lookup
 

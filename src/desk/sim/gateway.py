@@ -41,7 +41,8 @@ from desk.sim.matching import OrderEngine
 from desk.sim.chain import SimOption
 from desk.sim.delayed import to_delayed
 from desk.sim.messages import TickEncoder
-from desk.sim.options import DEFAULT_RATE, OptionEngine, OptionSource
+from desk.sim.option_source import OptionSource
+from desk.sim.options import DEFAULT_RATE, OptionEngine
 from desk.sim.ports import Client, OptionLine, SimQuote, Subscription
 from desk.sim.session import Session
 from desk.sim.universe import SimStock, by_con_id
@@ -81,7 +82,7 @@ class SimGateway:
       (counted in ``Session.dropped_ticks``); replies are never dropped.
     * ``rate``: risk-free rate of option prices and Greeks (annual fraction, continuously
       compounded; default 4.5 %).
-    * ``option_source``: where options come from (:class:`~desk.sim.options.OptionSource`;
+    * ``option_source``: where options come from (:class:`~desk.sim.option_source.OptionSource`;
       default the synthetic chains and vol surfaces of :mod:`desk.sim.options`).
     * ``delayed_data``: ``reqMarketDataType(3/4)`` gives delayed lines (error 10167 and
       delayed tick types, as for an account without subscriptions; default); ``False``:

@@ -1,7 +1,7 @@
 """Simulated mispricings: an option source that now and then quotes one option wrong.
 
-:class:`MispricingSource` wraps the gateway's :class:`~desk.sim.options.OptionSource`
-(default: :class:`~desk.sim.options.SyntheticOptions` for the seed) and, at a Poisson
+:class:`MispricingSource` wraps the gateway's :class:`~desk.sim.option_source.OptionSource`
+(default: :class:`~desk.sim.synthetic_options.SyntheticOptions` for the seed) and, at a Poisson
 rate of ``rate_per_minute`` (market time), picks one *watched* option (a contract with
 a streaming market data line, a bid, at least a day to expiry) and shifts its bid and ask
 together for ``duration`` seconds: a call up, or a put down. The shift is
@@ -67,7 +67,7 @@ class Injection:
 
 
 class MispricingSource:
-    """An :class:`~desk.sim.options.OptionSource` injecting mispricings (module docstring).
+    """An :class:`~desk.sim.option_source.OptionSource` injecting mispricings (module docstring).
 
     ``inner``: the source to wrap (``None``: :class:`SyntheticOptions(seed, today)` built
     on first use, ``today`` defaulting to the New York date then). ``rate_per_minute``:
@@ -102,7 +102,7 @@ class MispricingSource:
     def inner(self) -> Any:
         if self._inner is None:
             from desk.domain.calendar import exchange_date
-            from desk.sim.options import SyntheticOptions
+            from desk.sim.synthetic_options import SyntheticOptions
 
             from datetime import UTC, datetime
 

@@ -50,47 +50,10 @@ tick 22, ``openInterest``, is not sent by TWS for US equity options). Delayed li
 the delayed types (:mod:`desk.sim.delayed`). Option lines count against the line limit
 like stock lines (``max_tickers``, error 101).
 
-The seam (pluggable source): the :class:`OptionEngine` that the gateway owns asks an
-:class:`OptionSource` for everything about options:
-
-* definitions: :meth:`OptionSource.sec_def_params` (reqSecDefOptParams),
-  :meth:`OptionSource.find` (contract details, market data) and
-  :meth:`OptionSource.option` (by conId);
-* quotes: :meth:`OptionSource.open_rows` fills the quote columns of contracts that become
-  active (subscribed, or asked for by :meth:`OptionEngine.quote`),
-  :meth:`OptionSource.step_rows` moves them on every market step and returns a
-  :class:`~desk.sim.market.Changed` bit mask per row. ``OptionRows.model_iv`` may be left
-  NaN: the engine then implies the model IV from the mid.
-
-The engine owns the rows, subscriptions, Greeks, encoding and delayed data; a source
-owns what is listed and how quotes move. The underlying price each step is the mid of the
-gateway's market (``symbol in market`` and ``market.snapshot(symbol)``'s bid / ask), so a
-replayed market drives recorded or synthetic options alike. :class:`SyntheticOptions` (the default) lists
-the chains of :mod:`desk.sim.chain` and quotes Black-Scholes-Merton prices on the seeded
-:class:`~desk.sim.volsurface.VolSurface`; a replay source gives recorded contracts and
-quotes instead (``SimGateway(option_source=...)``).
-
-Synthetic quote model (per contract; ``L`` is a liquidity score, highest near the money,
-near term and on heavily traded underlyings):
-
-* model price = ``bsm_price`` on the current underlying mid, the surface IV, the
-  gateway's rate (default 4.5 %, continuously compounded) and the underlying's dividend
-  yield (:data:`~desk.sim.volsurface.DIVIDEND_YIELD`), floored at the intrinsic value
-  (the listed options are American: early exercise keeps them above it, so the ask is
-  never below intrinsic value); otherwise European pricing and Greeks (documented
-  simplification: deep in-the-money puts and dividend calls are a little off);
-* spread = ``max(one tick, clip(0.4 % / L, 0.4 %, 5 %) x price)``, bid rounded down and
-  ask up to the price increment at each side's level (:meth:`SimOption.tick_for`: $0.01
-  below $3 and $0.05 above for the penny program, $0.01 everywhere for SPY / QQQ / IWM);
-  a bid below half a tick is no bid (price 0, size 0);
-* sizes (contracts) lognormal around ``10 + 200 L``, redrawn when the price moves and at
-  random refreshes; trades Poisson at ``daily volume / 8 / 23,400 s``, at the bid or the
-  ask, sizes ``1 + negative binomial``; the day's volume starts at 25-60 % of a seeded
-  daily volume (contracts, ~``20,000 L``); open interest seeded (~``30,000 L``).
-
-Static draws per contract come from a hash of ``(seed, conId)`` (the same contract gets
-the same open interest in every session of a seed); dynamic draws from one seeded numpy
-generator, so a run is reproducible for a seed and a sequence of requests.
+Where options come from is pluggable: the :class:`OptionEngine` asks an
+:class:`~desk.sim.option_source.OptionSource` (:mod:`desk.sim.option_source`) for
+definitions and quote moves; :class:`~desk.sim.synthetic_options.SyntheticOptions` is the
+default source (:mod:`desk.sim.synthetic_options`), a replay plugs in recorded ones.
 """
 
 from __future__ import annotations
@@ -98,30 +61,20 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Iterable, Sequence
-from datetime import date
-from typing import NamedTuple, Protocol
 
 import numpy as np
 from numpy.typing import NDArray
 
 from desk.domain.calendar import (
-    DAYS_PER_YEAR,
     EXCHANGE_TZ_ID,
-    SECONDS_PER_YEAR,
-    TRADING_HOURS_PER_DAY,
     exchange_date,
 )
-from desk.pricing import bsm_greeks, bsm_price
+from desk.pricing import bsm_greeks
 from desk.sim import messages as m
 from desk.sim.chain import (
     INDEX_ETFS,
-    OPTION_CON_ID_MAX,
-    OPTION_CON_ID_MIN,
     OPTION_EXCHANGES,
-    ChainListing,
     SimOption,
-    expiry_epoch,
-    listing_for,
 )
 from desk.sim.codec import encode_fields
 from desk.sim.contracts import ContractQuery
@@ -135,8 +88,9 @@ from desk.sim.delayed import (
 from desk.sim.market import Changed
 from desk.sim.messages import Code, Out, Part, Tick, price_part, render, size_part, string_part
 from desk.sim.universe import UNIVERSE, SimStock
-from desk.sim.volsurface import VolSurface, dividend_yield
+from desk.sim.option_source import OptionRows, OptionSource, SecDefParams
 from desk.sim.ports import Client, Host, OptionLine, SimQuote
+from desk.sim.synthetic_options import SyntheticOptions
 
 __all__ = [
     "DEFAULT_RATE",
@@ -154,8 +108,6 @@ log = logging.getLogger("desk.sim")
 #: Default risk-free rate of option pricing: 4.5 %, continuously compounded (a gateway
 #: parameter, ``SimGateway(rate=...)``).
 DEFAULT_RATE = 0.045
-#: Seconds of a full regular session (09:30-16:00), over which the day's volume trades.
-SESSION_SECONDS = TRADING_HOURS_PER_DAY * 3600.0
 
 # Tick types of options that messages.Tick does not name.
 TICK_BID_OPTION = 10
@@ -190,441 +142,6 @@ _RULES = {True: ",".join(["110"] * len(OPTION_EXCHANGES)),
 
 _H_OPTION = b"21\x00"
 _NAN = float("nan")
-
-
-class SecDefParams(NamedTuple):
-    """One securityDefinitionOptionParameter (75) message: the chain on one exchange.
-
-    ``expirations`` ``YYYYMMDD`` ascending; ``strikes`` dollars per share ascending (the
-    union over the expirations); ``multiplier`` as text (``"100"``)."""
-
-    exchange: str
-    underlying_con_id: int
-    trading_class: str
-    multiplier: str
-    expirations: tuple[str, ...]
-    strikes: tuple[float, ...]
-
-
-class OptionRows:
-    """Structure of arrays of the active option contracts (owned by :class:`OptionEngine`).
-
-    Row ``i`` is ``options[i]``. Static columns (engine-filled): ``con_id``, ``und``
-    (index into the engine's underlyings), ``is_call``, ``strike`` ($/share),
-    ``expiry_ts`` (UTC epoch seconds of the expiry's close, :func:`~desk.sim.chain.expiry_epoch`), ``q``
-    (dividend yield). Quote columns (source-filled; prices dollars per share, sizes and
-    volumes in contracts): ``bid`` (0 = no bid), ``ask``, ``bid_size``, ``ask_size``,
-    ``last`` (NaN = none), ``last_size``, ``volume``, ``open_interest``, ``high``,
-    ``low``, ``close``, ``open``, ``model_iv`` (annual fraction; NaN = imply from mid).
-    Engine state: ``und_price`` (underlying mid at the last step), ``nsubs`` (streaming
-    lines on the row). Sources may keep their own per-row arrays in ``extra``.
-    """
-
-    _FLOAT = ("strike", "expiry_ts", "q", "bid", "ask", "last", "high", "low", "close",
-              "open", "model_iv", "und_price")
-    _INT = ("con_id", "und", "bid_size", "ask_size", "last_size", "volume", "open_interest",
-            "nsubs")
-
-    def __init__(self) -> None:
-        self.n = 0
-        self.options: list[SimOption] = []
-        self.is_call = np.zeros(0, dtype=bool)
-        for name in self._FLOAT:
-            setattr(self, name, np.zeros(0, dtype=np.float64))
-        for name in self._INT:
-            setattr(self, name, np.zeros(0, dtype=np.int64))
-        #: source-owned float columns, grown with the rows (filled by ``open_rows``)
-        self.extra: dict[str, NDArray[np.float64]] = {}
-
-    # typed attribute declarations for readers and type checkers
-    strike: NDArray[np.float64]
-    expiry_ts: NDArray[np.float64]
-    q: NDArray[np.float64]
-    bid: NDArray[np.float64]
-    ask: NDArray[np.float64]
-    last: NDArray[np.float64]
-    high: NDArray[np.float64]
-    low: NDArray[np.float64]
-    close: NDArray[np.float64]
-    open: NDArray[np.float64]
-    model_iv: NDArray[np.float64]
-    und_price: NDArray[np.float64]
-    con_id: NDArray[np.int64]
-    und: NDArray[np.int64]
-    bid_size: NDArray[np.int64]
-    ask_size: NDArray[np.int64]
-    last_size: NDArray[np.int64]
-    volume: NDArray[np.int64]
-    open_interest: NDArray[np.int64]
-    nsubs: NDArray[np.int64]
-
-    def append(self, options: Sequence[SimOption], und: Sequence[int], q: Sequence[float]
-               ) -> slice:
-        """Add rows for ``options`` (underlying indices ``und``, dividend yields ``q``);
-        quote columns start at 0 / NaN. Returns the slice of the new rows."""
-        k = len(options)
-        start = self.n
-        grow = {
-            "con_id": [o.con_id for o in options],
-            "und": list(und),
-            "strike": [o.strike for o in options],
-            "expiry_ts": [expiry_epoch(o.expiry) for o in options],
-            "q": list(q),
-        }
-        for name in self._FLOAT + self._INT:
-            arr = getattr(self, name)
-            fill = grow.get(name)
-            if fill is None:
-                new = np.full(k, np.nan if name in ("last", "model_iv", "und_price") else 0,
-                              dtype=arr.dtype)
-            else:
-                new = np.asarray(fill, dtype=arr.dtype)
-            setattr(self, name, np.concatenate([arr, new]))
-        self.is_call = np.concatenate([self.is_call, [o.is_call for o in options]])
-        for name, arr in self.extra.items():
-            self.extra[name] = np.concatenate([arr, np.zeros(k)])
-        self.options.extend(options)
-        self.n += k
-        return slice(start, self.n)
-
-    def years(self, now: float, rows: slice | NDArray[np.integer] = slice(None)
-              ) -> NDArray[np.float64]:
-        """Years (ACT/365) from UTC epoch ``now`` to each row's expiry, floored at 0."""
-        return np.maximum((self.expiry_ts[rows] - now) / SECONDS_PER_YEAR, 0.0)
-
-
-class OptionSource(Protocol):
-    """Where the gateway's options come from: definitions and quotes (the replay seam).
-
-    Prices are dollars per share, sizes contracts, times UTC epoch seconds, ``S`` the
-    underlying mid per row (dollars per share), ``r`` the continuously compounded rate.
-    Optional: ``bind(underlyings)``, called with the engine's list of underlying symbols
-    whenever it grows (``OptionRows.und`` indexes it). Called on the gateway's loop only.
-    """
-
-    def sec_def_params(self, symbol: str, con_id: int) -> list[SecDefParams] | None:
-        """The chain of an underlying (by symbol and/or conId, 0 = any) per exchange;
-        ``None`` if the underlying is unknown (error 200), ``[]`` if it has no options."""
-        ...
-
-    def find(self, q: ContractQuery) -> list[SimOption]:
-        """Every option matching the query (secType OPT or a bare conId)."""
-        ...
-
-    def option(self, con_id: int) -> SimOption | None:
-        """The option with this conId, or ``None``."""
-        ...
-
-    def dividend_yield(self, symbol: str) -> float:
-        """Continuous dividend yield of an underlying (annual fraction)."""
-        ...
-
-    def open_rows(self, rows: OptionRows, new: slice, S: NDArray[np.float64], now: float,
-                  r: float) -> None:
-        """Fill the quote columns of the new rows ``rows[new]`` (``S`` covers all rows)."""
-        ...
-
-    def step_rows(self, rows: OptionRows, S: NDArray[np.float64], now: float, dt: float,
-                  r: float) -> NDArray[np.integer]:
-        """Move every row's quote ``dt`` market seconds on; return a
-        :class:`~desk.sim.market.Changed` bit mask per row (0 = unchanged). Rows whose
-        ``S`` is NaN (underlying not simulated) are left alone."""
-        ...
-
-    def underlying_stats(self, symbol: str, S: float, now: float, r: float
-                         ) -> tuple[int, int, int, int, float] | None:
-        """``(call OI, put OI, call volume, put volume, 30-day ATM IV)`` of an underlying's
-        whole chain (contracts; IV annual fraction), or ``None``."""
-        ...
-
-
-# --- the synthetic source -------------------------------------------------------------------
-
-_M64 = np.uint64(0xFFFFFFFFFFFFFFFF)
-
-
-def _hash_uniform(seed: int, con_ids: NDArray[np.int64], salt: int) -> NDArray[np.float64]:
-    """Uniforms in (0, 1) from (seed, conId, salt) by the splitmix64 finalizer (Steele,
-    Lea & Flood, "Fast splittable pseudorandom number generators", OOPSLA 2014)."""
-    key = np.uint64((seed * 0x9E3779B97F4A7C15 + salt * 0xD1B54A32D192ED03) & 0xFFFFFFFFFFFFFFFF)
-    with np.errstate(over="ignore"):
-        z = con_ids.astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15) + key
-        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-        z = z ^ (z >> np.uint64(31))
-    return ((z >> np.uint64(11)).astype(np.float64) + 0.5) * (1.0 / 9007199254740992.0)
-
-
-def _normal(u: NDArray[np.float64]) -> NDArray[np.float64]:
-    from scipy.special import ndtri
-
-    return ndtri(u)
-
-
-class SyntheticOptions:
-    """The default :class:`OptionSource`: listed chains (:mod:`desk.sim.chain`) quoted on
-    seeded vol surfaces (see the module docstring for the quote model).
-
-    ``SyntheticOptions(seed, today)`` lists as of exchange date ``today``; ``surface``
-    defaults to ``VolSurface.seeded(seed)``.
-    """
-
-    def __init__(self, seed: int, today: date, surface: VolSurface | None = None,
-                 listing: ChainListing | None = None) -> None:
-        self.seed = int(seed)
-        self.today = today
-        self._listing = listing
-        #: UTC epoch of the listing date's close (that of the session before if the date
-        #: is not one; :func:`~desk.sim.chain.expiry_epoch`): the time origin of
-        #: the static activity draws
-        self._listing_close = expiry_epoch(today.strftime("%Y%m%d"))
-        self.surface = surface if surface is not None else VolSurface.seeded(self.seed)
-        self.rng = np.random.default_rng([self.seed, 0x0B7])
-        self._surface_index = np.zeros(0, dtype=np.int64)
-
-    @property
-    def listing(self) -> ChainListing:
-        """The chains listed as of ``today`` (built on first use, shared per process)."""
-        if self._listing is None:
-            self._listing = listing_for(self.today)
-        return self._listing
-
-    # --- definitions ---------------------------------------------------------------------
-
-    def sec_def_params(self, symbol: str, con_id: int) -> list[SecDefParams] | None:
-        stock = UNIVERSE.get(symbol.strip().upper()) if symbol else None
-        if stock is None and con_id:
-            stock = next((s for s in UNIVERSE.values() if s.con_id == con_id), None)
-        if stock is None or (con_id and stock.con_id != con_id):
-            return None
-        chain = self.listing.chain(stock.symbol)
-        if chain is None:
-            return []
-        exps = tuple(chain.expirations)
-        strikes = tuple(chain.strikes)
-        return [SecDefParams(ex, stock.con_id, chain.trading_class, "100", exps, strikes)
-                for ex in OPTION_EXCHANGES]
-
-    def find(self, q: ContractQuery) -> list[SimOption]:
-        if q.con_id:
-            opt = self.option(q.con_id)
-            if opt is None:
-                return []
-            hits = [opt]
-            if q.symbol or q.last_trade_date or q.strike or q.right or q.local_symbol \
-                    or q.trading_class:
-                hits = [o for o in self.listing.find(
-                    q.symbol, q.last_trade_date, q.strike, q.right, q.trading_class,
-                    q.local_symbol) if o.con_id == q.con_id]
-        else:
-            if not (q.symbol or q.local_symbol):
-                return []
-            hits = self.listing.find(q.symbol, q.last_trade_date, q.strike, q.right,
-                                     q.trading_class, q.local_symbol)
-        if q.multiplier not in ("", "0", "100"):
-            return []
-        if q.currency not in ("", "USD"):
-            return []
-        if q.exchange and q.exchange not in OPTION_EXCHANGES:
-            return []
-        return hits
-
-    def option(self, con_id: int) -> SimOption | None:
-        if not OPTION_CON_ID_MIN <= con_id < OPTION_CON_ID_MAX:
-            return None  # a stock's or nobody's: no need to build the listing
-        return self.listing.option(con_id)
-
-    def dividend_yield(self, symbol: str) -> float:
-        return dividend_yield(symbol)
-
-    # --- quotes ----------------------------------------------------------------------------
-
-    def _model(self, rows: OptionRows, i: slice | NDArray[np.integer], S: NDArray[np.float64],
-               now: float, r: float) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-        T = rows.years(now, i)
-        sigma = self.surface.vol_rows(self._surface_index[rows.und[i]], rows.strike[i], T, S,
-                                      r, rows.q[i])
-        K = rows.strike[i]
-        price = bsm_price(rows.is_call[i], S, K, T, r, rows.q[i], sigma)
-        intrinsic = np.maximum(np.where(rows.is_call[i], S - K, K - S), 0.0)
-        return np.maximum(price, intrinsic), sigma
-
-    def bind(self, underlyings: Sequence[str]) -> None:
-        """Called by the engine when its list of underlyings grows (row ``und`` indices
-        refer to it)."""
-        self._surface_index = np.array([self.surface.index_of(s) for s in underlyings],
-                                       dtype=np.int64)
-
-    def activity(self, con_ids: NDArray[np.int64], symbols: Sequence[str],
-                 K: NDArray[np.float64], expiry_ts: NDArray[np.float64]
-                 ) -> tuple[NDArray[np.int64], NDArray[np.float64], NDArray[np.float64]]:
-        """Static activity of contracts: ``(open interest, typical daily volume, fraction
-        of it already traded when the session starts)``, contracts.
-
-        A function of the seed, the conId and the contract's terms only (liquidity from
-        moneyness at the underlying's reference price and time to expiry from the
-        listing date's close), so a contract's open interest is the same in every
-        session of a seed, whenever it is asked for."""
-        t0 = np.maximum((expiry_ts - self._listing_close) / SECONDS_PER_YEAR, 0.0)
-        ref = np.array([UNIVERSE[u].price for u in symbols])
-        und_liq = np.array([min(1.5, max(0.3, math.sqrt(UNIVERSE[u].daily_volume / 40e6)))
-                            for u in symbols])
-        idx = np.array([self.surface.index_of(u) for u in symbols], dtype=np.int64)
-        atm = self.surface.atm_rows(idx, np.maximum(t0, 1e-6), ref)
-        z = np.log(K / ref) / (atm * np.sqrt(np.maximum(t0, 1.0 / DAYS_PER_YEAR)))
-        liq = np.maximum(und_liq * np.exp(-0.5 * (z / 1.2) ** 2) / (1.0 + 2.0 * t0), 0.002)
-        n1, n2 = (_normal(_hash_uniform(self.seed, con_ids, salt)) for salt in (1, 2))
-        n1, n2 = np.clip(n1, -2.5, 2.5), np.clip(n2, -2.5, 2.5)  # no freak outliers
-        oi = np.round(30000.0 * liq * np.exp(0.8 * n1)).astype(np.int64)
-        day_volume = 20000.0 * liq * np.exp(0.6 * n2)
-        done = 0.25 + 0.35 * _hash_uniform(self.seed, con_ids, 5)
-        return oi, day_volume, done
-
-    def open_rows(self, rows: OptionRows, new: slice, S: NDArray[np.float64], now: float,
-                  r: float) -> None:
-        for name in ("rel", "base_size", "trade_rate", "refresh_rate", "lo_tick", "hi_tick"):
-            rows.extra.setdefault(name, np.zeros(rows.n))
-        ids = rows.con_id[new]
-        s = S[new]
-        K = rows.strike[new]
-        T = rows.years(now, new)
-        fresh = rows.options[new]
-        oi, day_volume, done = self.activity(ids, [o.symbol for o in fresh], K,
-                                             rows.expiry_ts[new])
-        # liquidity now (moneyness at the current price): spreads, sizes, refreshes
-        und_liq = np.array([min(1.5, max(0.3, math.sqrt(UNIVERSE[o.symbol].daily_volume
-                                                          / 40e6))) for o in fresh])
-        atm = self.surface.atm_rows(self._surface_index[rows.und[new]], np.maximum(T, 1e-6), s)
-        z = np.log(K / s) / (atm * np.sqrt(np.maximum(T, 1.0 / DAYS_PER_YEAR)))
-        liq = np.maximum(und_liq * np.exp(-0.5 * (z / 1.2) ** 2) / (1.0 + 2.0 * T), 0.002)
-        n1, n3, n4 = (_normal(_hash_uniform(self.seed, ids, salt)) for salt in (1, 3, 4))
-        rows.extra["lo_tick"][new] = [o.tick_for(0.0) for o in fresh]
-        rows.extra["hi_tick"][new] = [o.tick_for(3.0) for o in fresh]
-        rows.extra["rel"][new] = np.clip(0.004 / liq, 0.004, 0.05)
-        rows.extra["base_size"][new] = 10.0 + 200.0 * liq * np.exp(0.5 * n4)
-        rows.extra["trade_rate"][new] = day_volume / 8.0 / SESSION_SECONDS
-        rows.extra["refresh_rate"][new] = 0.2 + 0.5 * np.minimum(liq, 1.0)
-        rows.open_interest[new] = oi
-        rows.volume[new] = np.round(day_volume * done).astype(np.int64)
-        price, sigma = self._model(rows, new, s, now, r)
-        rows.model_iv[new] = sigma
-        self._quote(rows, np.arange(new.start, new.stop), price, force=True)
-        # last trade, previous close and today's open / high / low around the model price
-        ticks = np.where(price < 3.0, rows.extra["lo_tick"][new], rows.extra["hi_tick"][new])
-        last = np.maximum(np.round(price * np.exp(0.01 * n3) / ticks) * ticks, 0.01)
-        rows.last[new] = np.where(rows.volume[new] > 0, last, np.nan)
-        rows.last_size[new] = 1 + self.rng.negative_binomial(1, 1 / 8.0, size=len(ids))
-        close = np.maximum(np.round(price * np.exp(0.05 * n4) / ticks) * ticks, 0.01)
-        rows.close[new] = close
-        rows.open[new] = np.maximum(np.round(price * np.exp(0.03 * n1) / ticks) * ticks, 0.01)
-        rows.high[new] = np.fmax(np.maximum(rows.open[new], last), price * 1.02)
-        rows.low[new] = np.fmin(np.minimum(rows.open[new], last), price * 0.98)
-        rows.high[new] = np.round(rows.high[new] / ticks) * ticks
-        rows.low[new] = np.maximum(np.round(rows.low[new] / ticks) * ticks, 0.01)
-
-    def _quote(self, rows: OptionRows, i: NDArray[np.integer], price: NDArray[np.float64],
-               force: bool = False) -> NDArray[np.int64]:
-        """Requote rows ``i`` around model ``price``; return Changed bits per row."""
-        ex = rows.extra
-        rel = ex["rel"][i]
-        lo_tick = ex["lo_tick"][i]
-        hi_tick = ex["hi_tick"][i]
-        width = np.maximum(lo_tick, rel * price)
-        b_raw = price - 0.5 * width
-        a_raw = price + 0.5 * width
-        tb = np.where(b_raw < 3.0, lo_tick, hi_tick)
-        ta = np.where(a_raw < 3.0, lo_tick, hi_tick)
-        bid = np.floor(b_raw / tb + 1e-9) * tb
-        ask = np.ceil(a_raw / ta - 1e-9) * ta
-        bid = np.where(bid < 0.5 * lo_tick, 0.0, np.round(bid, 2))
-        ask = np.round(np.maximum(ask, np.maximum(bid + tb, lo_tick)), 2)
-        old_bid, old_ask = rows.bid[i], rows.ask[i]
-        bits = np.zeros(len(i), dtype=np.int64)
-        bid_moved = bid != old_bid
-        ask_moved = ask != old_ask
-        bits |= np.where(bid_moved, int(Changed.BID), 0)
-        bits |= np.where(ask_moved, int(Changed.ASK), 0)
-        base = ex["base_size"][i]
-        if force or bid_moved.any() or ask_moved.any():
-            new_b = self._sizes(base)
-            new_a = self._sizes(base)
-            rows.bid_size[i] = np.where(bid_moved | force, new_b, rows.bid_size[i])
-            rows.ask_size[i] = np.where(ask_moved | force, new_a, rows.ask_size[i])
-        rows.bid[i] = bid
-        rows.ask[i] = ask
-        rows.bid_size[i] = np.where(bid > 0, np.maximum(rows.bid_size[i], 1), 0)
-        return bits
-
-    def _sizes(self, base: NDArray[np.float64]) -> NDArray[np.int64]:
-        return np.maximum(1, np.round(base * self.rng.lognormal(0.0, 0.5, size=len(base))
-                                      )).astype(np.int64)
-
-    def step_rows(self, rows: OptionRows, S: NDArray[np.float64], now: float, dt: float,
-                  r: float) -> NDArray[np.integer]:
-        ok = np.flatnonzero(np.isfinite(S))
-        bits = np.zeros(rows.n, dtype=np.int64)
-        if ok.size == 0:
-            return bits
-        price, sigma = self._model(rows, ok, S[ok], now, r)
-        rows.model_iv[ok] = sigma
-        bits[ok] = self._quote(rows, ok, price)
-        ex = rows.extra
-        rng = self.rng
-        # size refreshes without a price change
-        p_refresh = 1.0 - np.exp(-ex["refresh_rate"][ok] * dt)
-        hit = rng.random(ok.size) < p_refresh
-        if hit.any():
-            j = ok[hit]
-            side = rng.random(j.size) < 0.5
-            jb = j[side & (rows.bid[j] > 0) & ((bits[j] & int(Changed.BID)) == 0)]
-            ja = j[~side & ((bits[j] & int(Changed.ASK)) == 0)]
-            rows.bid_size[jb] = self._sizes(ex["base_size"][jb])
-            rows.ask_size[ja] = self._sizes(ex["base_size"][ja])
-            bits[jb] |= int(Changed.BID_SIZE)
-            bits[ja] |= int(Changed.ASK_SIZE)
-        # trades
-        n = rng.poisson(ex["trade_rate"][ok] * dt)
-        traded = n > 0
-        if traded.any():
-            j = ok[traded]
-            k = n[traded]
-            size = k + rng.negative_binomial(k, 1 / 8.0)
-            buy = (rng.random(j.size) < 0.5) | (rows.bid[j] <= 0)
-            px = np.where(buy, rows.ask[j], rows.bid[j])
-            rows.last[j] = px
-            rows.last_size[j] = size
-            rows.volume[j] += size
-            hi = px > rows.high[j]
-            lo = px < rows.low[j]
-            rows.high[j] = np.where(hi, px, rows.high[j])
-            rows.low[j] = np.where(lo, px, rows.low[j])
-            bits[j] |= int(Changed.TRADE)
-            bits[j[hi]] |= int(Changed.HIGH)
-            bits[j[lo]] |= int(Changed.LOW)
-        return bits
-
-    def underlying_stats(self, symbol: str, S: float, now: float, r: float
-                         ) -> tuple[int, int, int, int, float] | None:
-        chain = self.listing.chain(symbol)
-        if chain is None:
-            return None
-        K_parts, T_parts, id_parts, call_parts = [], [], [], []
-        for e in chain.expiries:
-            k = np.array(e.strikes)
-            for ids, is_call in ((e.call_ids, True), (e.put_ids, False)):
-                K_parts.append(k)
-                T_parts.append(np.full(k.size, expiry_epoch(e.expiry)))
-                id_parts.append(np.array(ids, dtype=np.int64))
-                call_parts.append(np.full(k.size, is_call))
-        K = np.concatenate(K_parts)
-        calls = np.concatenate(call_parts)
-        oi, day_volume, done = self.activity(np.concatenate(id_parts),
-                                             [chain.underlying.symbol] * K.size, K,
-                                             np.concatenate(T_parts))
-        vol = np.round(day_volume * done)
-        iv30 = float(self.surface.atm_vol(chain.underlying.symbol, 30 / DAYS_PER_YEAR, S))
-        return (int(oi[calls].sum()), int(oi[~calls].sum()), int(vol[calls].sum()),
-                int(vol[~calls].sum()), iv30)
 
 
 # --- the engine -----------------------------------------------------------------------------

@@ -90,7 +90,7 @@ class OptionLine:
     """A streaming market data line on one option (one reqMktData of one session).
 
     ``rid`` is the request id as wire bytes; ``row`` the contract's row in the option
-    engine's arrays (:class:`desk.sim.options.OptionRows`); ``delayed`` whether it
+    engine's arrays (:class:`desk.sim.option_source.OptionRows`); ``delayed`` whether it
     carries delayed tick types; ``volume_ticks`` / ``oi_ticks`` whether generic ticks
     100 / 101 were asked for.
     """
