@@ -207,7 +207,8 @@ async def measure_datatable(runtime: _Runtime, frames: int, size: tuple[int, int
     from textual.app import App, ComposeResult
     from textual.widgets import DataTable
 
-    from desk.ui.widgets.chain import SIDE_COLUMNS, ChainPane
+    from desk.ui.widgets.chain import ChainPane
+    from desk.ui.widgets.chain_layout import SIDE_COLUMNS
 
     manager = runtime.chains
     rows = manager.rows

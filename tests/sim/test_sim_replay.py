@@ -33,7 +33,8 @@ from lean_data import lean_dir, needs_full_lean
 from ib_async import IB, LimitOrder, MarketOrder, Option, Stock
 
 from desk.sim import SimGateway
-from desk.sim.replay import ReplayData, ReplayError, ReplayMarket, load_replay, parse_day
+from desk.sim.replay_data import ReplayData, ReplayError, load_replay, parse_day
+from desk.sim.replay_market import ReplayMarket
 from desk.store.lean import option_con_id
 
 LEAN = lean_dir()

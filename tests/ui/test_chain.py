@@ -16,7 +16,8 @@ from desk.domain import FrozenClock
 from desk.domain.options import OptionGreeks, WindowSpec
 from desk.ui import create_app
 from desk.ui.messages import InstrumentSelected
-from desk.ui.widgets.chain import SIDE_COLUMNS, ChainPane, row_width, visible_columns
+from desk.ui.widgets.chain import ChainPane
+from desk.ui.widgets.chain_layout import SIDE_COLUMNS, row_width, visible_columns
 from goog_chain import EXPIRIES, GOOG, goog_chain_at
 from screen_text import screen_text
 
@@ -444,7 +445,7 @@ async def test_replayed_goog_day_shows_its_smile(tmp_path):
     from desk.runtime import Runtime
     from desk.settings import Mode, Settings
     from desk.sim import SimGateway
-    from desk.sim.replay import ReplayMarket
+    from desk.sim.replay_market import ReplayMarket
     from goog_chain import goog_replay_data
 
     market = ReplayMarket(goog_replay_data(AT))

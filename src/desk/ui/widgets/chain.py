@@ -26,14 +26,16 @@ rows whose quotes or flags (ATM, ITM, stale) changed; the row cache key is the t
 ``s`` swaps the grid for the smile (IV by strike of the window, :mod:`desk.ui.widgets.smile`).
 Enter posts :class:`~desk.ui.messages.InstrumentSelected` with the option under the cursor
 (the order ticket follows it).
+
+This module holds the widget; the columns, cell texts, row segments and fixed lines are
+pure functions in :mod:`desk.ui.widgets.chain_layout`, the look in :mod:`~desk.ui.widgets.chain_styles`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import math
 from collections.abc import Callable
-from typing import TYPE_CHECKING, ClassVar, NamedTuple
+from typing import TYPE_CHECKING, ClassVar
 
 from rich.segment import Segment
 from rich.style import Style
@@ -44,109 +46,21 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from desk.domain import Clock, Instrument
-from desk.domain.options import OptionGreeks, OptionQuote
-from desk.ui.formatting import MISSING, fmt_price
+from desk.domain.options import OptionQuote
 from desk.ui.messages import InstrumentSelected
-from desk.ui.widgets.smile import SmilePoint, smile_lines
+from desk.ui.widgets.chain_layout import (
+    BOTTOM_LINES, COLUMN_KEYS, SIDE_COLUMNS, TOP_LINES, ChainColumn, RowFlags, atm_row, call_columns, changed_rows,
+    detail_text, empty_text, expiry_after, header_text, hint_line, row_flags, row_segments, row_width, rows_by_con_id,
+    scroll_target, side_texts, side_values, smile_view, title_text, visible_columns,
+)
+from desk.ui.widgets.chain_styles import CHAIN_COMPONENT_CLASSES, CHAIN_CSS, resolve_styles
 
 if TYPE_CHECKING:
     from desk.broker.chain_window import ChainRow
     from desk.broker.chains import ChainFlush, ChainManager
 
-__all__ = ["ChainColumn", "ChainPane", "SIDE_COLUMNS"]
-
-
-class ChainColumn(NamedTuple):
-    """One column of a side: ``key``, header ``title``, ``width`` cells, ``drop`` order
-    (columns with a higher number are dropped first when the pane is narrow; 0 never)."""
-
-    key: str
-    title: str
-    width: int
-    drop: int
-
-
-#: The put side's columns, from the strike outwards; the call side mirrors them (with bid
-#: and ask in the same bid-then-ask order on both sides).
-SIDE_COLUMNS: tuple[ChainColumn, ...] = (
-    ChainColumn("bid", "Bid", 7, 0),
-    ChainColumn("ask", "Ask", 7, 0),
-    ChainColumn("last", "Last", 7, 3),
-    ChainColumn("iv", "IV%", 5, 0),
-    ChainColumn("delta", "Delta", 6, 0),
-    ChainColumn("gamma", "Gamma", 7, 4),
-    ChainColumn("theta", "Theta", 6, 1),
-    ChainColumn("vega", "Vega", 5, 2),
-    ChainColumn("volume", "Vol", 6, 6),
-    ChainColumn("oi", "OI", 7, 5),
-)
-_KEYS = tuple(c.key for c in SIDE_COLUMNS)
-_INDEX = {key: i for i, key in enumerate(_KEYS)}
-_ALL_MISSING = (MISSING,) * len(SIDE_COLUMNS)
-_NO_GREEKS = OptionGreeks()
-#: Width of the strike column (without the stale flags either side).
-STRIKE_WIDTH = 9
-#: Fixed lines above the rows (title, column header) and below them (detail, keys/message).
-TOP_LINES = 2
-BOTTOM_LINES = 2
-
-_KEYS_HINT = "[ ] expiry  +/- strikes  g Greeks  s smile  c centre  Enter select  z zoom"
-
-
-def _fmt_iv(iv: float) -> str:
-    return MISSING if iv != iv else f"{iv * 100:.1f}"
-
-
-def _fmt_greek(value: float, decimals: int = 3) -> str:
-    if value != value:
-        return MISSING
-    if abs(value) >= 100:
-        return f"{value:.1f}"
-    if abs(value) >= 10:
-        return f"{value:.2f}"
-    return f"{value:.{decimals}f}"
-
-
-def _fmt_count(value: float) -> str:
-    """Contracts: ``1,234``, ``56.7k``, ``1.23M``."""
-    if value != value:
-        return MISSING
-    if value >= 1_000_000:
-        return f"{value / 1_000_000:.2f}M"
-    if value >= 100_000:
-        return f"{value / 1_000:.0f}k"
-    if value >= 10_000:
-        return f"{value / 1_000:.1f}k"
-    return f"{value:,.0f}"
-
-
-def _fmt_strike(k: float) -> str:
-    return f"{k:g}" if k == k else MISSING
-
-
-def _fmt_expiry(expiry: str) -> str:
-    return f"{expiry[:4]}-{expiry[4:6]}-{expiry[6:8]}" if len(expiry) == 8 else expiry
-
-
-def visible_columns(width: int) -> tuple[ChainColumn, ...]:
-    """The side columns that fit ``width`` cells (both sides and the strike), dropping
-    the highest ``drop`` numbers first; never fewer than the ``drop == 0`` ones."""
-    columns = list(SIDE_COLUMNS)
-    while True:
-        if row_width(columns) <= width:
-            break
-        droppable = [c for c in columns if c.drop > 0]
-        if not droppable:
-            break
-        columns.remove(max(droppable, key=lambda c: c.drop))
-    return tuple(columns)
-
-
-def row_width(columns: tuple[ChainColumn, ...] | list[ChainColumn]) -> int:
-    """Cells of one row: 1 gap, the call side, flag, strike, flag, 1 gap, the put side
-    (each side's columns are followed by a 1-cell gap)."""
-    side = sum(c.width + 1 for c in columns)
-    return 1 + side + 1 + STRIKE_WIDTH + 1 + 1 + side
+# ChainColumn, SIDE_COLUMNS, row_width and visible_columns (chain_layout) re-exported
+__all__ = ["ChainColumn", "ChainPane", "SIDE_COLUMNS", "row_width", "visible_columns"]
 
 
 class ChainPane(ScrollView, can_focus=True):
@@ -178,54 +92,9 @@ class ChainPane(ScrollView, can_focus=True):
         Binding("z", "zoom", "Zoom", show=False, id="chain.zoom", tooltip="Maximize the chain pane (again: restore)"),
     ]
 
-    COMPONENT_CLASSES: ClassVar[set[str]] = {
-        "chain--title",
-        "chain--header",
-        "chain--strike",
-        "chain--atm",
-        "chain--itm",
-        "chain--cursor",
-        "chain--cursor-row",
-        "chain--stale",
-        "chain--missing",
-        "chain--empty",
-        "chain--detail",
-        "chain--hint",
-        "chain--warning",
-        "chain--error",
-        "chain--smile-otm",
-        "chain--smile-itm",
-        "chain--smile-atm",
-        "chain--smile-axis",
-    }
-
-    DEFAULT_CSS = """
-    ChainPane {
-        background: $surface;
-        color: $foreground;
-        scrollbar-size-vertical: 1;
-        scrollbar-size-horizontal: 1;
-    }
-    ChainPane > .chain--title { background: $panel; color: $foreground; text-style: bold; }
-    ChainPane > .chain--header { background: $panel; color: $text-muted; text-style: bold; }
-    ChainPane > .chain--strike { color: $foreground; text-style: bold; }
-    ChainPane > .chain--atm { color: $accent; text-style: bold reverse; }
-    ChainPane > .chain--itm { background: $secondary 15%; }
-    ChainPane > .chain--cursor { background: $primary 25%; }
-    ChainPane:focus > .chain--cursor { background: $primary 50%; }
-    ChainPane > .chain--cursor-row { background: $primary 10%; }
-    ChainPane > .chain--stale { color: $warning; text-style: bold; }
-    ChainPane > .chain--missing { color: $text-disabled; }
-    ChainPane > .chain--empty { color: $text-muted; text-style: italic; }
-    ChainPane > .chain--detail { background: $panel; color: $foreground; }
-    ChainPane > .chain--hint { color: $text-muted; }
-    ChainPane > .chain--warning { color: $warning; text-style: bold; }
-    ChainPane > .chain--error { color: $error; text-style: bold; }
-    ChainPane > .chain--smile-otm { color: $accent; text-style: bold; }
-    ChainPane > .chain--smile-itm { color: $text-muted; }
-    ChainPane > .chain--smile-atm { color: $warning; }
-    ChainPane > .chain--smile-axis { color: $text-muted; }
-    """
+    # the component classes and the CSS are in chain_styles, with the style names they map to
+    COMPONENT_CLASSES: ClassVar[set[str]] = CHAIN_COMPONENT_CLASSES
+    DEFAULT_CSS = CHAIN_CSS
 
     #: Seconds the pane waits after a watchlist selection before loading its chain (the
     #: cursor may move on: each load costs two gateway requests).
@@ -251,7 +120,7 @@ class ChainPane(ScrollView, can_focus=True):
         self.view = "grid"
         self._rows: list[ChainRow] = []
         self._row_of: dict[int, int] = {}  # conId -> row index
-        self._flags: list[tuple[bool, bool, bool, bool, bool]] = []  # atm, itm C, itm P, stale C, stale P
+        self._flags: list[RowFlags] = []  # atm, itm C, itm P, stale C, stale P
         #: strike -> (fast key: quote seqs + flags, display key: the texts shown, strip)
         self._cache: dict[float, tuple[tuple[object, ...], tuple[object, ...], Strip]] = {}
         self._view = Size(0, 0)  # the content area (without scrollbars), see render_lines
@@ -336,16 +205,8 @@ class ChainPane(ScrollView, can_focus=True):
         if chains.layout_seq != self._layout_seq or (flush is not None and flush.layout):
             self._rebuild()
             return len(self._rows)
-        refresh: set[int] = set()
-        if flush is not None:
-            for con_id in flush.con_ids:
-                row = self._row_of.get(con_id)
-                if row is not None:
-                    refresh.add(row)
         flags = self._compute_flags()
-        for i, (old, new) in enumerate(zip(self._flags, flags)):
-            if old != new:
-                refresh.add(i)
+        refresh = changed_rows(self._row_of, flush.con_ids if flush is not None else None, self._flags, flags)
         self._flags = flags
         if self.view == "smile":
             if refresh or (flush is not None and flush.computed):
@@ -432,10 +293,8 @@ class ChainPane(ScrollView, can_focus=True):
         chains = self.chains
         if chains is None or not chains.expiries:
             return
-        expiries = chains.expiries
         base = self._pending_expiry or chains.expiry
-        i = expiries.index(base) if base in expiries else 0
-        target = expiries[max(0, min(len(expiries) - 1, i + step))]
+        target = expiry_after(chains.expiries, base, step)
         if target == base:
             return
         self._pending_expiry = target
@@ -584,11 +443,7 @@ class ChainPane(ScrollView, can_focus=True):
         self._layout_key = layout_key
         self._layout_seq = chains.layout_seq
         self._rows = list(chains.rows)
-        self._row_of = {}
-        for i, row in enumerate(self._rows):
-            for ins in (row.call, row.put):
-                if ins is not None:
-                    self._row_of[ins.con_id] = i
+        self._row_of = rows_by_con_id(self._rows)
         self._cache.clear()
         self._fixed.clear()
         self._smile = None
@@ -614,90 +469,24 @@ class ChainPane(ScrollView, can_focus=True):
         chains = self.chains
         if chains is None or not self._rows:
             return 0
-        atm = chains.atm_strike
-        if atm != atm:
-            return len(self._rows) // 2
-        return min(range(len(self._rows)), key=lambda i: abs(self._rows[i].strike - atm))
+        return atm_row(self._rows, chains.atm_strike)
 
-    def _compute_flags(self) -> list[tuple[bool, bool, bool, bool, bool]]:
+    def _compute_flags(self) -> list[RowFlags]:
         chains = self.chains
         if chains is None:
             return []
-        spot = chains.spot if chains.spot == chains.spot else chains.forward
-        atm = chains.atm_strike
-        now = self.clock.time()
-        stale_after = self.stale_after
-        flags = []
-        for row in self._rows:
-            k = row.strike
-            flags.append((
-                k == atm,
-                spot == spot and k < spot,
-                spot == spot and k > spot,
-                self._stale(chains.quote(row.call), now, stale_after),
-                self._stale(chains.quote(row.put), now, stale_after),
-            ))
-        return flags
-
-    @staticmethod
-    def _stale(quote: OptionQuote | None, now: float, stale_after: float) -> bool:
-        if quote is None or quote.time is None:
-            return False
-        return now - quote.time.timestamp() > stale_after
+        return row_flags(chains, self._rows, self.clock.time(), self.stale_after)
 
     # ------------------------------------------------------------------ rendering
 
     def _style(self, name: str) -> Style:
         if self._styles is None:
-            get = self.get_component_rich_style
-            self._styles = {
-                "base": self.rich_style,
-                "title": get("chain--title"),
-                "header": get("chain--header"),
-                "cursor": get("chain--cursor"),
-                "cursor-row": get("chain--cursor-row"),
-                "itm": get("chain--itm"),
-                "detail": get("chain--detail"),
-                "empty": get("chain--empty"),
-                # foreground-only overlays keep the cell's background
-                "strike": get("chain--strike", partial=True),
-                "atm": get("chain--atm", partial=True),
-                "stale": get("chain--stale", partial=True),
-                "missing": get("chain--missing", partial=True),
-                "hint": get("chain--hint", partial=True),
-                "warning": get("chain--warning", partial=True),
-                "error": get("chain--error", partial=True),
-                "otm": get("chain--smile-otm", partial=True),
-                "itm-dot": get("chain--smile-itm", partial=True),
-                "atm-line": get("chain--smile-atm", partial=True),
-                "axis": get("chain--smile-axis", partial=True),
-            }
+            self._styles = resolve_styles(self.get_component_rich_style, self.rich_style)
         return self._styles[name]
 
     def _cells(self, quote: OptionQuote | None) -> dict[str, str]:
         """The texts of one contract's cells by column key (unpadded)."""
-        return dict(zip(_KEYS, self._values(quote)))
-
-    def _values(self, quote: OptionQuote | None) -> tuple[str, ...]:
-        """The texts of one contract's cells in :data:`SIDE_COLUMNS` order (the hot path)."""
-        if quote is None:
-            return _ALL_MISSING
-        g = quote.ours if self.source == "ours" else quote.model
-        if g is None:
-            g = _NO_GREEKS
-        bid, ask, last = quote.bid, quote.ask, quote.last
-        return (
-            f"{bid:,.2f}" if bid == bid else MISSING,
-            f"{ask:,.2f}" if ask == ask else MISSING,
-            f"{last:,.2f}" if last == last else MISSING,
-            _fmt_iv(g.iv),
-            _fmt_greek(g.delta),
-            _fmt_greek(g.gamma, 4),
-            _fmt_greek(g.theta),
-            _fmt_greek(g.vega),
-            _fmt_count(quote.volume),
-            _fmt_count(quote.open_interest),
-        )
+        return dict(zip(COLUMN_KEYS, side_values(quote, self.source)))
 
     def _row_strip(self, row: int) -> Strip:
         """The strip of ``row``: cached by the quotes' ``seq`` and the row's flags; when
@@ -717,197 +506,50 @@ class ChainPane(ScrollView, can_focus=True):
         if cached is not None and cached[0] == fast:
             return cached[2]
         columns = self._columns
-        call_texts = self._texts(call, r.call is not None, self._call_columns(columns))
-        put_texts = self._texts(put, r.put is not None, columns)
+        call_texts = side_texts(call, r.call is not None, call_columns(columns), self.source)
+        put_texts = side_texts(put, r.put is not None, columns, self.source)
         display = (call_texts, put_texts, flags, cursor, columns)
         if cached is not None and cached[1] == display:
             self._cache[r.strike] = (fast, display, cached[2])
             return cached[2]
-        strip = self._build_row(r.strike, call_texts, put_texts, flags, cursor)
+        strip = Strip(row_segments(r.strike, call_texts, put_texts, flags, cursor, self._style), row_width(columns))
         self._cache[r.strike] = (fast, display, strip)
         self.rows_rendered += 1
         return strip
 
-    @staticmethod
-    def _call_columns(columns: tuple[ChainColumn, ...]) -> tuple[ChainColumn, ...]:
-        """The call side's columns left to right: mirrored, but bid before ask."""
-        outer = [c for c in reversed(columns) if c.key not in ("bid", "ask")]
-        return tuple(outer + [c for c in columns if c.key in ("bid", "ask")])
-
-    def _texts(self, quote: OptionQuote | None, present: bool, columns: tuple[ChainColumn, ...]) -> tuple[str, ...]:
-        """The cell texts of one side, padded to the columns' widths (blank for no contract)."""
-        if not present:
-            return tuple(" " * c.width for c in columns)
-        values = self._values(quote)
-        out = []
-        for c in columns:
-            text = values[_INDEX[c.key]]
-            width = c.width
-            if len(text) > width:
-                text = text[: width - 1] + "…"
-            out.append(text.rjust(width))
-        return tuple(out)
-
-    def _build_row(
-        self, strike: float, call_texts: tuple[str, ...], put_texts: tuple[str, ...],
-        flags: tuple[bool, bool, bool, bool, bool], cursor: str,
-    ) -> Strip:
-        style = self._style
-        atm, itm_c, itm_p, stale_c, stale_p = flags
-        row_bg = style("cursor-row") if cursor else style("base")
-        call_bg = style("cursor") if cursor == "C" else (row_bg + style("itm") if itm_c else row_bg)
-        put_bg = style("cursor") if cursor == "P" else (row_bg + style("itm") if itm_p else row_bg)
-        missing = style("missing")
-        segments: list[Segment] = [Segment(" ", row_bg)]
-
-        def side(texts: tuple[str, ...], bg: Style) -> None:
-            # one segment per run of cells with the same style (missing values are dimmed)
-            dim = bg + missing
-            run: list[str] = []
-            run_missing = False
-            for text in texts:
-                is_missing = text.endswith(MISSING)
-                if run and is_missing != run_missing:
-                    segments.append(Segment("".join(run), dim if run_missing else bg))
-                    run = []
-                run_missing = is_missing
-                run.append(text)
-                run.append(" ")
-            if run:
-                segments.append(Segment("".join(run), dim if run_missing else bg))
-
-        side(call_texts, call_bg)
-        stale = row_bg + style("stale")
-        segments.append(Segment("*" if stale_c else " ", stale))
-        text = _fmt_strike(strike)
-        text = f"▶{text}◀" if atm else text
-        segments.append(Segment(text.center(STRIKE_WIDTH), row_bg + (style("atm") if atm else style("strike"))))
-        segments.append(Segment("*" if stale_p else " ", stale))
-        segments.append(Segment(" ", row_bg))
-        side(put_texts, put_bg)
-        return Strip(segments, row_width(self._columns))
+    def _fixed_strip(self, name: str, key: object, build: Callable[[], tuple[str, Style]]) -> Strip:
+        """Fixed line ``name`` (one segment of ``build()``'s text and style), rebuilt only
+        when its ``key`` changed."""
+        cached = self._fixed.get(name)
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        text, style = build()
+        strip = Strip([Segment(text, style)], len(text))
+        self._fixed[name] = (key, strip)
+        return strip
 
     def _header_strip(self) -> Strip:
-        key = ("header", self._columns, self.source)
-        cached = self._fixed.get("header")
-        if cached is not None and cached[0] == key:
-            return cached[1]
-        style = self._style("header")
         columns = self._columns
-        parts = [" "]
-        for c in self._call_columns(columns):
-            parts.append(c.title.rjust(c.width) + " ")
-        parts.append(" " + "Strike".center(STRIKE_WIDTH) + " ")
-        parts.append(" ")
-        for c in columns:
-            parts.append(c.title.rjust(c.width) + " ")
-        text = "".join(parts)
-        strip = Strip([Segment(text, style)], len(text))
-        self._fixed["header"] = (key, strip)
-        return strip
+        return self._fixed_strip("header", ("header", columns, self.source),
+                                 lambda: (header_text(columns), self._style("header")))
 
     def _title_strip(self) -> Strip:
-        chains = self.chains
-        style = self._style("title")
-        if chains is None:
-            text = " Option chain: not available"
-        elif chains.underlying is None:
-            text = " Option chain: select a stock in the watchlist"
-        else:
-            und = chains.underlying.symbol
-            spot = fmt_price(chains.spot) if chains.spot == chains.spot else MISSING
-            parts = [f" {und} {spot}"]
-            if chains.expiry:
-                n = len(chains.expiries)
-                i = chains.expiries.index(chains.expiry) + 1 if chains.expiry in chains.expiries else 0
-                days = chains.days_to_expiry()
-                dte = f" · {days:.1f}d" if days == days else ""
-                parts.append(f"◂ {_fmt_expiry(chains.expiry)}{dte} ▸ {i}/{n}")
-                if chains.forward == chains.forward:
-                    parts.append(f"F {chains.forward:,.2f}")
-                parts.append(str(chains.spec))
-                parts.append(f"Greeks: {'ours' if self.source == 'ours' else 'IB model'}")
-                if self.view == "smile":
-                    parts.append("smile")
-            elif chains.loading:
-                parts.append("loading…")
-            text = "  ".join(parts)
-        key = ("title", text)
-        cached = self._fixed.get("title")
-        if cached is not None and cached[0] == key:
-            return cached[1]
-        strip = Strip([Segment(text, style)], len(text))
-        self._fixed["title"] = (key, strip)
-        return strip
-
-    def _detail_text(self) -> str:
-        chains = self.chains
-        instrument = self.highlighted
-        if chains is None or instrument is None:
-            return ""
-        quote = chains.quote(instrument)
-        if quote is None:
-            return f" {instrument.key}: no market data line"
-        size = lambda v: MISSING if v != v else f"{v:,.0f}"  # noqa: E731
-        text = (
-            f" {instrument.key}  bid {fmt_price(quote.bid)}×{size(quote.bid_size)}"
-            f"  ask {fmt_price(quote.ask)}×{size(quote.ask_size)}  last {fmt_price(quote.last)}"
-            f"  vol {_fmt_count(quote.volume)}  OI {_fmt_count(quote.open_interest)}"
-        )
-        for name, g in (("ours", quote.ours), ("IB", quote.model)):
-            if g is None:
-                text += f"  {name}: —"
-                continue
-            text += (
-                f"  {name}: IV {_fmt_iv(g.iv)}% Δ {_fmt_greek(g.delta)} Γ {_fmt_greek(g.gamma, 4)}"
-                f" Θ {_fmt_greek(g.theta)} V {_fmt_greek(g.vega)}"
-            )
-            if name == "ours" and g.iv != g.iv and quote.iv_reason:
-                from desk.pricing.chain_analytics import iv_reason_text
-
-                text += f" ({iv_reason_text(quote.iv_reason).lower().replace('_', ' ')})"
-        return text
+        text = title_text(self.chains, self.source, self.view)
+        return self._fixed_strip("title", ("title", text), lambda: (text, self._style("title")))
 
     def _detail_strip(self) -> Strip:
-        text = self._detail_text()
-        key = ("detail", text)
-        cached = self._fixed.get("detail")
-        if cached is not None and cached[0] == key:
-            return cached[1]
-        strip = Strip([Segment(text, self._style("detail"))], len(text))
-        self._fixed["detail"] = (key, strip)
-        return strip
+        text = detail_text(self.chains, self.highlighted)
+        return self._fixed_strip("detail", ("detail", text), lambda: (text, self._style("detail")))
 
     def _hint_strip(self) -> Strip:
         chains = self.chains
         message, level = ("", "info") if chains is None else (chains.message, chains.message_level)
-        key = ("hint", message, level)
-        cached = self._fixed.get("hint")
-        if cached is not None and cached[0] == key:
-            return cached[1]
-        base = self._style("base")
-        if message:
-            style = base + self._style(level if level in ("warning", "error") else "hint")
-            text = " " + message
-        else:
-            style = base + self._style("hint")
-            text = " " + _KEYS_HINT
-        strip = Strip([Segment(text, style)], len(text))
-        self._fixed["hint"] = (key, strip)
-        return strip
+        text, style = hint_line(message, level)
+        return self._fixed_strip("hint", ("hint", message, level),
+                                 lambda: (text, self._style("base") + self._style(style)))
 
     def _empty_strip(self) -> Strip:
-        chains = self.chains
-        if chains is None:
-            text = "  No option chain: the runtime has no chain manager."
-        elif chains.underlying is None:
-            text = "  Select a stock or ETF in the watchlist to see its options."
-        elif chains.loading:
-            text = f"  {chains.underlying.symbol}: loading the option chain…"
-        elif chains.message:
-            text = "  " + chains.message
-        else:
-            text = "  No strikes to show."
+        text = empty_text(self.chains)
         return Strip([Segment(text, self._style("empty"))], len(text))
 
     def _smile_strip(self, line: int, width: int, height: int) -> Strip:
@@ -919,35 +561,8 @@ class ChainPane(ScrollView, can_focus=True):
         return Strip.blank(width, self._style("base"))
 
     def _build_smile(self, width: int, height: int) -> list[Strip]:
-        chains = self.chains
-        points: list[SmilePoint] = []
-        atm = cursor_k = math.nan
-        if chains is not None:
-            forward = chains.forward if chains.forward == chains.forward else chains.spot
-            atm = chains.atm_strike
-            for row in self._rows:
-                for ins, is_call in ((row.call, True), (row.put, False)):
-                    quote = chains.quote(ins)
-                    if quote is None:
-                        continue
-                    g = quote.greeks(self.source)
-                    if g is None or g.iv != g.iv:
-                        continue
-                    otm = (row.strike >= forward) if is_call else (row.strike < forward)
-                    points.append(SmilePoint(row.strike, g.iv, otm if forward == forward else True))
-            if 0 <= self._cursor < len(self._rows):
-                cursor_k = self._rows[self._cursor].strike
-        title = f" IV% by strike ({'ours' if self.source == 'ours' else 'IB model'}): ● out of the money  · in the money  ┊ ATM  │ cursor"
-        styles = {
-            "otm": self._style("otm"), "itm": self._style("itm-dot"), "atm": self._style("atm-line"),
-            "cursor": self._style("atm-line"), "axis": self._style("axis"), "label": self._style("axis"),
-            "plot": Style(), "empty": self._style("empty"),
-        }
-        base = self._style("base")
-        strips = [Strip([Segment(title[:width].ljust(width), self._style("header"))], width)]
-        for runs in smile_lines(points, width, max(0, height - 1), atm_strike=atm, cursor_strike=cursor_k):
-            strips.append(Strip([Segment(text, base + styles.get(kind, Style())) for text, kind in runs], width))
-        return strips
+        lines = smile_view(self.chains, self._rows, self._cursor, self.source, width, height, self._style)
+        return [Strip(segments, width) for segments in lines]
 
     # ------------------------------------------------------------------ helpers
 
@@ -975,11 +590,6 @@ class ChainPane(ScrollView, can_focus=True):
     def _scroll_cursor_into_view(self, centre: bool = False) -> None:
         if self.view != "grid" or not self._rows:
             return
-        top = int(self.scroll_y)
-        visible = self.page_rows
-        if centre:
-            self.scroll_to(y=max(0, self._cursor - visible // 2), animate=False)
-        elif self._cursor < top:
-            self.scroll_to(y=self._cursor, animate=False)
-        elif self._cursor >= top + visible:
-            self.scroll_to(y=self._cursor - visible + 1, animate=False)
+        y = scroll_target(self._cursor, int(self.scroll_y), self.page_rows, centre)
+        if y is not None:
+            self.scroll_to(y=y, animate=False)
