@@ -789,7 +789,7 @@ def test_placeorder_parser_reads_what_ib_async_writes() -> None:
     client's encoding, captured before the socket)."""
     from ib_async.client import Client
 
-    from desk.sim.orders import parse_place_order
+    from desk.sim.order_parse import parse_place_order
 
     class Capture(Client):
         def __init__(self) -> None:  # no connection: keep what send() would write

@@ -89,20 +89,9 @@ from desk.sim import messages as m
 from desk.sim.exercise import EXERCISE_OPTIONS, Exercises
 from desk.sim.messages import Code, In
 from desk.sim.order_types import LIMIT_TYPES, TRIGGERED_TYPES, OrderTypes
-from desk.sim.orders import (
-    Execution,
-    Leg,
-    OrderRequest,
-    SimOrder,
-    Status,
-    Tradable,
-    commission_report,
-    completed_order,
-    exec_details,
-    open_order,
-    order_status,
-    parse_place_order,
-)
+from desk.sim.order_parse import parse_place_order
+from desk.sim.order_wire import commission_report, completed_order, exec_details, open_order, order_status
+from desk.sim.orders import Execution, Leg, OrderRequest, SimOrder, Status, Tradable
 from desk.sim.account_feed import AccountFeed
 from desk.sim.instruments import Instruments
 from desk.sim.order_checks import OrderChecks, Reject

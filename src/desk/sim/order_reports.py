@@ -15,7 +15,8 @@ from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 from desk.domain.calendar import NEW_YORK
-from desk.sim.orders import Execution, commission_report, exec_details
+from desk.sim.order_wire import commission_report, exec_details
+from desk.sim.orders import Execution
 
 __all__ = ["execution_report"]
 

@@ -67,7 +67,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from desk.domain.calendar import NEW_YORK, nyse_calendar
 from desk.domain.orders import round_to_tick
-from desk.sim.orders import OrderRequest, SimOrder, Status, Tradable, open_order, order_status
+from desk.sim.order_wire import open_order, order_status
+from desk.sim.orders import OrderRequest, SimOrder, Status, Tradable
 from desk.sim.ports import OrderBook, Quote5
 
 __all__ = ["AUCTION_TYPES", "LIMIT_TYPES", "TRIGGERED_TYPES", "OrderTypes", "parse_good_till"]

@@ -24,7 +24,7 @@ import numpy as np
 from desk.domain.calendar import NEW_YORK, nyse_calendar
 from desk.domain.calendar import exchange_midnight as exchange_midnight_dt
 from desk.sim.chain import SimOption
-from desk.sim.history import Bars, exchange_midnight
+from desk.sim.history_bars import Bars, exchange_midnight
 from desk.sim.universe import SimStock, lookup
 
 __all__ = [

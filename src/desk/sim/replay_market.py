@@ -18,7 +18,7 @@ import numpy as np
 
 from desk.domain.clock import Clock
 from desk.sim.contracts import ContractQuery, resolve
-from desk.sim.history import Bars, HistoryKey, bid_ask_bars, daily_from_minutes, exchange_midnight, rth_mask
+from desk.sim.history_bars import Bars, HistoryKey, bid_ask_bars, daily_from_minutes, exchange_midnight, rth_mask
 from desk.sim.market import Changed, MarketChange, Snapshot
 from desk.sim.replay_data import Cursor, Recorded, ReplayData, load_replay, parse_day, quote_at
 from desk.sim.replay_options import ReplayOptions
