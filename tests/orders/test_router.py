@@ -195,3 +195,39 @@ async def test_audit_outage_refuses_orders_until_the_trail_is_written(tmp_path: 
 
         with psycopg.connect(**target.connect_kwargs, autocommit=True) as conn:
             conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+
+
+async def test_a_row_whose_commit_answer_is_lost_is_written_once(tmp_path: Path, audit_url: str) -> None:
+    """The connection fails after the database committed a row but before the answer came
+    back (injected at that exact point into the real AuditLog): the trail cannot know,
+    spools the row and, on recovery, checks before writing it, so the row is in the log
+    exactly once (at-least-once would write it twice)."""
+    from desk.store import AuditError, AuditEvent
+
+    class AnswerLost(AuditLog):
+        lose_next = False
+
+        def write(self, ev):  # type: ignore[no-untyped-def]
+            rec = super().write(ev)
+            if AnswerLost.lose_next:
+                AnswerLost.lose_next = False
+                raise AuditError("server closed the connection unexpectedly (after the commit)")
+            return rec
+
+    trail = AuditTrail(lambda: AnswerLost(audit_url), tmp_path / "spool.jsonl", retry_interval=0.2)
+    reader = AuditLog(audit_url)
+    try:
+        await trail.start_async()
+        ref = "desk-doubt"
+        trail.record(AuditEvent("status", ref, "c1", {"status": "Submitted"}))
+        assert await trail.drain()
+        AnswerLost.lose_next = True
+        trail.record(AuditEvent("status", ref, "c1", {"status": "Cancelled"}))
+        trail.record(AuditEvent("status", ref, "c1", {"status": "Inactive"}))
+        assert await trail.drain()
+        await wait_until(lambda: trail.healthy, "the spool written after the failure", timeout=20)
+        rows = reader.events_for(ref)
+        assert [r.payload["status"] for r in rows] == ["Submitted", "Cancelled", "Inactive"]
+    finally:
+        await asyncio.to_thread(trail.close)
+        reader.close()

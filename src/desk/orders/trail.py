@@ -37,7 +37,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from desk.domain.clock import Clock
 from desk.store.audit import AuditError, AuditEvent, AuditLog, AuditRecord
@@ -48,6 +48,9 @@ __all__ = ["AuditStatus", "AuditTrail", "spool_path_for"]
 log = logging.getLogger(__name__)
 
 NOT_OPEN_YET = "the audit log is not open yet"
+
+#: the worker's answer to a queued row: the written record (``write``) or True (``barrier``)
+_Reply = concurrent.futures.Future[AuditRecord | bool]
 
 
 def spool_path_for(folder: Path, database_url: str) -> Path:
@@ -109,7 +112,7 @@ class AuditTrail:
         self.clock = clock or Clock()
         self.retry_interval = retry_interval
         self.log: AuditLog | None = None
-        self._queue: queue.Queue[tuple[str, AuditEvent | None, concurrent.futures.Future | None]] = queue.Queue()
+        self._queue: queue.Queue[tuple[str, AuditEvent | None, _Reply | None]] = queue.Queue()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
         self._error = NOT_OPEN_YET
@@ -120,6 +123,8 @@ class AuditTrail:
         #: the spool was left by an earlier run: its first unmarked row may be in the
         #: database already (a crash between writing it and marking it done)
         self._inherited = False
+        #: the last write failed after it may have committed: check the next replayed row
+        self._doubt = False
 
     # ------------------------------------------------------------------ status
 
@@ -169,9 +174,10 @@ class AuditTrail:
         before it. Raises :class:`AuditError` (one line) when it could not be written."""
         if self._thread is None:
             raise AuditError("the audit trail is not started")
-        fut: concurrent.futures.Future = concurrent.futures.Future()
+        fut: _Reply = concurrent.futures.Future()
         self._queue.put(("write", self._stamped(ev), fut))
-        return await asyncio.wrap_future(fut)
+        # a write is answered with its record (_do_write), never with a barrier's True
+        return cast(AuditRecord, await asyncio.wrap_future(fut))
 
     def record(self, ev: AuditEvent) -> None:
         """Queue a row: written in order after everything handed over before it; spooled
@@ -181,7 +187,7 @@ class AuditTrail:
     async def drain(self, timeout: float = 10.0) -> bool:
         """Wait until every row handed over so far has been written or spooled; False on
         timeout."""
-        fut: concurrent.futures.Future = concurrent.futures.Future()
+        fut: _Reply = concurrent.futures.Future()
         self._queue.put(("barrier", None, fut))
         try:
             await asyncio.wait_for(asyncio.wrap_future(fut), timeout)
@@ -220,7 +226,7 @@ class AuditTrail:
             else:
                 self._do_record(ev)
 
-    def _do_write(self, ev: AuditEvent | None, fut: concurrent.futures.Future | None) -> None:
+    def _do_write(self, ev: AuditEvent | None, fut: _Reply | None) -> None:
         if ev is None or fut is None:
             return
         with self._lock:
@@ -251,6 +257,9 @@ class AuditTrail:
                 self.log.write(ev)
             except AuditError as exc:
                 self._failed(str(exc))
+                # the connection may have dropped after the commit: the row may be in the
+                # database already, so the replay checks before writing it (once each)
+                self._doubt = True
             except Exception:  # noqa: BLE001 - a malformed row must not stop the worker
                 log.exception("audit row %s for %s dropped: malformed", ev.event, ev.client_order_id)
                 return
@@ -345,12 +354,15 @@ class AuditTrail:
                 self._mark_done(done_path, i + 1)
                 continue
             try:
-                # only the first row an earlier run left unmarked can be in the database
-                if not (self._inherited and i == done and log_.exists(ev)):
+                # only the first unmarked row can already be in the database: one an earlier
+                # run left, or one whose write failed in a way that may have committed
+                if not ((self._inherited or self._doubt) and i == done and log_.exists(ev)):
                     log_.write(ev)
             except AuditError as exc:
                 self._failed(str(exc))
+                self._doubt = True
                 return False
+            self._doubt = False
             self._mark_done(done_path, i + 1)
             with self._lock:
                 self._spooled = max(0, len(lines) - i - 1)
@@ -359,7 +371,7 @@ class AuditTrail:
             os.remove(self.spool_path)
         with contextlib.suppress(FileNotFoundError):
             os.remove(done_path)
-        self._inherited = False
+        self._inherited = self._doubt = False
         with self._lock:
             self._spooled = 0
         log.info("audit spool %s written to the database (%d rows)", self.spool_path, len(lines))
