@@ -181,6 +181,7 @@ async def test_audit_outage_refuses_orders_until_the_trail_is_written(tmp_path: 
         router.record("status", first.client_order_id, first.correlation_id, {"status": "Cancelled", "filled": 0})
         proxy.restore()
         await wait_until(lambda: trail.healthy, "the trail written after the outage", timeout=20)
+        assert await trail.drain()  # the last status may still be on its way to the worker
         events = [r.event for r in reader.events_for(first.client_order_id)]
         assert events == ["intent", "sent", "status", "status"]  # in order, nothing lost, once each
         assert reader.current_state(first.client_order_id) == "cancelled"
