@@ -39,11 +39,15 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 import numpy as np
+from numpy.typing import NDArray
 
 __all__ = ["IBKR_FIXED", "CommissionRates", "Traded"]
+
+#: what the array methods return: the rule run on float64 inputs (see ``_Array``) gives float64
+FloatArray = NDArray[np.float64]
 
 
 class Traded(NamedTuple):
@@ -102,24 +106,24 @@ class CommissionRates:
 
     # --- arrays (the scanners) ---------------------------------------------------------------
 
-    def option_rate(self, premium: np.ndarray | float) -> np.ndarray:
+    def option_rate(self, premium: np.ndarray | float) -> FloatArray:
         """Dollars per contract at ``premium`` dollars per share (absolute; NaN: the full
         rate ``option_per_contract``). Broadcasts."""
-        return self._rate(np.abs(np.asarray(premium, dtype=np.float64)), _ARRAY)
+        return cast(FloatArray, self._rate(np.abs(np.asarray(premium, dtype=np.float64)), _ARRAY))
 
-    def stock_orders(self, shares: np.ndarray | float, price: np.ndarray | float) -> np.ndarray:
+    def stock_orders(self, shares: np.ndarray | float, price: np.ndarray | float) -> FloatArray:
         """Commission in dollars of stock orders of ``shares`` (absolute) at ``price``
         dollars per share (NaN or <= 0: no cap), each filled at one price. Broadcasts."""
         n = np.abs(np.asarray(shares, dtype=np.float64))
         with np.errstate(invalid="ignore"):
             v = n * np.asarray(price, dtype=np.float64)
-            return self._stock_total(n, v, n * self.stock_per_share, _ARRAY)
+            return cast(FloatArray, self._stock_total(n, v, n * self.stock_per_share, _ARRAY))
 
-    def option_orders(self, contracts: np.ndarray | float, premium: np.ndarray | float = math.nan) -> np.ndarray:
+    def option_orders(self, contracts: np.ndarray | float, premium: np.ndarray | float = math.nan) -> FloatArray:
         """Commission in dollars of option orders of ``contracts`` (absolute) at
         ``premium`` dollars per share (NaN: the full per-contract rate). Broadcasts."""
         n = np.abs(np.asarray(contracts, dtype=np.float64))
-        return self._option_total(n, n * self.option_rate(premium), _ARRAY)
+        return cast(FloatArray, self._option_total(n, n * self.option_rate(premium), _ARRAY))
 
     # --- one order (the ticket, the simulator) -------------------------------------------------
 

@@ -22,7 +22,7 @@ import re
 from dataclasses import asdict, dataclass, field
 from enum import Enum
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, TypeVar
 
 from desk.domain.models import Instrument
 
@@ -67,15 +67,18 @@ class TimeInForce(str, Enum):
     IOC = "IOC"
 
 
-def _enum(cls: type[Enum], value: object, what: str) -> Any:
+_E = TypeVar("_E", bound=Enum)
+
+
+def _enum(cls: type[_E], value: object, what: str) -> _E:
     if isinstance(value, cls):
         return value
     if isinstance(value, str):
         text = value.strip().upper().replace("_", " ")
-        for member in cls:  # type: ignore[attr-defined]
+        for member in cls:
             if member.value == text:
                 return member
-    allowed = ", ".join(m.value for m in cls)  # type: ignore[attr-defined]
+    allowed = ", ".join(m.value for m in cls)
     raise RiskInputError(f"{what} must be one of {allowed}, got {value!r}")
 
 
@@ -222,7 +225,7 @@ class OrderIntent:
             return [(self.instrument, self.signed_quantity)]
         return [(leg.instrument, self.signed_quantity * leg.action.sign * leg.ratio) for leg in self.legs]
 
-    def signature(self) -> tuple:
+    def signature(self) -> tuple[object, ...]:
         """What makes two orders "the same" for the duplicate check: the instruments
         (conIds and ratios), action, quantity, order type and prices (TIF and account
         excluded)."""

@@ -170,4 +170,4 @@ class StatusEvent:
     text: str
     code: int = 0
     time: datetime | None = None
-    extra: dict = field(default_factory=dict)
+    extra: dict[str, object] = field(default_factory=dict)

@@ -11,7 +11,7 @@ the same loop in the desk); it does no locking.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Generic, TypeVar
 
@@ -28,7 +28,8 @@ class KeyedQuoteStore(Generic[Q]):
     (built as ``quote_type(instrument)``) and define ``update``.
     """
 
-    quote_type: type[Q]
+    #: the quote class (or any factory) built as ``quote_type(instrument)``
+    quote_type: Callable[[Instrument], Q]
 
     def __init__(self) -> None:
         self._quotes: dict[int, Q] = {}

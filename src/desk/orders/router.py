@@ -35,6 +35,7 @@ from datetime import timedelta
 from typing import Any
 
 from desk.domain.clock import Clock
+from desk.domain.intent import Action, OrderType
 from desk.domain.models import Instrument
 from desk.domain.orders import OrderNotSent
 from desk.orders.gate import GateDecision, OrderGate
@@ -77,7 +78,7 @@ class SubmitResult:
 OnSent = Callable[[str, OrderIntent, Mapping[str, Any]], None]
 
 #: stands in for an order's own earlier versions in the duplicate check of its modification
-_NOTHING = OrderIntent(Instrument("-", con_id=1), "BUY", 1, "MKT")
+_NOTHING = OrderIntent(Instrument("-", con_id=1), Action.BUY, 1, OrderType.MKT)
 
 
 class OrderRouter:

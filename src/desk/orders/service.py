@@ -86,7 +86,7 @@ class OrderService:
         self._last_status: dict[str, tuple[str, float]] = {}
         self._refs_seen: set[str] = set()
         self._audit_healthy: bool | None = None
-        self._watch_task: asyncio.Task | None = None
+        self._watch_task: asyncio.Task[None] | None = None
         self._reconcile_lock = asyncio.Lock()
         gateway.set_listener(self)
 

@@ -134,7 +134,8 @@ def _tables(scheme: Scheme) -> _Tables:
 
     def evaluation(points: FloatArray) -> FloatArray:
         pts = np.clip(points, -1.0, 1.0)
-        return np.cos(np.outer(np.arccos(pts), i)) @ coef
+        basis: FloatArray = np.cos(np.outer(np.arccos(pts), i))  # the stubs lose the dtype of outer(float, int)
+        return basis @ coef
 
     y_l, w_l = leggauss(l)
     x_p, w_p = leggauss(p)
@@ -331,7 +332,8 @@ def _put_value(S: FloatArray, K: FloatArray, T: FloatArray, r: FloatArray, q: Fl
     return _PutValue(price, delta, gamma, exercised)
 
 
-def _put_engine(S, K, T, r, q, sig, scheme: Scheme) -> _PutValue:
+def _put_engine(S: FloatArray, K: FloatArray, T: FloatArray, r: FloatArray, q: FloatArray, sig: FloatArray,
+                scheme: Scheme) -> _PutValue:
     state = _put_boundary(K, T, r, q, sig, scheme)
     return _put_value(S, K, T, r, q, sig, state, scheme)
 
@@ -356,13 +358,16 @@ class _Flat(NamedTuple):
     shape: tuple[int, ...]
 
 
-def _flat(is_call, S, K, T, r, q, sigma) -> _Flat:
+def _flat(is_call: ArrayLike, S: ArrayLike, K: ArrayLike, T: ArrayLike, r: ArrayLike, q: ArrayLike,
+          sigma: ArrayLike) -> _Flat:
     arrays = _inputs(is_call, S, K, T, r, q, sigma)
     shape = arrays[0].shape
-    return _Flat(*(np.ascontiguousarray(a, dtype=np.float64).ravel() for a in arrays), shape)
+    theta, s, k, t, rr, qq, vol = (np.ascontiguousarray(a, dtype=np.float64).ravel() for a in arrays)
+    return _Flat(theta, s, k, t, rr, qq, vol, shape)
 
 
-def _american_core(theta, S, K, T, r, q, sigma, scheme: Scheme) -> _PutValue:
+def _american_core(theta: FloatArray, S: FloatArray, K: FloatArray, T: FloatArray, r: FloatArray, q: FloatArray,
+                   sigma: FloatArray, scheme: Scheme) -> _PutValue:
     """American price/delta/gamma for flat arrays, spot already escrowed; calls by symmetry."""
     n = S.size
     price = np.empty(n)
@@ -405,7 +410,7 @@ def _with_dividends(flat: _Flat, dividends: Dividends | None, scheme: Scheme) ->
     if np.any(s_star <= 0):
         raise ValueError("the present value of the dividends is at or above the spot for some options")
     base = _american_core(flat.theta, s_star, flat.K, flat.T, flat.r, flat.q, flat.sigma, scheme)
-    price, delta, gamma, exercised = (a.copy() for a in base)
+    price, delta, gamma, exercised = base.price.copy(), base.delta.copy(), base.gamma.copy(), base.exercised.copy()
     # puts: exercising before an ex-date gives up the dividends still to come, K - S_t =
     # (K - PV_t) - S*_t. The premium is taken from the put on S* struck at K - PV_0 (the
     # strike before the first ex-date) and added to the European put struck at K.

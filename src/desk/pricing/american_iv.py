@@ -24,7 +24,7 @@ matched to ``1e-9`` relative (or ``1e-10`` dollars) or the bracket is narrower t
 from __future__ import annotations
 
 import numpy as np
-from numpy.typing import ArrayLike
+from numpy.typing import ArrayLike, NDArray
 
 from desk.pricing.american import SCHEME, Dividends, Scheme, _european_only, american_price, escrowed_spot
 from desk.pricing import bsm as _bsm
@@ -37,8 +37,11 @@ __all__ = ["MAX_ITER", "american_implied_vol"]
 MAX_ITER = 40
 _EPS = np.finfo(np.float64).eps
 
+FloatArray = NDArray[np.float64]
 
-def _dividend_rows(dividends: Dividends | None, shape: tuple[int, ...], idx: np.ndarray) -> Dividends | None:
+
+def _dividend_rows(dividends: Dividends | None, shape: tuple[int, ...],
+                   idx: np.ndarray) -> tuple[FloatArray, FloatArray] | None:
     """The dividend schedule of the flat elements ``idx`` (None stays None)."""
     if dividends is None:
         return None
@@ -132,7 +135,9 @@ def american_implied_vol(
     return IVResult(iv.reshape(shape), reason.reshape(shape))
 
 
-def _solve(call, price, S, s_star, K, T, r, q, dividends, lo, hi, tol, scheme):
+def _solve(call: NDArray[np.bool_], price: FloatArray, S: FloatArray, s_star: FloatArray, K: FloatArray,
+           T: FloatArray, r: FloatArray, q: FloatArray, dividends: tuple[FloatArray, FloatArray] | None,
+           lo: float, hi: float, tol: float, scheme: Scheme) -> tuple[FloatArray, NDArray[np.int8]]:
     """Safeguarded secant on sigma for flat arrays; returns (iv, reason codes)."""
     m = price.size
     euro = implied_vol(call, price, s_star, K, T, r, q, lo=lo, hi=hi)

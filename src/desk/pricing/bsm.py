@@ -36,7 +36,7 @@ the money), gamma and vega are 0, theta and rho are those of the deterministic p
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -96,7 +96,7 @@ def _float(name: str, value: ArrayLike) -> FloatArray:
     return arr
 
 
-def _check(name: str, bad: FloatArray | np.bool_, rule: str) -> None:
+def _check(name: str, bad: NDArray[np.bool_] | np.bool_, rule: str) -> None:
     if np.any(bad):
         count = int(np.count_nonzero(bad))
         raise ValueError(f"{name} must be {rule}; {count} element(s) are not")
@@ -179,8 +179,11 @@ def bsm_price(
     """
     c = _core(is_call, S, K, T, r, q, sigma)
     th = c.theta
+    # ndtr of float64 arrays is a float64 array (scipy has no type hints)
+    n1: FloatArray = ndtr(th * c.d1)
+    n2: FloatArray = ndtr(th * c.d2)
     # "+ 0.0" turns the -0.0 of a worthless put into 0.0
-    return th * (c.S * c.dq * ndtr(th * c.d1) - c.K * c.dr * ndtr(th * c.d2)) + 0.0
+    return th * (c.S * c.dq * n1 - c.K * c.dr * n2) + 0.0
 
 
 #: The American engine's entry points, installed by :mod:`desk.pricing.american` when it
@@ -223,7 +226,7 @@ def bsm_greeks(
     for another ``exercise``.
     """
     if exercise == "american":
-        return AMERICAN["greeks"](is_call, S, K, T, r, q, sigma, dividends=dividends)
+        return cast(Greeks, AMERICAN["greeks"](is_call, S, K, T, r, q, sigma, dividends=dividends))
     if exercise != "european":
         raise ValueError(f"exercise must be 'european' or 'american', got {exercise!r}")
     if dividends is not None:

@@ -44,5 +44,5 @@ def escrowed_spot(S: ArrayLike, T: ArrayLike, r: ArrayLike, dividends: Dividends
     t = np.asarray(T, dtype=np.float64)[..., None]
     rr = np.asarray(r, dtype=np.float64)[..., None]
     live = (times > 0) & (times <= t) & np.isfinite(amounts)
-    pv = np.where(live, np.nan_to_num(amounts) * np.exp(-rr * np.where(live, times, 0.0)), 0.0).sum(axis=-1)
+    pv: FloatArray = np.where(live, np.nan_to_num(amounts) * np.exp(-rr * np.where(live, times, 0.0)), 0.0).sum(axis=-1)
     return s - pv

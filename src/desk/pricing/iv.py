@@ -42,7 +42,7 @@ European-style index options (SPX, NDX, RUT) are priced exactly here.
 from __future__ import annotations
 
 from enum import IntEnum
-from typing import NamedTuple
+from typing import NamedTuple, cast
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -141,14 +141,18 @@ def _norm_call(x: NDArray[np.float64], s: NDArray[np.float64]) -> NDArray[np.flo
     """Normalised OTM Black call b(x, s) for x <= 0, s > 0."""
     d1 = x / s + 0.5 * s
     d2 = d1 - s
-    return np.exp(0.5 * x) * ndtr(d1) - np.exp(-0.5 * x) * ndtr(d2)
+    n1: NDArray[np.float64] = ndtr(d1)  # scipy has no type hints: float64 in, float64 out
+    n2: NDArray[np.float64] = ndtr(d2)
+    return np.exp(0.5 * x) * n1 - np.exp(-0.5 * x) * n2
 
 
 def _norm_call_complement(x: NDArray[np.float64], s: NDArray[np.float64]) -> NDArray[np.float64]:
     """b_max - b(x, s) = e^{x/2} N(-d1) + e^{-x/2} N(d2), without cancellation."""
     d1 = x / s + 0.5 * s
     d2 = d1 - s
-    return np.exp(0.5 * x) * ndtr(-d1) + np.exp(-0.5 * x) * ndtr(d2)
+    n1: NDArray[np.float64] = ndtr(-d1)  # scipy has no type hints: float64 in, float64 out
+    n2: NDArray[np.float64] = ndtr(d2)
+    return np.exp(0.5 * x) * n1 + np.exp(-0.5 * x) * n2
 
 
 def _vega(x: NDArray[np.float64], s: NDArray[np.float64]) -> NDArray[np.float64]:
@@ -334,8 +338,8 @@ def implied_vol(
     """
     exercise = _exercise(exercise)
     if exercise == "american":
-        return AMERICAN["implied_vol"](is_call, price, S, K, T, r, q, dividends=dividends, lo=lo, hi=hi,
-                                       tol=max(tol, 1e-8))
+        return cast(IVResult, AMERICAN["implied_vol"](is_call, price, S, K, T, r, q, dividends=dividends, lo=lo, hi=hi,
+                                                      tol=max(tol, 1e-8)))
     if dividends is not None:
         S = escrowed_spot(S, T, r, dividends)
     if not (0.0 < lo < hi < np.inf):

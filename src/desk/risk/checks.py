@@ -395,12 +395,12 @@ def check_position(intent: OrderIntent, ctx: MarketContext, limits: RiskLimits) 
     failing = [leg for leg in legs if not leg[0]]
     worst = max(failing or legs, key=lambda leg: leg[1])
     ok = not failing
-    _, _, ins, after, limit, unit = worst
-    legs = f" (worst of {len(intent.legs)} legs)" if intent.is_combo else ""
-    msg = f"{ins.key}: {after:+,.0f} {unit} with working orders {'<=' if ok else '>'} max {limit:,.0f}{legs}"
-    if ok and abs(after) > limit:
-        msg = f"{ins.key}: {after:+,.0f} {unit} over max {limit:,.0f} but the order only reduces the position"
-    return CheckResult("max_position", ok, abs(after), limit, msg)
+    _, _, ins, after, worst_limit, unit = worst
+    which = f" (worst of {len(intent.legs)} legs)" if intent.is_combo else ""
+    msg = f"{ins.key}: {after:+,.0f} {unit} with working orders {'<=' if ok else '>'} max {worst_limit:,.0f}{which}"
+    if ok and abs(after) > worst_limit:
+        msg = f"{ins.key}: {after:+,.0f} {unit} over max {worst_limit:,.0f} but the order only reduces the position"
+    return CheckResult("max_position", ok, abs(after), worst_limit, msg)
 
 
 def check_daily_loss(intent: OrderIntent, ctx: MarketContext, limits: RiskLimits) -> CheckResult:

@@ -160,7 +160,7 @@ class RiskReport:
         """Position after the fill in the order's instrument (first leg of a combo)."""
         return next(iter(self.positions_after.values()))
 
-    def summary(self) -> dict:
+    def summary(self) -> dict[str, object]:
         """JSON-ready summary for the audit log and ``desk order preview --json`` (no arrays)."""
         return {
             "blocked": self.blocked,

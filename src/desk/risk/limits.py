@@ -16,11 +16,14 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field, fields
+from typing import TypeVar, cast
 
 from desk.domain.commission import IBKR_FIXED, CommissionRates
 from desk.risk.errors import RiskInputError
 
 __all__ = ["RiskLimits"]
+
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,8 +92,12 @@ class RiskLimits:
         does not import the settings module): ``risk_max_order_quantity`` ... and ``mode``.
         Market hours are not enforced when ``mode`` is sim and ``risk_sim_any_hours`` is
         true."""
-        get = lambda name, default: getattr(settings, name, default)  # noqa: E731
-        mode = get("mode", "sim")
+        def get(name: str, default: _T) -> _T:
+            # read by attribute (duck-typed): the cast only names the expected type;
+            # __post_init__ checks every limit and raises RiskInputError for a non-number
+            return cast(_T, getattr(settings, name, default))
+
+        mode: object = get("mode", "sim")
         mode = getattr(mode, "value", mode)
         enforce = not (mode == "sim" and bool(get("risk_sim_any_hours", True)))
         restricted: Iterable[str] = get("risk_restricted_symbols", ()) or ()

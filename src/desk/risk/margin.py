@@ -60,7 +60,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import NamedTuple, Protocol
+from typing import NamedTuple, Protocol, SupportsFloat, TypeVar, cast
 
 __all__ = [
     "BROAD_BASED",
@@ -118,7 +118,7 @@ class Requirement(NamedTuple):
     initial: float
     maintenance: float
 
-    def __add__(self, other: object) -> Requirement:  # type: ignore[override]
+    def __add__(self, other: object) -> Requirement:
         if not isinstance(other, Requirement):
             return NotImplemented
         return Requirement(self.initial + other.initial, self.maintenance + other.maintenance)
@@ -132,8 +132,19 @@ class Requirement(NamedTuple):
 ZERO = Requirement(0.0, 0.0)
 _UNKNOWN = Requirement(math.nan, math.nan)
 
+
+class _Held(Protocol):
+    """A position as the margin rules read it: the desk's :class:`~desk.domain.orders.Position`
+    and the simulator's positions (``instrument`` and signed ``quantity``)."""
+
+    @property
+    def instrument(self) -> MarginContract: ...
+    @property
+    def quantity(self) -> float: ...
+
+
 #: ``(contract, signed quantity)`` pairs, or objects with ``instrument`` and ``quantity``
-#: (the desk's :class:`~desk.domain.orders.Position`), or a mapping of either.
+#: (the desk's :class:`~desk.domain.orders.Position`, see :class:`_Held`), or a mapping of either.
 Holdings = Iterable[tuple[MarginContract, float]] | Iterable[object] | Mapping[object, object]
 #: conId -> mark in dollars per share (a mapping or a function; NaN / missing: unknown).
 Prices = Mapping[int, float] | Callable[[int], float]
@@ -184,7 +195,8 @@ def _pairs(holdings: Holdings) -> list[tuple[MarginContract, float]]:
         if isinstance(item, tuple):
             contract, qty = item
         else:
-            contract, qty = item.instrument, item.quantity  # type: ignore[attr-defined]
+            held = cast(_Held, item)  # not a pair: a position (duck-typed, see Holdings)
+            contract, qty = held.instrument, held.quantity
         if contract.sec_type not in ("STK", "OPT"):
             raise ValueError(f"no margin rule for secType {contract.sec_type!r} "
                              f"({contract.symbol}): pass the legs of a combo")
@@ -192,7 +204,10 @@ def _pairs(holdings: Holdings) -> list[tuple[MarginContract, float]]:
     return out
 
 
-def _lookup(source: Mapping | Callable | None, key: object) -> float:  # type: ignore[type-arg]
+_K = TypeVar("_K")
+
+
+def _lookup(source: Mapping[_K, SupportsFloat | None] | Callable[[_K], SupportsFloat | None] | None, key: _K) -> float:
     if source is None:
         return math.nan
     value = source.get(key, math.nan) if isinstance(source, Mapping) else source(key)
