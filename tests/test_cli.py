@@ -16,7 +16,7 @@ PG_URL = os.environ.get("DESK_TEST_PG_URL", "postgresql+psycopg://postgres@127.0
 
 
 def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DESK_")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DESK_") or k == "DESK_ENGINE_SOCKET"}
     env["DESK_DATABASE_URL"] = f"sqlite:///{tmp_path / 'ticks.sqlite3'}"
     env["DESK_SPOOL_DIR"] = str(tmp_path / "spool")
     env.update(extra)

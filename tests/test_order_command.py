@@ -25,10 +25,11 @@ def _free_port() -> int:
 
 
 def _env(tmp_path: Path, port: int, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DESK_")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DESK_") or k == "DESK_ENGINE_SOCKET"}
     env.update({
         "DESK_DATABASE_URL": f"sqlite:///{tmp_path / 'desk.sqlite3'}", "DESK_SPOOL_DIR": str(tmp_path / "spool"),
         "DESK_IB_PORT": str(port), "DESK_KILL_SWITCH_FILE": str(tmp_path / "kill"),
+        "DESK_ENGINE_SOCKET": str(tmp_path / "engine.sock"),
     })
     env.update(extra)
     return env

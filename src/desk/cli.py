@@ -153,7 +153,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "sim":
             return _run_sim(args, settings)
         if args.command == "import":
-            from desk.sim.replay import import_command
+            from desk.sim.replay_cli import import_command
 
             return import_command(args.path, settings.database_url, args.symbols, args.date)
         if args.command == "order":
@@ -306,7 +306,8 @@ def _run_sim(args: argparse.Namespace, settings: Settings) -> int:
         return ctl_command(args.ctl_port, args.words)
     replay, label = {}, None
     if args.replay:
-        from desk.sim.replay import ReplayError, replay_command_kwargs
+        from desk.sim.replay_cli import replay_command_kwargs
+        from desk.sim.replay_data import ReplayError
 
         try:
             replay, label = replay_command_kwargs(settings.database_url, args.replay, args.symbols, args.start)
@@ -414,7 +415,8 @@ async def run_headless(settings: Settings, *, duration: float | None = None, sta
     print(
         f"desk collector: mode {mode}, {target} {runtime.endpoint}, recording to {redact_url(settings.database_url) if settings.record else 'nothing'}"
         + (f", publishing to {redact_url(settings.redis_url)}" if settings.redis_url else "")
-        + (f", metrics on http://{runtime.metrics.host}:{runtime.metrics.port}/metrics" if runtime.metrics else ""),
+        + (f", metrics on http://{runtime.metrics.host}:{runtime.metrics.port}/metrics" if runtime.metrics else "")
+        + (f", engine API on {runtime.api.path}" if runtime.api is not None else ""),
         flush=True,
     )
     started = loop.time()

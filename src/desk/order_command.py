@@ -1,10 +1,13 @@
 """``desk order``: preview, place, list and cancel orders from a shell, through the very
 same order service, gate and checks as the desk.
 
-It connects like the collector (``DESK_IB_PORT``, or in sim mode an embedded simulator
-of its own), with its own API client id (``--client-id``, default ``DESK_IB_CLIENT_ID`` +
-100, so it can run beside a desk on the same gateway), reconciles with the gateway and
-the audit log, then:
+When an engine is running (``desk`` or ``desk --headless``, on ``DESK_ENGINE_SOCKET``) it
+asks that engine over the engine API (:mod:`desk.engine`): same checks, same order book,
+no second gateway connection. Otherwise it runs the engine's objects itself and connects
+like the collector (``DESK_IB_PORT``, or in sim mode an embedded simulator of its own),
+with its own API client id (``--client-id``, default ``DESK_IB_CLIENT_ID`` + 100, so it
+can run beside a desk on the same gateway), reconciles with the gateway and the audit
+log. Either way the operations are :mod:`desk.engine.operations`. Then:
 
 * ``desk order preview BUY 2 SPY 20261218 600 C LMT 2.10 [DAY]`` — every check (PASS /
   FAIL, value, limit), the notional, the commission and IB's what-if; ``--json`` prints one
@@ -30,18 +33,18 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import dataclasses
 import json
 import math
 import re
 import sys
-import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from desk.engine.api import ContractTerms, LegTerms, OrderTerms
+
 if TYPE_CHECKING:  # the parser is built at every `desk` start: keep its imports light
-    from desk.domain import Instrument
-    from desk.risk import OrderIntent
+    from desk.engine import api
+    from desk.engine.client import EngineView
 
 __all__ = ["OrderArgsError", "OrderSpec", "add_order_parser", "parse_terms", "run_order_command"]
 
@@ -55,42 +58,10 @@ class OrderArgsError(ValueError):
     """Bad order terms on the command line; ``str()`` is one line."""
 
 
-@dataclasses.dataclass(frozen=True)
-class ContractSpec:
-    """A contract named on the command line: a stock (``expiry`` empty) or an option."""
-
-    symbol: str
-    expiry: str = ""
-    strike: float = 0.0
-    right: str = ""
-
-    @property
-    def is_option(self) -> bool:
-        return bool(self.expiry)
-
-
-@dataclasses.dataclass(frozen=True)
-class LegSpec:
-    """One ``--leg``: action, ratio, and the contract (``STK``: the underlying)."""
-
-    action: str
-    ratio: int
-    contract: ContractSpec
-
-
-@dataclasses.dataclass(frozen=True)
-class OrderSpec:
-    """Parsed order terms (see the module doc)."""
-
-    action: str
-    quantity: int
-    contract: ContractSpec
-    order_type: str
-    limit_price: float | None
-    stop_price: float | None
-    tif: str
-    legs: tuple[LegSpec, ...] = ()
-    outside_rth: bool = False
+# the order terms are the engine API's (one definition: desk.engine.api)
+ContractSpec = ContractTerms
+LegSpec = LegTerms
+OrderSpec = OrderTerms
 
 
 def _number(text: str, what: str) -> float:
@@ -251,207 +222,140 @@ def run_order_command(args: argparse.Namespace, settings: Any) -> int:
 
 
 async def _run(args: argparse.Namespace, settings: Any, spec: OrderSpec | None) -> int:
-    from desk.risk import RiskInputError
+    from desk.engine.client import EngineRequestError, attach
+
+    try:
+        engine = await attach(settings.effective_engine_socket, "desk order")
+    except (OSError, EngineRequestError) as exc:  # an engine there that refuses us (another API version)
+        _err(f"the engine on {settings.effective_engine_socket} refused: {exc}")
+        return EXIT_FAILED
+    if engine is not None:
+        try:
+            return await _do(args, engine, spec)
+        finally:
+            await engine.close()
+    return await _run_own(args, settings, spec)
+
+
+async def _run_own(args: argparse.Namespace, settings: Any, spec: OrderSpec | None) -> int:
+    """No engine running: start the engine's objects here (own gateway connection)."""
+    from desk.engine.local import LocalEngine
+    from desk.engine.operations import ready
     from desk.runtime import Runtime, RuntimeStartError
 
-    runtime = Runtime(settings)
+    runtime = Runtime(settings.model_copy(update={"engine_api": False}))
     try:
         try:
             await runtime.start()
         except RuntimeStartError as exc:
             _err(str(exc))
             return EXIT_FAILED
-        if not await _ready(runtime, getattr(args, "wait", 5.0) + settings.ib_connect_timeout * 2):
+        if not await ready(runtime, getattr(args, "wait", 5.0) + settings.ib_connect_timeout * 2):
             _err(f"could not connect and reconcile with the gateway at {runtime.endpoint} "
                  f"({runtime.broker.state.value}; {runtime.orders.audit_status().line})")
             return EXIT_FAILED
-        if args.order_command == "list":
-            return _list(runtime, args.json)
-        if args.order_command == "cancel":
-            return await _cancel(runtime, args.order_ref, args.wait)
-        if spec is None:
-            return EXIT_BAD_INPUT
-        try:
-            intent = await _intent(runtime, spec, args.wait)
-        except OrderArgsError as exc:
-            _err(str(exc))
-            return EXIT_BAD_INPUT
-        except RiskInputError as exc:
-            _err(str(exc))
-            return EXIT_BAD_INPUT
-        except Exception as exc:  # the gateway's one-line reasons (unknown contract...)
-            _err(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
-            return EXIT_BAD_INPUT
-        await _quotes(runtime, intent, args.wait)
-        if args.order_command == "preview":
-            return await _preview(runtime, intent, args.json, args.confirm)
-        return await _place(runtime, intent, args.confirm, args.json, args.wait)
+        return await _do(args, LocalEngine(runtime), spec)
     finally:
         await runtime.stop()
 
 
-async def _ready(runtime: Any, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if runtime.orders.ready and runtime.broker.state.value == "connected":
-            return True
-        await asyncio.sleep(0.05)
-    return False
+_EXIT_OF = {"bad_input": EXIT_BAD_INPUT, "refused": EXIT_REFUSED, "failed": EXIT_FAILED}
 
 
-async def _intent(runtime: Any, spec: OrderSpec, wait: float) -> OrderIntent:
-    from desk.domain import Instrument
-    from desk.risk import ComboLeg, OrderIntent
+async def _do(args: argparse.Namespace, engine: EngineView, spec: OrderSpec | None) -> int:
+    """Run the command on ``engine`` (running, or this process's own) and print the answer."""
+    from desk.engine.client import EngineGone, EngineRequestError
 
-    broker = runtime.broker
-
-    async def qualify(c: ContractSpec) -> Instrument:
-        return await broker.watch_contract(c.symbol, expiry=c.expiry, strike=c.strike, right=c.right,
-                                           timeout=max(2.0, wait))
-
-    if spec.legs:
-        legs = []
-        for leg in spec.legs:
-            ins = await qualify(leg.contract)
-            legs.append(ComboLeg(ins, leg.action, leg.ratio))
-        await qualify(ContractSpec(spec.contract.symbol))  # the underlying: payoff centre, margin
-        instrument = Instrument(spec.contract.symbol, "BAG", multiplier=100, min_tick=0.01)
-        return OrderIntent(instrument, spec.action, spec.quantity, spec.order_type, limit_price=spec.limit_price,
-                           stop_price=spec.stop_price, tif=spec.tif, outside_rth=spec.outside_rth, legs=tuple(legs))
-    instrument = await qualify(spec.contract)
-    if spec.contract.is_option:
-        await qualify(ContractSpec(spec.contract.symbol))
-    return OrderIntent(instrument, spec.action, spec.quantity, spec.order_type, limit_price=spec.limit_price,
-                       stop_price=spec.stop_price, tif=spec.tif, outside_rth=spec.outside_rth)
+    try:
+        if args.order_command == "list":
+            return _list(await engine.list_orders(), args.json)
+        if args.order_command == "cancel":
+            report = await engine.cancel(args.order_ref, wait=args.wait)
+            _out(f"{report.order_ref}  {report.status}")
+            return EXIT_OK if report.done else EXIT_REFUSED
+        if spec is None:
+            return EXIT_BAD_INPUT
+        if args.order_command == "preview":
+            return _preview(await engine.preview(spec, confirmation=args.confirm, wait=args.wait), args.json)
+        return _place(await engine.place(spec, confirmation=args.confirm, wait=args.wait), args.json)
+    except EngineRequestError as exc:
+        _err(str(exc))
+        return _EXIT_OF.get(exc.code, EXIT_FAILED)
+    except EngineGone as exc:
+        _err(str(exc))
+        return EXIT_FAILED
 
 
-async def _quotes(runtime: Any, intent: OrderIntent, wait: float) -> None:
-    """Wait (up to ``wait`` s) for a two-sided quote of every instrument the order trades,
-    and for the account's figures."""
-    instruments = [leg.instrument for leg in intent.legs] or [intent.instrument]
-    deadline = time.monotonic() + wait
-
-    def have() -> bool:
-        for ins in instruments:
-            q = runtime.quote_for(ins)
-            if q is None or not (q.bid > 0 and q.ask > 0):
-                return False
-        return math.isfinite(runtime.account.figures().available_funds)
-
-    while time.monotonic() < deadline and not have():
-        await asyncio.sleep(0.05)
-
-
-def _whatif_json(m: Any) -> dict[str, Any] | None:
+def _whatif_json(m: api.WhatIf | None) -> dict[str, Any] | None:
     if m is None:
         return None
-    return {k: _num(v) for k, v in dataclasses.asdict(m).items()}
+    return {f: _num(getattr(m, f)) for f in m.__struct_fields__}
 
 
-async def _preview(runtime: Any, intent: OrderIntent, as_json: bool, confirmation: str | None) -> int:
-    orders = runtime.orders
-    margin = await orders.what_if(intent)
-    report = orders.preview(intent, margin)
-    decision = orders.router.gate_check(intent, orders.context(intent, margin), confirmation)
-    refused = report.blocked or not decision.allowed
+def _preview(r: api.PreviewReport, as_json: bool) -> int:
     if as_json:
-        summary = report.summary()
         _out(json.dumps({
-            "order": intent.describe, "checks": summary["checks"], "notional": summary["notional"],
-            "commission": summary["commission"], "whatif": _whatif_json(margin),
-            "gate": {"allowed": decision.allowed, "reason": decision.reason},
-            "price": summary["price"], "bid": summary["bid"], "ask": summary["ask"],
-            "funds_before": summary["funds_before"], "cost": summary["cost"], "cost_basis": summary["cost_basis"],
-            "funds_after": summary["funds_after"], "blocked": refused,
+            "order": r.order,
+            "checks": [{"name": c.name, "passed": c.passed, "value": _num(c.value), "limit": _num(c.limit),
+                        "text": c.text} for c in r.checks],
+            "notional": _num(r.notional), "commission": _num(r.commission), "whatif": _whatif_json(r.whatif),
+            "gate": {"allowed": r.gate_allowed, "reason": r.gate_reason},
+            "price": _num(r.price), "bid": _num(r.bid), "ask": _num(r.ask),
+            "funds_before": _num(r.funds_before), "cost": _num(r.cost), "cost_basis": r.cost_basis,
+            "funds_after": _num(r.funds_after), "blocked": r.blocked,
         }))
-        return EXIT_REFUSED if refused else EXIT_OK
-    _out(f"order     {intent.describe}")
-    _out(f"market    bid {report.bid:,.2f}  ask {report.ask:,.2f}  (price {report.price:,.4g})")
-    for leg in report.legs if intent.is_combo else ():
-        _out(f"  leg     {leg.ratio}x {leg.action} {leg.instrument.key}  bid {leg.bid:,.2f}  ask {leg.ask:,.2f}")
-    _out(f"gate      {'PASS' if decision.allowed else 'FAIL'} {decision.reason}")
-    for c in report.checks:
+        return EXIT_REFUSED if r.blocked else EXIT_OK
+    _out(f"order     {r.order}")
+    _out(f"market    bid {r.bid:,.2f}  ask {r.ask:,.2f}  (price {r.price:,.4g})")
+    for leg in r.legs:
+        _out(f"  leg     {leg.ratio}x {leg.action} {leg.instrument}  bid {leg.bid:,.2f}  ask {leg.ask:,.2f}")
+    _out(f"gate      {'PASS' if r.gate_allowed else 'FAIL'} {r.gate_reason}")
+    for c in r.checks:
         value = "" if math.isnan(c.value) else f"{c.value:,.6g}"
         limit = "" if math.isnan(c.limit) else f"{c.limit:,.6g}"
-        _out(f"{'PASS' if c.passed else 'FAIL'}  {c.name:<17} {value:>14} {limit:>14}  {c.message}")
-    _out(f"notional  ${report.notional:,.2f}" + (" (gross over the legs)" if intent.is_combo else ""))
-    _out(f"commission ${report.commission:,.2f}")
-    if margin is not None:
-        _out(f"what-if   init margin {margin.init_margin_before:,.2f} {margin.init_margin_change:+,.2f} -> "
-             f"{margin.init_margin_after:,.2f}; equity with loan change {margin.equity_with_loan_change:+,.2f}")
+        _out(f"{'PASS' if c.passed else 'FAIL'}  {c.name:<17} {value:>14} {limit:>14}  {c.text}")
+    _out(f"notional  ${r.notional:,.2f}" + (" (gross over the legs)" if r.is_combo else ""))
+    _out(f"commission ${r.commission:,.2f}")
+    m = r.whatif
+    if m is not None:
+        _out(f"what-if   init margin {m.init_margin_before:,.2f} {m.init_margin_change:+,.2f} -> "
+             f"{m.init_margin_after:,.2f}; equity with loan change {m.equity_with_loan_change:+,.2f}")
     else:
         _out("what-if   no margin preview from IB")
-    _out(f"funds     {report.funds_before:,.2f} -> {report.funds_after:,.2f} (cost {report.cost:,.2f}, {report.cost_basis})")
-    _out("REFUSED" if refused else "all checks pass")
-    return EXIT_REFUSED if refused else EXIT_OK
+    _out(f"funds     {r.funds_before:,.2f} -> {r.funds_after:,.2f} (cost {r.cost:,.2f}, {r.cost_basis})")
+    _out("REFUSED" if r.blocked else "all checks pass")
+    return EXIT_REFUSED if r.blocked else EXIT_OK
 
 
-async def _place(runtime: Any, intent: OrderIntent, confirmation: str | None, as_json: bool, wait: float) -> int:
-    orders = runtime.orders
-    margin = await orders.what_if(intent)
-    result = await orders.place(intent, confirmation, margin)
-    status = ""
-    error = ""
-    if result.sent:
-        deadline = time.monotonic() + wait
-        while time.monotonic() < deadline:
-            row = orders.rows.get(result.client_order_id)
-            if row is not None and row.status not in ("PendingSubmit", "ApiPending", ""):
-                status, error = row.status, row.error
-                if status != "PreSubmitted":
-                    break
-            await asyncio.sleep(0.05)
-        await orders.trail.drain()
-    refused = not result.sent or status == "Rejected"
+def _place(r: api.PlaceReport, as_json: bool) -> int:
+    refused = not r.sent or r.gateway_status == "Rejected"
     if as_json:
-        _out(json.dumps({"status": result.status, "order_ref": result.client_order_id, "gateway_status": status,
-                         "error": error, "reasons": list(result.reasons), "order": intent.describe}))
-    elif result.sent:
-        _out(f"{result.client_order_id}  {intent.describe}  {status or 'sent, no answer from the gateway yet'}"
-             + (f"  {error}" if error else ""))
+        _out(json.dumps({"status": r.status, "order_ref": r.order_ref, "gateway_status": r.gateway_status,
+                         "error": r.error, "reasons": r.reasons, "order": r.order}))
+    elif r.sent:
+        _out(f"{r.order_ref}  {r.order}  {r.gateway_status or 'sent, no answer from the gateway yet'}"
+             + (f"  {r.error}" if r.error else ""))
     else:
-        _out(f"{result.status}: " + "; ".join(result.reasons))
+        _out(f"{r.status}: " + "; ".join(r.reasons))
     return EXIT_REFUSED if refused else EXIT_OK
 
 
-def _row_json(row: Any) -> dict[str, Any]:
+def _row_json(row: api.OrderRow) -> dict[str, Any]:
     return {
-        "order_ref": row.order_ref, "order_id": row.order_id, "perm_id": row.perm_id, "order": row.describe,
+        "order_ref": row.order_ref, "order_id": row.order_id, "perm_id": row.perm_id, "order": row.order,
         "status": row.status, "filled": row.filled, "remaining": row.remaining, "avg_price": _num(row.avg_price),
-        "error": row.error, "legs": [f"{leg.ratio}x {leg.action} {leg.instrument.key}" for leg in row.legs],
+        "error": row.error, "legs": row.legs,
     }
 
 
-def _list(runtime: Any, as_json: bool) -> int:
-    rows = sorted(runtime.orders.rows.values(), key=lambda r: (r.order_id or 10**12, r.order_ref))
+def _list(orders: api.OrderList, as_json: bool) -> int:
     if as_json:
-        _out(json.dumps([_row_json(r) for r in rows]))
+        _out(json.dumps([_row_json(r) for r in orders.rows]))
         return EXIT_OK
-    if not rows:
+    if not orders.rows:
         _out("no orders at the gateway today")
-    for r in rows:
+    for r in orders.rows:
         avg = f"{r.avg_price:,.4g}" if math.isfinite(r.avg_price) else "-"
-        _out(f"{r.order_ref:<30} {r.status:<13} {r.filled:>6g}/{r.quantity:<6g} avg {avg:<9} {r.describe}"
+        _out(f"{r.order_ref:<30} {r.status:<13} {r.filled:>6g}/{r.quantity:<6g} avg {avg:<9} {r.order}"
              + (f"  {r.error}" if r.error else ""))
     return EXIT_OK
-
-
-async def _cancel(runtime: Any, order_ref: str, wait: float) -> int:
-    from desk.domain.orders import OrderNotSent
-
-    orders = runtime.orders
-    try:
-        await orders.cancel(order_ref)
-    except OrderNotSent as exc:
-        _err(str(exc))
-        return EXIT_REFUSED
-    deadline = time.monotonic() + wait
-    while time.monotonic() < deadline:
-        row = orders.rows.get(order_ref)
-        if row is not None and not row.working:
-            break
-        await asyncio.sleep(0.05)
-    await orders.trail.drain()
-    row = orders.rows.get(order_ref)
-    _out(f"{order_ref}  {row.status if row is not None else 'unknown'}")
-    return EXIT_OK if row is not None and not row.working else EXIT_REFUSED

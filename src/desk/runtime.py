@@ -100,6 +100,10 @@ class Runtime:
         self.broker.add_connect_hook(self.account.on_connected)
         self.started = False
         self.metrics = None  # desk.metrics.MetricsServer with DESK_METRICS_PORT
+        #: the engine API on DESK_ENGINE_SOCKET (desk.engine.server), once started
+        self.api = None
+        #: why the engine API is not served (another engine holds the socket...), else ""
+        self.api_problem = ""
         self._on_stop: list[Callable[[], None]] = []
 
     @property
@@ -172,6 +176,23 @@ class Runtime:
                 raise RuntimeStartError(f"metrics: cannot listen on {s.metrics_host}:{s.metrics_port}: "
                                         f"{exc.strerror or exc}") from None
             self.metrics = server
+        if s.engine_api and self.api is None:
+            await self._serve_api()
+
+    async def _serve_api(self) -> None:
+        """Serve the engine API; another engine on the socket is not fatal (this one works
+        on, unreachable by views: the problem is logged and kept in ``api_problem``)."""
+        from desk.engine.server import EngineRunning, EngineServer
+
+        server = EngineServer(self, self.settings.effective_engine_socket)
+        try:
+            await server.start()
+        except (EngineRunning, OSError) as exc:
+            self.api_problem = f"engine API not served: {exc}"
+            log.warning("%s", self.api_problem)
+            self.broker.notify("warning", self.api_problem)  # the desk's status line, the collector's log
+            return
+        self.api = server
 
     def _open_audit_log(self):
         """Open the audit log of ``DESK_DATABASE_URL`` (called by the audit trail's thread,
@@ -230,7 +251,7 @@ class Runtime:
     async def _replay_kwargs(self) -> dict:
         """Simulator arguments replaying ``settings.sim_replay`` (loaded off the event loop;
         imported from the LEAN folder first if the store lacks the day)."""
-        from desk.sim.replay import replay_gateway_kwargs
+        from desk.sim.replay_market import replay_gateway_kwargs
 
         s = self.settings
         try:
@@ -247,6 +268,9 @@ class Runtime:
 
         Safe to call more than once and after a failed :meth:`start`.
         """
+        if self.api is not None:
+            api, self.api = self.api, None
+            await api.close()
         if self.metrics is not None:
             metrics, self.metrics = self.metrics, None
             await metrics.stop()

@@ -14,6 +14,7 @@ import difflib
 import io
 import os
 import re
+import tempfile
 from collections.abc import Iterable
 from enum import Enum
 from pathlib import Path
@@ -50,6 +51,16 @@ class Mode(str, Enum):
 def default_data_dir() -> Path:
     """Per-user data directory (``~/.local/share/desk`` on Linux)."""
     return Path(platformdirs.user_data_dir(APP_NAME, appauthor=False))
+
+
+def default_engine_socket() -> Path:
+    """``engine.sock`` in the user's runtime directory (``$XDG_RUNTIME_DIR/desk``), or in
+    ``desk-UID`` of the temporary directory where there is none (containers, macOS)."""
+    xdg = os.environ.get("XDG_RUNTIME_DIR", "")
+    if xdg and Path(xdg).is_dir():
+        return Path(xdg) / APP_NAME / "engine.sock"
+    uid = os.getuid() if hasattr(os, "getuid") else 0
+    return Path(tempfile.gettempdir()) / f"{APP_NAME}-{uid}" / "engine.sock"
 
 
 def default_database_url() -> str:
@@ -181,6 +192,15 @@ class Settings(BaseSettings):
 
     metrics_host: str = "127.0.0.1"
     """Address the metrics server listens on (0.0.0.0 for every interface)."""
+
+    engine_api: bool = True
+    """Serve the engine API (desk.engine) on engine_socket, so that `desk order` and other
+    views use this engine instead of opening their own gateway connection."""
+
+    engine_socket: Path | None = None
+    """The engine API's Unix socket (mode 0600: only you can attach). Default: engine.sock
+    in desk/ of your runtime directory ($XDG_RUNTIME_DIR, else a private folder in the
+    temporary directory)."""
 
     tick_retention_days: float = Field(default=0.0, ge=0)
     """Ticks older than this many days are deleted (TimescaleDB: whole chunks dropped)
@@ -446,6 +466,11 @@ class Settings(BaseSettings):
     def effective_live_override_file(self) -> Path:
         """The live-trading override file (``live_override_file`` or its default)."""
         return self.live_override_file or default_data_dir() / "live-trading-override"
+
+    @property
+    def effective_engine_socket(self) -> Path:
+        """The engine API's socket (``engine_socket`` or :func:`default_engine_socket`)."""
+        return self.engine_socket or default_engine_socket()
 
     @property
     def effective_kill_switch_file(self) -> Path:

@@ -474,7 +474,7 @@ def test_ctl_help_lists_every_command() -> None:
 
 async def test_desk_sim_ctl_farm_blip_and_restart(tmp_path) -> None:
     port = _free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DESK_")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DESK_") or k == "DESK_ENGINE_SOCKET"}
     env["XDG_RUNTIME_DIR"] = str(tmp_path)
     proc = subprocess.Popen([sys.executable, "-m", "desk", "sim", "--port", str(port)], env=env, cwd=tmp_path,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

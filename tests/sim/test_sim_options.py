@@ -402,7 +402,7 @@ def test_desk_sim_max_lines(tmp_path) -> None:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DESK_")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DESK_") or k == "DESK_ENGINE_SOCKET"}
     proc = subprocess.Popen([sys.executable, "-m", "desk", "sim", "--port", str(port),
                              "--max-lines", "2", "--seed", "7"], env=env, cwd=tmp_path,
                             stdout=subprocess.PIPE, text=True)

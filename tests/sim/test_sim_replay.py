@@ -204,7 +204,7 @@ def test_desk_sim_replay_from_an_empty_store_and_ctl(tmp_path) -> None:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DESK_")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DESK_") or k == "DESK_ENGINE_SOCKET"}
     env.update(DESK_DATABASE_URL=f"sqlite:///{tmp_path / 'fresh.sqlite3'}", DESK_LEAN_DIR=str(LEAN),
                XDG_RUNTIME_DIR=str(tmp_path))
     cmd = [sys.executable, "-m", "desk", "sim", "--port", str(port), "--replay", "2015-12-24", "--symbols", "GOOG",

@@ -58,7 +58,7 @@ class DeskSim:
         return cmd + (["--state", str(self.state)] if self.state is not None else [])
 
     async def start(self) -> None:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("DESK_")}
+        env = {k: v for k, v in os.environ.items() if not k.startswith("DESK_") or k == "DESK_ENGINE_SOCKET"}
         self.proc = subprocess.Popen(self.command(), env=env, cwd=self.cwd,
                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         line = await asyncio.wait_for(asyncio.to_thread(self.proc.stdout.readline), 30)
@@ -338,7 +338,7 @@ async def test_torn_last_line_is_ignored_and_a_corrupt_line_is_one_clear_error(
         assert len(lines) >= 2
         lines[0] = b'{"n": 1, "orders": [{"client_id": 5, "gar\n'  # corrupt, not last
         jpath.write_bytes(b"".join(lines))
-        env = {k: v for k, v in os.environ.items() if not k.startswith("DESK_")}
+        env = {k: v for k, v in os.environ.items() if not k.startswith("DESK_") or k == "DESK_ENGINE_SOCKET"}
         result = await asyncio.to_thread(
             subprocess.run, sim.command(), env=env, cwd=tmp_path, capture_output=True,
             text=True, timeout=60)

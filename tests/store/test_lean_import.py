@@ -340,7 +340,7 @@ def test_postgres_import_of_the_goog_day_and_rollback(pg_url, pg_schema, tmp_pat
 
 
 def _desk(*args: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DESK_")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DESK_") or k == "DESK_ENGINE_SOCKET"}
     env["DESK_DATABASE_URL"] = f"sqlite:///{tmp_path / 'cli.sqlite3'}"
     return subprocess.run([sys.executable, "-m", "desk", *args], env=env, cwd=tmp_path, capture_output=True,
                           text=True, timeout=120)

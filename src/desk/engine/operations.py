@@ -1,0 +1,218 @@
+"""The order operations of the engine API, run on the engine's own objects.
+
+One definition of what ``desk order preview / place / list / cancel`` and the engine API's
+:class:`~desk.engine.api.Preview`, :class:`~desk.engine.api.Place`,
+:class:`~desk.engine.api.ListOrders`, :class:`~desk.engine.api.Cancel` and
+:class:`~desk.engine.api.KillSwitch` do: qualify the contracts of the
+:class:`~desk.engine.api.OrderTerms` through the broker, wait for their quotes, then call
+the order service (gate, pre-trade checks, IB's what-if, audit trail) exactly as the
+ticket does, and answer with the API's reply structs. ``runtime`` is the engine's
+composition root (:class:`desk.runtime.Runtime`): ``broker``, ``orders``, ``account``,
+``quote_for``.
+
+Errors are :class:`OperationError` with the API's ``code`` (``bad_input``, ``refused``,
+``failed``) and a one-line message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from typing import Any
+
+from desk.domain import Instrument
+from desk.domain.orders import OrderNotSent
+from desk.engine import api
+from desk.risk import ComboLeg, OrderIntent, RiskInputError
+
+__all__ = ["OperationError", "ready", "intent_for", "preview", "place", "list_orders", "cancel", "kill_switch"]
+
+_NAN = math.nan
+
+
+class OperationError(Exception):
+    """An operation that could not be done: ``code`` as :class:`desk.engine.api.Failed`'s."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+async def ready(runtime: Any, timeout: float) -> bool:
+    """Wait up to ``timeout`` seconds until the broker is connected and the order service
+    has reconciled with the gateway and the audit log."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if runtime.orders.ready and runtime.broker.state.value == "connected":
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        await asyncio.sleep(0.05)
+
+
+async def _ensure_ready(runtime: Any, wait: float) -> None:
+    if not await ready(runtime, wait + runtime.settings.ib_connect_timeout * 2):
+        raise OperationError("failed", f"could not connect and reconcile with the gateway at {runtime.endpoint} "
+                                       f"({runtime.broker.state.value}; {runtime.orders.audit_status().line})")
+
+
+async def intent_for(runtime: Any, terms: api.OrderTerms, wait: float) -> OrderIntent:
+    """The :class:`~desk.risk.OrderIntent` of ``terms``: contracts qualified (and watched)
+    through the broker. :class:`OperationError` ``bad_input`` with the gateway's or the
+    risk model's one-line reason when a contract is unknown or the terms are invalid."""
+    broker = runtime.broker
+
+    async def qualify(c: api.ContractTerms) -> Instrument:
+        return await broker.watch_contract(c.symbol, expiry=c.expiry, strike=c.strike, right=c.right,
+                                           timeout=max(2.0, wait))
+
+    try:
+        if terms.legs:
+            legs = []
+            for leg in terms.legs:
+                ins = await qualify(leg.contract)
+                legs.append(ComboLeg(ins, leg.action, leg.ratio))
+            await qualify(api.ContractTerms(terms.contract.symbol))  # the underlying: payoff centre, margin
+            instrument = Instrument(terms.contract.symbol, "BAG", multiplier=100, min_tick=0.01)
+            return OrderIntent(instrument, terms.action, terms.quantity, terms.order_type,
+                               limit_price=terms.limit_price, stop_price=terms.stop_price, tif=terms.tif,
+                               outside_rth=terms.outside_rth, legs=tuple(legs))
+        instrument = await qualify(terms.contract)
+        if terms.contract.is_option:
+            await qualify(api.ContractTerms(terms.contract.symbol))
+        return OrderIntent(instrument, terms.action, terms.quantity, terms.order_type,
+                           limit_price=terms.limit_price, stop_price=terms.stop_price, tif=terms.tif,
+                           outside_rth=terms.outside_rth)
+    except RiskInputError as exc:
+        raise OperationError("bad_input", str(exc)) from None
+    except OperationError:
+        raise
+    except Exception as exc:  # the gateway's one-line reasons (unknown contract...)
+        raise OperationError("bad_input", str(exc).splitlines()[0] if str(exc) else type(exc).__name__) from None
+
+
+async def _quotes(runtime: Any, intent: OrderIntent, wait: float) -> None:
+    """Wait (up to ``wait`` s) for a two-sided quote of every instrument the order trades,
+    and for the account's figures."""
+    instruments = [leg.instrument for leg in intent.legs] or [intent.instrument]
+    deadline = time.monotonic() + wait
+
+    def have() -> bool:
+        for ins in instruments:
+            q = runtime.quote_for(ins)
+            if q is None or not (q.bid > 0 and q.ask > 0):
+                return False
+        return math.isfinite(runtime.account.figures().available_funds)
+
+    while time.monotonic() < deadline and not have():
+        await asyncio.sleep(0.05)
+
+
+def _whatif(m: Any) -> api.WhatIf | None:
+    if m is None:
+        return None
+    return api.WhatIf(
+        m.init_margin_before, m.init_margin_change, m.init_margin_after, m.maint_margin_before,
+        m.maint_margin_change, m.maint_margin_after, m.equity_with_loan_before, m.equity_with_loan_change,
+        m.equity_with_loan_after, m.commission, m.min_commission, m.max_commission)
+
+
+async def preview(runtime: Any, request: api.Preview) -> api.PreviewReport:
+    """Every check of ``request.terms`` without sending it (see the module doc)."""
+    await _ensure_ready(runtime, request.wait)
+    intent = await intent_for(runtime, request.terms, request.wait)
+    await _quotes(runtime, intent, request.wait)
+    orders = runtime.orders
+    margin = await orders.what_if(intent)
+    report = orders.preview(intent, margin)
+    decision = orders.router.gate_check(intent, orders.context(intent, margin), request.confirmation)
+    return api.PreviewReport(
+        id=request.id, order=intent.describe, is_combo=intent.is_combo,
+        checks=[api.CheckRow(c.name, c.passed, c.value, c.limit, c.message) for c in report.checks],
+        gate_allowed=decision.allowed, gate_reason=decision.reason, price=report.price, bid=report.bid,
+        ask=report.ask,
+        legs=[api.LegQuote(leg.action, leg.ratio, leg.instrument.key, leg.bid, leg.ask)
+              for leg in (report.legs if intent.is_combo else ())],
+        notional=report.notional, commission=report.commission, whatif=_whatif(margin),
+        funds_before=report.funds_before, cost=report.cost, cost_basis=report.cost_basis,
+        funds_after=report.funds_after, blocked=report.blocked or not decision.allowed,
+    )
+
+
+async def place(runtime: Any, request: api.Place) -> api.PlaceReport:
+    """Send ``request.terms`` through the gate and every check; wait up to
+    ``request.wait`` s for the gateway's status (past PreSubmitted)."""
+    await _ensure_ready(runtime, request.wait)
+    intent = await intent_for(runtime, request.terms, request.wait)
+    await _quotes(runtime, intent, request.wait)
+    orders = runtime.orders
+    margin = await orders.what_if(intent)
+    result = await orders.place(intent, request.confirmation, margin)
+    status = error = ""
+    if result.sent:
+        deadline = time.monotonic() + request.wait
+        while time.monotonic() < deadline:
+            row = orders.rows.get(result.client_order_id)
+            if row is not None and row.status not in ("PendingSubmit", "ApiPending", ""):
+                status, error = row.status, row.error
+                if status != "PreSubmitted":
+                    break
+            await asyncio.sleep(0.05)
+        await orders.trail.drain()
+    return api.PlaceReport(id=request.id, status=result.status, sent=result.sent, order_ref=result.client_order_id,
+                           gateway_status=status, error=error, reasons=list(result.reasons), order=intent.describe)
+
+
+def _row(r: Any) -> api.OrderRow:
+    return api.OrderRow(
+        order_ref=r.order_ref, order_id=r.order_id, perm_id=r.perm_id, order=r.describe, status=r.status,
+        quantity=r.quantity, filled=r.filled, remaining=r.remaining, avg_price=r.avg_price, error=r.error,
+        working=r.working, legs=[f"{leg.ratio}x {leg.action} {leg.instrument.key}" for leg in r.legs])
+
+
+async def list_orders(runtime: Any, request: api.ListOrders, wait: float = 5.0) -> api.OrderList:
+    """The day's orders, by orderId (then orderRef)."""
+    await _ensure_ready(runtime, wait)
+    rows = sorted(runtime.orders.rows.values(), key=lambda r: (r.order_id or 10**12, r.order_ref))
+    return api.OrderList(id=request.id, rows=[_row(r) for r in rows])
+
+
+async def cancel(runtime: Any, request: api.Cancel) -> api.CancelReport:
+    """Cancel a working order; wait up to ``request.wait`` s for it to stop working.
+    :class:`OperationError` ``refused`` when it cannot be cancelled (unknown, done)."""
+    await _ensure_ready(runtime, request.wait)
+    orders = runtime.orders
+    try:
+        await orders.cancel(request.order_ref)
+    except OrderNotSent as exc:
+        raise OperationError("refused", str(exc)) from None
+    deadline = time.monotonic() + request.wait
+    while time.monotonic() < deadline:
+        row = orders.rows.get(request.order_ref)
+        if row is not None and not row.working:
+            break
+        await asyncio.sleep(0.05)
+    await orders.trail.drain()
+    row = orders.rows.get(request.order_ref)
+    return api.CancelReport(id=request.id, order_ref=request.order_ref,
+                            status=row.status if row is not None else "unknown",
+                            done=row is not None and not row.working)
+
+
+async def kill_switch(runtime: Any, request: api.KillSwitch, who: str = "engine API") -> api.KillSwitchReport:
+    """Read or change the kill switch through the order service (which cancels working
+    orders on ``halt``, as the desk's key does)."""
+    orders = runtime.orders
+    reason = request.reason or who
+    if request.action == "halt":
+        state = await orders.halt(reason)
+    elif request.action == "reduce_only":
+        state = await orders.reduce_only(reason)
+    elif request.action == "reset":
+        state = await orders.reset(reason)
+    else:
+        state = orders.gate.kill_switch.state()
+    return api.KillSwitchReport(id=request.id, state=str(state.state.value), reason=state.reason,
+                                since=state.since.timestamp() if state.since is not None else _NAN,
+                                persisted=state.persisted, error=state.error)

@@ -1,0 +1,302 @@
+"""The engine API server: views talk to a running engine over a local Unix socket.
+
+:class:`EngineServer` listens on a Unix stream socket (default: ``engine.sock`` in the
+user's runtime directory, :func:`desk.settings.default_engine_socket`), mode 0600
+(the default directory is created 0700) so that only the user can attach. Each connection speaks
+:mod:`desk.engine.api`: :class:`~desk.engine.api.Hello` first (5 s to send it), then any
+number of requests, each answered on its own task so that a slow order (waiting for the
+gateway) never holds up a quote stream or another request. The order operations are
+:mod:`desk.engine.operations`, the same ones ``desk order`` runs in-process.
+
+What the server refuses, with a :class:`~desk.engine.api.Failed` naming the problem: a
+Hello of another API version (then it closes), a malformed message (the connection
+stays up: the frame boundary is intact), an unknown request type. A frame larger than
+:data:`~desk.engine.api.MAX_FRAME` closes the connection (the stream cannot be trusted
+after it). A view that stops reading is dropped once more than ``max_buffer`` bytes wait
+for it, so it can never make the engine buffer without bound.
+
+Starting refuses to take over a socket another engine answers on
+(:class:`EngineRunning`); a stale socket file left by a crashed engine is removed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+import os
+import stat
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from desk.engine import api, operations
+
+__all__ = ["EngineRunning", "EngineServer", "MAX_SOCKET_PATH"]
+
+log = logging.getLogger("desk.engine")
+
+#: Longest Unix socket path Linux accepts (sun_path is 108 bytes with its NUL).
+MAX_SOCKET_PATH = 107
+#: Seconds a new connection has to send its Hello.
+HELLO_TIMEOUT = 5.0
+
+
+class EngineRunning(Exception):
+    """Another engine already answers on the socket; ``str()`` is one line."""
+
+
+class EngineServer:
+    """Serves the engine API for ``runtime`` (:class:`desk.runtime.Runtime`) on ``path``.
+
+    ``max_buffer``: bytes that may wait to be written to one view before it is dropped.
+    """
+
+    def __init__(self, runtime: Any, path: Path, *, max_buffer: int = 4 * 1024 * 1024) -> None:
+        self.runtime = runtime
+        self.path = Path(path)
+        self.max_buffer = max_buffer
+        self._server: asyncio.Server | None = None
+        self._connections: set[_Connection] = set()
+
+    @property
+    def views(self) -> int:
+        """Views attached now."""
+        return len(self._connections)
+
+    async def start(self) -> None:
+        """Listen. :class:`EngineRunning` if another engine answers on the socket;
+        ``OSError`` (with the path in its text) if the socket cannot be created."""
+        path = self.path
+        if len(os.fsencode(path)) > MAX_SOCKET_PATH:
+            raise OSError(f"engine socket path is {len(os.fsencode(path))} bytes, longer than the "
+                          f"{MAX_SOCKET_PATH} a Unix socket allows: {path}")
+        if path.exists() or path.is_symlink():
+            if not stat.S_ISSOCK(path.lstat().st_mode):
+                raise OSError(f"{path} exists and is not a socket; not removing it")
+            if await _answers(path):
+                raise EngineRunning(f"an engine is already running on {path}")
+            path.unlink()  # left by an engine that did not stop cleanly
+        parent = path.parent
+        if not parent.exists():
+            parent.mkdir(parents=True, mode=0o700)
+        elif hasattr(os, "getuid") and parent.stat().st_uid != os.getuid():
+            raise OSError(f"{parent} belongs to another user; not serving the engine API there")
+        self._server = await asyncio.start_unix_server(self._accept, path=str(path))
+        os.chmod(path, 0o600)  # owner only (the default directory is 0700 as well)
+        log.info("engine API on %s", path)
+
+    async def close(self) -> None:
+        """Stop listening, say goodbye to every view, remove the socket file."""
+        server, self._server = self._server, None
+        if server is None:
+            return
+        server.close()
+        for conn in list(self._connections):
+            conn.close()
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(server.wait_closed(), 2.0)
+        with contextlib.suppress(FileNotFoundError):
+            self.path.unlink()
+
+    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        conn = _Connection(self, reader, writer)
+        self._connections.add(conn)
+        try:
+            await conn.run()
+        finally:
+            self._connections.discard(conn)
+            conn.close()
+
+
+async def _answers(path: Path) -> bool:
+    """Whether something accepts connections on the Unix socket ``path``."""
+    try:
+        _r, w = await asyncio.wait_for(asyncio.open_unix_connection(str(path)), 1.0)
+    except (OSError, asyncio.TimeoutError):
+        return False
+    w.close()
+    with contextlib.suppress(Exception):
+        await w.wait_closed()
+    return True
+
+
+def _request_id(body: bytes) -> int:
+    """The ``id`` of a message that failed to decode, if it has a readable one, else 0."""
+    try:
+        raw = msgspec.msgpack.decode(body)
+    except msgspec.DecodeError:
+        return 0
+    rid = raw.get("id") if isinstance(raw, dict) else None
+    return rid if isinstance(rid, int) else 0
+
+
+class _Connection:
+    """One attached view."""
+
+    def __init__(self, server: EngineServer, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.server = server
+        self.runtime = server.runtime
+        self.reader = reader
+        self.writer = writer
+        self.frames = api.FrameReader()
+        self.client = "?"
+        self.tasks: set[asyncio.Task[None]] = set()
+        self.quotes: asyncio.Task[None] | None = None
+        self.rate_hz = 10.0
+        self.closed = False
+
+    def send(self, msg: msgspec.Struct) -> None:
+        if self.closed:
+            return
+        transport = self.writer.transport
+        if transport.get_write_buffer_size() > self.server.max_buffer:
+            log.warning("view %s stopped reading (%d bytes waiting): dropped", self.client,
+                        transport.get_write_buffer_size())
+            self.close()
+            return
+        self.writer.write(api.encode_frame(msg))
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        for t in list(self.tasks):
+            t.cancel()
+        if self.quotes is not None:
+            self.quotes.cancel()
+        self.writer.close()
+
+    async def _next(self) -> list[bytes]:
+        data = await self.reader.read(65536)
+        if not data:
+            raise EOFError
+        return self.frames.feed(data)
+
+    async def run(self) -> None:
+        pending: list[bytes] = []
+        try:
+            try:
+                while not pending:
+                    pending = await asyncio.wait_for(self._next(), HELLO_TIMEOUT)
+            except asyncio.TimeoutError:
+                self.send(api.Failed(0, "bad_input", f"no Hello within {HELLO_TIMEOUT:g} s"))
+                return
+            hello = pending.pop(0)
+            if not self._hello(hello):
+                return
+            while not self.closed:
+                for body in pending:
+                    self._dispatch(body)
+                pending = await self._next()
+        except api.ApiError as exc:  # a frame too large: the stream cannot be trusted
+            log.warning("view %s: %s; closing", self.client, exc)
+            self.send(api.Failed(0, "bad_input", str(exc)))
+        except (EOFError, ConnectionError):
+            pass
+        finally:
+            with contextlib.suppress(Exception):
+                await self.writer.drain()
+
+    def _hello(self, body: bytes) -> bool:
+        try:
+            msg = api.decode_request(body)
+        except api.ApiError as exc:
+            self.send(api.Failed(0, "bad_input", f"expected Hello: {exc}"))
+            return False
+        if not isinstance(msg, api.Hello):
+            self.send(api.Failed(0, "bad_input", f"expected Hello first, got {type(msg).__name__}"))
+            return False
+        if msg.version != api.API_VERSION:
+            self.send(api.Failed(0, "version", f"this engine speaks API version {api.API_VERSION}, "
+                                               f"the view asked for {msg.version}"))
+            return False
+        self.client = msg.client or "view"
+        rt = self.runtime
+        self.send(api.Welcome(version=api.API_VERSION, pid=os.getpid(), mode=rt.settings.mode.value,
+                              endpoint=rt.endpoint, watchlist=[i.symbol for i in rt.broker.watchlist]))
+        log.info("view %r attached", self.client)
+        return True
+
+    def _dispatch(self, body: bytes) -> None:
+        try:
+            msg = api.decode_request(body)
+        except api.ApiError as exc:
+            self.send(api.Failed(_request_id(body), "bad_input", str(exc)))
+            return
+        if isinstance(msg, api.WatchQuotes):
+            self._watch_quotes(msg)
+            return
+        handler = _HANDLERS.get(type(msg))
+        if handler is None:
+            self.send(api.Failed(getattr(msg, "id", 0), "unsupported", f"{type(msg).__name__} is not a request here"))
+            return
+        task = asyncio.get_running_loop().create_task(self._answer(handler, msg))
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    async def _answer(self, handler: Any, msg: Any) -> None:
+        try:
+            reply = await handler(self.runtime, msg)
+        except operations.OperationError as exc:
+            reply = api.Failed(msg.id, exc.code, str(exc))
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # a bug must not take the engine down: the view hears of it
+            log.exception("view %s: %s failed", self.client, type(msg).__name__)
+            reply = api.Failed(msg.id, "failed", f"internal error: {type(exc).__name__}: {exc}")
+        self.send(reply)
+
+    # --- quote stream ------------------------------------------------------------------
+
+    def _watch_quotes(self, msg: api.WatchQuotes) -> None:
+        if self.quotes is not None:
+            self.quotes.cancel()
+            self.quotes = None
+        if msg.rate_hz <= 0:
+            return
+        self.rate_hz = min(max(msg.rate_hz, api.MIN_RATE_HZ), api.MAX_RATE_HZ)
+        self.quotes = asyncio.get_running_loop().create_task(self._stream_quotes(msg.id))
+
+    async def _stream_quotes(self, req_id: int) -> None:
+        """A full snapshot, then the changed rows every 1 / rate seconds (a full one again
+        whenever the watchlist itself changed)."""
+        rt = self.runtime
+        sent: dict[int, int] = {}  # conId -> seq last sent
+        order: list[int] | None = None
+        while not self.closed:
+            instruments = list(rt.broker.watchlist)
+            ids = [i.con_id for i in instruments]
+            full = ids != order
+            rows = []
+            for ins in instruments:
+                q = rt.quotes.get(ins.con_id)
+                seq = q.seq if q is not None else -1
+                if not full and sent.get(ins.con_id) == seq:
+                    continue
+                sent[ins.con_id] = seq
+                rows.append(_quote_row(ins, q))
+            if full or rows:
+                order = ids
+                self.send(api.QuoteRows(req_id, full, rows))
+            await asyncio.sleep(1.0 / self.rate_hz)
+
+
+def _quote_row(ins: Any, q: Any) -> api.QuoteRow:
+    nan = math.nan
+    if q is None:
+        return api.QuoteRow(ins.con_id, ins.symbol, nan, nan, nan, nan, nan, nan, nan, nan, -1)
+    t = q.time.timestamp() if q.time is not None else nan
+    return api.QuoteRow(ins.con_id, ins.symbol, q.bid, q.ask, q.last, q.bid_size, q.ask_size, q.volume, q.close,
+                        t, q.seq)
+
+
+_HANDLERS: dict[type, Any] = {
+    api.Preview: operations.preview,
+    api.Place: operations.place,
+    api.ListOrders: operations.list_orders,
+    api.Cancel: operations.cancel,
+    api.KillSwitch: operations.kill_switch,
+}
