@@ -158,6 +158,10 @@ async def test_orders_through_the_api_are_the_engines_orders(engine: Runtime, so
         refused = await client.place(terms)
         assert not refused.sent and any("kill switch" in r for r in refused.reasons)
         assert (await client.kill_switch("reset")).state == "active"
+        with pytest.raises(EngineRequestError, match="kill switch action"):  # in-process: no wire decoder to catch it
+            await LocalEngine(engine).kill_switch("explode")  # type: ignore[arg-type]
+        with pytest.raises(EngineRequestError, match="action must be one of"):
+            await LocalEngine(engine).preview(api.OrderTerms("HOLD", 1, api.ContractTerms("SPY"), "MKT"))
         with pytest.raises(EngineRequestError) as bad:
             await client.preview(parse_terms("BUY 1 NOSUCH LMT 1".split()), wait=1.0)
         assert bad.value.code == "bad_input"

@@ -26,7 +26,7 @@ times faster than json + dataclasses (``bench/engine_api.py`` measures it).
 from __future__ import annotations
 
 import struct
-from typing import Literal
+from typing import Any, Literal
 
 import msgspec
 
@@ -36,7 +36,7 @@ __all__ = [
     "Hello", "Preview", "Place", "ListOrders", "Cancel", "WatchQuotes", "KillSwitch",
     "Welcome", "Failed", "CheckRow", "LegQuote", "WhatIf", "PreviewReport", "PlaceReport",
     "OrderRow", "OrderList", "CancelReport", "QuoteRow", "QuoteRows", "KillSwitchReport",
-    "Request", "Reply",
+    "Request", "Reply", "KillAction",
 ]
 
 #: Version of this interface. A change that an older peer cannot read raises it.
@@ -152,12 +152,16 @@ class WatchQuotes(_Msg):
     rate_hz: float = 10.0
 
 
+#: What a :class:`KillSwitch` request does.
+KillAction = Literal["state", "halt", "reduce_only", "reset"]
+
+
 class KillSwitch(_Msg):
     """Engage (``halt``), restrict (``reduce_only``) or release (``reset``) the kill
     switch (answer :class:`KillSwitchReport`); ``state`` only reads it."""
 
     id: int
-    action: Literal["state", "halt", "reduce_only", "reset"]
+    action: KillAction
     reason: str = ""
 
 
@@ -359,9 +363,10 @@ def encode_frame(msg: msgspec.Struct) -> bytes:
     return _LEN.pack(len(body)) + body
 
 
-def _decode(decoder: msgspec.msgpack.Decoder, body: bytes) -> msgspec.Struct:
+def _decode(decoder: msgspec.msgpack.Decoder[Any], body: bytes) -> msgspec.Struct:
     try:
-        return decoder.decode(body)
+        msg: msgspec.Struct = decoder.decode(body)
+        return msg
     except msgspec.DecodeError as exc:  # ValidationError is a DecodeError
         raise ApiError(f"malformed message: {exc}") from None
 

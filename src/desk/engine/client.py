@@ -57,7 +57,7 @@ class EngineView(Protocol):
 
     async def cancel(self, order_ref: str, *, wait: float = 5.0) -> api.CancelReport: ...
 
-    async def kill_switch(self, action: str = "state", reason: str = "") -> api.KillSwitchReport: ...
+    async def kill_switch(self, action: api.KillAction = "state", reason: str = "") -> api.KillSwitchReport: ...
 
 
 class EngineClient:
@@ -178,8 +178,8 @@ class EngineClient:
         assert isinstance(reply, api.CancelReport)
         return reply
 
-    async def kill_switch(self, action: str = "state", reason: str = "") -> api.KillSwitchReport:
-        reply = await self.request(api.KillSwitch(self.next_id(), action, reason))  # type: ignore[arg-type]
+    async def kill_switch(self, action: api.KillAction = "state", reason: str = "") -> api.KillSwitchReport:
+        reply = await self.request(api.KillSwitch(self.next_id(), action, reason))
         assert isinstance(reply, api.KillSwitchReport)
         return reply
 

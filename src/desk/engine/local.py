@@ -7,12 +7,15 @@ uses it when no engine is running, the tests use both.
 from __future__ import annotations
 
 import itertools
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 from desk.engine import api, operations
 from desk.engine.client import EngineRequestError
 
 __all__ = ["LocalEngine"]
+
+_R = TypeVar("_R")
 
 
 class LocalEngine:
@@ -23,7 +26,7 @@ class LocalEngine:
         self.runtime = runtime
         self._ids = itertools.count(1)
 
-    async def _call(self, fn: Any, msg: Any) -> Any:
+    async def _call(self, fn: Callable[[Any, Any], Awaitable[_R]], msg: Any) -> _R:
         try:
             return await fn(self.runtime, msg)
         except operations.OperationError as exc:
@@ -43,5 +46,5 @@ class LocalEngine:
     async def cancel(self, order_ref: str, *, wait: float = 5.0) -> api.CancelReport:
         return await self._call(operations.cancel, api.Cancel(next(self._ids), order_ref, wait))
 
-    async def kill_switch(self, action: str = "state", reason: str = "") -> api.KillSwitchReport:
-        return await self._call(operations.kill_switch, api.KillSwitch(next(self._ids), action, reason))  # type: ignore[arg-type]
+    async def kill_switch(self, action: api.KillAction = "state", reason: str = "") -> api.KillSwitchReport:
+        return await self._call(operations.kill_switch, api.KillSwitch(next(self._ids), action, reason))

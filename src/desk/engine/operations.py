@@ -21,7 +21,11 @@ import math
 import time
 from typing import Any
 
+from enum import Enum
+from typing import TypeVar
+
 from desk.domain import Instrument
+from desk.domain.intent import Action, OrderType, TimeInForce
 from desk.domain.orders import OrderNotSent
 from desk.engine import api
 from desk.risk import ComboLeg, OrderIntent, RiskInputError
@@ -57,6 +61,19 @@ async def _ensure_ready(runtime: Any, wait: float) -> None:
                                        f"({runtime.broker.state.value}; {runtime.orders.audit_status().line})")
 
 
+_E = TypeVar("_E", bound=Enum)
+
+
+def _member(kind: type[_E], value: str, what: str) -> _E:
+    """``value`` as a member of ``kind``; :class:`OperationError` ``bad_input`` naming the
+    allowed values otherwise (order terms from a script need not come from parse_terms)."""
+    try:
+        return kind(value)
+    except ValueError:
+        allowed = ", ".join(str(m.value) for m in kind)
+        raise OperationError("bad_input", f"{what} must be one of {allowed}, got {value!r}") from None
+
+
 async def intent_for(runtime: Any, terms: api.OrderTerms, wait: float) -> OrderIntent:
     """The :class:`~desk.risk.OrderIntent` of ``terms``: contracts qualified (and watched)
     through the broker. :class:`OperationError` ``bad_input`` with the gateway's or the
@@ -64,25 +81,30 @@ async def intent_for(runtime: Any, terms: api.OrderTerms, wait: float) -> OrderI
     broker = runtime.broker
 
     async def qualify(c: api.ContractTerms) -> Instrument:
-        return await broker.watch_contract(c.symbol, expiry=c.expiry, strike=c.strike, right=c.right,
-                                           timeout=max(2.0, wait))
+        ins: Instrument = await broker.watch_contract(c.symbol, expiry=c.expiry, strike=c.strike, right=c.right,
+                                                      timeout=max(2.0, wait))
+        return ins
+
+    action = _member(Action, terms.action, "action")
+    order_type = _member(OrderType, terms.order_type, "order type")
+    tif = _member(TimeInForce, terms.tif, "TIF")
 
     try:
         if terms.legs:
             legs = []
             for leg in terms.legs:
                 ins = await qualify(leg.contract)
-                legs.append(ComboLeg(ins, leg.action, leg.ratio))
+                legs.append(ComboLeg(ins, _member(Action, leg.action, "leg action"), leg.ratio))
             await qualify(api.ContractTerms(terms.contract.symbol))  # the underlying: payoff centre, margin
             instrument = Instrument(terms.contract.symbol, "BAG", multiplier=100, min_tick=0.01)
-            return OrderIntent(instrument, terms.action, terms.quantity, terms.order_type,
-                               limit_price=terms.limit_price, stop_price=terms.stop_price, tif=terms.tif,
+            return OrderIntent(instrument, action, terms.quantity, order_type,
+                               limit_price=terms.limit_price, stop_price=terms.stop_price, tif=tif,
                                outside_rth=terms.outside_rth, legs=tuple(legs))
         instrument = await qualify(terms.contract)
         if terms.contract.is_option:
             await qualify(api.ContractTerms(terms.contract.symbol))
-        return OrderIntent(instrument, terms.action, terms.quantity, terms.order_type,
-                           limit_price=terms.limit_price, stop_price=terms.stop_price, tif=terms.tif,
+        return OrderIntent(instrument, action, terms.quantity, order_type,
+                           limit_price=terms.limit_price, stop_price=terms.stop_price, tif=tif,
                            outside_rth=terms.outside_rth)
     except RiskInputError as exc:
         raise OperationError("bad_input", str(exc)) from None
@@ -211,8 +233,11 @@ async def kill_switch(runtime: Any, request: api.KillSwitch, who: str = "engine 
         state = await orders.reduce_only(reason)
     elif request.action == "reset":
         state = await orders.reset(reason)
-    else:
+    elif request.action == "state":
         state = orders.gate.kill_switch.state()
+    else:  # the wire decoder checks this; an in-process caller may not have
+        raise OperationError("bad_input", f"kill switch action must be state, halt, reduce_only or reset, "
+                                          f"got {request.action!r}")
     return api.KillSwitchReport(id=request.id, state=str(state.state.value), reason=state.reason,
                                 since=state.since.timestamp() if state.since is not None else _NAN,
                                 persisted=state.persisted, error=state.error)
