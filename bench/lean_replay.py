@@ -37,9 +37,10 @@ sys.path.insert(0, str(ROOT / "src"))
 
 from desk.domain import FrozenClock  # noqa: E402
 from desk.sim import SimGateway  # noqa: E402
-from desk.sim.history import aggregate, bucket_labels  # noqa: E402
+from desk.sim.history_bars import aggregate, bucket_labels  # noqa: E402
 from desk.store.lean import SAMPLE_LEAN_DIR, default_lean_dir  # noqa: E402
-from desk.sim.replay import ReplayMarket, load_replay, run_import  # noqa: E402
+from desk.sim.replay_data import load_replay, run_import  # noqa: E402
+from desk.sim.replay_market import ReplayMarket  # noqa: E402
 from desk.store.lean import scan_lean  # noqa: E402
 
 DAY = date(2015, 12, 24)

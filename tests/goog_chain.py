@@ -155,7 +155,7 @@ def goog_replay_data(start: time = time(10, 30)):
     import tempfile
     from datetime import date
 
-    from desk.sim.replay import load_replay
+    from desk.sim.replay_data import load_replay
 
     folder = Path(tempfile.mkdtemp(prefix="desk-goog-replay-"))
     if not _REPLAY_DIRS:

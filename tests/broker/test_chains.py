@@ -477,7 +477,7 @@ def test_server_clock_follows_the_gateway_clock() -> None:
 async def test_replayed_goog_chain_has_a_smile_and_sane_ivs() -> None:
     """`desk sim --replay 2015-12-24 --symbols GOOG` as the gateway: 12 expiries, the
     gateway's (recorded) clock, and our IVs sane where the recorded quotes are."""
-    from desk.sim.replay import ReplayMarket
+    from desk.sim.replay_market import ReplayMarket
     from goog_chain import goog_replay_data
 
     market = ReplayMarket(goog_replay_data(time(10, 30)))

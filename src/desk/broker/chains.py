@@ -11,19 +11,16 @@
    underlying (:class:`WindowSpec`, setting ``DESK_CHAIN_STRIKES``). It re-centres when
    the underlying moves past the next strike by more than a quarter of the strike step
    (hysteresis, so a price sitting between two strikes does not make it flap).
-3. **lines**: only the window's contracts are subscribed (``reqMktData`` with generic tick
-   101, option open interest), within the :class:`~desk.broker.lines.LineBudget` shared
-   with the watchlist. A window that needs more lines than are free is trimmed from the
-   far strikes in and the manager says so in :attr:`ChainManager.message`; lines are
-   released when the window moves, the expiry changes or the underlying changes, and
-   given back to the watchlist on demand (the budget's reclaimer). After a reconnect
-   every line of the window is requested again (ib_async does not resubscribe). A
-   window's requests go out in one burst; ib_async paces them at 45 per second, under
-   IB's 50 messages per second.
-4. **quotes**: ticker updates (``pendingTickersEvent``) are translated into the
+3. **lines** (:mod:`desk.broker.chain_lines`, the manager's base class): only the window's
+   contracts are subscribed, within the :class:`~desk.broker.lines.LineBudget` shared
+   with the watchlist (a window that needs more lines than are free is trimmed from the
+   far strikes in, and :attr:`ChainManager.message` says so); lines are released when the
+   window moves, the expiry or the underlying changes, and requested again after a
+   reconnect.
+4. **quotes**: ticker updates are translated into the
    :class:`~desk.domain.options.OptionChainStore` (bid, ask, last, sizes, volume, open
-   interest, IB's model Greeks from ``tickOptionComputation`` type 13) and marked dirty;
-   quote and trade ticks also go to the broker's tick sinks (recorder, Redis).
+   interest, IB's model Greeks) and marked dirty; quote and trade ticks also go to the
+   broker's tick sinks (recorder, Redis).
 5. **our Greeks**, on the UI's flush timer (:meth:`ChainManager.flush`), vectorized by
    :func:`desk.pricing.chain_greeks` for the window only: the forward is implied from
    put-call parity (``F = K + e^{rT} (C - P)``, the median over the strikes nearest the
@@ -50,14 +47,14 @@ import asyncio
 import contextlib
 import logging
 import math
-import time
-from collections.abc import Awaitable, Callable, Iterable, Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from collections.abc import Awaitable, Iterable
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from desk.broker.chain_lines import CHAIN_OWNER, ChainLines
+from desk.broker.chain_support import CLOCK_SYNC_SECONDS, ChainFlush, ServerClock, greeks_from_computation, same_number
 from desk.broker.chain_window import (
     ChainDefinition,
     ChainRow,
@@ -66,19 +63,23 @@ from desk.broker.chain_window import (
     default_expiry,
     expiry_contracts,
     nearest_index,
-    should_recentre,
-    window_strikes,
 )
 from desk.broker.ib_worker import DataLost, StateChanged, instrument_from_contract
 from desk.broker.lines import LineBudget
-from desk.broker.ticks import Line, ib_number, tick_records
-from desk.domain import Clock, ConnectionState, Instrument, QuoteStore, TickRecord
+from desk.broker.ticks import Line
+from desk.domain import Clock, ConnectionState, Instrument, QuoteStore
 from desk.domain.calendar import DAYS_PER_YEAR, exchange_date
 from desk.domain.options import Carry, OptionChainStore, OptionGreeks, OptionQuote, WindowSpec
 from desk.pricing.chain_analytics import compute_greeks, years_to_expiry
 
+# still reachable here as before the split: GENERIC_TICKS was defined in this module, and
+# desk.broker.chain_window's docstring says this module re-exports its names
+from desk.broker.chain_lines import GENERIC_TICKS as GENERIC_TICKS
+from desk.broker.chain_window import should_recentre as should_recentre
+from desk.broker.chain_window import window_strikes as window_strikes
+
 if TYPE_CHECKING:
-    from ib_async import ContractDetails, Ticker
+    from ib_async import ContractDetails
 
     from desk.broker.ib_worker import Broker
 
@@ -93,12 +94,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-#: Owner name of the chain's lines in the :class:`LineBudget`.
-CHAIN_OWNER = "chain"
-#: Generic ticks asked with each option line: 101 = option open interest (tick types 27/28).
-GENERIC_TICKS = "101"
-#: Seconds between two syncs of :class:`ServerClock` with the gateway's clock.
-CLOCK_SYNC_SECONDS = 2.0
 #: Seconds between two recomputations of our Greeks when no quote changed (T decays).
 RECOMPUTE_SECONDS = 5.0
 
@@ -107,94 +102,10 @@ class ChainError(Exception):
     """A chain request failed. ``str()`` is one line meant for the user."""
 
 
-# ---------------------------------------------------------------------------------- translation
-
-
-def _clean(value: float | None, *, unset_minus_two: bool = False) -> float:
-    """ib_async leaves ``None``, IB's UNSET double (1.8e308) and, for vega/theta, the -2
-    "not computed" sentinel in Greeks (docs/tws-protocol.md): all become ``nan``."""
-    if value is None:
-        return math.nan
-    value = float(value)
-    if value != value or abs(value) > 1e300:
-        return math.nan
-    if unset_minus_two and value == -2.0:
-        return math.nan
-    return value
-
-
-
-def greeks_from_computation(comp: Any) -> OptionGreeks | None:
-    """IB's ``OptionComputation`` (``tickOptionComputation``) as :class:`OptionGreeks`.
-
-    IB's units are desk's: IV a fraction, vega per vol point, theta per calendar day, per
-    share. ``None`` in, ``None`` out; missing values become ``nan``.
-    """
-    if comp is None:
-        return None
-    return OptionGreeks(
-        iv=_clean(comp.impliedVol),
-        delta=_clean(comp.delta),
-        gamma=_clean(comp.gamma),
-        vega=_clean(comp.vega, unset_minus_two=True),
-        theta=_clean(comp.theta, unset_minus_two=True),
-        price=_clean(comp.optPrice),
-        und_price=_clean(comp.undPrice),
-    )
-
-
-# ---------------------------------------------------------------------------------- clock
-
-
-class ServerClock(Clock):
-    """The gateway's clock: ``base`` plus the offset measured with ``reqCurrentTime``.
-
-    TWS answers in whole seconds, so the offset is good to about a second; for a live
-    gateway it is ~0, for a replayed day (``desk sim --replay``) it is the distance to
-    the replayed time, re-measured every :data:`CLOCK_SYNC_SECONDS` while a chain is
-    shown (a replay can run faster than real time).
-    """
-
-    def __init__(self, base: Clock | None = None) -> None:
-        self.base = base or Clock()
-        self.offset = 0.0
-        self.synced_at = -math.inf  # base.time() of the last sync
-
-    def now(self) -> datetime:
-        return self.base.now() + timedelta(seconds=self.offset)
-
-    def time(self) -> float:
-        return self.base.time() + self.offset
-
-    async def sync(self, request: Callable[[], Awaitable[datetime]]) -> None:
-        """Measure the offset with ``request`` (``ib.reqCurrentTimeAsync``)."""
-        before = self.base.time()
-        server = await request()
-        after = self.base.time()
-        if server.tzinfo is None:
-            server = server.replace(tzinfo=UTC)
-        self.offset = server.timestamp() - (before + after) / 2.0
-        self.synced_at = after
-
-
 # ---------------------------------------------------------------------------------- manager
 
 
-@dataclass(frozen=True, slots=True)
-class ChainFlush:
-    """What changed since the previous :meth:`ChainManager.flush`.
-
-    ``con_ids``: option quotes that changed (repaint their rows); ``layout``: the rows,
-    the expiry or the underlying changed (rebuild the pane); ``computed``: our Greeks were
-    recomputed in this flush.
-    """
-
-    con_ids: frozenset[int]
-    layout: bool
-    computed: bool
-
-
-class ChainManager:
+class ChainManager(ChainLines):
     """One underlying's option chain, one expiry at a time (see the module docstring).
 
     ``broker`` provides the ib_async connection, the underlying's quotes and the tick
@@ -459,7 +370,7 @@ class ChainManager:
         underlying price changed since the last run, or :data:`RECOMPUTE_SECONDS` passed.
         """
         spot = self._underlying_price()
-        if not _same(spot, self.spot):
+        if not same_number(spot, self.spot):
             self.spot = spot
             self._need_compute = True
         self._recentre()
@@ -623,183 +534,7 @@ class ChainManager:
         self._layout_flag = True
         self.layout_seq += 1
 
-    # ------------------------------------------------------------------ window and lines
-
-    def _centre_price(self) -> float:
-        """Spot if known; else the parity forward; else IB's model underlying price."""
-        if self.spot == self.spot and self.spot > 0:
-            return self.spot
-        if self.forward == self.forward:
-            return self.forward
-        for quote in self.store.quotes():
-            if quote.model is not None and quote.model.und_price > 0:
-                return quote.model.und_price
-        return math.nan
-
-    def _recentre(self, force: bool = False) -> bool:
-        contracts = self.contracts
-        if contracts is None or not contracts.strikes:
-            return False
-        price = self._centre_price()
-        strikes = contracts.strikes
-        if not force and not should_recentre(strikes, self.anchor, price):
-            return False
-        chosen = window_strikes(strikes, price, self.spec)
-        centre = strikes[nearest_index(strikes, price)] if price == price else chosen[len(chosen) // 2]
-        self.anchor = centre if price == price else None
-        wanted = [contracts.row(k) for k in chosen]
-        rows = self._fit_budget(wanted, centre)
-        was_trimmed, self.trimmed = self.trimmed, len(wanted) - len(rows)
-        if rows != self.rows:
-            self.rows = rows
-            self._layout_flag = True
-            self.layout_seq += 1
-        self._apply_lines()
-        self._budget_message(len(wanted), was_trimmed)
-        self._need_compute = True
-        return True
-
-    def _fit_budget(self, rows: list[ChainRow], centre: float) -> list[ChainRow]:
-        """Drop the strikes farthest from ``centre`` until the window's lines fit the budget."""
-        available = self.budget.available_to(CHAIN_OWNER)
-        if sum((r.call is not None) + (r.put is not None) for r in rows) <= available:
-            return rows
-        kept: list[ChainRow] = []
-        used = 0
-        for r in sorted(rows, key=lambda r: (abs(r.strike - centre), r.strike)):
-            cost = (r.call is not None) + (r.put is not None)
-            if used + cost > available:
-                break
-            kept.append(r)
-            used += cost
-        return sorted(kept, key=lambda r: r.strike)
-
-    def _budget_message(self, wanted: int, was_trimmed: int) -> None:
-        """Say when the budget cut the window (and stop saying it once it fits again)."""
-        symbol = self.underlying.symbol if self.underlying else ""
-        if not self.trimmed:
-            if was_trimmed:
-                self._set_message("")
-        elif not self.rows:
-            self._set_message(
-                f"{symbol} chain: no market data line free ({self.budget.describe()}); "
-                "remove watchlist symbols or raise DESK_MARKET_DATA_LINES",
-                "error",
-            )
-        else:
-            self._set_message(
-                f"{symbol} chain: {len(self.rows)} of {wanted} strikes shown, the market data lines are used up "
-                f"({self.budget.describe()}); narrow the window (-) or raise DESK_MARKET_DATA_LINES",
-                "warning",
-            )
-
-    def _apply_lines(self) -> None:
-        """Subscribe the window's contracts and release the others (nearest the money first)."""
-        wanted: list[Instrument] = []
-        for row in self.rows:
-            for ins in (row.call, row.put):
-                if ins is not None:
-                    wanted.append(ins)
-        keep = {i.con_id for i in wanted}
-        for con_id in [c for c in self._lines if c not in keep]:
-            self._cancel(con_id)
-        centre = self.anchor if self.anchor is not None else 0.0
-        wanted.sort(key=lambda i: abs(i.strike - centre))
-        for ins in wanted:
-            if ins.con_id in self._lines:
-                continue
-            if not self.budget.acquire(CHAIN_OWNER, ins.con_id):
-                break
-            contracts = self.contracts
-            contract = contracts.contracts.get(ins.con_id) if contracts is not None else None
-            line = Line(ins, contract)
-            self._lines[ins.con_id] = line
-            self.store.ensure(ins)
-            self._request(line)
-
-    def _request(self, line: Line) -> None:
-        if self.broker is None or line.contract is None or not self._connected():
-            return
-        line.book = [math.nan, math.nan, math.nan, math.nan]
-        line.requested_at = time.monotonic()
-        try:
-            ticker = self.broker.ib.reqMktData(line.contract, GENERIC_TICKS, False, False)
-        except (ConnectionError, OSError) as exc:
-            log.warning("reqMktData %s failed: %s", line.instrument.key, exc)
-            return
-        line.ticker = ticker
-        self._by_ticker[id(ticker)] = line
-
-    # ------------------------------------------------------------------ feed health (desk.broker.health)
-
-    def market_lines(self) -> list[Line]:
-        """The chain window's subscribed lines."""
-        return list(self._lines.values())
-
-    def rerequest(self, line: Line) -> None:
-        """Cancel and request ``line`` again (a silently dead line, data lost at the gateway)."""
-        if line.ticker is not None:
-            self._by_ticker.pop(id(line.ticker), None)
-            if self._connected() and line.contract is not None:
-                with contextlib.suppress(Exception):
-                    self.broker.ib.cancelMktData(line.contract)  # type: ignore[union-attr]
-            line.ticker = None
-        self._request(line)
-
-    def rerequest_all(self) -> int:
-        """Re-request every line of the window (after 1101 or a farm blip); returns how many."""
-        lines = self.market_lines()
-        for line in lines:
-            self.rerequest(line)
-        return len(lines)
-
-    def _cancel(self, con_id: int) -> None:
-        line = self._lines.pop(con_id, None)
-        if line is None:
-            return
-        self.budget.release(CHAIN_OWNER, con_id)
-        if line.ticker is not None:
-            self._by_ticker.pop(id(line.ticker), None)
-            if self.broker is not None and self._connected() and line.contract is not None:
-                with contextlib.suppress(Exception):
-                    self.broker.ib.cancelMktData(line.contract)
-        self.store.remove(con_id)
-
-    def _release_lines(self) -> None:
-        for con_id in list(self._lines):
-            self._cancel(con_id)
-        self.budget.release_all(CHAIN_OWNER)
-
-    def _reclaim(self, wanted: int) -> int:
-        """The budget's reclaimer: drop far strikes until ``wanted`` lines are free."""
-        freed = 0
-        centre = self.anchor if self.anchor is not None else 0.0
-        rows = sorted(self.rows, key=lambda r: (abs(r.strike - centre), r.strike))
-        while rows and freed < wanted:
-            row = rows.pop()
-            for ins in (row.call, row.put):
-                if ins is not None and ins.con_id in self._lines:
-                    self._cancel(ins.con_id)
-                    freed += 1
-        if freed:
-            rows.sort(key=lambda r: r.strike)
-            self.trimmed += len(self.rows) - len(rows)
-            self.rows = rows
-            self._layout_flag = True
-            self.layout_seq += 1
-            symbol = self.underlying.symbol if self.underlying else ""
-            self._set_message(
-                f"{symbol} chain: narrowed to {len(rows)} strikes to free market data lines for the watchlist "
-                f"({self.budget.describe()})",
-                "warning",
-            )
-        return freed
-
-    # ------------------------------------------------------------------ broker events and ticks
-
-    def _connected(self) -> bool:
-        broker = self.broker
-        return broker is not None and broker.state is ConnectionState.CONNECTED and broker.ib.isConnected()
+    # ------------------------------------------------------------------ broker events
 
     def _on_broker_event(self, event: object) -> None:
         if isinstance(event, DataLost):
@@ -838,45 +573,6 @@ class ChainManager:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    def _on_pending_tickers(self, tickers: set[Ticker]) -> None:
-        """Hot path: translate a batch of option ticker updates into the chain store. No I/O."""
-        by_ticker = self._by_ticker
-        if not by_ticker:
-            return
-        store = self.store
-        sinks = self.broker.sinks if (self.broker is not None and self.record) else ()
-        now = self.clock.base.now()
-        mono = time.monotonic()
-        for ticker in tickers:
-            line = by_ticker.get(id(ticker))
-            if line is None:
-                continue
-            line.last_tick = mono
-            ins = line.instrument
-            oi = ticker.callOpenInterest if ins.right == "C" else ticker.putOpenInterest
-            store.update(
-                ins.con_id,
-                time=now,
-                bid=ib_number(ticker.bid),
-                ask=ib_number(ticker.ask),
-                last=ib_number(ticker.last),
-                bid_size=ib_number(ticker.bidSize),
-                ask_size=ib_number(ticker.askSize),
-                last_size=ib_number(ticker.lastSize),
-                volume=ib_number(ticker.volume),
-                open_interest=ib_number(oi) if oi == oi else None,
-                model=greeks_from_computation(ticker.modelGreeks),
-                ticks=max(1, len(ticker.ticks)),
-            )
-            if sinks and ticker.ticks:
-                self._record(line, ticker, sinks, now)
-
-    def _record(self, line: Line, ticker: Ticker, sinks: Sequence[Callable[[TickRecord], None]], now: datetime) -> None:
-        ins = line.instrument
-        for rec in tick_records(line, ticker.ticks, ins.local_symbol or ins.key, now):
-            for sink in sinks:
-                sink(rec)
-
     # ------------------------------------------------------------------ helpers
 
     def _underlying_price(self) -> float:
@@ -889,14 +585,4 @@ class ChainManager:
         if mid == mid:
             return mid
         return quote.last if quote.last > 0 else math.nan
-
-    def _set_message(self, text: str, level: str = "info") -> None:
-        if text != self.message or level != self.message_level:
-            self.message = text
-            self.message_level = level
-            self.message_seq += 1
-
-
-def _same(a: float, b: float) -> bool:
-    return a == b or (a != a and b != b)
 

@@ -1,5 +1,5 @@
 """Translation of ib_async ticks into recorded rows, shared by the watchlist's and the
-option chain's subscriptions (desk.broker.ib_worker, desk.broker.chains).
+option chain's subscriptions (desk.broker.ib_worker, desk.broker.chain_lines).
 
 IB tick types (TWS API "Available Tick Types"): 1/2 bid/ask price (each with its size),
 0/3 bid/ask size, 4 last price; the delayed equivalents 66/67/69/70/68 are mapped onto
