@@ -215,6 +215,11 @@ async def test_a_conversion_bought_as_one_combo_through_the_desk(tmp_path) -> No
         assert group.order_ref == ref and group.combo and len(group.legs) == 3
         assert group.greeks.delta == pytest.approx(g.delta)
         assert group.unrealized == pytest.approx(sum(r.unrealized for r in rows), abs=0.01)
-        assert np.isfinite(group.daily_pnl)
+
+        def daily() -> float:  # each leg's daily P&L comes with its own reqPnLSingle answer
+            [grp] = rt.account.groups(rt.orders.ledger.fills(), [r for r in rt.account.rows() if r.quantity])
+            return grp.daily_pnl
+
+        await wait_for(lambda: np.isfinite(daily()), "the combo's daily P&L (every leg's pnlSingle)")
     finally:
         await rt.stop()

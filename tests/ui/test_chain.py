@@ -201,6 +201,14 @@ async def test_greeks_toggle_between_ours_and_ibs_model() -> None:
         assert pane.source == "ours" and pane.row_text(5).split() == ours
 
 
+async def _until(predicate, pilot, what: str, timeout: float = 15.0) -> None:
+    """Let the app run until ``predicate()`` holds; fail naming ``what`` after ``timeout`` s."""
+    deadline = _time.monotonic() + timeout
+    while not predicate():
+        assert _time.monotonic() < deadline, f"timed out waiting for {what}"
+        await pilot.pause(0.02)
+
+
 async def test_cursor_moves_and_enter_selects_the_option_for_the_ticket() -> None:
     runtime = goog_runtime()
     selected: list = []
@@ -216,18 +224,12 @@ async def test_cursor_moves_and_enter_selects_the_option_for_the_ticket() -> Non
     async with app.run_test(size=SIZE, message_hook=hook) as pilot:
         await _settle(pilot)
         await pilot.press("c", "down", "right", "enter")
-        for _ in range(50):
-            if selected:
-                break
-            await pilot.pause(0.02)
+        await _until(lambda: selected, pilot, "the first selection")
         assert [i.key for i in selected] == ["GOOG 20160115 750 P"]
         assert selected[0].con_id == _pane(app).rows[6].put.con_id and selected[0].multiplier == 100
         assert runtime.chains.underlying.symbol == "GOOG"  # an option selection is not an underlying
         await pilot.press("h", "k", "k", "enter")
-        for _ in range(50):  # the message bubbles pane -> screen -> app
-            if len(selected) == 2:
-                break
-            await pilot.pause(0.02)
+        await _until(lambda: len(selected) == 2, pilot, "the second selection")  # bubbles pane -> screen -> app
         assert [i.key for i in selected] == ["GOOG 20160115 750 P", "GOOG 20160115 745 C"]
         await pilot.press("end", "home")
         assert _pane(app).cursor_row == 0

@@ -299,7 +299,7 @@ async def test_from_the_pane_through_the_combo_ticket_and_the_order_service_to_a
                        (q := runtime.chains.quote(r.call)) is not None and q.time is not None for r in runtime.chains.rows),
                        pilot, "the chain quoted and the order path ready", timeout=20)
         source = runtime.sim.gateway.options.source
-        source.duration = 60.0  # long enough to trade by keys
+        source.duration = 600.0  # long enough to trade by keys, even on a loaded machine
         source.inject()
         pane = app.opportunities
 
