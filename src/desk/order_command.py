@@ -46,7 +46,7 @@ if TYPE_CHECKING:  # the parser is built at every `desk` start: keep its imports
     from desk.engine import api
     from desk.engine.client import EngineView
 
-__all__ = ["OrderArgsError", "OrderSpec", "add_order_parser", "parse_terms", "run_order_command"]
+__all__ = ["OrderArgsError", "add_order_parser", "parse_terms", "run_order_command"]
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_REFUSED = 0, 1, 2, 3
 _EXPIRY = re.compile(r"^\d{8}$")
@@ -56,12 +56,6 @@ _TIFS = ("DAY", "GTC", "IOC")
 
 class OrderArgsError(ValueError):
     """Bad order terms on the command line; ``str()`` is one line."""
-
-
-# the order terms are the engine API's (one definition: desk.engine.api)
-ContractSpec = ContractTerms
-LegSpec = LegTerms
-OrderSpec = OrderTerms
 
 
 def _number(text: str, what: str) -> float:
@@ -74,7 +68,7 @@ def _number(text: str, what: str) -> float:
     return value
 
 
-def _contract(tokens: list[str], symbol: str, what: str) -> tuple[ContractSpec, list[str]]:
+def _contract(tokens: list[str], symbol: str, what: str) -> tuple[ContractTerms, list[str]]:
     """``[EXPIRY STRIKE RIGHT]`` after a symbol: an option when the next token is a date."""
     if tokens and _EXPIRY.match(tokens[0]):
         if len(tokens) < 3:
@@ -86,11 +80,11 @@ def _contract(tokens: list[str], symbol: str, what: str) -> tuple[ContractSpec, 
             raise OrderArgsError(f"{what}: option right must be C or P, got {tokens[2]!r}")
         if strike <= 0:
             raise OrderArgsError(f"{what}: strike must be > 0, got {tokens[1]!r}")
-        return ContractSpec(symbol, expiry, strike, right), tokens[3:]
-    return ContractSpec(symbol), tokens
+        return ContractTerms(symbol, expiry, strike, right), tokens[3:]
+    return ContractTerms(symbol), tokens
 
 
-def parse_leg(text: str, symbol: str) -> LegSpec:
+def parse_leg(text: str, symbol: str) -> LegTerms:
     """``"BUY 100 STK"`` or ``"SELL 1 20261218 600 C"`` (a leg of ``symbol``)."""
     tokens = text.split()
     if len(tokens) < 3:
@@ -103,14 +97,14 @@ def parse_leg(text: str, symbol: str) -> LegSpec:
     if tokens[2].upper() == "STK":
         if len(tokens) > 3:
             raise OrderArgsError(f"--leg {text!r}: unexpected {' '.join(tokens[3:])!r}")
-        return LegSpec(action, int(tokens[1]), ContractSpec(symbol))
+        return LegTerms(action, int(tokens[1]), ContractTerms(symbol))
     contract, rest = _contract(tokens[2:], symbol, f"--leg {text!r}")
     if not contract.is_option or rest:
         raise OrderArgsError(f"--leg {text!r}: write ACTION RATIO STK or ACTION RATIO EXPIRY STRIKE RIGHT")
-    return LegSpec(action, int(tokens[1]), contract)
+    return LegTerms(action, int(tokens[1]), contract)
 
 
-def parse_terms(tokens: Sequence[str], legs: Sequence[str] = (), *, outside_rth: bool = False) -> OrderSpec:
+def parse_terms(tokens: Sequence[str], legs: Sequence[str] = (), *, outside_rth: bool = False) -> OrderTerms:
     """Parse ``ACTION QUANTITY SYMBOL [EXPIRY STRIKE RIGHT] TYPE [PRICES] [TIF]`` and the
     ``--leg`` texts. Raises :class:`OrderArgsError` naming what is wrong."""
     toks = list(tokens)
@@ -159,7 +153,7 @@ def parse_terms(tokens: Sequence[str], legs: Sequence[str] = (), *, outside_rth:
         raise OrderArgsError("a combo's SYMBOL is its underlying: put the option terms in the --leg options")
     if len(parsed_legs) == 1:
         raise OrderArgsError("a combo needs at least two --leg options")
-    return OrderSpec(action, int(toks[1]), contract, kind, limit, stop, tif, parsed_legs, outside_rth)
+    return OrderTerms(action, int(toks[1]), contract, kind, limit, stop, tif, parsed_legs, outside_rth)
 
 
 def add_order_parser(sub: Any) -> None:
@@ -221,7 +215,7 @@ def run_order_command(args: argparse.Namespace, settings: Any) -> int:
     return asyncio.run(_run(args, settings, spec))
 
 
-async def _run(args: argparse.Namespace, settings: Any, spec: OrderSpec | None) -> int:
+async def _run(args: argparse.Namespace, settings: Any, spec: OrderTerms | None) -> int:
     from desk.engine.client import EngineRequestError, attach
 
     try:
@@ -237,10 +231,9 @@ async def _run(args: argparse.Namespace, settings: Any, spec: OrderSpec | None) 
     return await _run_own(args, settings, spec)
 
 
-async def _run_own(args: argparse.Namespace, settings: Any, spec: OrderSpec | None) -> int:
+async def _run_own(args: argparse.Namespace, settings: Any, spec: OrderTerms | None) -> int:
     """No engine running: start the engine's objects here (own gateway connection)."""
     from desk.engine.local import LocalEngine
-    from desk.engine.operations import ready
     from desk.runtime import Runtime, RuntimeStartError
 
     runtime = Runtime(settings.model_copy(update={"engine_api": False}))
@@ -250,10 +243,7 @@ async def _run_own(args: argparse.Namespace, settings: Any, spec: OrderSpec | No
         except RuntimeStartError as exc:
             _err(str(exc))
             return EXIT_FAILED
-        if not await ready(runtime, getattr(args, "wait", 5.0) + settings.ib_connect_timeout * 2):
-            _err(f"could not connect and reconcile with the gateway at {runtime.endpoint} "
-                 f"({runtime.broker.state.value}; {runtime.orders.audit_status().line})")
-            return EXIT_FAILED
+        # every operation first waits for the connection and the reconciliation
         return await _do(args, LocalEngine(runtime), spec)
     finally:
         await runtime.stop()
@@ -262,7 +252,7 @@ async def _run_own(args: argparse.Namespace, settings: Any, spec: OrderSpec | No
 _EXIT_OF = {"bad_input": EXIT_BAD_INPUT, "refused": EXIT_REFUSED, "failed": EXIT_FAILED}
 
 
-async def _do(args: argparse.Namespace, engine: EngineView, spec: OrderSpec | None) -> int:
+async def _do(args: argparse.Namespace, engine: EngineView, spec: OrderTerms | None) -> int:
     """Run the command on ``engine`` (running, or this process's own) and print the answer."""
     from desk.engine.client import EngineGone, EngineRequestError
 
