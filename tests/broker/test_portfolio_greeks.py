@@ -18,7 +18,8 @@ from desk.broker.chain_window import ChainDefinition
 
 from desk.broker.chains import ChainManager
 from desk.broker.lines import LineBudget
-from desk.broker.portfolio import UNGROUPED, PositionRow, group_positions, option_greeks, stock_greeks, sum_greeks
+from desk.domain.portfolio import UNGROUPED, PositionRow, group_positions, stock_greeks, sum_greeks
+from desk.pricing.positions import option_greeks
 from desk.domain import ConnectionState, FrozenClock, Instrument, QuoteStore
 from desk.domain.options import Carry, WindowSpec
 from desk.domain.orders import Fill

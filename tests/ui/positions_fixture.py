@@ -1,12 +1,13 @@
 """Fixed positions for the positions pane's snapshots and pilot tests: a conversion bought
 as one combo (+100 SPY, -1 600 C, +1 600 P of 2026-12-18) and 50 AAPL held from before,
-priced with the real desk.broker.portfolio functions at fixed marks and a fixed carry."""
+priced with the real desk.domain.portfolio / desk.pricing.positions functions at fixed marks and a fixed carry."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from desk.broker.portfolio import AccountFigures, PositionRow, group_positions, option_greeks, stock_greeks, sum_greeks
+from desk.domain.portfolio import AccountFigures, PositionRow, group_positions, stock_greeks, sum_greeks
+from desk.pricing.positions import option_greeks
 from desk.domain import Instrument
 from desk.domain.options import Carry
 from desk.domain.orders import Fill

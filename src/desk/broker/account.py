@@ -25,11 +25,11 @@ comes with the account values (every 3 minutes at IB): the account line shows it
 by the daily P&L since it arrived (``NetLiq then + daily now - daily then``), so NetLiq and
 the daily P&L move together.
 
-Figures (:class:`~desk.broker.portfolio.PositionRow`, :class:`AccountFigures`,
-:class:`~desk.broker.portfolio.PortfolioGreeks`) are plain values translated from ib_async
+Figures (:class:`~desk.domain.portfolio.PositionRow`, :class:`AccountFigures`,
+:class:`~desk.domain.portfolio.PortfolioGreeks`) are plain values translated from ib_async
 objects by pure functions; the UI reads them on its timer. Portfolio Greeks: stock deltas
 (1 per share) plus the options' Greeks with the option chain's carry and IV
-(:mod:`desk.broker.portfolio`).
+(:mod:`desk.domain.portfolio`, priced by :mod:`desk.pricing.positions`).
 """
 
 from __future__ import annotations
@@ -42,19 +42,19 @@ from typing import TYPE_CHECKING
 
 from ib_async import IB, Contract, PnL, PnLSingle, PortfolioItem
 
-from desk.broker.portfolio import (
+from desk.domain import Clock, Instrument, QuoteStore
+from desk.domain.options import Carry
+from desk.domain.orders import Fill, Position
+from desk.domain.portfolio import (
     AccountFigures,
     PortfolioGreeks,
     PositionGroup,
     PositionRow,
     group_positions,
-    option_greeks,
     stock_greeks,
     sum_greeks,
 )
-from desk.domain import Clock, Instrument, QuoteStore
-from desk.domain.options import Carry
-from desk.domain.orders import Fill, Position
+from desk.pricing.positions import option_greeks
 
 if TYPE_CHECKING:
     from desk.broker.chains import ChainManager
@@ -300,7 +300,7 @@ class AccountManager:
 
     def groups(self, fills: Iterable[Fill], rows: list[PositionRow] | None = None) -> list[PositionGroup]:
         """The positions grouped by the orderRef of the ``fills`` (the fill ledger's) that
-        opened them (:func:`desk.broker.portfolio.group_positions`)."""
+        opened them (:func:`desk.domain.portfolio.group_positions`)."""
         return group_positions(self.rows() if rows is None else rows, fills)
 
     def underlying_price(self, symbol: str) -> float:

@@ -34,7 +34,7 @@ from textual.containers import Vertical
 from textual.message import Message
 from textual.widgets import DataTable, Static
 
-from desk.broker.portfolio import UNGROUPED, AccountFigures, PortfolioGreeks, PositionGroup, PositionRow
+from desk.domain.portfolio import UNGROUPED, AccountFigures, PortfolioGreeks, PositionGroup, PositionRow
 
 __all__ = ["PositionsPane", "group_cells", "position_cells", "summary_text"]
 

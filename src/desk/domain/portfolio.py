@@ -1,11 +1,12 @@
 """Positions as the desk shows them: rows, portfolio Greeks and groups by order.
 
-Plain values and pure functions (no ib_async here): :class:`PositionRow` is one position
-with IB's P&L figures and desk's Greeks, :func:`sum_greeks` the portfolio's Greeks,
-:func:`group_positions` the positions grouped by the order (orderRef) whose fills opened
-them. :mod:`desk.broker.account` builds the rows from ib_async objects.
+Plain values and pure functions (no ib_async, no pricing here): :class:`PositionRow` is one
+position with IB's P&L figures and desk's Greeks, :func:`sum_greeks` the portfolio's
+Greeks, :func:`group_positions` the positions grouped by the order (orderRef) whose fills
+opened them. :mod:`desk.broker.account` translates the rows from ib_async objects; the
+views receive them over the engine API.
 
-Greeks (:func:`option_greeks`): the option's IV of its price (the chain's mid when the
+Greeks (:func:`desk.pricing.positions.option_greeks`): the option's IV of its price (the chain's mid when the
 chain quotes it) against the underlying price, with the carry the option chain uses for
 that underlying and expiry (rate and parity-implied dividend yield:
 :meth:`desk.broker.chains.ChainManager.carry`) and the chain's solver
@@ -23,7 +24,6 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from desk.domain import Instrument
-from desk.domain.options import Carry, OptionGreeks
 from desk.domain.orders import Fill, Position
 from desk.domain.pnl import attribute, cents, open_lots
 
@@ -34,7 +34,6 @@ __all__ = [
     "PositionGroup",
     "PositionRow",
     "group_positions",
-    "option_greeks",
     "stock_greeks",
     "sum_greeks",
 ]
@@ -137,35 +136,6 @@ def stock_greeks(row: PositionRow, price: float) -> PositionRow:
     S = price if math.isfinite(price) and price > 0 else row.market_price
     return dataclasses.replace(row, delta=row.quantity, dollar_delta=row.quantity * S if math.isfinite(S) else math.nan,
                                gamma=0.0, theta=0.0, vega=0.0)
-
-
-def option_greeks(row: PositionRow, *, S: float, T: float, price: float, carry: Carry,
-                  chain: OptionGreeks | None = None) -> PositionRow:
-    """An option row with the Greeks of the whole position (see the module doc).
-
-    ``chain``: the chain's own per-share Greeks of this contract (used as they are, with the
-    underlying price they were computed at); otherwise the IV of ``price`` (dollars per
-    share) at spot ``S``, ``T`` years (ACT/365) and ``carry``. The row is returned without
-    Greeks when neither gives an IV."""
-    from desk.pricing import contract_greeks, exercise_style
-
-    ins = row.instrument
-    size = row.quantity * ins.multiplier
-    if chain is not None and math.isfinite(chain.iv):
-        und = chain.und_price if math.isfinite(chain.und_price) else S
-        iv, d, g, v, t = chain.iv, chain.delta, chain.gamma, chain.vega, chain.theta
-    else:
-        if not (S > 0 and price > 0 and T > 0 and ins.strike > 0):
-            return row
-        res = contract_greeks(ins.right == "C", ins.strike, price, S, T, carry,
-                              exercise=exercise_style(ins.symbol))
-        if not math.isfinite(res.iv):
-            return row
-        und = S
-        iv, d, g, v, t = res.iv, res.delta, res.gamma, res.vega, res.theta
-    delta = d * size
-    return dataclasses.replace(row, iv=iv, delta=delta, dollar_delta=delta * und, gamma=g * size, theta=t * size,
-                               vega=v * size)
 
 
 def sum_greeks(rows: Iterable[PositionRow]) -> PortfolioGreeks:
