@@ -1,4 +1,4 @@
-"""Command line: ``desk``, ``desk --headless``, ``desk sim``, ``desk import``, ``desk order``, ``desk doctor``.
+"""Command line: ``desk``, ``desk --headless``, ``desk --attach``, ``desk sim``, ``desk import``, ``desk order``, ``desk doctor``.
 
 Every failure the user can cause (bad settings, unreachable services) ends in one line on
 stderr starting with ``desk:`` and a non-zero exit code, never a traceback.
@@ -19,6 +19,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 import time
 from collections.abc import Sequence
+from typing import Any
 
 from desk import __version__
 from desk.order_command import add_order_parser
@@ -50,6 +51,10 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--version", action="version", version=f"desk {__version__}")
     p.add_argument("--headless", action="store_true", help="run only the collector (no UI): record ticks, print stats")
+    p.add_argument("--attach", nargs="?", const="", metavar="SOCKET",
+                   help="open a view on a running engine (`desk --headless`, or another desk) through its engine "
+                        "API socket (default DESK_ENGINE_SOCKET, else the user's runtime directory); quitting the "
+                        "view leaves the engine running")
     p.add_argument("--duration", type=float, metavar="SECONDS", help="with --headless: stop after this many seconds")
     p.add_argument(
         "--stats-interval", type=float, default=5.0, metavar="SECONDS", help="with --headless: seconds between stats lines"
@@ -131,6 +136,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.duration is not None and not args.headless:
         print("desk: --duration needs --headless", file=sys.stderr)
         return 2
+    if args.attach is not None and (args.headless or args.command is not None):
+        print("desk: --attach opens a view; it does not go with --headless or a command", file=sys.stderr)
+        return 2
     try:
         overrides: dict[str, object] = {}
         if args.command is None:
@@ -168,17 +176,63 @@ def main(argv: Sequence[str] | None = None) -> int:
             from desk.doctor import run_doctor
 
             return asyncio.run(run_doctor(settings))
+        if args.attach is not None:
+            return _run_attached(settings, args.attach)
         problem = check_paths(settings)
         if problem:
             print(f"desk: {problem}", file=sys.stderr)
             return 2
         if args.headless:
             return asyncio.run(run_headless(settings, duration=args.duration, stats_interval=args.stats_interval))
-        from desk.ui.app import run_desk
-
         return run_desk(settings)
     except KeyboardInterrupt:
         return 0
+
+
+def _run_attached(settings: Settings, address: str) -> int:
+    """``desk --attach [SOCKET]``: a terminal view on the engine listening on SOCKET.
+    Exit 2 with one line when no engine answers there."""
+    import socket
+
+    path = Path(address).expanduser() if address else settings.effective_engine_socket
+    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        probe.settimeout(2.0)
+        probe.connect(str(path))
+    except OSError:
+        print(f"desk: no engine is running on {path} (start one with `desk --headless`, or run `desk`)",
+              file=sys.stderr)
+        return 2
+    finally:
+        probe.close()
+    from desk.engine.view import RemoteDesk
+    from desk.ui.app import create_app
+
+    return _run_app(create_app(RemoteDesk(path), settings=settings))
+
+
+def _run_app(app: Any) -> int:
+    """Run the desk app; 0 after a normal quit, else the app's return code (1 after an
+    unexpected error, which Textual prints)."""
+    result = app.run()
+    if app.return_code not in (None, 0):
+        return int(app.return_code)
+    return result if isinstance(result, int) else 0
+
+
+def run_desk(settings: Settings) -> int:
+    """``desk``: the engine (:class:`~desk.runtime.Runtime`) and the terminal view in this
+    process (:class:`~desk.engine.local.LocalDesk`); returns the exit code."""
+    from desk.engine.local import LocalDesk
+    from desk.runtime import Runtime
+    from desk.ui.app import create_app
+    from desk.workspace import apply_workspace
+
+    settings, problem = apply_workspace(settings)
+    app = create_app(LocalDesk(Runtime(settings)), settings=settings)
+    if problem:
+        app.warn_at_start(problem)
+    return _run_app(app)
 
 
 def run_data_check(settings: Settings, args: argparse.Namespace) -> int:

@@ -63,12 +63,12 @@ class SimChain:
 
 def attach_opportunities(runtime) -> LiveArbitrage:
     """Give the snapshot app's fake runtime an opportunity feed over :class:`SimChain`
-    (as ``runtime.opportunities``; the pane shows when it is there)."""
+    (as ``runtime.opportunities``, the backend's live scanner; the pane shows when it is there)."""
     spy = runtime.broker.universe["SPY"]
     chain = SimChain(spy, runtime.clock)
     settings = runtime.settings
     live = LiveArbitrage(chain, runtime.quotes, carry=carry_from_settings(settings), costs=costs_from_settings(settings),
                          min_edge=settings.arb_min_edge, simulated=True, stale_after=settings.chain_stale_seconds,
                          clock=runtime.clock)
-    runtime.opportunities = SimpleNamespace(live=live)
+    runtime.opportunities = live
     return live

@@ -12,7 +12,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 
 from ui_testlib import sim_market_runtime  # noqa: E402
-from desk.ui import DeskApp, create_app  # noqa: E402
+from ui_testlib import desk_app  # noqa: E402
+from desk.ui import DeskApp  # noqa: E402
 
 
 def make_snapshot_app(*, opportunities: bool = False, **settings_overrides) -> DeskApp:
@@ -24,7 +25,7 @@ def make_snapshot_app(*, opportunities: bool = False, **settings_overrides) -> D
         from opportunity_market import attach_opportunities
 
         attach_opportunities(runtime)
-    return create_app(runtime, cursor_blink=False, animations=False)
+    return desk_app(runtime)
 
 
 if __name__ == "__main__":

@@ -6,7 +6,7 @@ from ui_testlib import FakeRuntime, make_settings
 from desk.domain import ConnectionState, StatusEvent
 from desk.runtime import RuntimeStartError
 from desk.settings import Mode
-from desk.ui import create_app
+from ui_testlib import desk_app
 from desk.ui.screens.add_symbol import AddSymbolScreen
 from desk.ui.screens.help import HelpScreen
 from screen_text import screen_text
@@ -15,7 +15,7 @@ SIZE = (120, 36)
 
 
 def _app(runtime):
-    return create_app(runtime, cursor_blink=False, animations=False)
+    return desk_app(runtime)
 
 
 def _symbols(app) -> list[str]:
@@ -260,7 +260,7 @@ async def test_every_pane_keeps_rows_at_100x30(tmp_path):
     from desk.runtime import Runtime
     from trading_stack import trading_settings
 
-    app = create_app(Runtime(trading_settings(tmp_path)), cursor_blink=False, animations=False)
+    app = desk_app(Runtime(trading_settings(tmp_path)))
     async with app.run_test(size=(100, 30)) as pilot:
         await pilot.pause()
         assert app.has_class("-short")

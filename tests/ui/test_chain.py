@@ -14,7 +14,7 @@ from desk.broker.chains import CHAIN_OWNER, ChainManager
 from desk.broker.lines import LineBudget
 from desk.domain import FrozenClock
 from desk.domain.options import OptionGreeks, WindowSpec
-from desk.ui import create_app
+from ui_testlib import desk_app
 from desk.ui.messages import InstrumentSelected
 from desk.ui.widgets.chain import ChainPane
 from desk.ui.widgets.chain_layout import SIDE_COLUMNS, row_width, visible_columns
@@ -59,7 +59,7 @@ def fill(manager: ChainManager) -> None:
 
 
 def _app(runtime):
-    return create_app(runtime, cursor_blink=False, animations=False)
+    return desk_app(runtime)
 
 
 async def _settle(pilot) -> None:

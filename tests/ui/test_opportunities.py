@@ -286,13 +286,13 @@ async def test_from_the_pane_through_the_combo_ticket_and_the_order_service_to_a
     from trading_stack import trading_settings, wait_for
 
     from desk.runtime import Runtime
-    from desk.ui import create_app
+    from ui_testlib import desk_app
     from desk.ui.screens.ticket import TicketScreen
 
     settings = trading_settings(tmp_path, watchlist=["SPY"], sim_mispricing_rate=0.0001,
                                 risk_max_notional=1_000_000.0)  # a SPY conversion holds ~$60k of stock
     runtime = Runtime(settings)
-    app = create_app(runtime, cursor_blink=False, animations=False)
+    app = desk_app(runtime)
     async with app.run_test(size=(160, 50)) as pilot:
         # every call quoted once (not bid > 0: a far call a day from expiry has no bid)
         await wait_for(lambda: runtime.sim is not None and runtime.orders.ready and runtime.chains.rows and all(

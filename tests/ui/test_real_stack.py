@@ -8,7 +8,7 @@ import time
 from desk.domain import ConnectionState
 from desk.runtime import Runtime
 from desk.settings import Mode, Settings
-from desk.ui import create_app
+from ui_testlib import desk_app
 from screen_text import screen_text
 
 
@@ -34,7 +34,7 @@ async def _wait_for(predicate, pilot, timeout: float = 10.0) -> bool:
 
 async def test_quotes_move_in_the_watchlist_and_are_recorded(tmp_path):
     runtime = Runtime(_settings(tmp_path))
-    app = create_app(runtime, cursor_blink=False, animations=False)
+    app = desk_app(runtime)
     async with app.run_test(size=(120, 36)) as pilot:
         watchlist = app.watchlist
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 
 from ui_testlib import UNIVERSE, FakeRuntime, fill_fixed_quotes, make_settings
-from desk.ui import create_app
+from ui_testlib import desk_app
 from desk.ui.messages import InstrumentSelected
 from desk.ui.widgets.watchlist import FLASH_FLUSHES
 from screen_text import screen_text
@@ -14,7 +14,7 @@ SIZE = (120, 36)
 
 
 def _app(runtime):
-    return create_app(runtime, cursor_blink=False, animations=False)
+    return desk_app(runtime)
 
 
 async def test_rows_show_the_store_and_follow_updates(runtime):

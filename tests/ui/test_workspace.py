@@ -9,13 +9,13 @@ from trading_stack import trading_settings, wait_for
 
 from desk.runtime import Runtime
 from desk.settings import Settings
-from desk.ui import create_app
+from ui_testlib import desk_app
 from desk.workspace import apply_workspace, load_workspace
 
 
 async def _run(settings: Settings, actions) -> None:
     settings, problem = apply_workspace(settings)
-    app = create_app(Runtime(settings), cursor_blink=False, animations=False)
+    app = desk_app(Runtime(settings))
     if problem:
         app.warn_at_start(problem)
     async with app.run_test(size=(120, 40)) as pilot:

@@ -10,7 +10,7 @@ from pathlib import Path
 from desk.domain import ConnectionState
 from desk.runtime import Runtime
 from desk.settings import Mode, Settings
-from desk.ui import create_app
+from ui_testlib import desk_app
 
 SIZE = (120, 40)
 
@@ -37,7 +37,7 @@ async def wait_for(predicate, pilot, what="condition", timeout: float = 30.0) ->
 async def trading_desk(tmp_path: Path, **overrides):
     """(app, pilot, runtime) connected, reconciled, with SPY and AAPL quoting."""
     runtime = Runtime(trading_settings(tmp_path, **overrides))
-    app = create_app(runtime, cursor_blink=False, animations=False)
+    app = desk_app(runtime)
     async with app.run_test(size=SIZE) as pilot:
         await wait_for(lambda: runtime.broker.state is ConnectionState.CONNECTED and runtime.orders.ready, pilot,
                        "connected and reconciled")

@@ -7,8 +7,11 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 
-from desk.broker import BrokerError, StateChanged, WatchlistChanged
+from desk.broker import BrokerError
 from desk.domain import ConnectionState, FrozenClock, Instrument, QuoteStore, RecorderStats
+from desk.domain.events import StateChanged, WatchlistChanged
+from desk.engine.api import Positions, TradingStatus
+from desk.engine.view import EMPTY_POSITIONS
 from desk.settings import Mode, Settings
 
 #: 09:45:00 ET (EDT, UTC-4) on Tuesday 2026-03-10.
@@ -93,7 +96,11 @@ class FakeRecorder:
 
 
 class FakeRuntime:
-    """The Runtime surface the UI uses; ``start`` connects the fake broker at once."""
+    """A :class:`desk.engine.view.DeskBackend` over a fixed universe and fixed quotes, for
+    the snapshot and widget tests that need the same frame every run (no order path: the
+    trading tests run on the real engine, ``trading_stack``). ``start`` connects the fake
+    broker at once; ``chains`` / ``opportunities`` may be set to the real chain manager or
+    scanner over recorded data."""
 
     def __init__(
         self, settings: Settings, *, clock=None, symbols=None, universe=None, recorder=True, start_error=None
@@ -106,10 +113,74 @@ class FakeRuntime:
         self.start_error = start_error
         self.started = 0
         self.stopped = 0
+        self.chains = None
+        self.opportunities = None
 
     @property
     def endpoint(self) -> str:
         return f"{self.broker.host}:{self.broker.port}"
+
+    @property
+    def watchlist(self) -> list[Instrument]:
+        return self.broker.watchlist
+
+    @property
+    def state(self) -> ConnectionState:
+        return self.broker.state
+
+    @property
+    def mode(self) -> str:
+        return self.settings.mode.value
+
+    @property
+    def stale_lines(self) -> set[int]:
+        return set()
+
+    def restart_status(self) -> str:
+        return ""
+
+    @property
+    def ticks_seen(self) -> int:
+        return self.quotes.ticks_seen
+
+    def recorder_stats(self) -> RecorderStats | None:
+        return self.recorder.stats if self.recorder is not None else None
+
+    def add_listener(self, fn) -> None:
+        self.broker.add_listener(fn)
+
+    async def add_symbol(self, symbol: str) -> Instrument:
+        return await self.broker.add_symbol(symbol)
+
+    async def remove_symbol(self, symbol: str) -> bool:
+        return await self.broker.remove_symbol(symbol)
+
+    #: None: the app's "not applied yet" too, so the blotter and positions panes stay as
+    #: they start (no order path, no account here)
+    orders_seq = None
+    order_rows: dict = {}
+    positions_seq = None
+
+    def trading(self) -> TradingStatus:
+        return TradingStatus(gate_line="fake engine: no order path", gate_ok=False)
+
+    def positions(self) -> Positions:
+        return EMPTY_POSITIONS
+
+    async def cancel(self, order_ref: str) -> None:
+        raise RuntimeError("no order path in this test")
+
+    async def cancel_all(self) -> int:
+        raise RuntimeError("no order path in this test")
+
+    async def modify(self, order_ref: str, **change):
+        raise RuntimeError("no order path in this test")
+
+    async def kill_switch(self, action, reason):
+        raise RuntimeError("no order path in this test")
+
+    def ticket_backend(self):
+        return None
 
     async def start(self) -> None:
         self.started += 1
@@ -167,3 +238,15 @@ def make_settings(**overrides) -> Settings:
     base = dict(mode=Mode.SIM, record=False, theme="desk-dark", _env_file=None)
     base.update(overrides)
     return Settings(**base)
+
+
+def desk_app(runtime, **kwargs):
+    """The desk app as the CLI builds it: on a real engine (:class:`desk.runtime.Runtime`,
+    wrapped in :class:`desk.engine.local.LocalDesk`) or on a :class:`FakeRuntime`, with
+    frames made deterministic (no cursor blink, no animations)."""
+    from desk.engine.local import LocalDesk
+    from desk.runtime import Runtime
+    from desk.ui import create_app
+
+    desk = LocalDesk(runtime) if isinstance(runtime, Runtime) else runtime
+    return create_app(desk, settings=runtime.settings, cursor_blink=False, animations=False, **kwargs)

@@ -21,7 +21,6 @@ import logging
 import math
 import time
 from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass
 
 from ib_async import IB, Contract, Option, Stock, Ticker
 
@@ -37,6 +36,7 @@ from desk.broker.lifecycle import (
 from desk.broker.lines import LineBudget
 from desk.broker.ticks import Line, ib_number, tick_records
 from desk.domain.calendar import nyse_calendar
+from desk.domain.events import DataLost, StateChanged, WatchlistChanged
 from desk.domain import (
     Clock,
     ConnectionState,
@@ -55,30 +55,6 @@ _INFO_CODES = frozenset({1102, 2104, 2106, 2107, 2108, 2158})
 
 class BrokerError(Exception):
     """A broker request failed. ``str()`` is one line meant for the user."""
-
-
-@dataclass(frozen=True, slots=True)
-class StateChanged:
-    """The connection state changed; ``detail`` says why (e.g. the error text)."""
-
-    state: ConnectionState
-    detail: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class WatchlistChanged:
-    """Rows were added to or removed from :attr:`Broker.watchlist`."""
-
-    symbols: tuple[str, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class DataLost:
-    """The gateway lost market data (1101, a market data farm back after a blip) or the
-    feed went silent: the broker re-requested its lines; other line owners (the option
-    chain, P&L subscriptions) should do the same. ``reason``: one line."""
-
-    reason: str
 
 
 BrokerEvent = StateChanged | WatchlistChanged | StatusEvent | DataLost
@@ -215,6 +191,11 @@ class Broker:
 
     def add_listener(self, fn: Callable[[BrokerEvent], None]) -> None:
         self._listeners.append(fn)
+
+    def remove_listener(self, fn: Callable[[BrokerEvent], None]) -> None:
+        """Stop calling ``fn`` (a view that detached); no error if it was not listening."""
+        with contextlib.suppress(ValueError):
+            self._listeners.remove(fn)
 
     def add_sink(self, sink: TickSink) -> None:
         self.sinks.append(sink)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from datetime import datetime
+from enum import Enum
 
 from desk.domain.models import Instrument
 
@@ -227,3 +228,39 @@ class OrderRow:
         name = f"{self.instrument.symbol} combo({len(self.legs)})" if self.is_combo else self.instrument.key
         price = f" {self.price_text}" if self.price_text else ""
         return f"{self.action} {self.quantity:g} {name} {self.order_type}{price} {self.tif}"
+
+
+# --- trading state (the kill switch) ---------------------------------------------------
+
+
+class TradingState(str, Enum):
+    """What new orders may do: ``active`` anything the checks allow, ``reduce_only``
+    only reduce positions, ``halted`` nothing (kill switch)."""
+
+    ACTIVE = "active"
+    REDUCE_ONLY = "reduce_only"
+    HALTED = "halted"
+
+
+@dataclass(frozen=True, slots=True)
+class KillSwitchState:
+    """``state``: the :class:`TradingState`. ``since``: UTC time it was set (``None`` when
+    active or unknown). ``reason``: why, as given. ``persisted``: the state file was
+    written (False: set in memory only, the file could not be written — ``error`` says
+    why)."""
+
+    state: TradingState = TradingState.ACTIVE
+    since: datetime | None = None
+    reason: str = ""
+    persisted: bool = True
+    error: str = ""
+
+    @property
+    def engaged(self) -> bool:
+        """True when the kill switch is engaged (``halted``)."""
+        return self.state is TradingState.HALTED
+
+    @property
+    def restricted(self) -> bool:
+        """True when new orders are restricted (``reduce_only`` or ``halted``)."""
+        return self.state is not TradingState.ACTIVE

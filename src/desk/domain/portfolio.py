@@ -22,6 +22,7 @@ import dataclasses
 import math
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from desk.domain import Instrument
 from desk.domain.orders import Fill, Position
@@ -159,7 +160,9 @@ def sum_greeks(rows: Iterable[PositionRow]) -> PortfolioGreeks:
         for k, v in enumerate((r.delta, r.dollar_delta, r.gamma, r.theta, r.vega)):
             if math.isfinite(v):
                 total[k] += v
-    return PortfolioGreeks(*total, priced=priced, options=options, stock_shares=shares)
+    delta, dollar_delta, gamma, theta, vega = total
+    return PortfolioGreeks(delta, dollar_delta, gamma, theta, vega, priced=priced, options=options,
+                           stock_shares=shares)
 
 
 # --- groups by order -------------------------------------------------------------------------
@@ -196,7 +199,7 @@ def _signed(fill: Fill) -> float:
 
 
 def group_positions(rows: Sequence[PositionRow], fills: Iterable[Fill],
-                    sort_key: Callable[[PositionGroup], object] | None = None) -> list[PositionGroup]:
+                    sort_key: Callable[[PositionGroup], Any] | None = None) -> list[PositionGroup]:
     """Group ``rows`` by the orderRef of the fills that opened them.
 
     Each contract's fills (``fills`` in execution order; a combo's own BAG executions are

@@ -18,6 +18,11 @@ Units: prices dollars per share (a combo's net per unit), sizes shares or contra
 times UTC epoch seconds (float), money dollars. NaN means "no value" (msgpack carries
 floats exactly, NaN included).
 
+The views' state stream (:class:`WatchDesk` -> :class:`DeskState`) carries desk's own
+plain domain values (:class:`~desk.domain.Instrument`, :class:`~desk.domain.orders.OrderRow`,
+:mod:`desk.domain.portfolio` rows), which msgspec encodes and validates as it does these
+structs; this module imports nothing else of desk (no IB, SQL, analytics or Textual).
+
 Why msgspec: it validates into typed structs while decoding (one pass, no dicts), it is
 a well-kept library, and on this machine it encodes and decodes these messages several
 times faster than json + dataclasses (``bench/engine_api.py`` measures it).
@@ -30,13 +35,18 @@ from typing import Any, Literal
 
 import msgspec
 
+from desk.domain.models import Instrument, RecorderStats
+from desk.domain.orders import OrderRow as DeskOrderRow
+from desk.domain.portfolio import AccountFigures, PortfolioGreeks, PositionGroup, PositionRow
+
 __all__ = [
     "API_VERSION", "MAX_FRAME", "ApiError", "FrameReader", "encode_frame", "decode_request",
     "decode_reply", "ContractTerms", "LegTerms", "OrderTerms",
     "Hello", "Preview", "Place", "ListOrders", "Cancel", "WatchQuotes", "KillSwitch",
     "Welcome", "Failed", "CheckRow", "LegQuote", "WhatIf", "PreviewReport", "PlaceReport",
     "OrderRow", "OrderList", "CancelReport", "QuoteRow", "QuoteRows", "KillSwitchReport",
-    "Request", "Reply", "KillAction",
+    "Request", "Reply", "KillAction", "WatchDesk", "AddSymbol", "RemoveSymbol", "Modify", "CancelAll",
+    "SymbolReport", "CancelAllReport", "Notice", "TradingStatus", "Positions", "DeskState",
 ]
 
 #: Version of this interface. A change that an older peer cannot read raises it.
@@ -165,7 +175,50 @@ class KillSwitch(_Msg):
     reason: str = ""
 
 
-Request = Hello | Preview | Place | ListOrders | Cancel | WatchQuotes | KillSwitch
+class WatchDesk(_Msg):
+    """Stream what the terminal view shows: a full :class:`DeskState`, then every
+    ``1 / rate_hz`` seconds (clamped to 4-20 Hz) a :class:`DeskState` with only what
+    changed. A second WatchDesk changes the rate; ``rate_hz = 0`` stops the stream."""
+
+    id: int
+    rate_hz: float = 10.0
+
+
+class AddSymbol(_Msg):
+    """Qualify ``symbol`` (a stock or ETF) and add it to the watchlist (answer
+    :class:`SymbolReport`; ``refused`` with the gateway's reason when unknown)."""
+
+    id: int
+    symbol: str
+
+
+class RemoveSymbol(_Msg):
+    """Remove ``symbol`` from the watchlist (answer :class:`SymbolReport`)."""
+
+    id: int
+    symbol: str
+
+
+class Modify(_Msg):
+    """Change a working order of this desk by orderRef: its limit / stop price (dollars
+    per share, net per combo unit) and / or total quantity, through the gate and every
+    check (answer :class:`PlaceReport`). ``None``: unchanged."""
+
+    id: int
+    order_ref: str
+    limit_price: float | None = None
+    stop_price: float | None = None
+    quantity: int | None = None
+
+
+class CancelAll(_Msg):
+    """Cancel every working order of this desk (answer :class:`CancelAllReport`)."""
+
+    id: int
+
+
+Request = (Hello | Preview | Place | ListOrders | Cancel | WatchQuotes | KillSwitch | WatchDesk | AddSymbol
+           | RemoveSymbol | Modify | CancelAll)
 
 
 # --- replies and streams (engine -> view) ------------------------------------------------
@@ -346,8 +399,98 @@ class KillSwitchReport(_Msg):
     error: str
 
 
+class SymbolReport(_Msg):
+    """The answer to :class:`AddSymbol` / :class:`RemoveSymbol`: ``done`` False when the
+    symbol was already there (add) or not there (remove); ``instrument`` as qualified."""
+
+    id: int
+    symbol: str
+    done: bool
+    instrument: Instrument | None = None
+
+
+class CancelAllReport(_Msg):
+    """The answer to :class:`CancelAll`: how many working orders were asked to cancel."""
+
+    id: int
+    count: int
+
+
+class Notice(msgspec.Struct, frozen=True):
+    """One message for the user: ``time`` UTC epoch seconds, ``level`` info / warning /
+    error, ``text`` one line. ``state``: a connection state (``connected``,
+    ``reconnecting``...) when the notice is a change of the gateway connection, else empty."""
+
+    time: float
+    level: str
+    text: str
+    state: str = ""
+
+
+class TradingStatus(msgspec.Struct, frozen=True):
+    """What orders may do now: ``state`` active / reduce_only / halted and its
+    ``reason``; ``orders_off`` why the order path is down (the audit log), empty when up;
+    ``live`` True when an order needs its symbol typed to confirm; ``gate_line`` the
+    ticket's one-line summary and ``gate_ok`` whether an order can pass it."""
+
+    state: str = "active"
+    reason: str = ""
+    orders_off: str = ""
+    live: bool = False
+    gate_line: str = ""
+    gate_ok: bool = True
+
+    @property
+    def engaged(self) -> bool:
+        """The kill switch is engaged (``halted``)."""
+        return self.state == "halted"
+
+    @property
+    def restricted(self) -> bool:
+        """New orders are restricted (``reduce_only`` or ``halted``)."""
+        return self.state != "active"
+
+
+class Positions(msgspec.Struct):
+    """The positions pane: rows, account figures and portfolio Greeks (units as in
+    :mod:`desk.domain.portfolio`), the rows grouped by the order that opened them, and the
+    orders' one-line descriptions by orderRef."""
+
+    rows: list[PositionRow]
+    figures: AccountFigures
+    greeks: PortfolioGreeks
+    groups: list[PositionGroup]
+    labels: dict[str, str]
+
+
+class DeskState(_Msg):
+    """The terminal view's state. ``full``: everything (the first message, and after the
+    view re-attached); otherwise only what changed since the last one: ``watchlist`` and
+    ``stale`` (conIds whose lines are silent) are ``None`` when unchanged, ``quotes`` and
+    ``orders`` hold the changed rows, ``trading`` and ``positions`` are ``None`` when
+    unchanged, ``notices`` are the messages since the last state. ``connection`` is the
+    gateway connection state, ``endpoint`` its ``host:port``, ``mode`` sim / paper / live,
+    ``ticks_seen`` the engine's tick count, ``restart`` the gateway's daily restart line."""
+
+    id: int
+    full: bool
+    connection: str
+    endpoint: str
+    mode: str
+    ticks_seen: int = 0
+    restart: str = ""
+    watchlist: list[Instrument] | None = None
+    stale: list[int] | None = None
+    quotes: list[QuoteRow] = []
+    orders: list[DeskOrderRow] = []
+    trading: TradingStatus | None = None
+    positions: Positions | None = None
+    recorder: RecorderStats | None = None
+    notices: list[Notice] = []
+
+
 Reply = (Welcome | Failed | PreviewReport | PlaceReport | OrderList | CancelReport | QuoteRows
-         | KillSwitchReport)
+         | KillSwitchReport | SymbolReport | CancelAllReport | DeskState)
 
 
 # --- framing -----------------------------------------------------------------------------

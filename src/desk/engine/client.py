@@ -1,7 +1,8 @@
 """Clients of the engine API over its socket: :class:`EngineClient`, :func:`attach`.
 
 :class:`desk.engine.local.LocalEngine` is the same interface in-process. This module
-imports only :mod:`desk.engine.api` (msgspec), so attaching is cheap for a view.
+imports only :mod:`desk.engine.api` (msgspec and desk's plain domain values), so attaching
+is cheap for a view.
 
 A view written against :class:`EngineView` works with either: ``desk order`` uses an
 :class:`EngineClient` when an engine is running (:func:`attach`) and otherwise starts its
@@ -76,6 +77,8 @@ class EngineClient:
         self._ids = itertools.count(1)
         self._waiting: dict[int, asyncio.Future[msgspec.Struct]] = {}
         self.on_quotes: Callable[[api.QuoteRows], None] | None = None
+        #: receives every :class:`~desk.engine.api.DeskState` of a WatchDesk stream
+        self.on_state: Callable[[api.DeskState], None] | None = None
         #: set when the connection is gone
         self.closed = asyncio.Event()
         self._task = asyncio.get_running_loop().create_task(self._read(pending))
@@ -129,6 +132,10 @@ class EngineClient:
         if isinstance(msg, api.QuoteRows):
             if self.on_quotes is not None:
                 self.on_quotes(msg)
+            return
+        if isinstance(msg, api.DeskState):
+            if self.on_state is not None:
+                self.on_state(msg)
             return
         fut = self._waiting.pop(getattr(msg, "id", 0), None)
         if fut is not None and not fut.done():

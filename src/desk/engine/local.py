@@ -1,19 +1,29 @@
-"""The engine API in-process: :class:`LocalEngine`, on engine objects this process runs.
+"""The engine API in-process, on engine objects this process runs.
 
-Same methods and replies as :class:`desk.engine.client.EngineClient`; ``desk order``
-uses it when no engine is running, the tests use both.
+* :class:`LocalEngine`: same methods and replies as :class:`desk.engine.client.EngineClient`;
+  ``desk order`` uses it when no engine is running, the tests use both.
+* :class:`LocalDesk`: the terminal view's :class:`~desk.engine.view.DeskBackend` on the
+  engine's own objects (the desk in one process, and the UI tests on the real engine
+  over the embedded simulator); the same operations as the socket server's
+  (:mod:`desk.engine.operations`), so the in-process desk and an attached view do the same.
+* :class:`TicketBackend`: what the order ticket needs (quotes, the chain's delta, the order
+  service's preview, what-if and place).
 """
 
 from __future__ import annotations
 
 import itertools
-from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+import math
+from collections.abc import Awaitable, Callable, Mapping
+from typing import TYPE_CHECKING, Any, TypeVar
 
+from desk.domain import ConnectionState, Instrument, RecorderStats
+from desk.domain.orders import OrderRow
 from desk.engine import api, operations
 from desk.engine.client import EngineRequestError
+from desk.engine.view import DeskBackend, Listener, RemoteDesk
 
-__all__ = ["LocalEngine"]
+__all__ = ["LocalDesk", "LocalEngine", "TicketBackend"]
 
 _R = TypeVar("_R")
 
@@ -48,3 +58,167 @@ class LocalEngine:
 
     async def kill_switch(self, action: api.KillAction = "state", reason: str = "") -> api.KillSwitchReport:
         return await self._call(operations.kill_switch, api.KillSwitch(next(self._ids), action, reason))
+
+
+class LocalDesk:
+    """The terminal view's backend on a :class:`desk.runtime.Runtime` in this process
+    (see :class:`desk.engine.view.DeskBackend` for what each member means)."""
+
+    def __init__(self, runtime: Any) -> None:
+        self.runtime = runtime
+        self.clock = runtime.clock
+        self.quotes = runtime.quotes
+        self._ticket: TicketBackend | None = None
+
+    @property
+    def watchlist(self) -> list[Instrument]:
+        return list(self.runtime.broker.watchlist)
+
+    @property
+    def state(self) -> ConnectionState:
+        state: ConnectionState = self.runtime.broker.state
+        return state
+
+    @property
+    def endpoint(self) -> str:
+        return str(self.runtime.endpoint)
+
+    @property
+    def mode(self) -> str:
+        return str(self.runtime.settings.mode.value)
+
+    @property
+    def stale_lines(self) -> set[int]:
+        return set(self.runtime.broker.stale_lines)
+
+    def restart_status(self) -> str:
+        return str(self.runtime.broker.restart_status())
+
+    @property
+    def ticks_seen(self) -> int:
+        return int(self.runtime.quotes.ticks_seen)
+
+    def recorder_stats(self) -> RecorderStats | None:
+        recorder = self.runtime.recorder
+        return recorder.stats if recorder is not None else None
+
+    def add_listener(self, fn: Listener) -> None:
+        self.runtime.broker.add_listener(fn)
+
+    async def start(self) -> None:
+        await self.runtime.start()
+
+    async def stop(self) -> None:
+        await self.runtime.stop()
+
+    async def add_symbol(self, symbol: str) -> Instrument:
+        instrument: Instrument = await self.runtime.broker.add_symbol(symbol)
+        return instrument
+
+    async def remove_symbol(self, symbol: str) -> bool:
+        return bool(await self.runtime.broker.remove_symbol(symbol))
+
+    @property
+    def orders_seq(self) -> int:
+        return int(self.runtime.orders.seq)
+
+    @property
+    def order_rows(self) -> Mapping[str, OrderRow]:
+        rows: Mapping[str, OrderRow] = self.runtime.orders.rows
+        return rows
+
+    def trading(self) -> api.TradingStatus:
+        return operations.trading_status(self.runtime)
+
+    async def cancel(self, order_ref: str) -> None:
+        await self.runtime.orders.cancel(order_ref)
+
+    async def cancel_all(self) -> int:
+        return int(await self.runtime.orders.cancel_all())
+
+    async def modify(self, order_ref: str, *, limit_price: float | None = None, stop_price: float | None = None,
+                     quantity: int | None = None) -> api.PlaceReport:
+        request = api.Modify(0, order_ref, limit_price, stop_price, quantity)
+        try:
+            return await operations.modify(self.runtime, request)
+        except operations.OperationError as exc:
+            raise RuntimeError(str(exc)) from None
+
+    async def kill_switch(self, action: api.KillAction, reason: str) -> api.KillSwitchReport:
+        try:
+            return await operations.kill_switch(self.runtime, api.KillSwitch(0, action, reason))
+        except OSError as exc:  # reset: the state file could not be removed, the state stays
+            raise RuntimeError(str(exc)) from None
+
+    @property
+    def positions_seq(self) -> object:
+        return operations.positions_seq(self.runtime)
+
+    def positions(self) -> api.Positions:
+        return operations.positions(self.runtime)
+
+    @property
+    def chains(self) -> Any | None:
+        return self.runtime.chains
+
+    @property
+    def opportunities(self) -> Any | None:
+        return self.runtime.opportunities.live
+
+    def ticket_backend(self) -> TicketBackend:
+        if self._ticket is None:
+            self._ticket = TicketBackend(self.runtime)
+        return self._ticket
+
+
+class TicketBackend:
+    """What the order ticket needs from the engine (its order service, quotes and option
+    chain), in-process."""
+
+    def __init__(self, runtime: Any) -> None:
+        self.runtime = runtime
+        self.orders = runtime.orders
+
+    @property
+    def live(self) -> bool:
+        return bool(self.orders.gate.needs_confirmation)
+
+    def quote(self, instrument: Instrument) -> tuple[float, float, float]:
+        """(bid, ask, last) in dollars per share, ``nan`` unknown."""
+        q = self.runtime.quote_for(instrument)
+        if q is None:
+            return math.nan, math.nan, math.nan
+        return q.bid, q.ask, q.last
+
+    def delta(self, instrument: Instrument) -> float:
+        """Delta per share of ``instrument`` (1 for a stock; the chain's for an option;
+        ``nan`` unknown)."""
+        if instrument.sec_type == "STK":
+            return 1.0
+        oq = self.runtime.chains.store.get(instrument.con_id)
+        if oq is None:
+            return math.nan
+        greeks = oq.ours or oq.model
+        return float(greeks.delta) if greeks is not None else math.nan
+
+    def preview(self, intent: Any, margin: Any) -> Any:
+        """The order service's :class:`~desk.risk.RiskReport` of ``intent``."""
+        return self.orders.preview(intent, margin)
+
+    async def what_if(self, intent: Any) -> Any:
+        """IB's what-if margin (:class:`~desk.risk.MarginImpact`, ``None`` if none came)."""
+        return await self.orders.what_if(intent)
+
+    async def submit(self, intent: Any, confirmation: str | None, margin: Any = None) -> Any:
+        """The order service's :class:`~desk.orders.SubmitResult`."""
+        return await self.orders.place(intent, confirmation, margin)
+
+    def gate_summary(self) -> tuple[str, bool]:
+        """(one line, orders possible now)."""
+        line, ok = self.orders.gate_line()
+        return str(line), bool(ok)
+
+
+if TYPE_CHECKING:  # mypy checks that both backends are what the view reads
+    def _conforms(local: LocalDesk, remote: RemoteDesk) -> tuple[DeskBackend, DeskBackend]:
+        return local, remote

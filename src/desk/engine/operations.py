@@ -1,4 +1,4 @@
-"""The order operations of the engine API, run on the engine's own objects.
+"""The operations of the engine API, run on the engine's own objects.
 
 One definition of what ``desk order preview / place / list / cancel`` and the engine API's
 :class:`~desk.engine.api.Preview`, :class:`~desk.engine.api.Place`,
@@ -9,6 +9,12 @@ the order service (gate, pre-trade checks, IB's what-if, audit trail) exactly as
 ticket does, and answer with the API's reply structs. ``runtime`` is the engine's
 composition root (:class:`desk.runtime.Runtime`): ``broker``, ``orders``, ``account``,
 ``quote_for``.
+
+The terminal view's requests (:class:`~desk.engine.api.Modify`,
+:class:`~desk.engine.api.CancelAll`, :class:`~desk.engine.api.AddSymbol`,
+:class:`~desk.engine.api.RemoveSymbol`) and the state it is sent (:func:`trading_status`,
+:func:`positions`) are defined here too, once, for the socket server and the in-process
+view alike.
 
 Errors are :class:`OperationError` with the API's ``code`` (``bad_input``, ``refused``,
 ``failed``) and a one-line message.
@@ -30,7 +36,8 @@ from desk.domain.orders import OrderNotSent
 from desk.engine import api
 from desk.risk import ComboLeg, OrderIntent, RiskInputError
 
-__all__ = ["OperationError", "ready", "intent_for", "preview", "place", "list_orders", "cancel", "kill_switch"]
+__all__ = ["OperationError", "ready", "intent_for", "preview", "place", "list_orders", "cancel", "kill_switch",
+           "modify", "cancel_all", "add_symbol", "remove_symbol", "trading_status", "positions"]
 
 _NAN = math.nan
 
@@ -241,3 +248,79 @@ async def kill_switch(runtime: Any, request: api.KillSwitch, who: str = "engine 
     return api.KillSwitchReport(id=request.id, state=str(state.state.value), reason=state.reason,
                                 since=state.since.timestamp() if state.since is not None else _NAN,
                                 persisted=state.persisted, error=state.error)
+
+
+async def modify(runtime: Any, request: api.Modify) -> api.PlaceReport:
+    """Change a working order through the gate and every check (the blotter's keys).
+    :class:`OperationError` ``refused`` in live mode (a modification cannot be confirmed by
+    typing the symbol: cancel and enter a new order) or when the order cannot be changed."""
+    orders = runtime.orders
+    if orders.gate.needs_confirmation:
+        raise OperationError("refused", "live mode: cancel and enter a new order to confirm it")
+    change = {k: v for k, v in (("limit_price", request.limit_price), ("stop_price", request.stop_price),
+                                ("quantity", request.quantity)) if v is not None}
+    if not change:
+        raise OperationError("bad_input", "nothing to change: give a limit price, a stop price or a quantity")
+    try:
+        result = await orders.modify(request.order_ref, **change)
+    except (OrderNotSent, KeyError, ValueError, RiskInputError) as exc:
+        raise OperationError("refused", str(exc).strip("'") or type(exc).__name__) from None
+    row = orders.rows.get(request.order_ref)
+    return api.PlaceReport(id=request.id, status=result.status, sent=result.sent, order_ref=request.order_ref,
+                           gateway_status=row.status if row is not None else "", error=row.error if row else "",
+                           reasons=list(result.reasons), order=row.describe if row is not None else "")
+
+
+async def cancel_all(runtime: Any, request: api.CancelAll) -> api.CancelAllReport:
+    """Cancel every working order of this desk at the gateway."""
+    return api.CancelAllReport(id=request.id, count=await runtime.orders.cancel_all())
+
+
+async def add_symbol(runtime: Any, request: api.AddSymbol) -> api.SymbolReport:
+    """Qualify and add a stock / ETF to the watchlist; ``refused`` with the gateway's one
+    line when it is unknown."""
+    symbol = request.symbol.strip().upper()
+    if not symbol:
+        raise OperationError("bad_input", "no symbol given")
+    before = {i.symbol for i in runtime.broker.watchlist}
+    try:
+        instrument = await runtime.broker.add_symbol(symbol)
+    except Exception as exc:  # BrokerError's text is the user's line; others: one line of it
+        text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise OperationError("refused", text) from None
+    return api.SymbolReport(id=request.id, symbol=symbol, done=instrument.symbol not in before, instrument=instrument)
+
+
+async def remove_symbol(runtime: Any, request: api.RemoveSymbol) -> api.SymbolReport:
+    """Remove a symbol from the watchlist (``done`` False when it was not there)."""
+    symbol = request.symbol.strip().upper()
+    removed = await runtime.broker.remove_symbol(symbol)
+    return api.SymbolReport(id=request.id, symbol=symbol, done=bool(removed))
+
+
+def trading_status(runtime: Any) -> api.TradingStatus:
+    """What orders may do now (the status bar's badge and banner, the ticket's gate row)."""
+    orders = runtime.orders
+    ks = orders.gate.kill_switch.state()
+    audit = orders.audit_status()
+    line, ok = orders.gate_line()
+    return api.TradingStatus(state=str(ks.state.value), reason=ks.reason,
+                             orders_off="" if audit.healthy else "audit log down, orders disabled",
+                             live=bool(orders.gate.needs_confirmation), gate_line=line, gate_ok=bool(ok))
+
+
+def positions(runtime: Any) -> api.Positions:
+    """The positions pane's rows, figures, Greeks and groups by order (the account's, with
+    the chain's IVs for the contracts it prices)."""
+    account, orders = runtime.account, runtime.orders
+    rows = account.rows()
+    fills = orders.ledger.fills()  # groups by order: the fills' orderRef
+    labels = {ref: row.describe for ref, row in orders.rows.items()}
+    return api.Positions(rows=list(rows), figures=account.figures(), greeks=account.greeks(rows),
+                         groups=list(account.groups(fills, rows)), labels=labels)
+
+
+def positions_seq(runtime: Any) -> tuple[int, int, int]:
+    """Changes when :func:`positions` may have changed (account, orders, chain IVs)."""
+    chains = runtime.chains
+    return (runtime.account.seq, runtime.orders.seq, chains.compute_count if chains is not None else 0)

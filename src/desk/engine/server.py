@@ -27,11 +27,14 @@ import logging
 import math
 import os
 import stat
+import time
 from pathlib import Path
 from typing import Any
 
 import msgspec
 
+from desk.domain import ConnectionState, StatusEvent
+from desk.domain.events import StateChanged
 from desk.engine import api, operations
 
 __all__ = ["EngineRunning", "EngineServer", "MAX_SOCKET_PATH"]
@@ -145,7 +148,12 @@ class _Connection:
         self.client = "?"
         self.tasks: set[asyncio.Task[None]] = set()
         self.quotes: asyncio.Task[None] | None = None
+        self.desk: asyncio.Task[None] | None = None
         self.rate_hz = 10.0
+        self.desk_rate_hz = 10.0
+        #: notices for this view's next DeskState (broker events, in order)
+        self.notices: list[api.Notice] = []
+        self._listening = False
         self.closed = False
 
     def send(self, msg: msgspec.Struct) -> None:
@@ -167,6 +175,11 @@ class _Connection:
             t.cancel()
         if self.quotes is not None:
             self.quotes.cancel()
+        if self.desk is not None:
+            self.desk.cancel()
+        if self._listening:
+            self._listening = False
+            self.runtime.broker.remove_listener(self._on_broker_event)
         self.writer.close()
 
     async def _next(self) -> list[bytes]:
@@ -229,6 +242,9 @@ class _Connection:
         if isinstance(msg, api.WatchQuotes):
             self._watch_quotes(msg)
             return
+        if isinstance(msg, api.WatchDesk):
+            self._watch_desk(msg)
+            return
         handler = _HANDLERS.get(type(msg))
         if handler is None:
             self.send(api.Failed(getattr(msg, "id", 0), "unsupported", f"{type(msg).__name__} is not a request here"))
@@ -284,6 +300,129 @@ class _Connection:
             await asyncio.sleep(1.0 / self.rate_hz)
 
 
+    # --- the terminal view's state stream ------------------------------------------------
+
+    def _on_broker_event(self, event: object) -> None:
+        notice = notice_of(event, time.time())
+        if notice is not None:
+            self.notices.append(notice)
+            del self.notices[:-200]  # a view that is far behind gets the latest
+
+    def _watch_desk(self, msg: api.WatchDesk) -> None:
+        if self.desk is not None:
+            self.desk.cancel()
+            self.desk = None
+        if msg.rate_hz <= 0:
+            return
+        self.desk_rate_hz = min(max(msg.rate_hz, api.MIN_RATE_HZ), api.MAX_RATE_HZ)
+        if not self._listening:
+            self._listening = True
+            self.runtime.broker.add_listener(self._on_broker_event)
+        self.desk = asyncio.get_running_loop().create_task(self._stream_desk(msg.id))
+
+    async def _stream_desk(self, req_id: int) -> None:
+        """A full :class:`~desk.engine.api.DeskState`, then what changed every 1 / rate s."""
+        differ = DeskDiffer(self.runtime)
+        while not self.closed:
+            state = differ.next(req_id, self.notices)
+            self.notices = []
+            if state is not None:
+                self.send(state)
+            await asyncio.sleep(1.0 / self.desk_rate_hz)
+
+
+def notice_of(event: object, now: float) -> api.Notice | None:
+    """The view's :class:`~desk.engine.api.Notice` of a broker event (``None``: not one
+    the view shows as a message; watchlist changes travel as the watchlist itself)."""
+    if isinstance(event, StateChanged):
+        return api.Notice(now, "warning" if event.state is ConnectionState.RECONNECTING else "info", event.detail,
+                          state=event.state.value)
+    if isinstance(event, StatusEvent):
+        return api.Notice(now, event.level, event.text)
+    return None
+
+
+class DeskDiffer:
+    """Builds the :class:`~desk.engine.api.DeskState` messages of one view: the first is
+    full, the next ones carry only what changed since the previous (rows compared by
+    their update counters, the order rows by identity: the order book replaces a row
+    when it changes)."""
+
+    def __init__(self, runtime: Any) -> None:
+        self.runtime = runtime
+        self._full = True
+        self._order: list[int] = []
+        self._quote_seq: dict[int, int] = {}
+        self._stale: list[int] = []
+        self._orders: dict[str, object] = {}
+        self._orders_seq = -1
+        self._trading: api.TradingStatus | None = None
+        self._positions_seq: object = None
+        self._recorder: object = None
+        self._ticks = -1
+
+    def next(self, req_id: int, notices: list[api.Notice]) -> api.DeskState | None:
+        """The next state (``None`` when nothing changed)."""
+        rt = self.runtime
+        full, self._full = self._full, False
+        changed = full or bool(notices)
+        instruments = list(rt.broker.watchlist)
+        ids = [i.con_id for i in instruments]
+        watchlist = None
+        if full or ids != self._order:
+            self._order = ids
+            self._quote_seq = {}
+            watchlist = instruments
+            changed = True
+        quotes = []
+        for ins in instruments:
+            q = rt.quotes.get(ins.con_id)
+            seq = q.seq if q is not None else -1
+            if self._quote_seq.get(ins.con_id) == seq:
+                continue
+            self._quote_seq[ins.con_id] = seq
+            quotes.append(_quote_row(ins, q))
+        stale_now = sorted(rt.broker.stale_lines)
+        stale = None
+        if full or stale_now != self._stale:
+            self._stale = stale_now
+            stale = stale_now
+        orders = []
+        book = rt.orders
+        if full or book.seq != self._orders_seq:
+            self._orders_seq = book.seq
+            for ref, row in book.rows.items():
+                if full or self._orders.get(ref) is not row:
+                    orders.append(row)
+                self._orders[ref] = row
+        trading = operations.trading_status(rt)
+        if not full and trading == self._trading:
+            trading_out = None
+        else:
+            trading_out = self._trading = trading
+        positions = None
+        seq = operations.positions_seq(rt)
+        if full or seq != self._positions_seq:
+            self._positions_seq = seq
+            positions = operations.positions(rt)
+        recorder = rt.recorder.stats if rt.recorder is not None else None
+        recorder_out = None
+        if full or recorder != self._recorder:
+            self._recorder = recorder
+            recorder_out = recorder
+        ticks = rt.quotes.ticks_seen
+        changed = changed or bool(quotes or orders) or stale is not None or trading_out is not None \
+            or positions is not None or recorder_out is not None or ticks != self._ticks
+        if not changed:
+            return None
+        self._ticks = ticks
+        return api.DeskState(
+            id=req_id, full=full, connection=rt.broker.state.value, endpoint=rt.endpoint,
+            mode=rt.settings.mode.value, ticks_seen=ticks, restart=rt.broker.restart_status(),
+            watchlist=watchlist, stale=stale, quotes=quotes, orders=orders, trading=trading_out,
+            positions=positions, recorder=recorder_out, notices=list(notices))
+
+
 def _quote_row(ins: Any, q: Any) -> api.QuoteRow:
     nan = math.nan
     if q is None:
@@ -299,4 +438,8 @@ _HANDLERS: dict[type, Any] = {
     api.ListOrders: operations.list_orders,
     api.Cancel: operations.cancel,
     api.KillSwitch: operations.kill_switch,
+    api.Modify: operations.modify,
+    api.CancelAll: operations.cancel_all,
+    api.AddSymbol: operations.add_symbol,
+    api.RemoveSymbol: operations.remove_symbol,
 }

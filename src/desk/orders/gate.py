@@ -33,10 +33,10 @@ import os
 import threading
 from dataclasses import dataclass
 from datetime import datetime
-from enum import Enum
 from pathlib import Path
 
 from desk.domain.clock import Clock
+from desk.domain.orders import KillSwitchState, TradingState
 from desk.risk import OrderIntent
 
 __all__ = [
@@ -50,39 +50,6 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
-
-
-class TradingState(str, Enum):
-    """What new orders may do: ``active`` anything the checks allow, ``reduce_only``
-    only reduce positions, ``halted`` nothing (kill switch)."""
-
-    ACTIVE = "active"
-    REDUCE_ONLY = "reduce_only"
-    HALTED = "halted"
-
-
-@dataclass(frozen=True, slots=True)
-class KillSwitchState:
-    """``state``: the :class:`TradingState`. ``since``: UTC time it was set (``None`` when
-    active or unknown). ``reason``: why, as given. ``persisted``: the state file was
-    written (False: set in memory only, the file could not be written — ``error`` says
-    why)."""
-
-    state: TradingState = TradingState.ACTIVE
-    since: datetime | None = None
-    reason: str = ""
-    persisted: bool = True
-    error: str = ""
-
-    @property
-    def engaged(self) -> bool:
-        """True when the kill switch is engaged (``halted``)."""
-        return self.state is TradingState.HALTED
-
-    @property
-    def restricted(self) -> bool:
-        """True when new orders are restricted (``reduce_only`` or ``halted``)."""
-        return self.state is not TradingState.ACTIVE
 
 
 class KillSwitch:

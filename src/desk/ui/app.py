@@ -1,19 +1,21 @@
 """The desk's Textual app, built by one factory for the CLI and for the tests.
 
-``create_app(runtime)`` returns a :class:`DeskApp` bound to a
-:class:`~desk.runtime.Runtime` (or anything with the same surface: ``settings``,
-``clock``, ``quotes``, ``broker``, ``recorder``, ``start()``, ``stop()``).
-``run_desk(settings)`` builds the Runtime, runs the app and returns an exit code.
+``create_app(desk)`` returns a :class:`DeskApp` on a
+:class:`~desk.engine.view.DeskBackend`: everything the view reads from and asks of the
+engine (:class:`desk.engine.local.LocalDesk` when the engine runs in this process,
+:class:`desk.engine.view.RemoteDesk` in a view attached to an engine process).
+:mod:`desk.cli` builds the backend (``desk``, ``desk --attach``) and runs the app.
 
 Rules kept here (design.md):
 
-* the first frame paints at once: ``runtime.start()`` runs in a worker;
-* store, then flush: the broker only writes the QuoteStore; a 0.15 s timer drains the
+* the first frame paints at once: ``desk.start()`` runs in a worker;
+* store, then flush: the backend only writes its QuoteStore; a 0.15 s timer drains the
   dirty conIds once and hands them to the panes, which repaint only those rows;
-* broker events (connection state, status messages, watchlist changes: a handful a
+* engine events (connection state, status messages, watchlist changes: a handful a
   minute, never per tick) arrive as one message each, posted thread-safely;
-* quitting stops the runtime (flushing the recorder) before the app exits;
-* errors from the runtime or the broker are shown as notifications and in the status
+* quitting stops the backend (an in-process engine flushes its recorder; an attached view
+  only detaches: the engine keeps recording) before the app exits;
+* errors from the engine or the gateway are shown as notifications and in the status
   bar, never as a traceback.
 """
 
@@ -33,9 +35,9 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Footer
 
-from desk.broker import BrokerError, StateChanged, WatchlistChanged
 from desk.domain import Clock, ConnectionState, StatusEvent
-from desk.settings import Settings
+from desk.domain.events import StateChanged, WatchlistChanged
+from desk.settings import Mode, Settings
 from desk.ui.messages import ComboSelected, InstrumentSelected
 from desk.ui.meters import RateMeter
 from desk.ui.screens.add_symbol import AddSymbolScreen
@@ -49,7 +51,7 @@ from desk.ui.themes import (
 )
 from desk.ui.screens.events import EventLog, EventLogScreen
 from desk.ui.screens.modify import ModifyScreen
-from desk.ui.screens.ticket import ConfirmScreen, RuntimeTicketBackend, TicketScreen
+from desk.ui.screens.ticket import ConfirmScreen, TicketScreen
 from desk.ui.widgets.blotter import Blotter
 from desk.ui.widgets.chain import ChainPane
 from desk.ui.widgets.positions import PositionsPane, PositionTable
@@ -59,7 +61,7 @@ from desk.ui.widgets.status_bar import StatusBar
 from desk.ui.widgets.watchlist import Watchlist
 
 if TYPE_CHECKING:
-    from desk.runtime import Runtime
+    from desk.engine.view import DeskBackend
 
 log = logging.getLogger(__name__)
 
@@ -69,16 +71,17 @@ FLUSH_INTERVAL = 0.15
 STATUS_INTERVAL = 1.0
 #: Seconds between refreshes of the blotter, positions and kill switch badge.
 TRADING_INTERVAL = 0.25
-#: Seconds ``runtime.stop()`` may take on quit before the app exits anyway.
+#: Seconds ``desk.stop()`` may take on quit before the app exits anyway.
 STOP_TIMEOUT = 15.0
 
 
 class DeskApp(App[int]):
     """The desk: panes in ``#main``, a status bar and the key footer.
 
-    Build it with :func:`create_app`. ``runtime`` provides the quote store, the broker and
-    the recorder; ``clock`` (default: the runtime's) drives the status bar clock and the
-    ticks/s meter, so a :class:`~desk.domain.FrozenClock` freezes both.
+    Build it with :func:`create_app`. ``desk`` is the engine as the view sees it
+    (:class:`~desk.engine.view.DeskBackend`), ``settings`` the view's own (theme, keys);
+    ``clock`` (default: the backend's) drives the status bar clock and the ticks/s meter,
+    so a :class:`~desk.domain.FrozenClock` freezes both.
     """
 
     CSS_PATH = "desk.tcss"
@@ -115,16 +118,17 @@ class DeskApp(App[int]):
 
     def __init__(
         self,
-        runtime: Runtime,
+        desk: DeskBackend,
         *,
+        settings: Settings,
         clock: Clock | None = None,
         cursor_blink: bool = True,
         animations: bool = True,
     ) -> None:
         super().__init__()
-        self.runtime = runtime
-        self.settings: Settings = runtime.settings
-        self.clock: Clock = clock or runtime.clock
+        self.desk = desk
+        self.settings: Settings = settings
+        self.clock: Clock = clock or desk.clock
         self.cursor_blink = cursor_blink
         if not animations:
             self.animation_level = "none"
@@ -135,35 +139,34 @@ class DeskApp(App[int]):
         self._workspace_ready = False
         self._install_themes()
         #: the watchlist pane (kept as an attribute: timers may fire while the DOM closes)
-        self.watchlist = Watchlist(runtime.quotes, runtime.broker.watchlist, id="watchlist", classes="pane")
+        self.watchlist = Watchlist(desk.quotes, desk.watchlist, id="watchlist", classes="pane")
         self.watchlist.border_title = "Watchlist"
         #: the option chain pane (follows the watchlist selection)
         self.chain = ChainPane(
-            getattr(runtime, "chains", None),
+            desk.chains,
             clock=self.clock,
             stale_after=self.settings.chain_stale_seconds,
             id="chain",
             classes="pane",
         )
         self.chain.border_title = "Option chain"
-        #: the arbitrage opportunities pane (shown when the runtime runs a live scanner)
-        feed = getattr(runtime, "opportunities", None)
-        self.opportunities = OpportunitiesPane(
-            getattr(feed, "live", None), clock=self.clock, id="opportunities", classes="pane",
-        )
+        #: the arbitrage opportunities pane (shown when the engine runs a live scanner here)
+        self.opportunities = OpportunitiesPane(desk.opportunities, clock=self.clock, id="opportunities",
+                                               classes="pane")
         self.opportunities.border_title = "Opportunities"
         self.opportunities.display = self.opportunities.live is not None
         self._chain_message_seq = 0
         self._chain_message = ""
         #: the status bar
         self.status_bar = StatusBar(id="status")
-        #: orders blotter and positions / P&L (fed from runtime.orders / runtime.account)
+        #: orders blotter and positions / P&L (fed from the backend's orders and positions)
         self.blotter = Blotter(id="blotter", classes="pane")
         self.blotter.border_title = "Orders"
         self.positions = PositionsPane(id="positions", classes="pane")
         self.positions.border_title = "Positions & P&L"
-        self._orders_seq = -1
-        self._account_seq = -1
+        self._orders_seq: object = None
+        self._account_seq: object = None
+        self._mode: Mode | None = None
         #: every message the status bar showed (Ctrl+L)
         self.events = EventLog()
         #: the last limit price asked for by +/- per orderRef (quick presses add up)
@@ -227,64 +230,76 @@ class DeskApp(App[int]):
 
     def on_mount(self) -> None:
         self._set_short(self.size.height)
-        self.set_class(True, f"-mode-{self.settings.mode.value}")
+        self._show_mode()
         self._workspace_ready = True  # theme changes from here on are the user's
         self.theme_changed_signal.subscribe(self, self._on_theme_changed)
         status = self.status_bar
-        status.set_mode(self.settings.mode)
-        status.set_connection(self.runtime.broker.state)
+        status.set_connection(self.desk.state)
         self._refresh_status()
         self.watchlist.focus()
         for warning in self._startup_warnings:
             self._report(warning, "warning")
-        self.runtime.broker.add_listener(self._on_broker_event)
+        self.desk.add_listener(self._on_broker_event)
         self.set_interval(FLUSH_INTERVAL, self._flush_quotes, name="flush-quotes")
         self.set_interval(STATUS_INTERVAL, self._refresh_status, name="status-bar")
         self.set_interval(TRADING_INTERVAL, self._refresh_trading, name="trading-panes")
-        self._start_runtime()
+        self._start_engine()
 
-    # ------------------------------------------------------------------ runtime
+    def _show_mode(self) -> None:
+        """The trading mode in the status bar and as a CSS class (``-mode-live``...): the
+        engine's once it is known, the view's settings before."""
+        mode = Mode(self.desk.mode) if self.desk.mode else self.settings.mode
+        if mode is self._mode:
+            return
+        if self._mode is not None:
+            self.set_class(False, f"-mode-{self._mode.value}")
+        self._mode = mode
+        self.set_class(True, f"-mode-{mode.value}")
+        self.status_bar.set_mode(mode)
 
-    @work(group="runtime", exclusive=True, exit_on_error=False, description="start the runtime: simulator, recorder, broker")
-    async def _start_runtime(self) -> None:
+    # ------------------------------------------------------------------ engine
+
+    @work(group="runtime", exclusive=True, exit_on_error=False, description="start the engine: simulator, recorder, broker")
+    async def _start_engine(self) -> None:
         status = self.status_bar
-        status.set_message(f"starting ({self.settings.mode.value} mode)…")
+        status.set_message(f"starting ({(self.desk.mode or self.settings.mode.value)} mode)…")
         try:
-            await self.runtime.start()
+            await self.desk.start()
         except Exception as exc:  # shown to the user, never a traceback on screen
-            log.warning("runtime failed to start", exc_info=True)
+            log.warning("the engine failed to start", exc_info=True)
             self._report(f"could not start: {_one_line(exc)}", "error")
             return
+        self._show_mode()
         self._sync_watchlist()
         self._refresh_status()
 
-    async def _stop_runtime(self) -> None:
-        """Stop the runtime once (flushing the recorder), bounded by :data:`STOP_TIMEOUT`."""
+    async def _stop_engine(self) -> None:
+        """Stop the backend once (flushing the recorder), bounded by :data:`STOP_TIMEOUT`."""
         if self._stopped:
             return
         self._stopped = True
         try:
-            await asyncio.wait_for(self.runtime.stop(), STOP_TIMEOUT)
+            await asyncio.wait_for(self.desk.stop(), STOP_TIMEOUT)
         except Exception:
-            log.warning("runtime did not stop cleanly", exc_info=True)
+            log.warning("the engine did not stop cleanly", exc_info=True)
 
     async def action_quit(self) -> None:
-        """Stop the runtime (flush the recorder), then exit with code 0."""
+        """Stop the backend (flush the recorder), then exit with code 0."""
         if self._stopping:
             return
         self._stopping = True
         self.status_bar.set_message("stopping: flushing the recorder…")
         self._quit_after_stop()
 
-    @work(group="runtime", exclusive=True, exit_on_error=False, description="stop the runtime and quit")
+    @work(group="runtime", exclusive=True, exit_on_error=False, description="stop the engine and quit")
     async def _quit_after_stop(self) -> None:
-        await self._stop_runtime()
+        await self._stop_engine()
         self.exit(0)
 
     async def on_unmount(self) -> None:
-        # Exits that bypass action_quit (ctrl+q, errors) still stop the runtime here:
+        # Exits that bypass action_quit (ctrl+q, errors) still stop the backend here:
         # the event loop is alive while the app's Unmount is handled.
-        await self._stop_runtime()
+        await self._stop_engine()
 
     # ------------------------------------------------------------------ broker events
 
@@ -325,7 +340,7 @@ class DeskApp(App[int]):
 
         path = self.settings.workspace_file or default_workspace_file()
         saved, _ = load_workspace(path)
-        ws = Workspace([i.symbol for i in self.runtime.broker.watchlist], self.theme, saved.extra)
+        ws = Workspace([i.symbol for i in self.desk.watchlist], self.theme, saved.extra)
         problem = save_workspace(path, ws)
         if problem:
             self._report(problem, "warning")
@@ -335,8 +350,8 @@ class DeskApp(App[int]):
             self._save_workspace()
 
     def _sync_watchlist(self) -> None:
-        """Show the broker's current watchlist rows (idempotent)."""
-        rows = self.runtime.broker.watchlist
+        """Show the engine's current watchlist rows (idempotent)."""
+        rows = self.desk.watchlist
         watchlist = self.watchlist
         if [i.con_id for i in watchlist.instruments] != [i.con_id for i in rows]:
             watchlist.set_instruments(rows)
@@ -357,8 +372,8 @@ class DeskApp(App[int]):
         """Drain the quote store's dirty set once and repaint those rows in every pane."""
         if not self.is_running:
             return
-        dirty = self.runtime.quotes.drain_dirty()
-        self.watchlist.set_stale(getattr(self.runtime.broker, "stale_lines", ()))
+        dirty = self.desk.quotes.drain_dirty()
+        self.watchlist.set_stale(self.desk.stale_lines)
         self.watchlist.apply_dirty(dirty)
         chains = self.chain.chains
         if chains is not None:
@@ -389,29 +404,21 @@ class DeskApp(App[int]):
 
     def _refresh_trading(self) -> None:
         """Patch the blotter and positions panes, the trading-state badge and the orders
-        banner from the runtime."""
+        banner from the backend (only what changed: its counters say so)."""
         if not self.is_running or not self.blotter.is_mounted:
             return
-        runtime = self.runtime
-        orders = getattr(runtime, "orders", None)  # the UI tests' runtime has no order path
-        if orders is None:
-            return
-        ks = orders.gate.kill_switch.state()
-        self.status_bar.set_kill(ks.engaged, ks.reason, state=ks.state.value)
-        audit = orders.audit_status()
-        self.status_bar.set_orders_off("" if audit.healthy else "audit log down, orders disabled")
-        if orders.seq != self._orders_seq:
-            self._orders_seq = orders.seq
-            self.blotter.apply(orders.rows.values())
-        account = runtime.account
-        chains = getattr(runtime, "chains", None)  # the chain's new IVs are the positions' too
-        seq = (account.seq, orders.seq, chains.compute_count if chains is not None else 0)
+        desk = self.desk
+        trading = desk.trading()
+        self.status_bar.set_kill(trading.engaged, trading.reason, state=trading.state)
+        self.status_bar.set_orders_off(trading.orders_off)
+        if desk.orders_seq != self._orders_seq:
+            self._orders_seq = desk.orders_seq
+            self.blotter.apply(desk.order_rows.values())
+        seq = desk.positions_seq
         if seq != self._account_seq:
             self._account_seq = seq
-            rows = account.rows()
-            fills = orders.ledger.fills()  # groups by order: the fills' orderRef
-            labels = {ref: row.describe for ref, row in orders.rows.items()}
-            self.positions.apply(rows, account.figures(), account.greeks(rows), account.groups(fills, rows), labels)
+            p = desk.positions()
+            self.positions.apply(p.rows, p.figures, p.greeks, p.groups, p.labels)
 
     def _selected_instrument(self):
         focused = self.focused
@@ -438,8 +445,12 @@ class DeskApp(App[int]):
                 what = result.report.intent.describe if result.report else ""
                 self._report(f"sent to the gateway: {what} ({result.client_order_id})")
 
-        screen = TicketScreen(instrument, action, RuntimeTicketBackend(self.runtime), quantity=quantity, title=title,
-                              intent=intent)
+        backend = self.desk.ticket_backend()
+        if backend is None:
+            self._report("the order ticket is not available in an attached view yet: use `desk order` "
+                         "(the engine checks and sends it)", "warning")
+            return
+        screen = TicketScreen(instrument, action, backend, quantity=quantity, title=title, intent=intent)
         self.push_screen(screen, done)
 
     def open_combo_ticket(self, message) -> None:
@@ -461,7 +472,7 @@ class DeskApp(App[int]):
     async def cancel_order(self, order_ref: str) -> None:
         """Cancel ``order_ref`` through the order service (audit row, then the gateway)."""
         try:
-            await self.runtime.orders.cancel(order_ref)
+            await self.desk.cancel(order_ref)
         except Exception as exc:
             self._report(f"cancel {order_ref}: {_one_line(exc)}", "error")
             return
@@ -474,7 +485,7 @@ class DeskApp(App[int]):
     @work(group="orders", exit_on_error=False, description="cancel every working order")
     async def cancel_all_orders(self) -> None:
         try:
-            n = await self.runtime.orders.cancel_all()
+            n = await self.desk.cancel_all()
         except Exception as exc:
             self._report(f"cancel all: {_one_line(exc)}", "error")
             return
@@ -484,7 +495,7 @@ class DeskApp(App[int]):
     def _modify_order(self, message: Blotter.ModifyRequested) -> None:
         """Move a working LMT / STP LMT order's limit by ticks (through the gate and every
         check, see :meth:`desk.orders.OrderService.modify`)."""
-        row = self.runtime.orders.rows.get(message.order_ref)
+        row = self.desk.order_rows.get(message.order_ref)
         if row is None or not row.working or row.order_type not in ("LMT", "STP LMT"):
             self._report("modify: only working limit orders can be moved", "warning")
             return
@@ -498,7 +509,7 @@ class DeskApp(App[int]):
     @on(Blotter.EditRequested)
     def _edit_order(self, message: Blotter.EditRequested) -> None:
         """Open the modify dialog on a working order (type its price and quantity)."""
-        row = self.runtime.orders.rows.get(message.order_ref)
+        row = self.desk.order_rows.get(message.order_ref)
         if row is None or not row.working:
             self._report("modify: only working orders can be changed", "warning")
             return
@@ -512,12 +523,11 @@ class DeskApp(App[int]):
     @work(group="orders", exit_on_error=False, description="modify an order")
     async def modify_order(self, order_ref: str, **change) -> None:
         """Send a modification of ``order_ref`` (limit_price, stop_price, quantity)."""
-        orders = self.runtime.orders
-        if orders.gate.needs_confirmation:
+        if self.desk.trading().live:
             self._report("modify refused: live mode: cancel and enter a new order to confirm it", "error")
             return
         try:
-            result = await orders.modify(order_ref, **change)
+            result = await self.desk.modify(order_ref, **change)
         except Exception as exc:
             self._asked_limit.pop(order_ref, None)
             self._report(f"modify {order_ref}: {_one_line(exc)}", "error")
@@ -532,22 +542,22 @@ class DeskApp(App[int]):
     @work(group="orders", exit_on_error=False, description="engage the kill switch")
     async def action_kill_switch(self) -> None:
         """Engage the kill switch: block new orders, reqGlobalCancel, audit row."""
-        state = await self.runtime.orders.halt("kill switch key")
-        self.status_bar.set_kill(True, state.reason, state=state.state.value)
+        state = await self.desk.kill_switch("halt", "kill switch key")
+        self.status_bar.set_kill(True, state.reason, state=state.state)
         text = "KILL SWITCH ENGAGED: open orders cancelled, new orders blocked"
         self._report(text + (f" ({state.error})" if state.error else ""), "error")
 
     @work(group="orders", exit_on_error=False, description="set reduce-only")
     async def action_reduce_only(self) -> None:
         """Reduce-only: cancel working orders that add to a position; only reducing orders pass."""
-        state = await self.runtime.orders.reduce_only("reduce-only key")
-        self.status_bar.set_kill(False, state.reason, state=state.state.value)
+        state = await self.desk.kill_switch("reduce_only", "reduce-only key")
+        self.status_bar.set_kill(False, state.reason, state=state.state)
         text = "REDUCE-ONLY: only orders that reduce positions are allowed"
         self._report(text + (f" ({state.error})" if state.error else ""), "warning")
 
     def action_reset_kill_switch(self) -> None:
         """Ask, then reset the trading state (kill switch or reduce-only) to active."""
-        ks = self.runtime.orders.gate.kill_switch.state()
+        ks = self.desk.trading()
         if not ks.restricted:
             self._report("orders are not restricted (no kill switch, no reduce-only)")
             return
@@ -562,8 +572,8 @@ class DeskApp(App[int]):
     @work(group="orders", exit_on_error=False, description="reset the kill switch")
     async def _reset_kill_switch(self) -> None:
         try:
-            await self.runtime.orders.reset("kill switch reset key")
-        except OSError as exc:
+            await self.desk.kill_switch("reset", "kill switch reset key")
+        except (OSError, RuntimeError, ConnectionError) as exc:
             self._report(f"kill switch stays engaged: {exc}", "error")
             return
         self.status_bar.set_kill(False)
@@ -586,13 +596,11 @@ class DeskApp(App[int]):
             return
         status = self.status_bar
         status.set_clock(self.clock.now())
-        broker = self.runtime.broker
-        stale = getattr(broker, "stale_lines", ())  # the UI tests' fake broker has no watchdog
-        status.set_feed(len(stale), broker.restart_status() if hasattr(broker, "restart_status") else "")
-        status.set_rate(self._rate.sample(self.runtime.quotes.ticks_seen, self.clock.time()))
-        recorder = getattr(self.runtime, "recorder", None)
-        status.set_recorder(recorder.stats if recorder is not None else None)
-        status.set_endpoint(_endpoint(self.runtime))
+        desk = self.desk
+        status.set_feed(len(desk.stale_lines), desk.restart_status())
+        status.set_rate(self._rate.sample(desk.ticks_seen, self.clock.time()))
+        status.set_recorder(desk.recorder_stats())
+        status.set_endpoint(desk.endpoint)
 
     # ------------------------------------------------------------------ watchlist actions
 
@@ -607,16 +615,13 @@ class DeskApp(App[int]):
 
     @work(group="broker", exit_on_error=False, description="add a symbol to the watchlist")
     async def add_symbol(self, symbol: str) -> None:
-        """Add ``symbol`` via ``broker.add_symbol``; on failure report it and change nothing."""
+        """Add ``symbol`` through the engine; on failure report it and change nothing."""
         self.status_bar.set_message(f"adding {symbol}…")
         try:
-            instrument = await self.runtime.broker.add_symbol(symbol)
-        except BrokerError as exc:
-            self._report(str(exc), "error")
-            return
-        except Exception as exc:
-            log.warning("add_symbol(%r) failed", symbol, exc_info=True)
-            self._report(f"{symbol}: {_one_line(exc)}", "error")
+            instrument = await self.desk.add_symbol(symbol)
+        except Exception as exc:  # the gateway's or the engine's one line (it names the symbol)
+            log.info("add_symbol(%r) failed: %s", symbol, exc)
+            self._report(_one_line(exc), "error")
             return
         self._sync_watchlist()
         self.watchlist.select_instrument(instrument.con_id)
@@ -634,9 +639,9 @@ class DeskApp(App[int]):
 
     @work(group="broker", exit_on_error=False, description="remove a symbol from the watchlist")
     async def remove_symbol(self, symbol: str) -> None:
-        """Remove ``symbol`` via ``broker.remove_symbol`` and say so in the status bar."""
+        """Remove ``symbol`` through the engine and say so in the status bar."""
         try:
-            removed = await self.runtime.broker.remove_symbol(symbol)
+            removed = await self.desk.remove_symbol(symbol)
         except Exception as exc:
             log.warning("remove_symbol(%r) failed", symbol, exc_info=True)
             self._report(f"{symbol}: {_one_line(exc)}", "error")
@@ -693,14 +698,6 @@ class DeskApp(App[int]):
                             self.action_reset_kill_switch)
 
 
-def _endpoint(runtime: Any) -> str:
-    endpoint = getattr(runtime, "endpoint", None)
-    if isinstance(endpoint, str):
-        return endpoint
-    broker = runtime.broker
-    return f"{getattr(broker, 'host', '?')}:{getattr(broker, 'port', '?') or '?'}"
-
-
 #: ids of the desk's trading bindings (listed in their own help section)
 _TRADING_IDS = frozenset({"desk.focus_blotter", "desk.focus_positions", "desk.buy", "desk.sell", "desk.kill",
                           "desk.kill_reset", "desk.reduce_only"})
@@ -716,39 +713,20 @@ def _one_line(exc: BaseException) -> str:
 
 
 def create_app(
-    runtime: Runtime,
+    desk: DeskBackend,
     *,
+    settings: Settings,
     clock: Clock | None = None,
     cursor_blink: bool = True,
     animations: bool = True,
 ) -> DeskApp:
-    """Build the desk app for ``runtime`` (the one factory: CLI and tests use it).
+    """Build the desk app on ``desk`` (the one factory: CLI and tests use it).
 
-    ``clock`` overrides the runtime's clock for the UI (status bar clock, ticks/s).
-    Tests and snapshots pass ``cursor_blink=False, animations=False`` with a
+    ``settings``: the view's settings (theme, keys, workspace file). ``clock`` overrides the backend's clock for the UI (status bar clock,
+    ticks/s). Tests and snapshots pass ``cursor_blink=False, animations=False`` with a
     :class:`~desk.domain.FrozenClock` for deterministic frames.
     """
-    return DeskApp(runtime, clock=clock, cursor_blink=cursor_blink, animations=animations)
+    return DeskApp(desk, settings=settings, clock=clock, cursor_blink=cursor_blink, animations=animations)
 
 
-def run_desk(settings: Settings) -> int:
-    """Build the :class:`~desk.runtime.Runtime` for ``settings``, run the desk, return an exit code.
-
-    0 after a normal quit; 1 if the app stopped on an unexpected error (Textual prints it).
-    """
-    from desk.runtime import Runtime
-
-    from desk.workspace import apply_workspace
-
-    settings, problem = apply_workspace(settings)
-    runtime = Runtime(settings)
-    app = create_app(runtime)
-    if problem:
-        app.warn_at_start(problem)
-    result = app.run()
-    if app.return_code not in (None, 0):
-        return app.return_code
-    return result if isinstance(result, int) else 0
-
-
-__all__ = ["DeskApp", "create_app", "run_desk"]
+__all__ = ["DeskApp", "create_app"]

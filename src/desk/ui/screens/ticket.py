@@ -7,13 +7,12 @@ answers for the order still on screen. Enter submits through the router — the 
 to the gateway, where every gate and every check is applied again; the ticket closes
 only when the order was sent, otherwise it shows why not.
 
-:class:`RuntimeTicketBackend` adapts a :class:`desk.runtime.Runtime`; tests may pass
-any object with the same methods.
+The backend is :meth:`desk.engine.view.DeskBackend.ticket_backend`
+(:class:`desk.engine.local.TicketBackend` on the engine's order service).
 """
 
 from __future__ import annotations
 
-import math
 from typing import Any, ClassVar
 
 from textual import work
@@ -29,57 +28,12 @@ from desk.risk.checks import Book, book_of
 from desk.ui.widgets.payoff import PayoffChart
 from desk.ui.widgets.ticket import RiskPreview, TicketForm, TicketModel
 
-__all__ = ["ConfirmScreen", "RuntimeTicketBackend", "TicketScreen"]
+__all__ = ["ConfirmScreen", "TicketScreen"]
 
 #: seconds between preview refreshes while the ticket is open (market changes)
 PREVIEW_INTERVAL = 0.25
 #: seconds of quiet after an edit before IB's what-if is asked
 WHAT_IF_DEBOUNCE = 0.3
-
-
-class RuntimeTicketBackend:
-    """What the ticket needs from the desk, over a :class:`desk.runtime.Runtime` (its
-    order service, quotes and option chain)."""
-
-    def __init__(self, runtime: Any) -> None:
-        self.runtime = runtime
-        self.orders = runtime.orders
-
-    @property
-    def live(self) -> bool:
-        return self.orders.gate.needs_confirmation
-
-    def quote(self, instrument: Instrument) -> tuple[float, float, float]:
-        """(bid, ask, last) in dollars per share, ``nan`` unknown."""
-        q = self.runtime.quote_for(instrument)
-        if q is None:
-            return math.nan, math.nan, math.nan
-        return q.bid, q.ask, q.last
-
-    def delta(self, instrument: Instrument) -> float:
-        """Delta per share of ``instrument`` (1 for a stock; the chain's for an option;
-        ``nan`` unknown)."""
-        if instrument.sec_type == "STK":
-            return 1.0
-        oq = self.runtime.chains.store.get(instrument.con_id)
-        if oq is None:
-            return math.nan
-        greeks = oq.ours or oq.model
-        return float(greeks.delta) if greeks is not None else math.nan
-
-    def preview(self, intent: OrderIntent, margin: MarginImpact | None) -> RiskReport:
-        return self.orders.preview(intent, margin)
-
-    async def what_if(self, intent: OrderIntent) -> MarginImpact | None:
-        return await self.orders.what_if(intent)
-
-    async def submit(self, intent: OrderIntent, confirmation: str | None, margin: MarginImpact | None = None):
-        """The order service's :class:`~desk.orders.SubmitResult`."""
-        return await self.orders.place(intent, confirmation, margin)
-
-    def gate_summary(self) -> tuple[str, bool]:
-        """(one line, orders possible now)."""
-        return self.orders.gate_line()
 
 
 class TicketScreen(ModalScreen[Any]):

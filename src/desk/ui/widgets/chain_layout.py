@@ -405,7 +405,7 @@ def hint_line(message: str, level: str) -> tuple[str, str]:
 def empty_text(chains: ChainManager | None) -> str:
     """What the pane says when it has no strike rows."""
     if chains is None:
-        return "  No option chain: the runtime has no chain manager."
+        return "  No option chain in this view: chains are not on the engine API yet (`desk` shows them)."
     if chains.underlying is None:
         return "  Select a stock or ETF in the watchlist to see its options."
     if chains.loading:

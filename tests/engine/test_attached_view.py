@@ -1,0 +1,196 @@
+"""A terminal view attached to an engine (``desk --attach``): the real DeskApp on a
+:class:`~desk.engine.view.RemoteDesk`, over the engine API's Unix socket, to the real
+engine (Runtime on its embedded simulator through ib_async). Two views on one engine,
+keys that act in the engine, and an engine that stops and comes back."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from desk.domain import ConnectionState
+from desk.engine.local import LocalEngine
+from desk.engine.view import RemoteDesk
+from desk.order_command import parse_terms
+from desk.runtime import Runtime
+from desk.settings import Mode, Settings
+from desk.ui import create_app
+
+SIZE = (160, 50)
+
+
+def _settings(tmp_path: Path, socket: Path, **overrides) -> Settings:
+    base = dict(
+        mode=Mode.SIM, record=False, database_url=f"sqlite:///{tmp_path / 'desk.sqlite3'}", watchlist=["SPY", "AAPL"],
+        kill_switch_file=tmp_path / "kill", live_override_file=tmp_path / "override", spool_dir=tmp_path / "spool",
+        engine_socket=socket, workspace_file=tmp_path / "workspace.json", _env_file=None,
+    )
+    base.update(overrides)
+    return Settings(**base)
+
+
+async def _until(predicate, what, timeout: float = 30.0, pilot=None) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, f"timed out waiting for {what() if callable(what) else what}"
+        if pilot is not None:
+            await pilot.pause(0.02)
+        else:
+            await asyncio.sleep(0.02)
+
+
+async def _engine(tmp_path: Path, socket: Path) -> Runtime:
+    rt = Runtime(_settings(tmp_path, socket))
+    await rt.start()
+    await _until(lambda: rt.broker.state is ConnectionState.CONNECTED and rt.orders.ready, "the engine connected")
+    assert rt.api is not None, rt.api_problem
+    return rt
+
+
+@pytest.fixture
+def socket_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("sock") / "engine.sock"
+
+
+def _view(tmp_path: Path, socket: Path):
+    desk = RemoteDesk(socket, client="test view")
+    return desk, create_app(desk, settings=_settings(tmp_path, socket), cursor_blink=False, animations=False)
+
+
+async def test_a_view_shows_the_engines_quotes_orders_and_positions_and_its_keys_act_there(
+        tmp_path: Path, socket_path: Path) -> None:
+    engine = await _engine(tmp_path, socket_path)
+    desk, app = _view(tmp_path, socket_path)
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            await _until(lambda: [i.symbol for i in app.watchlist.instruments] == ["SPY", "AAPL"], "the watchlist",
+                         pilot=pilot)
+            assert desk.mode == "sim" and desk.endpoint == engine.endpoint
+            # the view's quotes are the engine's (sent as deltas of the changed rows)
+            spy = engine.broker.watchlist[0]
+
+            def same_quote() -> bool:
+                ours, theirs = desk.quotes.get(spy.con_id), engine.quotes.get(spy.con_id)
+                return ours is not None and theirs is not None and ours.bid > 0 and ours.seq > 0 \
+                    and (ours.bid, ours.ask) == (theirs.bid, theirs.ask)
+            await _until(same_quote, "SPY's quote in the view", pilot=pilot)
+
+            # an order placed by another client of the engine shows in the view's blotter,
+            # its fill in the positions
+            terms = parse_terms("BUY 3 AAPL MKT".split())
+            report = await LocalEngine(engine).place(terms)
+            assert report.sent, report.reasons
+            await _until(lambda: (row := desk.order_rows.get(report.order_ref)) is not None and row.status == "Filled",
+                         "the fill in the view", pilot=pilot)
+            await _until(lambda: any(r.instrument.symbol == "AAPL" and r.quantity == 3 for r in desk.positions().rows),
+                         "the AAPL position in the view", pilot=pilot)
+            await _until(lambda: "Filled" in app.blotter.shown.get(report.order_ref, ()), "the fill in the blotter pane",
+                         pilot=pilot)
+
+            # the view's keys act in the engine: kill switch, then reset
+            await pilot.press("ctrl+k")
+            await _until(lambda: engine.orders.gate.kill_switch.state().engaged, "the engine's kill switch", pilot=pilot)
+            await _until(lambda: desk.trading().engaged, "the view's badge", pilot=pilot)
+            await pilot.press("ctrl+r")
+            await pilot.pause()
+            await pilot.press("y")
+            await _until(lambda: not engine.orders.gate.kill_switch.state().restricted, "the reset", pilot=pilot)
+
+            # a working order moved by a tick from the view's blotter, then cancelled
+            limit = parse_terms("BUY 1 SPY LMT 1 DAY".split())
+            working = await LocalEngine(engine).place(limit)
+            assert working.sent, working.reasons
+            await _until(lambda: (row := desk.order_rows.get(working.order_ref)) is not None and row.working,
+                         "the working order in the view", pilot=pilot)
+            moved = await desk.modify(working.order_ref, limit_price=1.01)
+            assert moved.sent, moved.reasons
+            await _until(lambda: engine.orders.rows[working.order_ref].limit_price == pytest.approx(1.01),
+                         "the modification at the engine", pilot=pilot)
+            await desk.cancel(working.order_ref)
+            await _until(lambda: not desk.order_rows[working.order_ref].working, "the cancel in the view", pilot=pilot)
+
+            # a symbol added from the view is in the engine's watchlist
+            added = await desk.add_symbol("MSFT")
+            assert added.symbol == "MSFT"
+            assert "MSFT" in [i.symbol for i in engine.broker.watchlist]
+            await _until(lambda: "MSFT" in [i.symbol for i in app.watchlist.instruments], "MSFT in the view",
+                         pilot=pilot)
+            with pytest.raises(Exception, match="ZZZZ"):
+                await desk.add_symbol("ZZZZ")
+            await pilot.press("q")
+        # quitting the view detached it and left the engine running and serving
+        assert engine.started and engine.broker.state is ConnectionState.CONNECTED
+        await _until(lambda: engine.api is not None and engine.api.views == 0, "the view detached")
+        check = RemoteDesk(socket_path)
+        await check.start()
+        await _until(lambda: check.snapshots == 1 and "MSFT" in [i.symbol for i in check.watchlist],
+                     "a new view's snapshot")
+        await check.stop()
+    finally:
+        await engine.stop()
+
+
+async def test_two_views_see_one_engine_and_a_view_re_attaches_after_an_engine_restart(
+        tmp_path: Path, socket_path: Path) -> None:
+    engine = await _engine(tmp_path, socket_path)
+    one, two = RemoteDesk(socket_path, client="one"), RemoteDesk(socket_path, client="two")
+    events: list[object] = []
+    one.add_listener(events.append)
+    try:
+        await one.start()
+        await two.start()
+        await _until(lambda: one.snapshots == 1 and two.snapshots == 1 and len(one.watchlist) == 2
+                     and len(two.watchlist) == 2, "both snapshots")
+        assert engine.api is not None and engine.api.views == 2
+        report = await one.kill_switch("halt", "from view one")
+        assert report.state == "halted"
+        await _until(lambda: two.trading().engaged and two.trading().reason == "from view one",
+                     "view two sees view one's kill switch")
+        await one.kill_switch("reset", "test")
+        await _until(lambda: not two.trading().restricted, "the reset in view two")
+
+        await engine.stop()
+        await _until(lambda: one.state is ConnectionState.RECONNECTING, "view one noticing the engine stopped")
+        assert any("stopped; re-attaching" in getattr(e, "detail", "") for e in events)
+        with pytest.raises(ConnectionError):
+            await one.cancel_all()
+
+        engine = await _engine(tmp_path, socket_path)
+        await _until(lambda: one.snapshots == 2 and one.state is ConnectionState.CONNECTED, "view one re-attached")
+        await _until(lambda: two.snapshots == 2, "view two re-attached")
+        assert one.endpoint == engine.endpoint
+        assert any("re-attached to the engine" in getattr(e, "text", "") for e in events)
+        spy = engine.broker.watchlist[0]
+        await _until(lambda: (q := one.quotes.get(spy.con_id)) is not None and math.isfinite(q.bid) and q.bid > 0,
+                     "quotes from the new engine")
+    finally:
+        await one.stop()
+        await two.stop()
+        await engine.stop()
+
+
+def test_attach_without_an_engine_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    socket = tmp_path / "none.sock"
+    proc = subprocess.run([sys.executable, "-m", "desk", "--attach", str(socket)], capture_output=True, text=True,
+                          timeout=60, stdin=subprocess.DEVNULL)
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == (f"desk: no engine is running on {socket} (start one with `desk --headless`, "
+                                   f"or run `desk`)")
+
+
+def test_the_attached_view_loads_no_ib_sql_or_calendar_code() -> None:
+    """What ``desk --attach`` imports (the CLI, the app, the remote backend) leaves out
+    ib_async, SQLAlchemy, exchange_calendars, the recorder and the engine's composition."""
+    code = ("import sys, desk.cli, desk.ui.app, desk.engine.view; "
+            "print(','.join(sorted(m for m in ('ib_async', 'sqlalchemy', 'psycopg', 'exchange_calendars', 'pandas', "
+            "'redis', 'desk.runtime', 'desk.broker', 'desk.store', 'desk.orders', 'desk.engine.server', "
+            "'desk.engine.operations') if m in sys.modules)))")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == ""
