@@ -55,6 +55,7 @@ def _parser() -> argparse.ArgumentParser:
                    help="open a view on a running engine (`desk --headless`, or another desk) through its engine "
                         "API socket (default DESK_ENGINE_SOCKET, else the user's runtime directory); quitting the "
                         "view leaves the engine running")
+    p.add_argument("--for-view", action="store_true", help=argparse.SUPPRESS)  # the engine `desk` starts
     p.add_argument("--duration", type=float, metavar="SECONDS", help="with --headless: stop after this many seconds")
     p.add_argument(
         "--stats-interval", type=float, default=5.0, metavar="SECONDS", help="with --headless: seconds between stats lines"
@@ -183,6 +184,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"desk: {problem}", file=sys.stderr)
             return 2
         if args.headless:
+            if args.for_view:  # the engine of a `desk`: the user's saved watchlist
+                from desk.workspace import apply_workspace
+
+                settings, _ = apply_workspace(settings)
             return asyncio.run(run_headless(settings, duration=args.duration, stats_interval=args.stats_interval))
         return run_desk(settings)
     except KeyboardInterrupt:
@@ -192,19 +197,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _run_attached(settings: Settings, address: str) -> int:
     """``desk --attach [SOCKET]``: a terminal view on the engine listening on SOCKET.
     Exit 2 with one line when no engine answers there."""
-    import socket
-
     path = Path(address).expanduser() if address else settings.effective_engine_socket
-    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    try:
-        probe.settimeout(2.0)
-        probe.connect(str(path))
-    except OSError:
+    if not _answers(path):
         print(f"desk: no engine is running on {path} (start one with `desk --headless`, or run `desk`)",
               file=sys.stderr)
         return 2
-    finally:
-        probe.close()
     from desk.engine.view import RemoteDesk
     from desk.ui.app import create_app
 
@@ -220,16 +217,47 @@ def _run_app(app: Any) -> int:
     return result if isinstance(result, int) else 0
 
 
+def _answers(path: Path) -> bool:
+    """Whether an engine accepts connections on the Unix socket ``path``."""
+    import socket
+
+    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        probe.settimeout(2.0)
+        probe.connect(str(path))
+    except OSError:
+        return False
+    finally:
+        probe.close()
+    return True
+
+
 def run_desk(settings: Settings) -> int:
-    """``desk``: the engine (:class:`~desk.runtime.Runtime`) and the terminal view in this
-    process (:class:`~desk.engine.local.LocalDesk`); returns the exit code."""
-    from desk.engine.local import LocalDesk
-    from desk.runtime import Runtime
+    """``desk``: the terminal view here and the engine in a process of its own
+    (:class:`~desk.engine.process.EngineProcess`, stopped when the view quits), or the
+    engine already running on the socket (then quitting leaves it running). With
+    ``DESK_ENGINE_API=0`` (no socket) the engine runs in this process
+    (:class:`~desk.engine.local.LocalDesk`). Returns the exit code."""
     from desk.ui.app import create_app
     from desk.workspace import apply_workspace
 
     settings, problem = apply_workspace(settings)
-    app = create_app(LocalDesk(Runtime(settings)), settings=settings)
+    if settings.engine_api:
+        from desk.engine.process import EngineProcess
+        from desk.engine.view import RemoteDesk
+
+        path = settings.effective_engine_socket
+        running = _answers(path)
+        desk = RemoteDesk(path, owned=None if running else EngineProcess(path))
+        app = create_app(desk, settings=settings)
+        if running:
+            app.warn_at_start(f"an engine is already running on {path}: this desk is a view of it "
+                              "(quitting leaves it running)")
+    else:
+        from desk.engine.local import LocalDesk
+        from desk.runtime import Runtime
+
+        app = create_app(LocalDesk(Runtime(settings)), settings=settings)
     if problem:
         app.warn_at_start(problem)
     return _run_app(app)

@@ -1,10 +1,12 @@
-"""The desk's running parts wired together: simulator, recorder, Redis publisher, broker.
+"""The engine's running parts wired together: simulator, recorder, Redis publisher,
+broker, chains, account, order path, analytics, and the engine API's server.
 
-Both front ends use this one object: the Textual app (``desk``) and the headless
-collector (``desk --headless``). Nothing here imports Textual.
+The engine process (``desk --headless``, and the one ``desk`` starts for its view) runs
+this one object; ``DESK_ENGINE_API=0`` runs it in the view's process. Nothing here
+imports Textual.
 
 Start order: the embedded simulator (in its own thread, so it never competes with the
-UI's event loop), then the recorder and the Redis publisher (so no tick arrives before
+engine's event loop), then the recorder and the Redis publisher (so no tick arrives before
 there is somewhere to put it), then the broker's connect loop, which returns at once.
 """
 
@@ -23,6 +25,7 @@ from desk.broker.lines import LineBudget
 from desk.broker.orders import IBOrderGateway
 from desk.domain import Clock, QuoteStore
 from desk.domain.options import WindowSpec
+from desk.engine.analytics import Analytics
 from desk.opportunity_feed import OpportunityFeed
 from desk.orders import AuditTrail, KillSwitch, OrderGate, OrderService, spool_path_for
 from desk.risk import RiskLimits
@@ -77,6 +80,8 @@ class Runtime:
         )
         #: live arbitrage scan of the chain on screen, its store writer and Redis publisher
         self.opportunities = OpportunityFeed(settings, self.chains, self.quotes, clock=self.clock)
+        #: the chain's IV and Greeks and the arbitrage scan, on the engine's loop (desk.engine.analytics)
+        self.analytics = Analytics(self.chains, scanner=self.opportunities.live)
         #: positions, account figures, P&L subscriptions, portfolio Greeks
         self.account = AccountManager(self.broker.ib, self.quotes, rate=settings.chain_rate, chain=self.chains)
         self.broker.add_listener(self.account.on_broker_event)
@@ -166,6 +171,7 @@ class Runtime:
         await self.orders.start()
         await self.opportunities.start()
         await self.broker.start()
+        self.analytics.start()
         if s.metrics_port is not None and self.metrics is None:
             from desk.metrics import MetricsServer
 
@@ -274,6 +280,7 @@ class Runtime:
         if self.metrics is not None:
             metrics, self.metrics = self.metrics, None
             await metrics.stop()
+        await self.analytics.stop()
         await self.broker.stop()
         if self.publisher is not None:
             with contextlib.suppress(Exception):

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from desk.arbitrage import AMERICAN, Carry, Costs, OpportunityKind, RiskFlag, scan_chain
 from desk.arbitrage.live import LiveArbitrage, carry_with_dividends, implied_dividend_pv
-from desk.broker.chain_window import ChainRow
+from desk.domain.chain import ChainRow
 from desk.domain import FrozenClock, Instrument, QuoteStore
 from desk.domain.opportunity_codec import opportunity_payload
 from desk.domain.options import OptionChainStore

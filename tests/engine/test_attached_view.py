@@ -45,8 +45,8 @@ async def _until(predicate, what, timeout: float = 30.0, pilot=None) -> None:
             await asyncio.sleep(0.02)
 
 
-async def _engine(tmp_path: Path, socket: Path) -> Runtime:
-    rt = Runtime(_settings(tmp_path, socket))
+async def _engine(tmp_path: Path, socket: Path, **overrides) -> Runtime:
+    rt = Runtime(_settings(tmp_path, socket, **overrides))
     await rt.start()
     await _until(lambda: rt.broker.state is ConnectionState.CONNECTED and rt.orders.ready, "the engine connected")
     assert rt.api is not None, rt.api_problem
@@ -81,6 +81,26 @@ async def test_a_view_shows_the_engines_quotes_orders_and_positions_and_its_keys
                     and (ours.bid, ours.ask) == (theirs.bid, theirs.ask)
             await _until(same_quote, "SPY's quote in the view", pilot=pilot)
 
+            # the option chain is the engine's, priced by the engine's analytics
+            chain = desk.chains
+            await _until(lambda: chain.underlying is not None and chain.underlying.symbol == "SPY" and chain.rows
+                         and any((q := chain.quote(r.call)) is not None and q.ours is not None
+                                 and math.isfinite(q.ours.iv) for r in chain.rows),
+                         "SPY's chain with desk's IVs in the view", pilot=pilot)
+            assert chain.expiry == engine.chains.expiry and [r.strike for r in chain.rows] == \
+                [r.strike for r in engine.chains.rows]
+            some = next(r.call for r in chain.rows if r.call is not None)
+            await _until(lambda: chain.quote(some).ours == engine.chains.quote(some).ours, "the engine's IV and Greeks",
+                         pilot=pilot)
+            first_expiry = chain.expiry
+            app.chain.focus()
+            await pilot.press("right_square_bracket")
+            await _until(lambda: engine.chains.expiry != first_expiry and chain.expiry == engine.chains.expiry
+                         and chain.rows, "the next expiry, chosen in the view", pilot=pilot)
+            await pilot.press("plus")
+            await _until(lambda: len(chain.rows) > 20, lambda: f"a wider window ({chain.spec})", pilot=pilot)
+            app.watchlist.focus()
+
             # an order placed by another client of the engine shows in the view's blotter,
             # its fill in the positions
             terms = parse_terms("BUY 3 AAPL MKT".split())
@@ -114,6 +134,24 @@ async def test_a_view_shows_the_engines_quotes_orders_and_positions_and_its_keys
                          "the modification at the engine", pilot=pilot)
             await desk.cancel(working.order_ref)
             await _until(lambda: not desk.order_rows[working.order_ref].working, "the cancel in the view", pilot=pilot)
+
+            # the order ticket in the view: the engine's checks, then the engine sends it
+            from desk.ui.screens.ticket import TicketScreen
+
+            app.watchlist.focus()
+            await pilot.press("b")
+            await _until(lambda: isinstance(app.screen, TicketScreen), "the ticket", pilot=pilot)
+            ticket = app.screen
+            await _until(lambda: ticket.report is not None, "the engine's preview in the ticket", pilot=pilot)
+            assert [c.name for c in ticket.report.checks] == [c.name for c in engine.orders.preview(
+                ticket.model.intent()).checks]
+            assert ticket.report.intent == ticket.model.intent() and not ticket.report.blocked, ticket.report.reasons
+            await pilot.press("enter")
+            await _until(lambda: not isinstance(app.screen, TicketScreen), "the ticket sent", pilot=pilot)
+            assert ticket.result.sent, ticket.result.reasons
+            assert engine.orders.rows[ticket.result.order_ref].instrument == spy
+            await _until(lambda: ticket.result.order_ref in desk.order_rows, "the ticket's order in the view",
+                         pilot=pilot)
 
             # a symbol added from the view is in the engine's watchlist
             added = await desk.add_symbol("MSFT")
@@ -172,6 +210,37 @@ async def test_two_views_see_one_engine_and_a_view_re_attaches_after_an_engine_r
     finally:
         await one.stop()
         await two.stop()
+        await engine.stop()
+
+
+async def test_the_engines_scanner_finds_an_injected_mispricing_and_the_view_lists_it(
+        tmp_path: Path, socket_path: Path) -> None:
+    engine = await _engine(tmp_path, socket_path, watchlist=["SPY"], sim_mispricing_rate=0.0001)
+    desk, app = _view(tmp_path, socket_path)
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            chains = engine.chains
+            await _until(lambda: chains.rows and all((q := chains.quote(r.call)) is not None and q.time is not None
+                                                     for r in chains.rows), "the engine's chain quoted", pilot=pilot)
+            source = engine.sim.gateway.options.source
+            source.duration = 600.0
+            source.inject()
+            pane = app.opportunities
+
+            def listed() -> bool:
+                if not source.injections:
+                    return False
+                con_id = source.injections[0].con_id
+                return any(t.state == "live" and t.opportunity.riskless
+                           and con_id in {leg.con_id for leg in t.opportunity.legs} for t in pane.rows)
+
+            await _until(listed, "the mispricing in the view's opportunities pane", pilot=pilot)
+            assert pane.display and desk.opportunities.enabled and desk.opportunities.simulated
+            key = next(t.key for t in pane.rows if t.state == "live")
+            assert desk.opportunities.get(key) is not None
+            assert engine.opportunities.live.get(key) is not None  # the engine's own scan found it
+    finally:
+        await desk.stop()
         await engine.stop()
 
 

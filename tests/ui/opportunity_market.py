@@ -16,7 +16,7 @@ from types import SimpleNamespace
 
 from desk.arbitrage import carry_from_settings, costs_from_settings
 from desk.arbitrage.live import LiveArbitrage
-from desk.broker.chain_window import ChainRow
+from desk.domain.chain import ChainRow
 from desk.domain import FrozenClock, Instrument
 from desk.domain.options import OptionChainStore
 from desk.sim import SimGateway
@@ -71,4 +71,5 @@ def attach_opportunities(runtime) -> LiveArbitrage:
                          min_edge=settings.arb_min_edge, simulated=True, stale_after=settings.chain_stale_seconds,
                          clock=runtime.clock)
     runtime.opportunities = live
+    live.scan_now()  # what the engine's analytics timer does (no engine here)
     return live

@@ -13,7 +13,7 @@ from textual.app import App, ComposeResult
 
 from desk.arbitrage import Carry, Costs
 from desk.arbitrage.live import LiveArbitrage
-from desk.broker.chain_window import ChainRow
+from desk.domain.chain import ChainRow
 from desk.domain import FrozenClock, Instrument, QuoteStore
 from desk.domain.opportunity import RiskFlag
 from desk.domain.options import OptionChainStore

@@ -44,7 +44,7 @@ async def test_quote_to_fill_in_a_few_keys(tmp_path) -> None:
         await pilot.press("tab", "tab", "A", *["up"] * 10, "enter")
         await wait_for(lambda: not isinstance(app.screen, TicketScreen), pilot, "the ticket to close")
         assert ticket.result.sent
-        ref = ticket.result.client_order_id
+        ref = ticket.result.order_ref
         await wait_for(lambda: ref in app.blotter.shown and app.blotter.shown[ref][2] == "Filled", pilot, "the fill")
         await wait_for(lambda: app.status_bar.message.startswith("filled: BUY 5 SPY LMT"), pilot, "filled, said")
         key = str(spy.con_id)  # the pane's row key
@@ -79,7 +79,7 @@ async def test_resting_order_modify_and_cancel_by_key(tmp_path) -> None:
         assert ticket.model.tif == "GTC"
         await pilot.press("enter")
         await wait_for(lambda: not isinstance(app.screen, TicketScreen), pilot, "sent")
-        ref = ticket.result.client_order_id
+        ref = ticket.result.order_ref
         await wait_for(lambda: ref in app.blotter.shown and app.blotter.shown[ref][2] == "Submitted", pilot, "working")
         await pilot.press("3")
         assert app.focused is app.blotter
@@ -101,7 +101,7 @@ async def test_resting_order_modify_and_cancel_by_key(tmp_path) -> None:
             await pilot.press("backspace", qty, "tab", "tab", "B", *["down"] * 40, "enter")
             await wait_for(lambda: not isinstance(app.screen, TicketScreen), pilot,
                            lambda: f"sent; the ticket shows: {screen_text(app)}")
-            refs.append(t.result.client_order_id)
+            refs.append(t.result.order_ref)
         await wait_for(lambda: all(r in app.blotter.shown and app.blotter.shown[r][2] == "Submitted" for r in refs),
                        pilot, "working")
         await pilot.press("3", "X")
@@ -161,7 +161,7 @@ async def test_kill_switch_key_blocks_orders_until_reset(tmp_path) -> None:
         ticket = await _open(pilot, app, "b")
         await pilot.press("tab", "tab", "B", *["down"] * 30, "enter")
         await wait_for(lambda: not isinstance(app.screen, TicketScreen), pilot, "sent")
-        ref = ticket.result.client_order_id
+        ref = ticket.result.order_ref
         await wait_for(lambda: ref in app.blotter.shown and app.blotter.shown[ref][2] == "Submitted", pilot, "working")
         await pilot.press("ctrl+k")
         await wait_for(lambda: app.status_bar.kill_engaged, pilot, "the KILL badge")
@@ -250,7 +250,7 @@ async def test_option_ticket_from_the_chain_draws_the_payoff(tmp_path) -> None:
         assert ticket.report.payoff.max_loss > 0
         await pilot.press("enter")
         await wait_for(lambda: not isinstance(app.screen, TicketScreen), pilot, "sent")
-        assert ticket.result.sent and ticket.result.report.intent.instrument == option
+        assert ticket.result.sent and rt.orders.rows[ticket.result.order_ref].instrument == option
 
 
 def test_ticket_model_steps_prices_by_the_contracts_tick() -> None:
@@ -289,7 +289,7 @@ async def test_a_rejected_order_says_rejected_not_sent(tmp_path) -> None:
         ticket = await _open(pilot, app, "s")
         await pilot.press("enter")
         await wait_for(lambda: not isinstance(app.screen, TicketScreen), pilot, "sent to the gateway")
-        ref = ticket.result.client_order_id
+        ref = ticket.result.order_ref
         await wait_for(lambda: ref in app.blotter.shown and app.blotter.shown[ref][2] == "Rejected", pilot, "Rejected")
         cells = app.blotter.shown[ref]
         assert cells[6].startswith("201: ") and "hard to borrow" in cells[6]
@@ -309,7 +309,7 @@ async def test_modify_by_typing_the_price_and_quantity_and_blotter_keys(tmp_path
             await pilot.press("tab", "tab", *price, "enter")
             await wait_for(lambda: not isinstance(app.screen, TicketScreen), pilot,
                            lambda: f"sent; the ticket shows: {screen_text(app)}")
-            refs.append(t.result.client_order_id)
+            refs.append(t.result.order_ref)
         await wait_for(lambda: all(r in app.blotter.shown and app.blotter.shown[r][2] == "Submitted" for r in refs),
                        pilot, "working")
         await pilot.press("3")
@@ -367,7 +367,7 @@ async def test_a_combo_ticket_shows_every_leg_and_fills_as_one_order(tmp_path) -
         assert ticket.report.check("max_position").passed and not ticket.report.blocked, ticket.report.reasons
         await pilot.press("enter")
         await wait_for(lambda: not isinstance(app.screen, TicketScreen), pilot, "sent")
-        ref = ticket.result.client_order_id
+        ref = ticket.result.order_ref
         await wait_for(lambda: ref in app.blotter.shown and app.blotter.shown[ref][2] == "Filled", pilot, "the combo fill")
         assert app.blotter.shown[ref][1].startswith("BUY 1 SPY combo(3) LMT")
         legs_shown = [cells[1] for key, cells in app.blotter.shown.items() if key.startswith(ref + "#leg")]

@@ -62,6 +62,9 @@ class FixedBackend:
     async def submit(self, intent, confirmation, margin=None):  # never pressed in a snapshot
         raise RuntimeError("snapshot")
 
+    def on_update(self, fn) -> None:  # previews answer at once here
+        pass
+
     def gate_summary(self) -> tuple[str, bool]:
         return "SIM: orders on", True
 

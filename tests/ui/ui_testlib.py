@@ -180,7 +180,7 @@ class FakeRuntime:
         raise RuntimeError("no order path in this test")
 
     def ticket_backend(self):
-        return None
+        raise RuntimeError("no order path in this test (the ticket tests run on the real engine)")
 
     async def start(self) -> None:
         self.started += 1

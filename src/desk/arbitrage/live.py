@@ -55,7 +55,7 @@ from desk.arbitrage.chain import Carry, ChainSnapshot, Costs, Dividend
 from desk.arbitrage.scanner import ChainScanner
 from desk.domain import Clock
 from desk.domain.calendar import exchange_midnight, years_between
-from desk.domain.opportunity import Opportunity, RiskFlag
+from desk.domain.opportunity import Opportunity, RiskFlag, Tracked
 from desk.domain.opportunity_codec import opportunity_key, opportunity_payload
 
 __all__ = [
@@ -192,26 +192,6 @@ def carry_with_dividends(base: Carry, snapshot: ChainSnapshot, pv: np.ndarray) -
     return Carry(rate=base.rate, dividends=tuple(divs), borrow_rate=base.borrow_rate, excess_rate=tuple(spreads))
 
 
-@dataclass(frozen=True, slots=True)
-class Tracked:
-    """One opportunity as the pane shows it.
-
-    ``state``: ``live`` (found by the latest scan) or ``gone`` (missing from it since
-    ``gone_at``, kept ``linger`` seconds so the trader sees it went). ``quote_time``: the
-    oldest update time (UTC) of its legs' quotes (``None`` if unknown); when that was
-    older than :attr:`LiveArbitrage.stale_after` at the scan the opportunity carries
-    ``RiskFlag.STALE`` (so it is not riskless). ``simulated``: found on the simulator (not
-    real). ``key``: :func:`~desk.domain.opportunity_codec.opportunity_key`.
-    """
-
-    opportunity: Opportunity
-    key: str
-    state: str = "live"
-    simulated: bool = False
-    quote_time: datetime | None = None
-    gone_at: datetime | None = None
-
-
 @dataclass(slots=True)
 class LiveStats:
     """Counters since start: ``scans`` run, ``skipped`` flush ticks throttled, ``found``
@@ -293,6 +273,11 @@ class LiveArbitrage:
         self._carry_key: tuple[Any, ...] | None = None
 
     # ------------------------------------------------------------------ reading
+
+    @property
+    def enabled(self) -> bool:
+        """The engine scans (always, for a scanner that exists)."""
+        return True
 
     @property
     def tracked(self) -> list[Tracked]:

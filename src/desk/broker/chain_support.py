@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from desk.domain import Clock
+from desk.domain.chain import ChainFlush
 from desk.domain.options import OptionGreeks
 
 __all__ = ["CLOCK_SYNC_SECONDS", "ChainFlush", "ServerClock", "greeks_from_computation", "same_number"]
@@ -91,20 +91,6 @@ class ServerClock(Clock):
 
 
 # ---------------------------------------------------------------------------------- flush
-
-
-@dataclass(frozen=True, slots=True)
-class ChainFlush:
-    """What changed since the previous :meth:`~desk.broker.chains.ChainManager.flush`.
-
-    ``con_ids``: option quotes that changed (repaint their rows); ``layout``: the rows,
-    the expiry or the underlying changed (rebuild the pane); ``computed``: our Greeks were
-    recomputed in this flush.
-    """
-
-    con_ids: frozenset[int]
-    layout: bool
-    computed: bool
 
 
 def same_number(a: float, b: float) -> bool:

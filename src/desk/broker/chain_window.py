@@ -13,6 +13,7 @@ from datetime import date
 from typing import TYPE_CHECKING, Any
 
 from desk.domain import Instrument
+from desk.domain.chain import ChainRow
 from desk.domain.options import WindowSpec
 
 if TYPE_CHECKING:
@@ -127,13 +128,6 @@ def choose_definition(underlying: Instrument, chains: Iterable[OptionChain]) -> 
     return ChainDefinition(underlying, best.exchange, best.tradingClass, multiplier, tuple(expiries), tuple(strikes))
 
 
-@dataclass(frozen=True, slots=True)
-class ChainRow:
-    """One line of the chain: a strike with its call and put (either may be missing)."""
-
-    strike: float
-    call: Instrument | None
-    put: Instrument | None
 
 
 @dataclass(slots=True)

@@ -69,6 +69,7 @@ from desk.broker.lines import LineBudget
 from desk.broker.ticks import Line
 from desk.domain import Clock, ConnectionState, Instrument, QuoteStore
 from desk.domain.calendar import DAYS_PER_YEAR, exchange_date
+from desk.domain.chain import ChainError
 from desk.domain.options import Carry, OptionChainStore, OptionGreeks, OptionQuote, WindowSpec
 from desk.pricing.chain_analytics import compute_greeks, years_to_expiry
 
@@ -96,10 +97,6 @@ log = logging.getLogger(__name__)
 
 #: Seconds between two recomputations of our Greeks when no quote changed (T decays).
 RECOMPUTE_SECONDS = 5.0
-
-
-class ChainError(Exception):
-    """A chain request failed. ``str()`` is one line meant for the user."""
 
 
 # ---------------------------------------------------------------------------------- manager

@@ -238,3 +238,25 @@ class Opportunity:
             f"edge ${self.edge_combo:.2f}/combo, after costs ${self.edge_combo_net:.2f} x {self.max_size}"
             f" = ${self.edge_total:.2f}{flags}"
         )
+
+
+@dataclass(frozen=True, slots=True)
+class Tracked:
+    """One opportunity as the pane shows it.
+
+    ``state``: ``live`` (found by the latest scan) or ``gone`` (missing from it since
+    ``gone_at``, kept ``linger`` seconds so the trader sees it went). ``quote_time``: the
+    oldest update time (UTC) of its legs' quotes (``None`` if unknown); when that was
+    older than :attr:`desk.arbitrage.live.LiveArbitrage.stale_after` at the scan the opportunity carries
+    ``RiskFlag.STALE`` (so it is not riskless). ``simulated``: found on the simulator (not
+    real). ``key``: :func:`~desk.domain.opportunity_codec.opportunity_key`. Built by
+    :class:`desk.arbitrage.live.LiveArbitrage` in the engine; views receive them over the
+    engine API.
+    """
+
+    opportunity: Opportunity
+    key: str
+    state: str = "live"
+    simulated: bool = False
+    quote_time: datetime | None = None
+    gone_at: datetime | None = None

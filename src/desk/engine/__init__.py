@@ -1,13 +1,29 @@
-"""desk.engine: the engine process's API — how views talk to the engine.
+"""desk.engine: the engine and how views talk to it.
+
+``desk`` runs the terminal view in the terminal's process and the engine in a process of
+its own (:mod:`desk.engine.process`); ``desk --headless`` is the engine alone;
+``desk --attach`` is another view of a running engine. The engine's composition root
+(broker, chains, account, order path, recorder, bus, analytics) is
+:class:`desk.runtime.Runtime`.
+
+Engine side:
+
+- :mod:`desk.engine.server`: :class:`EngineServer`, the API on a local Unix socket (0600),
+  with the streams of each view (its state, the chain, the opportunities);
+- :mod:`desk.engine.operations`: every request, defined once (orders, ticket, kill
+  switch, watchlist, chain), on the engine's objects;
+- :mod:`desk.engine.analytics`: the engine's timer for the chain's IV and Greeks and the
+  arbitrage scan (never on a view's loop);
+- :mod:`desk.engine.local`: the same in-process: :class:`LocalEngine` (``desk order``),
+  :class:`LocalDesk` (the view on an engine in its own process: ``DESK_ENGINE_API=0``,
+  and the UI tests on the real engine).
+
+View side (these import only msgspec, :mod:`desk.domain` and the risk report; never
+ib_async, SQLAlchemy or the analytics):
 
 - :mod:`desk.engine.api`: the typed, versioned messages (msgspec structs, msgpack frames);
-- :mod:`desk.engine.server`: :class:`EngineServer`, the API on a local Unix socket (0600);
-- :mod:`desk.engine.client`: :class:`EngineClient` (over the socket), :func:`attach`;
-  :mod:`desk.engine.local`: :class:`LocalEngine` (in-process, same methods);
-- :mod:`desk.engine.operations`: the order operations both run (preview, place, list,
-  cancel, kill switch), on the engine's order service.
-
-The composition root the server serves (broker, chains, account, order path, recorder,
-bus) is :class:`desk.runtime.Runtime`; ``desk`` and ``desk --headless`` serve the API
-from it (``DESK_ENGINE_SOCKET``), ``desk order`` uses it when it answers.
+- :mod:`desk.engine.client`: :class:`EngineClient` over the socket, :func:`attach`;
+- :mod:`desk.engine.view`: :class:`DeskBackend` (what the terminal view reads and asks)
+  and :class:`RemoteDesk`, the view's copy of an engine it attached to;
+- :mod:`desk.engine.process`: the engine process ``desk`` starts and stops.
 """

@@ -18,10 +18,13 @@ Units: prices dollars per share (a combo's net per unit), sizes shares or contra
 times UTC epoch seconds (float), money dollars. NaN means "no value" (msgpack carries
 floats exactly, NaN included).
 
-The views' state stream (:class:`WatchDesk` -> :class:`DeskState`) carries desk's own
-plain domain values (:class:`~desk.domain.Instrument`, :class:`~desk.domain.orders.OrderRow`,
-:mod:`desk.domain.portfolio` rows), which msgspec encodes and validates as it does these
-structs; this module imports nothing else of desk (no IB, SQL, analytics or Textual).
+The views' streams and the order ticket's requests carry desk's own plain values
+(:class:`~desk.domain.Instrument`, :class:`~desk.domain.orders.OrderRow`,
+:mod:`desk.domain.portfolio` rows, option quotes, opportunities, the ticket's
+:class:`~desk.domain.intent.OrderIntent` and the risk engine's
+:class:`~desk.risk.RiskReport`), which msgspec encodes and validates as it does these
+structs (numpy vectors of a payoff as lists of floats); this module imports nothing else
+of desk (no IB, SQL, pricing or Textual).
 
 Why msgspec: it validates into typed structs while decoding (one pass, no dicts), it is
 a well-kept library, and on this machine it encodes and decodes these messages several
@@ -35,9 +38,16 @@ from typing import Any, Literal
 
 import msgspec
 
+import numpy as np
+
+from desk.domain.chain import ChainRow
+from desk.domain.intent import MarginImpact, OrderIntent
 from desk.domain.models import Instrument, RecorderStats
+from desk.domain.opportunity import Tracked
+from desk.domain.options import OptionQuote
 from desk.domain.orders import OrderRow as DeskOrderRow
 from desk.domain.portfolio import AccountFigures, PortfolioGreeks, PositionGroup, PositionRow
+from desk.risk.engine import RiskReport
 
 __all__ = [
     "API_VERSION", "MAX_FRAME", "ApiError", "FrameReader", "encode_frame", "decode_request",
@@ -47,6 +57,9 @@ __all__ = [
     "OrderRow", "OrderList", "CancelReport", "QuoteRow", "QuoteRows", "KillSwitchReport",
     "Request", "Reply", "KillAction", "WatchDesk", "AddSymbol", "RemoveSymbol", "Modify", "CancelAll",
     "SymbolReport", "CancelAllReport", "Notice", "TradingStatus", "Positions", "DeskState",
+    "WatchChain", "ChainSelect", "ChainExpiry", "ChainWindow", "ChainState", "ChainReport",
+    "WatchOpportunities", "OpportunityState", "PreviewIntent", "WhatIfIntent", "PlaceIntent", "IntentPreview",
+    "WhatIfReport",
 ]
 
 #: Version of this interface. A change that an older peer cannot read raises it.
@@ -217,8 +230,78 @@ class CancelAll(_Msg):
     id: int
 
 
+class WatchChain(_Msg):
+    """Stream the engine's option chain: a full :class:`ChainState`, then what changed
+    every ``1 / rate_hz`` seconds (4-20 Hz); ``rate_hz = 0`` stops. The chain (its
+    underlying, expiry and strike window) is the engine's, shared by its views: it holds
+    market data lines, of which IB allows only so many."""
+
+    id: int
+    rate_hz: float = 10.0
+
+
+class ChainSelect(_Msg):
+    """Show the chain of ``underlying`` (a stock or ETF; answer :class:`ChainReport`,
+    ``refused`` with the reason when nothing is listed)."""
+
+    id: int
+    underlying: Instrument
+
+
+class ChainExpiry(_Msg):
+    """Show the expiry ``expiry`` (``YYYYMMDD``) of the chain (answer :class:`ChainReport`)."""
+
+    id: int
+    expiry: str
+
+
+class ChainWindow(_Msg):
+    """One step wider (``wider``) or narrower strike window (answer :class:`ChainReport`)."""
+
+    id: int
+    wider: bool
+
+
+class WatchOpportunities(_Msg):
+    """Stream the engine's live arbitrage opportunities (the chain on screen, scanned by
+    the engine): an :class:`OpportunityState` now and whenever the list changed, checked
+    every ``1 / rate_hz`` seconds (4-20 Hz); ``rate_hz = 0`` stops."""
+
+    id: int
+    rate_hz: float = 4.0
+
+
+class PreviewIntent(_Msg):
+    """The order ticket's risk preview of ``intent`` (every pre-trade check, the market,
+    funds, the payoff at expiry) with IB's what-if ``margin`` when the ticket has it
+    (answer :class:`IntentPreview`)."""
+
+    id: int
+    intent: OrderIntent
+    margin: MarginImpact | None = None
+
+
+class WhatIfIntent(_Msg):
+    """IB's what-if margin of ``intent`` (answer :class:`WhatIfReport`)."""
+
+    id: int
+    intent: OrderIntent
+
+
+class PlaceIntent(_Msg):
+    """Send the ticket's ``intent`` through the gate and every check (answer
+    :class:`PlaceReport`); ``confirmation`` the symbol typed in live mode, ``margin`` the
+    what-if the ticket showed."""
+
+    id: int
+    intent: OrderIntent
+    confirmation: str | None = None
+    margin: MarginImpact | None = None
+
+
 Request = (Hello | Preview | Place | ListOrders | Cancel | WatchQuotes | KillSwitch | WatchDesk | AddSymbol
-           | RemoveSymbol | Modify | CancelAll)
+           | RemoveSymbol | Modify | CancelAll | WatchChain | ChainSelect | ChainExpiry | ChainWindow
+           | WatchOpportunities | PreviewIntent | WhatIfIntent | PlaceIntent)
 
 
 # --- replies and streams (engine -> view) ------------------------------------------------
@@ -489,15 +572,99 @@ class DeskState(_Msg):
     notices: list[Notice] = []
 
 
+class ChainReport(_Msg):
+    """The answer to a chain request: the chain's underlying symbol, expiry and window
+    after it (``spec``, e.g. ``20 strikes``)."""
+
+    id: int
+    symbol: str
+    expiry: str
+    spec: str
+
+
+class ChainState(_Msg):
+    """The option chain. ``full``: everything (the first message); otherwise ``rows`` is
+    ``None`` unless the layout changed (another underlying, expiry or window; then every
+    quote of the window comes too), and ``quotes`` are the contracts that changed, with
+    desk's IV and Greeks (``ours``) and IB's (``model``), units of
+    :class:`~desk.domain.options.OptionQuote`. ``computed``: desk's Greeks were recomputed
+    since the last state. ``spot`` / ``forward`` dollars per share, ``days`` calendar days
+    to the expiry's close, ``spec`` the window (``20 strikes``); ``message`` the chain's
+    news (loading, no listed options...) with its ``message_level``."""
+
+    id: int
+    full: bool
+    underlying: Instrument | None
+    expiry: str
+    expiries: list[str]
+    atm_strike: float
+    spot: float
+    forward: float
+    days: float
+    loading: bool
+    message: str
+    message_level: str
+    message_seq: int
+    layout_seq: int
+    spec: str
+    computed: bool = False
+    rows: list[ChainRow] | None = None
+    quotes: list[OptionQuote] = []
+
+
+class OpportunityState(_Msg):
+    """The listed opportunities (live ones by total edge, then gone ones; units of
+    :class:`~desk.domain.opportunity.Opportunity`), the whole list each time (it is short).
+    ``enabled``: the engine runs a scanner; ``seq`` changes with the list; ``simulated``:
+    found on the simulator."""
+
+    id: int
+    enabled: bool
+    seq: int
+    simulated: bool
+    tracked: list[Tracked] = []
+
+
+class IntentPreview(_Msg):
+    """The answer to :class:`PreviewIntent`: the engine's :class:`~desk.risk.RiskReport`,
+    or ``error`` (one line) when the order cannot be evaluated (invalid terms)."""
+
+    id: int
+    report: RiskReport | None = None
+    error: str = ""
+
+
+class WhatIfReport(_Msg):
+    """The answer to :class:`WhatIfIntent`: IB's what-if (``None``: IB gave none)."""
+
+    id: int
+    margin: MarginImpact | None = None
+
+
 Reply = (Welcome | Failed | PreviewReport | PlaceReport | OrderList | CancelReport | QuoteRows
-         | KillSwitchReport | SymbolReport | CancelAllReport | DeskState)
+         | KillSwitchReport | SymbolReport | CancelAllReport | DeskState | ChainState | ChainReport
+         | OpportunityState | IntentPreview | WhatIfReport)
 
 
 # --- framing -----------------------------------------------------------------------------
 
-_encoder = msgspec.msgpack.Encoder()
-_requests = msgspec.msgpack.Decoder(Request)
-_replies = msgspec.msgpack.Decoder(Reply)
+def _enc_hook(obj: Any) -> Any:
+    if isinstance(obj, np.ndarray):  # the payoff chart's prices and P&L: float64 vectors
+        return obj.astype(np.float64).tolist()
+    if isinstance(obj, np.floating | np.integer):
+        return obj.item()
+    raise NotImplementedError(f"cannot encode {type(obj).__name__}")
+
+
+def _dec_hook(kind: type, obj: Any) -> Any:
+    if kind is np.ndarray:
+        return np.asarray(obj, dtype=np.float64)
+    raise NotImplementedError(f"cannot decode {kind}")
+
+
+_encoder = msgspec.msgpack.Encoder(enc_hook=_enc_hook)
+_requests = msgspec.msgpack.Decoder(Request, dec_hook=_dec_hook)
+_replies = msgspec.msgpack.Decoder(Reply, dec_hook=_dec_hook)
 
 
 def encode_frame(msg: msgspec.Struct) -> bytes:

@@ -79,6 +79,10 @@ class EngineClient:
         self.on_quotes: Callable[[api.QuoteRows], None] | None = None
         #: receives every :class:`~desk.engine.api.DeskState` of a WatchDesk stream
         self.on_state: Callable[[api.DeskState], None] | None = None
+        #: receives every :class:`~desk.engine.api.ChainState` of a WatchChain stream
+        self.on_chain: Callable[[api.ChainState], None] | None = None
+        #: receives every :class:`~desk.engine.api.OpportunityState` of a WatchOpportunities stream
+        self.on_opportunities: Callable[[api.OpportunityState], None] | None = None
         #: set when the connection is gone
         self.closed = asyncio.Event()
         self._task = asyncio.get_running_loop().create_task(self._read(pending))
@@ -136,6 +140,14 @@ class EngineClient:
         if isinstance(msg, api.DeskState):
             if self.on_state is not None:
                 self.on_state(msg)
+            return
+        if isinstance(msg, api.ChainState):
+            if self.on_chain is not None:
+                self.on_chain(msg)
+            return
+        if isinstance(msg, api.OpportunityState):
+            if self.on_opportunities is not None:
+                self.on_opportunities(msg)
             return
         fut = self._waiting.pop(getattr(msg, "id", 0), None)
         if fut is not None and not fut.done():

@@ -18,10 +18,14 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from desk.domain import ConnectionState, Instrument, RecorderStats
+from desk.domain.intent import MarginImpact, OrderIntent
 from desk.domain.orders import OrderRow
 from desk.engine import api, operations
+from desk.engine.analytics import ChainTap
 from desk.engine.client import EngineRequestError
-from desk.engine.view import DeskBackend, Listener, RemoteDesk
+from desk.engine.view import DeskBackend, Listener, RemoteDesk, RemoteTicket
+from desk.engine.view import TicketBackend as TicketPort
+from desk.risk.engine import RiskReport
 
 __all__ = ["LocalDesk", "LocalEngine", "TicketBackend"]
 
@@ -69,6 +73,8 @@ class LocalDesk:
         self.clock = runtime.clock
         self.quotes = runtime.quotes
         self._ticket: TicketBackend | None = None
+        #: this view's look at the engine's chain (the engine's analytics timer feeds it)
+        self._chain: ChainTap = runtime.analytics.tap()
 
     @property
     def watchlist(self) -> list[Instrument]:
@@ -158,11 +164,13 @@ class LocalDesk:
         return operations.positions(self.runtime)
 
     @property
-    def chains(self) -> Any | None:
-        return self.runtime.chains
+    def chains(self) -> ChainTap:
+        return self._chain
 
     @property
     def opportunities(self) -> Any | None:
+        """The engine's live scanner (:class:`desk.arbitrage.live.LiveArbitrage`; the
+        engine's analytics timer polls it)."""
         return self.runtime.opportunities.live
 
     def ticket_backend(self) -> TicketBackend:
@@ -201,17 +209,25 @@ class TicketBackend:
         greeks = oq.ours or oq.model
         return float(greeks.delta) if greeks is not None else math.nan
 
-    def preview(self, intent: Any, margin: Any) -> Any:
-        """The order service's :class:`~desk.risk.RiskReport` of ``intent``."""
-        return self.orders.preview(intent, margin)
+    def preview(self, intent: OrderIntent, margin: MarginImpact | None) -> RiskReport:
+        """The order service's :class:`~desk.risk.RiskReport` of ``intent`` (at once:
+        the engine is in this process)."""
+        report: RiskReport = self.orders.preview(intent, margin)
+        return report
 
-    async def what_if(self, intent: Any) -> Any:
-        """IB's what-if margin (:class:`~desk.risk.MarginImpact`, ``None`` if none came)."""
-        return await self.orders.what_if(intent)
+    async def what_if(self, intent: OrderIntent) -> MarginImpact | None:
+        """IB's what-if margin (``None`` if none came)."""
+        margin: MarginImpact | None = await self.orders.what_if(intent)
+        return margin
 
-    async def submit(self, intent: Any, confirmation: str | None, margin: Any = None) -> Any:
-        """The order service's :class:`~desk.orders.SubmitResult`."""
-        return await self.orders.place(intent, confirmation, margin)
+    async def submit(self, intent: OrderIntent, confirmation: str | None,
+                     margin: MarginImpact | None = None) -> api.PlaceReport:
+        """Send through the order service (gate, checks, audit, gateway)."""
+        result = await self.orders.place(intent, confirmation, margin)
+        return operations.place_report(0, result, intent)
+
+    def on_update(self, fn: Any) -> None:
+        """Nothing to wait for: :meth:`preview` answers at once."""
 
     def gate_summary(self) -> tuple[str, bool]:
         """(one line, orders possible now)."""
@@ -220,5 +236,6 @@ class TicketBackend:
 
 
 if TYPE_CHECKING:  # mypy checks that both backends are what the view reads
-    def _conforms(local: LocalDesk, remote: RemoteDesk) -> tuple[DeskBackend, DeskBackend]:
-        return local, remote
+    def _conforms(local: LocalDesk, remote: RemoteDesk, t1: TicketBackend,
+                  t2: RemoteTicket) -> tuple[DeskBackend, DeskBackend, TicketPort, TicketPort]:
+        return local, remote, t1, t2

@@ -37,7 +37,8 @@ from desk.engine import api
 from desk.risk import ComboLeg, OrderIntent, RiskInputError
 
 __all__ = ["OperationError", "ready", "intent_for", "preview", "place", "list_orders", "cancel", "kill_switch",
-           "modify", "cancel_all", "add_symbol", "remove_symbol", "trading_status", "positions"]
+           "modify", "cancel_all", "add_symbol", "remove_symbol", "trading_status", "positions", "chain_select",
+           "chain_expiry", "chain_window", "preview_intent", "what_if_intent", "place_intent", "place_report"]
 
 _NAN = math.nan
 
@@ -324,3 +325,72 @@ def positions_seq(runtime: Any) -> tuple[int, int, int]:
     """Changes when :func:`positions` may have changed (account, orders, chain IVs)."""
     chains = runtime.chains
     return (runtime.account.seq, runtime.orders.seq, chains.compute_count if chains is not None else 0)
+
+
+def _chain_report(runtime: Any, request_id: int) -> api.ChainReport:
+    chains = runtime.chains
+    und = chains.underlying
+    return api.ChainReport(id=request_id, symbol=und.symbol if und is not None else "", expiry=chains.expiry or "",
+                           spec=str(chains.spec))
+
+
+async def chain_select(runtime: Any, request: api.ChainSelect) -> api.ChainReport:
+    """Show the chain of an underlying (the engine's chain, shared by its views)."""
+    from desk.domain.chain import ChainError
+
+    try:
+        await runtime.chains.set_underlying(request.underlying)
+    except ChainError as exc:
+        raise OperationError("refused", str(exc)) from None
+    return _chain_report(runtime, request.id)
+
+
+async def chain_expiry(runtime: Any, request: api.ChainExpiry) -> api.ChainReport:
+    """Show another expiry of the chain."""
+    from desk.domain.chain import ChainError
+
+    try:
+        await runtime.chains.set_expiry(request.expiry)
+    except ChainError as exc:
+        raise OperationError("refused", str(exc)) from None
+    return _chain_report(runtime, request.id)
+
+
+async def chain_window(runtime: Any, request: api.ChainWindow) -> api.ChainReport:
+    """One step wider or narrower strike window."""
+    if request.wider:
+        runtime.chains.widen()
+    else:
+        runtime.chains.narrow()
+    return _chain_report(runtime, request.id)
+
+
+# --- the order ticket (an intent built in the view, checked and sent here) --------------------
+
+
+async def preview_intent(runtime: Any, request: api.PreviewIntent) -> api.IntentPreview:
+    """The ticket's risk preview (:meth:`desk.orders.OrderService.preview`)."""
+    try:
+        report = runtime.orders.preview(request.intent, request.margin)
+    except RiskInputError as exc:
+        return api.IntentPreview(id=request.id, error=str(exc))
+    return api.IntentPreview(id=request.id, report=report)
+
+
+async def what_if_intent(runtime: Any, request: api.WhatIfIntent) -> api.WhatIfReport:
+    """IB's what-if margin of the ticket's order."""
+    return api.WhatIfReport(id=request.id, margin=await runtime.orders.what_if(request.intent))
+
+
+def place_report(request_id: int, result: Any, intent: OrderIntent) -> api.PlaceReport:
+    """The :class:`~desk.engine.api.PlaceReport` of an order service result
+    (:class:`~desk.orders.SubmitResult`)."""
+    return api.PlaceReport(id=request_id, status=result.status, sent=result.sent, order_ref=result.client_order_id,
+                           gateway_status="", error="", reasons=list(result.reasons), order=intent.describe)
+
+
+async def place_intent(runtime: Any, request: api.PlaceIntent) -> api.PlaceReport:
+    """Send the ticket's order through the gate and every check (the router writes the
+    audit rows, a refusal's too)."""
+    result = await runtime.orders.place(request.intent, request.confirmation, request.margin)
+    return place_report(request.id, result, request.intent)

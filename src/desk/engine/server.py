@@ -149,6 +149,10 @@ class _Connection:
         self.tasks: set[asyncio.Task[None]] = set()
         self.quotes: asyncio.Task[None] | None = None
         self.desk: asyncio.Task[None] | None = None
+        self.chain: asyncio.Task[None] | None = None
+        self.chain_rate_hz = 10.0
+        self.chain_tap: Any = None
+        self.opportunities: asyncio.Task[None] | None = None
         self.rate_hz = 10.0
         self.desk_rate_hz = 10.0
         #: notices for this view's next DeskState (broker events, in order)
@@ -177,6 +181,13 @@ class _Connection:
             self.quotes.cancel()
         if self.desk is not None:
             self.desk.cancel()
+        if self.chain is not None:
+            self.chain.cancel()
+        if self.opportunities is not None:
+            self.opportunities.cancel()
+        if self.chain_tap is not None:
+            self.runtime.analytics.release(self.chain_tap)
+            self.chain_tap = None
         if self._listening:
             self._listening = False
             self.runtime.broker.remove_listener(self._on_broker_event)
@@ -244,6 +255,17 @@ class _Connection:
             return
         if isinstance(msg, api.WatchDesk):
             self._watch_desk(msg)
+            return
+        if isinstance(msg, api.WatchChain):
+            self._watch_chain(msg)
+            return
+        if isinstance(msg, api.WatchOpportunities):
+            if self.opportunities is not None:
+                self.opportunities.cancel()
+                self.opportunities = None
+            if msg.rate_hz > 0:
+                rate = min(max(msg.rate_hz, api.MIN_RATE_HZ), api.MAX_RATE_HZ)
+                self.opportunities = asyncio.get_running_loop().create_task(self._stream_opportunities(msg.id, rate))
             return
         handler = _HANDLERS.get(type(msg))
         if handler is None:
@@ -329,6 +351,80 @@ class _Connection:
             if state is not None:
                 self.send(state)
             await asyncio.sleep(1.0 / self.desk_rate_hz)
+
+
+    # --- the option chain stream -------------------------------------------------------
+
+    def _watch_chain(self, msg: api.WatchChain) -> None:
+        if self.chain is not None:
+            self.chain.cancel()
+            self.chain = None
+        if msg.rate_hz <= 0:
+            return
+        self.chain_rate_hz = min(max(msg.rate_hz, api.MIN_RATE_HZ), api.MAX_RATE_HZ)
+        if self.chain_tap is None:
+            self.chain_tap = self.runtime.analytics.tap()
+        self.chain = asyncio.get_running_loop().create_task(self._stream_chain(msg.id, self.chain_tap))
+
+    async def _stream_chain(self, req_id: int, tap: Any) -> None:
+        """A full :class:`~desk.engine.api.ChainState`, then what changed every 1 / rate s."""
+        tap.flush()  # what happened before this stream is in the full state
+        last: tuple[object, ...] | None = None
+        layout_seq = -1
+        while not self.closed:
+            flush = tap.flush()
+            state = chain_state(req_id, tap, flush, full=last is None, layout=flush.layout or tap.layout_seq != layout_seq)
+            layout_seq = tap.layout_seq
+            head = _chain_head(state)
+            if last is None or state.rows is not None or state.quotes or state.computed or head != last:
+                self.send(state)
+            last = head
+            await asyncio.sleep(1.0 / self.chain_rate_hz)
+
+
+    async def _stream_opportunities(self, req_id: int, rate_hz: float) -> None:
+        """The opportunity list now, then again whenever it changed."""
+        live = self.runtime.opportunities.live
+        seq = None
+        while not self.closed:
+            if live is None:
+                if seq is None:
+                    self.send(api.OpportunityState(req_id, enabled=False, seq=0, simulated=False))
+                    seq = 0
+            elif live.seq != seq:
+                seq = live.seq
+                self.send(api.OpportunityState(req_id, enabled=True, seq=live.seq, simulated=live.simulated,
+                                               tracked=live.tracked))
+            await asyncio.sleep(1.0 / rate_hz)
+
+
+def _chain_head(state: api.ChainState) -> tuple[object, ...]:
+    return (state.underlying, state.expiry, state.atm_strike, state.spot, state.forward, state.loading,
+            state.message_seq, state.layout_seq, state.spec, state.days)
+
+
+def chain_state(req_id: int, chain: Any, flush: Any, *, full: bool, layout: bool) -> api.ChainState:
+    """The :class:`~desk.engine.api.ChainState` of ``chain`` (a
+    :class:`~desk.engine.analytics.ChainTap`) after ``flush``: every row and quote of the
+    window when ``full`` or ``layout``, else the quotes of ``flush.con_ids``."""
+    rows = None
+    if full or layout:
+        rows = chain.rows
+        con_ids = [i.con_id for r in rows for i in (r.call, r.put) if i is not None]
+    else:
+        con_ids = sorted(flush.con_ids)
+    quotes = []
+    for con_id in con_ids:
+        q = chain.manager.store.get(con_id)
+        if q is not None:
+            quotes.append(q)
+    und = chain.underlying
+    return api.ChainState(
+        id=req_id, full=full, underlying=und, expiry=chain.expiry or "", expiries=list(chain.expiries),
+        atm_strike=chain.atm_strike, spot=chain.spot, forward=chain.forward, days=chain.days_to_expiry(),
+        loading=chain.loading, message=chain.message, message_level=chain.message_level,
+        message_seq=chain.message_seq, layout_seq=chain.layout_seq, spec=str(chain.spec),
+        computed=bool(flush.computed), rows=rows, quotes=quotes)
 
 
 def notice_of(event: object, now: float) -> api.Notice | None:
@@ -442,4 +538,10 @@ _HANDLERS: dict[type, Any] = {
     api.CancelAll: operations.cancel_all,
     api.AddSymbol: operations.add_symbol,
     api.RemoveSymbol: operations.remove_symbol,
+    api.ChainSelect: operations.chain_select,
+    api.ChainExpiry: operations.chain_expiry,
+    api.ChainWindow: operations.chain_window,
+    api.PreviewIntent: operations.preview_intent,
+    api.WhatIfIntent: operations.what_if_intent,
+    api.PlaceIntent: operations.place_intent,
 }

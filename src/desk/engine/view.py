@@ -31,18 +31,26 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from desk.domain import Clock, ConnectionState, Instrument, QuoteStore, RecorderStats, StatusEvent
+from desk.domain.chain import ChainError, ChainFlush, ChainRow
+from desk.domain.intent import MarginImpact, OrderIntent, RiskInputError
 from desk.domain.events import StateChanged, WatchlistChanged
+from desk.domain.opportunity import Tracked
+from desk.domain.options import OptionQuote
 from desk.domain.orders import OrderRow
 from desk.domain.portfolio import AccountFigures, PortfolioGreeks
 from desk.engine import api
 from desk.engine.client import EngineClient, EngineGone, EngineRequestError
+from desk.engine.process import EngineProcess
+from desk.risk.engine import RiskReport
 
-__all__ = ["DeskBackend", "RemoteDesk", "REATTACH_INTERVAL", "EMPTY_POSITIONS"]
+__all__ = ["RemoteTicket", "TicketBackend", "ChainMirror", "ChainView", "OpportunitiesMirror", "OpportunitiesView", "DeskBackend", "RemoteDesk", "REATTACH_INTERVAL", "EMPTY_POSITIONS"]
 
 log = logging.getLogger("desk.engine")
 
 #: Seconds between attempts to re-attach to an engine that went away.
 REATTACH_INTERVAL = 1.0
+#: Seconds an engine this view started may take to answer on its socket.
+START_TIMEOUT = 60.0
 #: Delta rate the terminal view asks for, Hz (the app's flush timer runs at ~6.7 Hz).
 VIEW_RATE_HZ = 10.0
 #: Positions of an account nothing is known of yet.
@@ -50,6 +58,126 @@ EMPTY_POSITIONS = api.Positions(rows=[], figures=AccountFigures(), greeks=Portfo
 
 #: A listener of the view's events: StateChanged, StatusEvent, WatchlistChanged.
 Listener = Callable[[object], None]
+
+
+class ChainView(Protocol):
+    """The option chain as the chain pane reads it: the engine's chain (one underlying,
+    one expiry, a strike window around the money), and :meth:`flush` with what changed
+    since this view last looked. Prices dollars per share; ``days_to_expiry`` calendar
+    days. Requests raise :class:`~desk.domain.chain.ChainError` (one line) when refused."""
+
+    @property
+    def underlying(self) -> Instrument | None: ...
+
+    @property
+    def expiry(self) -> str | None: ...
+
+    @property
+    def expiries(self) -> tuple[str, ...]: ...
+
+    @property
+    def rows(self) -> list[ChainRow]: ...
+
+    @property
+    def atm_strike(self) -> float: ...
+
+    @property
+    def spot(self) -> float: ...
+
+    @property
+    def forward(self) -> float: ...
+
+    @property
+    def loading(self) -> bool: ...
+
+    @property
+    def message(self) -> str: ...
+
+    @property
+    def message_level(self) -> str: ...
+
+    @property
+    def message_seq(self) -> int: ...
+
+    @property
+    def layout_seq(self) -> int: ...
+
+    @property
+    def spec(self) -> object:
+        """The strike window; ``str()`` is ``20 strikes`` or ``±10 %``."""
+        ...
+
+    def days_to_expiry(self) -> float: ...
+
+    def quote(self, instrument: Instrument | None) -> OptionQuote | None: ...
+
+    def flush(self) -> ChainFlush: ...
+
+    async def set_underlying(self, instrument: Instrument) -> None: ...
+
+    async def set_expiry(self, expiry: str) -> None: ...
+
+    def widen(self) -> None: ...
+
+    def narrow(self) -> None: ...
+
+
+class OpportunitiesView(Protocol):
+    """The engine's live arbitrage opportunities as the opportunities pane reads them."""
+
+    @property
+    def enabled(self) -> bool:
+        """The engine runs a scanner (the pane is shown)."""
+        ...
+
+    @property
+    def seq(self) -> int:
+        """Changes whenever :attr:`tracked` changed."""
+        ...
+
+    @property
+    def simulated(self) -> bool: ...
+
+    @property
+    def tracked(self) -> list[Tracked]:
+        """Live opportunities by total edge (largest first), then gone ones."""
+        ...
+
+    def get(self, key: str) -> Tracked | None: ...
+
+
+class TicketBackend(Protocol):
+    """What the order ticket needs from the engine. Prices dollars per share (a combo's
+    net per unit). :meth:`preview` answers at once: the engine's
+    :class:`~desk.risk.RiskReport` of the intent, or ``None`` while it is being asked
+    (then the function given to :meth:`on_update` is called when it arrives); it raises
+    :class:`~desk.domain.intent.RiskInputError` when the intent cannot be evaluated."""
+
+    @property
+    def live(self) -> bool:
+        """Orders need the symbol typed to confirm (live mode)."""
+        ...
+
+    def quote(self, instrument: Instrument) -> tuple[float, float, float]:
+        """(bid, ask, last), ``nan`` unknown."""
+        ...
+
+    def delta(self, instrument: Instrument) -> float:
+        """Delta per share (1 for a stock, the chain's for an option, ``nan`` unknown)."""
+        ...
+
+    def preview(self, intent: OrderIntent, margin: MarginImpact | None) -> RiskReport | None: ...
+
+    async def what_if(self, intent: OrderIntent) -> MarginImpact | None: ...
+
+    async def submit(self, intent: OrderIntent, confirmation: str | None,
+                     margin: MarginImpact | None = None) -> api.PlaceReport: ...
+
+    def gate_summary(self) -> tuple[str, bool]:
+        """(one line for the ticket's gate row, orders possible now)."""
+        ...
+
+    def on_update(self, fn: Callable[[], None] | None) -> None: ...
 
 
 class DeskBackend(Protocol):
@@ -142,21 +270,213 @@ class DeskBackend(Protocol):
     def positions(self) -> api.Positions: ...
 
     @property
-    def chains(self) -> Any | None:
-        """The option chain (:class:`desk.broker.chains.ChainManager`) when the engine runs
-        in this process; ``None`` in an attached view (not on the engine API yet)."""
+    def chains(self) -> ChainView | None:
+        """The engine's option chain as this view sees it (``None``: the engine has none)."""
         ...
 
     @property
-    def opportunities(self) -> Any | None:
-        """The live arbitrage scanner (:class:`desk.arbitrage.live.LiveArbitrage`) in-process,
-        else ``None``."""
+    def opportunities(self) -> OpportunitiesView | None:
+        """The engine's live arbitrage opportunities (``None``: the engine scans none)."""
         ...
 
-    def ticket_backend(self) -> Any | None:
-        """What the order ticket needs (:class:`desk.engine.local.TicketBackend`)
-        in-process, else ``None``."""
+    def ticket_backend(self) -> TicketBackend:
+        """What the order ticket needs from the engine."""
         ...
+
+
+class ChainMirror:
+    """The view's copy of the engine's option chain (:class:`ChainView`), kept from the
+    :class:`~desk.engine.api.ChainState` stream; requests go to the engine through
+    ``remote`` (:class:`RemoteDesk`)."""
+
+    def __init__(self, remote: RemoteDesk) -> None:
+        self._remote = remote
+        self.underlying: Instrument | None = None
+        self.expiry: str | None = None
+        self.expiries: tuple[str, ...] = ()
+        self.rows: list[ChainRow] = []
+        self.atm_strike = math.nan
+        self.spot = math.nan
+        self.forward = math.nan
+        self.loading = False
+        self.message = ""
+        self.message_level = "info"
+        self.message_seq = 0
+        self.layout_seq = 0
+        self.spec = ""
+        self._days = math.nan
+        self._quotes: dict[int, OptionQuote] = {}
+        self._dirty: set[int] = set()
+        self._layout = False
+        self._computed = False
+
+    def apply(self, st: api.ChainState) -> None:
+        """Take one state of the engine's chain."""
+        self.underlying = st.underlying
+        self.expiry = st.expiry or None
+        self.expiries = tuple(st.expiries)
+        self.atm_strike, self.spot, self.forward, self._days = st.atm_strike, st.spot, st.forward, st.days
+        self.loading = st.loading
+        self.message, self.message_level, self.message_seq = st.message, st.message_level, st.message_seq
+        self.spec = st.spec
+        if st.rows is not None:
+            self.rows = list(st.rows)
+            self._quotes = {}
+            self._layout = True
+        if st.layout_seq != self.layout_seq:
+            self.layout_seq = st.layout_seq
+            self._layout = True
+        for q in st.quotes:
+            self._quotes[q.instrument.con_id] = q
+            self._dirty.add(q.instrument.con_id)
+        self._computed = self._computed or st.computed
+
+    def flush(self) -> ChainFlush:
+        out = ChainFlush(frozenset(self._dirty), self._layout, self._computed)
+        self._dirty, self._layout, self._computed = set(), False, False
+        return out
+
+    def days_to_expiry(self) -> float:
+        return self._days
+
+    def quote(self, instrument: Instrument | None) -> OptionQuote | None:
+        return self._quotes.get(instrument.con_id) if instrument is not None else None
+
+    async def _ask(self, msg: Any) -> None:
+        try:
+            await self._remote.request(msg)
+        except (RuntimeError, ConnectionError) as exc:
+            raise ChainError(str(exc)) from None
+
+    async def set_underlying(self, instrument: Instrument) -> None:
+        client = self._remote.connection()
+        await self._ask(api.ChainSelect(client.next_id(), instrument))
+
+    async def set_expiry(self, expiry: str) -> None:
+        client = self._remote.connection()
+        await self._ask(api.ChainExpiry(client.next_id(), expiry))
+
+    def _window(self, wider: bool) -> None:
+        client = self._remote.client
+        if client is None or client.closed.is_set():
+            return
+        client.send(api.ChainWindow(client.next_id(), wider))  # the next state shows the new window
+
+    def widen(self) -> None:
+        self._window(True)
+
+    def narrow(self) -> None:
+        self._window(False)
+
+
+class OpportunitiesMirror:
+    """The view's copy of the engine's opportunity list (:class:`OpportunitiesView`), kept
+    from the :class:`~desk.engine.api.OpportunityState` stream."""
+
+    def __init__(self) -> None:
+        self.enabled = False
+        self.seq = 0
+        self.simulated = False
+        self.tracked: list[Tracked] = []
+        self._by_key: dict[str, Tracked] = {}
+
+    def apply(self, st: api.OpportunityState) -> None:
+        self.enabled, self.simulated = st.enabled, st.simulated
+        self.tracked = list(st.tracked)
+        self._by_key = {t.key: t for t in self.tracked}
+        self.seq += 1
+
+    def get(self, key: str) -> Tracked | None:
+        return self._by_key.get(key)
+
+
+#: Seconds a preview the engine answered is shown before it is asked again (the market
+#: moves; the ticket refreshes every 0.25 s).
+PREVIEW_MAX_AGE = 0.25
+
+
+class RemoteTicket:
+    """The order ticket's :class:`TicketBackend` in an attached view: quotes and deltas
+    from the view's copies, the preview, the what-if and the order from the engine."""
+
+    def __init__(self, remote: RemoteDesk) -> None:
+        self._remote = remote
+        self._listener: Callable[[], None] | None = None
+        #: (intent, margin) -> (loop time answered, report, error); the last few asked
+        self._answers: dict[tuple[OrderIntent, MarginImpact | None], tuple[float, RiskReport | None, str]] = {}
+        self._asking: set[tuple[OrderIntent, MarginImpact | None]] = set()
+
+    @property
+    def live(self) -> bool:
+        return self._remote.trading().live
+
+    def quote(self, instrument: Instrument) -> tuple[float, float, float]:
+        q = self._remote.quotes.get(instrument.con_id)
+        if q is not None:
+            return q.bid, q.ask, q.last
+        oq = self._remote.chains.quote(instrument)
+        if oq is not None:
+            return oq.bid, oq.ask, oq.last
+        return math.nan, math.nan, math.nan
+
+    def delta(self, instrument: Instrument) -> float:
+        if instrument.sec_type == "STK":
+            return 1.0
+        oq = self._remote.chains.quote(instrument)
+        greeks = (oq.ours or oq.model) if oq is not None else None
+        return float(greeks.delta) if greeks is not None else math.nan
+
+    def on_update(self, fn: Callable[[], None] | None) -> None:
+        self._listener = fn
+
+    def preview(self, intent: OrderIntent, margin: MarginImpact | None) -> RiskReport | None:
+        key = (intent, margin)
+        now = asyncio.get_running_loop().time()
+        answer = self._answers.get(key)
+        if (answer is None or now - answer[0] > PREVIEW_MAX_AGE) and key not in self._asking:
+            self._asking.add(key)
+            asyncio.get_running_loop().create_task(self._ask(key))
+        if answer is None:
+            return None
+        if answer[2]:
+            raise RiskInputError(answer[2])
+        return answer[1]
+
+    async def _ask(self, key: tuple[OrderIntent, MarginImpact | None]) -> None:
+        try:
+            client = self._remote.connection()
+            reply = await self._remote.request(api.PreviewIntent(client.next_id(), key[0], key[1]))
+            self._answers[key] = (asyncio.get_running_loop().time(), reply.report, reply.error)
+            if len(self._answers) > 32:  # the ticket asks for the intent on screen only
+                del self._answers[next(iter(self._answers))]
+        except (ConnectionError, RuntimeError) as exc:
+            self._answers[key] = (asyncio.get_running_loop().time(), None, f"no preview: {exc}")
+        finally:
+            self._asking.discard(key)
+        if self._listener is not None:
+            self._listener()
+
+    async def what_if(self, intent: OrderIntent) -> MarginImpact | None:
+        try:
+            client = self._remote.connection()
+            reply = await self._remote.request(api.WhatIfIntent(client.next_id(), intent))
+        except (ConnectionError, RuntimeError):
+            return None
+        margin: MarginImpact | None = reply.margin
+        return margin
+
+    async def submit(self, intent: OrderIntent, confirmation: str | None,
+                     margin: MarginImpact | None = None) -> api.PlaceReport:
+        client = self._remote.connection()
+        report: api.PlaceReport = await self._remote.request(api.PlaceIntent(client.next_id(), intent, confirmation,
+                                                                             margin))
+        return report
+
+    def gate_summary(self) -> tuple[str, bool]:
+        t = self._remote.trading()
+        if not self._remote.attached:
+            return "orders wait: the engine is away (re-attaching)", False
+        return t.gate_line, t.gate_ok
 
 
 def _utc(t: float) -> datetime | None:
@@ -167,11 +487,15 @@ class RemoteDesk:
     """The view's copy of an engine attached over its socket (see the module doc).
 
     ``path``: the engine's Unix socket. :meth:`start` raises ``ConnectionError`` with one
-    line when no engine answers there.
+    line when no engine answers there. ``owned``: an engine process this view starts
+    (``desk``), stopped when the view stops; without it the engine keeps running when
+    the view quits (``desk --attach``).
     """
 
-    def __init__(self, path: Path | str, *, clock: Clock | None = None, client: str = "desk view") -> None:
+    def __init__(self, path: Path | str, *, clock: Clock | None = None, client: str = "desk view",
+                 owned: EngineProcess | None = None) -> None:
         self.path = Path(path)
+        self.owned = owned
         self.clock = clock or Clock()
         self.quotes = QuoteStore()
         self.client_name = client
@@ -194,6 +518,9 @@ class RemoteDesk:
         self._positions_seq = 0
         self._watcher: asyncio.Task[None] | None = None
         self._stopping = False
+        self._chain = ChainMirror(self)
+        self._opportunities = OpportunitiesMirror()
+        self._ticket = RemoteTicket(self)
         #: full states received (1 after attaching, 2 after the first re-attach...)
         self.snapshots = 0
         #: set whenever a state was applied (tests wait on it)
@@ -253,15 +580,15 @@ class RemoteDesk:
         return self._positions
 
     @property
-    def chains(self) -> None:
-        return None
+    def chains(self) -> ChainMirror:
+        return self._chain
 
     @property
-    def opportunities(self) -> None:
-        return None
+    def opportunities(self) -> OpportunitiesMirror:
+        return self._opportunities
 
-    def ticket_backend(self) -> None:
-        return None
+    def ticket_backend(self) -> RemoteTicket:
+        return self._ticket
 
     @property
     def attached(self) -> bool:
@@ -285,20 +612,43 @@ class RemoteDesk:
         except (FileNotFoundError, ConnectionRefusedError):
             raise ConnectionError(f"no engine is running on {self.path} (start one with `desk --headless`)") from None
         client.on_state = self._apply
+        client.on_chain = self._chain.apply
+        client.on_opportunities = self._opportunities.apply
         self.client = client
         self.welcome = client.welcome
         self._mode = client.welcome.mode
         self._endpoint = client.welcome.endpoint
         client.send(api.WatchDesk(client.next_id(), VIEW_RATE_HZ))
+        client.send(api.WatchChain(client.next_id(), VIEW_RATE_HZ))
+        client.send(api.WatchOpportunities(client.next_id(), 4.0))
         return client
 
     async def start(self) -> None:
         """Attach and start the state stream; ``ConnectionError`` (one line) when no
         engine answers on :attr:`path`."""
         self._stopping = False
-        client = await self._connect()
-        self._emit(StatusEvent("info", f"attached to the engine on {self.path} (pid {client.welcome.pid})"))
-        self._watcher = asyncio.get_running_loop().create_task(self._watch())
+        owned = self.owned
+        loop = asyncio.get_running_loop()
+        if owned is not None and owned.proc is None:
+            owned.start()
+            self._emit(StatusEvent("info", f"starting the engine (pid {owned.pid}, log {owned.log})…"))
+        deadline = loop.time() + START_TIMEOUT
+        while True:
+            try:
+                client = await self._connect()
+                break
+            except (OSError, EngineGone, asyncio.TimeoutError):
+                if owned is None:
+                    raise
+                if not owned.alive():
+                    raise ConnectionError(owned.problem()) from None
+                if loop.time() > deadline:
+                    raise ConnectionError(f"the engine did not answer on {self.path} within {START_TIMEOUT:g} s "
+                                          f"(log: {owned.log})") from None
+                await asyncio.sleep(0.05)
+        what = "the engine" if owned is not None else f"the engine on {self.path}"
+        self._emit(StatusEvent("info", f"attached to {what} (pid {client.welcome.pid})"))
+        self._watcher = loop.create_task(self._watch())
 
     async def _watch(self) -> None:
         """Notice the engine going away; say so, then re-attach until it is back."""
@@ -309,6 +659,9 @@ class RemoteDesk:
             if self._stopping:
                 return
             self.client = None
+            if self.owned is not None and not self.owned.alive():
+                await asyncio.sleep(0.2)  # its last log line
+                self._emit(StatusEvent("error", self.owned.problem()))
             self._state = ConnectionState.RECONNECTING
             self._emit(StateChanged(ConnectionState.RECONNECTING, f"the engine on {self.path} stopped; re-attaching…"))
             while not self._stopping:
@@ -321,7 +674,8 @@ class RemoteDesk:
                 break
 
     async def stop(self) -> None:
-        """Detach (the engine keeps running and recording)."""
+        """Detach (the engine keeps running and recording), and stop the engine this view
+        started (it flushes its recorder)."""
         self._stopping = True
         watcher, self._watcher = self._watcher, None
         if watcher is not None:
@@ -331,6 +685,8 @@ class RemoteDesk:
         client, self.client = self.client, None
         if client is not None:
             await client.close()
+        if self.owned is not None:
+            await self.owned.stop()
 
     # --- applying the engine's state -------------------------------------------------------
 
@@ -390,6 +746,15 @@ class RemoteDesk:
             self._emit(WatchlistChanged(tuple(i.symbol for i in instruments)))
 
     # --- requests ---------------------------------------------------------------------------
+
+    def connection(self) -> EngineClient:
+        """The live connection; ``ConnectionError`` while the engine is away."""
+        return self._live()
+
+    async def request(self, msg: Any) -> Any:
+        """Send ``msg`` and return the engine's reply; ``RuntimeError`` (one line) when it
+        refused, ``ConnectionError`` when the engine is away."""
+        return await self._ask(msg)
 
     def _live(self) -> EngineClient:
         client = self.client

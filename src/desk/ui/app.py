@@ -154,7 +154,7 @@ class DeskApp(App[int]):
         self.opportunities = OpportunitiesPane(desk.opportunities, clock=self.clock, id="opportunities",
                                                classes="pane")
         self.opportunities.border_title = "Opportunities"
-        self.opportunities.display = self.opportunities.live is not None
+        self.opportunities.display = self.opportunities.live is not None and self.opportunities.live.enabled
         self._chain_message_seq = 0
         self._chain_message = ""
         #: the status bar
@@ -386,8 +386,10 @@ class DeskApp(App[int]):
                     self.status_bar.set_message("")  # the chain's news is over (loaded, fits again)
                 self._chain_message = chains.message
         live = self.opportunities.live
-        if live is not None:
-            live.poll()  # throttled to its interval; scans the chain on screen
+        if live is not None:  # the engine scans; the pane shows what it found
+            shown = live.enabled
+            if self.opportunities.display != shown:
+                self.opportunities.display = shown
             self.opportunities.refresh_rows()
 
     @on(InstrumentSelected)
@@ -442,15 +444,10 @@ class DeskApp(App[int]):
 
         def done(result) -> None:
             if result is not None and result.sent:
-                what = result.report.intent.describe if result.report else ""
-                self._report(f"sent to the gateway: {what} ({result.client_order_id})")
+                self._report(f"sent to the gateway: {result.order} ({result.order_ref})")
 
-        backend = self.desk.ticket_backend()
-        if backend is None:
-            self._report("the order ticket is not available in an attached view yet: use `desk order` "
-                         "(the engine checks and sends it)", "warning")
-            return
-        screen = TicketScreen(instrument, action, backend, quantity=quantity, title=title, intent=intent)
+        screen = TicketScreen(instrument, action, self.desk.ticket_backend(), quantity=quantity, title=title,
+                              intent=intent)
         self.push_screen(screen, done)
 
     def open_combo_ticket(self, message) -> None:

@@ -37,8 +37,9 @@ WHAT_IF_DEBOUNCE = 0.3
 
 
 class TicketScreen(ModalScreen[Any]):
-    """The ticket on ``instrument`` (see the module doc). Dismisses with the
-    :class:`~desk.orders.SubmitResult` of a sent order, or ``None`` when closed."""
+    """The ticket on ``instrument`` (see the module doc). ``backend``: the engine's
+    :class:`~desk.engine.view.TicketBackend`. Dismisses with the
+    :class:`~desk.engine.api.PlaceReport` of a sent order, or ``None`` when closed."""
 
     DEFAULT_CSS = """
     TicketScreen { align: center middle; }
@@ -111,9 +112,18 @@ class TicketScreen(ModalScreen[Any]):
             # a limit at the side that would fill it: the trader steps it away with Up / Down
             m.set_price("limit", ask if m.action == "BUY" else bid)
         self.query_one(TicketForm).focus()
+        self.backend.on_update(self._preview_arrived)
         self.refresh_preview()
         self._schedule_what_if()
         self.set_interval(PREVIEW_INTERVAL, self.refresh_preview, name="ticket-preview")
+
+    def on_unmount(self) -> None:
+        self.backend.on_update(None)
+
+    def _preview_arrived(self) -> None:
+        """The engine answered a preview this ticket asked for (an attached view)."""
+        if self.is_attached:
+            self.refresh_preview()
 
     # ------------------------------------------------------------------ preview
 
@@ -147,6 +157,10 @@ class TicketScreen(ModalScreen[Any]):
             self.report = None
             preview.show(None, str(exc))
             payoff.show(None)
+            return
+        if report is None:  # asked of the engine; shown when it answers
+            if self.report is None:
+                preview.show(None, "asking the engine for the checks…")
             return
         self.report = report
         asked = self.what_if_state if margin is None else "answered"

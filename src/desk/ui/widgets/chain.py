@@ -1,7 +1,8 @@
 """The option chain pane: calls | strike | puts, live, on the Line API (one cached Strip per row).
 
-Reads a :class:`~desk.broker.chains.ChainManager` (the broker side: definitions, the
-window's market data lines, quotes, our Greeks) and draws, for the selected underlying and
+Reads a :class:`~desk.engine.view.ChainView` (the engine's chain as this view sees it:
+definitions, the window, quotes, desk's IV and Greeks computed by the engine's analytics)
+and draws, for the selected underlying and
 expiry, one line per strike of the window::
 
     GOOG 748.36  ◂ 2016-01-15 · 22.2d ▸ 4/12  F 748.61  20 strikes  Greeks: ours
@@ -18,8 +19,9 @@ open interest (contracts). In-the-money cells are shaded (calls below the underl
 puts above), the strike nearest the underlying carries ``▶ ◀``, and ``*`` next to the
 strike marks a stale quote (no update for ``stale_after`` seconds).
 
-Repaint rule (design.md): :meth:`ChainPane.apply` gets the manager's
-:class:`~desk.broker.chains.ChainFlush` from the app's flush timer and refreshes only the
+Repaint rule (design.md): :meth:`ChainPane.apply` gets the chain's
+:class:`~desk.domain.chain.ChainFlush` (what changed since the view last looked) from the
+app's flush timer and refreshes only the
 rows whose quotes or flags (ATM, ITM, stale) changed; the row cache key is the two quotes'
 ``seq`` plus those flags, the cursor and the Greeks source.
 
@@ -56,8 +58,9 @@ from desk.ui.widgets.chain_layout import (
 from desk.ui.widgets.chain_styles import CHAIN_COMPONENT_CLASSES, CHAIN_CSS, resolve_styles
 
 if TYPE_CHECKING:
-    from desk.broker.chain_window import ChainRow
-    from desk.broker.chains import ChainFlush, ChainManager
+    from desk.domain.chain import ChainRow
+    from desk.domain.chain import ChainFlush
+    from desk.engine.view import ChainView
 
 # ChainColumn, SIDE_COLUMNS, row_width and visible_columns (chain_layout) re-exported
 __all__ = ["ChainColumn", "ChainPane", "SIDE_COLUMNS", "row_width", "visible_columns"]
@@ -102,7 +105,7 @@ class ChainPane(ScrollView, can_focus=True):
 
     def __init__(
         self,
-        chains: ChainManager | None,
+        chains: ChainView | None,
         *,
         clock: Clock | None = None,
         stale_after: float = 30.0,
@@ -183,7 +186,7 @@ class ChainPane(ScrollView, can_focus=True):
         )
 
     async def _load_underlying(self, instrument: Instrument, delay: float) -> None:
-        from desk.broker.chains import ChainError
+        from desk.domain.chain import ChainError
 
         if delay:
             await asyncio.sleep(delay)
@@ -304,7 +307,7 @@ class ChainPane(ScrollView, can_focus=True):
         )
 
     async def _set_expiry(self, expiry: str) -> None:
-        from desk.broker.chains import ChainError
+        from desk.domain.chain import ChainError
 
         assert self.chains is not None
         try:

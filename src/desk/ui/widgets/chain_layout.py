@@ -21,8 +21,8 @@ from desk.ui.formatting import MISSING, fmt_price
 from desk.ui.widgets.smile import SmilePoint, smile_lines
 
 if TYPE_CHECKING:
-    from desk.broker.chain_window import ChainRow
-    from desk.broker.chains import ChainManager
+    from desk.domain.chain import ChainRow
+    from desk.engine.view import ChainView
 
 __all__ = [
     "BOTTOM_LINES",
@@ -252,7 +252,7 @@ def is_stale(quote: OptionQuote | None, now: float, stale_after: float) -> bool:
     return now - quote.time.timestamp() > stale_after
 
 
-def row_flags(chains: ChainManager, rows: Sequence[ChainRow], now: float, stale_after: float) -> list[RowFlags]:
+def row_flags(chains: ChainView, rows: Sequence[ChainRow], now: float, stale_after: float) -> list[RowFlags]:
     """The :data:`RowFlags` of each row (ITM against the spot, else the forward)."""
     spot = chains.spot if chains.spot == chains.spot else chains.forward
     atm = chains.atm_strike
@@ -338,7 +338,7 @@ def header_text(columns: tuple[ChainColumn, ...]) -> str:
     return "".join(parts)
 
 
-def title_text(chains: ChainManager | None, source: str, view: str) -> str:
+def title_text(chains: ChainView | None, source: str, view: str) -> str:
     """The title line: underlying and spot, expiry (days to it, position), forward, the
     window, the Greeks source and the view."""
     if chains is None:
@@ -365,7 +365,7 @@ def title_text(chains: ChainManager | None, source: str, view: str) -> str:
     return "  ".join(parts)
 
 
-def detail_text(chains: ChainManager | None, instrument: Instrument | None) -> str:
+def detail_text(chains: ChainView | None, instrument: Instrument | None) -> str:
     """The detail line of ``instrument`` (the option under the cursor): its quote and
     both sets of Greeks (``""`` for none)."""
     if chains is None or instrument is None:
@@ -402,10 +402,10 @@ def hint_line(message: str, level: str) -> tuple[str, str]:
     return " " + KEYS_HINT, "hint"
 
 
-def empty_text(chains: ChainManager | None) -> str:
+def empty_text(chains: ChainView | None) -> str:
     """What the pane says when it has no strike rows."""
     if chains is None:
-        return "  No option chain in this view: chains are not on the engine API yet (`desk` shows them)."
+        return "  No option chain: the engine has none."
     if chains.underlying is None:
         return "  Select a stock or ETF in the watchlist to see its options."
     if chains.loading:
@@ -424,7 +424,7 @@ def _smile_title(source: str) -> str:
             "  ┊ ATM  │ cursor")
 
 
-def smile_points(chains: ChainManager, rows: Sequence[ChainRow], source: str) -> list[SmilePoint]:
+def smile_points(chains: ChainView, rows: Sequence[ChainRow], source: str) -> list[SmilePoint]:
     """The rows' options with an IV (``source``'s Greeks), OTM against the forward (the
     spot when there is no forward; every point OTM when there is neither)."""
     points: list[SmilePoint] = []
@@ -442,7 +442,7 @@ def smile_points(chains: ChainManager, rows: Sequence[ChainRow], source: str) ->
     return points
 
 
-def smile_view(chains: ChainManager | None, rows: Sequence[ChainRow], cursor: int, source: str, width: int,
+def smile_view(chains: ChainView | None, rows: Sequence[ChainRow], cursor: int, source: str, width: int,
                height: int, style: Callable[[str], Style]) -> list[list[Segment]]:
     """The smile view's lines as segments, each ``width`` cells: the legend, then
     ``height - 1`` lines of plot (:func:`~desk.ui.widgets.smile.smile_lines`) with the ATM

@@ -1,7 +1,7 @@
 """The opportunities pane: live arbitrage opportunities of the chain on screen, best first.
 
-Reads a :class:`~desk.arbitrage.live.LiveArbitrage` (the app polls it on its flush timer)
-and draws one line per opportunity, ranked by total edge after costs::
+Reads a :class:`~desk.engine.view.OpportunitiesView` (what the engine's scanner found;
+the engine scans on its own timer, :mod:`desk.engine.analytics`) and draws one line per opportunity, ranked by total edge after costs::
 
     RISKLESS  7 live · 2 gone · 3 at risk (r)  kind: all  min edge: $0  underlying: all   SIMULATED
      Kind        Und   Legs                                   Net/sh  Edge/combo  Size     Total   Best   Age
@@ -54,7 +54,8 @@ from desk.domain.opportunity import LegAction, Opportunity, OpportunityKind, Ris
 from desk.ui.messages import ComboSelected
 
 if TYPE_CHECKING:
-    from desk.arbitrage.live import LiveArbitrage, Tracked
+    from desk.domain.opportunity import Tracked
+    from desk.engine.view import OpportunitiesView
 
 __all__ = ["EDGE_STEPS", "RISK_WORDS", "VIEWS", "OpportunitiesPane", "combo_intent", "risk_text"]
 
@@ -146,9 +147,9 @@ def _money(x: float) -> str:
 class OpportunitiesPane(ScrollView, can_focus=True):
     """The opportunities pane (see the module docstring).
 
-    ``live``: the scanner (``None``: the pane says no scanner runs); ``clock``: for ages.
-    Staleness is the scanner's (``RiskFlag.STALE``, see
-    :class:`~desk.arbitrage.live.LiveArbitrage`).
+    ``live``: the engine's opportunities (``None``: the pane says no scanner runs);
+    ``clock``: for ages. Staleness is the scanner's (``RiskFlag.STALE``, see
+    :class:`desk.arbitrage.live.LiveArbitrage`).
     """
 
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -184,7 +185,7 @@ class OpportunitiesPane(ScrollView, can_focus=True):
     OpportunitiesPane .opportunities--simulated { color: $warning; text-style: bold; }
     """
 
-    def __init__(self, live: LiveArbitrage | None, *, clock: Clock | None = None,
+    def __init__(self, live: OpportunitiesView | None, *, clock: Clock | None = None,
                  name: str | None = None, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(name=name, id=id, classes=classes)
         self.live = live

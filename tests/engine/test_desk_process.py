@@ -1,0 +1,92 @@
+"""``desk`` as a user starts it: the terminal view in a pseudo-terminal and the engine in
+a process of its own (``desk --headless --for-view``), the view attached over the engine
+API. Quitting the view stops the engine, which flushes its recorder."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import pty
+import re
+import select
+import sqlite3
+import struct
+import subprocess
+import sys
+import termios
+import time
+from pathlib import Path
+
+_ANSI = re.compile(rb"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b[()][0-9A-Za-z]|\x1b[=>]|\x1b\][^\x07]*\x07")
+
+
+def _spawn(env: dict[str, str], cols: int = 120, rows: int = 40) -> tuple[subprocess.Popen[bytes], int]:
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
+    proc = subprocess.Popen([sys.executable, "-m", "desk"], stdin=slave, stdout=slave, stderr=slave, env=env,
+                            close_fds=True, start_new_session=True)
+    os.close(slave)
+    return proc, master
+
+
+def _read_until(master: int, seen: bytearray, predicate, what: str, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate(_ANSI.sub(b"", bytes(seen)).decode("utf-8", "replace")):
+        left = deadline - time.monotonic()
+        assert left > 0, f"timed out waiting for {what}; the screen had: {_ANSI.sub(b'', bytes(seen))[-800:]!r}"
+        ready, _, _ = select.select([master], [], [], min(left, 0.5))
+        if ready:
+            try:
+                seen += os.read(master, 65536)
+            except OSError:
+                break
+
+
+def _engines_on(socket: Path) -> list[int]:
+    """pids of the ``desk --headless --for-view`` processes serving ``socket``."""
+    found = []
+    for d in Path("/proc").iterdir():
+        if not d.name.isdigit():
+            continue
+        try:
+            cmd = (d / "cmdline").read_bytes().split(b"\0")
+            env = (d / "environ").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"--for-view" in cmd and f"DESK_ENGINE_SOCKET={socket}".encode() in env:
+            found.append(int(d.name))
+    return found
+
+
+def test_desk_runs_its_engine_in_another_process_and_stops_it_on_quit(tmp_path: Path) -> None:
+    socket = tmp_path / "s" / "engine.sock"
+    db = tmp_path / "desk.sqlite3"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DESK_")}
+    env.update(DESK_ENGINE_SOCKET=str(socket), DESK_DATABASE_URL=f"sqlite:///{db}", DESK_WATCHLIST="SPY,AAPL",
+               DESK_KILL_SWITCH_FILE=str(tmp_path / "kill"), DESK_SPOOL_DIR=str(tmp_path / "spool"),
+               DESK_WORKSPACE_FILE=str(tmp_path / "workspace.json"), TERM="xterm-256color", COLUMNS="120",
+               LINES="40")
+    proc, master = _spawn(env)
+    seen = bytearray()
+    try:
+        _read_until(master, seen, lambda text: "connected" in text and "ticks/s" in text and "AAPL" in text,
+                    "the view, attached, with the watchlist")
+        engines = _engines_on(socket)
+        assert len(engines) == 1, "one engine process serving the view"
+        engine_pid = engines[0]
+        assert engine_pid != proc.pid  # the engine is not the view's process
+        assert socket.exists()
+        os.write(master, b"q")
+        # keep reading the terminal (a full pty would block the view's last frames)
+        _read_until(master, seen, lambda text: proc.poll() is not None, "the desk to quit")
+        assert proc.wait(timeout=30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        os.close(master)
+    log = (socket.parent / "engine.log").read_text()
+    assert "flushed;" in log, log  # the engine stopped cleanly: its recorder flushed
+    assert not socket.exists()  # and removed its socket
+    assert _engines_on(socket) == []
+    with sqlite3.connect(db) as con:
+        assert con.execute("select count(*) from ticks").fetchone()[0] > 0
