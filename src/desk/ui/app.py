@@ -679,7 +679,10 @@ class DeskApp(App[int]):
         if isinstance(self.screen, HelpScreen):
             self.screen.dismiss(None)
             return
-        self.push_screen(HelpScreen(self.help_sections()))
+        # built once and kept (installed): reopening only repaints it, no compose of every table
+        if not self.is_screen_installed("help"):
+            self.install_screen(HelpScreen(self.help_sections()), "help")
+        self.push_screen("help")
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         """Textual's commands (Theme, Quit, Keys, Screenshot...) plus the desk's."""

@@ -110,6 +110,12 @@ class HelpScreen(ModalScreen[None]):
     def on_mount(self) -> None:
         self.query_one("#help-body", VerticalScroll).focus()  # the arrows and pages scroll it
 
+    def on_screen_resume(self) -> None:
+        """Reopened (the app keeps this screen): from the top, the body focused."""
+        body = self.query_one("#help-body", VerticalScroll)
+        body.scroll_home(animate=False)
+        body.focus()
+
     def action_scroll(self, where: str) -> None:
         body = self.query_one("#help-body", VerticalScroll)
         {"down": body.scroll_down, "up": body.scroll_up, "page_down": body.scroll_page_down}[where](animate=False)
