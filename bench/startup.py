@@ -8,6 +8,9 @@ first watchlist row that shows a price. Prints, per run and as medians:
 * first frame: the first screen the app paints (status bar visible);
 * first quote: the first row with a bid price on screen (what the budget is about).
 
+Both shapes of the desk in the same run: the engine in the view's process
+(``DESK_ENGINE_API=0``) and the default, the engine in a process of its own.
+
 Usage: python bench/startup.py [--runs 5] [--symbol SPY]
 """
 
@@ -37,8 +40,9 @@ def baseline() -> float:
     return time.perf_counter() - t0
 
 
-def one_run(symbol: str, timeout: float = 20.0) -> tuple[float, float]:
-    """Return (seconds to first frame, seconds to first quote) of one desk start."""
+def one_run(symbol: str, timeout: float = 20.0, one_process: bool = False) -> tuple[float, float]:
+    """Return (seconds to first frame, seconds to first quote) of one desk start
+    (``one_process``: the engine in the view's process, ``DESK_ENGINE_API=0``)."""
     tmp = tempfile.mkdtemp(prefix="desk-bench-")
     env = {k: v for k, v in os.environ.items() if not k.startswith("DESK_")}
     env.update(
@@ -47,7 +51,10 @@ def one_run(symbol: str, timeout: float = 20.0) -> tuple[float, float]:
         LINES="40",
         DESK_DATABASE_URL=f"sqlite:///{tmp}/ticks.sqlite3",
         DESK_SPOOL_DIR=f"{tmp}/spool",
+        DESK_ENGINE_SOCKET=f"{tmp}/s/engine.sock",  # its own engine, never one already running
     )
+    if one_process:
+        env["DESK_ENGINE_API"] = "0"
     price_row = re.compile(rb"\b" + symbol.encode() + rb"\s+\S*?\s*\d{1,5}\.\d{2}")
     t0 = time.perf_counter()
     pid, fd = pty.fork()
@@ -99,15 +106,18 @@ def main() -> int:
     ap.add_argument("--symbol", default="SPY")
     args = ap.parse_args()
     base = [baseline() for _ in range(args.runs)]
-    frames, quotes = [], []
-    for i in range(args.runs):
-        frame, quote = one_run(args.symbol)
-        frames.append(frame)
-        quotes.append(quote)
-        print(f"run {i + 1}: first frame {frame:.3f} s, first quote {quote:.3f} s", flush=True)
-    b, f, q = statistics.median(base), statistics.median(frames), statistics.median(quotes)
-    print(f"\nmedian of {args.runs}: interpreter baseline {b:.3f} s | first frame {f:.3f} s | first quote {q:.3f} s")
-    print(f"first quote / baseline = {q / b:.1f}x; budget 3.000 s: {'met' if q < 3.0 else 'MISSED'}")
+    b = statistics.median(base)
+    for shape, one_process in (("one process (DESK_ENGINE_API=0)", True), ("engine in its own process", False)):
+        frames, quotes = [], []
+        for i in range(args.runs):
+            frame, quote = one_run(args.symbol, one_process=one_process)
+            frames.append(frame)
+            quotes.append(quote)
+            print(f"{shape} run {i + 1}: first frame {frame:.3f} s, first quote {quote:.3f} s", flush=True)
+        f, q = statistics.median(frames), statistics.median(quotes)
+        print(f"{shape}, median of {args.runs}: interpreter baseline {b:.3f} s | first frame {f:.3f} s | "
+              f"first quote {q:.3f} s | first quote / baseline = {q / b:.1f}x; budget 3.000 s: "
+              f"{'met' if q < 3.0 else 'MISSED'}\n", flush=True)
     return 0
 
 

@@ -55,7 +55,7 @@ def _parser() -> argparse.ArgumentParser:
                    help="open a view on a running engine (`desk --headless`, or another desk) through its engine "
                         "API socket (default DESK_ENGINE_SOCKET, else the user's runtime directory); quitting the "
                         "view leaves the engine running")
-    p.add_argument("--for-view", action="store_true", help=argparse.SUPPRESS)  # the engine `desk` starts
+    p.add_argument("--for-view", type=int, metavar="PID", help=argparse.SUPPRESS)  # the engine `desk` PID starts
     p.add_argument("--duration", type=float, metavar="SECONDS", help="with --headless: stop after this many seconds")
     p.add_argument(
         "--stats-interval", type=float, default=5.0, metavar="SECONDS", help="with --headless: seconds between stats lines"
@@ -184,11 +184,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"desk: {problem}", file=sys.stderr)
             return 2
         if args.headless:
-            if args.for_view:  # the engine of a `desk`: the user's saved watchlist
+            if args.for_view is not None:  # the engine of a `desk`: the user's saved watchlist
                 from desk.workspace import apply_workspace
 
                 settings, _ = apply_workspace(settings)
-            return asyncio.run(run_headless(settings, duration=args.duration, stats_interval=args.stats_interval))
+            return asyncio.run(run_headless(settings, duration=args.duration, stats_interval=args.stats_interval,
+                                            for_view=args.for_view))
         return run_desk(settings)
     except KeyboardInterrupt:
         return 0
@@ -217,6 +218,17 @@ def _run_app(app: Any) -> int:
     return result if isinstance(result, int) else 0
 
 
+async def _stop_when_orphaned(stop: asyncio.Event, view_pid: int, interval: float = 0.5) -> None:
+    """Set ``stop`` once the view ``view_pid`` that started this engine is gone (this
+    process is then no longer its child: the parent pid changes)."""
+    while not stop.is_set():
+        if os.getppid() != view_pid:
+            print("desk: the view that started this engine is gone; stopping", flush=True)
+            stop.set()
+            return
+        await asyncio.sleep(interval)
+
+
 def _answers(path: Path) -> bool:
     """Whether an engine accepts connections on the Unix socket ``path``."""
     import socket
@@ -238,17 +250,22 @@ def run_desk(settings: Settings) -> int:
     engine already running on the socket (then quitting leaves it running). With
     ``DESK_ENGINE_API=0`` (no socket) the engine runs in this process
     (:class:`~desk.engine.local.LocalDesk`). Returns the exit code."""
-    from desk.ui.app import create_app
     from desk.workspace import apply_workspace
 
     settings, problem = apply_workspace(settings)
     if settings.engine_api:
         from desk.engine.process import EngineProcess
-        from desk.engine.view import RemoteDesk
 
         path = settings.effective_engine_socket
         running = _answers(path)
-        desk = RemoteDesk(path, owned=None if running else EngineProcess(path))
+        owned = None
+        if not running:  # first: the engine warms up while the view imports and paints
+            owned = EngineProcess(path)
+            owned.start()
+        from desk.engine.view import RemoteDesk
+        from desk.ui.app import create_app
+
+        desk = RemoteDesk(path, owned=owned)
         app = create_app(desk, settings=settings)
         if running:
             app.warn_at_start(f"an engine is already running on {path}: this desk is a view of it "
@@ -256,6 +273,7 @@ def run_desk(settings: Settings) -> int:
     else:
         from desk.engine.local import LocalDesk
         from desk.runtime import Runtime
+        from desk.ui.app import create_app
 
         app = create_app(LocalDesk(Runtime(settings)), settings=settings)
     if problem:
@@ -465,10 +483,14 @@ def _data_check_lines(settings: Settings, day: date) -> list[str]:
     return [f"data check: {r.line()}" for r in reports] or [f"data check: no ticks recorded on {day}"]
 
 
-async def run_headless(settings: Settings, *, duration: float | None = None, stats_interval: float = 5.0) -> int:
+async def run_headless(settings: Settings, *, duration: float | None = None, stats_interval: float = 5.0,
+                       for_view: int | None = None) -> int:
     """Run the collector until SIGINT / SIGTERM or ``duration`` seconds; flush; return 0.
 
     Prints a stats line every ``stats_interval`` seconds and a final one after the flush.
+    ``for_view``: the pid of the ``desk`` view that started this engine; the engine also
+    stops (and flushes) when that process is gone, however it ended (killed, terminal
+    closed).
     """
     from desk.broker import StateChanged
     from desk.runtime import Runtime, RuntimeStartError
@@ -478,6 +500,8 @@ async def run_headless(settings: Settings, *, duration: float | None = None, sta
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    # kept in a name: a task needs a reference
+    orphan_watch = loop.create_task(_stop_when_orphaned(stop, for_view)) if for_view else None
 
     def on_event(event: object) -> None:
         if isinstance(event, StateChanged):
@@ -528,6 +552,8 @@ async def run_headless(settings: Settings, *, duration: float | None = None, sta
             if duration is not None and now - started >= duration:
                 break
     finally:
+        if orphan_watch is not None:
+            orphan_watch.cancel()
         await runtime.stop()
     total = max(loop.time() - started, 1e-9)
     print("flushed; " + format_stats(runtime, runtime.broker.ticks_recorded / total), flush=True)

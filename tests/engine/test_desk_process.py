@@ -90,3 +90,30 @@ def test_desk_runs_its_engine_in_another_process_and_stops_it_on_quit(tmp_path: 
     assert _engines_on(socket) == []
     with sqlite3.connect(db) as con:
         assert con.execute("select count(*) from ticks").fetchone()[0] > 0
+
+
+def test_the_engine_stops_and_flushes_when_its_view_is_killed(tmp_path: Path) -> None:
+    socket = tmp_path / "s" / "engine.sock"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DESK_")}
+    env.update(DESK_ENGINE_SOCKET=str(socket), DESK_DATABASE_URL=f"sqlite:///{tmp_path / 'desk.sqlite3'}",
+               DESK_WATCHLIST="SPY", DESK_KILL_SWITCH_FILE=str(tmp_path / "kill"),
+               DESK_SPOOL_DIR=str(tmp_path / "spool"), DESK_WORKSPACE_FILE=str(tmp_path / "workspace.json"),
+               TERM="xterm-256color")
+    proc, master = _spawn(env)
+    seen = bytearray()
+    try:
+        _read_until(master, seen, lambda text: "connected" in text and "ticks/s" in text, "the view, attached")
+        assert len(_engines_on(socket)) == 1
+        proc.kill()  # no chance to stop its engine
+        proc.wait(timeout=10)
+        deadline = time.monotonic() + 30
+        while _engines_on(socket):
+            assert time.monotonic() < deadline, \
+                f"the orphaned engine kept running: {(socket.parent / 'engine.log').read_text()}"
+            time.sleep(0.1)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        os.close(master)
+    log = (socket.parent / "engine.log").read_text()
+    assert "the view that started this engine is gone" in log and "flushed;" in log, log

@@ -1,7 +1,7 @@
 """The engine in its own process, started by ``desk`` for its terminal view.
 
 ``desk`` runs the view in the terminal's process and the engine (broker, recorder, order
-path, analytics) in a child process, ``python -m desk --headless --for-view``, serving
+path, analytics) in a child process, ``python -m desk --headless --for-view PID`` (it stops when the view PID is gone), serving
 the engine API on the user's socket; the view attaches to it like any other
 (:class:`desk.engine.view.RemoteDesk`). So no load on the engine (a busy feed, a chain
 being repriced, a slow database) can delay a keystroke.
@@ -52,7 +52,7 @@ class EngineProcess:
             os.replace(self.log, self.log.with_name(self.log.name + ".1"))
         with open(self.log, "wb") as log:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "desk", "--headless", "--for-view", "--stats-interval", "60"],
+                [sys.executable, "-m", "desk", "--headless", "--for-view", str(os.getpid()), "--stats-interval", "60"],
                 stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True,
             )
 

@@ -629,8 +629,9 @@ class RemoteDesk:
         self._stopping = False
         owned = self.owned
         loop = asyncio.get_running_loop()
-        if owned is not None and owned.proc is None:
-            owned.start()
+        if owned is not None:
+            if owned.proc is None:
+                owned.start()
             self._emit(StatusEvent("info", f"starting the engine (pid {owned.pid}, log {owned.log})…"))
         deadline = loop.time() + START_TIMEOUT
         while True:
