@@ -194,8 +194,10 @@ class Settings(BaseSettings):
     """Address the metrics server listens on (0.0.0.0 for every interface)."""
 
     engine_api: bool = True
-    """Serve the engine API (desk.engine) on engine_socket, so that `desk order` and other
-    views use this engine instead of opening their own gateway connection."""
+    """Serve the engine API (desk.engine) on engine_socket, so that `desk order`,
+    `desk --attach` and other views use this engine instead of opening their own gateway
+    connection. `desk` runs its engine in a process of its own and its view attaches over
+    this API; False runs the engine in the view's process (no socket, no other views)."""
 
     engine_socket: Path | None = None
     """The engine API's Unix socket (mode 0600: only you can attach). Default: engine.sock

@@ -334,26 +334,24 @@ def _chain_report(runtime: Any, request_id: int) -> api.ChainReport:
                            spec=str(chains.spec))
 
 
-async def chain_select(runtime: Any, request: api.ChainSelect) -> api.ChainReport:
-    """Show the chain of an underlying (the engine's chain, shared by its views)."""
+async def _chain_change(runtime: Any, request_id: int, change: Any) -> api.ChainReport:
     from desk.domain.chain import ChainError
 
     try:
-        await runtime.chains.set_underlying(request.underlying)
+        await change
     except ChainError as exc:
         raise OperationError("refused", str(exc)) from None
-    return _chain_report(runtime, request.id)
+    return _chain_report(runtime, request_id)
+
+
+async def chain_select(runtime: Any, request: api.ChainSelect) -> api.ChainReport:
+    """Show the chain of an underlying (the engine's chain, shared by its views)."""
+    return await _chain_change(runtime, request.id, runtime.chains.set_underlying(request.underlying))
 
 
 async def chain_expiry(runtime: Any, request: api.ChainExpiry) -> api.ChainReport:
     """Show another expiry of the chain."""
-    from desk.domain.chain import ChainError
-
-    try:
-        await runtime.chains.set_expiry(request.expiry)
-    except ChainError as exc:
-        raise OperationError("refused", str(exc)) from None
-    return _chain_report(runtime, request.id)
+    return await _chain_change(runtime, request.id, runtime.chains.set_expiry(request.expiry))
 
 
 async def chain_window(runtime: Any, request: api.ChainWindow) -> api.ChainReport:
