@@ -213,11 +213,12 @@ async def test_cursor_moves_and_enter_selects_the_option_for_the_ticket() -> Non
     runtime = goog_runtime()
     selected: list = []
 
-    seen: set[int] = set()
+    seen: list = []  # the messages themselves: an id() could be reused once one is freed
 
     def hook(message) -> None:  # called at every node the message bubbles through
-        if isinstance(message, InstrumentSelected) and message.instrument.sec_type == "OPT" and id(message) not in seen:
-            seen.add(id(message))
+        if isinstance(message, InstrumentSelected) and message.instrument.sec_type == "OPT" \
+                and not any(m is message for m in seen):
+            seen.append(message)
             selected.append(message.instrument)
 
     app = _app(runtime)
