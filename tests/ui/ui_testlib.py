@@ -11,7 +11,7 @@ from desk.broker import BrokerError
 from desk.domain import ConnectionState, FrozenClock, Instrument, QuoteStore, RecorderStats
 from desk.domain.events import StateChanged, WatchlistChanged
 from desk.engine.api import Positions, TradingStatus
-from desk.engine.view import EMPTY_POSITIONS
+from desk.engine.backend import EMPTY_POSITIONS
 from desk.settings import Mode, Settings
 
 #: 09:45:00 ET (EDT, UTC-4) on Tuesday 2026-03-10.

@@ -23,7 +23,8 @@ ib_async, SQLAlchemy or the analytics):
 
 - :mod:`desk.engine.api`: the typed, versioned messages (msgspec structs, msgpack frames);
 - :mod:`desk.engine.client`: :class:`EngineClient` over the socket, :func:`attach`;
-- :mod:`desk.engine.view`: :class:`DeskBackend` (what the terminal view reads and asks)
-  and :class:`RemoteDesk`, the view's copy of an engine it attached to;
+- :mod:`desk.engine.backend`: :class:`DeskBackend` and its parts (what the terminal view
+  reads and asks);
+- :mod:`desk.engine.view`: :class:`RemoteDesk`, the view's copy of an engine it attached to;
 - :mod:`desk.engine.process`: the engine process ``desk`` starts and stops.
 """

@@ -5,7 +5,7 @@ run here, on the engine's loop, not in a view.
 window, recompute desk's IV and Greeks of the window's contracts when a quote or the
 underlying moved, drain the chain's dirty set) every :data:`ANALYTICS_INTERVAL` seconds,
 whether or not a view is attached, and hands what changed to every :class:`ChainTap`.
-A tap is one view's look at the chain (:class:`desk.engine.view.ChainView`): its
+A tap is one view's look at the chain (:class:`desk.engine.backend.ChainView`): its
 :meth:`ChainTap.flush` returns what changed since that view last looked, so any number of
 views (in this process, or over the engine API) see every change without draining each
 other's. The live arbitrage scanner (:class:`desk.arbitrage.live.LiveArbitrage`, when

@@ -2,11 +2,11 @@
 
 * :class:`LocalEngine`: same methods and replies as :class:`desk.engine.client.EngineClient`;
   ``desk order`` uses it when no engine is running, the tests use both.
-* :class:`LocalDesk`: the terminal view's :class:`~desk.engine.view.DeskBackend` on the
+* :class:`LocalDesk`: the terminal view's :class:`~desk.engine.backend.DeskBackend` on the
   engine's own objects (the desk in one process, and the UI tests on the real engine
   over the embedded simulator); the same operations as the socket server's
   (:mod:`desk.engine.operations`), so the in-process desk and an attached view do the same.
-* :class:`TicketBackend`: what the order ticket needs (quotes, the chain's delta, the order
+* :class:`LocalTicket`: what the order ticket needs (quotes, the chain's delta, the order
   service's preview, what-if and place).
 """
 
@@ -23,11 +23,11 @@ from desk.domain.orders import OrderRow
 from desk.engine import api, operations
 from desk.engine.analytics import ChainTap
 from desk.engine.client import EngineRequestError
-from desk.engine.view import DeskBackend, Listener, RemoteDesk, RemoteTicket
-from desk.engine.view import TicketBackend as TicketPort
+from desk.engine.backend import DeskBackend, Listener, TicketBackend
+from desk.engine.view import RemoteDesk, RemoteTicket
 from desk.risk.engine import RiskReport
 
-__all__ = ["LocalDesk", "LocalEngine", "TicketBackend"]
+__all__ = ["LocalDesk", "LocalEngine", "LocalTicket"]
 
 _R = TypeVar("_R")
 
@@ -66,13 +66,13 @@ class LocalEngine:
 
 class LocalDesk:
     """The terminal view's backend on a :class:`desk.runtime.Runtime` in this process
-    (see :class:`desk.engine.view.DeskBackend` for what each member means)."""
+    (see :class:`desk.engine.backend.DeskBackend` for what each member means)."""
 
     def __init__(self, runtime: Any) -> None:
         self.runtime = runtime
         self.clock = runtime.clock
         self.quotes = runtime.quotes
-        self._ticket: TicketBackend | None = None
+        self._ticket: LocalTicket | None = None
         #: this view's look at the engine's chain (the engine's analytics timer feeds it)
         self._chain: ChainTap = runtime.analytics.tap()
 
@@ -173,13 +173,13 @@ class LocalDesk:
         engine's analytics timer polls it)."""
         return self.runtime.opportunities.live
 
-    def ticket_backend(self) -> TicketBackend:
+    def ticket_backend(self) -> LocalTicket:
         if self._ticket is None:
-            self._ticket = TicketBackend(self.runtime)
+            self._ticket = LocalTicket(self.runtime)
         return self._ticket
 
 
-class TicketBackend:
+class LocalTicket:
     """What the order ticket needs from the engine (its order service, quotes and option
     chain), in-process."""
 
@@ -236,6 +236,6 @@ class TicketBackend:
 
 
 if TYPE_CHECKING:  # mypy checks that both backends are what the view reads
-    def _conforms(local: LocalDesk, remote: RemoteDesk, t1: TicketBackend,
-                  t2: RemoteTicket) -> tuple[DeskBackend, DeskBackend, TicketPort, TicketPort]:
+    def _conforms(local: LocalDesk, remote: RemoteDesk, t1: LocalTicket,
+                  t2: RemoteTicket) -> tuple[DeskBackend, DeskBackend, TicketBackend, TicketBackend]:
         return local, remote, t1, t2

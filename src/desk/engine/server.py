@@ -43,6 +43,8 @@ log = logging.getLogger("desk.engine")
 
 #: Longest Unix socket path Linux accepts (sun_path is 108 bytes with its NUL).
 MAX_SOCKET_PATH = 107
+#: Seconds between two positions sent to a view, at least (the desk's trading panes refresh at 4 Hz).
+POSITIONS_INTERVAL = 0.25
 #: Seconds a new connection has to send its Hello.
 HELLO_TIMEOUT = 5.0
 
@@ -456,6 +458,7 @@ class DeskDiffer:
         self._positions_seq: object = None
         self._recorder: object = None
         self._ticks = -1
+        self._positions_at = -math.inf
 
     def next(self, req_id: int, notices: list[api.Notice]) -> api.DeskState | None:
         """The next state (``None`` when nothing changed)."""
@@ -498,8 +501,11 @@ class DeskDiffer:
             trading_out = self._trading = trading
         positions = None
         seq = operations.positions_seq(rt)
-        if full or seq != self._positions_seq:
-            self._positions_seq = seq
+        now = time.monotonic()
+        # the chain's IVs move the option positions' Greeks at every recomputation: at most
+        # POSITIONS_INTERVAL apart, the rows, groups and Greeks are rebuilt and sent
+        if full or (seq != self._positions_seq and now - self._positions_at >= POSITIONS_INTERVAL):
+            self._positions_seq, self._positions_at = seq, now
             positions = operations.positions(rt)
         recorder = rt.recorder.stats if rt.recorder is not None else None
         recorder_out = None

@@ -1,12 +1,8 @@
-"""What the terminal view reads and asks of an engine: :class:`DeskBackend`, and
-:class:`RemoteDesk`, the view's copy of an engine it attached to over the engine API.
+""":class:`RemoteDesk`, the view's copy of an engine it attached to over the engine API
+(a :class:`~desk.engine.backend.DeskBackend`), with its parts: :class:`ChainMirror`,
+:class:`OpportunitiesMirror` and :class:`RemoteTicket`.
 
-The terminal view (:mod:`desk.ui`) is written against :class:`DeskBackend` only. Two
-implementations:
-
-* :class:`desk.engine.local.LocalDesk`: the engine's objects in the view's own process
-  (``desk`` today, and the tests on the real engine over the embedded simulator);
-* :class:`RemoteDesk`: a view attached to an engine process (``desk --attach``). It keeps
+:class:`RemoteDesk` is the view of an engine process (``desk``, ``desk --attach``). It keeps
   a copy of what the engine sends (:class:`~desk.engine.api.DeskState`: the watchlist and
   its quotes, the orders, the positions, the trading state, the status-bar figures and
   the notices), applies the deltas on arrival (dict updates only; the panes repaint on
@@ -14,9 +10,9 @@ implementations:
   and re-attaches every :data:`REATTACH_INTERVAL` seconds; the first state after it is
   back is a full one, so nothing is stale.
 
-This module imports :mod:`desk.engine.api`, :mod:`desk.engine.client` and
-:mod:`desk.domain` only: attaching a view never loads ib_async, SQLAlchemy or the
-analytics.
+This module imports :mod:`desk.engine.api`, :mod:`desk.engine.client`,
+:mod:`desk.engine.process` and :mod:`desk.domain` only: attaching a view never loads
+ib_async, SQLAlchemy or the analytics.
 """
 
 from __future__ import annotations
@@ -28,7 +24,7 @@ import math
 from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from desk.domain import Clock, ConnectionState, Instrument, QuoteStore, RecorderStats, StatusEvent
 from desk.domain.chain import ChainError, ChainFlush, ChainRow
@@ -37,13 +33,13 @@ from desk.domain.events import StateChanged, WatchlistChanged
 from desk.domain.opportunity import Tracked
 from desk.domain.options import OptionQuote
 from desk.domain.orders import OrderRow
-from desk.domain.portfolio import AccountFigures, PortfolioGreeks
 from desk.engine import api
+from desk.engine.backend import EMPTY_POSITIONS, Listener
 from desk.engine.client import EngineClient, EngineGone, EngineRequestError
 from desk.engine.process import EngineProcess
 from desk.risk.engine import RiskReport
 
-__all__ = ["RemoteTicket", "TicketBackend", "ChainMirror", "ChainView", "OpportunitiesMirror", "OpportunitiesView", "DeskBackend", "RemoteDesk", "REATTACH_INTERVAL", "EMPTY_POSITIONS"]
+__all__ = ["REATTACH_INTERVAL", "ChainMirror", "OpportunitiesMirror", "RemoteDesk", "RemoteTicket"]
 
 log = logging.getLogger("desk.engine")
 
@@ -53,237 +49,6 @@ REATTACH_INTERVAL = 1.0
 START_TIMEOUT = 60.0
 #: Delta rate the terminal view asks for, Hz (the app's flush timer runs at ~6.7 Hz).
 VIEW_RATE_HZ = 10.0
-#: Positions of an account nothing is known of yet.
-EMPTY_POSITIONS = api.Positions(rows=[], figures=AccountFigures(), greeks=PortfolioGreeks(), groups=[], labels={})
-
-#: A listener of the view's events: StateChanged, StatusEvent, WatchlistChanged.
-Listener = Callable[[object], None]
-
-
-class ChainView(Protocol):
-    """The option chain as the chain pane reads it: the engine's chain (one underlying,
-    one expiry, a strike window around the money), and :meth:`flush` with what changed
-    since this view last looked. Prices dollars per share; ``days_to_expiry`` calendar
-    days. Requests raise :class:`~desk.domain.chain.ChainError` (one line) when refused."""
-
-    @property
-    def underlying(self) -> Instrument | None: ...
-
-    @property
-    def expiry(self) -> str | None: ...
-
-    @property
-    def expiries(self) -> tuple[str, ...]: ...
-
-    @property
-    def rows(self) -> list[ChainRow]: ...
-
-    @property
-    def atm_strike(self) -> float: ...
-
-    @property
-    def spot(self) -> float: ...
-
-    @property
-    def forward(self) -> float: ...
-
-    @property
-    def loading(self) -> bool: ...
-
-    @property
-    def message(self) -> str: ...
-
-    @property
-    def message_level(self) -> str: ...
-
-    @property
-    def message_seq(self) -> int: ...
-
-    @property
-    def layout_seq(self) -> int: ...
-
-    @property
-    def spec(self) -> object:
-        """The strike window; ``str()`` is ``20 strikes`` or ``±10 %``."""
-        ...
-
-    def days_to_expiry(self) -> float: ...
-
-    def quote(self, instrument: Instrument | None) -> OptionQuote | None: ...
-
-    def flush(self) -> ChainFlush: ...
-
-    async def set_underlying(self, instrument: Instrument) -> None: ...
-
-    async def set_expiry(self, expiry: str) -> None: ...
-
-    def widen(self) -> None: ...
-
-    def narrow(self) -> None: ...
-
-
-class OpportunitiesView(Protocol):
-    """The engine's live arbitrage opportunities as the opportunities pane reads them."""
-
-    @property
-    def enabled(self) -> bool:
-        """The engine runs a scanner (the pane is shown)."""
-        ...
-
-    @property
-    def seq(self) -> int:
-        """Changes whenever :attr:`tracked` changed."""
-        ...
-
-    @property
-    def simulated(self) -> bool: ...
-
-    @property
-    def tracked(self) -> list[Tracked]:
-        """Live opportunities by total edge (largest first), then gone ones."""
-        ...
-
-    def get(self, key: str) -> Tracked | None: ...
-
-
-class TicketBackend(Protocol):
-    """What the order ticket needs from the engine. Prices dollars per share (a combo's
-    net per unit). :meth:`preview` answers at once: the engine's
-    :class:`~desk.risk.RiskReport` of the intent, or ``None`` while it is being asked
-    (then the function given to :meth:`on_update` is called when it arrives); it raises
-    :class:`~desk.domain.intent.RiskInputError` when the intent cannot be evaluated."""
-
-    @property
-    def live(self) -> bool:
-        """Orders need the symbol typed to confirm (live mode)."""
-        ...
-
-    def quote(self, instrument: Instrument) -> tuple[float, float, float]:
-        """(bid, ask, last), ``nan`` unknown."""
-        ...
-
-    def delta(self, instrument: Instrument) -> float:
-        """Delta per share (1 for a stock, the chain's for an option, ``nan`` unknown)."""
-        ...
-
-    def preview(self, intent: OrderIntent, margin: MarginImpact | None) -> RiskReport | None: ...
-
-    async def what_if(self, intent: OrderIntent) -> MarginImpact | None: ...
-
-    async def submit(self, intent: OrderIntent, confirmation: str | None,
-                     margin: MarginImpact | None = None) -> api.PlaceReport: ...
-
-    def gate_summary(self) -> tuple[str, bool]:
-        """(one line for the ticket's gate row, orders possible now)."""
-        ...
-
-    def on_update(self, fn: Callable[[], None] | None) -> None: ...
-
-
-class DeskBackend(Protocol):
-    """Everything the terminal view reads from and asks of an engine.
-
-    Reads are cheap (the view's copy, or the engine's own objects in-process); requests
-    are coroutines that raise an exception whose ``str()`` is one line for the user.
-    Units as in :mod:`desk.engine.api`.
-    """
-
-    #: the clock of the view (status bar, ticks/s)
-    clock: Clock
-    #: latest quote per conId of the watchlist, with the dirty set the panes drain
-    quotes: QuoteStore
-
-    @property
-    def watchlist(self) -> list[Instrument]: ...
-
-    @property
-    def state(self) -> ConnectionState:
-        """The gateway connection (DISCONNECTED too while the engine is away)."""
-        ...
-
-    @property
-    def endpoint(self) -> str:
-        """The gateway's ``host:port``."""
-        ...
-
-    @property
-    def mode(self) -> str:
-        """Trading mode of the engine: ``sim``, ``paper`` or ``live``."""
-        ...
-
-    @property
-    def stale_lines(self) -> set[int]:
-        """conIds whose market data lines are silent."""
-        ...
-
-    def restart_status(self) -> str:
-        """The gateway's daily restart line for the status bar (empty: none near)."""
-        ...
-
-    @property
-    def ticks_seen(self) -> int:
-        """Ticks the engine applied since it started (the status bar's ticks/s)."""
-        ...
-
-    def recorder_stats(self) -> RecorderStats | None:
-        """The tick recorder's counters (``None``: not recording)."""
-        ...
-
-    def add_listener(self, fn: Listener) -> None:
-        """Call ``fn`` with each StateChanged, StatusEvent and WatchlistChanged."""
-        ...
-
-    async def start(self) -> None: ...
-
-    async def stop(self) -> None: ...
-
-    async def add_symbol(self, symbol: str) -> Instrument: ...
-
-    async def remove_symbol(self, symbol: str) -> bool: ...
-
-    @property
-    def orders_seq(self) -> int:
-        """Changes whenever :attr:`order_rows` changed."""
-        ...
-
-    @property
-    def order_rows(self) -> Mapping[str, OrderRow]:
-        """The day's orders by orderRef."""
-        ...
-
-    def trading(self) -> api.TradingStatus: ...
-
-    async def cancel(self, order_ref: str) -> None: ...
-
-    async def cancel_all(self) -> int: ...
-
-    async def modify(self, order_ref: str, *, limit_price: float | None = None, stop_price: float | None = None,
-                     quantity: int | None = None) -> api.PlaceReport: ...
-
-    async def kill_switch(self, action: api.KillAction, reason: str) -> api.KillSwitchReport: ...
-
-    @property
-    def positions_seq(self) -> object:
-        """Changes whenever :meth:`positions` may have changed."""
-        ...
-
-    def positions(self) -> api.Positions: ...
-
-    @property
-    def chains(self) -> ChainView | None:
-        """The engine's option chain as this view sees it (``None``: the engine has none)."""
-        ...
-
-    @property
-    def opportunities(self) -> OpportunitiesView | None:
-        """The engine's live arbitrage opportunities (``None``: the engine scans none)."""
-        ...
-
-    def ticket_backend(self) -> TicketBackend:
-        """What the order ticket needs from the engine."""
-        ...
-
-
 class ChainMirror:
     """The view's copy of the engine's option chain (:class:`ChainView`), kept from the
     :class:`~desk.engine.api.ChainState` stream; requests go to the engine through
@@ -396,7 +161,7 @@ PREVIEW_MAX_AGE = 0.25
 
 
 class RemoteTicket:
-    """The order ticket's :class:`TicketBackend` in an attached view: quotes and deltas
+    """The order ticket's :class:`~desk.engine.backend.TicketBackend` in an attached view: quotes and deltas
     from the view's copies, the preview, the what-if and the order from the engine."""
 
     def __init__(self, remote: RemoteDesk) -> None:
@@ -500,7 +265,6 @@ class RemoteDesk:
         self.quotes = QuoteStore()
         self.client_name = client
         self.client: EngineClient | None = None
-        self.welcome: api.Welcome | None = None
         self._listeners: list[Listener] = []
         self._watchlist: list[Instrument] = []
         self._state = ConnectionState.DISCONNECTED
@@ -523,8 +287,6 @@ class RemoteDesk:
         self._ticket = RemoteTicket(self)
         #: full states received (1 after attaching, 2 after the first re-attach...)
         self.snapshots = 0
-        #: set whenever a state was applied (tests wait on it)
-        self.updated = asyncio.Event()
 
     # --- reads --------------------------------------------------------------------------
 
@@ -615,7 +377,6 @@ class RemoteDesk:
         client.on_chain = self._chain.apply
         client.on_opportunities = self._opportunities.apply
         self.client = client
-        self.welcome = client.welcome
         self._mode = client.welcome.mode
         self._endpoint = client.welcome.endpoint
         client.send(api.WatchDesk(client.next_id(), VIEW_RATE_HZ))
@@ -732,7 +493,6 @@ class RemoteDesk:
                 self._emit(StatusEvent(n.level, n.text))
         if changed_state:
             self._emit(StateChanged(connection, self._endpoint if connection is ConnectionState.CONNECTED else ""))
-        self.updated.set()
 
     def _set_watchlist(self, instruments: list[Instrument]) -> None:
         ids = {i.con_id for i in instruments}

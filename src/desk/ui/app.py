@@ -1,7 +1,7 @@
 """The desk's Textual app, built by one factory for the CLI and for the tests.
 
 ``create_app(desk)`` returns a :class:`DeskApp` on a
-:class:`~desk.engine.view.DeskBackend`: everything the view reads from and asks of the
+:class:`~desk.engine.backend.DeskBackend`: everything the view reads from and asks of the
 engine (:class:`desk.engine.local.LocalDesk` when the engine runs in this process,
 :class:`desk.engine.view.RemoteDesk` in a view attached to an engine process).
 :mod:`desk.cli` builds the backend (``desk``, ``desk --attach``) and runs the app.
@@ -61,7 +61,7 @@ from desk.ui.widgets.status_bar import StatusBar
 from desk.ui.widgets.watchlist import Watchlist
 
 if TYPE_CHECKING:
-    from desk.engine.view import DeskBackend
+    from desk.engine.backend import DeskBackend
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +79,7 @@ class DeskApp(App[int]):
     """The desk: panes in ``#main``, a status bar and the key footer.
 
     Build it with :func:`create_app`. ``desk`` is the engine as the view sees it
-    (:class:`~desk.engine.view.DeskBackend`), ``settings`` the view's own (theme, keys);
+    (:class:`~desk.engine.backend.DeskBackend`), ``settings`` the view's own (theme, keys);
     ``clock`` (default: the backend's) drives the status bar clock and the ticks/s meter,
     so a :class:`~desk.domain.FrozenClock` freezes both.
     """
@@ -520,10 +520,7 @@ class DeskApp(App[int]):
     @work(group="orders", exit_on_error=False, description="modify an order")
     async def modify_order(self, order_ref: str, **change) -> None:
         """Send a modification of ``order_ref`` (limit_price, stop_price, quantity)."""
-        if self.desk.trading().live:
-            self._report("modify refused: live mode: cancel and enter a new order to confirm it", "error")
-            return
-        try:
+        try:  # the engine refuses a modification in live mode (it cannot be confirmed by typing)
             result = await self.desk.modify(order_ref, **change)
         except Exception as exc:
             self._asked_limit.pop(order_ref, None)

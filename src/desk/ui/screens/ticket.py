@@ -7,8 +7,8 @@ answers for the order still on screen. Enter submits through the router — the 
 to the gateway, where every gate and every check is applied again; the ticket closes
 only when the order was sent, otherwise it shows why not.
 
-The backend is :meth:`desk.engine.view.DeskBackend.ticket_backend`
-(:class:`desk.engine.local.TicketBackend` on the engine's order service).
+The backend is :meth:`desk.engine.backend.DeskBackend.ticket_backend`
+(:class:`desk.engine.local.LocalTicket` on the engine's order service).
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ WHAT_IF_DEBOUNCE = 0.3
 
 class TicketScreen(ModalScreen[Any]):
     """The ticket on ``instrument`` (see the module doc). ``backend``: the engine's
-    :class:`~desk.engine.view.TicketBackend`. Dismisses with the
+    :class:`~desk.engine.backend.TicketBackend`. Dismisses with the
     :class:`~desk.engine.api.PlaceReport` of a sent order, or ``None`` when closed."""
 
     DEFAULT_CSS = """

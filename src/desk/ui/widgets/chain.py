@@ -1,6 +1,6 @@
 """The option chain pane: calls | strike | puts, live, on the Line API (one cached Strip per row).
 
-Reads a :class:`~desk.engine.view.ChainView` (the engine's chain as this view sees it:
+Reads a :class:`~desk.engine.backend.ChainView` (the engine's chain as this view sees it:
 definitions, the window, quotes, desk's IV and Greeks computed by the engine's analytics)
 and draws, for the selected underlying and
 expiry, one line per strike of the window::
@@ -60,7 +60,7 @@ from desk.ui.widgets.chain_styles import CHAIN_COMPONENT_CLASSES, CHAIN_CSS, res
 if TYPE_CHECKING:
     from desk.domain.chain import ChainRow
     from desk.domain.chain import ChainFlush
-    from desk.engine.view import ChainView
+    from desk.engine.backend import ChainView
 
 # ChainColumn, SIDE_COLUMNS, row_width and visible_columns (chain_layout) re-exported
 __all__ = ["ChainColumn", "ChainPane", "SIDE_COLUMNS", "row_width", "visible_columns"]

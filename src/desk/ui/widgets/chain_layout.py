@@ -22,7 +22,7 @@ from desk.ui.widgets.smile import SmilePoint, smile_lines
 
 if TYPE_CHECKING:
     from desk.domain.chain import ChainRow
-    from desk.engine.view import ChainView
+    from desk.engine.backend import ChainView
 
 __all__ = [
     "BOTTOM_LINES",

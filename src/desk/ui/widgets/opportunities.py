@@ -1,6 +1,6 @@
 """The opportunities pane: live arbitrage opportunities of the chain on screen, best first.
 
-Reads a :class:`~desk.engine.view.OpportunitiesView` (what the engine's scanner found;
+Reads a :class:`~desk.engine.backend.OpportunitiesView` (what the engine's scanner found;
 the engine scans on its own timer, :mod:`desk.engine.analytics`) and draws one line per opportunity, ranked by total edge after costs::
 
     RISKLESS  7 live · 2 gone · 3 at risk (r)  kind: all  min edge: $0  underlying: all   SIMULATED
@@ -55,7 +55,7 @@ from desk.ui.messages import ComboSelected
 
 if TYPE_CHECKING:
     from desk.domain.opportunity import Tracked
-    from desk.engine.view import OpportunitiesView
+    from desk.engine.backend import OpportunitiesView
 
 __all__ = ["EDGE_STEPS", "RISK_WORDS", "VIEWS", "OpportunitiesPane", "combo_intent", "risk_text"]
 
