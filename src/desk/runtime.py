@@ -122,11 +122,22 @@ class Runtime:
 
         Raises :class:`RuntimeStartError` when the simulator cannot listen or the
         recorder / publisher cannot be configured (a database that is merely down is
-        not an error: the recorder spools until it comes back).
+        not an error: the recorder spools until it comes back); what had started is
+        stopped again first.
         """
         if self.started:
             return
         self.started = True
+        try:
+            await self._start()
+        except BaseException:
+            # nothing half-started: a desk whose metrics port was taken must not go on
+            # connected to the gateway with a "could not start" on screen
+            with contextlib.suppress(Exception):
+                await self.stop()
+            raise
+
+    async def _start(self) -> None:
         s = self.settings
         if s.embedded_sim:
             from desk.sim import EmbeddedSim
@@ -134,7 +145,7 @@ class Runtime:
             sim_kwargs: dict = {"option_source": self.opportunities.sim_option_source()}
             if s.sim_replay:
                 sim_kwargs = await self._replay_kwargs()
-            self.sim = EmbeddedSim(host="127.0.0.1", port=0, seed=s.sim_seed, **sim_kwargs)
+            self.sim = EmbeddedSim(host="127.0.0.1", port=0, seed=s.sim_seed, paused=s.sim_paused, **sim_kwargs)
             try:
                 port = await asyncio.to_thread(self.sim.start)
             except OSError as exc:

@@ -140,6 +140,10 @@ class Settings(BaseSettings):
     sim_seed: int = 7
     """Seed of the simulator's synthetic market (same seed, same market)."""
 
+    sim_paused: bool = False
+    """The embedded simulator's market stands still after the opening quotes (screenshots,
+    demos, step-by-step tests); marketable orders fill, resting ones wait."""
+
     sim_mispricing_rate: float = Field(default=0.0, ge=0, le=600)
     """Simulated option mispricings injected per minute by the embedded simulator (0: none),
     so the opportunities pane can be shown working; each lasts a few seconds and is

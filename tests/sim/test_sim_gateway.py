@@ -353,3 +353,40 @@ async def test_all_universe_symbols_qualify(ib: IB) -> None:
     contracts = [Stock(s, "SMART", "USD") for s in UNIVERSE]
     result = await ib.qualifyContractsAsync(*contracts)
     assert [c.conId for c in result] == [s.con_id for s in UNIVERSE.values()]
+
+
+async def test_a_paused_market_stands_still_until_stepped_or_resumed() -> None:
+    """``paused``: each line gets its opening quote and then nothing moves while the
+    market timer runs; ``step()`` by hand moves it once; clearing ``paused`` resumes it."""
+    gw = SimGateway(seed=7, tick_interval=0.01, paused=True)
+    await gw.start()
+    ib = IB()
+    try:
+        await ib.connectAsync("127.0.0.1", gw.port, clientId=5)
+        [spy] = await ib.qualifyContractsAsync(Stock("SPY", "SMART", "USD"))
+        ticker = ib.reqMktData(spy)
+        while not (ticker.bid > 0 and ticker.last > 0):
+            await asyncio.wait_for(ticker.updateEvent, 5)
+        sent, timer = gw.ticks_sent, gw.timer_ticks
+        while gw.timer_ticks < timer + 20:  # twenty periods of the market timer
+            await asyncio.sleep(0.01)
+        assert gw.ticks_sent == sent  # paused: the timer ran and sent nothing
+
+        def shown():
+            return ticker.bid, ticker.ask, ticker.last, ticker.bidSize, ticker.askSize, ticker.volume
+
+        opening = shown()
+        steps = 1
+        while gw.step() == 0:  # a 0.01 s step moves nothing now and then
+            steps += 1
+            assert steps < 200
+        while shown() == opening:
+            await asyncio.wait_for(ticker.updateEvent, 5)
+        stepped = gw.ticks_sent
+        gw.paused = False
+        while gw.ticks_sent == stepped:
+            await asyncio.sleep(0.01)
+        assert gw.ticks_sent > stepped  # resumed
+    finally:
+        ib.disconnect()
+        await gw.stop()

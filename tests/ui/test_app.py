@@ -1,112 +1,101 @@
-"""The desk app: add / remove symbols, help, themes, status bar, start errors, quit."""
+"""The desk app on the real engine (Runtime over the embedded simulator, ib_async over the
+TWS protocol): add / remove symbols, help, themes, status bar, start errors, quit."""
 
 from __future__ import annotations
 
-from ui_testlib import FakeRuntime, make_settings
-from desk.domain import ConnectionState, StatusEvent
-from desk.runtime import RuntimeStartError
+import re
+import socket
+
+from desk.domain import ConnectionState, FrozenClock
 from desk.settings import Mode
-from ui_testlib import desk_app
 from desk.ui.screens.add_symbol import AddSymbolScreen
 from desk.ui.screens.help import HelpScreen
 from screen_text import screen_text
+from trading_stack import sim_desk, wait_for
+from ui_testlib import FROZEN_AT, desk_app
 
 SIZE = (120, 36)
-
-
-def _app(runtime):
-    return desk_app(runtime)
+SIX = ["SPY", "QQQ", "IWM", "AAPL", "MSFT", "NVDA"]
 
 
 def _symbols(app) -> list[str]:
     return [i.symbol for i in app.watchlist.instruments]
 
 
-async def test_add_symbol_success(runtime):
-    app = _app(runtime)
-    async with app.run_test(size=SIZE) as pilot:
-        await pilot.pause()
+def _said(app, text: str) -> bool:
+    """The desk said ``text`` (in the status bar, kept in the event log: the chain's own
+    messages may have replaced it in the status bar since)."""
+    return any(e.text == text for e in app.events.events)
+
+
+def _desk(tmp_path, **overrides):
+    overrides.setdefault("watchlist", SIX)
+    return sim_desk(tmp_path, size=overrides.pop("size", SIZE), **overrides)
+
+
+async def test_add_symbol_success(tmp_path):
+    async with _desk(tmp_path) as (app, pilot, runtime):
         await pilot.press("a")
-        await pilot.pause()
-        assert isinstance(app.screen, AddSymbolScreen)
+        await wait_for(lambda: isinstance(app.screen, AddSymbolScreen), pilot, "the add-symbol dialog")
         await pilot.press("t", "s", "l", "a", "enter")
-        await app.workers.wait_for_complete()
-        await pilot.pause()
-        assert runtime.broker.calls[-1] == ("add", "TSLA")
+        await wait_for(lambda: _said(app, "added TSLA"), pilot, lambda: app.status_bar.message)
+        assert [i.symbol for i in runtime.broker.watchlist][-1] == "TSLA"  # the engine's watchlist
         assert _symbols(app)[-1] == "TSLA"
         assert app.watchlist.highlighted.symbol == "TSLA"
-        assert app.status_bar.message == "added TSLA"
-        assert "TSLA" in screen_text(app)
+        await wait_for(lambda: "TSLA" in screen_text(app), pilot, "TSLA on screen")
 
 
-async def test_add_unknown_symbol_shows_the_error_and_changes_nothing(runtime):
-    app = _app(runtime)
-    async with app.run_test(size=SIZE) as pilot:
-        await pilot.pause()
+async def test_add_unknown_symbol_shows_the_error_and_changes_nothing(tmp_path):
+    async with _desk(tmp_path) as (app, pilot, runtime):
         rows_before = _symbols(app)
         cursor_before = app.watchlist.cursor_row
         await pilot.press("plus")
         await pilot.press(*"XYZ", "enter")
-        await app.workers.wait_for_complete()
-        await pilot.pause()
         expected = "XYZ: unknown symbol (IB error 200: No security definition has been found for the request)"
-        assert app.status_bar.message == expected and app.status_bar.message_level == "error"
+        await wait_for(lambda: _said(app, expected), pilot, lambda: app.status_bar.message)
+        assert any(e.text == expected and e.level == "error" for e in app.events.events)
         assert any(n.message == expected and n.severity == "error" for n in app._notifications)
-        assert _symbols(app) == rows_before
+        assert _symbols(app) == rows_before == [i.symbol for i in runtime.broker.watchlist]
         assert app.watchlist.cursor_row == cursor_before
-        assert "XYZ: unknown symbol" in screen_text(app)
+        await wait_for(lambda: "XYZ: unknown symbol" in screen_text(app), pilot, "the error on screen")
 
 
-async def test_add_symbol_already_there_typed_with_q(runtime):
-    """Typing q in the dialog types it (no quit); a duplicate is the broker's error."""
-    app = _app(runtime)
-    async with app.run_test(size=SIZE) as pilot:
-        await pilot.pause()
+async def test_add_symbol_already_there_typed_with_q(tmp_path):
+    """Typing q in the dialog types it (no quit); a duplicate is the engine's error."""
+    async with _desk(tmp_path) as (app, pilot, runtime):
         await pilot.press("a", "q", "q", "q", "enter")
-        await app.workers.wait_for_complete()
-        await pilot.pause()
-        assert app.is_running and runtime.stopped == 0
-        assert runtime.broker.calls == [("add", "QQQ")]
-        assert app.status_bar.message == "QQQ is already in the watchlist"
+        await wait_for(lambda: _said(app, "QQQ is already in the watchlist"), pilot, lambda: app.status_bar.message)
+        assert app.is_running and runtime.broker.state is ConnectionState.CONNECTED
         assert _symbols(app).count("QQQ") == 1
+        assert [i.symbol for i in runtime.broker.watchlist] == SIX
 
 
-async def test_add_symbol_dialog_rejects_bad_format_and_escape_cancels(runtime):
-    app = _app(runtime)
-    async with app.run_test(size=SIZE) as pilot:
-        await pilot.pause()
+async def test_add_symbol_dialog_rejects_bad_format_and_escape_cancels(tmp_path):
+    async with _desk(tmp_path) as (app, pilot, runtime):
         await pilot.press("a", "1", "2", "enter")
-        await pilot.pause()
+        await wait_for(lambda: "is not a symbol" in screen_text(app), pilot, "the dialog's complaint")
         assert isinstance(app.screen, AddSymbolScreen)
-        assert "is not a symbol" in screen_text(app)
         await pilot.press("escape")
-        await pilot.pause()
-        assert not isinstance(app.screen, AddSymbolScreen)
-        assert runtime.broker.calls == []
+        await wait_for(lambda: not isinstance(app.screen, AddSymbolScreen), pilot, "the dialog closed")
+        assert [i.symbol for i in runtime.broker.watchlist] == SIX  # nothing reached the engine
+        assert app.status_bar.message_level != "error"
 
 
-async def test_remove_highlighted_symbol(runtime):
-    app = _app(runtime)
-    async with app.run_test(size=SIZE) as pilot:
-        await pilot.pause()
+async def test_remove_highlighted_symbol(tmp_path):
+    async with _desk(tmp_path) as (app, pilot, runtime):
         await pilot.press("down")  # QQQ
         await pilot.press("d")
-        await app.workers.wait_for_complete()
-        await pilot.pause()
-        assert runtime.broker.calls == [("remove", "QQQ")]
+        await wait_for(lambda: _said(app, "removed QQQ"), pilot, lambda: app.status_bar.message)
         assert "QQQ" not in _symbols(app)
-        assert app.status_bar.message == "removed QQQ"
+        assert "QQQ" not in [i.symbol for i in runtime.broker.watchlist]
         assert app.watchlist.highlighted.symbol == "IWM"  # same row index
         await pilot.press("delete")
-        await app.workers.wait_for_complete()
-        await pilot.pause()
-        assert _symbols(app) == ["SPY", "AAPL", "MSFT", "NVDA"]
+        await wait_for(lambda: _symbols(app) == ["SPY", "AAPL", "MSFT", "NVDA"], pilot, lambda: _symbols(app))
+        assert [i.symbol for i in runtime.broker.watchlist] == ["SPY", "AAPL", "MSFT", "NVDA"]
 
 
-async def test_help_opens_and_closes(runtime):
-    app = _app(runtime)
-    async with app.run_test(size=SIZE) as pilot:
-        await pilot.pause()
+async def test_help_opens_and_closes(tmp_path):
+    async with _desk(tmp_path, quoted=False) as (app, pilot, _):
         await pilot.press("question_mark")
         await pilot.pause()
         assert isinstance(app.screen, HelpScreen)
@@ -124,8 +113,12 @@ async def test_help_opens_and_closes(runtime):
         assert not isinstance(app.screen, HelpScreen)
 
 
-async def test_every_binding_is_in_the_help(runtime):
-    app = _app(runtime)
+async def test_every_binding_is_in_the_help(tmp_path):
+    from desk.runtime import Runtime
+    from trading_stack import trading_settings
+    from ui_testlib import desk_app
+
+    app = desk_app(Runtime(trading_settings(tmp_path)))
     sections = dict(app.help_sections())
     descriptions = {text for rows in sections.values() for _, text in rows}
     from desk.ui.widgets.watchlist import Watchlist
@@ -134,10 +127,8 @@ async def test_every_binding_is_in_the_help(runtime):
         assert binding.tooltip in descriptions
 
 
-async def test_theme_from_settings_and_switch(runtime):
-    app = _app(runtime)
-    async with app.run_test(size=SIZE) as pilot:
-        await pilot.pause()
+async def test_theme_from_settings_and_switch(tmp_path):
+    async with _desk(tmp_path) as (app, pilot, _):
         assert app.theme == "desk-dark"
         assert {"desk-dark", "desk-light"} <= set(app.available_themes)
         app.theme = "desk-light"
@@ -150,10 +141,8 @@ async def test_theme_from_settings_and_switch(runtime):
         assert "SPY" in screen_text(app)
 
 
-async def test_theme_switch_via_command_palette(runtime):
-    app = _app(runtime)
-    async with app.run_test(size=SIZE) as pilot:
-        await pilot.pause()
+async def test_theme_switch_via_command_palette(tmp_path):
+    async with _desk(tmp_path, quoted=False) as (app, pilot, _):
         await pilot.press("ctrl+p")
         await pilot.pause()
         await pilot.press(*"theme")
@@ -167,90 +156,103 @@ async def test_theme_switch_via_command_palette(runtime):
         assert app.theme == "desk-light"
 
 
-async def test_unknown_theme_warns_and_falls_back():
-    runtime = FakeRuntime(make_settings(theme="no-such-theme"))
-    app = _app(runtime)
-    async with app.run_test(size=SIZE) as pilot:
-        await pilot.pause()
+async def test_unknown_theme_warns_and_falls_back(tmp_path):
+    async with _desk(tmp_path, quoted=False, theme="no-such-theme") as (app, pilot, _):
         assert app.theme == "desk-dark"
-        assert any("unknown theme 'no-such-theme'" in n.message and n.severity == "warning" for n in app._notifications)
+        await wait_for(lambda: any("unknown theme 'no-such-theme'" in n.message and n.severity == "warning"
+                                   for n in app._notifications), pilot, "the warning")
 
 
 async def test_bad_theme_file_warns_and_the_desk_runs(tmp_path):
-    (tmp_path / "broken.toml").write_text("name = 'broken'\nprimary = 'not-a-colour'\n")
-    (tmp_path / "ok.toml").write_text("name = 'mine'\nprimary = '#336699'\n")
-    runtime = FakeRuntime(make_settings(themes_dir=tmp_path, theme="mine"))
-    app = _app(runtime)
-    async with app.run_test(size=SIZE) as pilot:
-        await pilot.pause()
+    themes = tmp_path / "themes"
+    themes.mkdir()
+    (themes / "broken.toml").write_text("name = 'broken'\nprimary = 'not-a-colour'\n")
+    (themes / "ok.toml").write_text("name = 'mine'\nprimary = '#336699'\n")
+    async with _desk(tmp_path, quoted=False, themes_dir=themes, theme="mine") as (app, pilot, _):
         assert app.theme == "mine"
-        assert any("broken.toml" in n.message for n in app._notifications)
+        await wait_for(lambda: any("broken.toml" in n.message for n in app._notifications), pilot, "the warning")
 
 
-async def test_status_bar_shows_mode_connection_and_counters(runtime):
-    app = _app(runtime)
-    async with app.run_test(size=SIZE) as pilot:
-        await pilot.pause()
-        status_line = screen_text(app).splitlines()[-2]
-        for expected in ("SIM", "● connected", "127.0.0.1:4002", "ticks/s", "rec 1,234 (56 queued)", "09:45:00 ET"):
-            assert expected in status_line
-        runtime.broker.set_state(ConnectionState.RECONNECTING, "connection to the gateway lost")
-        await pilot.pause()
-        status_line = screen_text(app).splitlines()[-2]
-        assert "reconnecting…" in status_line and "connection to the gateway lost" in status_line
-        assert app.status_bar.query_one("#status-connection").has_class("-reconnecting")
-        runtime.broker.emit(StatusEvent("error", "IB 354: Requested market data is not subscribed", 354))
-        await pilot.pause()
-        assert app.status_bar.message == "IB 354: Requested market data is not subscribed"
-        assert any(n.severity == "error" for n in app._notifications)
+async def test_status_bar_shows_mode_connection_and_counters(tmp_path):
+    clock = FrozenClock(FROZEN_AT)
+    async with _desk(tmp_path, clock=clock, record=True) as (app, pilot, runtime):
+        await wait_for(lambda: runtime.recorder.stats.written > 0, pilot, "rows written")
+
+        def status_line() -> str:
+            app._refresh_status()
+            return screen_text(app).splitlines()[-2]
+
+        await wait_for(lambda: re.search(r"rec [1-9][\d,]* \(\d[\d,]* queued\)", status_line()), pilot,
+                       status_line)
+        line = status_line()
+        for expected in ("SIM", "● connected", f"127.0.0.1:{runtime.sim.port}", "ticks/s", "09:45:00 ET"):
+            assert expected in line, line
+        runtime.sim.drop_clients()  # the gateway drops the connection: the desk says so, then reconnects
+        await wait_for(lambda: any("reconnecting" in e.text for e in app.events.events), pilot,
+                       lambda: [e.text for e in app.events.events])
+        await wait_for(lambda: runtime.broker.state is ConnectionState.CONNECTED, pilot, "connected again")
+        await wait_for(lambda: "● connected" in status_line(), pilot, status_line)
 
 
-async def test_live_mode_badge_and_frame():
-    runtime = FakeRuntime(make_settings(mode=Mode.LIVE))
-    app = _app(runtime)
-    async with app.run_test(size=SIZE) as pilot:
-        await pilot.pause()
-        assert "LIVE" in screen_text(app).splitlines()[-2]
+async def test_live_mode_badge_and_frame(tmp_path):
+    with socket.socket() as closed:  # a port nothing listens on: the live desk keeps trying
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    async with _desk(tmp_path, quoted=False, mode=Mode.LIVE, ib_port=port) as (app, pilot, runtime):
+        await wait_for(lambda: "LIVE" in screen_text(app).splitlines()[-2], pilot, lambda: screen_text(app))
         assert app.status_bar.query_one("#status-mode").has_class("-live")
         assert app.has_class("-mode-live")
+        assert runtime.sim is None  # a live desk never starts the simulator
 
 
-async def test_ticks_per_second_follows_the_clock(runtime):
-    app = _app(runtime)
-    async with app.run_test(size=SIZE) as pilot:
-        await pilot.pause()
-        app._refresh_status()
-        runtime.quotes.ticks_seen += 500
-        runtime.clock.advance(1.0)
-        app._refresh_status()
-        await pilot.pause()
-        assert "500 ticks/s" in screen_text(app)
+async def test_ticks_per_second_follows_the_clock(tmp_path):
+    """The meter moves only with the desk's clock (frozen here): each refresh after the
+    clock advanced shows the ticks since the last one, smoothed as RateMeter documents."""
+    from desk.ui.formatting import fmt_rate
+
+    clock = FrozenClock(FROZEN_AT)
+    async with _desk(tmp_path, clock=clock) as (app, pilot, runtime):
+        meter = app._rate
+        rates = []
+        for _ in range(2):
+            before = runtime.quotes.ticks_seen
+            app._refresh_status()  # the clock has not moved: the meter stays where it is
+            assert meter.rate == (rates[-1] if rates else meter.rate)
+            await wait_for(lambda b=before: runtime.quotes.ticks_seen >= b + 5, pilot, "more ticks")
+            counted, last = runtime.quotes.ticks_seen, meter._last[0]
+            clock.advance(1.0)
+            app._refresh_status()
+            instant = counted - last
+            expected = instant if not rates or rates[-1] == 0 else meter.alpha * instant + (1 - meter.alpha) * rates[-1]
+            assert meter.rate == expected
+            rates.append(expected)
+            await pilot.pause()
+            assert f"{fmt_rate(expected)} ticks/s" in screen_text(app)
 
 
-async def test_start_error_is_a_message_not_a_traceback():
-    runtime = FakeRuntime(
-        make_settings(),
-        start_error=RuntimeStartError("simulator: cannot listen on 127.0.0.1: [Errno 98] Address in use"),
-    )
-    app = _app(runtime)
-    async with app.run_test(size=SIZE) as pilot:
-        await app.workers.wait_for_complete()
-        await pilot.pause()
-        assert app.is_running
-        assert app.status_bar.message.startswith("could not start: simulator: cannot listen")
-        assert any(n.severity == "error" for n in app._notifications)
-        assert "Traceback" not in screen_text(app)
+async def test_start_error_is_a_message_not_a_traceback(tmp_path):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        async with _desk(tmp_path, quoted=False, metrics_port=port) as (app, pilot, _):
+            await wait_for(lambda: app.status_bar.message.startswith("could not start:"), pilot,
+                           lambda: app.status_bar.message)
+            assert app.is_running
+            assert app.status_bar.message.startswith(f"could not start: metrics: cannot listen on 127.0.0.1:{port}")
+            assert any(n.severity == "error" for n in app._notifications)
+            assert "Traceback" not in screen_text(app)
 
 
-async def test_quit_stops_the_runtime_once(runtime):
-    app = _app(runtime)
-    async with app.run_test(size=SIZE) as pilot:
-        await pilot.pause()
-        assert runtime.started == 1
+async def test_quit_stops_the_engine(tmp_path):
+    async with _desk(tmp_path) as (app, pilot, runtime):
+        sim = runtime.sim
+        assert sim.clients == 1
         await pilot.press("q")
-        await pilot.pause(0.2)
-    assert runtime.stopped == 1
+        await wait_for(lambda: not app.is_running, pilot, "the app gone")
     assert app.return_code == 0
+    assert runtime.broker.state is ConnectionState.DISCONNECTED
+    assert runtime.sim is None and (sim.gateway is None or not sim.gateway.running)  # the simulator stopped too
 
 
 async def test_every_pane_keeps_rows_at_100x30(tmp_path):
@@ -275,9 +277,8 @@ async def test_every_pane_keeps_rows_at_100x30(tmp_path):
         assert not app.has_class("-short") and app.chain.region.height > heights["chain"]
 
 
-async def test_the_help_scrolls_by_keyboard_on_a_short_terminal(runtime):
-    app = _app(runtime)
-    async with app.run_test(size=(100, 30)) as pilot:
+async def test_the_help_scrolls_by_keyboard_on_a_short_terminal(tmp_path):
+    async with _desk(tmp_path, quoted=False, size=(100, 30)) as (app, pilot, _):
         await pilot.press("question_mark")
         await pilot.pause()
         assert isinstance(app.screen, HelpScreen)

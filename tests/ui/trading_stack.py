@@ -34,18 +34,30 @@ async def wait_for(predicate, pilot, what="condition", timeout: float = 30.0) ->
 
 
 @asynccontextmanager
+async def sim_desk(tmp_path: Path, *, size=SIZE, clock=None, message_hook=None, quoted: bool = True, **overrides):
+    """(app, pilot, runtime): the desk from the factory over the real engine
+    (:class:`Runtime` and its embedded simulator, ib_async over the TWS protocol) with
+    ``trading_settings(tmp_path, **overrides)``; with ``quoted`` (the default) it yields once
+    the gateway is connected, the orders reconciled and every watchlist row quoted."""
+    runtime = Runtime(trading_settings(tmp_path, **overrides), clock=clock)
+    app = desk_app(runtime)
+    async with app.run_test(size=size, message_hook=message_hook) as pilot:
+        if quoted:
+            await wait_for(lambda: runtime.broker.state is ConnectionState.CONNECTED and runtime.orders.ready, pilot,
+                           "connected and reconciled")
+            await wait_for(lambda: len(app.watchlist.instruments) == len(runtime.broker.watchlist), pilot,
+                           "watchlist rows")
+
+            def every_row_quoted() -> bool:
+                return all((q := runtime.quotes.get(i.con_id)) is not None and q.bid > 0 and q.ask > 0
+                           for i in runtime.broker.watchlist)
+
+            await wait_for(every_row_quoted, pilot, "quotes")
+        yield app, pilot, runtime
+
+
+@asynccontextmanager
 async def trading_desk(tmp_path: Path, **overrides):
     """(app, pilot, runtime) connected, reconciled, with SPY and AAPL quoting."""
-    runtime = Runtime(trading_settings(tmp_path, **overrides))
-    app = desk_app(runtime)
-    async with app.run_test(size=SIZE) as pilot:
-        await wait_for(lambda: runtime.broker.state is ConnectionState.CONNECTED and runtime.orders.ready, pilot,
-                       "connected and reconciled")
-        await wait_for(lambda: len(app.watchlist.instruments) == 2, pilot, "watchlist rows")
-
-        def quoted() -> bool:
-            return all((q := runtime.quotes.get(i.con_id)) is not None and q.bid > 0 and q.ask > 0
-                       for i in runtime.broker.watchlist)
-
-        await wait_for(quoted, pilot, "quotes")
+    async with sim_desk(tmp_path, **overrides) as (app, pilot, runtime):
         yield app, pilot, runtime

@@ -99,6 +99,9 @@ class SimGateway:
       gateway starts, so that they survive a restart and a crash (``kill -9``); see
       :mod:`desk.sim.journal`. Default None: a restart starts afresh (order ids and
       permIds still grow, seeded from the wall clock).
+    * ``paused``: start with the market standing still (:attr:`paused`): every line gets
+      its opening quote and nothing moves until ``paused`` is cleared or :meth:`step` is
+      called; orders are matched on steps, so a resting order waits too.
     """
 
     def __init__(
@@ -121,6 +124,7 @@ class SimGateway:
         cash: float = 1_000_000.0,
         market_hours: bool = False,
         state_file: str | os.PathLike[str] | None = None,
+        paused: bool = False,
     ) -> None:
         if tick_interval <= 0:
             raise ValueError("tick_interval must be positive")
@@ -134,6 +138,10 @@ class SimGateway:
         self.clock = clock or Clock()
         self.tick_interval = float(tick_interval)
         self.speed = float(speed)
+        #: the market timer does not step while set (quotes stand at their last values;
+        #: :meth:`step` by hand still advances them): screenshots, demos, step-by-step tests
+        self.paused = bool(paused)
+        self.timer_ticks = 0  # market timer periods run (stepped or, paused, skipped)
         span = self.tick_interval * self.speed  # market seconds per timer tick
         self._steps_per_tick = max(1, math.ceil(span / MAX_STEP_DT - 1e-9))
         self._step_dt = span / self._steps_per_tick
@@ -385,6 +393,10 @@ class SimGateway:
             delay = next_t - loop.time()
             if delay > 0:
                 await asyncio.sleep(delay)
+            self.timer_ticks += 1
+            if self.paused:
+                next_t = loop.time() + interval
+                continue
             try:
                 self.step()
             except Exception:

@@ -154,6 +154,7 @@ class Watchlist(ScrollView, can_focus=True):
         #: conIds whose line is stale (silent while its market is open): ``~`` after the symbol
         self.stale: frozenset[int] = frozenset()
         self._flash: dict[int, list[int]] = {}  # conId -> [flushes left, direction]
+        self._unseen: set[int] = set()  # rows whose first last the flushes have not seen
         self._cursor = 0
         self._selected_con_id: int | None = None
         #: rows rebuilt since construction (for tests and measurements)
@@ -198,6 +199,9 @@ class Watchlist(ScrollView, can_focus=True):
         for store in (self._cache, self._seen_last, self._flash):
             for con_id in [c for c in store if c not in keep]:
                 del store[con_id]
+        # rows whose first last price the flush has not seen yet (it may come before the row
+        # exists, and its dirty mark is then gone): checked each flush, so the next move flashes
+        self._unseen = {c for c in keep if (last := self._seen_last.get(c)) is None or last != last}
         if current is not None and current.con_id in self._index:
             self._cursor = self._index[current.con_id]
         else:
@@ -228,6 +232,12 @@ class Watchlist(ScrollView, can_focus=True):
         the number of rows refreshed.
         """
         refresh: set[int] = set()
+        if self._unseen:
+            for con_id in list(self._unseen):
+                quote = self.quotes.get(con_id)
+                if quote is not None and quote.last == quote.last:
+                    self._seen_last[con_id] = quote.last
+                    self._unseen.discard(con_id)
         for con_id in [c for c, state in self._flash.items() if state[0] > 0]:
             state = self._flash[con_id]
             state[0] -= 1
@@ -244,6 +254,8 @@ class Watchlist(ScrollView, can_focus=True):
             if previous is not None and last == last and previous == previous and last != previous:
                 self._flash[con_id] = [FLASH_FLUSHES, 1 if last > previous else -1]
             self._seen_last[con_id] = last
+            if last == last:
+                self._unseen.discard(con_id)
         for con_id in refresh:
             self._refresh_row(self._index[con_id])
         return len(refresh)
