@@ -10,11 +10,18 @@ two shapes measured in the same run:
   the chain's IV and Greeks, the arbitrage scan and the widgets);
 * desk: the terminal view here and the engine in its own process (`desk`'s default).
 
-Per run: ticks/s the engine recorded (rows in the tick store over the run), and
-``--presses``
-times each: send ``?`` (help screen) or ``b`` (order ticket) through the pty and time
-until the bytes that draw it arrive (its title text), then Escape and a pause. Prints
-p50 / p90 / max per key and the ratio baseline / desk.
+Per run, over the measured window (after ``--warmup``, through the key presses):
+
+* the feed: tick messages/s the simulator sent (``desk sim ctl status``, start and end of
+  the window), ticks/s the engine decoded, rows/s it recorded, and the loss (ticks
+  received minus rows written, from the engine's last log line; the one-process desk
+  prints none, so n/a);
+* the view's event-loop lag and frame time, p50 / p99 (``bench/view_probe.py`` runs the
+  desk with a 5 ms timer on the view's loop and a stopwatch around Textual's screen
+  updates);
+* keystroke-to-paint, ``--presses`` times each: send ``?`` (help screen) or ``b`` (order
+  ticket) through the pty and time until the bytes that draw it arrive (its title text),
+  then Escape and a pause; p50 / p90 / max per key and the ratio baseline / desk.
 
 Usage: python bench/ui_lag.py [--speeds 1,50,200] [--presses 15] [--warmup 4]
 """
@@ -23,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import fcntl
+import json
 import os
 import pty
 import re
@@ -41,6 +49,24 @@ from pathlib import Path
 
 ANSI = re.compile(rb"\x1b\[[0-9;?<>=]*[ -/]*[@-~]|\x1b[()][0-9A-Za-z]|\x1b[=>78]|\x1b\][^\x07]*\x07")
 KEYS = {"help": (b"?", "PgUp PgDn scroll"), "ticket": (b"b", "Order ticket:")}
+PROBE = Path(__file__).with_name("view_probe.py")
+ENGINE_COUNTS = re.compile(r"received (\d+)\s+written (\d+)")
+
+
+def _sim_sent(port: int) -> int | None:
+    """Tick messages the simulator on ``port`` has sent so far (``desk sim ctl status``)."""
+    out = subprocess.run([sys.executable, "-m", "desk", "sim", "ctl", "--port", str(port), "status"],
+                         capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL)
+    m = re.search(r"tick messages sent (\d+)", out.stdout)
+    return int(m.group(1)) if m else None
+
+
+def _pcts(values: list[float]) -> tuple[float, float]:
+    """(p50, p99) in milliseconds of ``values`` in seconds."""
+    if not values:
+        return float("nan"), float("nan")
+    values = sorted(values)
+    return values[len(values) // 2] * 1000, values[min(len(values) - 1, int(len(values) * 0.99))] * 1000
 
 
 def _free_port() -> int:
@@ -100,13 +126,14 @@ def run(shape: str, speed: float, presses: int, warmup: float) -> dict[str, obje
     env = {k: v for k, v in os.environ.items() if not k.startswith("DESK_")}
     env.update(DESK_MODE="sim", DESK_IB_PORT=str(port), DESK_DATABASE_URL=f"sqlite:///{tmp / 'desk.sqlite3'}",
                DESK_ENGINE_SOCKET=str(tmp / "s" / "engine.sock"), DESK_KILL_SWITCH_FILE=str(tmp / "kill"),
-               DESK_SPOOL_DIR=str(tmp / "spool"), DESK_WORKSPACE_FILE=str(tmp / "ws.json"), TERM="xterm-256color")
+               DESK_SPOOL_DIR=str(tmp / "spool"), DESK_WORKSPACE_FILE=str(tmp / "ws.json"), TERM="xterm-256color",
+               DESK_BENCH_VIEW_STATS=str(tmp / "view.json"))
     if shape == "baseline":
         env["DESK_ENGINE_API"] = "0"
     master, slave = pty.openpty()
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 50, 200, 0, 0))
     time.sleep(0.5)  # the simulator listening
-    desk = subprocess.Popen([sys.executable, "-m", "desk"], stdin=slave, stdout=slave, stderr=slave, env=env,
+    desk = subprocess.Popen([sys.executable, str(PROBE)], stdin=slave, stdout=slave, stderr=slave, env=env,
                             start_new_session=True)
     os.close(slave)
     screen = Screen(master)
@@ -114,8 +141,9 @@ def run(shape: str, speed: float, presses: int, warmup: float) -> dict[str, obje
     try:
         if screen.first_after(0.0, "ticks/s", 60) is None:
             raise RuntimeError("the desk did not come up")
-        started = time.perf_counter()
         time.sleep(warmup)
+        started, sent0 = time.perf_counter(), _sim_sent(port)
+        window0 = time.monotonic()
         for name, (key, marker) in KEYS.items():
             lags = []
             for _ in range(presses):
@@ -127,12 +155,29 @@ def run(shape: str, speed: float, presses: int, warmup: float) -> dict[str, obje
                 os.write(master, b"\x1b")
                 time.sleep(0.4)
             out[name] = lags
+        sent1, elapsed = _sim_sent(port), time.perf_counter() - started
+        window1 = time.monotonic()
+        with sqlite3.connect(tmp / "desk.sqlite3") as con:
+            rows0 = con.execute("select count(*) from ticks").fetchone()[0]
         os.write(master, b"q")
         desk.wait(timeout=60)
-        # what the engine decoded and recorded: the rows in the tick store over the run
+        out["sent_s"] = (sent1 - sent0) / elapsed if sent0 is not None and sent1 is not None else float("nan")
+        # what the engine decoded and recorded: the rows in the tick store (rows0 at the
+        # window's end, so the final flush does not count), the engine's own counts at exit
         with sqlite3.connect(tmp / "desk.sqlite3") as con:
             rows = con.execute("select count(*) from ticks").fetchone()[0]
-        out["ticks_s"] = f"{rows / (time.perf_counter() - started):,.0f}"
+        out["rows_s"] = rows0 / (elapsed + warmup)
+        log = tmp / "s" / "engine.log"
+        counts = ENGINE_COUNTS.findall(log.read_text()) if log.exists() else []
+        if counts:
+            received, written = map(int, counts[-1])
+            out["loss"] = f"{received - written:,} of {received:,}"
+        else:
+            out["loss"] = "n/a"
+        out["rows"] = rows
+        stats = json.loads((tmp / "view.json").read_text())
+        for name in ("lag", "frame"):
+            out[name] = _pcts([v for t, v in stats[name] if window0 <= t <= window1])
     finally:
         screen.alive = False
         if desk.poll() is None:
@@ -159,8 +204,11 @@ def main() -> int:
     for speed in [float(s) for s in args.speeds.split(",")]:
         results = {shape: run(shape, speed, args.presses, args.warmup) for shape in ("baseline", "desk")}
         for shape, r in results.items():
-            print(f"speed {speed:>5g}  {shape:8}  ticks/s {r['ticks_s']:>7}  "
-                  + "  ".join(f"{k}: {_fmt(r[k])}" for k in KEYS), flush=True)
+            lag, frame = r["lag"], r["frame"]
+            print(f"speed {speed:>5g}  {shape:8}  sim sent {r['sent_s']:>7,.0f} msg/s  recorded {r['rows_s']:>7,.0f} rows/s  "
+                  f"loss {r['loss']}  view lag p50 {lag[0]:5.1f} p99 {lag[1]:6.1f} ms  "
+                  f"frame p50 {frame[0]:5.1f} p99 {frame[1]:6.1f} ms", flush=True)
+            print(f"speed {speed:>5g}  {shape:8}  " + "  ".join(f"{k}: {_fmt(r[k])}" for k in KEYS), flush=True)
         for k in KEYS:
             b, d = results["baseline"][k], results["desk"][k]
             if b and d:

@@ -145,7 +145,10 @@ class Runtime:
             sim_kwargs: dict = {"option_source": self.opportunities.sim_option_source()}
             if s.sim_replay:
                 sim_kwargs = await self._replay_kwargs()
-            self.sim = EmbeddedSim(host="127.0.0.1", port=0, seed=s.sim_seed, paused=s.sim_paused, **sim_kwargs)
+            # the simulator keeps the desk's clock (a frozen one freezes both)
+            sim_kwargs.setdefault("clock", self.clock)
+            self.sim = EmbeddedSim(host="127.0.0.1", port=s.sim_port, seed=s.sim_seed, paused=s.sim_paused,
+                                   **sim_kwargs)
             try:
                 port = await asyncio.to_thread(self.sim.start)
             except OSError as exc:

@@ -140,6 +140,10 @@ class Settings(BaseSettings):
     sim_seed: int = 7
     """Seed of the simulator's synthetic market (same seed, same market)."""
 
+    sim_port: int = Field(default=0, ge=0, le=65535)
+    """Port of the embedded simulator on 127.0.0.1 (0: any free port), for pointing another
+    IB program at the desk's simulated gateway."""
+
     sim_paused: bool = False
     """The embedded simulator's market stands still after the opening quotes (screenshots,
     demos, step-by-step tests); marketable orders fill, resting ones wait."""

@@ -10,6 +10,7 @@ that everything the gateway sent before it has arrived."""
 from __future__ import annotations
 
 import asyncio
+import re
 import os
 import socket
 import subprocess
@@ -428,12 +429,13 @@ async def test_stuck_executions_never_end_until_turned_off(manual, clients) -> N
 async def test_status_lists_every_active_fault_and_commands_check_their_arguments(manual, clients) -> None:
     await clients(manual)
     f = manual.faults
-    assert f.status() == "clients 1; outage no; pacing off; market data lines 0; faults: none"
+    assert f.status() == "clients 1; outage no; pacing off; market data lines 0; tick messages sent 0; faults: none"
     assert (await f.execute("farm hmds 30")).startswith("2105 sent to 1 client(s); 0 keepUpToDate")
     assert await f.execute("no-status on") == "no-status on: fills send execDetails and commissionReport only"
     assert await f.execute("stuck-executions on") == "stuck-executions on: reqExecutions gets no execDetailsEnd"
     status = f.status()
-    assert status.startswith("clients 1; outage no; pacing off; market data lines 0; faults: farm ushmds broken (OK in")
+    assert status.startswith("clients 1; outage no; pacing off; market data lines 0; tick messages sent 0; "
+                             "faults: farm ushmds broken (OK in")
     assert status.endswith("no-status (0 withheld), stuck-executions (0 held)")
     assert (await f.execute("farm hmds 0")).endswith("2106 in 0 s")
     await step_until(manual, lambda: not f.farms_broken, "the farm OK")
@@ -522,7 +524,8 @@ async def test_desk_sim_ctl_farm_blip_and_restart(tmp_path) -> None:
                 assert time.monotonic() < deadline, "not listening again"
                 await asyncio.sleep(0.1)
         status = await asyncio.to_thread(_ctl, port, env, "status")
-        assert status.stdout.strip() == "clients 1; outage no; pacing off; market data lines 0; faults: none"
+        assert re.fullmatch(r"clients 1; outage no; pacing off; market data lines 0; tick messages sent \d+; faults: none",
+                            status.stdout.strip()), status.stdout
         bad = await asyncio.to_thread(_ctl, port, env, "hold-id")
         assert bad.returncode == 2 and bad.stdout.startswith("error:")
     finally:

@@ -612,7 +612,8 @@ class FaultInjector:
         return out
 
     def status(self) -> str:
-        """One line: clients, outage, pacing, market data lines and :meth:`active`."""
+        """One line: clients, outage, pacing, market data lines, tick messages sent since the
+        start (every client) and :meth:`active`."""
         gw = self.gateway
         lines = sum(len(s.subscriptions) for s in gw.sessions)
         pacing = f"on ({self.pacing_limit}/s, {self.paced_messages} refused)" if self.pacing_limit else "off"
@@ -620,7 +621,7 @@ class FaultInjector:
         if self.outage:
             outage = f"yes (restored{self._left('restore')})" if "restore" in self._due else "yes"
         return (f"clients {gw.clients}; outage {outage}; pacing {pacing}; market data lines {lines}; "
-                f"faults: {', '.join(self.active()) or 'none'}")
+                f"tick messages sent {gw.ticks_sent}; faults: {', '.join(self.active()) or 'none'}")
 
     async def execute(self, line: str) -> str:
         """Run one control command (:data:`COMMANDS`); returns the one-line answer,
