@@ -16,9 +16,9 @@ Per run, over the measured window (after ``--warmup``, through the key presses):
   the window), ticks/s the engine decoded, rows/s it recorded, and the loss (ticks
   received minus rows written, from the engine's last log line; the one-process desk
   prints none, so n/a);
-* the view's event-loop lag and frame time, p50 / p99 (``bench/view_probe.py`` runs the
-  desk with a 5 ms timer on the view's loop and a stopwatch around Textual's screen
-  updates);
+* the view's event-loop lag and frame time, p50 / p99, over ``--quiet`` seconds of the
+  feed alone and then over the key presses (``bench/view_probe.py`` runs the desk with a
+  5 ms timer on the view's loop and a stopwatch around Textual's screen updates);
 * keystroke-to-paint, ``--presses`` times each: send ``?`` (help screen) or ``b`` (order
   ticket) through the pty and time until the bytes that draw it arrive (its title text),
   then Escape and a pause; p50 / p90 / max per key and the ratio baseline / desk.
@@ -50,7 +50,7 @@ from pathlib import Path
 ANSI = re.compile(rb"\x1b\[[0-9;?<>=]*[ -/]*[@-~]|\x1b[()][0-9A-Za-z]|\x1b[=>78]|\x1b\][^\x07]*\x07")
 KEYS = {"help": (b"?", "PgUp PgDn scroll"), "ticket": (b"b", "Order ticket:")}
 PROBE = Path(__file__).with_name("view_probe.py")
-ENGINE_COUNTS = re.compile(r"received (\d+)\s+written (\d+)")
+ENGINE_COUNTS = re.compile(r"received ([\d,]+)\s+written ([\d,]+)")
 
 
 def _sim_sent(port: int) -> int | None:
@@ -118,7 +118,7 @@ class Screen:
         return None
 
 
-def run(shape: str, speed: float, presses: int, warmup: float) -> dict[str, object]:
+def run(shape: str, speed: float, presses: int, warmup: float, quiet: float) -> dict[str, object]:
     port = _free_port()
     tmp = Path(tempfile.mkdtemp(prefix="desk-uilag-"))
     sim = subprocess.Popen([sys.executable, "-m", "desk", "sim", "--port", str(port), "--speed", str(speed)],
@@ -127,7 +127,7 @@ def run(shape: str, speed: float, presses: int, warmup: float) -> dict[str, obje
     env.update(DESK_MODE="sim", DESK_IB_PORT=str(port), DESK_DATABASE_URL=f"sqlite:///{tmp / 'desk.sqlite3'}",
                DESK_ENGINE_SOCKET=str(tmp / "s" / "engine.sock"), DESK_KILL_SWITCH_FILE=str(tmp / "kill"),
                DESK_SPOOL_DIR=str(tmp / "spool"), DESK_WORKSPACE_FILE=str(tmp / "ws.json"), TERM="xterm-256color",
-               DESK_BENCH_VIEW_STATS=str(tmp / "view.json"))
+               BENCH_VIEW_STATS=str(tmp / "view.json"))
     if shape == "baseline":
         env["DESK_ENGINE_API"] = "0"
     master, slave = pty.openpty()
@@ -144,6 +144,8 @@ def run(shape: str, speed: float, presses: int, warmup: float) -> dict[str, obje
         time.sleep(warmup)
         started, sent0 = time.perf_counter(), _sim_sent(port)
         window0 = time.monotonic()
+        time.sleep(quiet)  # the feed alone: what the view's loop and frames cost with no key pressed
+        quiet1 = time.monotonic()
         for name, (key, marker) in KEYS.items():
             lags = []
             for _ in range(presses):
@@ -170,14 +172,15 @@ def run(shape: str, speed: float, presses: int, warmup: float) -> dict[str, obje
         log = tmp / "s" / "engine.log"
         counts = ENGINE_COUNTS.findall(log.read_text()) if log.exists() else []
         if counts:
-            received, written = map(int, counts[-1])
+            received, written = (int(c.replace(",", "")) for c in counts[-1])
             out["loss"] = f"{received - written:,} of {received:,}"
         else:
             out["loss"] = "n/a"
         out["rows"] = rows
         stats = json.loads((tmp / "view.json").read_text())
         for name in ("lag", "frame"):
-            out[name] = _pcts([v for t, v in stats[name] if window0 <= t <= window1])
+            out[name] = _pcts([v for t, v in stats[name] if window0 <= t <= quiet1])
+            out[name + "_keys"] = _pcts([v for t, v in stats[name] if quiet1 < t <= window1])
     finally:
         screen.alive = False
         if desk.poll() is None:
@@ -200,14 +203,17 @@ def main() -> int:
     ap.add_argument("--speeds", default="1,50,200", help="simulator market speeds (1 = the default feed)")
     ap.add_argument("--presses", type=int, default=15)
     ap.add_argument("--warmup", type=float, default=4.0)
+    ap.add_argument("--quiet", type=float, default=5.0, help="seconds of feed only (no key) measured first")
     args = ap.parse_args()
     for speed in [float(s) for s in args.speeds.split(",")]:
-        results = {shape: run(shape, speed, args.presses, args.warmup) for shape in ("baseline", "desk")}
+        results = {shape: run(shape, speed, args.presses, args.warmup, args.quiet) for shape in ("baseline", "desk")}
         for shape, r in results.items():
-            lag, frame = r["lag"], r["frame"]
             print(f"speed {speed:>5g}  {shape:8}  sim sent {r['sent_s']:>7,.0f} msg/s  recorded {r['rows_s']:>7,.0f} rows/s  "
-                  f"loss {r['loss']}  view lag p50 {lag[0]:5.1f} p99 {lag[1]:6.1f} ms  "
-                  f"frame p50 {frame[0]:5.1f} p99 {frame[1]:6.1f} ms", flush=True)
+                  f"engine loss {r['loss']}", flush=True)
+            for label, suffix in (("feed only", ""), ("with keys", "_keys")):
+                lag, frame = r["lag" + suffix], r["frame" + suffix]
+                print(f"speed {speed:>5g}  {shape:8}  {label}: view loop lag p50 {lag[0]:5.1f} p99 {lag[1]:6.1f} ms  "
+                      f"frame p50 {frame[0]:5.1f} p99 {frame[1]:6.1f} ms", flush=True)
             print(f"speed {speed:>5g}  {shape:8}  " + "  ".join(f"{k}: {_fmt(r[k])}" for k in KEYS), flush=True)
         for k in KEYS:
             b, d = results["baseline"][k], results["desk"][k]

@@ -6,10 +6,10 @@
   changed regions, write to the terminal: ``Screen._on_timer_update``, timed around).
 
 Samples are ``(time.monotonic(), seconds)`` pairs, written as JSON to the file named by
-``DESK_BENCH_VIEW_STATS`` when the desk exits. Nothing here changes what the desk does;
+``BENCH_VIEW_STATS`` when the desk exits. Nothing here changes what the desk does;
 its engine (a child process, ``desk --headless``) is not probed.
 
-Usage (what the bench runs): DESK_BENCH_VIEW_STATS=out.json python bench/view_probe.py [desk args]
+Usage (what the bench runs): BENCH_VIEW_STATS=out.json python bench/view_probe.py [desk args]
 """
 
 from __future__ import annotations
@@ -59,7 +59,7 @@ def _install() -> None:
 
 
 def _write() -> None:
-    path = os.environ.get("DESK_BENCH_VIEW_STATS")
+    path = os.environ.get("BENCH_VIEW_STATS")
     if path:
         with open(path, "w") as f:
             json.dump(samples, f)

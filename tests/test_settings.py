@@ -162,3 +162,15 @@ def test_unwritable_folders_stop_start_up_with_one_line(tmp_path: Path) -> None:
     assert check_paths(bad_spool) == f"DESK_SPOOL_DIR: cannot write in {blocker / 'spool'}: Not a directory"
     bad_db = Settings(database_url=f"sqlite:///{blocker / 'db' / 'x.sqlite3'}", spool_dir=tmp_path / "spool", _env_file=None)
     assert check_paths(bad_db) == f"DESK_DATABASE_URL: cannot write in {blocker / 'db'}: Not a directory"
+
+
+def test_a_view_that_never_opens_the_store_does_not_parse_the_database_url(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``store=False`` (``desk --attach``): the scheme is still checked, the rest is the
+    engine's business; every other process parses the URL as before."""
+    monkeypatch.setenv("DESK_DATABASE_URL", "postgresql+psycopg://me:s3cret@db:notaport/x")
+    assert load_settings(env_file=None, store=False).database_url == "postgresql+psycopg://me:s3cret@db:notaport/x"
+    with pytest.raises(SettingsError, match="the port is not a number"):
+        load_settings(env_file=None)
+    monkeypatch.setenv("DESK_DATABASE_URL", "mysql://x")
+    with pytest.raises(SettingsError, match="must start with"):
+        load_settings(env_file=None, store=False)

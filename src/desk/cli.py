@@ -147,7 +147,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                               ("desk_speed", "sim_replay_speed"), ("desk_metrics_port", "metrics_port"), ("desk_shard", "shard")):
                 if getattr(args, arg, None) is not None:
                     overrides[name] = getattr(args, arg)
-        settings = load_settings(**overrides)
+        # an attached view never opens the store: its database URL is not parsed (no SQLAlchemy)
+        settings = load_settings(store=args.attach is None, **overrides)
     except SettingsError as exc:
         print(f"desk: invalid setting: {exc}", file=sys.stderr)
         return 2

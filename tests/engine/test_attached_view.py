@@ -254,9 +254,12 @@ def test_attach_without_an_engine_is_one_line_and_exit_2(tmp_path: Path) -> None
 
 
 def test_the_attached_view_loads_no_ib_sql_or_calendar_code() -> None:
-    """What ``desk --attach`` imports (the CLI, the app, the remote backend) leaves out
-    ib_async, SQLAlchemy, exchange_calendars, the recorder and the engine's composition."""
+    """What ``desk --attach`` imports (the CLI, its settings, the app, the remote backend)
+    leaves out ib_async, SQLAlchemy, exchange_calendars, the recorder and the engine's
+    composition."""
     code = ("import sys, desk.cli, desk.ui.app, desk.engine.view; "
+            "rc = desk.cli.main(['--attach', '/nonexistent/engine.sock']); "  # settings loaded as the view loads them
+            "assert rc == 2, rc; "
             "print(','.join(sorted(m for m in ('ib_async', 'sqlalchemy', 'psycopg', 'exchange_calendars', 'pandas', "
             "'redis', 'desk.runtime', 'desk.broker', 'desk.store', 'desk.orders', 'desk.engine.server', "
             "'desk.engine.operations') if m in sys.modules)))")
