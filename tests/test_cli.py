@@ -37,6 +37,35 @@ def test_invalid_setting_stops_with_one_line(tmp_path: Path) -> None:
     assert "Traceback" not in result.stderr
 
 
+@pytest.mark.parametrize("engine_api", ["1", "0"])
+def test_desk_with_a_bad_database_url_is_one_line_and_leaves_no_engine(tmp_path: Path, engine_api: str) -> None:
+    """The view does not parse the URL before starting its engine (no SQLAlchemy on that
+    path); it checks it right after, says it in one line without the password, and stops
+    the engine it started."""
+    sock = tmp_path / "s" / "engine.sock"
+    env = _env(tmp_path, DESK_DATABASE_URL="postgresql+psycopg://me:s3cret@db:notaport/x",
+               DESK_ENGINE_SOCKET=str(sock), DESK_ENGINE_API=engine_api)
+    result = subprocess.run([sys.executable, "-m", "desk"], env=env, cwd=tmp_path, capture_output=True, text=True,
+                            timeout=60, stdin=subprocess.DEVNULL)
+    assert result.returncode == 2
+    assert result.stderr.strip() == "desk: invalid setting: DESK_DATABASE_URL: the port is not a number"
+    assert not sock.exists()
+    assert _processes_with_env(f"DESK_ENGINE_SOCKET={sock}") == []
+
+
+def _processes_with_env(entry: str) -> list[int]:
+    """Pids whose environment holds ``entry`` (NAME=value), from /proc."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            try:
+                if entry.encode() in (proc / "environ").read_bytes().split(b"\0"):
+                    found.append(int(proc.name))
+            except OSError:
+                continue
+    return found
+
+
 def test_headless_duration_records_into_sqlite(tmp_path: Path) -> None:
     result = _desk("--headless", "--duration", "4", "--stats-interval", "1", env=_env(tmp_path), cwd=tmp_path)
     assert result.returncode == 0, result.stderr

@@ -24,7 +24,7 @@ from typing import Any
 from desk import __version__
 from desk.order_command import add_order_parser
 from desk.domain.secrets import redact_url
-from desk.settings import Settings, SettingsError, load_settings
+from desk.settings import Settings, SettingsError, check_database_url, load_settings
 
 
 class _CtlHelp(argparse.Action):
@@ -147,8 +147,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                               ("desk_speed", "sim_replay_speed"), ("desk_metrics_port", "metrics_port"), ("desk_shard", "shard")):
                 if getattr(args, arg, None) is not None:
                     overrides[name] = getattr(args, arg)
-        # an attached view never opens the store: its database URL is not parsed (no SQLAlchemy)
-        settings = load_settings(store=args.attach is None, **overrides)
+        # a view never opens the store: its database URL is not parsed here (no SQLAlchemy
+        # before the engine is started); `desk` checks it once the engine is on its way
+        view = args.command is None and not args.headless
+        settings = load_settings(store=not view, **overrides)
     except SettingsError as exc:
         print(f"desk: invalid setting: {exc}", file=sys.stderr)
         return 2
@@ -263,6 +265,11 @@ def run_desk(settings: Settings) -> int:
         if not running:  # first: the engine warms up while the view imports and paints
             owned = EngineProcess(path)
             owned.start()
+            bad_url = check_database_url(settings)  # the engine's own check, said here as one line
+            if bad_url:
+                asyncio.run(owned.stop(timeout=5.0))
+                print(f"desk: invalid setting: {bad_url}", file=sys.stderr)
+                return 2
         from desk.engine.view import RemoteDesk
         from desk.ui.app import create_app
 
@@ -272,6 +279,10 @@ def run_desk(settings: Settings) -> int:
             app.warn_at_start(f"an engine is already running on {path}: this desk is a view of it "
                               "(quitting leaves it running)")
     else:
+        bad_url = check_database_url(settings)
+        if bad_url:
+            print(f"desk: invalid setting: {bad_url}", file=sys.stderr)
+            return 2
         from desk.engine.local import LocalDesk
         from desk.runtime import Runtime
         from desk.ui.app import create_app

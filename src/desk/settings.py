@@ -389,18 +389,8 @@ class Settings(BaseSettings):
             value = "postgresql+psycopg://" + value.split("://", 1)[1]
         if value.startswith("sqlite:///~"):
             value = "sqlite:///" + str(Path(value[len("sqlite:///") :]).expanduser())
-        if not _PARSE_DATABASE_URL.get():  # a process that never opens the store (an attached view)
-            return value
-        from desk.store.errors import StoreError  # the store's one parser of database URLs
-        from desk.store.urls import parse_database_url
-
-        try:
-            target = parse_database_url(value)
-            target.sqlalchemy_url.port  # noqa: B018 (parses the port: "db:abc" fails here)
-        except StoreError as exc:
-            raise ValueError(str(exc)) from None
-        except ValueError:
-            raise ValueError("the port is not a number") from None
+        if _PARSE_DATABASE_URL.get():  # not in a process that never opens the store (a view)
+            _parse_database_url(value)
         return value
 
     @field_validator("sim_replay")
@@ -552,9 +542,36 @@ def _env_file_keys(path: Path, text: str) -> list[str]:
     return keys
 
 
-#: False while :func:`load_settings` builds the settings of a process that never opens the
-#: store: ``DESK_DATABASE_URL`` is then only checked for its scheme, not parsed (the parser
-#: is SQLAlchemy's, 0.15-0.35 s of imports an attached view does not need)
+def _parse_database_url(value: str) -> None:
+    """Parse a normalised ``DESK_DATABASE_URL`` with the store's parser (SQLAlchemy's);
+    ``ValueError`` naming the problem (no password) if it cannot be used."""
+    from desk.store.errors import StoreError  # the store's one parser of database URLs
+    from desk.store.urls import parse_database_url
+
+    try:
+        target = parse_database_url(value)
+        target.sqlalchemy_url.port  # noqa: B018 (parses the port: "db:abc" fails here)
+    except StoreError as exc:
+        raise ValueError(str(exc)) from None
+    except ValueError:
+        raise ValueError("the port is not a number") from None
+
+
+def check_database_url(settings: Settings) -> str | None:
+    """The store's check of ``settings.database_url``, for settings loaded with
+    ``store=False`` by a view that then starts an engine: one line
+    (``DESK_DATABASE_URL: ...``, no password) or None."""
+    try:
+        _parse_database_url(settings.database_url)
+    except ValueError as exc:
+        return f"DESK_DATABASE_URL: {exc}"
+    return None
+
+
+#: False while :func:`load_settings` builds the settings of a process that does not open the
+#: store itself: ``DESK_DATABASE_URL`` is then only checked for its scheme, not parsed (the
+#: parser is SQLAlchemy's, 0.15-0.35 s of imports a view does not need before its engine
+#: starts; `desk` checks it with :func:`check_database_url` once the engine is on its way)
 _PARSE_DATABASE_URL: ContextVar[bool] = ContextVar("desk_parse_database_url", default=True)
 
 
