@@ -89,7 +89,14 @@ def test_headless_exits_0_on_sigterm_after_flushing(tmp_path: Path) -> None:
         [sys.executable, "-m", "desk", "--headless", "--stats-interval", "1"],
         env=_env(tmp_path), cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
-    time.sleep(3.0)
+    deadline = time.monotonic() + 60
+    seen = []
+    while True:  # until the collector says it has written rows (its stats line, every second)
+        line = proc.stdout.readline()
+        assert line and time.monotonic() < deadline, f"no rows written: {seen}"
+        seen.append(line)
+        if "written " in line and int(line.split("written ")[1].split()[0].replace(",", "")) > 0:
+            break
     proc.send_signal(signal.SIGTERM)
     out, err = proc.communicate(timeout=30)
     assert proc.returncode == 0, err
