@@ -147,7 +147,8 @@ class Settings(BaseSettings):
 
     sim_paused: bool = False
     """The embedded simulator's market stands still after the opening quotes (screenshots,
-    demos, step-by-step tests); marketable orders fill, resting ones wait."""
+    demos, step-by-step tests). Its quotes then age: the ticket's stale-quote check refuses
+    orders once they are older than the risk limit's (10 s by default)."""
 
     sim_mispricing_rate: float = Field(default=0.0, ge=0, le=600)
     """Simulated option mispricings injected per minute by the embedded simulator (0: none),
