@@ -390,7 +390,7 @@ class Settings(BaseSettings):
             value = "postgresql+psycopg://" + value.split("://", 1)[1]
         if value.startswith("sqlite:///~"):
             value = "sqlite:///" + str(Path(value[len("sqlite:///") :]).expanduser())
-        if _PARSE_DATABASE_URL.get():  # not in a process that never opens the store (a view)
+        if _PARSE_DATABASE_URL.get():  # not for a view (see load_settings)
             _parse_database_url(value)
         return value
 
@@ -578,8 +578,10 @@ _PARSE_DATABASE_URL: ContextVar[bool] = ContextVar("desk_parse_database_url", de
 
 def load_settings(env_file: Path | str | None = ".env", *, store: bool = True, **overrides: object) -> Settings:
     """Build :class:`Settings` from the environment, the ``env_file`` (``.env`` in the
-    current folder; ``None``: none) and ``overrides``. ``store=False``: for a process that
-    never opens the tick store (``desk --attach``), the database URL is not parsed.
+    current folder; ``None``: none) and ``overrides``. ``store=False``: for a view, which
+    does not open the tick store itself, the database URL is checked for its scheme only
+    (``desk --attach``; ``desk`` calls :func:`check_database_url` once its engine is
+    started).
 
     Raises :class:`SettingsError`, one line per problem and never a traceback: an invalid
     value (naming the variable; passwords in URLs shown as ``***``), an unknown ``DESK_*``

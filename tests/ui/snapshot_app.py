@@ -48,15 +48,12 @@ async def settle(pilot) -> None:
     """Wait until the desk is connected, every watchlist row and the option chain's window
     quoted and priced, the orders reconciled, and nothing is left to paint."""
     from desk.domain import ConnectionState
-    from trading_stack import wait_for
+    from trading_stack import until_quoted, wait_for
 
     app = pilot.app
     runtime = app.desk.runtime
     if runtime.settings.embedded_sim:
-        await wait_for(lambda: runtime.broker.state is ConnectionState.CONNECTED and runtime.orders.ready, pilot,
-                       "connected and reconciled")
-        await wait_for(lambda: all((q := runtime.quotes.get(i.con_id)) is not None and q.bid > 0
-                                   for i in runtime.broker.watchlist), pilot, "the watchlist quoted")
+        await until_quoted(app, pilot, runtime)
         chains = runtime.chains
 
         def chain_priced() -> bool:

@@ -43,17 +43,22 @@ async def sim_desk(tmp_path: Path, *, size=SIZE, clock=None, message_hook=None, 
     app = desk_app(runtime)
     async with app.run_test(size=size, message_hook=message_hook) as pilot:
         if quoted:
-            await wait_for(lambda: runtime.broker.state is ConnectionState.CONNECTED and runtime.orders.ready, pilot,
-                           "connected and reconciled")
-            await wait_for(lambda: len(app.watchlist.instruments) == len(runtime.broker.watchlist), pilot,
-                           "watchlist rows")
-
-            def every_row_quoted() -> bool:
-                return all((q := runtime.quotes.get(i.con_id)) is not None and q.bid > 0 and q.ask > 0
-                           for i in runtime.broker.watchlist)
-
-            await wait_for(every_row_quoted, pilot, "quotes")
+            await until_quoted(app, pilot, runtime)
         yield app, pilot, runtime
+
+
+async def until_quoted(app, pilot, runtime: Runtime) -> None:
+    """Wait until the gateway is connected, the orders reconciled and every row of the
+    engine's watchlist is on screen with a bid and an ask."""
+    await wait_for(lambda: runtime.broker.state is ConnectionState.CONNECTED and runtime.orders.ready, pilot,
+                   "connected and reconciled")
+    await wait_for(lambda: len(app.watchlist.instruments) == len(runtime.broker.watchlist), pilot, "watchlist rows")
+
+    def every_row_quoted() -> bool:
+        return all((q := runtime.quotes.get(i.con_id)) is not None and q.bid > 0 and q.ask > 0
+                   for i in runtime.broker.watchlist)
+
+    await wait_for(every_row_quoted, pilot, "quotes")
 
 
 @asynccontextmanager

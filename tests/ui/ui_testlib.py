@@ -1,4 +1,4 @@
-"""Shared pieces of the UI tests: the fake runtime, fixed quotes, settings (imported by
+"""Shared pieces of the UI tests: the fake runtime, settings (imported by
 name, so no test depends on which conftest pytest put first on sys.path)."""
 
 
@@ -22,15 +22,8 @@ UNIVERSE = {
     for i, sym in enumerate(["SPY", "QQQ", "IWM", "AAPL", "MSFT", "NVDA", "AMZN", "GOOG", "META", "TSLA", "AMD", "INTC"])
 }
 
-#: Deterministic quotes: (bid, ask, last, bid_size, ask_size, volume, close, last_direction).
-FIXED_QUOTES = {
-    "SPY": (512.34, 512.36, 512.35, 1200, 900, 48_123_456, 510.10, 1),
-    "QQQ": (441.02, 441.05, 441.03, 800, 1100, 31_004_200, 443.50, -1),
-    "IWM": (205.11, 205.13, 205.12, 2500, 2300, 18_550_000, 205.12, 0),
-    "AAPL": (189.98, 190.00, 190.00, 300, 500, 52_410_990, 187.25, 1),
-    "MSFT": (415.50, 415.56, 415.52, 100, 200, 19_870_300, 418.00, -1),
-    "NVDA": (877.10, 877.30, 877.25, 400, 100, 41_220_800, 860.00, 1),
-}
+#: the watchlist of a FakeRuntime built without symbols
+SYMBOLS = ["SPY", "QQQ", "IWM", "AAPL", "MSFT", "NVDA"]
 
 
 class FakeBroker:
@@ -108,7 +101,7 @@ class FakeRuntime:
         self.settings = settings
         self.clock = clock or FrozenClock(FROZEN_AT)
         self.quotes = QuoteStore()
-        self.broker = FakeBroker(self.quotes, symbols if symbols is not None else list(FIXED_QUOTES), universe)
+        self.broker = FakeBroker(self.quotes, symbols if symbols is not None else list(SYMBOLS), universe)
         self.recorder = FakeRecorder() if recorder else None
         self.start_error = start_error
         self.started = 0
@@ -191,19 +184,6 @@ class FakeRuntime:
     async def stop(self) -> None:
         self.stopped += 1
         self.broker.set_state(ConnectionState.DISCONNECTED, "stopped")
-
-
-def fill_fixed_quotes(runtime: FakeRuntime) -> None:
-    """Write FIXED_QUOTES into the runtime's store (same values every run)."""
-    for symbol, (bid, ask, last, bsz, asz, vol, close, direction) in FIXED_QUOTES.items():
-        instrument = UNIVERSE[symbol]
-        if instrument.con_id not in runtime.quotes:
-            continue
-        runtime.quotes.update(
-            instrument.con_id, bid=bid, ask=ask, last=last, bid_size=bsz, ask_size=asz, volume=vol,
-            close=close, time=FROZEN_AT,
-        )
-        runtime.quotes.get(instrument.con_id).last_direction = direction
 
 
 def sim_market_runtime(*, seed: int = 7, steps: int = 40, **settings_overrides) -> FakeRuntime:
