@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from desk.domain.calendar import DAYS_PER_YEAR
+from desk.domain.calendar import SECONDS_PER_YEAR
 from desk.sim.market import Changed
 
 __all__ = ["Injection", "MispricingSource"]
@@ -42,8 +42,9 @@ log = logging.getLogger("desk.sim")
 _F_BID, _F_ASK = int(Changed.BID), int(Changed.ASK)
 #: grid the shift is rounded up to (a multiple of every option tick: $0.01 and $0.05)
 SHIFT_GRID = 0.05
-#: years: options nearer than one day to expiry are not picked
-MIN_YEARS = 1.0 / DAYS_PER_YEAR
+#: seconds an injected option must outlive its injection by (so it is still quoted, and
+#: still scanned, when the injection ends)
+EXPIRY_MARGIN_S = 60.0
 
 
 @dataclass(slots=True)
@@ -187,7 +188,7 @@ class MispricingSource:
     def _start(self, rows: Any, S: NDArray[np.float64], now: float) -> None:
         T = rows.years(now)
         ok = (rows.nsubs > 0) & (rows.bid > 0) & (rows.ask > rows.bid) & np.isfinite(S) \
-            & (T > MIN_YEARS)
+            & (T > (self.duration + EXPIRY_MARGIN_S) / SECONDS_PER_YEAR)
         if self._active:
             ok[list(self._active)] = False
         candidates = np.flatnonzero(ok)
