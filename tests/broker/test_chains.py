@@ -18,6 +18,7 @@ from desk.pricing.chain_analytics import compute_greeks, years_to_expiry
 from desk.broker.lines import LineBudget
 from desk.domain import FrozenClock, Instrument, QuoteStore, TickRecord
 from desk.domain.options import OptionChainStore, OptionGreeks, WindowSpec
+from desk.domain.calendar import exchange_date
 from desk.pricing import IVReason
 from desk.sim import SimGateway
 from goog_chain import EXPIRIES, GOOG, goog_chain_at
@@ -325,7 +326,8 @@ async def test_chain_loads_subscribes_the_window_and_computes_greeks(gateway: Si
         d = manager.definition
         assert d.exchange == "SMART" and d.trading_class == "SPY" and d.multiplier == 100
         assert list(d.expiries) == sorted(d.expiries) and manager.expiry in d.expiries
-        assert manager.expiry > manager.clock.now().strftime("%Y%m%d")
+        # the first expiry after today's date in New York (not UTC: after 20:00 New York time they differ)
+        assert manager.expiry > exchange_date(manager.clock.now()).strftime("%Y%m%d")
         assert len(manager.rows) == 10 and all(r.call and r.put for r in manager.rows)
         assert all(r.call.con_id >= 1_000_000_000 and r.call.expiry == manager.expiry for r in manager.rows)
         assert broker.lines.describe() == "market data lines: 22 of 100 in use (watchlist 2, chain 20)"
