@@ -235,20 +235,20 @@ class Runtime:
         return Quote(instrument, bid=oq.bid, ask=oq.ask, last=oq.last, bid_size=oq.bid_size, ask_size=oq.ask_size,
                      time=oq.time)
 
-    def market_context(self, intent, margin=None):
+    def market_context(self, intent, margin=None, working=()):
         """The :class:`desk.risk.MarketContext` of ``intent`` now: quotes of its
-        instrument(s) and of the positions in its underlying, positions (with their marks),
-        daily P&L, buying power and available funds from the account, IB's what-if
-        ``margin`` if known, the underlying's price. The order service adds the working
-        and recent orders."""
+        instrument(s), of the ``working`` orders' instruments (a working combo is valued at
+        its legs' quotes) and of the positions in its underlying, positions (with their
+        marks), daily P&L, buying power and available funds from the account, IB's what-if
+        ``margin`` if known, the underlying's price. The order service sets the working
+        orders."""
         from desk.risk import MarketContext
 
-        instruments = [leg.instrument for leg in intent.legs] or [intent.instrument]
         quotes = {}
-        for ins in instruments:
-            q = self.quote_for(ins)
-            if q is not None:
-                quotes[ins.con_id] = q
+        for order in (intent, *working):
+            for ins in [leg.instrument for leg in order.legs] or [order.instrument]:
+                if ins.con_id not in quotes and (q := self.quote_for(ins)) is not None:
+                    quotes[ins.con_id] = q
         positions = {p.instrument.con_id: p for p in self.account.positions()}
         symbol = intent.instrument.symbol
         for p in positions.values():

@@ -378,3 +378,38 @@ async def test_a_desk_started_while_the_database_is_down_enables_orders_when_it_
         assert await audit_state(rt, sent.client_order_id) in ("sent", "working")
     finally:
         await rt.stop()
+
+
+async def test_a_working_combo_is_valued_at_its_legs_and_does_not_block_other_orders(runtime: Runtime) -> None:
+    """The working-notional check values a working combo at its legs' quotes: those quotes
+    are in every order's context, not only in the combo's own (else every order on another
+    instrument was refused with "no price to value working order")."""
+    import dataclasses
+
+    from desk.risk import ComboLeg
+    from desk.risk.checks import notional_of
+
+    rt = runtime
+    spy = spy_of(rt)
+    await rt.chains.set_underlying(spy)
+    chains = rt.chains
+    call, put = chains.contracts.calls[chains.atm_strike], chains.contracts.puts[chains.atm_strike]
+    await wait_for(lambda: all((q := rt.quote_for(i)) is not None and q.bid > 0 and q.ask > 0 for i in (call, put)),
+                   "the legs' quotes")
+    legs = (ComboLeg(spy, "BUY", 100), ComboLeg(call, "SELL", 1), ComboLeg(put, "BUY", 1))
+    bag = dataclasses.replace(spy, sec_type="BAG", con_id=0, multiplier=100)
+    book = rt.orders.preview(OrderIntent(bag, "BUY", 1, "MKT", legs=legs))
+    combo = OrderIntent(bag, "BUY", 1, "LMT", limit_price=round(book.bid - 5.0, 2), legs=legs)  # rests
+    resting = await rt.orders.place(combo)
+    assert resting.sent, resting.reasons
+    await wait_for(lambda: (r := rt.orders.rows.get(resting.client_order_id)) is not None and r.working, "the combo working")
+    aapl = next(i for i in rt.broker.watchlist if i.symbol == "AAPL")
+    await wait_for(lambda: (q := rt.quotes.get(aapl.con_id)) is not None and q.bid > 0, "AAPL quotes")
+    order = OrderIntent(aapl, "BUY", 5, "LMT", limit_price=round(rt.quotes.get(aapl.con_id).bid - 1.0, 2))
+    report = rt.orders.preview(order)
+    check = next(c for c in report.checks if c.name == "working_notional")
+    ctx = rt.orders.context(order)
+    assert check.passed and check.value == pytest.approx(notional_of(combo, ctx.quotes) + notional_of(order, ctx.quotes))
+    assert check.value > 60_000  # the combo's 100 shares of SPY at least
+    placed = await rt.orders.place(order)
+    assert placed.sent, placed.reasons

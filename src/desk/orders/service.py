@@ -26,7 +26,7 @@ import asyncio
 import dataclasses
 import logging
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -47,10 +47,11 @@ __all__ = ["MarketSource", "OrderService"]
 
 log = logging.getLogger(__name__)
 
-#: ``market(intent, margin)``: the MarketContext of an order now (quotes of its legs,
-#: positions, P&L, account funds, IB's what-if ``margin`` if any); the service adds the
-#: working and recent orders itself.
-MarketSource = Callable[[OrderIntent, MarginImpact | None], MarketContext]
+#: ``market(intent, margin, working)``: the MarketContext of an order now (quotes of its
+#: legs and of the legs of the ``working`` orders, which the working-notional check values
+#: at their quotes; positions, P&L, account funds, IB's what-if ``margin`` if any); the
+#: service sets ``open_orders`` itself.
+MarketSource = Callable[[OrderIntent, MarginImpact | None, Sequence[OrderIntent]], MarketContext]
 #: ``notice(level, text)``: something the trader should see (``info``, ``warning``, ``error``)
 Notice = Callable[[str, str], None]
 
@@ -155,8 +156,8 @@ class OrderService:
                 replacing: str | None = None) -> MarketContext:
         """The MarketContext of ``intent``: the market source's, with the working orders
         (leaving out ``replacing``, the order being modified)."""
-        ctx = self.market(intent, margin)
-        return dataclasses.replace(ctx, open_orders=self.book.open_intents(exclude=replacing))
+        working = self.book.open_intents(exclude=replacing)
+        return dataclasses.replace(self.market(intent, margin, working), open_orders=working)
 
     def preview(self, intent: OrderIntent, margin: MarginImpact | None = None, *,
                 replacing: str | None = None) -> RiskReport:
