@@ -41,6 +41,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from desk.engine.api import ContractTerms, LegTerms, OrderTerms
+from desk.domain.orders import price_str
 
 if TYPE_CHECKING:  # the parser is built at every `desk` start: keep its imports light
     from desk.engine import api
@@ -296,7 +297,7 @@ def _preview(r: api.PreviewReport, as_json: bool) -> int:
         }))
         return EXIT_REFUSED if r.blocked else EXIT_OK
     _out(f"order     {r.order}")
-    _out(f"market    bid {r.bid:,.2f}  ask {r.ask:,.2f}  (price {r.price:,.4g})")
+    _out(f"market    bid {r.bid:,.2f}  ask {r.ask:,.2f}  (price {price_str(r.price)})")
     for leg in r.legs:
         _out(f"  leg     {leg.ratio}x {leg.action} {leg.instrument}  bid {leg.bid:,.2f}  ask {leg.ask:,.2f}")
     _out(f"gate      {'PASS' if r.gate_allowed else 'FAIL'} {r.gate_reason}")
@@ -345,7 +346,7 @@ def _list(orders: api.OrderList, as_json: bool) -> int:
     if not orders.rows:
         _out("no orders at the gateway today")
     for r in orders.rows:
-        avg = f"{r.avg_price:,.4g}" if math.isfinite(r.avg_price) else "-"
+        avg = price_str(r.avg_price) if math.isfinite(r.avg_price) else "-"
         _out(f"{r.order_ref:<30} {r.status:<13} {r.filled:>6g}/{r.quantity:<6g} avg {avg:<9} {r.order}"
              + (f"  {r.error}" if r.error else ""))
     return EXIT_OK

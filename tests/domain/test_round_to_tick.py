@@ -30,3 +30,17 @@ def test_unroundable_input_is_returned_and_a_bad_direction_raises() -> None:
     assert round_to_tick(1.23, 0.05, "down") == 1.2 and round_to_tick(1.21, 0.05, "up") == 1.25
     with pytest.raises(ValueError, match="direction"):
         round_to_tick(1.0, 0.01, "sideways")
+
+
+def test_order_prices_are_described_to_the_cent_not_to_significant_digits() -> None:
+    """A fill at 230.06 is not "230.1", a $12,345.67 limit is not "12345.7"."""
+    import math
+
+    from desk.domain import Instrument
+    from desk.domain.orders import OrderRow, price_str
+
+    assert [price_str(p) for p in (230.06, 598.85, 12345.67, 499.0, 0.0525, 700000.25)] == [
+        "230.06", "598.85", "12345.67", "499", "0.0525", "700000.25"]
+    row = OrderRow("desk-1", 1, 0, Instrument("BRK A", con_id=1), "BUY", 1, "STP LMT", 700000.25, 699999.5, "DAY",
+                   "Submitted", 0, 1, math.nan, None)
+    assert row.describe == "BUY 1 BRK A STP LMT stop 699999.5 700000.25 DAY"

@@ -165,6 +165,13 @@ class OrderError:
 ORDER_NOTICE_CODES: frozenset[int] = frozenset({202, 399, 404, 2109, 2148})
 
 
+def price_str(price: float) -> str:
+    """A price in dollars per share as orders and fills are described: up to 4 decimals,
+    no trailing zeros (``501.25``, ``499``, ``12345.67``, ``0.0525``); never rounded to
+    significant digits."""
+    return f"{price:.4f}".rstrip("0").rstrip(".")
+
+
 @dataclass(frozen=True, slots=True)
 class OrderRow:
     """One order of the blotter, as the desk's order book keeps it.
@@ -217,9 +224,9 @@ class OrderRow:
         ``stop 499 501.25``, empty for MKT."""
         price = ""
         if self.order_type in ("LMT", "STP LMT") and math.isfinite(self.limit_price):
-            price = f"{self.limit_price:g}"
+            price = price_str(self.limit_price)
         if self.order_type in ("STP", "STP LMT") and math.isfinite(self.stop_price):
-            price = f"stop {self.stop_price:g}" + (f" {price}" if price else "")
+            price = f"stop {price_str(self.stop_price)}" + (f" {price}" if price else "")
         return price
 
     @property

@@ -31,7 +31,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from desk.domain.clock import Clock
-from desk.domain.orders import BrokerOrder, Fill, OrderError, OrderNotSent, OrderRow
+from desk.domain.orders import BrokerOrder, Fill, OrderError, OrderNotSent, OrderRow, price_str
 from desk.orders.book import OrderBook
 from desk.orders.gate import KillSwitchState, OrderGate
 from desk.orders.ledger import FillLedger
@@ -422,7 +422,7 @@ class OrderService:
         if row.status == "Rejected":
             self._rejected(row)
         elif row.status == "Filled" and self._ours(row.order_ref):
-            avg = f" at {row.avg_price:,.4g}" if math.isfinite(row.avg_price) else ""
+            avg = f" at {price_str(row.avg_price)}" if math.isfinite(row.avg_price) else ""
             self._notice("info", f"filled: {row.describe}{avg}")
 
     def execution(self, fill: Fill) -> None:
