@@ -38,6 +38,7 @@ class OpportunityFeed:
 
     def __init__(self, settings: Settings, chains: Any, quotes: Any, *, clock: Clock | None = None) -> None:
         self.settings = settings
+        self.clock = clock or Clock()
         self.live = LiveArbitrage(
             chains,
             quotes,
@@ -57,13 +58,16 @@ class OpportunityFeed:
     def sim_option_source(self) -> Any:
         """The embedded simulator's option source: a
         :class:`desk.sim.mispricing.MispricingSource` when ``DESK_SIM_MISPRICING_RATE`` > 0,
-        else ``None`` (the simulator's default)."""
+        else ``None`` (the simulator's default). Its options are listed as of the desk's
+        clock (a frozen or replayed day lists that day's expiries, as the simulator does)."""
         s = self.settings
         if not s.sim_mispricing_rate:
             return None
+        from desk.domain.calendar import exchange_date
         from desk.sim.mispricing import MispricingSource
 
-        return MispricingSource(rate_per_minute=s.sim_mispricing_rate, seed=s.sim_seed)
+        return MispricingSource(rate_per_minute=s.sim_mispricing_rate, seed=s.sim_seed,
+                                today=exchange_date(self.clock.now()))
 
     async def start(self) -> None:
         """Start the store writer (recording on) and the Redis publisher (URL set)."""

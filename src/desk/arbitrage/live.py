@@ -216,8 +216,9 @@ class LiveArbitrage:
     (``carry_from_settings`` / ``costs_from_settings``); ``implied_dividends``: see the
     module docstring. ``min_edge``: dollars per combo after costs at or below which an
     opportunity is ignored. ``full_every``: seconds between full rescans.
-    ``interval``: seconds between scans at least (calls of :meth:`poll` in between do
-    nothing). ``linger``: seconds a gone opportunity stays listed. ``simulated``: label
+    ``interval``: seconds between scans at least, on the process's monotonic clock
+    (calls of :meth:`poll` in between do nothing; a frozen or replayed ``clock`` does not
+    stop the scans). ``linger``: seconds a gone opportunity stays listed. ``simulated``: label
     every opportunity as simulated (the desk on its embedded simulator). ``stale_after``:
     seconds after which a leg's quote (its last update, the chain's and the quote store's
     ``time``) is stale: the opportunity gets ``RiskFlag.STALE`` at each scan while it is
@@ -297,7 +298,7 @@ class LiveArbitrage:
     def poll(self) -> BookUpdate | None:
         """Called on the UI's flush timer: scan if ``interval`` passed since the last scan.
         Returns the book's update, or ``None`` when throttled or no chain is loaded."""
-        t = self.clock.time()
+        t = time.monotonic()
         if t - self._last_scan < self.interval:
             self.stats.skipped += 1
             return None
