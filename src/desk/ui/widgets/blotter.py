@@ -79,6 +79,8 @@ class Blotter(DataTable):
         Binding("X", "cancel_all", "Cancel all", id="blotter.cancel_all", tooltip="Cancel every working order"),
         Binding("home,g", "first", "First", show=False, id="blotter.first", tooltip="Cursor to the newest order"),
         Binding("end,G", "last", "Last", show=False, id="blotter.last", tooltip="Cursor to the oldest order"),
+        Binding("z", "zoom", "Zoom", show=False, id="blotter.zoom",
+                tooltip="Maximize the orders pane: every order and leg in view (again: restore)"),
     ]
 
     @dataclass
@@ -170,6 +172,14 @@ class Blotter(DataTable):
         if changed:
             self._fit_columns()
         return changed
+
+    def action_zoom(self) -> None:
+        """Maximize the blotter (or restore it)."""
+        screen = self.screen
+        if screen.maximized is self:
+            screen.minimize()
+        else:
+            screen.maximize(self, container=False)
 
     @property
     def selected_ref(self) -> str | None:
