@@ -5,10 +5,6 @@ with seed 7 and its market paused at the opening quotes, ib_async over the TWS p
 frozen clock (09:45:00 ET, shared with the simulator), the simulator on a fixed port;
 :func:`settle` waits until it is connected, quoted and the option chain priced.
 
-:func:`make_snapshot_app`: the older harness over ``FakeRuntime`` (quotes from 40 steps
-of the market model written into the store), still used by the trading and opportunity
-snapshots until they move to the real engine.
-
 No cursor blink, no animation. Run one by hand to look at it: ``python tests/ui/snapshot_app.py``.
 """
 
@@ -19,7 +15,6 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from ui_testlib import sim_market_runtime  # noqa: E402
 from ui_testlib import desk_app  # noqa: E402
 from desk.ui import DeskApp  # noqa: E402
 
@@ -78,17 +73,7 @@ async def settle(pilot) -> None:
     await pilot.pause()
 
 
-def make_snapshot_app(*, opportunities: bool = False, **settings_overrides) -> DeskApp:
-    """The desk over a fake runtime filled from ``MarketModel(seed=7)``; with
-    ``opportunities`` an opportunity feed over the simulator's SPY chain with one rich call
-    (``opportunity_market``), so the opportunities pane shows."""
-    runtime = sim_market_runtime(seed=7, steps=40, **settings_overrides)
-    if opportunities:
-        from opportunity_market import attach_opportunities
-
-        attach_opportunities(runtime)
-    return desk_app(runtime)
-
-
 if __name__ == "__main__":
-    make_snapshot_app().run()
+    import tempfile
+
+    real_snapshot_app(Path(tempfile.mkdtemp(prefix="desk-snapshot-"))).run()

@@ -162,7 +162,7 @@ async def test_pane_shows_riskless_by_default_ranks_filters_by_key_and_enter_pos
         assert msg.intent.instrument.sec_type == "BAG" and len(msg.intent.legs) == 3
 
 
-async def test_the_view_key_is_in_the_bindings_footer_and_help() -> None:
+async def test_the_view_key_is_in_the_bindings_footer_and_help(tmp_path) -> None:
     from desk.ui.widgets.opportunities import OpportunitiesPane
 
     binding = next(b for b in OpportunitiesPane.BINDINGS if b.id == "opps.view")
@@ -170,9 +170,9 @@ async def test_the_view_key_is_in_the_bindings_footer_and_help() -> None:
     app = PaneApp(_live(0.60))
     async with app.run_test(size=(160, 14)):
         assert any(b.binding.id == "opps.view" for b in app.active_bindings.values() if b.binding.show)
-    from snapshot_app import make_snapshot_app
+    from snapshot_app import real_snapshot_app
 
-    help_rows = dict(make_snapshot_app().help_sections())["Opportunities"]
+    help_rows = dict(real_snapshot_app(tmp_path).help_sections())["Opportunities"]
     assert any(key == "r" and "at-risk view" in text for key, text in help_rows)
 
 

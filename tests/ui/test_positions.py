@@ -8,41 +8,46 @@ from __future__ import annotations
 import dataclasses
 import math
 
-import positions_fixture as fx
 import pytest
 from screen_text import screen_text
-from snapshot_app import make_snapshot_app
-from trading_stack import trading_desk, wait_for
+from snapshot_app import real_snapshot_app
+from trading_stack import settled_orders, trading_desk, wait_for
 
 from desk.ui.widgets.positions import PositionsPane
 
 SIZE = (160, 50)  # the tall layout: the pane shows a combo group and its legs
 
 
-async def test_g_toggles_grouping_by_order_and_back() -> None:
-    app = make_snapshot_app()
+async def test_g_toggles_grouping_by_order_and_back(tmp_path) -> None:
+    """Real fills on the snapshot desk (paused market, frozen clock): the SPY conversion
+    bought as one combo and 50 AAPL bought alone."""
+    app = real_snapshot_app(tmp_path)
     messages: list = []
     async with app.run_test(size=SIZE, message_hook=messages.append) as pilot:
-        await pilot.pause()
-        fx.apply(app.positions)
+        refs = await settled_orders(pilot)
+        rt = app.desk.runtime
+        pane = app.positions
         await pilot.press("4")
         assert app.focused is app.positions.table
-        assert list(app.positions.shown) == [str(r.instrument.con_id) for r in fx.rows()]
+        held = [r for r in rt.account.rows() if r.quantity]
+        ungrouped = list(pane.shown)
+        assert sorted(ungrouped) == sorted(str(r.instrument.con_id) for r in held) and len(held) == 4
         await pilot.press("g")
         await pilot.pause()
-        pane = app.positions
         assert pane.grouped and any(isinstance(m, PositionsPane.GroupingChanged) and m.grouped for m in messages)
+        combo, aapl = rt.orders.rows[refs["combo"]], rt.orders.rows[refs["filled"]]
+        conv, alone = f"g:{combo.order_ref}", f"g:{aapl.order_ref}"
+        spy, call, put = (leg.instrument for leg in combo.legs)
         keys = list(pane.shown)
-        conv = f"g:{fx.REF}"
-        assert keys == [conv, f"{conv}:{fx.SPY.con_id}", f"{conv}:{fx.CALL.con_id}", f"{conv}:{fx.PUT.con_id}",
-                        "g:", f"g::{fx.AAPL.con_id}"]
+        assert keys == [conv, f"{conv}:{spy.con_id}", f"{conv}:{call.con_id}", f"{conv}:{put.con_id}",
+                        alone, f"{alone}:{aapl.instrument.con_id}"]
         header = pane.shown[conv]
-        assert header[0] == "▾ BUY 1 SPY combo(3) LMT 597.7 DAY" and header[1] == "3 legs"
-        legs = [r for r in fx.rows() if r.instrument.symbol == "SPY"]
+        assert header[0] == f"▾ {combo.describe}" and header[1] == "3 legs"
+        legs = [r for r in held if r.instrument.symbol == "SPY"]
         assert header[5] == f"{sum(r.unrealized for r in legs):,.2f}"  # the group's unrealized: its legs' sum
         assert float(header[9]) == pytest.approx(sum(r.delta for r in legs), abs=0.05)  # delta ~ neutral
         assert abs(float(header[9])) < 2
-        assert "BUY 1 SPY combo(3)" in screen_text(app) and "└ SPY 20261218 600 C" in screen_text(app)
+        assert "BUY 1 SPY combo(3)" in screen_text(app) and f"└ {call.key}" in screen_text(app)
         # Enter on the group line opens nothing; on a leg, the closing ticket of that leg
         closes: list = []
         app.open_ticket = lambda ins, action, qty=1, title="", intent=None: closes.append((ins.key, action, qty))
@@ -51,7 +56,7 @@ async def test_g_toggles_grouping_by_order_and_back() -> None:
         assert closes == []
         await pilot.press("down", "down", "enter")
         await pilot.pause()
-        assert closes == [("SPY 20261218 600 C", "BUY", 1)]
+        assert closes == [(call.key, "BUY", 1)]  # the short call is bought back
         # z maximizes the pane, z again restores it
         await pilot.press("z")
         assert app.screen.maximized is pane
@@ -59,7 +64,7 @@ async def test_g_toggles_grouping_by_order_and_back() -> None:
         assert app.screen.maximized is None and app.focused is pane.table
         await pilot.press("g")
         await pilot.pause()
-        assert not pane.grouped and list(pane.shown) == [str(r.instrument.con_id) for r in fx.rows()]
+        assert not pane.grouped and list(pane.shown) == ungrouped
 
 
 async def test_a_combo_bought_through_the_desk_is_one_group(tmp_path) -> None:

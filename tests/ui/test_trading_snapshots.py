@@ -1,173 +1,98 @@
-"""Deterministic snapshots of the trading views: a single-leg ticket, a combo ticket, the
-blotter with working, filled, rejected and combo orders, the positions pane with portfolio
-Greeks, one row per position and grouped by order.
+"""Deterministic snapshots of the trading views on the real engine: a single-leg ticket, a
+combo ticket, the blotter with working, filled, rejected and combo orders, the positions
+pane with portfolio Greeks, one row per position and grouped by order.
 
-The desk comes from the factory over the seeded market (see ``snapshot_app``); the
-ticket's backend serves fixed quotes and runs the real risk engine on them, and the
-blotter's rows come from the real order book fed with gateway reports, so only the market
-is pinned.
+Everything is the real desk (``snapshot_app.real_snapshot_app``): the engine and its
+embedded simulator with the market standing at seed 7's opening quotes, every clock frozen
+at 09:45 ET. The orders are placed through the engine's order service and filled (or
+rejected) by the simulator, so the blotter and the positions are what a trader would see.
 """
 
 from __future__ import annotations
 
-import math
+from snapshot_app import real_snapshot_app, settle
+from trading_stack import conversion, settled_orders, spy_of, wait_for
 
-from ui_testlib import FROZEN_AT
-from snapshot_app import make_snapshot_app
-
-from desk.domain import FrozenClock, Instrument, Quote
-from desk.domain.orders import BrokerOrder, Fill, OrderError
-from desk.orders.book import OrderBook
-from desk.orders.ledger import FillLedger
-from desk.risk import ComboLeg, MarginImpact, MarketContext, OrderIntent, RiskLimits, evaluate
 from desk.ui.screens.ticket import TicketScreen
 
 SIZE = (120, 50)
-SPY = Instrument("SPY", con_id=756733, primary_exchange="ARCA")
-CALL = Instrument("SPY", "OPT", con_id=900001, expiry="20261218", strike=600.0, right="C", multiplier=100)
-PUT = Instrument("SPY", "OPT", con_id=900002, expiry="20261218", strike=600.0, right="P", multiplier=100)
-BAG = Instrument("SPY", "BAG", multiplier=100)
-QUOTES = {SPY.con_id: (599.98, 600.02), CALL.con_id: (24.10, 24.30), PUT.con_id: (21.60, 21.80)}
-DELTAS = {SPY.con_id: 1.0, CALL.con_id: 0.53, PUT.con_id: -0.47}
+WIDE = (200, 50)
 
 
-class FixedBackend:
-    """The ticket's backend over fixed quotes, the real :func:`desk.risk.evaluate`, a fixed
-    account ($1,000,000 of AvailableFunds) and, for the stock, a fixed IB what-if."""
-
-    live = False
-
-    def quote(self, instrument: Instrument) -> tuple[float, float, float]:
-        bid, ask = QUOTES.get(instrument.con_id, (math.nan, math.nan))
-        return bid, ask, (bid + ask) / 2
-
-    def delta(self, instrument: Instrument) -> float:
-        return DELTAS.get(instrument.con_id, math.nan)
-
-    def preview(self, intent: OrderIntent, margin):
-        quotes = [Quote(ins, bid=b, ask=a, time=FROZEN_AT) for ins, (b, a) in
-                  ((SPY, QUOTES[SPY.con_id]), (CALL, QUOTES[CALL.con_id]), (PUT, QUOTES[PUT.con_id]))]
-        ctx = MarketContext(FROZEN_AT, quotes=quotes, daily_pnl=0.0, buying_power=4_000_000.0,
-                            available_funds=1_000_000.0, margin=margin, underlying_price=600.0)
-        return evaluate(intent, ctx, RiskLimits(enforce_market_hours=False))
-
-    async def what_if(self, intent: OrderIntent):
-        if intent.is_combo:
-            return None  # the screen then says there is no margin preview from IB
-        return MarginImpact(init_margin_before=0.0, init_margin_change=30_000.0, init_margin_after=30_000.0,
-                            maint_margin_before=0.0, maint_margin_change=15_000.0, maint_margin_after=15_000.0,
-                            equity_with_loan_before=1_000_000.0, equity_with_loan_change=-1.0,
-                            equity_with_loan_after=999_999.0)
-
-    async def submit(self, intent, confirmation, margin=None):  # never pressed in a snapshot
-        raise RuntimeError("snapshot")
-
-    def on_update(self, fn) -> None:  # previews answer at once here
-        pass
-
-    def gate_summary(self) -> tuple[str, bool]:
-        return "SIM: orders on", True
-
-
-async def _settle(pilot) -> None:
-    await pilot.app.workers.wait_for_complete()
-    await pilot.pause()
-    await pilot.wait_for_scheduled_animations()
-    await pilot.pause()
-
-
-def _ticket(instrument: Instrument, action: str, intent: OrderIntent | None = None):
+def _ticket(combo: bool):
     async def run_before(pilot) -> None:
-        await _settle(pilot)
-        screen = TicketScreen(instrument, action, FixedBackend(), quantity=intent.quantity if intent else 100,
-                              title="Combo ticket" if intent else "Order ticket", intent=intent)
-        await pilot.app.push_screen(screen)
-        await pilot.pause(0.5)  # the what-if answers after its debounce
-        await pilot.app.workers.wait_for_complete()
+        await settle(pilot)
+        app = pilot.app
+        rt = app.desk.runtime
+        if combo:
+            intent = conversion(rt)
+            app.open_ticket(intent.instrument, "BUY", 1, "Combo ticket", intent=intent)
+        else:
+            app.open_ticket(spy_of(rt), "BUY", 100)
+
+        def answered() -> bool:
+            screen = app.screen
+            return (isinstance(screen, TicketScreen) and screen.report is not None and screen.what_if_asked > 0
+                    and (screen.margin is not None or screen.what_if_state == "none"))
+
+        await wait_for(answered, pilot, "the ticket's checks and IB's what-if")
+        await app.workers.wait_for_complete()
         await pilot.pause()
 
     return run_before
 
 
-def test_single_leg_ticket(snap_compare):
+def test_single_leg_ticket(snap_compare, tmp_path):
     """BUY 100 SPY at the ask: every check, IB's what-if, funds and cost."""
-    assert snap_compare(make_snapshot_app(), terminal_size=SIZE, run_before=_ticket(SPY, "BUY"))
+    assert snap_compare(real_snapshot_app(tmp_path), terminal_size=SIZE, run_before=_ticket(combo=False))
 
 
-def test_combo_ticket(snap_compare):
-    """A conversion (BUY 100 SPY, SELL 1 600 C, BUY 1 600 P): every leg with its market,
-    delta and position, the net bid / ask from the legs, no margin preview from IB."""
-    legs = (ComboLeg(SPY, "BUY", 100), ComboLeg(CALL, "SELL", 1), ComboLeg(PUT, "BUY", 1))
-    intent = OrderIntent(BAG, "BUY", 1, "LMT", limit_price=597.70, legs=legs)
-    assert snap_compare(make_snapshot_app(), terminal_size=SIZE, run_before=_ticket(BAG, "BUY", intent))
+def test_combo_ticket(snap_compare, tmp_path):
+    """A conversion (BUY 100 SPY, SELL 1 ATM call, BUY 1 ATM put): every leg with its
+    market, delta and position, the net bid / ask from the legs and IB's what-if."""
+    assert snap_compare(real_snapshot_app(tmp_path), terminal_size=SIZE, run_before=_ticket(combo=True))
 
 
-def blotter_rows():
-    """Working, filled, rejected and combo rows from the real order book."""
-    clock = FrozenClock(FROZEN_AT)
-    ledger = FillLedger()
-    book = OrderBook(ledger, clock=clock)
-    working = OrderIntent(SPY, "BUY", 100, "LMT", limit_price=595.50, tif="GTC")
-    book.sent("desk-000000000000000000000001", working, 11)
-    book.update(BrokerOrder("desk-000000000000000000000001", "Submitted", 11, 1001, remaining=100))
-    filled = OrderIntent(CALL, "SELL", 2, "LMT", limit_price=24.10)
-    book.sent("desk-000000000000000000000002", filled, 12)
-    ledger.add(Fill("e1", "desk-000000000000000000000002", FROZEN_AT, CALL, "SLD", 2, 24.15, 12, 1002, 1.30))
-    book.fills_changed("desk-000000000000000000000002")
-    gme = Instrument("GME", con_id=36285627)
-    rejected = OrderIntent(gme, "SELL", 10, "LMT", limit_price=25.0)
-    book.sent("desk-000000000000000000000003", rejected, 13)
-    book.error("desk-000000000000000000000003", OrderError(13, 201, "Order rejected - reason: GME is hard to borrow"))
-    conversion = OrderIntent(BAG, "BUY", 1, "LMT", limit_price=597.70,
-                             legs=(ComboLeg(SPY, "BUY", 100), ComboLeg(CALL, "SELL", 1), ComboLeg(PUT, "BUY", 1)))
-    book.sent("desk-000000000000000000000004", conversion, 14)
-    book.update(BrokerOrder("desk-000000000000000000000004", "Filled", 14, 1004, filled=1, remaining=0,
-                            avg_fill_price=597.68))
-    return list(book.rows.values())
-
-
-def test_blotter_with_working_filled_rejected_and_combo_orders(snap_compare):
+def test_blotter_with_working_filled_rejected_and_combo_orders(snap_compare, tmp_path):
     async def run_before(pilot) -> None:
-        await _settle(pilot)
-        app = pilot.app
-        app.blotter.apply(blotter_rows())
-        app.blotter.focus()
+        await settled_orders(pilot)
+        await pilot.press("3", "z")  # the blotter maximized: every order and leg in view
         await pilot.pause()
 
-    assert snap_compare(make_snapshot_app(), terminal_size=(200, 50), run_before=run_before)
+    assert snap_compare(real_snapshot_app(tmp_path), terminal_size=WIDE, run_before=run_before)
 
 
-def test_blotter_rows_say_what_happened() -> None:
-    rows = {r.order_ref[-1]: r for r in blotter_rows()}
-    assert rows["1"].status == "Submitted" and rows["1"].working
-    assert rows["2"].status == "Filled" and rows["2"].filled == 2 and rows["2"].avg_price == 24.15  # from the ledger
-    assert rows["3"].status == "Rejected" and rows["3"].error.startswith("201: ") and not rows["3"].working
-    combo = rows["4"]
-    assert combo.status == "Filled" and combo.is_combo and len(combo.legs) == 3
-    assert combo.describe == "BUY 1 SPY combo(3) LMT 597.7 DAY"
+async def test_blotter_rows_say_what_happened(tmp_path) -> None:
+    app = real_snapshot_app(tmp_path)
+    async with app.run_test(size=WIDE) as pilot:
+        refs = await settled_orders(pilot)
+        rows = app.desk.runtime.orders.rows
+        working, filled, rejected, combo = (rows[refs[n]] for n in ("working", "filled", "rejected", "combo"))
+        assert working.status == "Submitted" and working.working and working.tif == "GTC"
+        assert filled.filled == 50 and filled.avg_price <= filled.limit_price  # from the executions
+        assert rejected.error.startswith("201: ") and "hard to borrow" in rejected.error and not rejected.working
+        assert combo.is_combo and len(combo.legs) == 3 and combo.filled == 1
+        assert combo.describe.startswith("BUY 1 SPY combo(3) LMT ") and combo.describe.endswith(" DAY")
+        assert combo.avg_price <= combo.limit_price
 
 
 def _positions(*keys: str):
     async def run_before(pilot) -> None:
-        import positions_fixture
-
-        await _settle(pilot)
-        positions_fixture.apply(pilot.app.positions)
+        await settled_orders(pilot)
         await pilot.press("4", "z", *keys)
         await pilot.pause()
 
     return run_before
 
 
-def test_positions_with_portfolio_greeks(snap_compare):
-    """A conversion and 50 AAPL, the pane maximized: IB's P&L per position, one IV per
-    contract (18 % both: priced with the chain's carry), the account line and the portfolio
-    Greeks with the stock's deltas (about 51 shares: the conversion's 100 shares are offset
-    by its options, AAPL's 50 are not)."""
-    assert snap_compare(make_snapshot_app(), terminal_size=(200, 50), run_before=_positions())
+def test_positions_with_portfolio_greeks(snap_compare, tmp_path):
+    """The conversion and 50 AAPL, the pane maximized: IB's P&L per position, one IV per
+    contract, the account line and the portfolio Greeks with the stock's deltas (about 50
+    shares of SPY: the conversion's 100 shares are offset by its options; AAPL's 50 are not)."""
+    assert snap_compare(real_snapshot_app(tmp_path), terminal_size=WIDE, run_before=_positions())
 
 
-def test_positions_grouped_by_order(snap_compare):
+def test_positions_grouped_by_order(snap_compare, tmp_path):
     """g: the conversion bought as one combo is one group (its order, summed P&L and Greeks,
-    its three legs beneath); AAPL held from before is the last group."""
-    assert snap_compare(make_snapshot_app(), terminal_size=(200, 50), run_before=_positions("g"))
+    its three legs beneath); the AAPL order is the other."""
+    assert snap_compare(real_snapshot_app(tmp_path), terminal_size=WIDE, run_before=_positions("g"))

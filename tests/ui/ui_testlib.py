@@ -186,34 +186,6 @@ class FakeRuntime:
         self.broker.set_state(ConnectionState.DISCONNECTED, "stopped")
 
 
-def sim_market_runtime(*, seed: int = 7, steps: int = 40, **settings_overrides) -> FakeRuntime:
-    """A fake runtime whose quotes come from the simulator's seeded market model.
-
-    The default watchlist's instruments (as the simulator qualifies them), ``steps``
-    steps of 0.25 s of market ``seed`` written into the store: the same numbers every run.
-    """
-    from desk.settings import DEFAULT_WATCHLIST
-    from desk.sim.market import MarketModel
-    from desk.sim.universe import lookup
-
-    universe = {s: lookup(s).to_instrument() for s in DEFAULT_WATCHLIST}
-    runtime = FakeRuntime(make_settings(**settings_overrides), symbols=list(DEFAULT_WATCHLIST), universe=universe)
-    model = MarketModel(seed=seed, symbols=DEFAULT_WATCHLIST)
-
-    def write(symbol, bid, ask, last, bid_size, ask_size, volume, close=None):
-        runtime.quotes.update(
-            universe[symbol].con_id, bid=bid, ask=ask, last=last, bid_size=bid_size, ask_size=ask_size,
-            volume=volume, close=close, time=FROZEN_AT,
-        )
-
-    for symbol, snap in model.snapshots().items():
-        write(symbol, snap.bid, snap.ask, snap.last, snap.bid_size, snap.ask_size, snap.volume, snap.close)
-    for _ in range(steps):
-        for change in model.step(0.25):
-            write(change.symbol, change.bid, change.ask, change.last, change.bid_size, change.ask_size, change.volume)
-    return runtime
-
-
 def make_settings(**overrides) -> Settings:
     base = dict(mode=Mode.SIM, record=False, theme="desk-dark", _env_file=None)
     base.update(overrides)
