@@ -163,3 +163,51 @@ def goog_replay_data(start: time = time(10, 30)):
     _REPLAY_DIRS.append(folder)
     url = f"sqlite:///{folder / 'replay.sqlite3'}"
     return load_replay(url, date(2015, 12, 24), ["GOOG"], start=start, lean_dir=lean_dir(), stream=None)
+
+
+class ReplayGateway:
+    """The simulated gateway replaying GOOG 2015-12-24 from ``start`` ET, ``paused`` (the
+    recorded quotes of that minute stand still), on an event loop in a thread of its own: the
+    desk under test runs on the test's loop (or on ``snap_compare``'s) and reaches it over
+    the TWS socket, as it reaches a ``desk sim --replay`` beside it. Use as a context manager;
+    :attr:`port` (``port=0``: any free one) and :attr:`clock` (the replay's clock, to give
+    the desk) are set inside it."""
+
+    def __init__(self, start: time = time(10, 30), *, port: int = 0, paused: bool = True) -> None:
+        import asyncio
+        import threading
+
+        from desk.sim.replay_market import ReplayMarket
+
+        self.market = ReplayMarket(goog_replay_data(start))
+        self.clock = self.market.clock
+        self._port, self._paused = port, paused
+        self.port = 0
+        self.gateway = None
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name="replay-gateway", daemon=True)
+
+    def _call(self, coro):
+        import asyncio
+
+        return asyncio.run_coroutine_threadsafe(coro, self._loop).result(30)
+
+    def __enter__(self) -> ReplayGateway:
+        from desk.sim import SimGateway
+
+        self._thread.start()
+        m = self.market
+        self.gateway = SimGateway("127.0.0.1", self._port, market=m, clock=m.clock, option_source=m.options,
+                                  paused=self._paused)
+        self._call(self.gateway.start())
+        self.port = self.gateway.port
+        return self
+
+    def __exit__(self, *exc) -> None:
+        try:
+            if self.gateway is not None:
+                self._call(self.gateway.stop())
+        finally:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(10)
+            self._loop.close()

@@ -1,18 +1,2 @@
-"""Fixtures of the UI tests; the shared pieces are in ui_testlib."""
-
-from __future__ import annotations
-
-import math
-
-import pytest
-from ui_testlib import Settings, make_settings
-
-
-@pytest.fixture
-def settings() -> Settings:
-    return make_settings()
-
-
-@pytest.fixture
-def nan() -> float:
-    return math.nan
+"""Fixtures of the UI tests: none; the shared pieces are in ui_testlib, trading_stack and
+snapshot_app."""

@@ -6,68 +6,71 @@ from __future__ import annotations
 
 import math
 import time as _time
-from datetime import time
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime, time
 
-from ui_testlib import FakeRuntime, make_settings
-from desk.broker.chain_window import ChainDefinition
-from desk.broker.chains import CHAIN_OWNER, ChainManager
-from desk.broker.lines import LineBudget
+from desk.broker.chains import CHAIN_OWNER
 from desk.domain import FrozenClock
-from desk.domain.options import OptionGreeks, WindowSpec
-from ui_testlib import desk_app
+from desk.runtime import Runtime
 from desk.ui.messages import InstrumentSelected
 from desk.ui.widgets.chain import ChainPane
 from desk.ui.widgets.chain_layout import SIDE_COLUMNS, row_width, visible_columns
-from goog_chain import EXPIRIES, GOOG, goog_chain_at
+from goog_chain import EXPIRIES, GOOG, ReplayGateway
 from screen_text import screen_text
+from trading_stack import trading_settings, wait_for
+from ui_testlib import desk_app
 
 SIZE = (120, 36)
 WIDE = (170, 40)
 AT = time(10, 30)
-SHOWN = ("20160115", "20160122")
+SHOWN = "20160115"
+#: the replay gateway's port in the snapshots (the status bar shows it)
+SNAPSHOT_REPLAY_PORT = 47813
 
 
-def goog_runtime(*, count: int = 10, lines: int = 100) -> FakeRuntime:
-    """A fake runtime whose watchlist is GOOG and whose chain is the real 2015-12-24 one.
-
-    The chain manager is the real one, offline (no gateway): definitions and contracts
-    installed from the LEAN files, quotes written into its store as of 10:30 ET.
-    """
-    chain = goog_chain_at(AT, SHOWN)
-    runtime = FakeRuntime(make_settings(), clock=FrozenClock(chain.at), symbols=["GOOG"], universe={"GOOG": GOOG})
-    runtime.quotes.update(GOOG.con_id, bid=chain.und_bid, ask=chain.und_ask, last=chain.und_bid, close=755.98,
-                          volume=1_140_000, bid_size=100, ask_size=100, time=chain.at)
-    manager = ChainManager(None, quotes=runtime.quotes, budget=LineBudget(lines), spec=WindowSpec(count=count),
-                           clock=runtime.clock)
-    definition = ChainDefinition(GOOG, "SMART", "GOOG", 100, EXPIRIES, chain.strikes)
-    manager.install(definition, "20160115", chain.instruments("20160115"))
-    manager.add_expiry("20160122", chain.instruments("20160122"))
-    runtime.chains = manager
-    fill(manager)
-    return runtime
+def goog_app(tmp_path, gateway: ReplayGateway, *, count: int = 10, lines: int = 100):
+    """The desk on the real engine, its watchlist GOOG, connected to ``gateway`` (the paused
+    replay of 2015-12-24 at 10:30 ET) and on the replay's clock."""
+    settings = trading_settings(tmp_path, watchlist=["GOOG"], ib_port=gateway.port, chain_strikes=str(count),
+                                market_data_lines=lines)
+    return desk_app(Runtime(settings, clock=gateway.clock))
 
 
-def fill(manager: ChainManager) -> None:
-    """Write the recorded quotes of every subscribed contract (what the gateway would send)."""
-    chain = goog_chain_at(AT, SHOWN)
-    for con_id in manager.subscribed:
-        s = chain.contracts[con_id]
-        q = manager.store.get(con_id)
-        if q.time is None:
-            manager.store.update(con_id, bid=s.bid, ask=s.ask, bid_size=s.bid_size, ask_size=s.ask_size,
-                                 last=s.last, volume=s.volume, open_interest=s.open_interest, time=chain.at)
+async def open_goog_chain(pilot) -> None:
+    """Wait for the GOOG chain, show the 2016-01-15 expiry and settle."""
+    app = pilot.app
+    chains = app.desk.runtime.chains
+    await wait_for(lambda: chains.definition is not None and chains.expiry is not None, pilot, "the GOOG chain")
+    await chains.set_expiry(SHOWN)
+    await _settle(pilot)
 
 
-def _app(runtime):
-    return desk_app(runtime)
+@asynccontextmanager
+async def goog_desk(tmp_path, *, size=SIZE, count: int = 10, lines: int = 100, message_hook=None):
+    """(app, pilot, runtime) on the GOOG chain of 2016-01-15, quoted and priced."""
+    with ReplayGateway(AT) as gateway:
+        app = goog_app(tmp_path, gateway, count=count, lines=lines)
+        async with app.run_test(size=size, message_hook=message_hook) as pilot:
+            await open_goog_chain(pilot)
+            yield app, pilot, app.desk.runtime
 
 
 async def _settle(pilot) -> None:
-    """Let workers finish, run one flush (what the 0.15 s timer does) and repaint."""
-    await pilot.app.workers.wait_for_complete()
+    """Wait until every contract of the window is quoted and priced by the engine, then
+    apply what changed to the view (what the 0.15 s timer does) and repaint."""
+    app = pilot.app
+    chains = app.desk.runtime.chains
+
+    def priced() -> bool:
+        legs = [leg for row in chains.rows for leg in (row.call, row.put) if leg is not None]
+        quotes = [chains.store.get(leg.con_id) for leg in legs]
+        return bool(quotes) and all(q is not None and q.time is not None and q.ours is not None for q in quotes)
+
+    await wait_for(priced, pilot, "the chain's window quoted and priced")
+    await app.workers.wait_for_complete()
     await pilot.pause()
-    pilot.app._flush_quotes()  # deterministic: do not depend on the timer firing under load
-    await pilot.app.workers.wait_for_complete()
+    app._flush_quotes()  # deterministic: do not depend on the timer firing under load
+    await app.workers.wait_for_complete()
     await pilot.pause()
 
 
@@ -91,18 +94,16 @@ def test_columns_drop_outside_in_to_fit() -> None:
     assert [c.key for c in tiny] == ["bid", "ask", "iv", "delta"]  # never fewer than these
 
 
-async def test_chain_shows_calls_strike_puts_with_atm_and_greeks() -> None:
-    runtime = goog_runtime()
-    app = _app(runtime)
-    async with app.run_test(size=SIZE) as pilot:
-        await _settle(pilot)
+async def test_chain_shows_calls_strike_puts_with_atm_and_greeks(tmp_path) -> None:
+    async with goog_desk(tmp_path) as (app, pilot, runtime):
         pane = _pane(app)
         text = screen_text(app)
-        assert "GOOG 748.36" in text and "◂ 2016-01-15 · 22.2d ▸ 4/12" in text and "Greeks: ours" in text
+        # the spot is the mid of the replayed quote at 10:30 ET (748.10 / 748.59)
+        assert "GOOG 748.35" in text and "◂ 2016-01-15 · 22.2d ▸ 4/12" in text and "Greeks: ours" in text
         header = pane.line_text(1)
         assert header.split() == ["Vega", "Theta", "Delta", "IV%", "Last", "Bid", "Ask", "Strike",
                                   "Bid", "Ask", "Last", "IV%", "Delta", "Theta", "Vega"]
-        assert _strikes(app) == [735.0, 737.5, 740.0, 742.5, 745.0, 747.5, 750.0, 752.5, 755.0, 757.5]
+        assert _strikes(app) == [735.0 + 2.5 * i for i in range(10)] and pane._atm_row() == 5
         atm = pane.row_text(5)
         assert "▶747.5◀" in atm
         cells = atm.split()
@@ -112,15 +113,14 @@ async def test_chain_shows_calls_strike_puts_with_atm_and_greeks() -> None:
         assert 15.0 < float(c_iv) < 25.0 and abs(float(c_iv) - float(p_iv)) < 1.0
         assert 0.4 < float(c_delta) < 0.65 and -0.6 < float(p_delta) < -0.35
         assert float(c_theta) < 0 and float(p_theta) < 0 and float(c_vega) > 0
-        assert pane.cursor_row == 5 and pane.highlighted.key == "GOOG 20160115 747.5 C"
-        assert "GOOG 20160115 747.5 C  bid" in text  # detail line of the cursor contract
+        # the cursor starts on the ATM row (the expiry was changed by the engine, not by a key)
+        assert pane.highlighted.strike == 747.5 and pane.highlighted.expiry == SHOWN
+        assert f"{pane.highlighted.key}  bid" in text  # detail line of the cursor contract
         assert "[ ] expiry  +/- strikes  g Greeks  s smile" in text
 
 
-async def test_wide_terminal_shows_every_column() -> None:
-    app = _app(goog_runtime())
-    async with app.run_test(size=WIDE) as pilot:
-        await _settle(pilot)
+async def test_wide_terminal_shows_every_column(tmp_path) -> None:
+    async with goog_desk(tmp_path, size=WIDE) as (app, pilot, runtime):
         header = _pane(app).line_text(1).split()
         assert header[:4] == ["OI", "Vol", "Vega", "Theta"] and header[-3:] == ["Vega", "Vol", "OI"]
         assert "Gamma" in header
@@ -129,49 +129,47 @@ async def test_wide_terminal_shows_every_column() -> None:
 # ---------------------------------------------------------------------------------- pilot tests
 
 
-async def test_expiry_switching_with_brackets() -> None:
-    runtime = goog_runtime()
-    manager = runtime.chains
-    app = _app(runtime)
-    async with app.run_test(size=SIZE) as pilot:
-        await _settle(pilot)
+async def test_expiry_switching_with_brackets(tmp_path) -> None:
+    async with goog_desk(tmp_path) as (app, pilot, runtime):
+        manager = runtime.chains
         await pilot.press("2")
         assert app.focused is _pane(app)
         before = manager.subscribed
         await pilot.press("right_square_bracket")
+        await wait_for(lambda: manager.expiry == "20160122", pilot, "the next expiry")
         await _settle(pilot)
-        assert manager.expiry == "20160122"
         assert "◂ 2016-01-22" in screen_text(app) and "5/12" in screen_text(app)
         assert all(r.call.expiry == "20160122" for r in _pane(app).rows)
         assert not (manager.subscribed & before) and manager.budget.used_by(CHAIN_OWNER) == 20
         assert _pane(app).highlighted.expiry == "20160122"
         await pilot.press("left_square_bracket")
+        await wait_for(lambda: manager.expiry == SHOWN, pilot, "the expiry before")
         await _settle(pilot)
-        assert manager.expiry == "20160115" and "◂ 2016-01-15" in screen_text(app)
-        # an expiry whose contracts are not installed offline: the reason is shown, nothing changes
-        await pilot.press("right_square_bracket", "right_square_bracket")
+        assert "◂ 2016-01-15" in screen_text(app)
+        # past the last expiry the key stays on it
+        await manager.set_expiry(EXPIRIES[-1])
         await _settle(pilot)
-        assert manager.expiry == "20160122"
-        assert "contracts not installed" in app.status_bar.message
+        await pilot.press("right_square_bracket")
+        await _settle(pilot)
+        assert manager.expiry == EXPIRIES[-1] and "12/12" in screen_text(app)
 
 
-async def test_window_recentres_when_the_underlying_moves() -> None:
-    runtime = goog_runtime()
-    app = _app(runtime)
-    async with app.run_test(size=SIZE) as pilot:
-        await _settle(pilot)
+async def test_window_recentres_when_the_underlying_moves(tmp_path) -> None:
+    async with goog_desk(tmp_path) as (app, pilot, runtime):
         pane = _pane(app)
         assert "▶747.5◀" in pane.row_text(5)
         # a move within the hysteresis band: same window, the ATM mark follows the price
         runtime.quotes.update(GOOG.con_id, bid=748.9, ask=749.1)
+        await wait_for(lambda: runtime.chains.atm_strike == 750.0, pilot, "the ATM strike at 750")
         await _settle(pilot)
         assert _strikes(app)[5] == 747.5 and "▶750◀" in pane.row_text(6)
-        # a real move: the window re-centres on the new ATM strike and the cursor follows it
+        # a real move: the window re-centres on the new ATM strike, its new contracts are
+        # subscribed and quoted by the gateway, and the cursor follows the ATM row
         runtime.quotes.update(GOOG.con_id, bid=771.9, ask=772.1)
+        wanted = [760.0, 762.5, 765.0, 767.5, 770.0, 772.5, 775.0, 777.5, 780.0, 782.5]
+        await wait_for(lambda: [r.strike for r in runtime.chains.rows] == wanted, pilot, "the window re-centred")
         await _settle(pilot)
-        assert _strikes(app) == [760.0, 762.5, 765.0, 767.5, 770.0, 772.5, 775.0, 777.5, 780.0, 782.5]
-        fill(runtime.chains)  # quotes of the newly subscribed contracts arrive
-        await _settle(pilot)
+        assert _strikes(app) == wanted
         assert "▶772.5◀" in pane.row_text(5) and pane.cursor_row == 5
         assert pane.highlighted.strike == 772.5
         assert "GOOG 772.00" in screen_text(app)
@@ -179,26 +177,25 @@ async def test_window_recentres_when_the_underlying_moves() -> None:
         assert all("—" not in pane.row_text(i).split()[5:7] for i in range(3, 8))
 
 
-async def test_greeks_toggle_between_ours_and_ibs_model() -> None:
-    runtime = goog_runtime()
-    manager = runtime.chains
-    app = _app(runtime)
-    async with app.run_test(size=SIZE) as pilot:
-        await _settle(pilot)
+async def test_greeks_toggle_between_ours_and_ibs_model(tmp_path) -> None:
+    """g: the Greeks IB's model sent with the quotes (tick 13) instead of ours."""
+    async with goog_desk(tmp_path) as (app, pilot, runtime):
+        manager = runtime.chains
         pane = _pane(app)
-        call = pane.rows[5].call
-        ours = pane.row_text(5).split()
+        atm = pane._atm_row()
+        call = pane.rows[atm].call
+        ours = pane.row_text(atm).split()
         assert ours[3] != "—"
-        manager.store.update(call.con_id, model=OptionGreeks(0.2345, 0.5123, 0.0111, 0.7777, -0.3333, 13.0, 748.4))
+        await wait_for(lambda: manager.store.get(call.con_id).model is not None, pilot, "IB's model Greeks")
         await pilot.press("c", "g")  # focus the chain, then toggle
         await _settle(pilot)
         assert pane.source == "ib" and "Greeks: IB model" in screen_text(app)
-        ib = pane.row_text(5).split()
-        assert ib[:4] == ["0.778", "-0.333", "0.512", "23.4"]
-        assert pane.row_text(4).split()[3] == "—"  # no IB model Greeks sent for that one
+        model = manager.store.get(call.con_id).model
+        ib = pane.row_text(atm).split()
+        assert ib[:4] == [f"{model.vega:.3f}", f"{model.theta:.3f}", f"{model.delta:.3f}", f"{model.iv * 100:.1f}"]
         await pilot.press("g")
         await _settle(pilot)
-        assert pane.source == "ours" and pane.row_text(5).split() == ours
+        assert pane.source == "ours" and pane.row_text(atm).split() == ours
 
 
 async def _until(predicate, pilot, what: str, timeout: float = 15.0) -> None:
@@ -209,8 +206,7 @@ async def _until(predicate, pilot, what: str, timeout: float = 15.0) -> None:
         await pilot.pause(0.02)
 
 
-async def test_cursor_moves_and_enter_selects_the_option_for_the_ticket() -> None:
-    runtime = goog_runtime()
+async def test_cursor_moves_and_enter_selects_the_option_for_the_ticket(tmp_path) -> None:
     selected: list = []
 
     seen: list = []  # the messages themselves: an id() could be reused once one is freed
@@ -221,10 +217,9 @@ async def test_cursor_moves_and_enter_selects_the_option_for_the_ticket() -> Non
             seen.append(message)
             selected.append(message.instrument)
 
-    app = _app(runtime)
-    async with app.run_test(size=SIZE, message_hook=hook) as pilot:
-        await _settle(pilot)
-        await pilot.press("c", "down", "right", "enter")
+    async with goog_desk(tmp_path, message_hook=hook) as (app, pilot, runtime):
+        await pilot.press("c", "home")
+        await pilot.press(*["down"] * 6, "right", "enter")
         await _until(lambda: selected, pilot, "the first selection")
         assert [i.key for i in selected] == ["GOOG 20160115 750 P"]
         assert selected[0].con_id == _pane(app).rows[6].put.con_id and selected[0].multiplier == 100
@@ -236,31 +231,28 @@ async def test_cursor_moves_and_enter_selects_the_option_for_the_ticket() -> Non
         assert _pane(app).cursor_row == 0
 
 
-async def test_wider_and_narrower_windows() -> None:
-    runtime = goog_runtime()
-    app = _app(runtime)
-    async with app.run_test(size=SIZE) as pilot:
-        await _settle(pilot)
+async def test_wider_and_narrower_windows(tmp_path) -> None:
+    async with goog_desk(tmp_path) as (app, pilot, runtime):
         await pilot.press("c", "plus", "plus")
+        await wait_for(lambda: len(runtime.chains.rows) == 14, pilot, "14 strikes")
         await _settle(pilot)
         assert len(_strikes(app)) == 14 and "14 strikes" in screen_text(app)
         assert runtime.chains.budget.used_by(CHAIN_OWNER) == 28
         await pilot.press("minus", "minus", "minus")
+        await wait_for(lambda: len(runtime.chains.rows) == 8, pilot, "8 strikes")
         await _settle(pilot)
         assert len(_strikes(app)) == 8 and runtime.chains.budget.used_by(CHAIN_OWNER) == 16
         assert 747.5 in _strikes(app)
 
 
-async def test_smile_view_plots_iv_by_strike() -> None:
-    runtime = goog_runtime(count=30)
-    app = _app(runtime)
-    async with app.run_test(size=SIZE) as pilot:
-        await _settle(pilot)
+async def test_smile_view_plots_iv_by_strike(tmp_path) -> None:
+    async with goog_desk(tmp_path, count=30) as (app, pilot, runtime):
         await pilot.press("c", "s")
         await _settle(pilot)
         text = screen_text(app)
         assert "IV% by strike (ours)" in text and "●" in text and "┊" in text
-        assert "710" in text and "782.5" in text  # x axis: the window's lowest and highest strikes
+        strikes = _strikes(app)
+        assert len(strikes) == 30 and f"{strikes[0]:g}" in text and f"{strikes[-1]:g}" in text  # the x axis's ends
         # the smirk: the leftmost plotted point (deep OTM put) is higher than the ATM region
         lines = [_pane(app).line_text(y) for y in range(2, _pane(app).size.height - 2)]
         rows_with_dot = [i for i, line in enumerate(lines) if "●" in line]
@@ -272,37 +264,34 @@ async def test_smile_view_plots_iv_by_strike() -> None:
         assert "IV% by strike" not in screen_text(app) and "Strike" in screen_text(app)
 
 
-async def test_stale_quotes_are_marked() -> None:
-    runtime = goog_runtime()
-    app = _app(runtime)
-    async with app.run_test(size=SIZE) as pilot:
-        await _settle(pilot)
+async def test_stale_quotes_are_marked(tmp_path) -> None:
+    async with goog_desk(tmp_path) as (app, pilot, runtime):
         pane = _pane(app)
-        assert "*" not in pane.row_text(5)
-        runtime.clock.advance(31)  # no update for 31 s: older than DESK_CHAIN_STALE_SECONDS (30)
-        call = pane.rows[5].call
+        atm = pane._atm_row()
+        assert "*" not in pane.row_text(atm)
+        runtime.clock.advance(31)  # the replay's clock: no update for 31 s, older than DESK_CHAIN_STALE_SECONDS (30)
+        call = pane.rows[atm].call
         runtime.chains.store.update(call.con_id, bid=12.0, time=runtime.clock.now())  # the call is fresh
         await _settle(pilot)
-        text = pane.row_text(5)
+        text = pane.row_text(atm)
         left, right = text.split("▶747.5◀")
         assert not left.rstrip().endswith("*") and right.lstrip().startswith("*")
 
 
-async def test_budget_message_is_shown_when_lines_run_out() -> None:
-    runtime = goog_runtime(count=10, lines=9)
-    app = _app(runtime)
-    async with app.run_test(size=SIZE) as pilot:
-        await _settle(pilot)
+async def test_budget_message_is_shown_when_lines_run_out(tmp_path) -> None:
+    """Nine market data lines: GOOG takes one, the chain the other eight (four strikes)."""
+    async with goog_desk(tmp_path, count=10, lines=9) as (app, pilot, runtime):
         assert len(_strikes(app)) == 4
         expected = "GOOG chain: 4 of 10 strikes shown, the market data lines are used up"
-        assert app.status_bar.message.startswith(expected) and app.status_bar.message_level == "warning"
+        await wait_for(lambda: app.status_bar.message.startswith(expected), pilot,
+                       lambda: f"the budget message, not {app.status_bar.message!r}")
+        assert app.status_bar.message_level == "warning"
+        await pilot.pause()
         assert expected in screen_text(app)
 
 
-async def test_help_lists_the_chain_keys() -> None:
-    app = _app(goog_runtime())
-    async with app.run_test(size=(120, 60)) as pilot:
-        await _settle(pilot)
+async def test_help_lists_the_chain_keys(tmp_path) -> None:
+    async with goog_desk(tmp_path, size=(120, 60)) as (app, pilot, runtime):
         await pilot.press("question_mark")
         await pilot.pause()
         text = screen_text(app)
@@ -310,13 +299,20 @@ async def test_help_lists_the_chain_keys() -> None:
 
 
 async def test_pane_without_a_chain_manager_says_so() -> None:
-    runtime = FakeRuntime(make_settings())  # like the lead's fixtures: no .chains
-    app = _app(runtime)
+    """The pane of a desk whose engine has no option chain (``chains`` None)."""
+    from textual.app import App, ComposeResult
+
+    class PaneApp(App):
+        def compose(self) -> ComposeResult:
+            yield ChainPane(None, clock=FrozenClock(datetime(2026, 3, 10, 13, 45, tzinfo=UTC)), stale_after=30.0)
+
+    app = PaneApp()
     async with app.run_test(size=SIZE) as pilot:
-        await _settle(pilot)
+        await pilot.pause()
         assert "Option chain: not available" in screen_text(app)
-        await pilot.press("c", "right_square_bracket", "g", "enter")
-        assert app.is_running
+        app.query_one(ChainPane).focus()
+        await pilot.press("right_square_bracket", "g", "s", "plus", "enter")
+        assert app.is_running and "Option chain: not available" in screen_text(app)
 
 
 # ---------------------------------------------------------------------------------- snapshots
@@ -326,27 +322,33 @@ async def test_pane_without_a_chain_manager_says_so() -> None:
 # change when other panes are added to the desk's layout.
 
 
-def test_chain_snapshot(snap_compare):
-    """The real GOOG 2016-01-15 chain at 10:30 ET on 2015-12-24, frozen clock, our Greeks."""
+def test_chain_snapshot(snap_compare, tmp_path):
+    """The real GOOG 2016-01-15 chain at 10:30 ET on 2015-12-24, replayed and paused, our Greeks."""
 
     async def run_before(pilot):
-        await _settle(pilot)
+        await open_goog_chain(pilot)
         await pilot.press("c", "z")
         await _settle(pilot)
+        pilot.app.status_bar.set_message("")  # "connected to …" or the chain's own: a race
+        await pilot.pause()
 
     # 28 strikes fit the maximized pane without scrolling (nothing depends on scroll timing)
-    assert snap_compare(_app(goog_runtime(count=28)), terminal_size=SIZE, run_before=run_before)
+    with ReplayGateway(AT, port=SNAPSHOT_REPLAY_PORT) as gateway:
+        assert snap_compare(goog_app(tmp_path, gateway, count=28), terminal_size=SIZE, run_before=run_before)
 
 
-def test_chain_smile_snapshot(snap_compare):
+def test_chain_smile_snapshot(snap_compare, tmp_path):
     """The smile of the same expiry over 30 strikes."""
 
     async def run_before(pilot):
-        await _settle(pilot)
+        await open_goog_chain(pilot)
         await pilot.press("c", "z", "s")
         await _settle(pilot)
+        pilot.app.status_bar.set_message("")  # "connected to …" or the chain's own: a race
+        await pilot.pause()
 
-    assert snap_compare(_app(goog_runtime(count=30)), terminal_size=SIZE, run_before=run_before)
+    with ReplayGateway(AT, port=SNAPSHOT_REPLAY_PORT) as gateway:
+        assert snap_compare(goog_app(tmp_path, gateway, count=30), terminal_size=SIZE, run_before=run_before)
 
 
 # ---------------------------------------------------------------------------------- real stack
@@ -359,7 +361,7 @@ async def test_chain_over_the_real_stack(tmp_path):
 
     settings = Settings(mode=Mode.SIM, record=False, watchlist=["SPY", "AAPL"], chain_strikes="8", _env_file=None)
     runtime = Runtime(settings)
-    app = _app(runtime)
+    app = desk_app(runtime)
     async with app.run_test(size=SIZE) as pilot:
         manager = runtime.chains
 
@@ -423,10 +425,8 @@ def test_smile_lines_plot_points_axes_and_markers() -> None:
     assert "too small" in smile_lines(points, 60, 3)[0][0][0]
 
 
-async def test_tab_and_number_keys_move_the_focus() -> None:
-    app = _app(goog_runtime())
-    async with app.run_test(size=SIZE) as pilot:
-        await _settle(pilot)
+async def test_tab_and_number_keys_move_the_focus(tmp_path) -> None:
+    async with goog_desk(tmp_path) as (app, pilot, runtime):
         assert app.focused is app.watchlist
         await pilot.press("tab")
         assert app.focused is _pane(app)
@@ -457,7 +457,7 @@ async def test_replayed_goog_day_shows_its_smile(tmp_path):
     settings = Settings(mode=Mode.SIM, ib_port=gw.port, record=False, watchlist=["GOOG"], chain_strikes="30",
                         _env_file=None)
     runtime = Runtime(settings)
-    app = _app(runtime)
+    app = desk_app(runtime)
     try:
         async with app.run_test(size=(150, 45)) as pilot:
             manager = runtime.chains

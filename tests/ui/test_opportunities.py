@@ -13,10 +13,12 @@ from textual.app import App, ComposeResult
 
 from desk.arbitrage import Carry, Costs
 from desk.arbitrage.live import LiveArbitrage
-from desk.domain.chain import ChainRow
+from desk.broker.chain_window import ChainDefinition
+from desk.broker.chains import ChainManager
+from desk.broker.lines import LineBudget
 from desk.domain import FrozenClock, Instrument, QuoteStore
 from desk.domain.opportunity import RiskFlag
-from desk.domain.options import OptionChainStore
+from desk.domain.options import WindowSpec
 from desk.ui.messages import ComboSelected
 from desk.ui.widgets.opportunities import OpportunitiesPane, combo_intent
 
@@ -25,27 +27,27 @@ EXPIRY = "20260417"
 SPY = Instrument("SPY", con_id=756733)
 
 
-class FakeChain:
-    """The ChainManager surface the scanner reads: one expiry, strikes 95..105."""
+STRIKES = (95.0, 100.0, 105.0)
 
-    def __init__(self) -> None:
-        self.underlying = SPY
-        self.expiry = EXPIRY
-        self.definition = type("D", (), {"multiplier": 100})()
-        self.store = OptionChainStore()
-        self.rows = []
-        for i, k in enumerate((95.0, 100.0, 105.0)):
-            call = Instrument("SPY", "OPT", con_id=2000 + i, expiry=EXPIRY, strike=k, right="C", multiplier=100)
-            put = Instrument("SPY", "OPT", con_id=3000 + i, expiry=EXPIRY, strike=k, right="P", multiplier=100)
-            self.rows.append(ChainRow(k, call, put))
-            self.store.ensure(call)
-            self.store.ensure(put)
 
-    def quote(self, strike: float, call_mid: float, put_mid: float, at: datetime = NOW) -> None:
-        row = next(r for r in self.rows if r.strike == strike)
-        for ins, mid in ((row.call, call_mid), (row.put, put_mid)):
-            self.store.update(ins.con_id, time=at, bid=round(mid - 0.05, 2), ask=round(mid + 0.05, 2),
-                              bid_size=20, ask_size=20)
+def _chain(quotes: QuoteStore) -> ChainManager:
+    """The real chain manager, offline (no gateway): SPY's EXPIRY with strikes 95, 100 and
+    105 installed, all three in the window; quotes are written into its store as the
+    gateway's ticks would be (:func:`quote`)."""
+    instruments = [Instrument("SPY", "OPT", con_id=base + i, expiry=EXPIRY, strike=k, right=right, multiplier=100)
+                   for base, right in ((2000, "C"), (3000, "P")) for i, k in enumerate(STRIKES)]
+    manager = ChainManager(None, quotes=quotes, budget=LineBudget(100), spec=WindowSpec(count=3), clock=FrozenClock(NOW))
+    manager.install(ChainDefinition(SPY, "SMART", "SPY", 100, (EXPIRY,), STRIKES), EXPIRY, instruments)
+    assert [r.strike for r in manager.rows] == list(STRIKES)
+    return manager
+
+
+def quote(chain: ChainManager, strike: float, call_mid: float, put_mid: float, at: datetime = NOW) -> None:
+    """Quote the call and the put of ``strike`` $0.05 either side of the mids, 20 x 20."""
+    row = next(r for r in chain.rows if r.strike == strike)
+    for ins, mid in ((row.call, call_mid), (row.put, put_mid)):
+        chain.store.update(ins.con_id, time=at, bid=round(mid - 0.05, 2), ask=round(mid + 0.05, 2),
+                           bid_size=20, ask_size=20)
 
 
 T = (datetime(2026, 4, 17, 20, 0, tzinfo=UTC) - NOW).total_seconds() / (365 * 86400)
@@ -57,14 +59,14 @@ def fair(k: float) -> tuple[float, float]:
     return put + 100.005 - k * math.exp(-0.04 * T), put
 
 
-def _market(rich_call: float = 0.0) -> tuple[FakeChain, QuoteStore]:
-    chain = FakeChain()
+def _market(rich_call: float = 0.0) -> tuple[ChainManager, QuoteStore]:
     quotes = QuoteStore()
     quotes.ensure(SPY)
     quotes.update(SPY.con_id, time=NOW, bid=100.00, ask=100.01, bid_size=1000, ask_size=1000)
-    for k in (95.0, 100.0, 105.0):
+    chain = _chain(quotes)
+    for k in STRIKES:
         call, put = fair(k)
-        chain.quote(k, call + (rich_call if k == 100.0 else 0.0), put)
+        quote(chain, k, call + (rich_call if k == 100.0 else 0.0), put)
     return chain, quotes
 
 
@@ -252,7 +254,7 @@ async def test_enter_on_an_opportunity_that_is_gone_says_so_and_opens_nothing() 
         butterfly = pane.selected
         assert butterfly is not None and butterfly.opportunity.kind.value == "butterfly" and pane.cursor == 0
         # the 105 call comes up: the butterfly is gone, the conversion and the long box stay
-        chain.quote(105.0, fair(105.0)[0] + 1.20, fair(105.0)[1])
+        quote(chain, 105.0, fair(105.0)[0] + 1.20, fair(105.0)[1])
         live.poll()
         pane.refresh_rows()
         assert live.get(butterfly.key) is None and pane.rows
