@@ -28,6 +28,7 @@ from textual.widgets import DataTable
 
 from desk.domain.calendar import NEW_YORK
 from desk.domain.orders import OrderRow
+from desk.ui.widgets.zoom import toggle_zoom
 
 __all__ = ["Blotter", "blotter_cells", "leg_cells"]
 
@@ -175,11 +176,7 @@ class Blotter(DataTable):
 
     def action_zoom(self) -> None:
         """Maximize the blotter (or restore it)."""
-        screen = self.screen
-        if screen.maximized is self:
-            screen.minimize()
-        else:
-            screen.maximize(self, container=False)
+        toggle_zoom(self)
 
     @property
     def selected_ref(self) -> str | None:

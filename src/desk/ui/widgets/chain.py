@@ -56,6 +56,7 @@ from desk.ui.widgets.chain_layout import (
     scroll_target, side_texts, side_values, smile_view, title_text, visible_columns,
 )
 from desk.ui.widgets.chain_styles import CHAIN_COMPONENT_CLASSES, CHAIN_CSS, resolve_styles
+from desk.ui.widgets.zoom import toggle_zoom
 
 if TYPE_CHECKING:
     from desk.domain.chain import ChainRow
@@ -353,11 +354,7 @@ class ChainPane(ScrollView, can_focus=True):
 
     def action_zoom(self) -> None:
         """Maximize the pane (or restore it)."""
-        screen = self.screen
-        if screen.maximized is self:
-            screen.minimize()
-        else:
-            screen.maximize(self, container=False)
+        toggle_zoom(self)
 
     # ------------------------------------------------------------------ events
 

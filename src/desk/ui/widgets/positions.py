@@ -35,6 +35,7 @@ from textual.message import Message
 from textual.widgets import DataTable, Static
 
 from desk.domain.portfolio import UNGROUPED, AccountFigures, PortfolioGreeks, PositionGroup, PositionRow
+from desk.ui.widgets.zoom import toggle_zoom
 
 __all__ = ["PositionsPane", "group_cells", "position_cells", "summary_text"]
 
@@ -129,12 +130,8 @@ class PositionTable(DataTable):
     def action_zoom(self) -> None:
         """Maximize the positions pane, every column in view (or restore it)."""
         pane = self.parent
-        screen = self.screen
-        if screen.maximized is pane:
-            screen.minimize()
-            self.focus()
-        elif isinstance(pane, PositionsPane):
-            screen.maximize(pane, container=False)
+        if isinstance(pane, PositionsPane):
+            toggle_zoom(pane, focus=self)
 
 
 class PositionsPane(Vertical, can_focus=False):
