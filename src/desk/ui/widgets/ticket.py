@@ -370,8 +370,8 @@ def preview_text(report: RiskReport | None, error: str = "", *, deltas: dict[int
     if not report.intent.is_combo and report.legs:
         leg = report.legs[0]
         text.append(f"Position {leg.position_before:+g} → {leg.position_after:+g}   ")
-    # one decimal under 100 shares: a conversion's -0.2 is not "-0"
-    digits = 1 if abs(total_delta) < 100 else 0
+    # a fraction of a share under 100 gets its decimal: a conversion's -0.2 is not "-0"
+    digits = 1 if abs(total_delta) < 100 and abs(total_delta - round(total_delta)) >= 0.05 else 0
     order_delta = f"{total_delta:+,.{digits}f} sh" if known and report.legs else "—"
     text.append(f"Order Δ {order_delta}\n")
     gross = " gross" if report.intent.is_combo else ""
