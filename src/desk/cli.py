@@ -51,10 +51,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--version", action="version", version=f"desk {__version__}")
     p.add_argument("--headless", action="store_true", help="run only the collector (no UI): record ticks, print stats")
-    p.add_argument("--attach", nargs="?", const="", metavar="SOCKET",
+    p.add_argument("--attach", nargs="?", const="", metavar="ADDRESS",
                    help="open a view on a running engine (`desk --headless`, or another desk) through its engine "
-                        "API socket (default DESK_ENGINE_SOCKET, else the user's runtime directory); quitting the "
-                        "view leaves the engine running")
+                        "API socket (default DESK_ENGINE_SOCKET, else the user's runtime directory), or its loopback "
+                        "TCP port 127.0.0.1:PORT (DESK_ENGINE_TCP_PORT; the token from engine.token beside the socket "
+                        "or DESK_ENGINE_TOKEN); quitting the view leaves the engine running")
     p.add_argument("--for-view", type=int, metavar="PID", help=argparse.SUPPRESS)  # the engine `desk` PID starts
     p.add_argument("--duration", type=float, metavar="SECONDS", help="with --headless: stop after this many seconds")
     p.add_argument(
@@ -199,12 +200,24 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _run_attached(settings: Settings, address: str) -> int:
-    """``desk --attach [SOCKET]``: a terminal view on the engine listening on SOCKET.
-    Exit 2 with one line when no engine answers there."""
-    path = Path(address).expanduser() if address else settings.effective_engine_socket
+    """``desk --attach [ADDRESS]``: a terminal view on the engine listening on ADDRESS (its
+    Unix socket, default the local engine's, or ``127.0.0.1:PORT``, its loopback TCP port).
+    Exit 2 with one line when the address is malformed or no engine answers there."""
+    from desk.engine.client import parse_address
+
+    try:
+        path = parse_address(address, socket=settings.effective_engine_socket,
+                             token=settings.engine_token.get_secret_value())
+    except ValueError as exc:
+        print(f"desk: {exc}", file=sys.stderr)
+        return 2
     if not _answers(path):
         print(f"desk: no engine is running on {path} (start one with `desk --headless`, or run `desk`)",
               file=sys.stderr)
+        return 2
+    problem = _handshake_problem(path)
+    if problem:
+        print(f"desk: the engine on {path} refused this view: {problem}", file=sys.stderr)
         return 2
     from desk.engine.view import RemoteDesk
     from desk.ui.app import create_app
@@ -232,14 +245,38 @@ async def _stop_when_orphaned(stop: asyncio.Event, view_pid: int, interval: floa
         await asyncio.sleep(interval)
 
 
-def _answers(path: Path) -> bool:
-    """Whether an engine accepts connections on the Unix socket ``path``."""
+def _handshake_problem(address: Any) -> str:
+    """Why the engine on a TCP ``address`` refuses a view's Hello (a wrong token, another
+    API version), or ``""`` (also for a Unix socket: nothing to check before the view)."""
+    from desk.engine.client import EngineClient, EngineRequestError, TcpAddress
+
+    if not isinstance(address, TcpAddress):
+        return ""
+
+    async def hello() -> str:
+        try:
+            client = await EngineClient.connect(address, "desk --attach check", timeout=5.0)
+        except EngineRequestError as exc:
+            return str(exc)
+        except (OSError, asyncio.TimeoutError) as exc:
+            return f"no answer to the Hello ({exc.__class__.__name__})"
+        await client.close()
+        return ""
+
+    return asyncio.run(hello())
+
+
+def _answers(path: Any) -> bool:
+    """Whether an engine accepts connections on the Unix socket ``path`` (or on its TCP
+    port, a :class:`~desk.engine.client.TcpAddress`)."""
     import socket
 
-    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    tcp = not isinstance(path, Path)
+    probe = socket.socket(socket.AF_INET6 if tcp and ":" in path.host else socket.AF_INET if tcp else socket.AF_UNIX,
+                          socket.SOCK_STREAM)
     try:
         probe.settimeout(2.0)
-        probe.connect(str(path))
+        probe.connect((path.host, path.port) if tcp else str(path))
     except OSError:
         return False
     finally:

@@ -204,7 +204,8 @@ class Runtime:
         on, unreachable by views: the problem is logged and kept in ``api_problem``)."""
         from desk.engine.server import EngineRunning, EngineServer
 
-        server = EngineServer(self, self.settings.effective_engine_socket)
+        s = self.settings
+        server = EngineServer(self, s.effective_engine_socket, tcp_port=s.engine_tcp_port or None)
         try:
             await server.start()
         except (EngineRunning, OSError) as exc:

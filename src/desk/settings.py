@@ -23,7 +23,7 @@ from typing import Annotated
 
 import platformdirs
 from dotenv.parser import parse_stream
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from desk.domain.secrets import redact_url
@@ -213,6 +213,16 @@ class Settings(BaseSettings):
     """The engine API's Unix socket (mode 0600: only you can attach). Default: engine.sock
     in desk/ of your runtime directory ($XDG_RUNTIME_DIR, else a private folder in the
     temporary directory)."""
+
+    engine_tcp_port: int = Field(default=0, ge=0, le=65535)
+    """Also serve the engine API on 127.0.0.1:PORT (loopback only), for a view that cannot
+    reach the Unix socket (a container, another sandbox): `desk --attach 127.0.0.1:PORT`.
+    TCP views must send the engine's token, written to engine.token beside the socket
+    (mode 0600) at each start. 0: no TCP."""
+
+    engine_token: SecretStr = SecretStr("")
+    """The token a view sends to an engine's TCP port (`desk --attach HOST:PORT`) when it
+    cannot read the engine's engine.token file. Empty: read that file."""
 
     tick_retention_days: float = Field(default=0.0, ge=0)
     """Ticks older than this many days are deleted (TimescaleDB: whole chunks dropped)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import os
 import subprocess
 import sys
 import time
@@ -251,6 +252,56 @@ def test_attach_without_an_engine_is_one_line_and_exit_2(tmp_path: Path) -> None
     assert proc.returncode == 2
     assert proc.stderr.strip() == (f"desk: no engine is running on {socket} (start one with `desk --headless`, "
                                    f"or run `desk`)")
+
+
+async def test_a_view_attaches_over_loopback_tcp_with_the_engines_token(tmp_path: Path, socket_path: Path) -> None:
+    """DESK_ENGINE_TCP_PORT on the engine, ``desk --attach 127.0.0.1:PORT`` in the view:
+    the same desk over TCP, the token read from beside the engine's socket."""
+    import socket as so
+
+    from desk.engine.client import parse_address
+
+    probe = so.socket()
+    probe.bind(("127.0.0.1", 0))
+    port = probe.getsockname()[1]
+    probe.close()  # a free port (another process could take it before the engine: unlikely here)
+    engine = await _engine(tmp_path, socket_path, engine_tcp_port=port)
+    address = parse_address(f"127.0.0.1:{port}", socket=socket_path)
+    desk = RemoteDesk(address, client="tcp view")
+    app = create_app(desk, settings=_settings(tmp_path, socket_path), cursor_blink=False, animations=False)
+    try:
+        assert engine.api.tcp_address == ("127.0.0.1", port)
+        async with app.run_test(size=SIZE) as pilot:
+            await _until(lambda: [i.symbol for i in app.watchlist.instruments] == ["SPY", "AAPL"], "the watchlist",
+                         pilot=pilot)
+            spy = engine.broker.watchlist[0]
+            await _until(lambda: (q := desk.quotes.get(spy.con_id)) is not None and q.bid > 0, "SPY's quote over TCP",
+                         pilot=pilot)
+            assert engine.api.views == 1 and desk.endpoint == engine.endpoint
+        # a view with the wrong token: one line, exit 2, before any screen is drawn
+        env = {**os.environ, "DESK_ENGINE_SOCKET": str(socket_path), "DESK_ENGINE_TOKEN": "0" * 32}
+        proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "desk", "--attach", f"127.0.0.1:{port}",
+                                                    env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                                    stderr=subprocess.PIPE)
+        _out, err = await asyncio.wait_for(proc.communicate(), 60)
+        assert proc.returncode == 2
+        assert err.decode().strip() == (f"desk: the engine on 127.0.0.1:{port} refused this view: wrong engine token: "
+                                        f"a TCP view sends the one in {socket_path.with_suffix('.token')} "
+                                        f"(or DESK_ENGINE_TOKEN)")
+    finally:
+        await engine.stop()
+
+
+def test_attach_to_a_port_that_is_not_loopback_or_has_no_token_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    env = {**os.environ, "DESK_ENGINE_SOCKET": str(tmp_path / "engine.sock"), "DESK_ENGINE_TOKEN": ""}
+    for address, line in (
+            ("10.1.2.3:7001", "desk: engine address '10.1.2.3:7001': an engine listens on loopback only "
+                              "(127.0.0.1, localhost, ::1)"),
+            ("127.0.0.1:7001", f"desk: engine address '127.0.0.1:7001': no token (DESK_ENGINE_TOKEN is empty and "
+                               f"{tmp_path / 'engine.token'} cannot be read)")):
+        proc = subprocess.run([sys.executable, "-m", "desk", "--attach", address], capture_output=True, text=True,
+                              timeout=60, stdin=subprocess.DEVNULL, env=env)
+        assert proc.returncode == 2 and proc.stderr.strip() == line
 
 
 def test_the_attached_view_loads_no_ib_sql_or_calendar_code() -> None:

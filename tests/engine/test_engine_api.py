@@ -251,3 +251,61 @@ async def test_one_engine_per_socket_and_a_stale_socket_is_taken_over(engine: Ru
     client = await attach(socket_path, "after the crash")
     assert client is not None and client.welcome.watchlist == ["SPY", "AAPL"]
     await client.close()
+
+
+async def test_loopback_tcp_needs_the_engines_token(tmp_path: Path, socket_path: Path) -> None:
+    """DESK_ENGINE_TCP_PORT: the engine also listens on 127.0.0.1; a TCP view must send the
+    token the engine wrote beside its socket (mode 0600). Without it, or with a wrong one,
+    the Hello is refused with code "auth" and nothing else is served; the token file goes
+    when the engine stops."""
+    from desk.engine.client import TcpAddress, parse_address, token_path
+
+    from desk.engine.server import EngineServer
+
+    rt = Runtime(_settings(tmp_path, socket_path))  # not started: the Hello is all this test asks of it
+    server = EngineServer(rt, socket_path, tcp_port=0)  # any free port (the setting's 0 means no TCP)
+    await server.start()
+    try:
+        host, port = server.tcp_address
+        assert host == "127.0.0.1" and port > 0
+        tokens = token_path(socket_path)
+        assert tokens.name == "engine.token" and stat.S_IMODE(tokens.stat().st_mode) == 0o600
+        token = tokens.read_text().strip()
+        assert len(token) == 32 and token == server.token
+        # the view's address: HOST:PORT, the token read from beside the socket
+        address = parse_address(f"127.0.0.1:{port}", socket=socket_path)
+        assert address == TcpAddress("127.0.0.1", port, token, tokens) and str(address) == f"127.0.0.1:{port}"
+        assert token not in repr(address)
+        for wrong in ("", "0" * 32):
+            with pytest.raises(EngineRequestError) as refused:
+                await EngineClient.connect(TcpAddress("127.0.0.1", port, wrong), "intruder")
+            assert refused.value.code == "auth" and str(tokens) in str(refused.value)
+        client = await EngineClient.connect(address, "tcp view")
+        try:
+            assert client.welcome.version == api.API_VERSION and server.views == 1
+        finally:
+            await client.close()
+        # the Unix socket needs no token (its file mode is the access control)
+        local = await attach(socket_path, "local view")
+        assert local is not None
+        await local.close()
+    finally:
+        await server.close()
+    assert not tokens.exists() and not socket_path.exists()
+    assert await attach(TcpAddress("127.0.0.1", port, token)) is None
+
+
+def test_engine_addresses_parse_to_a_socket_or_a_loopback_port(tmp_path: Path) -> None:
+    from desk.engine.client import TcpAddress, parse_address, token_path
+
+    sock = tmp_path / "engine.sock"
+    assert parse_address("", socket=sock) == sock
+    assert parse_address(str(tmp_path / "other.sock"), socket=sock) == tmp_path / "other.sock"
+    assert parse_address("127.0.0.1:7001", socket=sock, token="t") == TcpAddress("127.0.0.1", 7001, "t")
+    assert parse_address("[::1]:7001", socket=sock, token="t") == TcpAddress("::1", 7001, "t")
+    for text, problem in (("127.0.0.1:port", "must be a number"), ("127.0.0.1:70000", "must be a number"),
+                          ("10.0.0.5:7001", "loopback only"), ("127.0.0.1:7001", "no token")):
+        with pytest.raises(ValueError, match=problem):
+            parse_address(text, socket=sock)
+    token_path(sock).write_text("abc\n")
+    assert parse_address("localhost:7001", socket=sock).token == "abc"

@@ -1,14 +1,15 @@
 """The engine API, version 1: the typed messages between the engine and its views.
 
 A view (the terminal desk, ``desk order``, a user's script) talks to an engine over a
-local stream socket (:mod:`desk.engine.server`, :mod:`desk.engine.client`). Every message
+local stream socket (a Unix socket, or a loopback TCP port with a token) (:mod:`desk.engine.server`, :mod:`desk.engine.client`). Every message
 is one of the :class:`msgspec.Struct` types below, serialised with msgpack and framed by
 a 4-byte big-endian length (:func:`encode_frame`, :class:`FrameReader`). Structs are
 tagged by class name in the field ``t``, so a reader decodes straight to the right type
 and an unknown or malformed message is one clear error.
 
 Conversation: the view's first message is :class:`Hello` with :data:`API_VERSION`; the
-engine answers :class:`Welcome` (or :class:`Failed` with ``code="version"`` and closes).
+engine answers :class:`Welcome` (or :class:`Failed` with ``code="version"``, or
+``code="auth"`` for a TCP view without the engine's token, and closes).
 Then every request carries an ``id`` chosen by the view, and its answer (a reply struct
 or :class:`Failed`) carries the same ``id``. Streams (:class:`WatchQuotes`) answer with a
 full :class:`QuoteRows` snapshot, then deltas of the rows that changed, at the rate the
@@ -126,10 +127,13 @@ class OrderTerms(msgspec.Struct, frozen=True):
 
 
 class Hello(_Msg):
-    """First message of a view: its API version and a name for the engine's log."""
+    """First message of a view: its API version, a name for the engine's log and, over
+    loopback TCP, the engine's ``token`` (the Unix socket's file mode is its access
+    control; a TCP port has none, so the engine asks for a secret only its user can read)."""
 
     version: int
     client: str = ""
+    token: str = ""
 
 
 class Preview(_Msg):
@@ -320,7 +324,8 @@ class Welcome(_Msg):
 
 class Failed(_Msg):
     """A request that could not be answered. ``code``: ``version`` (the Hello's version is
-    not spoken; the engine closes), ``bad_input`` (malformed message or order terms),
+    not spoken; the engine closes), ``auth`` (a TCP view without the engine's token; the
+    engine closes), ``bad_input`` (malformed message or order terms),
     ``refused`` (a gate or check refused, the gateway rejected), ``failed`` (the gateway
     or the database could not be reached), ``unsupported`` (unknown request).
     ``error`` is one line."""

@@ -21,6 +21,7 @@ import contextlib
 import itertools
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -28,9 +29,74 @@ import msgspec
 
 from desk.engine import api
 
-__all__ = ["EngineClient", "EngineGone", "EngineRequestError", "EngineView", "attach"]
+__all__ = ["EngineAddress", "EngineClient", "EngineGone", "EngineRequestError", "EngineView", "TcpAddress",
+           "attach", "parse_address", "token_path"]
 
 log = logging.getLogger("desk.engine")
+
+#: Hosts a TCP engine address may name: the engine listens on loopback only.
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+
+
+@dataclass(frozen=True)
+class TcpAddress:
+    """An engine's loopback TCP port, and the engine's token to attach with (see
+    :func:`token_path`). ``str()`` gives ``host:port``."""
+
+    host: str
+    port: int
+    token: str = field(default="", repr=False)
+    #: the engine's token file the token was read from: read again at each connect (an
+    #: engine makes a new token at each start, so a view re-attaching after a restart needs it)
+    token_file: Path | None = None
+
+    def current_token(self) -> str:
+        """The token to send now: :attr:`token_file`'s if it can be read, else :attr:`token`."""
+        if self.token_file is not None:
+            with contextlib.suppress(OSError, UnicodeDecodeError):
+                return self.token_file.read_text(encoding="ascii").strip()
+        return self.token
+
+    def __str__(self) -> str:
+        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
+
+
+#: Where an engine listens: its Unix socket, or a loopback TCP port.
+EngineAddress = Path | TcpAddress
+
+
+def token_path(socket: Path) -> Path:
+    """The token file an engine serving TCP writes beside its Unix socket ``socket``
+    (``engine.token`` for ``engine.sock``; mode 0600, removed when the engine stops)."""
+    return socket.with_suffix(".token")
+
+
+def parse_address(text: str, *, socket: Path, token: str = "") -> EngineAddress:
+    """``desk --attach``'s ADDRESS: empty for the Unix socket ``socket``; ``HOST:PORT``
+    (``127.0.0.1``, ``localhost`` or ``[::1]``) for an engine's loopback TCP port, with
+    ``token`` or else the one in :func:`token_path` of ``socket``; anything else a
+    socket path. Raises ``ValueError`` (one line) for a port that is not a number, a
+    host that is not loopback, or a TCP address with no token to be found."""
+    text = text.strip()
+    if not text:
+        return socket
+    host, sep, port = text.rpartition(":")
+    if not sep or "/" in text or not host:
+        return Path(text).expanduser()
+    host = host.strip("[]")
+    if not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"engine address {text!r}: the port must be a number from 1 to 65535")
+    if host not in LOOPBACK_HOSTS:
+        raise ValueError(f"engine address {text!r}: an engine listens on loopback only "
+                         f"({', '.join(LOOPBACK_HOSTS)})")
+    if token:
+        return TcpAddress(host, int(port), token)
+    try:
+        token = token_path(socket).read_text(encoding="ascii").strip()
+    except (OSError, UnicodeDecodeError):
+        raise ValueError(f"engine address {text!r}: no token (DESK_ENGINE_TOKEN is empty and "
+                         f"{token_path(socket)} cannot be read)") from None
+    return TcpAddress(host, int(port), token, token_path(socket))
 
 
 class EngineRequestError(Exception):
@@ -88,14 +154,21 @@ class EngineClient:
         self._task = asyncio.get_running_loop().create_task(self._read(pending))
 
     @classmethod
-    async def connect(cls, path: Path | str, client: str = "view", *, timeout: float = 5.0) -> EngineClient:
-        """Attach to the engine on the Unix socket ``path``. ``OSError`` when nothing
-        listens there; :class:`EngineRequestError` when the engine refuses the Hello
-        (``code="version"``); :class:`EngineGone` if it closes first."""
-        reader, writer = await asyncio.wait_for(asyncio.open_unix_connection(str(path)), timeout)
+    async def connect(cls, path: EngineAddress | str, client: str = "view", *, timeout: float = 5.0) -> EngineClient:
+        """Attach to the engine on the Unix socket ``path`` (or its loopback TCP port, a
+        :class:`TcpAddress`). ``OSError`` when nothing listens there;
+        :class:`EngineRequestError` when the engine refuses the Hello (``code="version"``,
+        or ``"auth"``: a wrong token); :class:`EngineGone` if it closes first."""
+        if isinstance(path, TcpAddress):
+            opening = asyncio.open_connection(path.host, path.port)
+            token = path.current_token()
+        else:
+            opening = asyncio.open_unix_connection(str(path))
+            token = ""
+        reader, writer = await asyncio.wait_for(opening, timeout)
         frames = api.FrameReader()
         try:
-            writer.write(api.encode_frame(api.Hello(api.API_VERSION, client)))
+            writer.write(api.encode_frame(api.Hello(api.API_VERSION, client, token)))
             bodies: list[bytes] = []
             while not bodies:
                 data = await asyncio.wait_for(reader.read(65536), timeout)
@@ -218,11 +291,11 @@ class EngineClient:
             await self._task
 
 
-async def attach(path: Path | str, client: str = "view", *, timeout: float = 5.0) -> EngineClient | None:
+async def attach(path: EngineAddress | str, client: str = "view", *, timeout: float = 5.0) -> EngineClient | None:
     """The running engine on ``path``, or ``None`` when none listens there (no socket
-    file, or a stale one). Other refusals (another API version) raise as
-    :meth:`EngineClient.connect` does."""
-    if not Path(path).exists():
+    file, or a stale one; nothing on the TCP port). Other refusals (another API version,
+    a wrong token) raise as :meth:`EngineClient.connect` does."""
+    if not isinstance(path, TcpAddress) and not Path(path).exists():
         return None
     try:
         return await EngineClient.connect(path, client, timeout=timeout)

@@ -17,6 +17,13 @@ for it, so it can never make the engine buffer without bound.
 
 Starting refuses to take over a socket another engine answers on
 (:class:`EngineRunning`); a stale socket file left by a crashed engine is removed.
+
+With ``tcp_port`` the engine also listens on ``127.0.0.1:tcp_port`` (loopback only: a
+view in a container or another sandbox of the same machine). A TCP port has no file mode,
+so a TCP view must send the engine's token in its Hello: 32 random hex characters made at
+each start, written to ``engine.token`` beside the socket (mode 0600, removed at close,
+:func:`desk.engine.client.token_path`); a Hello without it gets ``Failed(code="auth")``
+and the connection is closed.
 """
 
 from __future__ import annotations
@@ -25,7 +32,9 @@ import asyncio
 import contextlib
 import logging
 import math
+import hmac
 import os
+import secrets
 import stat
 import time
 from pathlib import Path
@@ -36,6 +45,7 @@ import msgspec
 from desk.domain import ConnectionState, StatusEvent
 from desk.domain.events import StateChanged
 from desk.engine import api, operations
+from desk.engine.client import token_path
 
 __all__ = ["EngineRunning", "EngineServer", "MAX_SOCKET_PATH"]
 
@@ -59,12 +69,30 @@ class EngineServer:
     ``max_buffer``: bytes that may wait to be written to one view before it is dropped.
     """
 
-    def __init__(self, runtime: Any, path: Path, *, max_buffer: int = 4 * 1024 * 1024) -> None:
+    def __init__(self, runtime: Any, path: Path, *, max_buffer: int = 4 * 1024 * 1024, tcp_port: int | None = None,
+                 token: str = "") -> None:
         self.runtime = runtime
         self.path = Path(path)
         self.max_buffer = max_buffer
+        #: loopback TCP port to serve as well (``None``: none; 0: any free one, see :attr:`tcp_address`)
+        self.tcp_port = tcp_port
+        #: the token TCP views must send (made at start unless given)
+        self.token = token
         self._server: asyncio.Server | None = None
+        self._tcp: asyncio.Server | None = None
         self._connections: set[_Connection] = set()
+
+    @property
+    def token_file(self) -> Path:
+        return token_path(self.path)
+
+    @property
+    def tcp_address(self) -> tuple[str, int] | None:
+        """(host, port) of the TCP listener while it listens, else ``None``."""
+        if self._tcp is None or not self._tcp.sockets:
+            return None
+        host, port = self._tcp.sockets[0].getsockname()[:2]
+        return host, port
 
     @property
     def views(self) -> int:
@@ -92,22 +120,55 @@ class EngineServer:
         self._server = await asyncio.start_unix_server(self._accept, path=str(path))
         os.chmod(path, 0o600)  # owner only (the default directory is 0700 as well)
         log.info("engine API on %s", path)
+        if self.tcp_port is not None:
+            try:
+                await self._start_tcp()
+            except OSError:
+                await self.close()
+                raise
+
+    async def _start_tcp(self) -> None:
+        self.token = self.token or secrets.token_hex(16)
+        tmp = self.token_file.with_suffix(".token.tmp")
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)  # never readable by others
+        with os.fdopen(fd, "w", encoding="ascii") as f:
+            f.write(self.token + "\n")
+        os.replace(tmp, self.token_file)
+        try:
+            self._tcp = await asyncio.start_server(self._accept_tcp, "127.0.0.1", self.tcp_port)
+        except OSError as exc:
+            raise OSError(f"engine API: cannot listen on 127.0.0.1:{self.tcp_port}: {exc.strerror or exc}") from None
+        host, port = self.tcp_address or ("127.0.0.1", self.tcp_port)
+        log.info("engine API on %s:%d (loopback TCP; views send the token in %s)", host, port, self.token_file)
 
     async def close(self) -> None:
         """Stop listening, say goodbye to every view, remove the socket file."""
         server, self._server = self._server, None
+        tcp, self._tcp = self._tcp, None
         if server is None:
             return
         server.close()
+        if tcp is not None:
+            tcp.close()
         for conn in list(self._connections):
             conn.close()
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(server.wait_closed(), 2.0)
+        for s in (server, tcp):
+            if s is not None:
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(s.wait_closed(), 2.0)
         with contextlib.suppress(FileNotFoundError):
             self.path.unlink()
+        if self.tcp_port is not None:
+            with contextlib.suppress(FileNotFoundError):
+                self.token_file.unlink()
 
-    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        conn = _Connection(self, reader, writer)
+    async def _accept_tcp(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await self._accept(reader, writer, token=self.token)
+
+    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, token: str = "") -> None:
+        conn = _Connection(self, reader, writer, token)
         self._connections.add(conn)
         try:
             await conn.run()
@@ -141,8 +202,11 @@ def _request_id(body: bytes) -> int:
 class _Connection:
     """One attached view."""
 
-    def __init__(self, server: EngineServer, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    def __init__(self, server: EngineServer, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                 token: str = "") -> None:
         self.server = server
+        #: the token this view's Hello must carry (TCP), empty: none (the Unix socket)
+        self.token = token
         self.runtime = server.runtime
         self.reader = reader
         self.writer = writer
@@ -238,6 +302,11 @@ class _Connection:
         if msg.version != api.API_VERSION:
             self.send(api.Failed(0, "version", f"this engine speaks API version {api.API_VERSION}, "
                                                f"the view asked for {msg.version}"))
+            return False
+        if self.token and not hmac.compare_digest(msg.token.encode(), self.token.encode()):
+            log.warning("TCP view %r refused: %s token", msg.client, "wrong" if msg.token else "no")
+            self.send(api.Failed(0, "auth", f"{'wrong' if msg.token else 'no'} engine token: a TCP view sends the "
+                                            f"one in {self.server.token_file} (or DESK_ENGINE_TOKEN)"))
             return False
         self.client = msg.client or "view"
         rt = self.runtime

@@ -35,7 +35,7 @@ from desk.domain.options import OptionQuote
 from desk.domain.orders import OrderRow
 from desk.engine import api
 from desk.engine.backend import EMPTY_POSITIONS, Listener
-from desk.engine.client import EngineClient, EngineGone, EngineRequestError
+from desk.engine.client import EngineAddress, EngineClient, EngineGone, EngineRequestError, TcpAddress
 from desk.engine.process import EngineProcess
 from desk.risk.engine import RiskReport
 
@@ -251,15 +251,16 @@ def _utc(t: float) -> datetime | None:
 class RemoteDesk:
     """The view's copy of an engine attached over its socket (see the module doc).
 
-    ``path``: the engine's Unix socket. :meth:`start` raises ``ConnectionError`` with one
+    ``path``: the engine's Unix socket, or its loopback TCP port (a
+    :class:`~desk.engine.client.TcpAddress`). :meth:`start` raises ``ConnectionError`` with one
     line when no engine answers there. ``owned``: an engine process this view starts
     (``desk``), stopped when the view stops; without it the engine keeps running when
     the view quits (``desk --attach``).
     """
 
-    def __init__(self, path: Path | str, *, clock: Clock | None = None, client: str = "desk view",
+    def __init__(self, path: EngineAddress | str, *, clock: Clock | None = None, client: str = "desk view",
                  owned: EngineProcess | None = None) -> None:
-        self.path = Path(path)
+        self.path: EngineAddress = path if isinstance(path, TcpAddress) else Path(path)
         self.owned = owned
         self.clock = clock or Clock()
         self.quotes = QuoteStore()
