@@ -41,9 +41,15 @@ GREEKS = ("delta", "gamma", "vega", "theta", "rho")
 
 def book(n: int, seed: int = 7) -> dict[str, np.ndarray]:
     rng = np.random.default_rng(seed)
-    return {"call": rng.random(n) < 0.5, "K": rng.uniform(50, 150, n), "T": rng.uniform(1 / 365, 3, n),
-            "r": rng.uniform(0, 0.08, n), "q": rng.uniform(0, 0.05, n), "sigma": rng.uniform(0.05, 1.5, n),
-            "S": np.full(n, 100.0)}
+    return {
+        "call": rng.random(n) < 0.5,
+        "K": rng.uniform(50, 150, n),
+        "T": rng.uniform(1 / 365, 3, n),
+        "r": rng.uniform(0, 0.08, n),
+        "q": rng.uniform(0, 0.05, n),
+        "sigma": rng.uniform(0.05, 1.5, n),
+        "S": np.full(n, 100.0),
+    }
 
 
 def timed(fn, repeats: int) -> float:
@@ -97,9 +103,11 @@ def american_part(n: int, repeats: int) -> None:
 
     t_eu = timed(run_euro, max(repeats, 5))
     ok = res.reason == 0
-    print(f"American IV + 5 Greeks, {n:,} options: best {t_am * 1e3:.0f} ms -> budget < 30 ms: "
-          f"{'PASS' if t_am < 0.03 else 'FAIL'} ({ok.sum():,} IVs; max IV error {np.nanmax(np.abs(res.iv - b['sigma'])[ok]):.1e} "
-          f"where the round trip is defined)")
+    print(
+        f"American IV + 5 Greeks, {n:,} options: best {t_am * 1e3:.0f} ms -> budget < 30 ms: "
+        f"{'PASS' if t_am < 0.03 else 'FAIL'} ({ok.sum():,} IVs; max IV error {np.nanmax(np.abs(res.iv - b['sigma'])[ok]):.1e} "
+        f"where the round trip is defined)"
+    )
     print(f"  European IV + 5 Greeks, same book: {t_eu * 1e3:.1f} ms; American / European = {t_am / t_eu:.0f}x")
     try:
         import QuantLib as ql
@@ -111,14 +119,19 @@ def american_part(n: int, repeats: int) -> None:
     ql.Settings.instance().evaluationDate = today
     dc = ql.Actual365Fixed()
     spot, rq, qq, vq = ql.SimpleQuote(100.0), ql.SimpleQuote(0.0), ql.SimpleQuote(0.0), ql.SimpleQuote(0.2)
-    proc = ql.BlackScholesMertonProcess(ql.QuoteHandle(spot), ql.YieldTermStructureHandle(ql.FlatForward(today, ql.QuoteHandle(qq), dc)),
-                                        ql.YieldTermStructureHandle(ql.FlatForward(today, ql.QuoteHandle(rq), dc)),
-                                        ql.BlackVolTermStructureHandle(ql.BlackConstantVol(today, ql.NullCalendar(), ql.QuoteHandle(vq), dc)))
+    proc = ql.BlackScholesMertonProcess(
+        ql.QuoteHandle(spot),
+        ql.YieldTermStructureHandle(ql.FlatForward(today, ql.QuoteHandle(qq), dc)),
+        ql.YieldTermStructureHandle(ql.FlatForward(today, ql.QuoteHandle(rq), dc)),
+        ql.BlackVolTermStructureHandle(ql.BlackConstantVol(today, ql.NullCalendar(), ql.QuoteHandle(vq), dc)),
+    )
     engine = ql.QdFpAmericanEngine(proc, ql.QdFpAmericanEngine.fastScheme())
     options = []
     for i in range(m):
-        opt = ql.VanillaOption(ql.PlainVanillaPayoff(ql.Option.Call if b["call"][i] else ql.Option.Put, float(b["K"][i])),
-                               ql.AmericanExercise(today, today + max(1, int(round(b["T"][i] * 365)))))
+        opt = ql.VanillaOption(
+            ql.PlainVanillaPayoff(ql.Option.Call if b["call"][i] else ql.Option.Put, float(b["K"][i])),
+            ql.AmericanExercise(today, today + max(1, int(round(b["T"][i] * 365)))),
+        )
         opt.setPricingEngine(engine)
         options.append(opt)
 
@@ -132,8 +145,10 @@ def american_part(n: int, repeats: int) -> None:
                 pass
 
     t_ql = timed(ql_iv, 1) / m
-    print(f"  QuantLib QdFpAmericanEngine (fast scheme), IV alone, per option: {t_ql * 1e6:.0f} us -> "
-          f"{t_ql * n * 1e3:.0f} ms per {n:,}; desk IV + Greeks / QuantLib IV = {t_am / (t_ql * n):.2f}")
+    print(
+        f"  QuantLib QdFpAmericanEngine (fast scheme), IV alone, per option: {t_ql * 1e6:.0f} us -> "
+        f"{t_ql * n * 1e3:.0f} ms per {n:,}; desk IV + Greeks / QuantLib IV = {t_am / (t_ql * n):.2f}"
+    )
 
 
 def european_vs_vollib(repeats: int) -> None:
@@ -148,12 +163,30 @@ def european_vs_vollib(repeats: int) -> None:
         b["sigma"] = np.clip(b["sigma"], 0.05, 0.8)
         p = bsm_price(b["call"], b["S"], b["K"], b["T"], b["r"], b["q"], b["sigma"])
         flag = np.where(b["call"], "c", "p")
-        def pv(): return viv(p, b["S"], b["K"], b["T"], b["r"], flag, q=b["q"], model="black_scholes_merton", return_as="numpy", on_error="ignore")  # noqa: E704,E501
-        def dk(): return implied_vol(b["call"], p, b["S"], b["K"], b["T"], b["r"], b["q"])  # noqa: E704
+
+        def pv():
+            return viv(
+                p,
+                b["S"],
+                b["K"],
+                b["T"],
+                b["r"],
+                flag,
+                q=b["q"],
+                model="black_scholes_merton",
+                return_as="numpy",
+                on_error="ignore",
+            )  # noqa: E704,E501
+
+        def dk():
+            return implied_vol(b["call"], p, b["S"], b["K"], b["T"], b["r"], b["q"])  # noqa: E704
+
         pv(), dk()
         t_pv, t_dk = timed(pv, repeats * 3), timed(dk, repeats * 3)
-        print(f"  {n:>7,}: desk {t_dk * 1e3:7.2f} ms, py_vollib_vectorized {t_pv * 1e3:7.2f} ms, desk / vollib = {t_dk / t_pv:.2f} "
-              f"({'faster' if t_dk < t_pv else 'SLOWER'})")
+        print(
+            f"  {n:>7,}: desk {t_dk * 1e3:7.2f} ms, py_vollib_vectorized {t_pv * 1e3:7.2f} ms, desk / vollib = {t_dk / t_pv:.2f} "
+            f"({'faster' if t_dk < t_pv else 'SLOWER'})"
+        )
 
 
 def goog_buckets() -> None:
@@ -164,6 +197,7 @@ def goog_buckets() -> None:
     from pricing_lean_chain import lean_dir, load_chain
 
     from desk.pricing import chain_greeks, times_to_expiry
+
     if not (lean_dir() / "option").is_dir():
         print("GOOG chain: LEAN data not found (set DESK_LEAN_DIR); skipped")
         return
@@ -176,22 +210,30 @@ def goog_buckets() -> None:
     t0 = time.perf_counter()
     chain_greeks(c.is_call, c.strike, c.bid, c.ask, c.spot, T, 0.005, q=0.0, exercise="american", sides=False)
     dt_mid = time.perf_counter() - t0
-    print(f"GOOG chain, American: bid+ask+mid IVs {dt * 1e3:.0f} ms, mid only (the chain pane, sides=False) "
-          f"{dt_mid * 1e3:.0f} ms = {dt_mid / dt:.2f}x")
+    print(
+        f"GOOG chain, American: bid+ask+mid IVs {dt * 1e3:.0f} ms, mid only (the chain pane, sides=False) "
+        f"{dt_mid * 1e3:.0f} ms = {dt_mid / dt:.2f}x"
+    )
     both = np.isfinite(e.iv) & np.isfinite(a.iv)
-    print(f"GOOG 2015-12-24 10:00, {c.strike.size} contracts, r 0.5%, q 0: {both.sum()} with both IVs; "
-          f"American chain_greeks {dt * 1e3:.0f} ms; European minus American IV, vol points:")
+    print(
+        f"GOOG 2015-12-24 10:00, {c.strike.size} contracts, r 0.5%, q 0: {both.sum()} with both IVs; "
+        f"American chain_greeks {dt * 1e3:.0f} ms; European minus American IV, vol points:"
+    )
     km = c.strike / c.spot
     for right, is_call in (("calls", True), ("puts", False)):
         for lo, hi in ((0.0, 0.8), (0.8, 0.95), (0.95, 1.05), (1.05, 1.2), (1.2, 9.9)):
             sel = both & (c.is_call == is_call) & (km >= lo) & (km < hi)
             if sel.sum():
                 d = (e.iv - a.iv)[sel] * 100
-                print(f"  {right:5} K/S {lo:.2f}-{hi:.2f}: n {sel.sum():4d}  median {np.median(d):6.3f}  p90 {np.percentile(d, 90):6.3f}  max {d.max():6.3f}")
+                print(
+                    f"  {right:5} K/S {lo:.2f}-{hi:.2f}: n {sel.sum():4d}  median {np.median(d):6.3f}  p90 {np.percentile(d, 90):6.3f}  max {d.max():6.3f}"
+                )
     with np.errstate(invalid="ignore"):
         imp = ~c.is_call & (0.5 * (c.bid + c.ask) < c.strike - c.spot)
-    print(f"  puts quoted under K - S: {imp.sum()}, of which {int((imp & np.isfinite(e.iv)).sum())} get a European IV "
-          f"and {int((imp & np.isfinite(a.iv)).sum())} an American one")
+    print(
+        f"  puts quoted under K - S: {imp.sum()}, of which {int((imp & np.isfinite(e.iv)).sum())} get a European IV "
+        f"and {int((imp & np.isfinite(a.iv)).sum())} an American one"
+    )
 
 
 def main() -> int:

@@ -65,9 +65,7 @@ def synthetic_chain(n_k: int = 500, n_e: int = 20, seed: int = 7) -> tuple[Chain
     carry = Carry(rate=0.0, borrow_rate=0.0025)
     spot = 375.0
     zeros = np.zeros((n_e, n_k))
-    base = ChainSnapshot(
-        "SYN", now, expiries, strikes, *(zeros,) * 8, spot - 0.01, spot + 0.01, 5000, 5000
-    )
+    base = ChainSnapshot("SYN", now, expiries, strikes, *(zeros,) * 8, spot - 0.01, spot + 0.01, 5000, 5000)
     T = base.years_to_expiry[:, None]
     sigma = 0.25
     call = bsm_price(True, spot, strikes[None, :], T, carry.rate, 0.0, sigma)
@@ -224,10 +222,14 @@ def run_synthetic(runs: int) -> None:
 
     naive_p = timeit(lambda: naive_parity(snap, carry), max(3, runs // 10))
     vec_p = timeit(lambda: scan_chain(snap, carry, Costs.zero(), kinds=("parity",), net_of_costs=False), runs)
-    print(f"  baseline: conversions/reversals in a Python loop {naive_p * 1e3:8.2f} ms vs vectorized {vec_p * 1e3:6.2f} ms ({naive_p / vec_p:5.1f}x)")
+    print(
+        f"  baseline: conversions/reversals in a Python loop {naive_p * 1e3:8.2f} ms vs vectorized {vec_p * 1e3:6.2f} ms ({naive_p / vec_p:5.1f}x)"
+    )
     naive_b = timeit(lambda: naive_boxes(snap, carry), max(3, runs // 10))
     vec_b = timeit(lambda: scan_chain(snap, carry, Costs.zero(), kinds=("box",), net_of_costs=False), runs)
-    print(f"  baseline: boxes over every strike pair (numpy)    {naive_b * 1e3:8.2f} ms vs best-partner {vec_b * 1e3:6.2f} ms ({naive_b / vec_b:5.1f}x)")
+    print(
+        f"  baseline: boxes over every strike pair (numpy)    {naive_b * 1e3:8.2f} ms vs best-partner {vec_b * 1e3:6.2f} ms ({naive_b / vec_b:5.1f}x)"
+    )
 
 
 # --------------------------------------------------------------------------- GOOG 2015-12-24
@@ -360,9 +362,7 @@ def classify(opp: Opportunity, snap: ChainSnapshot, age_c: np.ndarray, age_p: np
     e_of = {s: i for i, s in enumerate(snap.expiry_strings)}
     k_of = {k: i for i, k in enumerate(snap.strikes.tolist())}
     ages = [
-        (age_c if leg.right == "C" else age_p)[e_of[leg.expiry], k_of[leg.strike]]
-        for leg in opp.legs
-        if leg.sec_type == "OPT"
+        (age_c if leg.right == "C" else age_p)[e_of[leg.expiry], k_of[leg.strike]] for leg in opp.legs if leg.sec_type == "OPT"
     ]
     if max(ages) >= 5:
         return REASONS[1]
@@ -414,7 +414,17 @@ def run_goog(rate: float, borrow: float) -> None:
     costs = Costs()
     start = datetime.combine(chain.day, dtime(9, 31))
     minutes = [(start + timedelta(minutes=5 * i)).time() for i in range(42)]  # 09:31 .. 12:56
-    shown = {dtime(9, 31), dtime(9, 36), dtime(10, 1), dtime(10, 31), dtime(11, 1), dtime(11, 31), dtime(12, 1), dtime(12, 31), dtime(12, 56)}
+    shown = {
+        dtime(9, 31),
+        dtime(9, 36),
+        dtime(10, 1),
+        dtime(10, 31),
+        dtime(11, 1),
+        dtime(11, 31),
+        dtime(12, 1),
+        dtime(12, 31),
+        dtime(12, 56),
+    }
     totals_before: Counter = Counter()
     totals_after: Counter = Counter()
     reasons_before: Counter = Counter()
@@ -441,7 +451,10 @@ def run_goog(rate: float, borrow: float) -> None:
                 reasons_after[why] += 1
                 examples.setdefault(f"{o.kind.value}: {why.split(':')[0]}", o)
         if et in shown:
-            two_sided = int((np.isfinite(snap.call_bid) & np.isfinite(snap.call_ask)).sum() + (np.isfinite(snap.put_bid) & np.isfinite(snap.put_ask)).sum())
+            two_sided = int(
+                (np.isfinite(snap.call_bid) & np.isfinite(snap.call_ask)).sum()
+                + (np.isfinite(snap.put_bid) & np.isfinite(snap.put_ask)).sum()
+            )
             print(
                 f"  {et.strftime('%H:%M')}  S {snap.under_bid:.2f}/{snap.under_ask:.2f}  {two_sided:4d} two-sided options"
                 f"  scan {scan_times[-1] * 1e3:4.1f} ms  before costs {dict(before) or '{}'}  after costs {dict(after) or '{}'}"
@@ -457,7 +470,9 @@ def run_goog(rate: float, borrow: float) -> None:
     if examples:
         print("\none example per kind and reason surviving costs:")
         for label, o in sorted(examples.items()):
-            print(f"  [{label}] {o.describe()}; {o.days_to_expiry} days, {o.annualized_return * 100:.2f}%/yr on ${o.capital_combo:,.0f}")
+            print(
+                f"  [{label}] {o.describe()}; {o.days_to_expiry} days, {o.annualized_return * 100:.2f}%/yr on ${o.capital_combo:,.0f}"
+            )
 
     print("\nrate sensitivity: opportunities after costs over all snapshots, by the rate r used")
     for r in (0.0, 0.0025, 0.005, 0.0075, 0.01, 0.015):

@@ -170,9 +170,17 @@ async def run(runs: int) -> None:
     gw = SimGateway("127.0.0.1", 0, seed=5, tick_interval=0.05)
     await gw.start()
     folder = Path(tempfile.mkdtemp(prefix="desk-bad-nights-"))
-    settings = Settings(mode=Mode.SIM, ib_port=gw.port, database_url=f"sqlite:///{folder / 'ticks.sqlite3'}",
-                        watchlist=SYMBOLS, kill_switch_file=folder / "kill", spool_dir=folder / "spool",
-                        stale_stock_seconds=1.0, ib_client_id_fallback=0, _env_file=None)
+    settings = Settings(
+        mode=Mode.SIM,
+        ib_port=gw.port,
+        database_url=f"sqlite:///{folder / 'ticks.sqlite3'}",
+        watchlist=SYMBOLS,
+        kill_switch_file=folder / "kill",
+        spool_dir=folder / "spool",
+        stale_stock_seconds=1.0,
+        ib_client_id_fallback=0,
+        _env_file=None,
+    )
     rt = Runtime(settings)
     await rt.start()
     bare = Bare(gw.port)
@@ -181,8 +189,10 @@ async def run(runs: int) -> None:
         await wait(lambda: all(rt.quotes.get(i.con_id).seq > 3 for i in rt.broker.watchlist), 20)
         faults = ["1101", "farm", "drop", "farm-blip", "silent", "restart", "held-id"]
         print(f"{'':<10} {'desk':>36}   {'baseline: bare ib_async, no recovery':>40}")
-        print(f"{'fault':<10} {'median s':>9} {'max s':>7} {'dead lines':>11} {'ok':>6}"
-              f"   {'median s':>9} {'max s':>7} {'dead lines':>11} {'ok':>6}")
+        print(
+            f"{'fault':<10} {'median s':>9} {'max s':>7} {'dead lines':>11} {'ok':>6}"
+            f"   {'median s':>9} {'max s':>7} {'dead lines':>11} {'ok':>6}"
+        )
         for fault in faults:
             times, dead, bare_times, bare_dead = [], 0, [], 0
             for _ in range(runs):
@@ -194,10 +204,15 @@ async def run(runs: int) -> None:
                 await asyncio.sleep(0.3)
             med, top, n = _fmt(times)
             bmed, btop, bn = _fmt(bare_times)
-            print(f"{fault:<10} {med:>9} {top:>7} {dead:>11} {f'{n}/{runs}':>6}"
-                  f"   {bmed:>9} {btop:>7} {bare_dead:>11} {f'{bn}/{runs}':>6}", flush=True)
-        print(f"dead lines: summed over the runs ({len(SYMBOLS)} lines each); desk within 10 s, "
-              f"baseline within {BASELINE_WAIT:.0f} s of the restore")
+            print(
+                f"{fault:<10} {med:>9} {top:>7} {dead:>11} {f'{n}/{runs}':>6}"
+                f"   {bmed:>9} {btop:>7} {bare_dead:>11} {f'{bn}/{runs}':>6}",
+                flush=True,
+            )
+        print(
+            f"dead lines: summed over the runs ({len(SYMBOLS)} lines each); desk within 10 s, "
+            f"baseline within {BASELINE_WAIT:.0f} s of the restore"
+        )
     finally:
         bare.ib.disconnect()
         await rt.stop()

@@ -76,11 +76,19 @@ class _Runtime:
         for i, k in enumerate(ks):
             for right in "CP":
                 instruments.append(
-                    Instrument("XYZ", sec_type="OPT", con_id=10_000 + 2 * i + (right == "P"), expiry=EXPIRY,
-                               strike=k, right=right, multiplier=100)
+                    Instrument(
+                        "XYZ",
+                        sec_type="OPT",
+                        con_id=10_000 + 2 * i + (right == "P"),
+                        expiry=EXPIRY,
+                        strike=k,
+                        right=right,
+                        multiplier=100,
+                    )
                 )
-        self.chains = ChainManager(None, quotes=self.quotes, budget=LineBudget(1000),
-                                   spec=WindowSpec(count=strikes), clock=self.clock)
+        self.chains = ChainManager(
+            None, quotes=self.quotes, budget=LineBudget(1000), spec=WindowSpec(count=strikes), clock=self.clock
+        )
         definition = ChainDefinition(UNDERLYING, "SMART", "XYZ", 100, (EXPIRY,), tuple(ks))
         self.chains.install(definition, EXPIRY, instruments)
         self.con_ids = sorted(self.chains.subscribed)
@@ -94,9 +102,15 @@ class _Runtime:
         mid = intrinsic + 2.0 + self.rng.random() * 0.5
         half = 0.05 + self.rng.random() * 0.05
         self.chains.store.update(
-            con_id, bid=round(mid - half, 2), ask=round(mid + half, 2), bid_size=self.rng.randrange(1, 50),
-            ask_size=self.rng.randrange(1, 50), last=round(mid, 2), volume=self.rng.randrange(0, 5000),
-            open_interest=self.rng.randrange(0, 50_000) if full else None, time=NOW,
+            con_id,
+            bid=round(mid - half, 2),
+            ask=round(mid + half, 2),
+            bid_size=self.rng.randrange(1, 50),
+            ask_size=self.rng.randrange(1, 50),
+            last=round(mid, 2),
+            volume=self.rng.randrange(0, 5000),
+            open_interest=self.rng.randrange(0, 50_000) if full else None,
+            time=NOW,
         )
 
     async def start(self) -> None:
@@ -256,15 +270,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--frames", type=int, default=100)
     args = parser.parse_args(argv)
     results = asyncio.run(measure(args.strikes, args.frames))
-    print(f"option chain pane, {args.strikes} strikes x 2 sides visible, every column, "
-          f"{args.frames} frames (ms per frame; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores):")
+    print(
+        f"option chain pane, {args.strikes} strikes x 2 sides visible, every column, "
+        f"{args.frames} frames (ms per frame; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores):"
+    )
     print(f"  {'':<12} {'median':>9} {'best':>9}")
     for name, ms in results.items():
         print(f"  {name:<12} {ms:9.3f} {BEST.get(name, math.nan):9.3f}")
-    print(f"  naive / all dirty      {results['naive'] / results['all dirty']:6.1f} x (median)"
-          f"  {BEST['naive'] / BEST['all dirty']:6.1f} x (best)")
-    print(f"  DataTable / screen     {results['DataTable'] / results['screen']:6.1f} x (median)"
-          f"  {BEST['DataTable'] / BEST['screen']:6.1f} x (best)")
+    print(
+        f"  naive / all dirty      {results['naive'] / results['all dirty']:6.1f} x (median)"
+        f"  {BEST['naive'] / BEST['all dirty']:6.1f} x (best)"
+    )
+    print(
+        f"  DataTable / screen     {results['DataTable'] / results['screen']:6.1f} x (median)"
+        f"  {BEST['DataTable'] / BEST['screen']:6.1f} x (best)"
+    )
     return 0
 
 

@@ -159,8 +159,12 @@ def main() -> int:
     res = asyncio.run(desk_run(args.speed, args.seconds, url))
     print(f"feed: {res['symbols']:.0f} symbols, speed {args.speed:g}x, {args.seconds:g} s, recorder -> {url.split('@')[-1]}")
     print(f"baseline  bare ib_async client: {base:10,.0f} IB ticks/s")
-    print(f"desk      ib_async in broker:   {res['ib_ticks_per_s']:10,.0f} IB ticks/s  ({res['ib_ticks_per_s'] / base:.2f}x baseline)")
-    print(f"desk      rows recorded:        {res['rows_per_s']:10,.0f} rows/s      (budget 20,000/s: {'met' if res['rows_per_s'] >= 20000 else 'MISSED'})")
+    print(
+        f"desk      ib_async in broker:   {res['ib_ticks_per_s']:10,.0f} IB ticks/s  ({res['ib_ticks_per_s'] / base:.2f}x baseline)"
+    )
+    print(
+        f"desk      rows recorded:        {res['rows_per_s']:10,.0f} rows/s      (budget 20,000/s: {'met' if res['rows_per_s'] >= 20000 else 'MISSED'})"
+    )
     print(f"event-loop lag p99: {res['lag_p99_ms']:.1f} ms")
     loss = res["dropped_frames"] or res["submitted"] != res["written"] or res["mismatched"]
     print(

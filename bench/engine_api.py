@@ -51,18 +51,48 @@ class JRows:
 
 
 def quote_rows(n: int) -> api.QuoteRows:
-    rows = [api.QuoteRow(265598 + i, f"S{i:03d}", 100.0 + i * 0.01, 100.02 + i * 0.01, 100.01 + i * 0.01,
-                         300.0, 500.0, 1.2e6 + i, 99.5, 1.78e9 + i * 0.001, 1000 + i) for i in range(n)]
+    rows = [
+        api.QuoteRow(
+            265598 + i,
+            f"S{i:03d}",
+            100.0 + i * 0.01,
+            100.02 + i * 0.01,
+            100.01 + i * 0.01,
+            300.0,
+            500.0,
+            1.2e6 + i,
+            99.5,
+            1.78e9 + i * 0.001,
+            1000 + i,
+        )
+        for i in range(n)
+    ]
     return api.QuoteRows(7, False, rows)
 
 
 def preview() -> api.PreviewReport:
     checks = [api.CheckRow(f"check_{i}", True, 1.0 * i, 10.0 * i, f"value {i} <= limit {10 * i}") for i in range(13)]
     wi = api.WhatIf(*([1234.5] * 12))
-    return api.PreviewReport(id=3, order="BUY 2 SPY LMT 500 DAY", is_combo=False, checks=checks, gate_allowed=True,
-                             gate_reason="sim mode", price=500.0, bid=598.71, ask=598.72, legs=[], notional=1000.0,
-                             commission=1.0, whatif=wi, funds_before=1e6, cost=402.28, cost_basis="IB what-if",
-                             funds_after=999597.72, blocked=False)
+    return api.PreviewReport(
+        id=3,
+        order="BUY 2 SPY LMT 500 DAY",
+        is_combo=False,
+        checks=checks,
+        gate_allowed=True,
+        gate_reason="sim mode",
+        price=500.0,
+        bid=598.71,
+        ask=598.72,
+        legs=[],
+        notional=1000.0,
+        commission=1.0,
+        whatif=wi,
+        funds_before=1e6,
+        cost=402.28,
+        cost_basis="IB what-if",
+        funds_after=999597.72,
+        blocked=False,
+    )
 
 
 def per_call(fn, repeat: int) -> float:

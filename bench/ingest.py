@@ -59,9 +59,24 @@ def make_rows(n: int, seed: int = 42) -> list[TickRecord]:
         s = rng.randrange(len(symbols))
         mid = 50.0 + s + rng.random()
         if rng.random() < 0.8:
-            rows.append(TickRecord(t, 1000 + s, symbols[s], "Q", mid - 0.01, mid + 0.01, float(rng.randint(1, 900)), float(rng.randint(1, 900)), math.nan, math.nan))
+            rows.append(
+                TickRecord(
+                    t,
+                    1000 + s,
+                    symbols[s],
+                    "Q",
+                    mid - 0.01,
+                    mid + 0.01,
+                    float(rng.randint(1, 900)),
+                    float(rng.randint(1, 900)),
+                    math.nan,
+                    math.nan,
+                )
+            )
         else:
-            rows.append(TickRecord(t, 1000 + s, symbols[s], "T", mid - 0.01, mid + 0.01, 100.0, 300.0, mid, float(rng.randint(1, 500))))
+            rows.append(
+                TickRecord(t, 1000 + s, symbols[s], "T", mid - 0.01, mid + 0.01, 100.0, 300.0, mid, float(rng.randint(1, 500)))
+            )
     return rows
 
 
@@ -205,8 +220,10 @@ def main() -> int:
         with pg_conn(args.url) as conn:
             version = conn.execute("SHOW server_version").fetchone()[0]
             ts = conn.execute("SELECT extversion FROM pg_extension WHERE extname='timescaledb'").fetchone()
-        print(f"PostgreSQL {version}{', TimescaleDB ' + ts[0] if ts else ' (no TimescaleDB: plain tables, BRIN + btree)'}; "
-              f"{n:,} rows; Python {sys.version.split()[0]}; psycopg {psycopg.__version__}; {os.cpu_count()} CPUs")
+        print(
+            f"PostgreSQL {version}{', TimescaleDB ' + ts[0] if ts else ' (no TimescaleDB: plain tables, BRIN + btree)'}; "
+            f"{n:,} rows; Python {sys.version.split()[0]}; psycopg {psycopg.__version__}; {os.cpu_count()} CPUs"
+        )
         for r in range(args.repeat):
             fresh_table(args.url, schema, f"rec{r}")
             secs, info = asyncio.run(run_recorder(args.url, rows, schema, f"rec{r}", args.chunk))

@@ -70,13 +70,13 @@ def bench_import(url: str, lean: Path, schema: str | None = None) -> float:
 def bench_replay(url: str, schema: str | None = None) -> None:
     t0 = time.perf_counter()
     data = load_replay(url, DAY, ["GOOG"], schema=schema, import_missing=False, stream=None)
-    print(f"  (2) load_replay: {time.perf_counter() - t0:.2f} s ({len(data.options):,} options, "
-          f"{len(data.series):,} series)")
+    print(f"  (2) load_replay: {time.perf_counter() - t0:.2f} s ({len(data.options):,} options, {len(data.series):,} series)")
 
     async def run() -> None:
         market = ReplayMarket(data)
-        gw = SimGateway(market=market, clock=market.clock, option_source=market.options, tick_interval=3600.0,
-                        speed=1.0 / 3600.0 * 60.0)  # one gw.step() = 60 replayed seconds in 0.25 s steps
+        gw = SimGateway(
+            market=market, clock=market.clock, option_source=market.options, tick_interval=3600.0, speed=1.0 / 3600.0 * 60.0
+        )  # one gw.step() = 60 replayed seconds in 0.25 s steps
         t1 = time.perf_counter()
         for con_id in data.options:  # activate the whole chain
             gw.options.quote(con_id)
@@ -87,10 +87,12 @@ def bench_replay(url: str, schema: str | None = None) -> None:
         while not market.finished:
             gw.step()
         dt = time.perf_counter() - t2
-        print(f"  (3) replay: {len(data.options):,} options activated in {activate:.2f} s and repriced on every "
-              f"recorded change; "
-              f"{span / 3600:.1f} replayed hours in {dt:.1f} s = {span / dt:,.0f} replayed s per s "
-              f"(max sustainable --speed with the full chain)")
+        print(
+            f"  (3) replay: {len(data.options):,} options activated in {activate:.2f} s and repriced on every "
+            f"recorded change; "
+            f"{span / 3600:.1f} replayed hours in {dt:.1f} s = {span / dt:,.0f} replayed s per s "
+            f"(max sustainable --speed with the full chain)"
+        )
 
     asyncio.run(run())
 
@@ -99,8 +101,11 @@ def bench_history() -> None:
     gw = SimGateway(seed=7, clock=FrozenClock(datetime(2026, 11, 20, 21, 0, tzinfo=UTC)))
     h = gw.history
     now = gw.clock.time()
-    cases = [("1 D of 1 min", 60, now - 86400, 390), ("1 Y of 1 day", 86400, now - 365 * 86400, 261 * 390),
-             ("10 Y of 1 day", 86400, now - 3650 * 86400, 2520 * 390)]
+    cases = [
+        ("1 D of 1 min", 60, now - 86400, 390),
+        ("1 Y of 1 day", 86400, now - 365 * 86400, 261 * 390),
+        ("10 Y of 1 day", 86400, now - 3650 * 86400, 2520 * 390),
+    ]
     timings = []
     for name, size, start, minutes in cases:  # first requests on a fresh gateway: nothing cached
         t0 = time.perf_counter()
@@ -116,9 +121,11 @@ def bench_history() -> None:
     base = (time.perf_counter() - t0) / 20 / len(mins)
     print(f"  (4) baseline: aggregating {len(mins):,} in-memory minute bars into days: {base * 1e9:.0f} ns per minute")
     for name, minutes, n_bars, first, again in timings:
-        print(f"  (4) {name}: {n_bars:,} bars covering {minutes:,} session minutes: first {first * 1e3:.1f} ms "
-              f"({first / minutes * 1e9:.0f} ns per minute generated = {first / minutes / base:.1f}x the baseline), "
-              f"cached {again * 1e3:.1f} ms")
+        print(
+            f"  (4) {name}: {n_bars:,} bars covering {minutes:,} session minutes: first {first * 1e3:.1f} ms "
+            f"({first / minutes * 1e9:.0f} ns per minute generated = {first / minutes / base:.1f}x the baseline), "
+            f"cached {again * 1e3:.1f} ms"
+        )
 
 
 def main() -> int:

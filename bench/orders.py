@@ -73,8 +73,7 @@ async def main(n_orders: int, steps: int) -> None:
         p = next(x for x in params if x.exchange == "SMART")
         spot = gw.quote_for(contracts[0].conId).bid
         strikes = sorted(p.strikes, key=lambda k: abs(k - spot))[:10]
-        options = await ib.qualifyContractsAsync(
-            *[Option("SPY", p.expirations[2], k, "C", "SMART") for k in strikes])
+        options = await ib.qualifyContractsAsync(*[Option("SPY", p.expirations[2], k, "C", "SMART") for k in strikes])
         options = [o for o in options if o and o.conId]
         for o in options:  # quote them now so that the baseline steps them too
             gw.quote_for(o.conId)
@@ -112,8 +111,7 @@ async def main(n_orders: int, steps: int) -> None:
         for i in range(n_fill):
             c = contracts[i % len(contracts)]
             q = gw.quote_for(c.conId)
-            fills.append(ib.placeOrder(c, LimitOrder("BUY" if i % 2 else "SELL", 1,
-                                                     q.ask if i % 2 else q.bid)))
+            fills.append(ib.placeOrder(c, LimitOrder("BUY" if i % 2 else "SELL", 1, q.ask if i % 2 else q.bid)))
         while not all(t.isDone() for t in fills):
             await asyncio.sleep(0.001)
         fill_rate = n_fill / (time.perf_counter() - t0)
@@ -132,17 +130,17 @@ async def main(n_orders: int, steps: int) -> None:
         await gw.stop()
 
     print(f"market step, no orders (baseline):      {base * 1e3:8.3f} ms")
-    print(f"market step, {working:5d} working orders:    {loaded * 1e3:8.3f} ms "
-          f"(x{loaded / base:.2f} of the baseline)")
-    print(f"matching pass alone:                    {match_only * 1e3:8.3f} ms "
-          f"({match_only / working * 1e6:.2f} us per working order)")
-    print(f"naive scan of every working order:      {naive * 1e3:8.3f} ms "
-          f"(x{naive / match_only:.1f} the matching pass)")
+    print(f"market step, {working:5d} working orders:    {loaded * 1e3:8.3f} ms (x{loaded / base:.2f} of the baseline)")
+    print(
+        f"matching pass alone:                    {match_only * 1e3:8.3f} ms "
+        f"({match_only / working * 1e6:.2f} us per working order)"
+    )
+    print(f"naive scan of every working order:      {naive * 1e3:8.3f} ms (x{naive / match_only:.1f} the matching pass)")
     print(f"resting orders placed (-> Submitted):   {resting_rate:8.0f} orders/s")
-    print(f"marketable orders (-> Filled):          {fill_rate:8.0f} orders/s "
-          f"({filled}/{n_fill} filled)")
-    print(f"what-if latency:                        median {statistics.median(lat):.2f} ms, "
-          f"p95 {lat[int(0.95 * len(lat))]:.2f} ms")
+    print(f"marketable orders (-> Filled):          {fill_rate:8.0f} orders/s ({filled}/{n_fill} filled)")
+    print(
+        f"what-if latency:                        median {statistics.median(lat):.2f} ms, p95 {lat[int(0.95 * len(lat))]:.2f} ms"
+    )
 
 
 if __name__ == "__main__":

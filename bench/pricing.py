@@ -179,23 +179,29 @@ def main() -> int:
     # IV is only defined by the price to within (price rounding) / vega: deep in the money,
     # a time value of 1e-12 leaves sigma undetermined. Markets quote in cents, so options with
     # a time value of at least half a cent are the ones whose IV means something.
-    lower = np.maximum(np.where(b["call"], 1.0, -1.0) * (b["S"] * np.exp(-b["q"] * b["T"]) - b["K"] * np.exp(-b["r"] * b["T"])), 0.0)
+    lower = np.maximum(
+        np.where(b["call"], 1.0, -1.0) * (b["S"] * np.exp(-b["q"] * b["T"]) - b["K"] * np.exp(-b["r"] * b["T"])), 0.0
+    )
     quotable = both & (prices - lower >= 0.005)
 
     print(f"desk.pricing bench: {args.n:,} options (S=100, K 50..150, T 1d..2y, vol 10%..80%, r=3%, q=1%)")
     print(f"python {sys.version.split()[0]}, numpy {np.__version__}, {os.cpu_count()} CPUs")
     print()
-    print(f"vectorized IV + 5 Greeks : best {v_best * 1e3:7.2f} ms   median {v_med * 1e3:7.2f} ms"
-          f"   (IV alone best {iv_best * 1e3:.2f} ms)")
+    print(
+        f"vectorized IV + 5 Greeks : best {v_best * 1e3:7.2f} ms   median {v_med * 1e3:7.2f} ms"
+        f"   (IV alone best {iv_best * 1e3:.2f} ms)"
+    )
     print(f"per-option brentq baseline: best {base_best * 1e3:7.1f} ms   median {base_med * 1e3:7.1f} ms")
     print(f"ratio baseline / vectorized (best): {base_best / v_best:,.0f}x")
     verdict = "PASS" if v_med * 1e3 < BUDGET_MS else "FAIL"
     print(f"budget < {BUDGET_MS:.0f} ms for {args.n:,} options: {verdict} (median {v_med * 1e3:.2f} ms)")
     print()
-    print(f"IV found: vectorized {int(ok.sum()):,}, brentq {int(np.isfinite(base['iv']).sum()):,} "
-          f"(others: price 0 or no IV in [1e-4, 5]; vectorized reasons: "
-          + ", ".join(f"{IVReason(c).name} {int((vec['reason'] == c).sum())}" for c in np.unique(vec["reason"]) if c)
-          + ")")
+    print(
+        f"IV found: vectorized {int(ok.sum()):,}, brentq {int(np.isfinite(base['iv']).sum()):,} "
+        f"(others: price 0 or no IV in [1e-4, 5]; vectorized reasons: "
+        + ", ".join(f"{IVReason(c).name} {int((vec['reason'] == c).sum())}" for c in np.unique(vec["reason"]) if c)
+        + ")"
+    )
     for label, mask in (("all solved", both), ("time value >= $0.005", quotable)):
         ev, eb = errors(vec, reference, mask), errors(base, reference, mask)
         print(f"max abs error vs analytic reference, {label} ({int(mask.sum()):,} options):")
@@ -208,8 +214,10 @@ def main() -> int:
         print("  vec  " + " ".join(f"{v:8.1e}" for v in ev.values()) + note)
         print("  brent" + " ".join(f"{v:8.1e}" for v in eb.values()))
     repriced = bsm_price(b["call"][ok], b["S"][ok], b["K"][ok], b["T"][ok], b["r"][ok], b["q"][ok], vec["iv"][ok])
-    print(f"price -> IV -> price round trip, all {int(ok.sum()):,} solved: max abs error "
-          f"{float(np.max(np.abs(repriced - prices[ok]))):.1e} $/share")
+    print(
+        f"price -> IV -> price round trip, all {int(ok.sum()):,} solved: max abs error "
+        f"{float(np.max(np.abs(repriced - prices[ok]))):.1e} $/share"
+    )
     lean_chain_bench(max(3, args.repeats // 3))
     return 0
 

@@ -77,8 +77,7 @@ def bench_evaluate(calls: int) -> None:
     }
 
     def make_ctx() -> MarketContext:
-        return MarketContext(NOW, quotes=quotes, positions=positions, daily_pnl=-100.0, buying_power=1e6,
-                             underlying_price=100.0)
+        return MarketContext(NOW, quotes=quotes, positions=positions, daily_pnl=-100.0, buying_power=1e6, underlying_price=100.0)
 
     base, base95 = timed(make_ctx, calls)
     print(f"baseline: build MarketContext (5 quotes, 2 positions)  median {us(base)}  p95 {us(base95)}")
@@ -146,16 +145,20 @@ def bench_audit(writes: int, pg_url: str | None) -> None:
 
             raw = psycopg.connect(**parse_database_url(url).connect_kwargs, autocommit=True)
             # a regular (WAL-logged) table: a TEMP table would skip the fsync being measured
-            raw.execute(f"CREATE TABLE {schema}.bare (time text, corr text, coid text, event text, state text, "
-                        "payload jsonb, mode text, account text)")
+            raw.execute(
+                f"CREATE TABLE {schema}.bare (time text, corr text, coid text, event text, state text, "
+                "payload jsonb, mode text, account text)"
+            )
 
             def bare() -> None:
                 raw.execute(f"INSERT INTO {schema}.bare VALUES (%s,%s,%s,%s,%s,%s,%s,%s)", row)
 
         base, base95 = timed(bare, writes)
         print(f"audit write {name:10s} AuditLog.write (durable)      median {med * 1e3:7.3f} ms  p95 {p95 * 1e3:7.3f} ms")
-        print(f"audit write {name:10s} baseline bare INSERT+commit   median {base * 1e3:7.3f} ms  p95 {base95 * 1e3:7.3f} ms"
-              f"  (AuditLog {med / base:4.1f}x)")
+        print(
+            f"audit write {name:10s} baseline bare INSERT+commit   median {base * 1e3:7.3f} ms  p95 {base95 * 1e3:7.3f} ms"
+            f"  (AuditLog {med / base:4.1f}x)"
+        )
         raw.close()
         log.close()
         if schema:

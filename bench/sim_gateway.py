@@ -76,8 +76,7 @@ def main(argv: list[str] | None = None) -> None:
 
     with EmbeddedSim(seed=7) as sim:
         mean, worst = asyncio.run(bench_connect(sim.port))
-        print(f"connectAsync: mean {mean * 1000:.1f} ms, max {worst * 1000:.1f} ms "
-              f"(20 connects, simulator in its own thread)")
+        print(f"connectAsync: mean {mean * 1000:.1f} ms, max {worst * 1000:.1f} ms (20 connects, simulator in its own thread)")
 
     kw = dict(seed=7, tick_interval=args.tick_interval, speed=args.speed)
     with EmbeddedSim(**kw) as sim:
@@ -86,14 +85,18 @@ def main(argv: list[str] | None = None) -> None:
         frames = count_frames(sock, args.seconds)
         sock.close()
         dropped = sim.call(lambda gw: sum(s.dropped_ticks for s in gw.sessions))
-        print(f"raw feed: {frames / args.seconds:,.0f} frames/s to one connection "
-              f"({len(UNIVERSE)} symbols, tick_interval {args.tick_interval}s, speed "
-              f"{args.speed:g}x; dropped {dropped})")
+        print(
+            f"raw feed: {frames / args.seconds:,.0f} frames/s to one connection "
+            f"({len(UNIVERSE)} symbols, tick_interval {args.tick_interval}s, speed "
+            f"{args.speed:g}x; dropped {dropped})"
+        )
 
     with EmbeddedSim(**kw) as sim:
         rate = asyncio.run(bench_ib_async(sim.port, args.seconds))
-        print(f"ib_async end to end: {rate:,.0f} ticks/s decoded "
-              f"(simulator thread + ib_async loop in one process, {threading.active_count()} threads)")
+        print(
+            f"ib_async end to end: {rate:,.0f} ticks/s decoded "
+            f"(simulator thread + ib_async loop in one process, {threading.active_count()} threads)"
+        )
 
 
 if __name__ == "__main__":

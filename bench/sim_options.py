@@ -58,10 +58,11 @@ async def chain_loading(port: int, runs: int) -> None:
             chain_times.append(time.perf_counter() - t0)
             n = len(cds)
         s, c = statistics.median(stock_times), statistics.median(chain_times)
-        print(f"1. contract details, SPY {biggest} ({n} contracts): median {c * 1000:.1f} ms "
-              f"= {n / c:,.0f} contracts/s")
-        print(f"   baseline one stock: {s * 1000:.2f} ms; ratio {c / s:.1f}x for {n}x the "
-              f"contracts ({c / n / s * 100:.1f} % of a round trip per contract)")
+        print(f"1. contract details, SPY {biggest} ({n} contracts): median {c * 1000:.1f} ms = {n / c:,.0f} contracts/s")
+        print(
+            f"   baseline one stock: {s * 1000:.2f} ms; ratio {c / s:.1f}x for {n}x the "
+            f"contracts ({c / n / s * 100:.1f} % of a round trip per contract)"
+        )
     finally:
         ib.disconnect()
 
@@ -83,8 +84,7 @@ async def tick_rate(seconds: float, speed: float) -> None:
                 contracts += [Option("SPY", e.expiry, k, r, "SMART") for r in ("C", "P")]
         contracts = contracts[:100]
         await ib.qualifyContractsAsync(*contracts)
-        stocks = [Stock(s, "SMART", "USD") for s in ("SPY", "QQQ", "IWM", "AAPL", "MSFT",
-                                                    "NVDA", "AMZN", "TSLA", "META", "AMD")]
+        stocks = [Stock(s, "SMART", "USD") for s in ("SPY", "QQQ", "IWM", "AAPL", "MSFT", "NVDA", "AMZN", "TSLA", "META", "AMD")]
         await ib.qualifyContractsAsync(*stocks)
         option_tickers = [ib.reqMktData(c) for c in contracts]
         stock_tickers = [ib.reqMktData(c) for c in stocks]
@@ -105,14 +105,20 @@ async def tick_rate(seconds: float, speed: float) -> None:
         opt_msgs = sent1[0] - sent0[0]
         all_msgs = sent1[1] - sent0[1]
         stk_msgs = all_msgs - opt_msgs
-        print(f"2. streaming at speed {speed:g} for {elapsed:.1f} s: {len(option_tickers)} option "
-              f"lines, {len(stock_tickers)} stock lines")
-        print(f"   option tick messages: {opt_msgs / elapsed:,.0f}/s "
-              f"({opt_msgs / elapsed / len(option_tickers):,.1f}/s per line); ticker updates "
-              f"{updates['opt'] / elapsed:,.0f}/s")
-        print(f"   baseline stock tick messages: {stk_msgs / elapsed:,.0f}/s "
-              f"({stk_msgs / elapsed / len(stock_tickers):,.1f}/s per line); ticker updates "
-              f"{updates['stk'] / elapsed:,.0f}/s")
+        print(
+            f"2. streaming at speed {speed:g} for {elapsed:.1f} s: {len(option_tickers)} option "
+            f"lines, {len(stock_tickers)} stock lines"
+        )
+        print(
+            f"   option tick messages: {opt_msgs / elapsed:,.0f}/s "
+            f"({opt_msgs / elapsed / len(option_tickers):,.1f}/s per line); ticker updates "
+            f"{updates['opt'] / elapsed:,.0f}/s"
+        )
+        print(
+            f"   baseline stock tick messages: {stk_msgs / elapsed:,.0f}/s "
+            f"({stk_msgs / elapsed / len(stock_tickers):,.1f}/s per line); ticker updates "
+            f"{updates['stk'] / elapsed:,.0f}/s"
+        )
     finally:
         ib.disconnect()
         sim.stop()
@@ -123,8 +129,7 @@ def repricing(sizes: list[int], steps: int = 20) -> None:
     for n in sizes:
         gw = SimGateway(seed=7, max_tickers=10_000)
         listing = gw.options.source.listing
-        opts = [o for sym in ("SPY", "QQQ", "IWM", "AAPL", "MSFT", "TSLA", "META")
-                for o in listing.find(sym)][:n]
+        opts = [o for sym in ("SPY", "QQQ", "IWM", "AAPL", "MSFT", "TSLA", "META") for o in listing.find(sym)][:n]
         rows = gw.options._activate_many(opts)
         session = SimpleNamespace(out=[])
         for row, opt in zip(rows, opts):
@@ -155,9 +160,11 @@ def repricing(sizes: list[int], steps: int = 20) -> None:
                     if np.isfinite(iv):
                         bsm_greeks(c, S, K, T, gw.options.rate, q, iv)
         naive = (time.perf_counter() - t0) / sample * n
-        print(f"   {n:>6} options: {vec * 1000:7.2f} ms per step "
-              f"({n / vec:,.0f} options/s, {frames / steps:,.0f} frames/step); "
-              f"naive per-option loop {naive * 1000:8.1f} ms -> {naive / vec:,.0f}x faster")
+        print(
+            f"   {n:>6} options: {vec * 1000:7.2f} ms per step "
+            f"({n / vec:,.0f} options/s, {frames / steps:,.0f} frames/step); "
+            f"naive per-option loop {naive * 1000:8.1f} ms -> {naive / vec:,.0f}x faster"
+        )
 
 
 async def main() -> None:

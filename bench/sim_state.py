@@ -68,8 +68,7 @@ async def order_rates(state: Path | None, n_orders: int) -> dict[str, float]:
         for i in range(n_fill):
             c = contracts[i % len(contracts)]
             q = gw.quote_for(c.conId)
-            fills.append(ib.placeOrder(c, LimitOrder("BUY" if i % 2 else "SELL", 1,
-                                                     q.ask if i % 2 else q.bid)))
+            fills.append(ib.placeOrder(c, LimitOrder("BUY" if i % 2 else "SELL", 1, q.ask if i % 2 else q.bid)))
         while not all(t.isDone() for t in fills):
             await asyncio.sleep(0.001)
         out["filled"] = n_fill / (time.perf_counter() - t0)
@@ -155,20 +154,26 @@ async def main(n_orders: int, n_replay: int, folder: str | None) -> None:
         durable = await order_rates(base / "state.json", n_orders)
         med, p95 = fsync_latency(base)
         took, jsize, kept = await restart_time(base / "state.json", n_replay)
-    print(f"state folder: {base.parent} ({n_orders} resting, {max(50, n_orders // 5)} "
-          "marketable orders)")
-    print(f"resting orders -> Submitted:   {plain['resting']:8.0f} orders/s without --state, "
-          f"{durable['resting']:8.0f} with (x{durable['resting'] / plain['resting']:.2f})")
-    print(f"marketable orders -> Filled:   {plain['filled']:8.0f} orders/s without --state, "
-          f"{durable['filled']:8.0f} with (x{durable['filled'] / plain['filled']:.2f}); "
-          f"filled {plain['fill_ok']:.0%} / {durable['fill_ok']:.0%}")
-    print(f"journal: {durable['batches']:.0f} batches, {durable['snapshots']:.0f} snapshots "
-          "(compactions, the start's included)")
+    print(f"state folder: {base.parent} ({n_orders} resting, {max(50, n_orders // 5)} marketable orders)")
+    print(
+        f"resting orders -> Submitted:   {plain['resting']:8.0f} orders/s without --state, "
+        f"{durable['resting']:8.0f} with (x{durable['resting'] / plain['resting']:.2f})"
+    )
+    print(
+        f"marketable orders -> Filled:   {plain['filled']:8.0f} orders/s without --state, "
+        f"{durable['filled']:8.0f} with (x{durable['filled'] / plain['filled']:.2f}); "
+        f"filled {plain['fill_ok']:.0%} / {durable['fill_ok']:.0%}"
+    )
+    print(f"journal: {durable['batches']:.0f} batches, {durable['snapshots']:.0f} snapshots (compactions, the start's included)")
     print(f"fdatasync of a 1 kB append:    median {med:.3f} ms, p95 {p95:.3f} ms")
-    print(f"snapshot of {durable['orders_kept']:.0f} orders:     "
-          f"{durable['snapshot_s'] * 1e3:8.1f} ms, {durable['snapshot_bytes'] / 1e6:.2f} MB")
-    print(f"restart after a crash:         {took * 1e3:8.1f} ms ({kept} orders in the "
-          f"snapshot, {n_replay} journal batches = {jsize / 1e6:.2f} MB replayed)")
+    print(
+        f"snapshot of {durable['orders_kept']:.0f} orders:     "
+        f"{durable['snapshot_s'] * 1e3:8.1f} ms, {durable['snapshot_bytes'] / 1e6:.2f} MB"
+    )
+    print(
+        f"restart after a crash:         {took * 1e3:8.1f} ms ({kept} orders in the "
+        f"snapshot, {n_replay} journal batches = {jsize / 1e6:.2f} MB replayed)"
+    )
 
 
 if __name__ == "__main__":
@@ -176,7 +181,6 @@ if __name__ == "__main__":
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--orders", type=int, default=1000)
     ap.add_argument("--replay", type=int, default=2000)
-    ap.add_argument("--dir", default=None, help="folder for the state files (its file "
-                    "system is what fsync costs)")
+    ap.add_argument("--dir", default=None, help="folder for the state files (its file system is what fsync costs)")
     args = ap.parse_args()
     asyncio.run(main(args.orders, args.replay, args.dir))

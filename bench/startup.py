@@ -42,8 +42,7 @@ def baseline() -> float:
     return time.perf_counter() - t0
 
 
-def one_run(symbol: str, timeout: float = 20.0, one_process: bool = False,
-            attach: str | None = None) -> tuple[float, float]:
+def one_run(symbol: str, timeout: float = 20.0, one_process: bool = False, attach: str | None = None) -> tuple[float, float]:
     """Return (seconds to first frame, seconds to first quote) of one desk start
     (``one_process``: the engine in the view's process, ``DESK_ENGINE_API=0``; ``attach``:
     ``desk --attach`` on the engine serving that socket)."""
@@ -111,10 +110,14 @@ def start_engine() -> tuple[subprocess.Popen, str]:
     tmp = tempfile.mkdtemp(prefix="desk-bench-engine-")
     env = {k: v for k, v in os.environ.items() if not k.startswith("DESK_")}
     sock = f"{tmp}/s/engine.sock"
-    env.update(DESK_DATABASE_URL=f"sqlite:///{tmp}/ticks.sqlite3", DESK_SPOOL_DIR=f"{tmp}/spool",
-               DESK_ENGINE_SOCKET=sock)
-    proc = subprocess.Popen([sys.executable, "-m", "desk", "--headless"], env=env, stdin=subprocess.DEVNULL,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    env.update(DESK_DATABASE_URL=f"sqlite:///{tmp}/ticks.sqlite3", DESK_SPOOL_DIR=f"{tmp}/spool", DESK_ENGINE_SOCKET=sock)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "desk", "--headless"],
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.time() + 30
     while not os.path.exists(sock):
         if time.time() > deadline or proc.poll() is not None:
@@ -132,8 +135,11 @@ def main() -> int:
     base = [baseline() for _ in range(args.runs)]
     b = statistics.median(base)
     engine = None
-    shapes = (("one process (DESK_ENGINE_API=0)", True, False), ("engine in its own process", False, False),
-              ("desk --attach to a running engine", False, True))
+    shapes = (
+        ("one process (DESK_ENGINE_API=0)", True, False),
+        ("engine in its own process", False, False),
+        ("desk --attach to a running engine", False, True),
+    )
     try:
         for shape, one_process, warm in shapes:
             attach = None
@@ -146,9 +152,12 @@ def main() -> int:
                 quotes.append(quote)
                 print(f"{shape} run {i + 1}: first frame {frame:.3f} s, first quote {quote:.3f} s", flush=True)
             f, q = statistics.median(frames), statistics.median(quotes)
-            print(f"{shape}, median of {args.runs}: interpreter baseline {b:.3f} s | first frame {f:.3f} s | "
-                  f"first quote {q:.3f} s | first quote / baseline = {q / b:.1f}x; design.md's 3 s: "
-                  f"{'met' if q < 3.0 else 'MISSED'}; issue 11's 1 s: {'met' if q < 1.0 else 'MISSED'}\n", flush=True)
+            print(
+                f"{shape}, median of {args.runs}: interpreter baseline {b:.3f} s | first frame {f:.3f} s | "
+                f"first quote {q:.3f} s | first quote / baseline = {q / b:.1f}x; design.md's 3 s: "
+                f"{'met' if q < 3.0 else 'MISSED'}; issue 11's 1 s: {'met' if q < 1.0 else 'MISSED'}\n",
+                flush=True,
+            )
     finally:
         if engine is not None:
             engine.terminate()

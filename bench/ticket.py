@@ -39,10 +39,14 @@ SPY = Instrument("SPY", con_id=1, min_tick=0.01)
 CALL = Instrument("SPY", "OPT", con_id=2, expiry="20260320", strike=600, right="C", multiplier=100, min_tick=0.01)
 PUT = Instrument("SPY", "OPT", con_id=3, expiry="20260320", strike=600, right="P", multiplier=100, min_tick=0.01)
 BAG = Instrument("SPY", "BAG", multiplier=100)
-CONVERSION = OrderIntent(BAG, "BUY", 1, "LMT", limit_price=599.0,
-                         legs=(ComboLeg(SPY, "BUY", 100), ComboLeg(CALL, "SELL", 1), ComboLeg(PUT, "BUY", 1)))
-QUOTES = {1: Quote(SPY, 599.99, 600.01, 600.0, time=NOW), 2: Quote(CALL, 7.10, 7.20, 7.15, time=NOW),
-          3: Quote(PUT, 6.30, 6.40, 6.35, time=NOW)}
+CONVERSION = OrderIntent(
+    BAG, "BUY", 1, "LMT", limit_price=599.0, legs=(ComboLeg(SPY, "BUY", 100), ComboLeg(CALL, "SELL", 1), ComboLeg(PUT, "BUY", 1))
+)
+QUOTES = {
+    1: Quote(SPY, 599.99, 600.01, 600.0, time=NOW),
+    2: Quote(CALL, 7.10, 7.20, 7.15, time=NOW),
+    3: Quote(PUT, 6.30, 6.40, 6.35, time=NOW),
+}
 LIMITS = RiskLimits(enforce_market_hours=False)
 
 
@@ -57,8 +61,9 @@ class Backend:
         return {1: 1.0, 2: 0.52, 3: -0.48}.get(ins.con_id, math.nan)
 
     def context(self, intent, margin=None):
-        return MarketContext(NOW, QUOTES, buying_power=4e6, available_funds=1e6, daily_pnl=0.0, margin=margin,
-                             underlying_price=600.0)
+        return MarketContext(
+            NOW, QUOTES, buying_power=4e6, available_funds=1e6, daily_pnl=0.0, margin=margin, underlying_price=600.0
+        )
 
     def preview(self, intent, margin):
         return evaluate(intent, self.context(intent, margin), LIMITS)
@@ -113,15 +118,18 @@ async def run(calls: int) -> None:
                 base.append(time.perf_counter() - t0)
             (km, kp), (bm, _) = stats(keys), stats(base)
             name = "3-leg combo" if intent is not None else ins.key
-            print(f"ticket key -> repainted frame ({name:>18}): median {km * 1e3:6.2f} ms  p95 {kp * 1e3:6.2f} ms   "
-                  f"evaluate alone {bm * 1e6:6.0f} us   ratio {km / bm:6.1f}x")
+            print(
+                f"ticket key -> repainted frame ({name:>18}): median {km * 1e3:6.2f} ms  p95 {kp * 1e3:6.2f} ms   "
+                f"evaluate alone {bm * 1e6:6.0f} us   ratio {km / bm:6.1f}x"
+            )
             screen.dismiss(None)
             await pilot.pause()
 
         blotter = app.query_one(Blotter)
         rows = [
-            OrderRow(f"desk-{i:04d}", i, 1000 + i, SPY, "BUY", 10, "LMT", 599.0, math.nan, "DAY", "Submitted", 0, 10,
-                     math.nan, NOW)
+            OrderRow(
+                f"desk-{i:04d}", i, 1000 + i, SPY, "BUY", 10, "LMT", 599.0, math.nan, "DAY", "Submitted", 0, 10, math.nan, NOW
+            )
             for i in range(200)
         ]
         blotter.apply(rows)
@@ -130,8 +138,7 @@ async def run(calls: int) -> None:
             changed = list(rows)
             for j in range(5):
                 idx = (k * 5 + j) % 200
-                changed[idx] = replace(rows[idx], filled=k % 10, remaining=10 - k % 10,
-                                       updated=NOW + timedelta(seconds=k))
+                changed[idx] = replace(rows[idx], filled=k % 10, remaining=10 - k % 10, updated=NOW + timedelta(seconds=k))
             t0 = time.perf_counter()
             blotter.apply(changed)
             patch.append(time.perf_counter() - t0)
@@ -145,8 +152,10 @@ async def run(calls: int) -> None:
             blotter.shown.clear()
             blotter.apply(rows)
         (pm, pp), (rm, _) = stats(patch), stats(rebuild)
-        print(f"blotter 200 orders, 5 changed: patch median {pm * 1e3:6.2f} ms p95 {pp * 1e3:6.2f} ms   "
-              f"rebuild median {rm * 1e3:6.2f} ms   ratio rebuild/patch {rm / pm:5.1f}x")
+        print(
+            f"blotter 200 orders, 5 changed: patch median {pm * 1e3:6.2f} ms p95 {pp * 1e3:6.2f} ms   "
+            f"rebuild median {rm * 1e3:6.2f} ms   ratio rebuild/patch {rm / pm:5.1f}x"
+        )
 
 
 def main() -> None:

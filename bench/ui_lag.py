@@ -55,8 +55,13 @@ ENGINE_COUNTS = re.compile(r"received ([\d,]+)\s+written ([\d,]+)")
 
 def _sim_sent(port: int) -> int | None:
     """Tick messages the simulator on ``port`` has sent so far (``desk sim ctl status``)."""
-    out = subprocess.run([sys.executable, "-m", "desk", "sim", "ctl", "--port", str(port), "status"],
-                         capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL)
+    out = subprocess.run(
+        [sys.executable, "-m", "desk", "sim", "ctl", "--port", str(port), "status"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        stdin=subprocess.DEVNULL,
+    )
     m = re.search(r"tick messages sent (\d+)", out.stdout)
     return int(m.group(1)) if m else None
 
@@ -121,20 +126,32 @@ class Screen:
 def run(shape: str, speed: float, presses: int, warmup: float, quiet: float) -> dict[str, object]:
     port = _free_port()
     tmp = Path(tempfile.mkdtemp(prefix="desk-uilag-"))
-    sim = subprocess.Popen([sys.executable, "-m", "desk", "sim", "--port", str(port), "--speed", str(speed)],
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
+    sim = subprocess.Popen(
+        [sys.executable, "-m", "desk", "sim", "--port", str(port), "--speed", str(speed)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        stdin=subprocess.DEVNULL,
+    )
     env = {k: v for k, v in os.environ.items() if not k.startswith("DESK_")}
-    env.update(DESK_MODE="sim", DESK_IB_PORT=str(port), DESK_DATABASE_URL=f"sqlite:///{tmp / 'desk.sqlite3'}",
-               DESK_ENGINE_SOCKET=str(tmp / "s" / "engine.sock"), DESK_KILL_SWITCH_FILE=str(tmp / "kill"),
-               DESK_SPOOL_DIR=str(tmp / "spool"), DESK_WORKSPACE_FILE=str(tmp / "ws.json"), TERM="xterm-256color",
-               BENCH_VIEW_STATS=str(tmp / "view.json"))
+    env.update(
+        DESK_MODE="sim",
+        DESK_IB_PORT=str(port),
+        DESK_DATABASE_URL=f"sqlite:///{tmp / 'desk.sqlite3'}",
+        DESK_ENGINE_SOCKET=str(tmp / "s" / "engine.sock"),
+        DESK_KILL_SWITCH_FILE=str(tmp / "kill"),
+        DESK_SPOOL_DIR=str(tmp / "spool"),
+        DESK_WORKSPACE_FILE=str(tmp / "ws.json"),
+        TERM="xterm-256color",
+        BENCH_VIEW_STATS=str(tmp / "view.json"),
+    )
     if shape == "baseline":
         env["DESK_ENGINE_API"] = "0"
     master, slave = pty.openpty()
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 50, 200, 0, 0))
     time.sleep(0.5)  # the simulator listening
-    desk = subprocess.Popen([sys.executable, str(PROBE)], stdin=slave, stdout=slave, stderr=slave, env=env,
-                            start_new_session=True)
+    desk = subprocess.Popen(
+        [sys.executable, str(PROBE)], stdin=slave, stdout=slave, stderr=slave, env=env, start_new_session=True
+    )
     os.close(slave)
     screen = Screen(master)
     out: dict[str, object] = {"shape": shape, "speed": speed}
@@ -208,18 +225,26 @@ def main() -> int:
     for speed in [float(s) for s in args.speeds.split(",")]:
         results = {shape: run(shape, speed, args.presses, args.warmup, args.quiet) for shape in ("baseline", "desk")}
         for shape, r in results.items():
-            print(f"speed {speed:>5g}  {shape:8}  sim sent {r['sent_s']:>7,.0f} msg/s  recorded {r['rows_s']:>7,.0f} rows/s  "
-                  f"engine loss {r['loss']}", flush=True)
+            print(
+                f"speed {speed:>5g}  {shape:8}  sim sent {r['sent_s']:>7,.0f} msg/s  recorded {r['rows_s']:>7,.0f} rows/s  "
+                f"engine loss {r['loss']}",
+                flush=True,
+            )
             for label, suffix in (("feed only", ""), ("with keys", "_keys")):
                 lag, frame = r["lag" + suffix], r["frame" + suffix]
-                print(f"speed {speed:>5g}  {shape:8}  {label}: view loop lag p50 {lag[0]:5.1f} p99 {lag[1]:6.1f} ms  "
-                      f"frame p50 {frame[0]:5.1f} p99 {frame[1]:6.1f} ms", flush=True)
+                print(
+                    f"speed {speed:>5g}  {shape:8}  {label}: view loop lag p50 {lag[0]:5.1f} p99 {lag[1]:6.1f} ms  "
+                    f"frame p50 {frame[0]:5.1f} p99 {frame[1]:6.1f} ms",
+                    flush=True,
+                )
             print(f"speed {speed:>5g}  {shape:8}  " + "  ".join(f"{k}: {_fmt(r[k])}" for k in KEYS), flush=True)
         for k in KEYS:
             b, d = results["baseline"][k], results["desk"][k]
             if b and d:
-                print(f"speed {speed:>5g}  {k}: baseline / desk median = "
-                      f"{statistics.median(b) / statistics.median(d):.2f}x", flush=True)
+                print(
+                    f"speed {speed:>5g}  {k}: baseline / desk median = {statistics.median(b) / statistics.median(d):.2f}x",
+                    flush=True,
+                )
     return 0
 
 

@@ -97,7 +97,9 @@ async def measure(rows: int = 50, frames: int = 200, dirty: int = 5) -> dict[str
         await pilot.pause()
         watchlist = app.watchlist
         height = watchlist.size.height
-        assert watchlist.page_rows >= rows, f"terminal too small to show every row ({watchlist.page_rows} of {rows}, {watchlist.size})"
+        assert watchlist.page_rows >= rows, (
+            f"terminal too small to show every row ({watchlist.page_rows} of {rows}, {watchlist.size})"
+        )
         con_ids = [i.con_id for i in watchlist.instruments]
 
         def render_all() -> None:

@@ -16,4 +16,3 @@ def _engine_socket_in_tmp(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pyt
     """Every engine a test starts serves its API on a socket of its own (short path: a
     Unix socket path has at most 107 bytes), never on the user's."""
     monkeypatch.setenv("DESK_ENGINE_SOCKET", str(tmp_path_factory.mktemp("e") / "engine.sock"))
-

@@ -27,8 +27,18 @@ DAY = "20151224"
 GOOG = Instrument("GOOG", con_id=208813720, primary_exchange="NASDAQ", long_name="ALPHABET INC-CL C")
 #: The twelve expiries listed that day.
 EXPIRIES = (
-    "20151224", "20151231", "20160108", "20160115", "20160122", "20160129",
-    "20160205", "20160219", "20160318", "20160617", "20170120", "20180119",
+    "20151224",
+    "20151231",
+    "20160108",
+    "20160115",
+    "20160122",
+    "20160129",
+    "20160205",
+    "20160219",
+    "20160318",
+    "20160617",
+    "20170120",
+    "20180119",
 )
 
 
@@ -111,8 +121,14 @@ def goog_chain_at(et: time = time(10, 30), expiries: tuple[str, ...] = ("2016011
             if expiry not in expiries:
                 continue
             ins = Instrument(
-                "GOOG", sec_type="OPT", con_id=900_000 + i, expiry=expiry, strike=strike, right=right,
-                multiplier=100, local_symbol=f"GOOG  {expiry[2:]}{right}{int(round(strike * 1000)):08d}",
+                "GOOG",
+                sec_type="OPT",
+                con_id=900_000 + i,
+                expiry=expiry,
+                strike=strike,
+                right=right,
+                multiplier=100,
+                local_symbol=f"GOOG  {expiry[2:]}{right}{int(round(strike * 1000)):08d}",
             )
             state = ContractState(ins)
             (state.bid, state.bid_size), (state.ask, state.ask_size) = _last_sides(z.read(name).decode(), ms)
@@ -197,8 +213,7 @@ class ReplayGateway:
 
         self._thread.start()
         m = self.market
-        self.gateway = SimGateway("127.0.0.1", self._port, market=m, clock=m.clock, option_source=m.options,
-                                  paused=self._paused)
+        self.gateway = SimGateway("127.0.0.1", self._port, market=m, clock=m.clock, option_source=m.options, paused=self._paused)
         self._call(self.gateway.start())
         self.port = self.gateway.port
         return self

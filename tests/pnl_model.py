@@ -9,8 +9,9 @@ import math
 from dataclasses import dataclass, field
 
 
-def replay(days: list[list[tuple[float, float, float]]], closes: list[float], multiplier: float,
-           price: float) -> dict[str, float]:
+def replay(
+    days: list[list[tuple[float, float, float]]], closes: list[float], multiplier: float, price: float
+) -> dict[str, float]:
     """``days``: per day the fills ``(signed quantity, price, commission)``; ``closes``: the
     price at the end of each day but the last (the reset marks). Figures of the last day
     at ``price``: quantity, avg_cost, unrealized, realized (today), realized_total, daily,

@@ -43,10 +43,21 @@ def test_desk_with_a_bad_database_url_is_one_line_and_leaves_no_engine(tmp_path:
     path); it checks it right after, says it in one line without the password, and stops
     the engine it started."""
     sock = tmp_path / "s" / "engine.sock"
-    env = _env(tmp_path, DESK_DATABASE_URL="postgresql+psycopg://me:s3cret@db:notaport/x",
-               DESK_ENGINE_SOCKET=str(sock), DESK_ENGINE_API=engine_api)
-    result = subprocess.run([sys.executable, "-m", "desk"], env=env, cwd=tmp_path, capture_output=True, text=True,
-                            timeout=60, stdin=subprocess.DEVNULL)
+    env = _env(
+        tmp_path,
+        DESK_DATABASE_URL="postgresql+psycopg://me:s3cret@db:notaport/x",
+        DESK_ENGINE_SOCKET=str(sock),
+        DESK_ENGINE_API=engine_api,
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "desk"],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+    )
     assert result.returncode == 2
     assert result.stderr.strip() == "desk: invalid setting: DESK_DATABASE_URL: the port is not a number"
     assert not sock.exists()
@@ -87,7 +98,11 @@ def test_headless_duration_records_into_sqlite(tmp_path: Path) -> None:
 def test_headless_exits_0_on_sigterm_after_flushing(tmp_path: Path) -> None:
     proc = subprocess.Popen(
         [sys.executable, "-m", "desk", "--headless", "--stats-interval", "1"],
-        env=_env(tmp_path), cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env=_env(tmp_path),
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     deadline = time.monotonic() + 60
     seen = []
@@ -175,7 +190,11 @@ def test_collector_survives_a_standalone_simulator_restart(tmp_path: Path) -> No
         _wait_for_line(sim, "listening", 15)
         collector = subprocess.Popen(
             [sys.executable, "-m", "desk", "--headless", "--stats-interval", "0.5"],
-            env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            env=env,
+            cwd=tmp_path,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
         )
         _wait_for_line(collector, "desk: connected", 15)
         sim.kill()
@@ -205,8 +224,18 @@ def test_headless_replays_a_recorded_day(tmp_path: Path) -> None:
     """`desk --replay` streams the recorded GOOG day (imported on demand from the LEAN
     folder) through the embedded simulator; the recorded quotes are 2015's, not the model's."""
     result = _desk(
-        "--headless", "--duration", "3", "--replay", "2015-12-24", "--symbols", "GOOG", "--speed", "60",
-        env=_env(tmp_path), cwd=tmp_path, timeout=180,
+        "--headless",
+        "--duration",
+        "3",
+        "--replay",
+        "2015-12-24",
+        "--symbols",
+        "GOOG",
+        "--speed",
+        "60",
+        env=_env(tmp_path),
+        cwd=tmp_path,
+        timeout=180,
     )
     assert result.returncode == 0, result.stderr
     with sqlite3.connect(tmp_path / "ticks.sqlite3") as db:

@@ -17,9 +17,17 @@ from desk.settings import Mode, Settings
 
 
 def _settings(tmp_path, **kw) -> Settings:
-    base = dict(mode=Mode.SIM, record=True, database_url=f"sqlite:///{tmp_path / 'desk.sqlite3'}",
-                watchlist=["SPY", "AAPL"], kill_switch_file=tmp_path / "kill", live_override_file=tmp_path / "o",
-                spool_dir=tmp_path / "spool", metrics_port=0, _env_file=None)
+    base = dict(
+        mode=Mode.SIM,
+        record=True,
+        database_url=f"sqlite:///{tmp_path / 'desk.sqlite3'}",
+        watchlist=["SPY", "AAPL"],
+        kill_switch_file=tmp_path / "kill",
+        live_override_file=tmp_path / "o",
+        spool_dir=tmp_path / "spool",
+        metrics_port=0,
+        _env_file=None,
+    )
     base.update(kw)
     return Settings(**base)
 
@@ -34,8 +42,9 @@ def _get(url: str) -> tuple[int, str]:
 
 async def scrape(rt: Runtime) -> dict[tuple[str, tuple], float]:
     _, text = await asyncio.to_thread(_get, f"http://127.0.0.1:{rt.metrics.port}/metrics")
-    return {(s.name, tuple(sorted(s.labels.items()))): s.value
-            for fam in text_string_to_metric_families(text) for s in fam.samples}
+    return {
+        (s.name, tuple(sorted(s.labels.items()))): s.value for fam in text_string_to_metric_families(text) for s in fam.samples
+    }
 
 
 async def wait_for(cond, what: str, timeout: float = 15.0) -> None:
@@ -50,6 +59,7 @@ async def test_a_scrape_shows_ticks_connections_orders_and_refusals(tmp_path) ->
     rt = Runtime(_settings(tmp_path))
     await rt.start()
     try:
+
         async def recording() -> bool:
             m = await scrape(rt)
             return m.get(("desk_ticks_recorded_total", ()), 0) > 10 and m.get(("desk_ib_connected", ()), 0) == 1

@@ -26,18 +26,23 @@ def _free_port() -> int:
 
 def _env(tmp_path: Path, port: int, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("DESK_") or k == "DESK_ENGINE_SOCKET"}
-    env.update({
-        "DESK_DATABASE_URL": f"sqlite:///{tmp_path / 'desk.sqlite3'}", "DESK_SPOOL_DIR": str(tmp_path / "spool"),
-        "DESK_IB_PORT": str(port), "DESK_KILL_SWITCH_FILE": str(tmp_path / "kill"),
-        "DESK_ENGINE_SOCKET": str(tmp_path / "engine.sock"),
-    })
+    env.update(
+        {
+            "DESK_DATABASE_URL": f"sqlite:///{tmp_path / 'desk.sqlite3'}",
+            "DESK_SPOOL_DIR": str(tmp_path / "spool"),
+            "DESK_IB_PORT": str(port),
+            "DESK_KILL_SWITCH_FILE": str(tmp_path / "kill"),
+            "DESK_ENGINE_SOCKET": str(tmp_path / "engine.sock"),
+        }
+    )
     env.update(extra)
     return env
 
 
 def _order(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "desk", "order", *args], env=env, cwd=cwd, capture_output=True,
-                          text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "desk", "order", *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=120
+    )
 
 
 class Sim:
@@ -50,8 +55,9 @@ class Sim:
         self.proc: subprocess.Popen[str] | None = None
 
     def start(self) -> None:
-        self.proc = subprocess.Popen(self.cmd, env=self.env, cwd=self.cwd, stdout=subprocess.PIPE,
-                                     stderr=subprocess.STDOUT, text=True)
+        self.proc = subprocess.Popen(
+            self.cmd, env=self.env, cwd=self.cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        )
         deadline = time.monotonic() + 20
         assert self.proc.stdout is not None
         while time.monotonic() < deadline:
@@ -90,28 +96,43 @@ def sim(tmp_path: Path):
 
 def test_order_terms_parse_like_a_trader_writes_them() -> None:
     opt = parse_terms("BUY 2 SPY 20261218 600 C LMT 2.10 GTC".split())
-    assert (opt.action, opt.quantity, opt.contract.symbol, opt.contract.expiry, opt.contract.strike, opt.contract.right,
-            opt.order_type, opt.limit_price, opt.tif) == ("BUY", 2, "SPY", "20261218", 600.0, "C", "LMT", 2.10, "GTC")
+    assert (
+        opt.action,
+        opt.quantity,
+        opt.contract.symbol,
+        opt.contract.expiry,
+        opt.contract.strike,
+        opt.contract.right,
+        opt.order_type,
+        opt.limit_price,
+        opt.tif,
+    ) == ("BUY", 2, "SPY", "20261218", 600.0, "C", "LMT", 2.10, "GTC")
     mkt = parse_terms("sell 100 aapl mkt".split())
     assert (mkt.action, mkt.contract.symbol, mkt.order_type, mkt.limit_price, mkt.tif) == ("SELL", "AAPL", "MKT", None, "DAY")
     stop = parse_terms("SELL 10 SPY STP LMT 590 589.5".split())
     assert (stop.order_type, stop.stop_price, stop.limit_price) == ("STP LMT", 590.0, 589.5)
     conv = parse_terms("BUY 1 SPY LMT 599.50".split(), ["BUY 100 STK", "SELL 1 20261218 600 C", "BUY 1 20261218 600 P"])
     assert [(leg.action, leg.ratio, leg.contract.expiry, leg.contract.right) for leg in conv.legs] == [
-        ("BUY", 100, "", ""), ("SELL", 1, "20261218", "C"), ("BUY", 1, "20261218", "P")]
+        ("BUY", 100, "", ""),
+        ("SELL", 1, "20261218", "C"),
+        ("BUY", 1, "20261218", "P"),
+    ]
 
 
-@pytest.mark.parametrize(("terms", "legs", "why"), [
-    ("BUY 2 SPY", [], "write ACTION QUANTITY SYMBOL"),
-    ("HOLD 2 SPY LMT 1", [], "action must be BUY or SELL"),
-    ("BUY -2 SPY LMT 1", [], "quantity must be a whole number > 0"),
-    ("BUY 2 SPY 20261218 600 LMT 2", [], "option right must be C or P"),
-    ("BUY 2 SPY LMT", [], "LMT order needs a limit price"),
-    ("BUY 2 SPY LMT abc", [], "limit price must be a number"),
-    ("BUY 2 SPY LMT 2 FOK", [], "TIF must be DAY, GTC or IOC"),
-    ("BUY 1 SPY LMT 1", ["BUY 100 STK"], "at least two --leg"),
-    ("BUY 1 SPY LMT 1", ["BUY x STK", "SELL 1 STK"], "ratio must be a whole number"),
-])
+@pytest.mark.parametrize(
+    ("terms", "legs", "why"),
+    [
+        ("BUY 2 SPY", [], "write ACTION QUANTITY SYMBOL"),
+        ("HOLD 2 SPY LMT 1", [], "action must be BUY or SELL"),
+        ("BUY -2 SPY LMT 1", [], "quantity must be a whole number > 0"),
+        ("BUY 2 SPY 20261218 600 LMT 2", [], "option right must be C or P"),
+        ("BUY 2 SPY LMT", [], "LMT order needs a limit price"),
+        ("BUY 2 SPY LMT abc", [], "limit price must be a number"),
+        ("BUY 2 SPY LMT 2 FOK", [], "TIF must be DAY, GTC or IOC"),
+        ("BUY 1 SPY LMT 1", ["BUY 100 STK"], "at least two --leg"),
+        ("BUY 1 SPY LMT 1", ["BUY x STK", "SELL 1 STK"], "ratio must be a whole number"),
+    ],
+)
 def test_bad_terms_say_what_is_wrong(terms: str, legs: list[str], why: str) -> None:
     with pytest.raises(OrderArgsError, match=why):
         parse_terms(terms.split(), legs)
@@ -157,8 +178,9 @@ def test_a_combo_previews_with_its_legs(tmp_path: Path, sim: Sim) -> None:
     finally:
         ib.disconnect()
     expiry = sorted({d.contract.lastTradeDateOrContractMonth for d in details})[2]
-    strike = sorted({d.contract.strike for d in details if d.contract.lastTradeDateOrContractMonth == expiry},
-                    key=lambda k: abs(k - 600))[0]
+    strike = sorted(
+        {d.contract.strike for d in details if d.contract.lastTradeDateOrContractMonth == expiry}, key=lambda k: abs(k - 600)
+    )[0]
     legs = ["--leg", "BUY 100 STK", "--leg", f"SELL 1 {expiry} {strike:g} C", "--leg", f"BUY 1 {expiry} {strike:g} P"]
     result = _order("preview", "BUY", "1", "SPY", "LMT", f"{strike:g}", *legs, "--json", env=sim.env, cwd=tmp_path)
     data = json.loads(result.stdout)

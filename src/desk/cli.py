@@ -34,8 +34,9 @@ class _CtlHelp(argparse.Action):
     def __init__(self, option_strings: Sequence[str], dest: str = argparse.SUPPRESS, **kwargs: object) -> None:
         super().__init__(option_strings, dest=dest, nargs=0, default=argparse.SUPPRESS, **kwargs)  # type: ignore[arg-type]
 
-    def __call__(self, parser: argparse.ArgumentParser, namespace: object, values: object,
-                 option_string: str | None = None) -> None:
+    def __call__(
+        self, parser: argparse.ArgumentParser, namespace: object, values: object, option_string: str | None = None
+    ) -> None:
         from desk.sim.faults import ctl_help
 
         parser.print_help()
@@ -51,59 +52,126 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--version", action="version", version=f"desk {__version__}")
     p.add_argument("--headless", action="store_true", help="run only the collector (no UI): record ticks, print stats")
-    p.add_argument("--attach", nargs="?", const="", metavar="ADDRESS",
-                   help="open a view on a running engine (`desk --headless`, or another desk) through its engine "
-                        "API socket (default DESK_ENGINE_SOCKET, else the user's runtime directory), or its loopback "
-                        "TCP port 127.0.0.1:PORT (DESK_ENGINE_TCP_PORT; the token from engine.token beside the socket "
-                        "or DESK_ENGINE_TOKEN); quitting the view leaves the engine running")
+    p.add_argument(
+        "--attach",
+        nargs="?",
+        const="",
+        metavar="ADDRESS",
+        help="open a view on a running engine (`desk --headless`, or another desk) through its engine "
+        "API socket (default DESK_ENGINE_SOCKET, else the user's runtime directory), or its loopback "
+        "TCP port 127.0.0.1:PORT (DESK_ENGINE_TCP_PORT; the token from engine.token beside the socket "
+        "or DESK_ENGINE_TOKEN); quitting the view leaves the engine running",
+    )
     p.add_argument("--for-view", type=int, metavar="PID", help=argparse.SUPPRESS)  # the engine `desk` PID starts
     p.add_argument("--duration", type=float, metavar="SECONDS", help="with --headless: stop after this many seconds")
     p.add_argument(
         "--stats-interval", type=float, default=5.0, metavar="SECONDS", help="with --headless: seconds between stats lines"
     )
-    p.add_argument("--shard", metavar="I/N", dest="desk_shard",
-                   help="with --headless: record shard I of N of the symbols, client id + I - 1 (DESK_SHARD)")
-    p.add_argument("--metrics-port", type=int, metavar="PORT", dest="desk_metrics_port",
-                   help="serve Prometheus /metrics, /healthz and /readyz on this port (DESK_METRICS_PORT)")
+    p.add_argument(
+        "--shard",
+        metavar="I/N",
+        dest="desk_shard",
+        help="with --headless: record shard I of N of the symbols, client id + I - 1 (DESK_SHARD)",
+    )
+    p.add_argument(
+        "--metrics-port",
+        type=int,
+        metavar="PORT",
+        dest="desk_metrics_port",
+        help="serve Prometheus /metrics, /healthz and /readyz on this port (DESK_METRICS_PORT)",
+    )
     p.add_argument("--replay", metavar="YYYY-MM-DD", dest="desk_replay", help="sim mode: replay a recorded day (DESK_SIM_REPLAY)")
-    p.add_argument("--symbols", metavar="SYM,...", dest="desk_symbols", help="with --replay: symbols to replay (DESK_SIM_REPLAY_SYMBOLS)")
-    p.add_argument("--speed", type=float, metavar="X", dest="desk_speed", help="with --replay: recorded seconds per second (DESK_SIM_REPLAY_SPEED)")
+    p.add_argument(
+        "--symbols", metavar="SYM,...", dest="desk_symbols", help="with --replay: symbols to replay (DESK_SIM_REPLAY_SYMBOLS)"
+    )
+    p.add_argument(
+        "--speed",
+        type=float,
+        metavar="X",
+        dest="desk_speed",
+        help="with --replay: recorded seconds per second (DESK_SIM_REPLAY_SPEED)",
+    )
     p.add_argument("-v", "--verbose", action="store_true", help="log debug output to stderr (headless) ")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
     sim = sub.add_parser("sim", help="run the simulated IB Gateway on its own")
     sim.add_argument("--port", type=int, default=4002, help="TCP port on 127.0.0.1 (default 4002, IB Gateway paper)")
     sim.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: loopback only)")
     sim.add_argument("--seed", type=int, default=None, help="market seed (default DESK_SIM_SEED)")
-    sim.add_argument("--mispricing-rate", type=float, default=None, metavar="PER_MIN",
-                     help="inject simulated option mispricings, per minute (default DESK_SIM_MISPRICING_RATE)")
-    sim.add_argument("--max-lines", type=_positive_int, default=100, metavar="N",
-                     help="market data lines per connection, stocks and options (default 100, IB's; error 101 beyond)")
-    sim.add_argument("--rate", type=_rate, default=0.045, metavar="R",
-                     help="risk-free rate of option prices and Greeks, annual fraction (default 0.045)")
-    sim.add_argument("--cash", type=_positive_float, default=1_000_000.0, metavar="USD",
-                     help="starting cash of the simulated account DU1234567 (default 1,000,000)")
-    sim.add_argument("--market-hours", action="store_true",
-                     help="orders work only in NYSE sessions (09:30 ET to the close; no weekends or "
-                     "holidays, 13:00 on half days), DAY orders expire at the close (default: the "
-                     "simulated market is always open)")
-    sim.add_argument("--state", metavar="FILE",
-                     help="keep the account, orders and executions across restarts and crashes: every "
-                     "change is journaled to FILE.journal (fsynced) and compacted into the JSON snapshot "
-                     "FILE; read back at start (default: start afresh)")
-    sim.add_argument("--replay", metavar="DATE", help="replay a recorded day from the tick store (imported on "
-                     "demand from DESK_LEAN_DIR or the sample data in the package), e.g. 2015-12-24; needs --symbols")
+    sim.add_argument(
+        "--mispricing-rate",
+        type=float,
+        default=None,
+        metavar="PER_MIN",
+        help="inject simulated option mispricings, per minute (default DESK_SIM_MISPRICING_RATE)",
+    )
+    sim.add_argument(
+        "--max-lines",
+        type=_positive_int,
+        default=100,
+        metavar="N",
+        help="market data lines per connection, stocks and options (default 100, IB's; error 101 beyond)",
+    )
+    sim.add_argument(
+        "--rate",
+        type=_rate,
+        default=0.045,
+        metavar="R",
+        help="risk-free rate of option prices and Greeks, annual fraction (default 0.045)",
+    )
+    sim.add_argument(
+        "--cash",
+        type=_positive_float,
+        default=1_000_000.0,
+        metavar="USD",
+        help="starting cash of the simulated account DU1234567 (default 1,000,000)",
+    )
+    sim.add_argument(
+        "--market-hours",
+        action="store_true",
+        help="orders work only in NYSE sessions (09:30 ET to the close; no weekends or "
+        "holidays, 13:00 on half days), DAY orders expire at the close (default: the "
+        "simulated market is always open)",
+    )
+    sim.add_argument(
+        "--state",
+        metavar="FILE",
+        help="keep the account, orders and executions across restarts and crashes: every "
+        "change is journaled to FILE.journal (fsynced) and compacted into the JSON snapshot "
+        "FILE; read back at start (default: start afresh)",
+    )
+    sim.add_argument(
+        "--replay",
+        metavar="DATE",
+        help="replay a recorded day from the tick store (imported on "
+        "demand from DESK_LEAN_DIR or the sample data in the package), e.g. 2015-12-24; needs --symbols",
+    )
     sim.add_argument("--symbols", metavar="A,B", help="with --replay: underlyings to replay, e.g. GOOG")
-    sim.add_argument("--speed", type=_positive_float, default=1.0, metavar="X",
-                     help="market seconds per second (with --replay: 60 = a recorded minute per second)")
+    sim.add_argument(
+        "--speed",
+        type=_positive_float,
+        default=1.0,
+        metavar="X",
+        help="market seconds per second (with --replay: 60 = a recorded minute per second)",
+    )
     sim.add_argument("--start", metavar="HH:MM", help="with --replay: start time, New York time (default the open, 09:30)")
-    sim.add_argument("--pacing", type=_positive_int, nargs="?", const=50, metavar="N",
-                     help="refuse client messages above N per second with error 100 (default N 50)")
+    sim.add_argument(
+        "--pacing",
+        type=_positive_int,
+        nargs="?",
+        const=50,
+        metavar="N",
+        help="refuse client messages above N per second with error 100 (default N 50)",
+    )
     sim_sub = sim.add_subparsers(dest="sim_command", metavar="ctl")
-    ctl = sim_sub.add_parser("ctl", help="send a fault command to a running desk sim: drop, 1100, 1102, 1101, "
-                             "outage, farm, silent, restart, hold-id, no-status, stuck-executions, pacing, "
-                             "status (--help lists them)", add_help=False,
-                             description="Send one fault command to the desk sim listening on --port and print "
-                             "its one-line answer (exit 0; 1 if no simulator listens; 2 if the command failed).")
+    ctl = sim_sub.add_parser(
+        "ctl",
+        help="send a fault command to a running desk sim: drop, 1100, 1102, 1101, "
+        "outage, farm, silent, restart, hold-id, no-status, stuck-executions, pacing, "
+        "status (--help lists them)",
+        add_help=False,
+        description="Send one fault command to the desk sim listening on --port and print "
+        "its one-line answer (exit 0; 1 if no simulator listens; 2 if the command failed).",
+    )
     ctl.add_argument("-h", "--help", action=_CtlHelp, help="show this help and the commands, then exit")
     ctl.add_argument("--port", dest="ctl_port", type=int, default=4002, help="port of the desk sim (default 4002)")
     ctl.add_argument("words", nargs="+", metavar="COMMAND")
@@ -116,10 +184,14 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("doctor", help="check settings, database, Redis and the IB endpoint")
     data = sub.add_parser("data", help="data quality of the recorded ticks")
     data_sub = data.add_subparsers(dest="data_command", metavar="check", required=True)
-    check = data_sub.add_parser("check", help="per symbol and day: RTH coverage, gaps, crossed/locked, stale, "
-                                "outliers, duplicates, option chain completeness; results into table data_quality")
-    check.add_argument("--date", action="append", metavar="YYYY-MM-DD", help="exchange day (repeatable; default: the "
-                       "last session)")
+    check = data_sub.add_parser(
+        "check",
+        help="per symbol and day: RTH coverage, gaps, crossed/locked, stale, "
+        "outliers, duplicates, option chain completeness; results into table data_quality",
+    )
+    check.add_argument(
+        "--date", action="append", metavar="YYYY-MM-DD", help="exchange day (repeatable; default: the last session)"
+    )
     check.add_argument("--symbols", default="", metavar="A,B", help="only these symbols")
     tail = sub.add_parser("tail", help="show the tick stream on Redis live (DESK_REDIS_URL), through a consumer group")
     tail.add_argument("--stream", default="desk:ticks", help="stream key (default desk:ticks, the collector's)")
@@ -144,8 +216,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         overrides: dict[str, object] = {}
         if args.command is None:
-            for arg, name in (("desk_replay", "sim_replay"), ("desk_symbols", "sim_replay_symbols"),
-                              ("desk_speed", "sim_replay_speed"), ("desk_metrics_port", "metrics_port"), ("desk_shard", "shard")):
+            for arg, name in (
+                ("desk_replay", "sim_replay"),
+                ("desk_symbols", "sim_replay_symbols"),
+                ("desk_speed", "sim_replay_speed"),
+                ("desk_metrics_port", "metrics_port"),
+                ("desk_shard", "shard"),
+            ):
                 if getattr(args, arg, None) is not None:
                     overrides[name] = getattr(args, arg)
         # a view never opens the store: its database URL is not parsed here (no SQLAlchemy
@@ -192,8 +269,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 from desk.workspace import apply_workspace
 
                 settings, _ = apply_workspace(settings)
-            return asyncio.run(run_headless(settings, duration=args.duration, stats_interval=args.stats_interval,
-                                            for_view=args.for_view))
+            return asyncio.run(
+                run_headless(settings, duration=args.duration, stats_interval=args.stats_interval, for_view=args.for_view)
+            )
         return run_desk(settings)
     except KeyboardInterrupt:
         return 0
@@ -206,14 +284,12 @@ def _run_attached(settings: Settings, address: str) -> int:
     from desk.engine.client import parse_address
 
     try:
-        path = parse_address(address, socket=settings.effective_engine_socket,
-                             token=settings.engine_token.get_secret_value())
+        path = parse_address(address, socket=settings.effective_engine_socket, token=settings.engine_token.get_secret_value())
     except ValueError as exc:
         print(f"desk: {exc}", file=sys.stderr)
         return 2
     if not _answers(path):
-        print(f"desk: no engine is running on {path} (start one with `desk --headless`, or run `desk`)",
-              file=sys.stderr)
+        print(f"desk: no engine is running on {path} (start one with `desk --headless`, or run `desk`)", file=sys.stderr)
         return 2
     problem = _handshake_problem(path)
     if problem:
@@ -272,8 +348,9 @@ def _answers(path: Any) -> bool:
     import socket
 
     tcp = not isinstance(path, Path)
-    probe = socket.socket(socket.AF_INET6 if tcp and ":" in path.host else socket.AF_INET if tcp else socket.AF_UNIX,
-                          socket.SOCK_STREAM)
+    probe = socket.socket(
+        socket.AF_INET6 if tcp and ":" in path.host else socket.AF_INET if tcp else socket.AF_UNIX, socket.SOCK_STREAM
+    )
     try:
         probe.settimeout(2.0)
         probe.connect((path.host, path.port) if tcp else str(path))
@@ -313,8 +390,7 @@ def run_desk(settings: Settings) -> int:
         desk = RemoteDesk(path, owned=owned)
         app = create_app(desk, settings=settings)
         if running:
-            app.warn_at_start(f"an engine is already running on {path}: this desk is a view of it "
-                              "(quitting leaves it running)")
+            app.warn_at_start(f"an engine is already running on {path}: this desk is a view of it (quitting leaves it running)")
     else:
         bad_url = check_database_url(settings)
         if bad_url:
@@ -358,8 +434,9 @@ def run_data_check(settings: Settings, args: argparse.Namespace) -> int:
         print(f"desk: {exc}", file=sys.stderr)
         return 1
     if not reports:
-        print(f"no ticks recorded on {', '.join(d.isoformat() for d in days)}"
-              + (f" for {', '.join(symbols)}" if symbols else ""))
+        print(
+            f"no ticks recorded on {', '.join(d.isoformat() for d in days)}" + (f" for {', '.join(symbols)}" if symbols else "")
+        )
     for r in reports:
         print(r.line())
     return 1 if any(r.problems for r in reports) else 0
@@ -378,8 +455,13 @@ async def run_tail(settings: Settings, args: argparse.Namespace) -> int:
     only = {s.strip().upper() for s in args.symbols.split(",") if s.strip()}
     shown = 0
     try:
-        async with TickConsumer(settings.redis_url, stream=args.stream, group=args.group, consumer=args.consumer,
-                                start_at="0" if args.from_start else "$") as consumer:
+        async with TickConsumer(
+            settings.redis_url,
+            stream=args.stream,
+            group=args.group,
+            consumer=args.consumer,
+            start_at="0" if args.from_start else "$",
+        ) as consumer:
             while args.count is None or shown < args.count:
                 # never read past --count: what is read is acknowledged, and an entry read
                 # but not shown would be lost to the group's next reader
@@ -402,7 +484,7 @@ def check_paths(settings: Settings) -> str | None:
     Run before start-up, so nothing is accepted that could not be kept."""
     folders = [("DESK_SPOOL_DIR", settings.effective_spool_dir)]
     if settings.database_url.startswith("sqlite:///"):
-        folders.append(("DESK_DATABASE_URL", Path(settings.database_url[len("sqlite:///"):]).parent))
+        folders.append(("DESK_DATABASE_URL", Path(settings.database_url[len("sqlite:///") :]).parent))
     for name, folder in folders:
         try:
             folder.mkdir(parents=True, exist_ok=True)
@@ -473,9 +555,20 @@ def _run_sim(args: argparse.Namespace, settings: Settings) -> int:
             print(f"desk: --mispricing-rate: {exc}", file=sys.stderr)
             return 2
     try:
-        serve(args.host, args.port, seed, max_tickers=args.max_lines, rate=args.rate, cash=args.cash,
-              market_hours=args.market_hours, state_file=args.state, speed=args.speed,
-              gateway_kwargs=replay, pacing=args.pacing, label=label)
+        serve(
+            args.host,
+            args.port,
+            seed,
+            max_tickers=args.max_lines,
+            rate=args.rate,
+            cash=args.cash,
+            market_hours=args.market_hours,
+            state_file=args.state,
+            speed=args.speed,
+            gateway_kwargs=replay,
+            pacing=args.pacing,
+            label=label,
+        )
     except OSError as exc:
         print(f"desk: simulator cannot listen on {args.host}:{args.port}: {exc.strerror or exc}", file=sys.stderr)
         return 1
@@ -491,9 +584,7 @@ def format_stats(runtime, rate: float) -> str:
     parts = [f"{now}Z", f"{runtime.broker.state.value:<12}"]
     rec = runtime.recorder.stats if runtime.recorder is not None else None
     if rec is not None:
-        parts.append(
-            f"received {rec.received:,}  written {rec.written:,}  queued {rec.queued:,}  spooled {rec.spooled:,}"
-        )
+        parts.append(f"received {rec.received:,}  written {rec.written:,}  queued {rec.queued:,}  spooled {rec.spooled:,}")
         if rec.errors:
             parts.append(f"errors {rec.errors} ({rec.last_error})")
     else:
@@ -532,8 +623,9 @@ def _data_check_lines(settings: Settings, day: date) -> list[str]:
     return [f"data check: {r.line()}" for r in reports] or [f"data check: no ticks recorded on {day}"]
 
 
-async def run_headless(settings: Settings, *, duration: float | None = None, stats_interval: float = 5.0,
-                       for_view: int | None = None) -> int:
+async def run_headless(
+    settings: Settings, *, duration: float | None = None, stats_interval: float = 5.0, for_view: int | None = None
+) -> int:
     """Run the collector until SIGINT / SIGTERM or ``duration`` seconds; flush; return 0.
 
     Prints a stats line every ``stats_interval`` seconds and a final one after the flush.

@@ -77,12 +77,16 @@ async def check_ib(settings: Settings) -> Check:
     t0 = time.perf_counter()
     try:
         # a client id of its own, so a running desk (same DESK_IB_CLIENT_ID) is not kicked (IB error 326)
-        await ib.connectAsync(host, port, clientId=settings.ib_client_id + 900, timeout=settings.ib_connect_timeout, readonly=True)
+        await ib.connectAsync(
+            host, port, clientId=settings.ib_client_id + 900, timeout=settings.ib_connect_timeout, readonly=True
+        )
         elapsed = time.perf_counter() - t0
         accounts = ",".join(ib.managedAccounts()) or "no accounts"
         version = ib.client.serverVersion()
         where = "embedded simulator" if sim else f"{settings.mode.value} gateway"
-        return Check("ib", "ok", f"{where} at {host}:{port}, server version {version}, {accounts}, connected in {elapsed * 1000:.0f} ms")
+        return Check(
+            "ib", "ok", f"{where} at {host}:{port}, server version {version}, {accounts}, connected in {elapsed * 1000:.0f} ms"
+        )
     except ConnectionRefusedError:
         return Check(
             "ib",

@@ -104,14 +104,16 @@ class EngineCollector(Collector):
         broker = rt.broker
         rec = rt.recorder
         stats = rec.stats if rec is not None else None
-        yield _counter("desk_ticks_received", "Ticks the broker handed to the recorder.",
-                       stats.received if stats else broker.ticks_recorded)
+        yield _counter(
+            "desk_ticks_received", "Ticks the broker handed to the recorder.", stats.received if stats else broker.ticks_recorded
+        )
         yield _counter("desk_ticks_recorded", "Ticks committed to the database.", stats.written if stats else 0)
         yield _gauge("desk_ticks_spooled", "Ticks waiting in the spool for the database.", stats.spooled if stats else 0)
         yield _gauge("desk_recorder_queue", "Ticks waiting in memory for the writer thread.", stats.queued if stats else 0)
         yield _counter("desk_recorder_errors", "Recorder errors.", stats.errors if stats else 0)
-        yield _gauge("desk_ib_connected", "1 when the gateway connection is up.",
-                     1.0 if broker.state is ConnectionState.CONNECTED else 0.0)
+        yield _gauge(
+            "desk_ib_connected", "1 when the gateway connection is up.", 1.0 if broker.state is ConnectionState.CONNECTED else 0.0
+        )
         states = GaugeMetricFamily("desk_ib_state", "1 for the broker's current connection state.", labels=["state"])
         for state in ConnectionState:
             states.add_metric([state.value], 1.0 if broker.state is state else 0.0)
@@ -123,8 +125,11 @@ class EngineCollector(Collector):
             yield _gauge("desk_redis_up", "1 when the last Redis call succeeded.", 1.0 if pub.stats().connected else 0.0)
         audit = getattr(rt, "audit", None)
         if audit is not None:
-            yield _gauge("desk_audit_log_healthy", "1 when the audit log is open with nothing queued.",
-                         1.0 if audit.status().healthy else 0.0)
+            yield _gauge(
+                "desk_audit_log_healthy",
+                "1 when the audit log is open with nothing queued.",
+                1.0 if audit.status().healthy else 0.0,
+            )
         orders = getattr(rt, "orders", None)
         if orders is not None:
             by_status = GaugeMetricFamily("desk_orders", "Orders of this session by blotter status.", labels=["status"])
@@ -134,8 +139,9 @@ class EngineCollector(Collector):
             for status, n in sorted(counts.items()):
                 by_status.add_metric([status], n)
             yield by_status
-            refusals = CounterMetricFamily("desk_order_refusals", "Orders refused, by gate, audit or failed check.",
-                                           labels=["check"])
+            refusals = CounterMetricFamily(
+                "desk_order_refusals", "Orders refused, by gate, audit or failed check.", labels=["check"]
+            )
             for check, n in sorted(orders.router.refusals.items()):
                 refusals.add_metric([check], n)
             yield refusals
@@ -191,8 +197,9 @@ class MetricsServer:
     def start(self) -> None:
         self._server = make_server(self.host, self.port, self._app, handler_class=_QuietHandler)
         self.port = self._server.server_port
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.2},
-                                        name="desk-metrics", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.2}, name="desk-metrics", daemon=True
+        )
         self._thread.start()
         self.lag.start()
         log.info("metrics on http://%s:%d/metrics", self.host, self.port)

@@ -66,8 +66,7 @@ class OpportunityFeed:
         from desk.domain.calendar import exchange_date
         from desk.sim.mispricing import MispricingSource
 
-        return MispricingSource(rate_per_minute=s.sim_mispricing_rate, seed=s.sim_seed,
-                                today=exchange_date(self.clock.now()))
+        return MispricingSource(rate_per_minute=s.sim_mispricing_rate, seed=s.sim_seed, today=exchange_date(self.clock.now()))
 
     async def start(self) -> None:
         """Start the store writer (recording on) and the Redis publisher (URL set)."""

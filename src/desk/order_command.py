@@ -110,8 +110,9 @@ def parse_terms(tokens: Sequence[str], legs: Sequence[str] = (), *, outside_rth:
     ``--leg`` texts. Raises :class:`OrderArgsError` naming what is wrong."""
     toks = list(tokens)
     if len(toks) < 4:
-        raise OrderArgsError("write ACTION QUANTITY SYMBOL [EXPIRY STRIKE RIGHT] TYPE [PRICES] [TIF], "
-                             "e.g. BUY 2 SPY 20261218 600 C LMT 2.10")
+        raise OrderArgsError(
+            "write ACTION QUANTITY SYMBOL [EXPIRY STRIKE RIGHT] TYPE [PRICES] [TIF], e.g. BUY 2 SPY 20261218 600 C LMT 2.10"
+        )
     action = toks[0].upper()
     if action not in ("BUY", "SELL"):
         raise OrderArgsError(f"action must be BUY or SELL, got {toks[0]!r}")
@@ -161,18 +162,27 @@ def add_order_parser(sub: Any) -> None:
     """Register ``desk order`` on the CLI's subparsers."""
     order = sub.add_parser("order", help="preview, place, list or cancel orders through the desk's checks")
     osub = order.add_subparsers(dest="order_command", metavar="{preview,place,list,cancel}", required=True)
-    for name, text in (("preview", "every pre-trade check, notional, commission and IB's what-if"),
-                       ("place", "send the order through every gate and check")):
+    for name, text in (
+        ("preview", "every pre-trade check, notional, commission and IB's what-if"),
+        ("place", "send the order through every gate and check"),
+    ):
         p = osub.add_parser(name, help=text)
-        p.add_argument("terms", nargs="+", metavar="TERM",
-                       help="ACTION QUANTITY SYMBOL [EXPIRY STRIKE RIGHT] TYPE [PRICES] [TIF]")
-        p.add_argument("--leg", action="append", default=[], metavar="LEG",
-                       help='a combo leg: "BUY 100 STK" or "SELL 1 20261218 600 C" (repeat, 2 to 4)')
+        p.add_argument(
+            "terms", nargs="+", metavar="TERM", help="ACTION QUANTITY SYMBOL [EXPIRY STRIKE RIGHT] TYPE [PRICES] [TIF]"
+        )
+        p.add_argument(
+            "--leg",
+            action="append",
+            default=[],
+            metavar="LEG",
+            help='a combo leg: "BUY 100 STK" or "SELL 1 20261218 600 C" (repeat, 2 to 4)',
+        )
         p.add_argument("--outside-rth", action="store_true", help="let a stock limit order work outside regular hours")
         p.add_argument("--confirm", metavar="SYMBOL", help="live mode: the symbol typed to confirm the order")
         p.add_argument("--json", action="store_true", help="print one JSON object")
-        p.add_argument("--wait", type=float, default=5.0, metavar="S",
-                       help="seconds to wait for quotes and the gateway's answer (default 5)")
+        p.add_argument(
+            "--wait", type=float, default=5.0, metavar="S", help="seconds to wait for quotes and the gateway's answer (default 5)"
+        )
         p.add_argument("--client-id", type=int, default=None, metavar="N", help="API client id (default DESK_IB_CLIENT_ID + 100)")
     ls = osub.add_parser("list", help="the gateway's orders and the audit log's states")
     ls.add_argument("--json", action="store_true", help="print one JSON array")
@@ -180,7 +190,9 @@ def add_order_parser(sub: Any) -> None:
     cancel = osub.add_parser("cancel", help="cancel one working order by its orderRef")
     cancel.add_argument("order_ref", metavar="ORDERREF")
     cancel.add_argument("--wait", type=float, default=5.0, metavar="S", help="seconds to wait for the gateway (default 5)")
-    cancel.add_argument("--client-id", type=int, default=None, metavar="N", help="API client id (default DESK_IB_CLIENT_ID + 100)")
+    cancel.add_argument(
+        "--client-id", type=int, default=None, metavar="N", help="API client id (default DESK_IB_CLIENT_ID + 100)"
+    )
 
 
 # --------------------------------------------------------------------------------------
@@ -285,16 +297,29 @@ def _whatif_json(m: api.WhatIf | None) -> dict[str, Any] | None:
 
 def _preview(r: api.PreviewReport, as_json: bool) -> int:
     if as_json:
-        _out(json.dumps({
-            "order": r.order,
-            "checks": [{"name": c.name, "passed": c.passed, "value": _num(c.value), "limit": _num(c.limit),
-                        "text": c.text} for c in r.checks],
-            "notional": _num(r.notional), "commission": _num(r.commission), "whatif": _whatif_json(r.whatif),
-            "gate": {"allowed": r.gate_allowed, "reason": r.gate_reason},
-            "price": _num(r.price), "bid": _num(r.bid), "ask": _num(r.ask),
-            "funds_before": _num(r.funds_before), "cost": _num(r.cost), "cost_basis": r.cost_basis,
-            "funds_after": _num(r.funds_after), "blocked": r.blocked,
-        }))
+        _out(
+            json.dumps(
+                {
+                    "order": r.order,
+                    "checks": [
+                        {"name": c.name, "passed": c.passed, "value": _num(c.value), "limit": _num(c.limit), "text": c.text}
+                        for c in r.checks
+                    ],
+                    "notional": _num(r.notional),
+                    "commission": _num(r.commission),
+                    "whatif": _whatif_json(r.whatif),
+                    "gate": {"allowed": r.gate_allowed, "reason": r.gate_reason},
+                    "price": _num(r.price),
+                    "bid": _num(r.bid),
+                    "ask": _num(r.ask),
+                    "funds_before": _num(r.funds_before),
+                    "cost": _num(r.cost),
+                    "cost_basis": r.cost_basis,
+                    "funds_after": _num(r.funds_after),
+                    "blocked": r.blocked,
+                }
+            )
+        )
         return EXIT_REFUSED if r.blocked else EXIT_OK
     _out(f"order     {r.order}")
     _out(f"market    bid {r.bid:,.2f}  ask {r.ask:,.2f}  (price {price_str(r.price)})")
@@ -309,8 +334,10 @@ def _preview(r: api.PreviewReport, as_json: bool) -> int:
     _out(f"commission ${r.commission:,.2f}")
     m = r.whatif
     if m is not None:
-        _out(f"what-if   init margin {m.init_margin_before:,.2f} {m.init_margin_change:+,.2f} -> "
-             f"{m.init_margin_after:,.2f}; equity with loan change {m.equity_with_loan_change:+,.2f}")
+        _out(
+            f"what-if   init margin {m.init_margin_before:,.2f} {m.init_margin_change:+,.2f} -> "
+            f"{m.init_margin_after:,.2f}; equity with loan change {m.equity_with_loan_change:+,.2f}"
+        )
     else:
         _out("what-if   no margin preview from IB")
     _out(f"funds     {r.funds_before:,.2f} -> {r.funds_after:,.2f} (cost {r.cost:,.2f}, {r.cost_basis})")
@@ -321,11 +348,23 @@ def _preview(r: api.PreviewReport, as_json: bool) -> int:
 def _place(r: api.PlaceReport, as_json: bool) -> int:
     refused = not r.sent or r.gateway_status == "Rejected"
     if as_json:
-        _out(json.dumps({"status": r.status, "order_ref": r.order_ref, "gateway_status": r.gateway_status,
-                         "error": r.error, "reasons": r.reasons, "order": r.order}))
+        _out(
+            json.dumps(
+                {
+                    "status": r.status,
+                    "order_ref": r.order_ref,
+                    "gateway_status": r.gateway_status,
+                    "error": r.error,
+                    "reasons": r.reasons,
+                    "order": r.order,
+                }
+            )
+        )
     elif r.sent:
-        _out(f"{r.order_ref}  {r.order}  {r.gateway_status or 'sent, no answer from the gateway yet'}"
-             + (f"  {r.error}" if r.error else ""))
+        _out(
+            f"{r.order_ref}  {r.order}  {r.gateway_status or 'sent, no answer from the gateway yet'}"
+            + (f"  {r.error}" if r.error else "")
+        )
     else:
         _out(f"{r.status}: " + "; ".join(r.reasons))
     return EXIT_REFUSED if refused else EXIT_OK
@@ -333,9 +372,16 @@ def _place(r: api.PlaceReport, as_json: bool) -> int:
 
 def _row_json(row: api.OrderRow) -> dict[str, Any]:
     return {
-        "order_ref": row.order_ref, "order_id": row.order_id, "perm_id": row.perm_id, "order": row.order,
-        "status": row.status, "filled": row.filled, "remaining": row.remaining, "avg_price": _num(row.avg_price),
-        "error": row.error, "legs": row.legs,
+        "order_ref": row.order_ref,
+        "order_id": row.order_id,
+        "perm_id": row.perm_id,
+        "order": row.order,
+        "status": row.status,
+        "filled": row.filled,
+        "remaining": row.remaining,
+        "avg_price": _num(row.avg_price),
+        "error": row.error,
+        "legs": row.legs,
     }
 
 
@@ -347,6 +393,8 @@ def _list(orders: api.OrderList, as_json: bool) -> int:
         _out("no orders at the gateway today")
     for r in orders.rows:
         avg = price_str(r.avg_price) if math.isfinite(r.avg_price) else "-"
-        _out(f"{r.order_ref:<30} {r.status:<13} {r.filled:>6g}/{r.quantity:<6g} avg {avg:<9} {r.order}"
-             + (f"  {r.error}" if r.error else ""))
+        _out(
+            f"{r.order_ref:<30} {r.status:<13} {r.filled:>6g}/{r.quantity:<6g} avg {avg:<9} {r.order}"
+            + (f"  {r.error}" if r.error else "")
+        )
     return EXIT_OK

@@ -63,8 +63,11 @@ class Runtime:
             connect_timeout=settings.ib_connect_timeout,
             lines=LineBudget(settings.market_data_lines),
             market_data_type=settings.ib_market_data_type,
-            restart=(RestartWindow.parse(settings.ib_restart_time, settings.ib_restart_timezone, settings.ib_restart_minutes)
-                     if settings.ib_restart_time else None),
+            restart=(
+                RestartWindow.parse(settings.ib_restart_time, settings.ib_restart_timezone, settings.ib_restart_minutes)
+                if settings.ib_restart_time
+                else None
+            ),
             client_id_fallback=settings.ib_client_id_fallback,
             stale_stock_seconds=settings.stale_stock_seconds,
             stale_option_seconds=settings.stale_option_seconds,
@@ -87,18 +90,26 @@ class Runtime:
         self.broker.add_listener(self.account.on_broker_event)
         #: the gate (trading state, mode, orders enabled, live override)
         self.gate = OrderGate(
-            settings.mode.value, settings.orders_enabled, settings.effective_live_override_file,
+            settings.mode.value,
+            settings.orders_enabled,
+            settings.effective_live_override_file,
             KillSwitch(settings.effective_kill_switch_file, clock=self.clock),
         )
         #: the audit trail of the order path (opened in start(); rows queued durably
         #: while the database is down)
         self.audit = AuditTrail(
-            self._open_audit_log, spool_path_for(settings.effective_spool_dir, settings.database_url), clock=self.clock,
+            self._open_audit_log,
+            spool_path_for(settings.effective_spool_dir, settings.database_url),
+            clock=self.clock,
         )
         #: the order path: ticket, blotter, kill switch and `desk order` call it
         self.orders = OrderService(
-            self.gate, self.audit, RiskLimits.from_settings(settings), IBOrderGateway(self.broker.ib),
-            market=self.market_context, clock=self.clock,
+            self.gate,
+            self.audit,
+            RiskLimits.from_settings(settings),
+            IBOrderGateway(self.broker.ib),
+            market=self.market_context,
+            clock=self.clock,
         )
         self.orders.add_notice_listener(self.broker.notify)
         self.broker.add_connect_hook(self.orders.on_connected)
@@ -147,8 +158,7 @@ class Runtime:
                 sim_kwargs = await self._replay_kwargs()
             # the simulator keeps the desk's clock (a frozen one freezes both)
             sim_kwargs.setdefault("clock", self.clock)
-            self.sim = EmbeddedSim(host="127.0.0.1", port=s.sim_port, seed=s.sim_seed, paused=s.sim_paused,
-                                   **sim_kwargs)
+            self.sim = EmbeddedSim(host="127.0.0.1", port=s.sim_port, seed=s.sim_seed, paused=s.sim_paused, **sim_kwargs)
             try:
                 port = await asyncio.to_thread(self.sim.start)
             except OSError as exc:
@@ -193,8 +203,9 @@ class Runtime:
             try:
                 server.start()
             except OSError as exc:
-                raise RuntimeStartError(f"metrics: cannot listen on {s.metrics_host}:{s.metrics_port}: "
-                                        f"{exc.strerror or exc}") from None
+                raise RuntimeStartError(
+                    f"metrics: cannot listen on {s.metrics_host}:{s.metrics_port}: {exc.strerror or exc}"
+                ) from None
             self.metrics = server
         if s.engine_api and self.api is None:
             await self._serve_api()
@@ -233,8 +244,7 @@ class Runtime:
         oq = self.chains.store.get(instrument.con_id)
         if oq is None:
             return None
-        return Quote(instrument, bid=oq.bid, ask=oq.ask, last=oq.last, bid_size=oq.bid_size, ask_size=oq.ask_size,
-                     time=oq.time)
+        return Quote(instrument, bid=oq.bid, ask=oq.ask, last=oq.last, bid_size=oq.bid_size, ask_size=oq.ask_size, time=oq.time)
 
     def market_context(self, intent, margin=None, working=()):
         """The :class:`desk.risk.MarketContext` of ``intent`` now: quotes of its

@@ -83,7 +83,9 @@ def make_chain(
     )
 
 
-def crr_price(is_call: bool, spot: float, strikes: np.ndarray, T: float, rate: float, sigma: float, *, american: bool, steps: int = 400) -> np.ndarray:
+def crr_price(
+    is_call: bool, spot: float, strikes: np.ndarray, T: float, rate: float, sigma: float, *, american: bool, steps: int = 400
+) -> np.ndarray:
     """Cox-Ross-Rubinstein binomial price per share of calls or puts on a stock without
     dividends, vectorized over ``strikes`` (Hull, 10th ed., ch. 13 binomial trees, ch. 21 numerical procedures)."""
     K = np.asarray(strikes, dtype=np.float64)[None, :]
@@ -118,7 +120,9 @@ def make_american_chain(
     """A chain of American options without dividends, priced on a CRR tree: calls equal
     European calls, puts carry their early-exercise premium (put-call parity becomes the
     inequality ``S - K <= C - P <= S - K e^{-rT}``, Hull ch. 11)."""
-    base = make_chain(spot=spot, strikes=strikes, expiries=expiries, carry=Carry(rate=rate), half_spread=half_spread, size=size, now=now)
+    base = make_chain(
+        spot=spot, strikes=strikes, expiries=expiries, carry=Carry(rate=rate), half_spread=half_spread, size=size, now=now
+    )
     T = base.years_to_expiry
     call = np.array([crr_price(True, spot, base.strikes, t, rate, sigma, american=True) for t in T])
     put = np.array([crr_price(False, spot, base.strikes, t, rate, sigma, american=True) for t in T])

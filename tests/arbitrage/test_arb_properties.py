@@ -126,9 +126,21 @@ def reference(snap: ChainSnapshot, carry: Carry, style: str) -> dict[tuple, floa
         pa = [q("put_ask", e, i) for i in range(n_k)]
         for i in range(n_k):
             leg = lambda a, r, i=i: (a, r, K[i], ex[e])  # noqa: E731
-            add("conversion", (("BUY", "STK"), leg("SELL", "C"), leg("BUY", "P")), K[i] * d + D[e] - Sa + cb[i][0] - pa[i][0], min(cb[i][1], pa[i][1], math.floor(Sas / M)))
-            add("reversal", (("SELL", "STK"), leg("BUY", "C"), leg("SELL", "P")), Sb - borrow - ca[i][0] + pb[i][0] - K[i] * d - D[e], min(ca[i][1], pb[i][1], math.floor(Sbs / M)))
-        pairs: dict[str, list] = {r: [] for r in ("long box", "short box", "call monotonic", "call slope", "put monotonic", "put slope")}
+            add(
+                "conversion",
+                (("BUY", "STK"), leg("SELL", "C"), leg("BUY", "P")),
+                K[i] * d + D[e] - Sa + cb[i][0] - pa[i][0],
+                min(cb[i][1], pa[i][1], math.floor(Sas / M)),
+            )
+            add(
+                "reversal",
+                (("SELL", "STK"), leg("BUY", "C"), leg("SELL", "P")),
+                Sb - borrow - ca[i][0] + pb[i][0] - K[i] * d - D[e],
+                min(ca[i][1], pb[i][1], math.floor(Sbs / M)),
+            )
+        pairs: dict[str, list] = {
+            r: [] for r in ("long box", "short box", "call monotonic", "call slope", "put monotonic", "put slope")
+        }
 
         def best(js: list[int], value, largest: bool) -> int | None:
             vals = [(value(j), j) for j in js if not math.isnan(value(j))]
@@ -152,14 +164,18 @@ def reference(snap: ChainSnapshot, carry: Carry, style: str) -> dict[tuple, floa
                 pairs["short box"].append((e, i, j, edge, min(cb[i][1], pa[i][1], ca[j][1], pb[j][1]), legs))
             j = best(after, lambda j: cb[j][0], True)
             if j is not None:
-                pairs["call monotonic"].append((e, i, j, cb[j][0] - ca[i][0], min(ca[i][1], cb[j][1]), (L("BUY", "C", i), L("SELL", "C", j))))
+                pairs["call monotonic"].append(
+                    (e, i, j, cb[j][0] - ca[i][0], min(ca[i][1], cb[j][1]), (L("BUY", "C", i), L("SELL", "C", j)))
+                )
             j = best(after, lambda j: ca[j][0] + K[j] * d, False)
             if j is not None:
                 edge = cb[i][0] + K[i] * d - (ca[j][0] + K[j] * d)
                 pairs["call slope"].append((e, i, j, edge, min(cb[i][1], ca[j][1]), (L("BUY", "C", j), L("SELL", "C", i))))
             j = best(before, lambda j: pb[j][0], True)  # here i is the higher strike
             if j is not None:
-                pairs["put monotonic"].append((e, i, j, pb[j][0] - pa[i][0], min(pa[i][1], pb[j][1]), (L("BUY", "P", i), L("SELL", "P", j))))
+                pairs["put monotonic"].append(
+                    (e, i, j, pb[j][0] - pa[i][0], min(pa[i][1], pb[j][1]), (L("BUY", "P", i), L("SELL", "P", j)))
+                )
             j = best(before, lambda j: pa[j][0] - K[j] * d, False)
             if j is not None:
                 edge = (pb[i][0] - K[i] * d) - (pa[j][0] - K[j] * d)
@@ -168,7 +184,10 @@ def reference(snap: ChainSnapshot, carry: Carry, style: str) -> dict[tuple, floa
             for c in best_per_partner(cands):
                 add(rule, c[5], c[3], c[4])
         # butterflies on adjacent listed strikes
-        for right, bid, ask, raw_b, raw_a in (("C", cb, ca, snap.call_bid, snap.call_ask), ("P", pb, pa, snap.put_bid, snap.put_ask)):
+        for right, bid, ask, raw_b, raw_a in (
+            ("C", cb, ca, snap.call_bid, snap.call_ask),
+            ("P", pb, pa, snap.put_bid, snap.put_ask),
+        ):
             listed = [i for i in range(n_k) if math.isfinite(raw_b[e, i]) or math.isfinite(raw_a[e, i])]
             for a, b, c in zip(listed, listed[1:], listed[2:], strict=False):
                 w1, w3 = round(K[c] * 1000) - round(K[b] * 1000), round(K[b] * 1000) - round(K[a] * 1000)
@@ -188,7 +207,9 @@ def reference(snap: ChainSnapshot, carry: Carry, style: str) -> dict[tuple, floa
             for e1 in range(n_e - 1):
                 if T[e1] <= 0:
                     continue
-                far = [(q(f"{name}_ask", e2, i)[0], e2) for e2 in range(e1 + 1, n_e) if not math.isnan(q(f"{name}_ask", e2, i)[0])]
+                far = [
+                    (q(f"{name}_ask", e2, i)[0], e2) for e2 in range(e1 + 1, n_e) if not math.isnan(q(f"{name}_ask", e2, i)[0])
+                ]
                 if not far:
                     continue
                 a, e2 = min(far)
@@ -204,7 +225,10 @@ def as_reference_keys(opps: list[Opportunity]) -> dict[tuple, float]:
     out = {}
     for o in opps:
         if o.kind.value in ("conversion", "reversal"):
-            legs = tuple((leg.action.value, "STK") if leg.sec_type == "STK" else (leg.action.value, leg.right, leg.strike, leg.expiry) for leg in o.legs)
+            legs = tuple(
+                (leg.action.value, "STK") if leg.sec_type == "STK" else (leg.action.value, leg.right, leg.strike, leg.expiry)
+                for leg in o.legs
+            )
         elif o.kind.value == "butterfly" or o.kind.value == "calendar":
             legs = tuple((leg.action.value, leg.ratio, leg.right, leg.strike, leg.expiry) for leg in o.legs)
         else:
@@ -240,7 +264,9 @@ def test_scanners_equal_the_brute_force_reference(seed, n_e, n_k, hole_rate, rat
         assert got[key] == pytest.approx(edge, rel=1e-9, abs=1e-9), key
     for o in opps:  # each edge is what its legs' prices say
         assert o.edge == pytest.approx(o.bound - o.net_price, abs=1e-9)
-        assert o.net_price == pytest.approx(sum(leg.sign * leg.ratio * leg.price / (M if leg.sec_type == "STK" else 1) for leg in o.legs), abs=1e-9)
+        assert o.net_price == pytest.approx(
+            sum(leg.sign * leg.ratio * leg.price / (M if leg.sec_type == "STK" else 1) for leg in o.legs), abs=1e-9
+        )
 
 
 @SETTINGS
@@ -271,14 +297,22 @@ def test_expired_rows_match_the_reference_too(seed, n_e, n_k, expired) -> None:
     borrow=st.floats(0.0, 0.05),
 )
 def test_random_parity_consistent_chains_give_nothing(spot, sigma, rate, dividend, half_spread, borrow) -> None:
-    carry = Carry(rate=rate, dividends=[(date(2024, 4, 1), dividend * spot), (date(2024, 7, 1), dividend * spot)], borrow_rate=borrow)
+    carry = Carry(
+        rate=rate, dividends=[(date(2024, 4, 1), dividend * spot), (date(2024, 7, 1), dividend * spot)], borrow_rate=borrow
+    )
     strikes = spot * np.linspace(0.5, 1.5, 21)
-    snap = make_chain(spot=spot, strikes=strikes, carry=carry, sigma=sigma, half_spread=half_spread, stock_half_spread=half_spread / 10)
+    snap = make_chain(
+        spot=spot, strikes=strikes, carry=carry, sigma=sigma, half_spread=half_spread, stock_half_spread=half_spread / 10
+    )
     assert scan_chain(snap, carry, Costs.zero(), style=EUROPEAN, net_of_costs=False) == []
 
 
 @SETTINGS
-@given(seed=st.integers(0, 2**32 - 1), scale=st.sampled_from([0.1, 0.2, 0.5, 2.0, 3.0, 4.0, 10.0, 40.0]), style=st.sampled_from([AMERICAN, EUROPEAN]))
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    scale=st.sampled_from([0.1, 0.2, 0.5, 2.0, 3.0, 4.0, 10.0, 40.0]),
+    style=st.sampled_from([AMERICAN, EUROPEAN]),
+)
 def test_scaling_prices_and_strikes_scales_every_edge(seed, scale, style) -> None:
     """(Scales that keep the strikes on a 1/1000-dollar grid, which butterfly ratios use.)"""
     snap = random_chain(seed, 3, 6, 0.1)
@@ -286,7 +320,9 @@ def test_scaling_prices_and_strikes_scales_every_edge(seed, scale, style) -> Non
     scaled = replace(
         snap,
         strikes=snap.strikes * scale,
-        **{name: getattr(snap, name) * scale for name in ("call_bid", "call_ask", "put_bid", "put_ask", "under_bid", "under_ask")},
+        **{
+            name: getattr(snap, name) * scale for name in ("call_bid", "call_ask", "put_bid", "put_ask", "under_bid", "under_ask")
+        },
     )
     scaled_carry = replace(carry, dividends=((date(2024, 5, 10), 1.0 * scale),))
     a = {o.key: o for o in scan_chain(snap, carry, Costs.zero(), style=style, net_of_costs=False)}
@@ -332,16 +368,24 @@ def test_opposite_combos_never_show_together_on_uncrossed_quotes(seed, rate, bor
             boxes[pair] = o
     # crossed quotes do make both possible: the property is about the quotes, not luck
     crossed = random_chain(seed, 1, 3, 0.0, crossed=True)
-    both = scan_chain(replace(crossed, call_bid=crossed.call_ask + 0.5), carry, Costs.zero(), kinds=("parity",), net_of_costs=False)
+    both = scan_chain(
+        replace(crossed, call_bid=crossed.call_ask + 0.5), carry, Costs.zero(), kinds=("parity",), net_of_costs=False
+    )
     assert {o.kind.value for o in both} <= {"conversion", "reversal"}
 
 
 @SETTINGS
 @given(
     rows=st.lists(
-        st.tuples(st.integers(1, 5000), st.one_of(st.floats(0.0, 50.0), st.sampled_from([0.05, 0.10, math.nan])),
-                  st.integers(1, 100_000), st.floats(0.01, 2000.0)),
-        min_size=1, max_size=30),
+        st.tuples(
+            st.integers(1, 5000),
+            st.one_of(st.floats(0.0, 50.0), st.sampled_from([0.05, 0.10, math.nan])),
+            st.integers(1, 100_000),
+            st.floats(0.01, 2000.0),
+        ),
+        min_size=1,
+        max_size=30,
+    ),
     fee=st.floats(0.0, 0.1),
     share_fee=st.floats(0.0, 0.01),
 )
@@ -372,7 +416,16 @@ def _summary(opps: list[Opportunity]) -> dict[tuple, tuple]:
 @SETTINGS
 @given(
     seed=st.integers(0, 2**32 - 1),
-    steps=st.lists(st.tuples(st.integers(0, 3), st.integers(0, 6), st.sampled_from(["call_bid", "put_ask", "call_ask_size", "stock"]), st.sampled_from([-1.5, -0.3, 0.05, 0.4, 2.0])), min_size=1, max_size=8),
+    steps=st.lists(
+        st.tuples(
+            st.integers(0, 3),
+            st.integers(0, 6),
+            st.sampled_from(["call_bid", "put_ask", "call_ask_size", "stock"]),
+            st.sampled_from([-1.5, -0.3, 0.05, 0.4, 2.0]),
+        ),
+        min_size=1,
+        max_size=8,
+    ),
 )
 def test_incremental_rescans_equal_full_scans(seed, steps) -> None:
     snap = random_chain(seed, 4, 7, 0.1)

@@ -133,7 +133,11 @@ def test_conversion_is_found_with_its_legs_edge_size_and_return() -> None:
     snap = shift(chain(), "C", e, K, 0.30)  # an expensive call
     i = k(K)
     opps = gross(snap)
-    o = find(opps, OpportunityKind.CONVERSION, [("BUY", 100, "STK", "", 0.0, ""), ("SELL", 1, "OPT", "C", K, exp(e)), ("BUY", 1, "OPT", "P", K, exp(e))])
+    o = find(
+        opps,
+        OpportunityKind.CONVERSION,
+        [("BUY", 100, "STK", "", 0.0, ""), ("SELL", 1, "OPT", "C", K, exp(e)), ("BUY", 1, "OPT", "P", K, exp(e))],
+    )
     T = years(e)
     net = snap.under_ask - snap.call_bid[e, i] + snap.put_ask[e, i]
     bound = K * math.exp(-CARRY.rate * T) + dividends_pv(e)
@@ -157,7 +161,11 @@ def test_conversion_counts_dividends_before_expiry() -> None:
     e, K = 2, 100.0  # the ex-date falls before this expiry
     snap = shift(chain(), "C", e, K, 0.30)
     i = k(K)
-    o = find(gross(snap), OpportunityKind.CONVERSION, [("BUY", 100, "STK", "", 0.0, ""), ("SELL", 1, "OPT", "C", K, exp(e)), ("BUY", 1, "OPT", "P", K, exp(e))])
+    o = find(
+        gross(snap),
+        OpportunityKind.CONVERSION,
+        [("BUY", 100, "STK", "", 0.0, ""), ("SELL", 1, "OPT", "C", K, exp(e)), ("BUY", 1, "OPT", "P", K, exp(e))],
+    )
     D = dividends_pv(e)
     assert 0.79 < D < 0.80
     expected = K * math.exp(-CARRY.rate * years(e)) + D - (snap.under_ask - snap.call_bid[e, i] + snap.put_ask[e, i])
@@ -171,7 +179,11 @@ def test_reversal_is_found_with_borrow_and_dividends() -> None:
         K = 95.0
         snap = shift(chain(), "C", e, K, -cheaper)  # a cheap call
         i = k(K)
-        o = find(gross(snap), OpportunityKind.REVERSAL, [("SELL", 100, "STK", "", 0.0, ""), ("BUY", 1, "OPT", "C", K, exp(e)), ("SELL", 1, "OPT", "P", K, exp(e))])
+        o = find(
+            gross(snap),
+            OpportunityKind.REVERSAL,
+            [("SELL", 100, "STK", "", 0.0, ""), ("BUY", 1, "OPT", "C", K, exp(e)), ("SELL", 1, "OPT", "P", K, exp(e))],
+        )
         T = years(e)
         credit = snap.under_bid - snap.call_ask[e, i] + snap.put_bid[e, i]
         owed = K * math.exp(-CARRY.rate * T) + dividends_pv(e) + snap.under_bid * (1 - math.exp(-CARRY.borrow_rate * T))
@@ -188,7 +200,16 @@ def test_long_and_short_box_are_found() -> None:
     # long box: the synthetic at K1 cheap, at K2 rich
     snap = shift(shift(shift(shift(chain(), "C", e, K1, -0.2), "P", e, K1, 0.2), "C", e, K2, 0.2), "P", e, K2, -0.2)
     i, j = k(K1), k(K2)
-    o = find(gross(snap), OpportunityKind.BOX, [("BUY", 1, "OPT", "C", K1, exp(e)), ("SELL", 1, "OPT", "C", K2, exp(e)), ("SELL", 1, "OPT", "P", K1, exp(e)), ("BUY", 1, "OPT", "P", K2, exp(e))])
+    o = find(
+        gross(snap),
+        OpportunityKind.BOX,
+        [
+            ("BUY", 1, "OPT", "C", K1, exp(e)),
+            ("SELL", 1, "OPT", "C", K2, exp(e)),
+            ("SELL", 1, "OPT", "P", K1, exp(e)),
+            ("BUY", 1, "OPT", "P", K2, exp(e)),
+        ],
+    )
     net = snap.call_ask[e, i] - snap.call_bid[e, j] - snap.put_bid[e, i] + snap.put_ask[e, j]
     assert o.rule == "long box"
     assert o.net_price == pytest.approx(net, abs=1e-12)
@@ -197,7 +218,16 @@ def test_long_and_short_box_are_found() -> None:
     assert o.capital_combo == pytest.approx(net * M)
     # short box: the reverse
     snap = shift(shift(shift(shift(chain(), "C", e, K1, 0.2), "P", e, K1, -0.2), "C", e, K2, -0.2), "P", e, K2, 0.2)
-    o = find(gross(snap), OpportunityKind.BOX, [("SELL", 1, "OPT", "C", K1, exp(e)), ("BUY", 1, "OPT", "C", K2, exp(e)), ("BUY", 1, "OPT", "P", K1, exp(e)), ("SELL", 1, "OPT", "P", K2, exp(e))])
+    o = find(
+        gross(snap),
+        OpportunityKind.BOX,
+        [
+            ("SELL", 1, "OPT", "C", K1, exp(e)),
+            ("BUY", 1, "OPT", "C", K2, exp(e)),
+            ("BUY", 1, "OPT", "P", K1, exp(e)),
+            ("SELL", 1, "OPT", "P", K2, exp(e)),
+        ],
+    )
     credit = snap.call_bid[e, i] - snap.call_ask[e, j] - snap.put_ask[e, i] + snap.put_bid[e, j]
     assert o.rule == "short box"
     assert o.edge == pytest.approx(credit - (K2 - K1) * d, abs=1e-9)
@@ -210,7 +240,9 @@ def test_call_and_put_monotonicity_violations_are_found() -> None:
     # a call at 105 bid above the call at 100's ask
     delta = base.call_ask[e, k(100)] - base.call_bid[e, k(105)] + 0.10
     snap = shift(base, "C", e, 105.0, delta)
-    o = find(gross(snap), OpportunityKind.VERTICAL, [("BUY", 1, "OPT", "C", 100.0, exp(e)), ("SELL", 1, "OPT", "C", 105.0, exp(e))])
+    o = find(
+        gross(snap), OpportunityKind.VERTICAL, [("BUY", 1, "OPT", "C", 100.0, exp(e)), ("SELL", 1, "OPT", "C", 105.0, exp(e))]
+    )
     assert o.rule == "call monotonic"
     assert o.edge == pytest.approx(0.10, abs=1e-9)
     assert o.net_price == pytest.approx(-0.10, abs=1e-9)
@@ -218,7 +250,9 @@ def test_call_and_put_monotonicity_violations_are_found() -> None:
     # a put at 95 bid above the put at 100's ask
     delta = base.put_ask[e, k(100)] - base.put_bid[e, k(95)] + 0.07
     snap = shift(base, "P", e, 95.0, delta)
-    o = find(gross(snap), OpportunityKind.VERTICAL, [("BUY", 1, "OPT", "P", 100.0, exp(e)), ("SELL", 1, "OPT", "P", 95.0, exp(e))])
+    o = find(
+        gross(snap), OpportunityKind.VERTICAL, [("BUY", 1, "OPT", "P", 100.0, exp(e)), ("SELL", 1, "OPT", "P", 95.0, exp(e))]
+    )
     assert o.rule == "put monotonic"
     assert o.edge == pytest.approx(0.07, abs=1e-9)
 
@@ -238,7 +272,9 @@ def test_vertical_slope_violations_are_found() -> None:
     # deep in the money puts: P(140) - P(135) more than 5 e^{-rT}
     delta = base.put_ask[e, k(135)] + 5 * d - base.put_bid[e, k(140)] + 0.06
     snap = shift(base, "P", e, 135.0, -delta)
-    o = find(gross(snap), OpportunityKind.VERTICAL, [("BUY", 1, "OPT", "P", 135.0, exp(e)), ("SELL", 1, "OPT", "P", 140.0, exp(e))])
+    o = find(
+        gross(snap), OpportunityKind.VERTICAL, [("BUY", 1, "OPT", "P", 135.0, exp(e)), ("SELL", 1, "OPT", "P", 140.0, exp(e))]
+    )
     assert o.rule == "put slope"
     assert o.edge == pytest.approx(0.06, abs=1e-9)
 
@@ -251,7 +287,15 @@ def test_butterfly_convexity_violation_is_found(right: str) -> None:
     ask = base.call_ask if right == "C" else base.put_ask
     delta = (0.10 + ask[e, k(95)] + ask[e, k(105)] - 2 * bid[e, k(100)]) / 2
     snap = shift(base, right, e, 100.0, delta)
-    o = find(gross(snap), OpportunityKind.BUTTERFLY, [("BUY", 1, "OPT", right, 95.0, exp(e)), ("SELL", 2, "OPT", right, 100.0, exp(e)), ("BUY", 1, "OPT", right, 105.0, exp(e))])
+    o = find(
+        gross(snap),
+        OpportunityKind.BUTTERFLY,
+        [
+            ("BUY", 1, "OPT", right, 95.0, exp(e)),
+            ("SELL", 2, "OPT", right, 100.0, exp(e)),
+            ("BUY", 1, "OPT", right, 105.0, exp(e)),
+        ],
+    )
     assert o.edge == pytest.approx(0.10, abs=1e-9)
     assert o.rule == ("call convexity" if right == "C" else "put convexity")
 
@@ -267,7 +311,11 @@ def test_butterfly_uses_adjacent_listed_strikes_and_integer_ratios() -> None:
     ca[e, 2] += delta
     cb[e, 2] += delta
     snap = replace(base, call_bid=cb, call_ask=ca)
-    o = find(gross(snap), OpportunityKind.BUTTERFLY, [("BUY", 2, "OPT", "C", 90.0, exp(e)), ("SELL", 3, "OPT", "C", 95.0, exp(e)), ("BUY", 1, "OPT", "C", 105.0, exp(e))])
+    o = find(
+        gross(snap),
+        OpportunityKind.BUTTERFLY,
+        [("BUY", 2, "OPT", "C", 90.0, exp(e)), ("SELL", 3, "OPT", "C", 95.0, exp(e)), ("BUY", 1, "OPT", "C", 105.0, exp(e))],
+    )
     assert o.edge == pytest.approx(3 * cb[e, 2] - 2 * ca[e, 1] - ca[e, 4], abs=1e-9)
     assert o.edge == pytest.approx(0.10, abs=1e-9)
     assert o.max_size == 50 // 3
@@ -305,7 +353,11 @@ def test_put_calendar_on_american_options() -> None:
     base = make_american_chain(strikes=STRIKES, rate=0.05)
     delta = base.put_ask[2, k(100)] - base.put_bid[0, k(100)] + 0.04
     snap = shift(base, "P", 0, 100.0, delta)
-    o = find(gross(snap, AMERICAN, Carry(rate=0.05)), OpportunityKind.CALENDAR, [("SELL", 1, "OPT", "P", 100.0, exp(0)), ("BUY", 1, "OPT", "P", 100.0, exp(1))])
+    o = find(
+        gross(snap, AMERICAN, Carry(rate=0.05)),
+        OpportunityKind.CALENDAR,
+        [("SELL", 1, "OPT", "P", 100.0, exp(0)), ("BUY", 1, "OPT", "P", 100.0, exp(1))],
+    )
     assert o.edge == pytest.approx(snap.put_bid[0, k(100)] - snap.put_ask[1, k(100)], abs=1e-9)
     assert o.edge > 0.04  # the nearest far expiry is the cheapest
 
@@ -328,13 +380,19 @@ def test_costs_that_exceed_the_edge_suppress_it() -> None:
     assert not o.profitable
     assert o.edge_total == pytest.approx(-0.80 * 50, abs=1e-5)
     assert not [x for x in scan_chain(snap, CARRY, Costs(), style=EUROPEAN) if x.kind is OpportunityKind.CONVERSION]
-    assert find(scan_chain(snap, CARRY, Costs.zero(), style=EUROPEAN), OpportunityKind.CONVERSION, conv).edge_total == pytest.approx(50.0, abs=1e-5)
+    assert find(
+        scan_chain(snap, CARRY, Costs.zero(), style=EUROPEAN), OpportunityKind.CONVERSION, conv
+    ).edge_total == pytest.approx(50.0, abs=1e-5)
     # a bigger edge survives costs, but not a minimum edge above it
     snap = shift(base, "C", e, K, 0.30)
     o = find(scan_chain(snap, CARRY, Costs(), style=EUROPEAN), OpportunityKind.CONVERSION, conv)
     assert o.edge_combo_net == pytest.approx(o.edge_combo - 1.80)
     assert o.edge_total == pytest.approx(o.edge_combo_net * 50)
-    assert not [x for x in scan_chain(snap, CARRY, Costs(), style=EUROPEAN, min_edge=o.edge_combo_net + 0.01) if x.kind is OpportunityKind.CONVERSION]
+    assert not [
+        x
+        for x in scan_chain(snap, CARRY, Costs(), style=EUROPEAN, min_edge=o.edge_combo_net + 0.01)
+        if x.kind is OpportunityKind.CONVERSION
+    ]
 
 
 def test_per_order_minimums_and_fees_are_spread_over_the_size() -> None:
@@ -503,4 +561,6 @@ def test_legs_say_buy_at_ask_and_sell_at_bid() -> None:
             side = "ask" if leg.action is LegAction.BUY else "bid"
             quotes = getattr(snap, f"{'call' if leg.right == 'C' else 'put'}_{side}")
             assert leg.price == quotes[e, i]
-        assert o.net_price == pytest.approx(sum(leg.sign * leg.ratio * leg.price / (M if leg.sec_type == "STK" else 1) for leg in o.legs))
+        assert o.net_price == pytest.approx(
+            sum(leg.sign * leg.ratio * leg.price / (M if leg.sec_type == "STK" else 1) for leg in o.legs)
+        )

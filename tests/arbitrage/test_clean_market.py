@@ -52,16 +52,18 @@ class SteppedDesk:
 
     def __init__(self, source: MispricingSource, clock: FrozenClock) -> None:
         self.source, self.clock = source, clock
-        self.gw = SimGateway("127.0.0.1", 0, seed=7, clock=clock, option_source=source,
-                             tick_interval=3600.0, speed=STEP / 3600.0)  # stepped by the test only
+        self.gw = SimGateway(
+            "127.0.0.1", 0, seed=7, clock=clock, option_source=source, tick_interval=3600.0, speed=STEP / 3600.0
+        )  # stepped by the test only
         self.broker: Broker | None = None
         self.chains: ChainManager | None = None
         self.feed: OpportunityFeed | None = None
 
     async def start(self, symbol: str, expiry_index: int, strikes: int) -> None:
         await self.gw.start()
-        self.broker = Broker("127.0.0.1", self.gw.port, 7, symbols=[symbol], lines=LineBudget(100),
-                             backoff=(0.1, 0.2), clock=self.clock)
+        self.broker = Broker(
+            "127.0.0.1", self.gw.port, 7, symbols=[symbol], lines=LineBudget(100), backoff=(0.1, 0.2), clock=self.clock
+        )
         await self.broker.start()
         assert await self.broker.wait_connected(5), self.broker.state
         self.chains = ChainManager(self.broker, spec=WindowSpec(count=strikes), clock=self.clock)
@@ -134,8 +136,11 @@ async def test_ten_minutes_of_the_clean_market_give_no_riskless_opportunity(desk
     if (symbol, expiry_index) == ("SPY", 3):  # what the clean market shows is still listed, as at risk
         assert any(o.kind is OpportunityKind.REVERSAL for o in at_risk.values())
         assert all(o.risk_reasons for o in at_risk.values())
-        assert all(RiskFlag.EARLY_EXERCISE_PUT in o.risks or RiskFlag.AMERICAN_PREMIUM in o.risks
-                   for o in at_risk.values() if o.kind in (OpportunityKind.REVERSAL, OpportunityKind.BOX))
+        assert all(
+            RiskFlag.EARLY_EXERCISE_PUT in o.risks or RiskFlag.AMERICAN_PREMIUM in o.risks
+            for o in at_risk.values()
+            if o.kind in (OpportunityKind.REVERSAL, OpportunityKind.BOX)
+        )
 
 
 async def test_every_injected_mispricing_is_found_as_a_riskless_opportunity(desk) -> None:
@@ -151,8 +156,12 @@ async def test_every_injected_mispricing_is_found_as_a_riskless_opportunity(desk
                 continue
             for t in live.tracked:
                 opp = t.opportunity
-                if t.state == "live" and opp.riskless and opp.symbol == inj.symbol and any(
-                        (leg.expiry, leg.strike, leg.right) == (inj.expiry, inj.strike, inj.right) for leg in opp.legs):
+                if (
+                    t.state == "live"
+                    and opp.riskless
+                    and opp.symbol == inj.symbol
+                    and any((leg.expiry, leg.strike, leg.right) == (inj.expiry, inj.strike, inj.right) for leg in opp.legs)
+                ):
                     found.setdefault(n, set()).add(opp.kind.value)
     injections = desk.source.injections
     assert len(injections) == MINUTES * 2

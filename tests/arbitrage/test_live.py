@@ -54,8 +54,16 @@ async def stack():
 async def test_clean_chain_has_no_opportunity_and_an_injected_one_is_found_then_gone(stack) -> None:
     source, gw, broker, chains = stack
     payloads: list[dict] = []
-    live = LiveArbitrage(chains, broker.quotes, carry=Carry(rate=0.04, borrow_rate=0.0025), costs=Costs(),
-                         interval=0, linger=60, simulated=True, sinks=[payloads.extend])
+    live = LiveArbitrage(
+        chains,
+        broker.quotes,
+        carry=Carry(rate=0.04, borrow_rate=0.0025),
+        costs=Costs(),
+        interval=0,
+        linger=60,
+        simulated=True,
+        sinks=[payloads.extend],
+    )
 
     def scan() -> None:
         chains.flush()
@@ -67,8 +75,12 @@ async def test_clean_chain_has_no_opportunity_and_an_injected_one_is_found_then_
         scan()
         snap = snapshot_from_chain(chains, broker.quotes, datetime.now(UTC))
         legs = [leg for row in chains.rows for leg in (row.call, row.put) if leg is not None]
-        return snap is not None and snap.under_bid > 0 and bool(legs) and all(
-            (q := chains.store.get(leg.con_id)) is not None and q.time is not None for leg in legs)
+        return (
+            snap is not None
+            and snap.under_bid > 0
+            and bool(legs)
+            and all((q := chains.store.get(leg.con_id)) is not None and q.time is not None for leg in legs)
+        )
 
     await _wait(quoted, what="a quoted window")
     for _ in range(8):  # a couple of seconds of the clean market: nothing beyond costs
@@ -109,10 +121,22 @@ def _snapshot(call_mid, put_mid, spot=100.0, strikes=(90.0, 95.0, 100.0, 105.0, 
     c, p = np.array([call_mid], dtype=float), np.array([put_mid], dtype=float)
     size = np.full((1, n), 10.0)
     return ChainSnapshot(
-        symbol="XYZ", now=datetime(2026, 3, 10, 15, 0, tzinfo=UTC), expiries=(date(2026, 6, 19),),
-        strikes=np.array(strikes), call_bid=c - half, call_ask=c + half, put_bid=p - half, put_ask=p + half,
-        call_bid_size=size, call_ask_size=size, put_bid_size=size, put_ask_size=size,
-        under_bid=spot - 0.01, under_ask=spot + 0.01, under_bid_size=500, under_ask_size=500,
+        symbol="XYZ",
+        now=datetime(2026, 3, 10, 15, 0, tzinfo=UTC),
+        expiries=(date(2026, 6, 19),),
+        strikes=np.array(strikes),
+        call_bid=c - half,
+        call_ask=c + half,
+        put_bid=p - half,
+        put_ask=p + half,
+        call_bid_size=size,
+        call_ask_size=size,
+        put_bid_size=size,
+        put_ask_size=size,
+        under_bid=spot - 0.01,
+        under_ask=spot + 0.01,
+        under_bid_size=500,
+        under_ask_size=500,
     )
 
 

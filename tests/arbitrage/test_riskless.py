@@ -103,14 +103,20 @@ def test_the_markets_rate_above_the_desks_is_an_excess_rate_not_a_conversion() -
     carry = carry_with_dividends(desk, rich, implied_dividend_pv(rich, desk.rate))
     found = scan_chain(rich, carry, Costs(), kinds=("parity",))
     assert [(o.kind, o.legs[1].strike, o.expiry) for o in found] == [
-        (OpportunityKind.CONVERSION, 100.0, EXPIRIES[3].strftime("%Y%m%d"))]
+        (OpportunityKind.CONVERSION, 100.0, EXPIRIES[3].strftime("%Y%m%d"))
+    ]
     assert found[0].riskless
 
 
 def test_excess_rate_is_validated() -> None:
     assert Carry(excess_rate=[(date(2024, 6, 21), 0.005)]).excess_rate == ((date(2024, 6, 21), 0.005),)
-    for bad in ([(date(2024, 6, 21), -0.1)], [(date(2024, 6, 21), math.nan)], [("20240621", 0.1)], [1.0],
-                [(date(2024, 6, 21), 1.0)]):
+    for bad in (
+        [(date(2024, 6, 21), -0.1)],
+        [(date(2024, 6, 21), math.nan)],
+        [("20240621", 0.1)],
+        [1.0],
+        [(date(2024, 6, 21), 1.0)],
+    ):
         with pytest.raises(ValueError, match="excess_rate"):
             Carry(excess_rate=bad)
 
@@ -143,14 +149,22 @@ def test_a_stale_leg_flags_the_opportunity_and_the_sinks_hear_of_it() -> None:
     for row in chain.rows:
         j = int(np.searchsorted(STRIKES, row.strike))
         rich = 0.60 if row.strike == 100.0 else 0.0
-        chain.store.update(row.call.con_id, time=NOW, bid=snap.call_bid[0, j] + rich, ask=snap.call_ask[0, j] + rich,
-                           bid_size=50, ask_size=50)
-        chain.store.update(row.put.con_id, time=NOW, bid=snap.put_bid[0, j], ask=snap.put_ask[0, j],
-                           bid_size=50, ask_size=50)
+        chain.store.update(
+            row.call.con_id, time=NOW, bid=snap.call_bid[0, j] + rich, ask=snap.call_ask[0, j] + rich, bid_size=50, ask_size=50
+        )
+        chain.store.update(row.put.con_id, time=NOW, bid=snap.put_bid[0, j], ask=snap.put_ask[0, j], bid_size=50, ask_size=50)
     clock = FrozenClock(NOW)
     payloads: list[dict] = []
-    live = LiveArbitrage(chain, quotes, carry=Carry(rate=0.05), implied_dividends=False, interval=0,
-                         stale_after=30, clock=clock, sinks=[payloads.extend])
+    live = LiveArbitrage(
+        chain,
+        quotes,
+        carry=Carry(rate=0.05),
+        implied_dividends=False,
+        interval=0,
+        stale_after=30,
+        clock=clock,
+        sinks=[payloads.extend],
+    )
     live.poll()
     conv = next(t for t in live.tracked if t.opportunity.kind is OpportunityKind.CONVERSION)
     assert conv.opportunity.riskless and payloads and all(p["riskless"] for p in payloads if p["key"] == conv.key)

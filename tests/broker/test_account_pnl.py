@@ -86,8 +86,14 @@ class Book:
         bid, ask, *_ = self.gw.quote_for(contract.conId)
         price = ask if action == "BUY" else bid
         trade = ib.placeOrder(contract, LimitOrder(action, quantity, round(price, 2)))
-        await wait_until(lambda: None if trade.isDone() and trade.fills and all(
-            f.commissionReport.commission > 0 for f in trade.fills) else ["not filled"], f"{action} {quantity}")
+        await wait_until(
+            lambda: (
+                None
+                if trade.isDone() and trade.fills and all(f.commissionReport.commission > 0 for f in trade.fills)
+                else ["not filled"]
+            ),
+            f"{action} {quantity}",
+        )
         assert trade.orderStatus.status == "Filled"
         mult = float(contract.multiplier or 1)
         model = self.models.setdefault(contract.conId, LotModel(mult))
@@ -118,8 +124,13 @@ def disagreements(account: AccountManager, book: Book) -> list[str]:
             if want["quantity"] or abs(want["daily"]) >= 0.005 or abs(want["realized"]) >= 0.005:
                 out.append(f"{con_id}: no row, want {want}")
             continue
-        got = {"quantity": row.quantity, "daily": row.daily_pnl, "unrealized": row.unrealized,
-               "realized": row.realized, "value": row.market_value}
+        got = {
+            "quantity": row.quantity,
+            "daily": row.daily_pnl,
+            "unrealized": row.unrealized,
+            "realized": row.realized,
+            "value": row.market_value,
+        }
         for key, value in got.items():
             if not (abs(value - want[key]) <= (1e-9 if key == "quantity" else 0.0101)):
                 out.append(f"{row.instrument.key} {key} {value} != model {want[key]:.4f}")
@@ -145,8 +156,9 @@ async def test_account_and_positions_agree_with_each_other_and_the_model_after_e
     set_quote(gw, "SPY", 600.00, 600.02, last=600.01)
     details = await ib.reqContractDetailsAsync(Option("SPY", "", 0, "C", "SMART"))
     first = sorted({d.contract.lastTradeDateOrContractMonth for d in details})[1]
-    call = min((d.contract for d in details if d.contract.lastTradeDateOrContractMonth == first),
-               key=lambda c: abs(c.strike - 600))
+    call = min(
+        (d.contract for d in details if d.contract.lastTradeDateOrContractMonth == first), key=lambda c: abs(c.strike - 600)
+    )
     gw.quote_for(call.conId)  # quoted from now on
 
     async def step(what: str) -> None:
@@ -247,16 +259,20 @@ async def test_in_a_moving_market_every_figure_is_of_one_instant() -> None:
         [spy] = await ib.qualifyContractsAsync(Stock("SPY", "SMART", "USD"))
         details = await ib.reqContractDetailsAsync(Option("SPY", "", 0, "C", "SMART"))
         first = sorted({d.contract.lastTradeDateOrContractMonth for d in details})[1]
-        call = min((d.contract for d in details if d.contract.lastTradeDateOrContractMonth == first),
-                   key=lambda c: abs(c.strike - gw.market.state("SPY").mid))
+        call = min(
+            (d.contract for d in details if d.contract.lastTradeDateOrContractMonth == first),
+            key=lambda c: abs(c.strike - gw.market.state("SPY").mid),
+        )
         gw.quote_for(call.conId)
         await asyncio.sleep(0.1)
         for contract, qty in ((spy, 100), (call, 2)):
             _, ask, *_ = gw.quote_for(contract.conId)
             trade = ib.placeOrder(contract, LimitOrder("BUY", qty, round(ask + (0.05 if qty < 100 else 0.10), 2)))
             await wait_until(lambda t=trade: None if t.isDone() else ["working"], "the fill")
-        await wait_until(lambda: None if len([r for r in account.rows() if math.isfinite(r.daily_pnl)]) == 2
-                         else ["rows"], "both rows from PnLSingle")
+        await wait_until(
+            lambda: None if len([r for r in account.rows() if math.isfinite(r.daily_pnl)]) == 2 else ["rows"],
+            "both rows from PnLSingle",
+        )
         samples, seen, seq = 0, set(), -1
         deadline = time.monotonic() + 20
         while samples < 12:

@@ -22,9 +22,16 @@ from desk.settings import Mode, Settings
 
 
 def _settings(tmp_path, **kw) -> Settings:
-    base = dict(mode=Mode.SIM, record=False, database_url=f"sqlite:///{tmp_path / 'desk.sqlite3'}",
-                watchlist=["SPY", "AAPL"], kill_switch_file=tmp_path / "kill", live_override_file=tmp_path / "o",
-                spool_dir=tmp_path / "spool", _env_file=None)
+    base = dict(
+        mode=Mode.SIM,
+        record=False,
+        database_url=f"sqlite:///{tmp_path / 'desk.sqlite3'}",
+        watchlist=["SPY", "AAPL"],
+        kill_switch_file=tmp_path / "kill",
+        live_override_file=tmp_path / "o",
+        spool_dir=tmp_path / "spool",
+        _env_file=None,
+    )
     base.update(kw)
     return Settings(**base)
 
@@ -72,8 +79,9 @@ async def test_data_lost_1101_requests_every_line_again(tmp_path, gateway) -> No
         await wait_for(lambda: _ticks(rt) > before + 20, "quotes flowing again after 1101")
         assert any("1101" in n.text and "requesting every line again" in n.text for n in notices)
         # every watchlist line is live at the gateway again
-        await wait_for(lambda: all((q := rt.quotes.get(i.con_id)) is not None and q.seq > 0 for i in rt.broker.watchlist),
-                       "every line")
+        await wait_for(
+            lambda: all((q := rt.quotes.get(i.con_id)) is not None and q.seq > 0 for i in rt.broker.watchlist), "every line"
+        )
     finally:
         await rt.stop()
 
@@ -93,8 +101,9 @@ async def test_after_1101_the_account_requests_pnl_and_account_updates_again(tmp
         [contract] = await ib.qualifyContractsAsync(Stock("SPY", "SMART", "USD"))
         trade = ib.placeOrder(contract, LimitOrder("BUY", 10, round(rt.quotes.get(spy.con_id).ask + 0.5, 2)))
         await wait_for(lambda: trade.isDone(), "the fill")
-        await wait_for(lambda: any(r.quantity == 10 and r.daily_pnl == r.daily_pnl for r in rt.account.rows()),
-                       "the position's P&L")
+        await wait_for(
+            lambda: any(r.quantity == 10 and r.daily_pnl == r.daily_pnl for r in rt.account.rows()), "the position's P&L"
+        )
         ticks = {"pnl": 0, "single": 0, "values": 0}
         ib.pnlEvent += lambda *_: ticks.__setitem__("pnl", ticks["pnl"] + 1)
         ib.pnlSingleEvent += lambda *_: ticks.__setitem__("single", ticks["single"] + 1)
@@ -103,8 +112,10 @@ async def test_after_1101_the_account_requests_pnl_and_account_updates_again(tmp
         gateway.faults.connectivity_restored(data_lost=True)
         await wait_for(lambda: rt.account.resubscribes >= 1, "the account subscriptions requested again")
         before = dict(ticks)
-        await wait_for(lambda: ticks["pnl"] > before["pnl"] + 3 and ticks["single"] > before["single"] + 3,
-                       "reqPnL and reqPnLSingle ticking again")
+        await wait_for(
+            lambda: ticks["pnl"] > before["pnl"] + 3 and ticks["single"] > before["single"] + 3,
+            "reqPnL and reqPnLSingle ticking again",
+        )
         await wait_for(lambda: ticks["values"] > before["values"], "the account values again")
         assert any("1101" in n.text for n in notices)
     finally:
@@ -207,9 +218,15 @@ NOW = [1000.0]
 
 
 def _line(con_id: int, sec_type: str = "STK", last: float = 990.0) -> Line:
-    ins = Instrument("SPY", sec_type, con_id=con_id, expiry="20261218" if sec_type == "OPT" else "",
-                     strike=600.0 if sec_type == "OPT" else 0.0, right="C" if sec_type == "OPT" else "",
-                     multiplier=100 if sec_type == "OPT" else 1)
+    ins = Instrument(
+        "SPY",
+        sec_type,
+        con_id=con_id,
+        expiry="20261218" if sec_type == "OPT" else "",
+        strike=600.0 if sec_type == "OPT" else 0.0,
+        right="C" if sec_type == "OPT" else "",
+        multiplier=100 if sec_type == "OPT" else 1,
+    )
     line = Line(ins, None)
     line.ticker = object()
     line.last_tick = last
@@ -219,9 +236,14 @@ def _line(con_id: int, sec_type: str = "STK", last: float = 990.0) -> Line:
 def test_the_watchdog_rerequests_silent_lines_a_bounded_number_of_times() -> None:
     live, silent, option = _line(1, last=999.0), _line(2, last=900.0), _line(3, "OPT", last=950.0)
     owner = _Lines([live, silent, option])
-    dog = LineWatchdog([owner], now=lambda: NOW[0], wall=lambda: datetime(2026, 12, 2, 15, tzinfo=UTC),
-                       market_open=lambda line, when: True,
-                       stale_after=lambda line: 30.0 if line.instrument.sec_type == "STK" else 120.0, max_retries=2)
+    dog = LineWatchdog(
+        [owner],
+        now=lambda: NOW[0],
+        wall=lambda: datetime(2026, 12, 2, 15, tzinfo=UTC),
+        market_open=lambda line, when: True,
+        stale_after=lambda line: 30.0 if line.instrument.sec_type == "STK" else 120.0,
+        max_retries=2,
+    )
     report = dog.check()
     assert dog.stale == {2} and owner.asked == [2] and not report.feed_dead  # the option is quiet, not dead
     NOW[0] += 31
@@ -245,8 +267,13 @@ def test_the_watchdog_rerequests_silent_lines_a_bounded_number_of_times() -> Non
 
 def test_closed_markets_are_not_watched() -> None:
     owner = _Lines([_line(1, last=0.0)])
-    dog = LineWatchdog([owner], now=lambda: NOW[0], wall=lambda: datetime(2026, 11, 26, 15, tzinfo=UTC),
-                       market_open=lambda line, when: False, stale_after=lambda line: 1.0)
+    dog = LineWatchdog(
+        [owner],
+        now=lambda: NOW[0],
+        wall=lambda: datetime(2026, 11, 26, 15, tzinfo=UTC),
+        market_open=lambda line, when: False,
+        stale_after=lambda line: 1.0,
+    )
     assert dog.check().stale == set() and owner.asked == []
 
 
@@ -286,8 +313,7 @@ async def test_lines_silently_dead_after_a_farm_blip_tick_again(tmp_path, gatewa
         await wait_for(lambda: rt.broker.resubscribes > before, "the lines requested again after the 2104")
         seqs = {i.con_id: rt.quotes.get(i.con_id).seq for i in rt.broker.watchlist}
         await wait_for(lambda: all(rt.quotes.get(c).seq > s + 3 for c, s in seqs.items()), "every line ticking")
-        assert any(n.code == 2103 for n in notices) and any("market data farm back" in n.text or n.code == 2104
-                                                             for n in notices)
+        assert any(n.code == 2103 for n in notices) and any("market data farm back" in n.text or n.code == 2104 for n in notices)
     finally:
         await rt.stop()
 
@@ -298,8 +324,11 @@ async def test_a_silent_line_is_marked_stale_and_requested_again(tmp_path, gatew
         await wait_for(lambda: _ticks(rt) > 20, "quotes")
         spy = next(i for i in rt.broker.watchlist if i.symbol == "SPY")
         assert gateway.faults.silence("SPY") >= 1  # no message: only silence
-        await wait_for(lambda: spy.con_id in rt.broker.stale_lines or rt.broker.watchdog.rerequests > 0,
-                       "the silent line noticed", timeout=10)
+        await wait_for(
+            lambda: spy.con_id in rt.broker.stale_lines or rt.broker.watchdog.rerequests > 0,
+            "the silent line noticed",
+            timeout=10,
+        )
         seq = rt.quotes.get(spy.con_id).seq
         await wait_for(lambda: rt.quotes.get(spy.con_id).seq > seq + 3, "SPY ticking again after the re-request")
         await wait_for(lambda: spy.con_id not in rt.broker.stale_lines, "no longer stale")
@@ -347,10 +376,13 @@ async def test_fills_without_order_status_and_executions_that_never_end(tmp_path
         from desk.risk import OrderIntent
 
         gateway.faults.set_no_status(True)  # the fill is reported as execDetails only
-        placed = await rt.orders.place(OrderIntent(spy, "BUY", 2, "LMT", limit_price=round(rt.quotes.get(spy.con_id).ask + 0.5, 2)))
+        placed = await rt.orders.place(
+            OrderIntent(spy, "BUY", 2, "LMT", limit_price=round(rt.quotes.get(spy.con_id).ask + 0.5, 2))
+        )
         ref = placed.client_order_id
-        await wait_for(lambda: rt.orders.rows[ref].status == "Filled" and rt.orders.rows[ref].filled == 2,
-                       "Filled from the executions alone")
+        await wait_for(
+            lambda: rt.orders.rows[ref].status == "Filled" and rt.orders.rows[ref].filled == 2, "Filled from the executions alone"
+        )
         await rt.audit.drain()
         assert rt.audit.log.current_state(ref) == "filled"
         gateway.faults.set_no_status(False)
@@ -413,7 +445,8 @@ async def test_recording_resumes_once_per_line_after_1101_and_a_farm_blip(tmp_pa
         total = db.execute("SELECT COUNT(*) FROM ticks").fetchone()[0]
         twice = db.execute(
             "SELECT COUNT(*) FROM (SELECT 1 FROM ticks GROUP BY time, con_id, kind, bid, ask, bid_size, ask_size,"
-            " price, size HAVING COUNT(*) > 1)").fetchone()[0]
+            " price, size HAVING COUNT(*) > 1)"
+        ).fetchone()[0]
     finally:
         db.close()
     assert total >= 60 and twice == 0, (total, twice)

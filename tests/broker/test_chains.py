@@ -44,8 +44,14 @@ def test_window_spec_parses_counts_and_percents_and_rejects_the_rest() -> None:
     assert WindowSpec.parse("±7.5%") == WindowSpec(count=0, pct=7.5)
     assert WindowSpec.parse("+/-3%").text == "3%"
     assert str(WindowSpec.parse("12")) == "12 strikes"
-    for bad, why in (("abc", "not a strike window"), ("1", "outside 2..200"), ("201", "outside"), ("0%", "outside"),
-                     ("150%", "outside"), ("-5", "not a strike window")):
+    for bad, why in (
+        ("abc", "not a strike window"),
+        ("1", "outside 2..200"),
+        ("201", "outside"),
+        ("0%", "outside"),
+        ("150%", "outside"),
+        ("-5", "not a strike window"),
+    ):
         with pytest.raises(ValueError, match=why):
             WindowSpec.parse(bad)
     assert WindowSpec(count=20).wider() == WindowSpec(count=22)
@@ -220,9 +226,7 @@ def _offline_goog(spec: WindowSpec = WindowSpec(count=10), lines: int = 100) -> 
     quotes = QuoteStore()
     quotes.ensure(GOOG)
     quotes.update(GOOG.con_id, bid=chain.und_bid, ask=chain.und_ask)
-    manager = ChainManager(
-        None, quotes=quotes, budget=LineBudget(lines), spec=spec, clock=FrozenClock(chain.at)
-    )
+    manager = ChainManager(None, quotes=quotes, budget=LineBudget(lines), spec=spec, clock=FrozenClock(chain.at))
     from desk.broker.chain_window import ChainDefinition
 
     definition = ChainDefinition(GOOG, "SMART", "GOOG", 100, EXPIRIES, chain.strikes)
@@ -235,8 +239,16 @@ def _fill(manager: ChainManager) -> None:
     chain = goog_chain_at(time(10, 30), ("20160115", "20160122"))
     for con_id in manager.subscribed:
         s = chain.contracts[con_id]
-        manager.store.update(con_id, bid=s.bid, ask=s.ask, bid_size=s.bid_size, ask_size=s.ask_size,
-                             volume=s.volume, open_interest=s.open_interest, time=chain.at)
+        manager.store.update(
+            con_id,
+            bid=s.bid,
+            ask=s.ask,
+            bid_size=s.bid_size,
+            ask_size=s.ask_size,
+            volume=s.volume,
+            open_interest=s.open_interest,
+            time=chain.at,
+        )
 
 
 def test_offline_manager_centres_the_window_and_recentres_when_the_underlying_moves() -> None:
@@ -336,9 +348,13 @@ async def test_chain_loads_subscribes_the_window_and_computes_greeks(gateway: Si
         def quoted() -> bool:
             manager.flush()
             return all(
-                (q := manager.quote(i)) is not None and q.bid > 0 and q.model is not None and q.ours is not None
+                (q := manager.quote(i)) is not None
+                and q.bid > 0
+                and q.model is not None
+                and q.ours is not None
                 and q.ours.iv == q.ours.iv
-                for r in manager.rows for i in (r.call, r.put)
+                for r in manager.rows
+                for i in (r.call, r.put)
             )
 
         await _wait(quoted, timeout=8, what="quotes, IB Greeks and ours on every contract")
@@ -483,8 +499,9 @@ async def test_replayed_goog_chain_has_a_smile_and_sane_ivs() -> None:
     from goog_chain import goog_replay_data
 
     market = ReplayMarket(goog_replay_data(time(10, 30)))
-    gw = SimGateway(market=market, clock=market.clock, option_source=market.options,
-                    tick_interval=3600.0, speed=15.0 / 3600.0)  # stepped by the test: 15 s a step
+    gw = SimGateway(
+        market=market, clock=market.clock, option_source=market.options, tick_interval=3600.0, speed=15.0 / 3600.0
+    )  # stepped by the test: 15 s a step
     await gw.start()
     broker = await _broker(gw, ["GOOG"])
     manager = ChainManager(broker, spec=WindowSpec(count=40))
@@ -504,8 +521,12 @@ async def test_replayed_goog_chain_has_a_smile_and_sane_ivs() -> None:
 
         def priced() -> bool:
             manager.flush()
-            n = sum(1 for r in manager.rows for i in (r.call, r.put)
-                    if (q := manager.quote(i)) is not None and q.ours is not None and q.ours.iv == q.ours.iv)
+            n = sum(
+                1
+                for r in manager.rows
+                for i in (r.call, r.put)
+                if (q := manager.quote(i)) is not None and q.ours is not None and q.ours.iv == q.ours.iv
+            )
             return n >= 50
 
         await _wait(priced, timeout=8, what="our IVs on the replayed chain")
@@ -550,11 +571,20 @@ def test_the_chain_prices_us_equity_options_american_and_index_options_european(
     amer = compute_greeks(is_call, strikes, bids, asks, spot=chain.und_mid, T=T, r=0.04, exercise="american")
     assert amer.reasons[deep] == IVReason.BELOW_INTRINSIC and math.isnan(amer.greeks[deep].iv)
     # deep in-the-money puts: the American IV is below the European one; calls are unchanged
-    itm_puts = [i for i, s in enumerate(items) if s.instrument.right == "P" and s.instrument.strike > chain.und_mid + 50
-                and amer.reasons[i] == IVReason.OK and euro.reasons[i] == IVReason.OK]
+    itm_puts = [
+        i
+        for i, s in enumerate(items)
+        if s.instrument.right == "P"
+        and s.instrument.strike > chain.und_mid + 50
+        and amer.reasons[i] == IVReason.OK
+        and euro.reasons[i] == IVReason.OK
+    ]
     assert itm_puts and all(amer.greeks[i].iv < euro.greeks[i].iv for i in itm_puts)
-    calls = [i for i, s in enumerate(items) if s.instrument.right == "C" and amer.reasons[i] == IVReason.OK
-             and s.instrument.strike > chain.und_mid]
+    calls = [
+        i
+        for i, s in enumerate(items)
+        if s.instrument.right == "C" and amer.reasons[i] == IVReason.OK and s.instrument.strike > chain.und_mid
+    ]
     # out-of-the-money calls move only by the premium of the parity-implied yield (r = 4% here)
     assert calls and max(abs(amer.greeks[i].iv - euro.greeks[i].iv) for i in calls) < 1e-3
     # the manager picks the style from the underlying

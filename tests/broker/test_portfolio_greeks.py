@@ -32,8 +32,15 @@ STRIKES = (90.0, 95.0, 100.0, 105.0, 110.0)
 
 
 def _option(strike: float, right: str) -> Instrument:
-    return Instrument("XYZ", "OPT", con_id=int(strike * 10) + (1 if right == "C" else 2), expiry=EXPIRY, strike=strike,
-                      right=right, multiplier=100)
+    return Instrument(
+        "XYZ",
+        "OPT",
+        con_id=int(strike * 10) + (1 if right == "C" else 2),
+        expiry=EXPIRY,
+        strike=strike,
+        right=right,
+        multiplier=100,
+    )
 
 
 def _chain(q: float = 0.03, r: float = 0.04, spot: float = 100.0) -> ChainManager:
@@ -42,8 +49,7 @@ def _chain(q: float = 0.03, r: float = 0.04, spot: float = 100.0) -> ChainManage
     quotes = QuoteStore()
     quotes.ensure(XYZ)
     quotes.update(XYZ.con_id, bid=spot - 0.01, ask=spot + 0.01)
-    manager = ChainManager(None, quotes=quotes, budget=LineBudget(100), spec=WindowSpec(count=5), rate=r,
-                           clock=FrozenClock(NOW))
+    manager = ChainManager(None, quotes=quotes, budget=LineBudget(100), spec=WindowSpec(count=5), rate=r, clock=FrozenClock(NOW))
     instruments = [_option(k, right) for k in STRIKES for right in "CP"]
     manager.install(ChainDefinition(XYZ, "SMART", "XYZ", 100, (EXPIRY,), STRIKES), EXPIRY, instruments)
     T = float(time_to_expiry(EXPIRY, NOW))
@@ -73,8 +79,7 @@ def test_a_position_priced_with_the_chain_carry_has_the_chain_iv() -> None:
         assert row.iv == pytest.approx(ours.iv, abs=1e-12)
         assert row.delta == pytest.approx(ours.delta * 200, abs=1e-9)
         # what the desk did before (no dividend yield): the same contract had a second IV
-        no_q = option_greeks(_row(ins, 2, quote.mid), S=ours.und_price, T=chain.T, price=quote.mid,
-                             carry=Carry(chain.rate, 0.0))
+        no_q = option_greeks(_row(ins, 2, quote.mid), S=ours.und_price, T=chain.T, price=quote.mid, carry=Carry(chain.rate, 0.0))
         assert abs(no_q.iv - ours.iv) > 1e-3
         # and the chain's own figures are used as they are when it has the contract
         live = option_greeks(_row(ins, 2, quote.mid), S=math.nan, T=chain.T, price=math.nan, carry=carry, chain=ours)
@@ -92,8 +97,7 @@ def test_a_conversion_is_about_delta_neutral_with_its_stock() -> None:
     rows = [stock_greeks(_row(XYZ, 100, S), S)]
     for ins, qty in ((call, -1), (put, 1)):
         quote = chain.store.get(ins.con_id)
-        rows.append(option_greeks(_row(ins, qty, quote.mid), S=S, T=chain.T, price=quote.mid,
-                                  carry=chain.carry("XYZ", EXPIRY)))
+        rows.append(option_greeks(_row(ins, qty, quote.mid), S=S, T=chain.T, price=quote.mid, carry=chain.carry("XYZ", EXPIRY)))
     g = sum_greeks(rows)
     assert g.stock_shares == 100 and g.options == g.priced == 2
     # 100 - 100 (delta_call - delta_put): a fraction of a share (European: 100 (1 - e^{-qT});
@@ -101,8 +105,12 @@ def test_a_conversion_is_about_delta_neutral_with_its_stock() -> None:
     assert abs(g.delta) < 0.5
     from desk.pricing import contract_greeks
 
-    c, p = (contract_greeks(ins.right == "C", 100.0, chain.store.get(ins.con_id).mid, S, chain.T,
-                            chain.carry("XYZ", EXPIRY), exercise="american") for ins in (call, put))
+    c, p = (
+        contract_greeks(
+            ins.right == "C", 100.0, chain.store.get(ins.con_id).mid, S, chain.T, chain.carry("XYZ", EXPIRY), exercise="american"
+        )
+        for ins in (call, put)
+    )
     assert g.delta == pytest.approx(100 - 100 * c.delta + 100 * p.delta, abs=1e-6)
     # gamma and vega of the pair nearly cancel (not exactly: the American put's early exercise)
     assert abs(g.gamma) < 0.25 * 100 * c.gamma and abs(g.vega) < 0.25 * 100 * c.vega
@@ -126,19 +134,46 @@ def test_positions_group_by_the_order_that_opened_them() -> None:
         _fill("sold", XYZ, "SLD", 10, 101.0, 6),  # closes 10 of the oldest lot
     ]
     rows = [
-        dataclasses.replace(_row(XYZ, 140, 101.0), unrealized=140.0, daily_pnl=70.0, delta=140.0, dollar_delta=14140.0,
-                            gamma=0.0, theta=0.0, vega=0.0),
-        dataclasses.replace(_row(call, -1, 4.2), unrealized=-20.0, daily_pnl=-20.0, delta=-55.0, gamma=-3.0,
-                            theta=2.0, vega=-12.0, dollar_delta=-5555.0),
-        dataclasses.replace(_row(put, 1, 1.4), unrealized=-10.0, daily_pnl=-10.0, delta=-43.0, gamma=3.0,
-                            theta=-1.5, vega=11.5, dollar_delta=-4343.0),
+        dataclasses.replace(
+            _row(XYZ, 140, 101.0),
+            unrealized=140.0,
+            daily_pnl=70.0,
+            delta=140.0,
+            dollar_delta=14140.0,
+            gamma=0.0,
+            theta=0.0,
+            vega=0.0,
+        ),
+        dataclasses.replace(
+            _row(call, -1, 4.2),
+            unrealized=-20.0,
+            daily_pnl=-20.0,
+            delta=-55.0,
+            gamma=-3.0,
+            theta=2.0,
+            vega=-12.0,
+            dollar_delta=-5555.0,
+        ),
+        dataclasses.replace(
+            _row(put, 1, 1.4),
+            unrealized=-10.0,
+            daily_pnl=-10.0,
+            delta=-43.0,
+            gamma=3.0,
+            theta=-1.5,
+            vega=11.5,
+            dollar_delta=-4343.0,
+        ),
     ]
     groups = group_positions(rows, fills)
     # 20 of the old order left, 100 of the conversion, and 20 shares no fill explains
     assert [g.order_ref for g in groups] == ["conv", "old", UNGROUPED]
     conv = groups[0]
     assert conv.combo and [(leg.instrument.con_id, leg.quantity) for leg in conv.legs] == [
-        (XYZ.con_id, 100), (call.con_id, -1), (put.con_id, 1)]
+        (XYZ.con_id, 100),
+        (call.con_id, -1),
+        (put.con_id, 1),
+    ]
     assert conv.greeks.delta == pytest.approx(100 - 55 - 43) and conv.greeks.stock_shares == 100
     assert conv.unrealized == pytest.approx(100.0 - 20.0 - 10.0)  # the stock pro rata: 100/140 of 140
     assert conv.daily_pnl == pytest.approx(50.0 - 30.0)
@@ -164,9 +199,16 @@ async def test_a_conversion_bought_as_one_combo_through_the_desk(tmp_path) -> No
     from desk.runtime import Runtime
     from desk.settings import Mode, Settings
 
-    settings = Settings(mode=Mode.SIM, record=False, database_url=f"sqlite:///{tmp_path / 'desk.sqlite3'}",
-                        watchlist=["SPY"], kill_switch_file=tmp_path / "kill", live_override_file=tmp_path / "o",
-                        spool_dir=tmp_path / "spool", _env_file=None)
+    settings = Settings(
+        mode=Mode.SIM,
+        record=False,
+        database_url=f"sqlite:///{tmp_path / 'desk.sqlite3'}",
+        watchlist=["SPY"],
+        kill_switch_file=tmp_path / "kill",
+        live_override_file=tmp_path / "o",
+        spool_dir=tmp_path / "spool",
+        _env_file=None,
+    )
     rt = Runtime(settings)
     await rt.start()
     try:
@@ -182,21 +224,25 @@ async def test_a_conversion_bought_as_one_combo_through_the_desk(tmp_path) -> No
         await wait_for(computed, "the chain's Greeks")
         atm = chains.atm_strike
         call, put = chains.contracts.calls[atm], chains.contracts.puts[atm]
-        await wait_for(lambda: all((q := rt.quote_for(i)) is not None and q.bid > 0 and q.ask > 0
-                                   for i in (spy, call, put)), "the legs' quotes")
+        await wait_for(
+            lambda: all((q := rt.quote_for(i)) is not None and q.bid > 0 and q.ask > 0 for i in (spy, call, put)),
+            "the legs' quotes",
+        )
         legs = (ComboLeg(spy, "BUY", 100), ComboLeg(call, "SELL", 1), ComboLeg(put, "BUY", 1))
         bag = dataclasses.replace(spy, sec_type="BAG", con_id=0, multiplier=100)
         book = rt.orders.preview(OrderIntent(bag, "BUY", 1, "MKT", legs=legs))
-        result = await rt.orders.place(OrderIntent(bag, "BUY", 1, "LMT", limit_price=round(book.ask + 0.50, 2),
-                                                   legs=legs))
+        result = await rt.orders.place(OrderIntent(bag, "BUY", 1, "LMT", limit_price=round(book.ask + 0.50, 2), legs=legs))
         assert result.sent, result.reasons
         ref = result.client_order_id
 
         def priced() -> list[PositionRow] | None:
             chains.flush()
             rows = [r for r in rt.account.rows() if r.quantity]
-            if len(rows) == 3 and all(math.isfinite(r.delta) for r in rows) and all(
-                    chains.live_greeks(r.instrument.con_id) is not None for r in rows if r.is_option):
+            if (
+                len(rows) == 3
+                and all(math.isfinite(r.delta) for r in rows)
+                and all(chains.live_greeks(r.instrument.con_id) is not None for r in rows if r.is_option)
+            ):
                 return rows
             return None
 

@@ -40,7 +40,7 @@ async def test_a_group_shares_the_stream_and_each_group_sees_all(redis_url, keys
         await c.start()
     try:
         await _publish(redis_url, stream, ticks)
-        first = await a.read(count=120, block=1.0)   # a takes some, b the rest
+        first = await a.read(count=120, block=1.0)  # a takes some, b the rest
         await a.ack()
         rest = await _drain(b, len(ticks) - len(first))
         ids_a, ids_b = {i for i, _ in first}, {i for i, _ in rest}
@@ -61,20 +61,41 @@ async def test_desk_tail_prints_the_stream(redis_url, keys) -> None:
     await _publish(redis_url, stream, ticks)
     env = {**os.environ, "DESK_REDIS_URL": redis_url}
     proc = await asyncio.to_thread(
-        subprocess.run, [sys.executable, "-m", "desk", "tail", "--stream", stream, "--from-start", "--count", "5"],
-        capture_output=True, text=True, timeout=60, env=env, stdin=subprocess.DEVNULL)
+        subprocess.run,
+        [sys.executable, "-m", "desk", "tail", "--stream", stream, "--from-start", "--count", "5"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+        stdin=subprocess.DEVNULL,
+    )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.splitlines() == [format_tick(t) for t in ticks[:5]]
     # the same group again: the next five, not what the first run read past its --count
     proc = await asyncio.to_thread(
-        subprocess.run, [sys.executable, "-m", "desk", "tail", "--stream", stream, "--from-start", "--count", "5"],
-        capture_output=True, text=True, timeout=60, env=env, stdin=subprocess.DEVNULL)
+        subprocess.run,
+        [sys.executable, "-m", "desk", "tail", "--stream", stream, "--from-start", "--count", "5"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+        stdin=subprocess.DEVNULL,
+    )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.splitlines() == [format_tick(t) for t in ticks[5:10]]
 
 
 async def test_desk_tail_without_redis_says_so() -> None:
     env = {k: v for k, v in os.environ.items() if k != "DESK_REDIS_URL"}
-    proc = await asyncio.to_thread(subprocess.run, [sys.executable, "-m", "desk", "tail", "--count", "1"],
-                                   capture_output=True, text=True, timeout=60, env=env, stdin=subprocess.DEVNULL)
-    assert proc.returncode == 2 and proc.stderr.strip() == "desk: tail needs DESK_REDIS_URL (the Redis the collector publishes to)"
+    proc = await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-m", "desk", "tail", "--count", "1"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+        stdin=subprocess.DEVNULL,
+    )
+    assert (
+        proc.returncode == 2 and proc.stderr.strip() == "desk: tail needs DESK_REDIS_URL (the Redis the collector publishes to)"
+    )

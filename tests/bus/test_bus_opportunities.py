@@ -20,8 +20,7 @@ async def test_payloads_go_to_the_stream_and_the_channel(redis_url, keys) -> Non
     pub = OpportunityPublisher(redis_url, stream=keys["stream"], channel=channel, maxlen=100)
     await pub.start()
     try:
-        payloads = [{"key": f"SPY|box|long box|{i}", "state": "new", "edge_total": 10.0 * i, "simulated": True}
-                    for i in range(3)]
+        payloads = [{"key": f"SPY|box|long box|{i}", "state": "new", "edge_total": 10.0 * i, "simulated": True} for i in range(3)]
         pub.submit(payloads)
         assert await pub.flush(5.0) and pub.published == 3 and pub.errors == 0
         entries = await sub.xrange(keys["stream"])

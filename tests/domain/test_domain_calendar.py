@@ -39,8 +39,16 @@ CAL = nyse_calendar()
 #: Luther King Jr. Day, Washington's Birthday, Good Friday, Memorial Day, Juneteenth,
 #: Independence Day (observed: July 4 is a Saturday), Labor Day, Thanksgiving, Christmas.
 HOLIDAYS_2026 = [
-    date(2026, 1, 1), date(2026, 1, 19), date(2026, 2, 16), date(2026, 4, 3), date(2026, 5, 25),
-    date(2026, 6, 19), date(2026, 7, 3), date(2026, 9, 7), date(2026, 11, 26), date(2026, 12, 25),
+    date(2026, 1, 1),
+    date(2026, 1, 19),
+    date(2026, 2, 16),
+    date(2026, 4, 3),
+    date(2026, 5, 25),
+    date(2026, 6, 19),
+    date(2026, 7, 3),
+    date(2026, 9, 7),
+    date(2026, 11, 26),
+    date(2026, 12, 25),
 ]
 #: 13:00 ET early closes of 2026: the day after Thanksgiving and Christmas Eve.
 EARLY_CLOSES_2026 = [date(2026, 11, 27), date(2026, 12, 24)]
@@ -76,7 +84,11 @@ def test_thanksgiving_2026_is_closed_and_the_day_after_closes_at_13() -> None:
         CAL.session(thanksgiving)
     s = CAL.session(friday)
     assert (s.pre_open, s.open, s.close, s.post_close) == (
-        et(2026, 11, 27, 4), et(2026, 11, 27, 9, 30), et(2026, 11, 27, 13), et(2026, 11, 27, 17))
+        et(2026, 11, 27, 4),
+        et(2026, 11, 27, 9, 30),
+        et(2026, 11, 27, 13),
+        et(2026, 11, 27, 17),
+    )
     assert s.early_close and s.close.tzinfo == UTC
     assert CAL.phase(et(2026, 11, 27, 12, 59)).phase == "regular"
     assert CAL.phase(et(2026, 11, 27, 13)).phase == "post"

@@ -59,15 +59,24 @@ def test_position_pnl_matches_the_lot_by_lot_model(days, multiplier, price_cents
     assert book.daily(price) == pytest.approx(model["daily"], abs=1e-6 + scale)
     # every dollar is accounted for: realized since the first fill + unrealized = cash + value
     assert book.realized_total + book.unrealized(price) == pytest.approx(
-        model["cash"] + book.market_value(price), abs=1e-6 + scale)
+        model["cash"] + book.market_value(price), abs=1e-6 + scale
+    )
     f = book.figures(price)
-    assert f == PnLFigures(cents(book.daily(price)), cents(book.unrealized(price)), cents(book.realized),
-                           cents(book.market_value(price)), book.quantity)
+    assert f == PnLFigures(
+        cents(book.daily(price)),
+        cents(book.unrealized(price)),
+        cents(book.realized),
+        cents(book.market_value(price)),
+        book.quantity,
+    )
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.lists(st.tuples(st.integers(1, 40), st.integers(1, 50_000), st.integers(0, 500)), min_size=1, max_size=6),
-       st.booleans(), st.integers(1, 50_000))
+@given(
+    st.lists(st.tuples(st.integers(1, 40), st.integers(1, 50_000), st.integers(0, 500)), min_size=1, max_size=6),
+    st.booleans(),
+    st.integers(1, 50_000),
+)
 def test_a_position_opened_today_has_daily_equal_to_unrealized(fills, short, price_cents) -> None:
     """Opened today (no position at the reset, only opening fills): daily == unrealized,
     and before commissions both are (price - fill price) x quantity x multiplier."""

@@ -40,7 +40,28 @@ def test_order_prices_are_described_to_the_cent_not_to_significant_digits() -> N
     from desk.domain.orders import OrderRow, price_str
 
     assert [price_str(p) for p in (230.06, 598.85, 12345.67, 499.0, 0.0525, 700000.25)] == [
-        "230.06", "598.85", "12345.67", "499", "0.0525", "700000.25"]
-    row = OrderRow("desk-1", 1, 0, Instrument("BRK A", con_id=1), "BUY", 1, "STP LMT", 700000.25, 699999.5, "DAY",
-                   "Submitted", 0, 1, math.nan, None)
+        "230.06",
+        "598.85",
+        "12345.67",
+        "499",
+        "0.0525",
+        "700000.25",
+    ]
+    row = OrderRow(
+        "desk-1",
+        1,
+        0,
+        Instrument("BRK A", con_id=1),
+        "BUY",
+        1,
+        "STP LMT",
+        700000.25,
+        699999.5,
+        "DAY",
+        "Submitted",
+        0,
+        1,
+        math.nan,
+        None,
+    )
     assert row.describe == "BUY 1 BRK A STP LMT stop 699999.5 700000.25 DAY"

@@ -23,8 +23,9 @@ _ANSI = re.compile(rb"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b[()][0-9A-Za-z]|\x1b[=>]|\x1
 def _spawn(env: dict[str, str], cols: int = 120, rows: int = 40) -> tuple[subprocess.Popen[bytes], int]:
     master, slave = pty.openpty()
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
-    proc = subprocess.Popen([sys.executable, "-m", "desk"], stdin=slave, stdout=slave, stderr=slave, env=env,
-                            close_fds=True, start_new_session=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "desk"], stdin=slave, stdout=slave, stderr=slave, env=env, close_fds=True, start_new_session=True
+    )
     os.close(slave)
     return proc, master
 
@@ -62,15 +63,26 @@ def test_desk_runs_its_engine_in_another_process_and_stops_it_on_quit(tmp_path: 
     socket = tmp_path / "s" / "engine.sock"
     db = tmp_path / "desk.sqlite3"
     env = {k: v for k, v in os.environ.items() if not k.startswith("DESK_")}
-    env.update(DESK_ENGINE_SOCKET=str(socket), DESK_DATABASE_URL=f"sqlite:///{db}", DESK_WATCHLIST="SPY,AAPL",
-               DESK_KILL_SWITCH_FILE=str(tmp_path / "kill"), DESK_SPOOL_DIR=str(tmp_path / "spool"),
-               DESK_WORKSPACE_FILE=str(tmp_path / "workspace.json"), TERM="xterm-256color", COLUMNS="120",
-               LINES="40")
+    env.update(
+        DESK_ENGINE_SOCKET=str(socket),
+        DESK_DATABASE_URL=f"sqlite:///{db}",
+        DESK_WATCHLIST="SPY,AAPL",
+        DESK_KILL_SWITCH_FILE=str(tmp_path / "kill"),
+        DESK_SPOOL_DIR=str(tmp_path / "spool"),
+        DESK_WORKSPACE_FILE=str(tmp_path / "workspace.json"),
+        TERM="xterm-256color",
+        COLUMNS="120",
+        LINES="40",
+    )
     proc, master = _spawn(env)
     seen = bytearray()
     try:
-        _read_until(master, seen, lambda text: "connected" in text and "ticks/s" in text and "AAPL" in text,
-                    "the view, attached, with the watchlist")
+        _read_until(
+            master,
+            seen,
+            lambda text: "connected" in text and "ticks/s" in text and "AAPL" in text,
+            "the view, attached, with the watchlist",
+        )
         engines = _engines_on(socket)
         assert len(engines) == 1, "one engine process serving the view"
         engine_pid = engines[0]
@@ -95,10 +107,15 @@ def test_desk_runs_its_engine_in_another_process_and_stops_it_on_quit(tmp_path: 
 def test_the_engine_stops_and_flushes_when_its_view_is_killed(tmp_path: Path) -> None:
     socket = tmp_path / "s" / "engine.sock"
     env = {k: v for k, v in os.environ.items() if not k.startswith("DESK_")}
-    env.update(DESK_ENGINE_SOCKET=str(socket), DESK_DATABASE_URL=f"sqlite:///{tmp_path / 'desk.sqlite3'}",
-               DESK_WATCHLIST="SPY", DESK_KILL_SWITCH_FILE=str(tmp_path / "kill"),
-               DESK_SPOOL_DIR=str(tmp_path / "spool"), DESK_WORKSPACE_FILE=str(tmp_path / "workspace.json"),
-               TERM="xterm-256color")
+    env.update(
+        DESK_ENGINE_SOCKET=str(socket),
+        DESK_DATABASE_URL=f"sqlite:///{tmp_path / 'desk.sqlite3'}",
+        DESK_WATCHLIST="SPY",
+        DESK_KILL_SWITCH_FILE=str(tmp_path / "kill"),
+        DESK_SPOOL_DIR=str(tmp_path / "spool"),
+        DESK_WORKSPACE_FILE=str(tmp_path / "workspace.json"),
+        TERM="xterm-256color",
+    )
     proc, master = _spawn(env)
     seen = bytearray()
     try:
@@ -108,8 +125,7 @@ def test_the_engine_stops_and_flushes_when_its_view_is_killed(tmp_path: Path) ->
         proc.wait(timeout=10)
         deadline = time.monotonic() + 30
         while _engines_on(socket):
-            assert time.monotonic() < deadline, \
-                f"the orphaned engine kept running: {(socket.parent / 'engine.log').read_text()}"
+            assert time.monotonic() < deadline, f"the orphaned engine kept running: {(socket.parent / 'engine.log').read_text()}"
             time.sleep(0.1)
     finally:
         if proc.poll() is None:

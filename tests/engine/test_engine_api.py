@@ -27,9 +27,15 @@ from desk.settings import Mode, Settings
 
 def _settings(tmp_path: Path, socket: Path, **overrides) -> Settings:
     base = dict(
-        mode=Mode.SIM, record=False, database_url=f"sqlite:///{tmp_path / 'desk.sqlite3'}", watchlist=["SPY", "AAPL"],
-        kill_switch_file=tmp_path / "kill", live_override_file=tmp_path / "override", spool_dir=tmp_path / "spool",
-        engine_socket=socket, _env_file=None,
+        mode=Mode.SIM,
+        record=False,
+        database_url=f"sqlite:///{tmp_path / 'desk.sqlite3'}",
+        watchlist=["SPY", "AAPL"],
+        kill_switch_file=tmp_path / "kill",
+        live_override_file=tmp_path / "override",
+        spool_dir=tmp_path / "spool",
+        engine_socket=socket,
+        _env_file=None,
     )
     base.update(overrides)
     return Settings(**base)
@@ -53,8 +59,13 @@ async def engine(tmp_path: Path, socket_path: Path):
     await rt.start()
     try:
         await _until(lambda: rt.broker.state is ConnectionState.CONNECTED and rt.orders.ready, "connected")
-        await _until(lambda: all((q := rt.quotes.get(i.con_id)) is not None and q.bid > 0
-                                 for i in rt.broker.watchlist) and len(rt.broker.watchlist) == 2, "quotes")
+        await _until(
+            lambda: (
+                all((q := rt.quotes.get(i.con_id)) is not None and q.bid > 0 for i in rt.broker.watchlist)
+                and len(rt.broker.watchlist) == 2
+            ),
+            "quotes",
+        )
         yield rt
     finally:
         await rt.stop()
@@ -138,8 +149,16 @@ async def test_orders_through_the_api_are_the_engines_orders(engine: Runtime, so
         # another process: `desk order list` finds the running engine and asks it
         env = {**os.environ, "DESK_ENGINE_SOCKET": str(socket_path)}
         proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "desk", "order", "list", "--json", env=env,
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+            sys.executable,
+            "-m",
+            "desk",
+            "order",
+            "list",
+            "--json",
+            env=env,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
         out, err = await asyncio.wait_for(proc.communicate(), 120)
         assert proc.returncode == 0, err.decode()
         rows = {r["order_ref"]: r for r in json.loads(out)}
@@ -226,8 +245,7 @@ async def test_bad_input_gets_a_clear_error_and_the_view_stays_attached(engine: 
     writer.close()
 
 
-async def test_one_engine_per_socket_and_a_stale_socket_is_taken_over(engine: Runtime, socket_path: Path,
-                                                                      tmp_path: Path) -> None:
+async def test_one_engine_per_socket_and_a_stale_socket_is_taken_over(engine: Runtime, socket_path: Path, tmp_path: Path) -> None:
     second = Runtime(_settings(tmp_path / "b", socket_path))
     (tmp_path / "b").mkdir()
     try:
@@ -303,8 +321,12 @@ def test_engine_addresses_parse_to_a_socket_or_a_loopback_port(tmp_path: Path) -
     assert parse_address(str(tmp_path / "other.sock"), socket=sock) == tmp_path / "other.sock"
     assert parse_address("127.0.0.1:7001", socket=sock, token="t") == TcpAddress("127.0.0.1", 7001, "t")
     assert parse_address("[::1]:7001", socket=sock, token="t") == TcpAddress("::1", 7001, "t")
-    for text, problem in (("127.0.0.1:port", "must be a number"), ("127.0.0.1:70000", "must be a number"),
-                          ("10.0.0.5:7001", "loopback only"), ("127.0.0.1:7001", "no token")):
+    for text, problem in (
+        ("127.0.0.1:port", "must be a number"),
+        ("127.0.0.1:70000", "must be a number"),
+        ("10.0.0.5:7001", "loopback only"),
+        ("127.0.0.1:7001", "no token"),
+    ):
         with pytest.raises(ValueError, match=problem):
             parse_address(text, socket=sock)
     token_path(sock).write_text("abc\n")

@@ -59,8 +59,7 @@ def log(audit_url: str) -> Iterator[AuditLog]:
 
 @pytest.fixture
 async def trail(audit_url: str, tmp_path: Path) -> AsyncIterator[AuditTrail]:
-    t = AuditTrail(lambda: AuditLog(audit_url), tmp_path / "spool" / "audit.jsonl", clock=FrozenClock(OPEN),
-                   retry_interval=0.1)
+    t = AuditTrail(lambda: AuditLog(audit_url), tmp_path / "spool" / "audit.jsonl", clock=FrozenClock(OPEN), retry_interval=0.1)
     await t.start_async()
     yield t
     await asyncio.to_thread(t.close)

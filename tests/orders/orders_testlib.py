@@ -40,8 +40,17 @@ class RecordingGateway(IBOrderGateway):
         return info
 
 
-def make_router(folder: Path, trail: AuditTrail, gateway, *, mode: str = "sim", enabled: bool = True,
-                override: bool = True, limits: RiskLimits | None = None, clock=None) -> OrderRouter:
+def make_router(
+    folder: Path,
+    trail: AuditTrail,
+    gateway,
+    *,
+    mode: str = "sim",
+    enabled: bool = True,
+    override: bool = True,
+    limits: RiskLimits | None = None,
+    clock=None,
+) -> OrderRouter:
     if override:
         (folder / "override").write_text("")
     clock = clock or FrozenClock(OPEN)

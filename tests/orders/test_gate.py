@@ -45,8 +45,9 @@ CONFIRMATIONS = [None, "", "SPY", " spy ", "SPX", "QQQ"]
     st.sampled_from(list(TradingState)),
     st.booleans(),
 )
-def test_gate_matrix(mode: str, enabled: bool, override: bool, confirmation: str | None, state: TradingState,
-                     reduces: bool) -> None:
+def test_gate_matrix(
+    mode: str, enabled: bool, override: bool, confirmation: str | None, state: TradingState, reduces: bool
+) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         gate = make_gate(Path(tmp), mode, enabled, override)
         if state is TradingState.HALTED:

@@ -19,11 +19,22 @@ T0 = datetime(2024, 3, 8, 15, 0, tzinfo=UTC)
 # --- reconcile (pure) -----------------------------------------------------------------
 
 
-def _it(ref: str, state: str, *, qty: float = 100, age: float = 0.0, filled: float = 0.0, combo: bool = False,
-        perm_id: int = 0) -> IntentState:
+def _it(
+    ref: str, state: str, *, qty: float = 100, age: float = 0.0, filled: float = 0.0, combo: bool = False, perm_id: int = 0
+) -> IntentState:
     sec = "BAG" if combo else "STK"
-    return IntentState(ref, "corr-" + ref, state, {"instrument": {"sec_type": sec}, "quantity": qty},
-                       T0 - timedelta(seconds=age), qty, "sim", "DU1", filled, perm_id=perm_id)
+    return IntentState(
+        ref,
+        "corr-" + ref,
+        state,
+        {"instrument": {"sec_type": sec}, "quantity": qty},
+        T0 - timedelta(seconds=age),
+        qty,
+        "sim",
+        "DU1",
+        filled,
+        perm_id=perm_id,
+    )
 
 
 def _fill(ref: str, shares: float, sec_type: str = "STK", n: int = 0) -> Fill:
@@ -32,9 +43,16 @@ def _fill(ref: str, shares: float, sec_type: str = "STK", n: int = 0) -> Fill:
 
 def test_reconcile_rules() -> None:
     intents = [
-        _it("a", "sent"), _it("b", "working"), _it("c", "intent", age=10), _it("d", "intent", age=500),
-        _it("e", "sent"), _it("f", "sent"), _it("g", "working", filled=30), _it("h", "intent", age=1),
-        _it("i", "unknown"), _it("j", "sent", combo=True),
+        _it("a", "sent"),
+        _it("b", "working"),
+        _it("c", "intent", age=10),
+        _it("d", "intent", age=500),
+        _it("e", "sent"),
+        _it("f", "sent"),
+        _it("g", "working", filled=30),
+        _it("h", "intent", age=1),
+        _it("i", "unknown"),
+        _it("j", "sent", combo=True),
     ]
     orders = {
         "a": BrokerOrder("a", "Submitted", order_id=5, perm_id=99, filled=10, remaining=90),
@@ -42,8 +60,12 @@ def test_reconcile_rules() -> None:
         "h": BrokerOrder("h", "PreSubmitted"),
         "zz": BrokerOrder("zz", "Submitted"),
     }
-    fills = {"e": [_fill("e", 60), _fill("e", 40, n=1)], "f": [_fill("f", 50)], "j": [_fill("j", 1, "OPT")],
-             "zz2": [_fill("zz2", 1)]}
+    fills = {
+        "e": [_fill("e", 60), _fill("e", 40, n=1)],
+        "f": [_fill("f", 50)],
+        "j": [_fill("j", 1, "OPT")],
+        "zz2": [_fill("zz2", 1)],
+    }
     plan = reconcile(intents, orders.values(), [f for seq in fills.values() for f in seq], now=T0, resend_window=120)
     got = {d.client_order_id: (d.action, d.state) for d in plan.decisions}
     assert got == {

@@ -40,8 +40,14 @@ async def test_no_order_leaves_without_every_gate(tmp_path: Path, ib, spy, trail
     """Every combination of mode, orders enabled, override file, typed confirmation,
     trading state and risk outcome, against the real gateway."""
     gateway = RecordingGateway(ib, log)
-    cases = itertools.product(["sim", "paper", "live"], [False, True], [False, True], [None, "SPY", "spy", "QQQ"],
-                              list(TradingState), ["ok", "restricted", "too_big", "stale"])
+    cases = itertools.product(
+        ["sim", "paper", "live"],
+        [False, True],
+        [False, True],
+        [None, "SPY", "spy", "QQQ"],
+        list(TradingState),
+        ["ok", "restricted", "too_big", "stale"],
+    )
     n = 0
     for i, (mode, enabled, override, confirmation, state, risk) in enumerate(cases):
         folder = tmp_path / f"case{i}"
@@ -79,7 +85,9 @@ async def test_no_order_leaves_without_every_gate(tmp_path: Path, ib, spy, trail
     # active and risk ok: sim 2 x 2 x 4 = 16, paper enabled 2 x 4 = 8, live enabled + override + SPY/spy 2
     assert n == 26
     # the gateway holds exactly the orders that were sent, once each
-    await wait_until(lambda: sum(1 for t in ib.openTrades() if t.order.orderRef.startswith("desk-")) == n, "orders at the gateway")
+    await wait_until(
+        lambda: sum(1 for t in ib.openTrades() if t.order.orderRef.startswith("desk-")) == n, "orders at the gateway"
+    )
 
 
 async def test_gate_is_asked_again_after_the_intent_is_written(tmp_path: Path, ib, spy, audit_url: str, log) -> None:
@@ -162,8 +170,7 @@ async def test_audit_outage_refuses_orders_until_the_trail_is_written(tmp_path: 
     schema = "desk_t_router_" + os.urandom(4).hex()
     url = target.sqlalchemy_url.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False)
     direct = target.sqlalchemy_url.render_as_string(hide_password=False)
-    trail = AuditTrail(lambda: AuditLog(url, schema=schema, connect_timeout=2), tmp_path / "spool.jsonl",
-                       retry_interval=0.2)
+    trail = AuditTrail(lambda: AuditLog(url, schema=schema, connect_timeout=2), tmp_path / "spool.jsonl", retry_interval=0.2)
     reader = None
     try:
         await trail.start_async()

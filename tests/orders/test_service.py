@@ -20,8 +20,13 @@ from desk.settings import Mode, Settings
 
 def _settings(tmp_path, **kw) -> Settings:
     base = dict(
-        mode=Mode.SIM, record=False, database_url=f"sqlite:///{tmp_path / 'desk.sqlite3'}", watchlist=["SPY", "AAPL"],
-        kill_switch_file=tmp_path / "kill", live_override_file=tmp_path / "override", _env_file=None,
+        mode=Mode.SIM,
+        record=False,
+        database_url=f"sqlite:///{tmp_path / 'desk.sqlite3'}",
+        watchlist=["SPY", "AAPL"],
+        kill_switch_file=tmp_path / "kill",
+        live_override_file=tmp_path / "override",
+        _env_file=None,
     )
     base.update(kw)
     return Settings(**base)
@@ -84,8 +89,9 @@ async def test_marketable_order_fills_and_is_audited(runtime: Runtime) -> None:
     events = await audit_events(rt, ref)
     assert events[:2] == ["intent", "sent"] and events.count("fill") == len(rt.orders.ledger.fills(ref)) >= 1
     # the position and its P&L arrive from the account
-    await wait_for(lambda: any(r.instrument.con_id == i.instrument.con_id and r.quantity == 10 for r in rt.account.rows()),
-                   "the position")
+    await wait_for(
+        lambda: any(r.instrument.con_id == i.instrument.con_id and r.quantity == 10 for r in rt.account.rows()), "the position"
+    )
     figures = rt.account.figures()
     assert figures.net_liquidation > 0 and figures.buying_power > 0 and figures.excess_liquidity > 0
     await wait_for(lambda: math.isfinite(rt.account.figures().daily_pnl), "reqPnL")
@@ -102,8 +108,9 @@ async def test_resting_order_is_modified_and_cancelled(runtime: Runtime) -> None
     price = round(i.limit_price - 0.5, 2)
     changed = await rt.orders.modify(ref, limit_price=price, quantity=5)
     assert changed.sent, changed.reasons
-    await wait_for(lambda: rt.orders.rows[ref].limit_price == price and rt.orders.rows[ref].quantity == 5,
-                   "the modified price and quantity")
+    await wait_for(
+        lambda: rt.orders.rows[ref].limit_price == price and rt.orders.rows[ref].quantity == 5, "the modified price and quantity"
+    )
     assert "modify_request" in await audit_events(rt, ref)
     await rt.orders.cancel(ref)
     await wait_for(lambda: rt.orders.rows[ref].status == "Cancelled", "the cancel")
@@ -143,8 +150,9 @@ async def test_a_gateway_rejection_is_rejected_with_its_text(runtime: Runtime) -
     row = rt.orders.rows[ref]
     assert row.error.startswith("201: ") and "hard to borrow" in row.error and not row.working
     await eventually_state(rt, ref, "rejected", "the reject row")
-    await wait_for(lambda: any(n.level == "error" and "rejected" in n.text and "201" in n.text for n in notices),
-                   "the rejection on the desk")
+    await wait_for(
+        lambda: any(n.level == "error" and "rejected" in n.text and "201" in n.text for n in notices), "the rejection on the desk"
+    )
 
 
 async def test_kill_switch_cancels_everything_and_blocks(runtime: Runtime) -> None:
@@ -208,8 +216,9 @@ async def test_option_position_has_greeks_and_portfolio_sums(runtime: Runtime) -
     spot = rt.quotes.get(spy_of(rt).con_id).mid
     details = await ib.reqContractDetailsAsync(Option("SPY", "", 0, "C", "SMART"))
     first = min(d.contract.lastTradeDateOrContractMonth for d in details)
-    call = min((d.contract for d in details if d.contract.lastTradeDateOrContractMonth == first),
-               key=lambda c: abs(c.strike - spot))
+    call = min(
+        (d.contract for d in details if d.contract.lastTradeDateOrContractMonth == first), key=lambda c: abs(c.strike - spot)
+    )
     [ticker] = await ib.reqTickersAsync(call)
     assert ticker.ask > 0
     trade = ib.placeOrder(call, LimitOrder("BUY", 2, round(ticker.ask + 0.05, 2)))
@@ -236,8 +245,16 @@ async def test_restart_reconciles_before_sending_and_says_what_never_left(tmp_pa
     crashed = "desk-" + "c" * 24  # written, then the desk died before placeOrder
     audit = AuditLog(settings.database_url)
     spy = Instrument("SPY", con_id=756733)
-    audit.write(AuditEvent("intent", crashed, "corr-c", {"intent": OrderIntent(spy, "BUY", 1, "LMT", limit_price=1.0)
-                                                         .to_payload()}, mode="sim", account=""))
+    audit.write(
+        AuditEvent(
+            "intent",
+            crashed,
+            "corr-c",
+            {"intent": OrderIntent(spy, "BUY", 1, "LMT", limit_price=1.0).to_payload()},
+            mode="sim",
+            account="",
+        )
+    )
     audit.close()
     rt = Runtime(settings)
     notices: list[StatusEvent] = []
@@ -326,8 +343,9 @@ async def test_orders_the_gateway_forgot_are_marked_unknown_and_cannot_be_touche
     await rt.start()
     try:
         await wait_for(lambda: rt.orders.ready and rt.broker.state is ConnectionState.CONNECTED, "connected")
-        await wait_for(lambda: rt.quotes.get(spy_of(rt).con_id) is not None and rt.quotes.get(spy_of(rt).con_id).bid > 0,
-                       "quotes")
+        await wait_for(
+            lambda: rt.quotes.get(spy_of(rt).con_id) is not None and rt.quotes.get(spy_of(rt).con_id).bid > 0, "quotes"
+        )
         result = await rt.orders.place(intent(rt, "BUY", 3, offset=-5.0))
         ref = result.client_order_id
         await wait_for(lambda: rt.orders.rows[ref].status == "Submitted", "working")
@@ -394,8 +412,9 @@ async def test_a_working_combo_is_valued_at_its_legs_and_does_not_block_other_or
     await rt.chains.set_underlying(spy)
     chains = rt.chains
     call, put = chains.contracts.calls[chains.atm_strike], chains.contracts.puts[chains.atm_strike]
-    await wait_for(lambda: all((q := rt.quote_for(i)) is not None and q.bid > 0 and q.ask > 0 for i in (call, put)),
-                   "the legs' quotes")
+    await wait_for(
+        lambda: all((q := rt.quote_for(i)) is not None and q.bid > 0 and q.ask > 0 for i in (call, put)), "the legs' quotes"
+    )
     legs = (ComboLeg(spy, "BUY", 100), ComboLeg(call, "SELL", 1), ComboLeg(put, "BUY", 1))
     bag = dataclasses.replace(spy, sec_type="BAG", con_id=0, multiplier=100)
     book = rt.orders.preview(OrderIntent(bag, "BUY", 1, "MKT", legs=legs))

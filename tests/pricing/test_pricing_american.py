@@ -29,8 +29,17 @@ def crr_tree(call: bool, S: float, K: float, T: float, r: float, q: float, vol: 
     return float(value[0])
 
 
-def ql_american(call: bool, S: float, K: float, days: int, r: float, q: float, vol: float,
-                dividends: list[tuple[int, float]] | None = None, grid: int = 800) -> float:
+def ql_american(
+    call: bool,
+    S: float,
+    K: float,
+    days: int,
+    r: float,
+    q: float,
+    vol: float,
+    dividends: list[tuple[int, float]] | None = None,
+    grid: int = 800,
+) -> float:
     """QuantLib's finite-difference American engine (Douglas scheme, ``grid`` x ``grid``);
     cash dividends with the escrowed model, the model desk uses."""
     today = ql.Date(4, 1, 2021)
@@ -42,12 +51,22 @@ def ql_american(call: bool, S: float, K: float, days: int, r: float, q: float, v
         ql.YieldTermStructureHandle(ql.FlatForward(today, r, dc)),
         ql.BlackVolTermStructureHandle(ql.BlackConstantVol(today, ql.NullCalendar(), vol, dc)),
     )
-    option = ql.VanillaOption(ql.PlainVanillaPayoff(ql.Option.Call if call else ql.Option.Put, K),
-                              ql.AmericanExercise(today, today + days))
+    option = ql.VanillaOption(
+        ql.PlainVanillaPayoff(ql.Option.Call if call else ql.Option.Put, K), ql.AmericanExercise(today, today + days)
+    )
     if dividends:
         schedule = ql.DividendVector([today + d for d, _ in dividends], [a for _, a in dividends])
-        engine = ql.FdBlackScholesVanillaEngine(process, schedule, grid, grid, 0, ql.FdmSchemeDesc.Douglas(), False,
-                                                -ql.nullDouble(), ql.FdBlackScholesVanillaEngine.Escrowed)
+        engine = ql.FdBlackScholesVanillaEngine(
+            process,
+            schedule,
+            grid,
+            grid,
+            0,
+            ql.FdmSchemeDesc.Douglas(),
+            False,
+            -ql.nullDouble(),
+            ql.FdBlackScholesVanillaEngine.Escrowed,
+        )
     else:
         engine = ql.FdBlackScholesVanillaEngine(process, grid, grid)
     option.setPricingEngine(engine)
@@ -72,15 +91,33 @@ def test_hull_binomial_example() -> None:
 # (short-dated puts, S = 40, r = 4.88%, q = 0) as used in QuantLib's test suite: the table's
 # values are Ju's approximation, good to about 0.02 against the exact value.
 JU_PUTS = [
-    (35, 0.0833, 0.2, 0.006), (35, 0.3333, 0.2, 0.201), (35, 0.5833, 0.2, 0.433),
-    (40, 0.0833, 0.2, 0.851), (40, 0.3333, 0.2, 1.576), (40, 0.5833, 0.2, 1.984),
-    (45, 0.0833, 0.2, 5.000), (45, 0.3333, 0.2, 5.084), (45, 0.5833, 0.2, 5.260),
-    (35, 0.0833, 0.3, 0.078), (35, 0.3333, 0.3, 0.697), (35, 0.5833, 0.3, 1.218),
-    (40, 0.0833, 0.3, 1.309), (40, 0.3333, 0.3, 2.477), (40, 0.5833, 0.3, 3.161),
-    (45, 0.0833, 0.3, 5.059), (45, 0.3333, 0.3, 5.699), (45, 0.5833, 0.3, 6.231),
-    (35, 0.0833, 0.4, 0.247), (35, 0.3333, 0.4, 1.344), (35, 0.5833, 0.4, 2.150),
-    (40, 0.0833, 0.4, 1.767), (40, 0.3333, 0.4, 3.381), (40, 0.5833, 0.4, 4.342),
-    (45, 0.0833, 0.4, 5.288), (45, 0.3333, 0.4, 6.501), (45, 0.5833, 0.4, 7.367),
+    (35, 0.0833, 0.2, 0.006),
+    (35, 0.3333, 0.2, 0.201),
+    (35, 0.5833, 0.2, 0.433),
+    (40, 0.0833, 0.2, 0.851),
+    (40, 0.3333, 0.2, 1.576),
+    (40, 0.5833, 0.2, 1.984),
+    (45, 0.0833, 0.2, 5.000),
+    (45, 0.3333, 0.2, 5.084),
+    (45, 0.5833, 0.2, 5.260),
+    (35, 0.0833, 0.3, 0.078),
+    (35, 0.3333, 0.3, 0.697),
+    (35, 0.5833, 0.3, 1.218),
+    (40, 0.0833, 0.3, 1.309),
+    (40, 0.3333, 0.3, 2.477),
+    (40, 0.5833, 0.3, 3.161),
+    (45, 0.0833, 0.3, 5.059),
+    (45, 0.3333, 0.3, 5.699),
+    (45, 0.5833, 0.3, 6.231),
+    (35, 0.0833, 0.4, 0.247),
+    (35, 0.3333, 0.4, 1.344),
+    (35, 0.5833, 0.4, 2.150),
+    (40, 0.0833, 0.4, 1.767),
+    (40, 0.3333, 0.4, 3.381),
+    (40, 0.5833, 0.4, 4.342),
+    (45, 0.0833, 0.4, 5.288),
+    (45, 0.3333, 0.4, 6.501),
+    (45, 0.5833, 0.4, 7.367),
 ]
 
 
@@ -101,8 +138,14 @@ def _grid(seed: int, n: int) -> list[tuple]:
     rng = np.random.default_rng(seed)
     days = [1, 7, 30, 91, 182, 365, 730, 1095]
     return [
-        (bool(rng.random() < 0.5), 100.0 / rng.uniform(0.5, 1.5), int(days[i % len(days)]), float(rng.uniform(0.0, 0.08)),
-         float(rng.uniform(0.0, 0.05)), float(rng.uniform(0.05, 1.5)))
+        (
+            bool(rng.random() < 0.5),
+            100.0 / rng.uniform(0.5, 1.5),
+            int(days[i % len(days)]),
+            float(rng.uniform(0.0, 0.08)),
+            float(rng.uniform(0.0, 0.05)),
+            float(rng.uniform(0.05, 1.5)),
+        )
         for i in range(n)
     ]
 
@@ -138,11 +181,7 @@ def test_iv_against_quantlib_fd_grid(grid_reference: np.ndarray) -> None:
 
 
 DIVIDEND_CASES = [
-    (call, K, days, vol)
-    for call in (True, False)
-    for K in (85.0, 100.0, 115.0)
-    for days in (45, 182, 365)
-    for vol in (0.2, 0.45)
+    (call, K, days, vol) for call in (True, False) for K in (85.0, 100.0, 115.0) for days in (45, 182, 365) for vol in (0.2, 0.45)
 ]
 
 
@@ -156,8 +195,11 @@ def test_cash_dividends_against_quantlib_fd_escrowed() -> None:
     for call, K, days, vol in DIVIDEND_CASES:
         divs = [(d, 0.5) for d in range(30, days, 91)]
         ref = ql_american(call, 100.0, K, days, 0.04, 0.0, vol, divs, grid=600)
-        ours = float(american_price(call, 100.0, K, days / 365.0, 0.04, 0.0, vol,
-                                    dividends=([d / 365.0 for d, _ in divs], [a for _, a in divs])))
+        ours = float(
+            american_price(
+                call, 100.0, K, days / 365.0, 0.04, 0.0, vol, dividends=([d / 365.0 for d, _ in divs], [a for _, a in divs])
+            )
+        )
         err = abs(ours - ref)
         worst = max(worst, err / max(ref, 1.0))
         assert err < max(0.05, 0.04 * ref), (call, K, days, vol, ours, ref)
@@ -193,8 +235,15 @@ def test_greeks_match_finite_differences_of_the_price() -> None:
     S, K = 100.0, rng.uniform(60, 140, n)
     T, r, q, vol = rng.uniform(0.05, 2, n), rng.uniform(0.005, 0.08, n), rng.uniform(0, 0.05, n), rng.uniform(0.1, 0.8, n)
     g = american_greeks(call, S, K, T, r, q, vol)
-    price = lambda **kw: american_price(call, kw.get("S", S), K, kw.get("T", T), kw.get("r", r), q,  # noqa: E731
-                                        kw.get("vol", vol))
+    price = lambda **kw: american_price(
+        call,
+        kw.get("S", S),
+        K,
+        kw.get("T", T),
+        kw.get("r", r),
+        q,  # noqa: E731
+        kw.get("vol", vol),
+    )
     h = 0.01
     up, dn = price(S=S + h), price(S=S - h)
     live = g.gamma > 1e-4  # above the boundary
@@ -210,7 +259,12 @@ def test_greeks_match_finite_differences_of_the_price() -> None:
 
 def test_exercised_puts_are_intrinsic() -> None:
     g = american_greeks(False, 50.0, 100.0, 0.5, 0.05, 0.0, 0.2)
-    assert float(g.price) == pytest.approx(50.0, abs=1e-8) and float(g.delta) == -1.0 and float(g.gamma) == 0.0 and float(g.theta) == 0.0
+    assert (
+        float(g.price) == pytest.approx(50.0, abs=1e-8)
+        and float(g.delta) == -1.0
+        and float(g.gamma) == 0.0
+        and float(g.theta) == 0.0
+    )
 
 
 # ---------------------------------------------------------------------------------- implied volatility
@@ -229,10 +283,21 @@ def test_iv_round_trip_and_reasons() -> None:
     assert np.all(res.reason[ok] == IVReason.OK)
     assert np.max(np.abs(res.iv[ok] - vol[ok])) < 1e-6
     bad = american_implied_vol(
-        [False, False, True, False, False], [9.0, 120.0, 0.0, np.nan, 10.0 + 1e-15], 100.0,
-        [110.0, 110.0, 100.0, 100.0, 110.0], 0.5, 0.05, 0.0)
-    assert list(bad.reason) == [IVReason.BELOW_INTRINSIC, IVReason.ABOVE_MAX, IVReason.NO_PRICE, IVReason.NO_PRICE,
-                                IVReason.NO_TIME_VALUE]
+        [False, False, True, False, False],
+        [9.0, 120.0, 0.0, np.nan, 10.0 + 1e-15],
+        100.0,
+        [110.0, 110.0, 100.0, 100.0, 110.0],
+        0.5,
+        0.05,
+        0.0,
+    )
+    assert list(bad.reason) == [
+        IVReason.BELOW_INTRINSIC,
+        IVReason.ABOVE_MAX,
+        IVReason.NO_PRICE,
+        IVReason.NO_PRICE,
+        IVReason.NO_TIME_VALUE,
+    ]
     assert np.isnan(bad.iv).all()
 
 
@@ -244,8 +309,9 @@ def test_public_entry_points_take_exercise_and_dividends() -> None:
     g = bsm_greeks(*args, 0.3, exercise="american")
     assert float(g.price) == pytest.approx(p, abs=1e-12)
     euro_div = bsm_greeks(True, 100.0, 100.0, 0.5, 0.05, 0.0, 0.3, dividends=([0.25], [1.0]))
-    assert float(euro_div.price) == pytest.approx(float(bsm_price(True, 100.0 - np.exp(-0.05 * 0.25), 100.0, 0.5, 0.05,
-                                                                    0.0, 0.3)), abs=1e-12)
+    assert float(euro_div.price) == pytest.approx(
+        float(bsm_price(True, 100.0 - np.exp(-0.05 * 0.25), 100.0, 0.5, 0.05, 0.0, 0.3)), abs=1e-12
+    )
     with pytest.raises(ValueError, match="exercise"):
         implied_vol(True, 5.0, 100.0, 100.0, 0.5, 0.05, 0.0, exercise="bermudan")
     with pytest.raises(ValueError, match="exercise"):

@@ -24,8 +24,7 @@ def goog_10am():
     chain = load_chain(10 * 3600 * 1000)
     T = times_to_expiry(chain.expiry, datetime(2015, 12, 24, 10, 0, tzinfo=ZoneInfo("America/New_York")))
     euro = chain_greeks(chain.is_call, chain.strike, chain.bid, chain.ask, chain.spot, T, RATE, q=0.0)
-    amer = chain_greeks(chain.is_call, chain.strike, chain.bid, chain.ask, chain.spot, T, RATE, q=0.0,
-                        exercise="american")
+    amer = chain_greeks(chain.is_call, chain.strike, chain.bid, chain.ask, chain.spot, T, RATE, q=0.0, exercise="american")
     return chain, euro, amer
 
 

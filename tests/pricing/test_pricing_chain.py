@@ -25,7 +25,17 @@ def _synthetic() -> tuple[np.ndarray, ...]:
     price = bsm_price(call, S, K, TT, r, q, sigma)
     vega = bsm_greeks(call, S, K, TT, r, q, sigma).vega
     half_spread = np.minimum(0.2 * vega, 0.5 * price)  # about +-0.2 vol point, bids stay positive
-    return call, K, TT, sigma, price - half_spread, price + half_spread, np.full(call.shape, S), np.full(call.shape, r), np.full(call.shape, q)
+    return (
+        call,
+        K,
+        TT,
+        sigma,
+        price - half_spread,
+        price + half_spread,
+        np.full(call.shape, S),
+        np.full(call.shape, r),
+        np.full(call.shape, q),
+    )
 
 
 def test_synthetic_chain_recovers_yield_iv_and_greeks() -> None:

@@ -167,7 +167,14 @@ def test_quotes_crossed_locked_and_one_sided() -> None:
         IVReason.NO_BID,
         IVReason.NO_ASK,
     ]
-    assert list(res.bid.reason) == [IVReason.OK, IVReason.CROSSED, IVReason.LOCKED, IVReason.NO_PRICE, IVReason.NO_PRICE, IVReason.OK]
+    assert list(res.bid.reason) == [
+        IVReason.OK,
+        IVReason.CROSSED,
+        IVReason.LOCKED,
+        IVReason.NO_PRICE,
+        IVReason.NO_PRICE,
+        IVReason.OK,
+    ]
     assert list(res.ask.reason) == [IVReason.OK, IVReason.CROSSED, IVReason.LOCKED, IVReason.OK, IVReason.OK, IVReason.NO_PRICE]
     for side in res:
         assert np.array_equal(np.isfinite(side.iv), side.reason == IVReason.OK)

@@ -29,18 +29,24 @@ INSTRUMENTS = [SPY, C90, C100, C110, P90, P100, P110]
 
 # --- strategies ---------------------------------------------------------------------------
 
+
 @st.composite
 def intents(draw, instruments=INSTRUMENTS):
     """A single-instrument LMT order, or a 2-3 leg combo of distinct instruments."""
     if draw(st.booleans()):
         ins = draw(st.sampled_from(instruments))
-        return OrderIntent(ins, draw(st.sampled_from(["BUY", "SELL"])), draw(st.integers(1, 400)), "LMT",
-                           limit_price=draw(st.sampled_from([1.0, 2.5, 100.0])))
+        return OrderIntent(
+            ins,
+            draw(st.sampled_from(["BUY", "SELL"])),
+            draw(st.integers(1, 400)),
+            "LMT",
+            limit_price=draw(st.sampled_from([1.0, 2.5, 100.0])),
+        )
     legs = draw(st.lists(st.sampled_from(instruments), min_size=2, max_size=3, unique_by=lambda i: i.con_id))
-    combo = tuple(ComboLeg(i, draw(st.sampled_from(["BUY", "SELL"])), 100 if i.sec_type == "STK" else draw(st.integers(1, 2)))
-                  for i in legs)
-    return OrderIntent(BAG, draw(st.sampled_from(["BUY", "SELL"])), draw(st.integers(1, 5)), "LMT", limit_price=1.0,
-                       legs=combo)
+    combo = tuple(
+        ComboLeg(i, draw(st.sampled_from(["BUY", "SELL"])), 100 if i.sec_type == "STK" else draw(st.integers(1, 2))) for i in legs
+    )
+    return OrderIntent(BAG, draw(st.sampled_from(["BUY", "SELL"])), draw(st.integers(1, 5)), "LMT", limit_price=1.0, legs=combo)
 
 
 def _all_quotes():
@@ -48,6 +54,7 @@ def _all_quotes():
 
 
 # --- max_position --------------------------------------------------------------------------
+
 
 def _brute_position_ok(intent: OrderIntent, c: MarketContext, limits: RiskLimits) -> bool:
     for ins, delta in intent.leg_deltas():
@@ -64,8 +71,13 @@ def _brute_position_ok(intent: OrderIntent, c: MarketContext, limits: RiskLimits
 
 
 @settings(max_examples=400, deadline=None)
-@given(intents(), st.lists(intents(), max_size=5), st.dictionaries(st.sampled_from(INSTRUMENTS), st.integers(-600, 600), max_size=4),
-       st.integers(0, 600), st.integers(0, 20))
+@given(
+    intents(),
+    st.lists(intents(), max_size=5),
+    st.dictionaries(st.sampled_from(INSTRUMENTS), st.integers(-600, 600), max_size=4),
+    st.integers(0, 600),
+    st.integers(0, 20),
+)
 def test_max_position_matches_every_subset_of_working_orders(intent, working, held, shares, contracts) -> None:
     limits = RiskLimits(max_position_shares=shares, max_position_contracts=contracts)
     positions = [Position(i, q, 1.0) for i, q in held.items() if q]
@@ -82,6 +94,7 @@ def test_the_reported_loophole_is_closed() -> None:
 
 
 # --- price collar --------------------------------------------------------------------------
+
 
 def _brute_collar_ok(intent: OrderIntent, bid: float, ask: float, limits: RiskLimits) -> bool:
     tick = tick_of(intent)
@@ -105,9 +118,18 @@ def _brute_collar_ok(intent: OrderIntent, bid: float, ask: float, limits: RiskLi
 
 
 @settings(max_examples=600, deadline=None)
-@given(st.sampled_from([SPY, C100, P90]), st.sampled_from(["BUY", "SELL"]), st.sampled_from(["LMT", "MKT"]),
-       st.one_of(st.just(math.nan), st.floats(0.05, 500)), st.floats(0, 5), st.floats(-3, 3),
-       st.integers(0, 20), st.floats(0, 20), st.floats(0, 3), st.booleans())
+@given(
+    st.sampled_from([SPY, C100, P90]),
+    st.sampled_from(["BUY", "SELL"]),
+    st.sampled_from(["LMT", "MKT"]),
+    st.one_of(st.just(math.nan), st.floats(0.05, 500)),
+    st.floats(0, 5),
+    st.floats(-3, 3),
+    st.integers(0, 20),
+    st.floats(0, 20),
+    st.floats(0, 3),
+    st.booleans(),
+)
 def test_collar_matches_its_definition(ins, action, kind, bid, spread, offset, ticks, pct, spreads, one_sided) -> None:
     ask = bid + spread if math.isfinite(bid) else 10.0
     if one_sided:
@@ -137,6 +159,7 @@ def test_a_limit_at_or_inside_the_touch_always_passes_the_collar() -> None:
 
 
 # --- notional ------------------------------------------------------------------------------
+
 
 @settings(max_examples=300, deadline=None)
 @given(intents(), st.lists(intents(), max_size=4))
@@ -177,9 +200,13 @@ def test_a_wide_short_box_cannot_hide_behind_its_net_price() -> None:
 
 # --- duplicate and rate --------------------------------------------------------------------
 
+
 @settings(max_examples=200, deadline=None)
-@given(st.lists(st.tuples(st.integers(0, 120_000).map(lambda ms: ms / 1000), st.booleans()), max_size=30),
-       st.integers(0, 30), st.integers(0, 60_000).map(lambda ms: ms / 1000))
+@given(
+    st.lists(st.tuples(st.integers(0, 120_000).map(lambda ms: ms / 1000), st.booleans()), max_size=30),
+    st.integers(0, 30),
+    st.integers(0, 60_000).map(lambda ms: ms / 1000),
+)
 def test_rate_and_duplicate_count_the_window(recent, per_minute, window) -> None:
     # ages in whole milliseconds: datetime arithmetic is exact there (microseconds)
     intent = OrderIntent(SPY, "BUY", 1, "LMT", limit_price=100.0)
@@ -224,8 +251,11 @@ def _brute_worst_loss(intent: OrderIntent, prices: dict[int, float]) -> float:
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.lists(st.sampled_from(OPTIONS), min_size=2, max_size=4, unique_by=lambda i: i.con_id),
-       st.lists(st.sampled_from(["BUY", "SELL"]), min_size=4, max_size=4), st.integers(1, 5))
+@given(
+    st.lists(st.sampled_from(OPTIONS), min_size=2, max_size=4, unique_by=lambda i: i.con_id),
+    st.lists(st.sampled_from(["BUY", "SELL"]), min_size=4, max_size=4),
+    st.integers(1, 5),
+)
 def test_an_option_combo_costs_at_least_its_worst_loss(legs, actions, qty) -> None:
     combo = tuple(ComboLeg(i, a) for i, a in zip(legs, actions))
     # defined risk: every short option has a long of its right beside it (a naked short
@@ -252,8 +282,14 @@ def test_buying_power_charges_what_the_order_really_costs() -> None:
     """Long premium + commission; stock at its Reg T 50 %; a short put its CBOE requirement
     less the premium; a short box its width less the credit (once)."""
     funds = 20_000.0
-    q = [quote(SPY, 100.0, 100.0), quote(C100, 4.0, 4.0), quote(P90, 1.0, 1.0), quote(P110, 11.0, 11.0),
-         quote(C90, 11.0, 11.0), quote(C110, 1.0, 1.0)]
+    q = [
+        quote(SPY, 100.0, 100.0),
+        quote(C100, 4.0, 4.0),
+        quote(P90, 1.0, 1.0),
+        quote(P110, 11.0, 11.0),
+        quote(C90, 11.0, 11.0),
+        quote(C110, 1.0, 1.0),
+    ]
     c = ctx(*q, available_funds=funds, underlying_price=100.0)
     long_call = evaluate(OrderIntent(C100, "BUY", 2, "LMT", limit_price=4.0), c)
     assert long_call.cost == pytest.approx(800.0 + long_call.commission)
@@ -267,8 +303,14 @@ def test_buying_power_charges_what_the_order_really_costs() -> None:
     per = max(1000.0 + 0.15 * 60_000 - 10_000, 1000.0 + 0.10 * 500 * 100)
     assert short_puts.cost == pytest.approx(10 * per - 10 * 1000.0 + short_puts.commission)
     assert not short_puts.check("buying_power").passed
-    box = OrderIntent(BAG, "BUY", 1, "LMT", limit_price=-19.8, legs=(
-        ComboLeg(C90, "SELL"), ComboLeg(C110, "BUY"), ComboLeg(P110, "SELL"), ComboLeg(P90, "BUY")))
+    box = OrderIntent(
+        BAG,
+        "BUY",
+        1,
+        "LMT",
+        limit_price=-19.8,
+        legs=(ComboLeg(C90, "SELL"), ComboLeg(C110, "BUY"), ComboLeg(P110, "SELL"), ComboLeg(P90, "BUY")),
+    )
     r = evaluate(box, c)
     credit = (11.0 - 1.0 + 11.0 - 1.0) * 100
     assert r.cost == pytest.approx(20 * 100 - credit + r.commission)
@@ -288,8 +330,15 @@ def test_default_limits_let_one_lot_combos_through_and_stop_a_hundred_lot() -> N
     spy = dataclasses.replace(SPY)
     c600, p600 = option("C", 600), option("P", 600)
     c500, p700, c700, p500 = option("C", 500), option("P", 700), option("C", 700), option("P", 500)
-    q = [quote(spy, 600.0, 600.02), quote(c600, 20.0, 20.1), quote(p600, 19.0, 19.1), quote(c500, 104.0, 104.3),
-         quote(c700, 1.0, 1.1), quote(p700, 97.0, 97.3), quote(p500, 0.9, 1.0)]
+    q = [
+        quote(spy, 600.0, 600.02),
+        quote(c600, 20.0, 20.1),
+        quote(p600, 19.0, 19.1),
+        quote(c500, 104.0, 104.3),
+        quote(c700, 1.0, 1.1),
+        quote(p700, 97.0, 97.3),
+        quote(p500, 0.9, 1.0),
+    ]
     c = ctx(*q, available_funds=1_000_000.0, underlying_price=600.01)
     conversion = (ComboLeg(spy, "BUY", 100), ComboLeg(c600, "SELL"), ComboLeg(p600, "BUY"))
     reversal = (ComboLeg(spy, "SELL", 100), ComboLeg(c600, "BUY"), ComboLeg(p600, "SELL"))

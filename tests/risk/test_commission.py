@@ -117,8 +117,7 @@ def test_vectorized_rule_equals_the_scalar_rule_elementwise(rows) -> None:
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.sampled_from(["STK", "OPT"]),
-       st.lists(st.tuples(st.integers(1, 3000), st.floats(0.01, 700.0)), min_size=1, max_size=8))
+@given(st.sampled_from(["STK", "OPT"]), st.lists(st.tuples(st.integers(1, 3000), st.floats(0.01, 700.0)), min_size=1, max_size=8))
 def test_executions_pay_the_orders_commission_once(sec_type: str, fills: list[tuple[int, float]]) -> None:
     """Each execution pays commission(order so far) - commission(before): never negative,
     summing to the model's commission of the whole order (minimum once, cap on the whole

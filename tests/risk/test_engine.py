@@ -168,8 +168,15 @@ def test_buying_power_uses_ib_what_if_when_complete() -> None:
     r = evaluate(order, ctx(Q, available_funds=4_000.0))
     assert failed(r) == {"buying_power"} and r.funds_after == pytest.approx(4_000 - r.cost)
     whatif = MarginImpact.from_ib(
-        {"initMarginBefore": "0", "initMarginChange": "2500.25", "initMarginAfter": "2500.25",
-         "maintMarginChange": "1.7976931348623157E308", "equityWithLoanChange": "-1.0", "commission": 1.0, "bogus": "x"}
+        {
+            "initMarginBefore": "0",
+            "initMarginChange": "2500.25",
+            "initMarginAfter": "2500.25",
+            "maintMarginChange": "1.7976931348623157E308",
+            "equityWithLoanChange": "-1.0",
+            "commission": 1.0,
+            "bogus": "x",
+        }
     )
     assert whatif.init_margin_change == 2500.25 and math.isnan(whatif.maint_margin_change) and whatif.complete
     r = evaluate(order, ctx(Q, available_funds=4_000.0, margin=whatif))
@@ -281,12 +288,15 @@ def markets(draw):
         kw["limit_price"] = draw(prices)
     if kind in ("STP", "STP LMT"):
         kw["stop_price"] = draw(prices)
-    intent = OrderIntent(ins, draw(st.sampled_from(["BUY", "SELL"])), draw(st.integers(1, 5000)), kind, **kw,
-                         outside_rth=draw(st.booleans()))
+    intent = OrderIntent(
+        ins, draw(st.sampled_from(["BUY", "SELL"])), draw(st.integers(1, 5000)), kind, **kw, outside_rth=draw(st.booleans())
+    )
     pos = draw(st.integers(-10_000, 10_000))
     positions = (Position(ins, pos, draw(prices)),) if pos else ()
     recent = tuple(
-        RecentOrder(OPEN - timedelta(seconds=draw(st.floats(0, 120))), intent if draw(st.booleans()) else lmt(AAPL, "BUY", 1, 1.0))
+        RecentOrder(
+            OPEN - timedelta(seconds=draw(st.floats(0, 120))), intent if draw(st.booleans()) else lmt(AAPL, "BUY", 1, 1.0)
+        )
         for _ in range(draw(st.integers(0, 25)))
     )
     when = OPEN + timedelta(hours=draw(st.integers(-30, 30)))

@@ -15,8 +15,7 @@ def at(text: str) -> datetime:
     return datetime.fromisoformat(text).replace(tzinfo=UTC)
 
 
-def _check(intent: OrderIntent, when: str, *, enforce: bool = True,
-           hours: ExchangeCalendar | None = None) -> tuple[bool, str]:
+def _check(intent: OrderIntent, when: str, *, enforce: bool = True, hours: ExchangeCalendar | None = None) -> tuple[bool, str]:
     t = at(when)
     q = quote(intent.instrument, 10.0, 10.02, at=t) if not intent.is_combo else None
     report = evaluate(intent, ctx(*([q] if q else []), at=t), RiskLimits(enforce_market_hours=enforce), hours=hours)

@@ -34,8 +34,7 @@ def opt(strike: float, right: str, expiry: str = EXPIRY, symbol: str = "XYZ") ->
     """An option with a conId derived from its terms (so equal terms net)."""
     con_id = int(strike * 10) * 10 + (1 if right == "C" else 2) + (0 if expiry == EXPIRY else 5)
     con_id += 0 if symbol == "XYZ" else 100_000
-    return Instrument(symbol, sec_type="OPT", con_id=con_id, expiry=expiry, strike=strike,
-                      right=right, multiplier=100)
+    return Instrument(symbol, sec_type="OPT", con_id=con_id, expiry=expiry, strike=strike, right=right, multiplier=100)
 
 
 # --- the brute-force model ---------------------------------------------------------------------
@@ -118,8 +117,7 @@ def test_requirement_is_never_below_the_worst_loss_at_expiry(case, option_price)
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.sampled_from(STRIKES), st.sampled_from(STRIKES), st.integers(1, 20), st.floats(1.0, 200.0),
-       st.floats(0.01, 30.0))
+@given(st.sampled_from(STRIKES), st.sampled_from(STRIKES), st.integers(1, 20), st.floats(1.0, 200.0), st.floats(0.01, 30.0))
 def test_a_short_box_needs_its_width_once_and_a_long_box_nothing(k1, k2, n, s, price) -> None:
     if k1 == k2:
         k2 = k1 + 5.0
@@ -134,8 +132,14 @@ def test_a_short_box_needs_its_width_once_and_a_long_box_nothing(k1, k2, n, s, p
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.sampled_from(STRIKES), st.sampled_from(STRIKES), st.sampled_from(STRIKES), st.sampled_from(STRIKES),
-       st.integers(1, 5), st.floats(1.0, 200.0))
+@given(
+    st.sampled_from(STRIKES),
+    st.sampled_from(STRIKES),
+    st.sampled_from(STRIKES),
+    st.sampled_from(STRIKES),
+    st.integers(1, 5),
+    st.floats(1.0, 200.0),
+)
 def test_a_call_credit_spread_and_a_put_credit_spread_need_their_worst_loss(a, b, c, d, n, s) -> None:
     """Boxes, iron condors, iron butterflies and overlapping ones: exactly the brute-force
     worst loss at expiry (the two spreads cannot both lose their width)."""
@@ -162,9 +166,11 @@ def test_conversions_and_reversals_need_their_stock_leg_only(k, n, s, price) -> 
 
 
 @settings(max_examples=200, deadline=None)
-@given(defined_risk(), st.lists(st.tuples(st.sampled_from(STRIKES), st.sampled_from("CP"), st.integers(-3, 3)),
-                                min_size=1, max_size=4),
-       st.floats(0.01, 20.0))
+@given(
+    defined_risk(),
+    st.lists(st.tuples(st.sampled_from(STRIKES), st.sampled_from("CP"), st.integers(-3, 3)), min_size=1, max_size=4),
+    st.floats(0.01, 20.0),
+)
 def test_margin_change_is_the_difference_on_the_traded_underlying_only(case, order, option_price) -> None:
     holdings, s, _widths = case
     other = [(Instrument("ABC", con_id=9), 300.0), (opt(50.0, "C", symbol="ABC"), -5)]
@@ -197,8 +203,7 @@ def test_naked_options_cboe() -> None:
     # far out of the money put: the minimum 10 % of the strike applies
     assert short_option_requirement(False, 30.0, 0.05, 50.0) == pytest.approx(5 + 300.0)
     # in the money call, broad-based index (15 %)
-    assert short_option_requirement(True, 590.0, 15.0, 600.0, broad_based=True) == (
-        pytest.approx(1500 + 9000))
+    assert short_option_requirement(True, 590.0, 15.0, 600.0, broad_based=True) == (pytest.approx(1500 + 9000))
 
 
 def test_strategies() -> None:
@@ -226,8 +231,7 @@ def test_strategies() -> None:
     late = opt(45.0, "C", expiry="20270115")
     assert reg_t([(c50, -1), (late, 1)], {**price, late.con_id: 7.0}) == (0.0, 0.0)
     # the underlying's price comes from the held stock, or from ``underlying``
-    assert reg_t([(c55, -1)], price, {"XYZ": 50.0}) == reg_t([(c55, -1), (XYZ, 1)], price) - (
-        stock_requirement(1, 50.0))
+    assert reg_t([(c55, -1)], price, {"XYZ": 50.0}) == reg_t([(c55, -1), (XYZ, 1)], price) - (stock_requirement(1, 50.0))
     with pytest.raises(ValueError, match="no margin rule for secType 'BAG'"):
         reg_t([(Instrument("XYZ", sec_type="BAG", con_id=77), 1)], price)
 
@@ -243,9 +247,13 @@ def test_the_risk_engines_inputs_work_as_they_are() -> None:
     change = initial_margin_change(positions, buy_puts.leg_deltas(), prices, {"XYZ": 52.0})
     assert change == pytest.approx(2 * 500.0 - (2 * 500.0 + 2 * naked_put))
     # selling the short box from flat as one combo: the width once, 2 x 500
-    box = OrderIntent(Instrument("XYZ", sec_type="BAG", multiplier=100), Action.SELL, 2, limit_price=4.90,
-                      legs=(ComboLeg(c50, Action.BUY), ComboLeg(c55, Action.SELL),
-                            ComboLeg(p55, Action.BUY), ComboLeg(p50, Action.SELL)))
+    box = OrderIntent(
+        Instrument("XYZ", sec_type="BAG", multiplier=100),
+        Action.SELL,
+        2,
+        limit_price=4.90,
+        legs=(ComboLeg(c50, Action.BUY), ComboLeg(c55, Action.SELL), ComboLeg(p55, Action.BUY), ComboLeg(p50, Action.SELL)),
+    )
     assert initial_margin_change({}, box.leg_deltas(), prices, {"XYZ": 52.0}) == pytest.approx(1000.0)
     # SELL 10 XYZ 50 P at 0.90 with XYZ at 52: the CBOE requirement, far above the premium
     short_puts = OrderIntent(p50, Action.SELL, 10, limit_price=0.90)
@@ -268,5 +276,6 @@ def test_margin_change_fails_closed_without_a_price() -> None:
     assert initial_margin_change([], [(c50, 1)], {}) == 0.0
     # the underlying's price may come separately, by symbol
     assert initial_margin_change([], [(p50, -1)], {p50.con_id: 1.0}, {"XYZ": 50.0}) == pytest.approx(
-        short_option_requirement(False, 50.0, 1.0, 50.0))
+        short_option_requirement(False, 50.0, 1.0, 50.0)
+    )
     assert initial_margin_change([], [], {}) == 0.0

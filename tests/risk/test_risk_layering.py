@@ -11,8 +11,19 @@ import sys
 import pytest
 
 FORBIDDEN = {
-    "desk.risk": ["textual", "ib_async", "sqlalchemy", "psycopg", "redis", "desk.store", "desk.broker", "desk.sim",
-                  "desk.ui", "desk.settings", "desk.bus"],
+    "desk.risk": [
+        "textual",
+        "ib_async",
+        "sqlalchemy",
+        "psycopg",
+        "redis",
+        "desk.store",
+        "desk.broker",
+        "desk.sim",
+        "desk.ui",
+        "desk.settings",
+        "desk.bus",
+    ],
     "desk.orders": ["textual", "ib_async", "desk.broker", "desk.sim", "desk.ui", "desk.bus", "desk.settings"],
 }
 

@@ -20,15 +20,21 @@ from desk.sim.orders import Tradable
 CALM = {"tick_interval": 3600.0, "speed": 0.25 / 3600.0}
 SPY_CON_ID = 756733
 
-SPY = Tradable(con_id=SPY_CON_ID, symbol="SPY", primary_exchange="ARCA",
-               underlying_con_id=SPY_CON_ID, etf=True)
+SPY = Tradable(con_id=SPY_CON_ID, symbol="SPY", primary_exchange="ARCA", underlying_con_id=SPY_CON_ID, etf=True)
 XYZ = Tradable(con_id=1, symbol="XYZ", primary_exchange="NYSE", underlying_con_id=1)
 
 
-def opt(con_id: int, strike: float, right: str, expiry: str = "20261218",
-        symbol: str = "XYZ", und: int = 1) -> Tradable:
-    return Tradable(con_id=con_id, symbol=symbol, sec_type="OPT", expiry=expiry,
-                    strike=strike, right=right, multiplier=100, underlying_con_id=und)
+def opt(con_id: int, strike: float, right: str, expiry: str = "20261218", symbol: str = "XYZ", und: int = 1) -> Tradable:
+    return Tradable(
+        con_id=con_id,
+        symbol=symbol,
+        sec_type="OPT",
+        expiry=expiry,
+        strike=strike,
+        right=right,
+        multiplier=100,
+        underlying_con_id=und,
+    )
 
 
 @pytest.fixture
@@ -42,8 +48,7 @@ async def gateway():
         await gw.stop()
 
 
-def set_quote(gw: SimGateway, symbol: str, bid: float, ask: float, last: float,
-              size: int = 1000) -> None:
+def set_quote(gw: SimGateway, symbol: str, bid: float, ask: float, last: float, size: int = 1000) -> None:
     """Move a stock's top of book and last trade (dollars per share, shares)."""
     s = gw.market.state(symbol)
     tick = s.stock.min_tick
@@ -53,9 +58,11 @@ def set_quote(gw: SimGateway, symbol: str, bid: float, ask: float, last: float,
 
 
 def values(ib: IB) -> dict[str, float]:
-    return {v.tag: float(v.value) for v in ib.accountValues()
-            if v.currency == "USD" and v.tag not in ("Currency",)
-            and v.value.replace(".", "").replace("-", "").isdigit()}
+    return {
+        v.tag: float(v.value)
+        for v in ib.accountValues()
+        if v.currency == "USD" and v.tag not in ("Currency",) and v.value.replace(".", "").replace("-", "").isdigit()
+    }
 
 
 # --- the account arithmetic ------------------------------------------------------------------
@@ -83,9 +90,10 @@ def test_average_cost_includes_commissions_and_realized_is_net() -> None:
 
 
 fills = st.lists(
-    st.tuples(st.integers(-500, 500).filter(bool), st.integers(100, 20_000),
-              st.integers(0, 300), st.booleans()),
-    min_size=1, max_size=25)
+    st.tuples(st.integers(-500, 500).filter(bool), st.integers(100, 20_000), st.integers(0, 300), st.booleans()),
+    min_size=1,
+    max_size=25,
+)
 
 
 @settings(max_examples=200, deadline=None)
@@ -135,21 +143,21 @@ def test_account_requirement_uses_the_desk_margin_rules_with_simulator_contracts
     for contract, qty in ((c50, -2), (c55, 2), (p55, -2), (p50, 2)):
         acc.apply_fill(contract, qty, marks[contract.con_id], 0.0)
     assert acc.requirement(marks.get) == (2 * 500.0, 2 * 500.0)  # the width once
-    assert acc.requirement(marks.get) == reg_t(
-        [(p.contract, p.quantity) for p in acc.positions.values()], marks, {"XYZ": 52.0})
+    assert acc.requirement(marks.get) == reg_t([(p.contract, p.quantity) for p in acc.positions.values()], marks, {"XYZ": 52.0})
     # what-if: buying back the short 50 call leaves a put credit spread and a long call
     assert acc.requirement(marks.get, extra=[(c50, 2)]) == (1000.0, 1000.0)
     # an uncovered short call is charged at the underlying's mark (conId 1, not held)
     naked = short_option_requirement(True, 55.0, 0.8, 52.0)
     assert acc.requirement(marks.get, extra=[(c55, -3), (p50, -2), (p55, 2), (c50, 2)]) == (
-        pytest.approx(naked), pytest.approx(naked))
+        pytest.approx(naked),
+        pytest.approx(naked),
+    )
 
 
 # --- through ib_async -------------------------------------------------------------------------
 
 
-async def test_positions_portfolio_and_values_follow_fills(ib: IB, gateway: SimGateway,
-                                                           wait_until) -> None:
+async def test_positions_portfolio_and_values_follow_fills(ib: IB, gateway: SimGateway, wait_until) -> None:
     contract = (await ib.qualifyContractsAsync(Stock("SPY", "SMART", "USD")))[0]
     set_quote(gateway, "SPY", 600.00, 600.02, last=600.01)
     trade = ib.placeOrder(contract, LimitOrder("BUY", 100, 600.02))
@@ -217,8 +225,7 @@ async def test_account_summary_follows_fills(ib: IB, gateway: SimGateway, wait_u
     await wait_until(lambda: trade.isDone(), 2.0)
 
     def summary() -> dict[str, float]:
-        return {r.tag: float(r.value) for r in ib.wrapper.acctSummary.values()
-                if r.currency == "USD"}
+        return {r.tag: float(r.value) for r in ib.wrapper.acctSummary.values() if r.currency == "USD"}
 
     await wait_until(lambda: summary()["InitMarginReq"] > 0, 2.0, "the summary update")
     s = summary()
@@ -255,7 +262,8 @@ async def test_account_survives_a_reconnect(connect, gateway: SimGateway, wait_u
     await wait_until(lambda: gateway.clients == 0, 2.0)
     again = await connect(3)
     assert [(p.contract.conId, p.position, round(p.avgCost, 4)) for p in again.positions()] == [
-        (SPY_CON_ID, 300, round(600.02 + 1.50 / 300, 4))]
+        (SPY_CON_ID, 300, round(600.02 + 1.50 / 300, 4))
+    ]
     after = values(again)
     for tag in ("TotalCashValue", "NetLiquidation", "InitMarginReq", "GrossPositionValue"):
         assert after[tag] == pytest.approx(before[tag]), tag
@@ -270,8 +278,9 @@ async def test_desk_sim_cash_option() -> None:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    proc = subprocess.Popen([sys.executable, "-m", "desk", "sim", "--port", str(port),
-                             "--cash", "250000"], stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "desk", "sim", "--port", str(port), "--cash", "250000"], stdout=subprocess.PIPE, text=True
+    )
     ib = IB()
     try:
         line = await asyncio.wait_for(asyncio.to_thread(proc.stdout.readline), 20.0)
@@ -284,8 +293,7 @@ async def test_desk_sim_cash_option() -> None:
         proc.wait(10)
 
 
-async def test_state_file_keeps_account_and_orders_across_a_restart(tmp_path, wait_until
-                                                                    ) -> None:
+async def test_state_file_keeps_account_and_orders_across_a_restart(tmp_path, wait_until) -> None:
     state = tmp_path / "sim-state.json"
     gw = SimGateway(seed=7, state_file=state, **CALM)
     await gw.start()
@@ -296,8 +304,7 @@ async def test_state_file_keeps_account_and_orders_across_a_restart(tmp_path, wa
         set_quote(gw, "SPY", 600.00, 600.02, last=600.02)
         bought = ib.placeOrder(contract, MarketOrder("BUY", 100, orderRef="keep-fill"))
         resting = ib.placeOrder(contract, LimitOrder("BUY", 10, 500.00, orderRef="keep-rest"))
-        await wait_until(lambda: bought.isDone() and resting.orderStatus.status == "Submitted",
-                         2.0)
+        await wait_until(lambda: bought.isDone() and resting.orderStatus.status == "Submitted", 2.0)
         cash = gw.account().cash
     finally:
         ib.disconnect()

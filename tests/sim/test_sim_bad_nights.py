@@ -83,8 +83,7 @@ def counter(ticker: Ticker) -> list[int]:
     return n
 
 
-async def step_until(gw: SimGateway, cond: Callable[[], bool], what: str, max_steps: int = 400,
-                     timeout: float = 5.0) -> None:
+async def step_until(gw: SimGateway, cond: Callable[[], bool], what: str, max_steps: int = 400, timeout: float = 5.0) -> None:
     """Step the market until ``cond()`` holds; fail after ``max_steps`` steps or ``timeout``."""
     deadline = time.monotonic() + timeout
     for _ in range(max_steps):
@@ -111,8 +110,7 @@ async def atm_call(ib: IB, gw: SimGateway) -> Contract:
     expiry = next(p for p in params if p.exchange == "SMART").expirations[2]
     mid = (gw.market.state("SPY").bid + gw.market.state("SPY").ask) / 2
     strikes = gw.options.source.listing.chain("SPY").expiry(expiry).strikes
-    (call,) = await ib.qualifyContractsAsync(Option("SPY", expiry, min(strikes, key=lambda k: abs(k - mid)), "C",
-                                                    "SMART"))
+    (call,) = await ib.qualifyContractsAsync(Option("SPY", expiry, min(strikes, key=lambda k: abs(k - mid)), "C", "SMART"))
     return call
 
 
@@ -130,8 +128,10 @@ async def test_farm_blip_leaves_every_line_silently_dead_until_requested_again(m
     assert manual.faults.farm_blip(0.2) == (1, 3)  # one client told, three lines dead
     assert "farm usfarm broken (OK in" in manual.faults.status()
     await step_until(manual, lambda: 2104 in c.codes, "the 2104 after 0.2 s")
-    assert c.errors == [(-1, 2103, "Market data farm connection is broken:usfarm"),
-                        (-1, 2104, "Market data farm connection is OK:usfarm")]
+    assert c.errors == [
+        (-1, 2103, "Market data farm connection is broken:usfarm"),
+        (-1, 2104, "Market data farm connection is OK:usfarm"),
+    ]
     await ib.reqCurrentTimeAsync()
     dead = n_spy[0], n_qqq[0], n_opt[0]
 
@@ -150,8 +150,11 @@ async def test_farm_blip_leaves_every_line_silently_dead_until_requested_again(m
     assert ib.reqMktData(SPY) is spy  # ib_async keeps one Ticker per contract
     ib.reqMktData(QQQ)
     ib.reqMktData(call)
-    await step_until(manual, lambda: n_spy[0] > dead[0] and n_qqq[0] > dead[1] and n_opt[0] > dead[2],
-                     "every line ticking again after the re-request")
+    await step_until(
+        manual,
+        lambda: n_spy[0] > dead[0] and n_qqq[0] > dead[1] and n_opt[0] > dead[2],
+        "every line ticking again after the re-request",
+    )
     assert manual.faults.dead_lines == 2  # the superseded QQQ and option lines, never cancelled
     assert 0 < spy.bid < spy.ask and 0 < opt.bid < opt.ask
 
@@ -195,15 +198,16 @@ async def test_hmds_farm_blip_stops_keep_up_to_date_bars(clients) -> None:
 
 async def _hmds_blip(manual: SimGateway, c: Client) -> None:
     ib = c.ib
-    bars = await ib.reqHistoricalDataAsync(SPY, "", "1800 S", "1 min", "MIDPOINT", useRTH=False,
-                                           keepUpToDate=True)
+    bars = await ib.reqHistoricalDataAsync(SPY, "", "1800 S", "1 min", "MIDPOINT", useRTH=False, keepUpToDate=True)
     n = [0]
     bars.updateEvent += lambda b, has_new: n.__setitem__(0, n[0] + 1)
     await step_until(manual, lambda: n[0] > 0, "a keepUpToDate update")
     assert manual.faults.farm_blip(0.1, "hmds") == (1, 1)
     await step_until(manual, lambda: 2106 in c.codes, "2106")
-    assert c.errors == [(-1, 2105, "HMDS data farm connection is broken:ushmds"),
-                        (-1, 2106, "HMDS data farm connection is OK:ushmds")]
+    assert c.errors == [
+        (-1, 2105, "HMDS data farm connection is broken:ushmds"),
+        (-1, 2106, "HMDS data farm connection is OK:ushmds"),
+    ]
     # market data is untouched, the bars are not
     spy = ib.reqMktData(SPY)
     n_spy = counter(spy)
@@ -212,8 +216,7 @@ async def _hmds_blip(manual: SimGateway, c: Client) -> None:
     await step_until(manual, lambda: n_spy[0] >= 5, "market data ticking")
     await quiet_steps(manual, ib)
     assert n[0] == before
-    again = await ib.reqHistoricalDataAsync(SPY, "", "1800 S", "1 min", "MIDPOINT", useRTH=False,
-                                            keepUpToDate=True)
+    again = await ib.reqHistoricalDataAsync(SPY, "", "1800 S", "1 min", "MIDPOINT", useRTH=False, keepUpToDate=True)
     n2 = [0]
     again.updateEvent += lambda b, has_new: n2.__setitem__(0, n2[0] + 1)
     await step_until(manual, lambda: n2[0] > 0, "the new request updating")
@@ -223,8 +226,10 @@ async def test_secdef_farm_blip_is_notices_only(manual, clients) -> None:
     c = await clients(manual)
     assert manual.faults.farm_blip(0.05, "secdef") == (1, 0)
     await step_until(manual, lambda: 2158 in c.codes, "2158")
-    assert c.errors == [(-1, 2157, "Sec-def data farm connection is broken:secdefnj"),
-                        (-1, 2158, "Sec-def data farm connection is OK:secdefnj")]
+    assert c.errors == [
+        (-1, 2157, "Sec-def data farm connection is broken:secdefnj"),
+        (-1, 2158, "Sec-def data farm connection is OK:secdefnj"),
+    ]
     (details,) = await c.ib.reqContractDetailsAsync(SPY)
     assert details.contract.conId == SPY.conId
 
@@ -280,8 +285,7 @@ async def test_restart_refuses_connections_then_accepts_with_orders_and_fills_ke
     ib = c.ib
     filled = ib.placeOrder(SPY, MarketOrder("BUY", 1, orderRef="night-fill"))
     resting = ib.placeOrder(SPY, LimitOrder("BUY", 1, 1.00, orderRef="night-rest"))
-    await step_until(manual, lambda: filled.isDone() and resting.orderStatus.status == "Submitted",
-                     "a fill and a resting order")
+    await step_until(manual, lambda: filled.isDone() and resting.orderStatus.status == "Submitted", "a fill and a resting order")
     exec_id = filled.fills[0].execution.execId
     perm_id = resting.orderStatus.permId
     dropped = asyncio.Event()
@@ -382,8 +386,9 @@ async def test_no_status_fills_arrive_as_executions_only(manual, clients) -> Non
     seen: list[str] = []
     ib.orderStatusEvent += lambda trade: seen.append(trade.orderStatus.status)
     trade = ib.placeOrder(SPY, MarketOrder("BUY", 1, orderRef="ns-1"))
-    await step_until(manual, lambda: trade.fills and trade.fills[0].commissionReport.commission > 0,
-                     "the execution and its commission report")
+    await step_until(
+        manual, lambda: trade.fills and trade.fills[0].commissionReport.commission > 0, "the execution and its commission report"
+    )
     await ib.reqCurrentTimeAsync()
     (fill,) = trade.fills
     assert fill.execution.shares == 1 and fill.execution.orderRef == "ns-1"
@@ -434,16 +439,26 @@ async def test_status_lists_every_active_fault_and_commands_check_their_argument
     assert await f.execute("no-status on") == "no-status on: fills send execDetails and commissionReport only"
     assert await f.execute("stuck-executions on") == "stuck-executions on: reqExecutions gets no execDetailsEnd"
     status = f.status()
-    assert status.startswith("clients 1; outage no; pacing off; market data lines 0; tick messages sent 0; "
-                             "faults: farm ushmds broken (OK in")
+    assert status.startswith(
+        "clients 1; outage no; pacing off; market data lines 0; tick messages sent 0; faults: farm ushmds broken (OK in"
+    )
     assert status.endswith("no-status (0 withheld), stuck-executions (0 held)")
     assert (await f.execute("farm hmds 0")).endswith("2106 in 0 s")
     await step_until(manual, lambda: not f.farms_broken, "the farm OK")
     assert await f.execute("no-status off") == "no-status off: fills send orderStatus again"
     assert await f.execute("stuck-executions off") == "stuck-executions off: 0 held request(s) ended"
     assert f.status().endswith("faults: none")
-    for bad in ("farm moonfarm", "farm -1", "restart", "restart 5000", "hold-id", "hold-id x",
-                "no-status maybe", "stuck-executions", "silent"):
+    for bad in (
+        "farm moonfarm",
+        "farm -1",
+        "restart",
+        "restart 5000",
+        "hold-id",
+        "hold-id x",
+        "no-status maybe",
+        "stuck-executions",
+        "silent",
+    ):
         assert (await f.execute(bad)).startswith("error:"), bad
     assert f.status().endswith("faults: none")
     help_text = await f.execute("help")
@@ -460,13 +475,17 @@ def _free_port() -> int:
 
 
 def _ctl(port: int, env: dict[str, str], *words: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "desk", "sim", "ctl", "--port", str(port), *words], env=env,
-                          capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "desk", "sim", "ctl", "--port", str(port), *words],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 def test_ctl_help_lists_every_command() -> None:
-    result = subprocess.run([sys.executable, "-m", "desk", "sim", "ctl", "--help"], capture_output=True,
-                            text=True, timeout=60)
+    result = subprocess.run([sys.executable, "-m", "desk", "sim", "ctl", "--help"], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     assert "commands:" in result.stdout
     for syntax, _ in COMMANDS:
@@ -478,8 +497,14 @@ async def test_desk_sim_ctl_farm_blip_and_restart(tmp_path) -> None:
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("DESK_") or k == "DESK_ENGINE_SOCKET"}
     env["XDG_RUNTIME_DIR"] = str(tmp_path)
-    proc = subprocess.Popen([sys.executable, "-m", "desk", "sim", "--port", str(port)], env=env, cwd=tmp_path,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "desk", "sim", "--port", str(port)],
+        env=env,
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     c = Client()
     try:
         deadline = time.monotonic() + 60
@@ -499,7 +524,8 @@ async def test_desk_sim_ctl_farm_blip_and_restart(tmp_path) -> None:
 
         farm = await asyncio.to_thread(_ctl, port, env, "farm", "0.3")
         assert farm.returncode == 0 and farm.stdout.strip() == (
-            "2103 sent to 1 client(s); 1 market data line(s) silently dead until requested again; 2104 in 0.3 s")
+            "2103 sent to 1 client(s); 1 market data line(s) silently dead until requested again; 2104 in 0.3 s"
+        )
         deadline = time.monotonic() + 5
         while 2104 not in c.codes:
             assert time.monotonic() < deadline, "no 2104"
@@ -524,8 +550,9 @@ async def test_desk_sim_ctl_farm_blip_and_restart(tmp_path) -> None:
                 assert time.monotonic() < deadline, "not listening again"
                 await asyncio.sleep(0.1)
         status = await asyncio.to_thread(_ctl, port, env, "status")
-        assert re.fullmatch(r"clients 1; outage no; pacing off; market data lines 0; tick messages sent \d+; faults: none",
-                            status.stdout.strip()), status.stdout
+        assert re.fullmatch(
+            r"clients 1; outage no; pacing off; market data lines 0; tick messages sent \d+; faults: none", status.stdout.strip()
+        ), status.stdout
         bad = await asyncio.to_thread(_ctl, port, env, "hold-id")
         assert bad.returncode == 2 and bad.stdout.startswith("error:")
     finally:

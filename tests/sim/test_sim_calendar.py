@@ -118,16 +118,14 @@ async def test_synthetic_history_has_no_holiday_and_a_short_half_day() -> None:
     try:
         await ib.connectAsync("127.0.0.1", gw.port, clientId=1)
         spy_stk = Stock("SPY", "SMART", "USD", conId=756733)
-        minutes = await ib.reqHistoricalDataAsync(spy_stk, "20261127 16:00:00 US/Eastern", "2 D", "1 min",
-                                                  "TRADES", True)
+        minutes = await ib.reqHistoricalDataAsync(spy_stk, "20261127 16:00:00 US/Eastern", "2 D", "1 min", "TRADES", True)
         by_day: dict[date, list[datetime]] = {}
         for b in minutes:
             by_day.setdefault(b.date.astimezone(ET).date(), []).append(b.date)
         assert sorted(by_day) == [date(2026, 11, 25), date(2026, 11, 27)]  # 2 sessions back: not the 26th
         assert len(by_day[date(2026, 11, 25)]) == 390 and len(by_day[date(2026, 11, 27)]) == 210
         assert by_day[date(2026, 11, 27)][-1].astimezone(ET) == datetime(2026, 11, 27, 12, 59, tzinfo=ET)
-        daily = await ib.reqHistoricalDataAsync(spy_stk, "20261201 23:59:59 US/Eastern", "1 W", "1 day",
-                                                "TRADES", True)
+        daily = await ib.reqHistoricalDataAsync(spy_stk, "20261201 23:59:59 US/Eastern", "1 W", "1 day", "TRADES", True)
         days = [b.date for b in daily]
         assert date(2026, 11, 26) not in days and {date(2026, 11, 25), date(2026, 11, 27)} <= set(days)
         friday = daily[days.index(date(2026, 11, 27))]

@@ -71,12 +71,12 @@ def test_gateway_rejects_bad_arguments() -> None:
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
 async def test_serve_runs_until_signalled(sig: signal.Signals) -> None:
     code = "from desk.sim import serve; serve('127.0.0.1', 0, 11)"
-    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env={**os.environ})
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ}
+    )
     try:
         line = await asyncio.wait_for(asyncio.to_thread(proc.stdout.readline), 20)
-        assert line.startswith("desk sim listening on 127.0.0.1:") and line.endswith(
-            "(seed 11)\n"), line
+        assert line.startswith("desk sim listening on 127.0.0.1:") and line.endswith("(seed 11)\n"), line
         port = int(line.split(":")[1].split()[0])
         ib = IB()
         await ib.connectAsync("127.0.0.1", port, clientId=1)

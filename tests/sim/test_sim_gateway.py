@@ -114,8 +114,15 @@ async def test_contract_details_on_primary_exchange(ib: IB) -> None:
         Stock("SPY", "SMART", "EUR"),
         Stock("SPY", "NOWHERE", "USD"),
         Contract(conId=1, exchange="SMART"),
-        Contract(secType="OPT", symbol="SPY", lastTradeDateOrContractMonth="20200117",
-                 strike=1.0, right="C", exchange="SMART", currency="USD"),
+        Contract(
+            secType="OPT",
+            symbol="SPY",
+            lastTradeDateOrContractMonth="20200117",
+            strike=1.0,
+            right="C",
+            exchange="SMART",
+            currency="USD",
+        ),
     ],
     ids=["unknown-symbol", "wrong-currency", "wrong-exchange", "unknown-conid", "option"],
 )
@@ -196,8 +203,7 @@ async def test_snapshot_answers_once(ib: IB, gateway: SimGateway) -> None:
 
 async def test_unknown_contract_market_data_is_error_200(ib: IB) -> None:
     errors = collect_errors(ib)
-    ib.reqMktData(Contract(conId=999, symbol="NOPE", secType="STK", exchange="SMART",
-                           currency="USD"))
+    ib.reqMktData(Contract(conId=999, symbol="NOPE", secType="STK", exchange="SMART", currency="USD"))
     await asyncio.sleep(0.2)
     assert [code for _, code, _ in errors] == [200]
 
@@ -226,8 +232,7 @@ async def test_max_tickers_is_error_101(connect, gateway: SimGateway) -> None:
     assert [code for _, code, _ in errors] == [101]
 
 
-async def test_delayed_type_request_still_gets_live_data(gateway: SimGateway, ib: IB,
-                                                          wait_until) -> None:
+async def test_delayed_type_request_still_gets_live_data(gateway: SimGateway, ib: IB, wait_until) -> None:
     gateway.delayed_data = False  # an account with live subscriptions (desk.sim.delayed)
     ib.reqMarketDataType(3)
     spy = Stock("SPY", "SMART", "USD")
@@ -243,8 +248,7 @@ async def test_two_clients_stream_at_once(connect, wait_until) -> None:
     t2 = ib2.reqMktData((await ib2.qualifyContractsAsync(Stock("TSLA", "SMART", "USD")))[0])
     t3 = ib2.reqMktData((await ib2.qualifyContractsAsync(Stock("MSFT", "SMART", "USD")))[0])
     start = (t1.volume, t2.volume)
-    await wait_until(lambda: t1.volume > start[0] and t2.volume > start[1] and t3.bid > 0,
-                     3.0, "both clients to stream")
+    await wait_until(lambda: t1.volume > start[0] and t2.volume > start[1] and t3.bid > 0, 3.0, "both clients to stream")
     ib1.disconnect()
     updates = 0
 
@@ -257,8 +261,7 @@ async def test_two_clients_stream_at_once(connect, wait_until) -> None:
     assert ib2.isConnected()
 
 
-async def test_client_disconnect_frees_its_lines(connect, gateway: SimGateway, wait_until
-                                                 ) -> None:
+async def test_client_disconnect_frees_its_lines(connect, gateway: SimGateway, wait_until) -> None:
     ib = await connect(4)
     spy = (await ib.qualifyContractsAsync(Stock("SPY", "SMART", "USD")))[0]
     ib.reqMktData(spy)

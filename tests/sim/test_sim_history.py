@@ -113,8 +113,7 @@ async def test_larger_bars_aggregate_the_minutes(hist) -> None:
     fives = await ib.reqHistoricalDataAsync(SPY, "20261119 16:00:00 US/Eastern", "1 D", "5 mins", "TRADES", True)
     hours = await ib.reqHistoricalDataAsync(SPY, "20261119 16:00:00 US/Eastern", "1 D", "1 hour", "TRADES", True)
     assert len(minutes) == 390 and len(fives) == 78
-    assert [h.date.strftime("%H:%M") for h in hours] == [
-        "09:30", "10:00", "11:00", "12:00", "13:00", "14:00", "15:00"]
+    assert [h.date.strftime("%H:%M") for h in hours] == ["09:30", "10:00", "11:00", "12:00", "13:00", "14:00", "15:00"]
     for k, five in enumerate(fives):
         part = minutes[5 * k : 5 * k + 5]
         assert five.date == part[0].date and five.date.minute % 5 == 0
@@ -156,9 +155,13 @@ async def test_use_rth_and_epoch_dates() -> None:
     assert all(b.date.tzinfo is not None and b.date.utcoffset() == timedelta(0) for b in everything)
     local = [b.date.astimezone(ET) for b in regular]
     assert len(regular) == 2 * 390  # Thursday and Friday sessions (the model started after the close)
-    assert all(datetime.combine(t.date(), datetime.min.time()).replace(hour=9, minute=30) <= t.replace(tzinfo=None)
-               < datetime.combine(t.date(), datetime.min.time()).replace(hour=16) for t in local)
-    extra = [b.date.astimezone(ET) for b in everything[len(regular):]]
+    assert all(
+        datetime.combine(t.date(), datetime.min.time()).replace(hour=9, minute=30)
+        <= t.replace(tzinfo=None)
+        < datetime.combine(t.date(), datetime.min.time()).replace(hour=16)
+        for t in local
+    )
+    extra = [b.date.astimezone(ET) for b in everything[len(regular) :]]
     assert [t.strftime("%d %H:%M") for t in extra] == ["20 18:00"]
     assert everything[-1].close == pytest.approx(mid(gw))
 

@@ -13,8 +13,15 @@ from desk.sim.universe import UNIVERSE, by_con_id, by_isin, lookup
 
 REQUIRED = ["SPY", "QQQ", "IWM", "AAPL", "MSFT", "NVDA", "AMZN", "GOOG", "META", "TSLA"]
 KNOWN_CON_IDS = {
-    "SPY": 756733, "AAPL": 265598, "MSFT": 272093, "QQQ": 320227571, "IWM": 9579970,
-    "NVDA": 4815747, "AMZN": 3691937, "GOOG": 208813720, "META": 107113386,
+    "SPY": 756733,
+    "AAPL": 265598,
+    "MSFT": 272093,
+    "QQQ": 320227571,
+    "IWM": 9579970,
+    "NVDA": 4815747,
+    "AMZN": 3691937,
+    "GOOG": 208813720,
+    "META": 107113386,
     "TSLA": 76792991,
 }
 
@@ -59,8 +66,7 @@ def test_lookups() -> None:
 def test_to_instrument() -> None:
     inst = UNIVERSE["AAPL"].to_instrument()
     assert isinstance(inst, Instrument)
-    assert (inst.symbol, inst.con_id, inst.exchange, inst.primary_exchange) == (
-        "AAPL", 265598, "SMART", "NASDAQ")
+    assert (inst.symbol, inst.con_id, inst.exchange, inst.primary_exchange) == ("AAPL", 265598, "SMART", "NASDAQ")
 
 
 # --- market model ----------------------------------------------------------------------

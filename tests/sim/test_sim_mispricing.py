@@ -30,7 +30,7 @@ async def _watch(gw: SimGateway, n: int = 6):
     details = await ib.reqContractDetailsAsync(Option("SPY", expiry, right="C", exchange="SMART"))
     contracts = sorted((d.contract for d in details), key=lambda c: c.strike)
     mid = len(contracts) // 2
-    tickers = [ib.reqMktData(c, "", False, False) for c in contracts[mid - n // 2: mid + n // 2]]
+    tickers = [ib.reqMktData(c, "", False, False) for c in contracts[mid - n // 2 : mid + n // 2]]
     return ib, tickers
 
 
@@ -82,7 +82,11 @@ async def test_the_rate_starts_injections_by_itself() -> None:
 
 
 def test_bad_parameters_are_refused() -> None:
-    for kwargs, what in (({"rate_per_minute": -1}, "rate"), ({"duration": 0}, "duration"),
-                         ({"rate_per_minute": float("nan")}, "rate"), ({"extra": -0.1}, "extra")):
+    for kwargs, what in (
+        ({"rate_per_minute": -1}, "rate"),
+        ({"duration": 0}, "duration"),
+        ({"rate_per_minute": float("nan")}, "rate"),
+        ({"extra": -0.1}, "extra"),
+    ):
         with pytest.raises(ValueError, match=what):
             MispricingSource(**kwargs)

@@ -134,8 +134,15 @@ async def test_contract_details_for_one_expiry(gateway: SimGateway, ib: IB) -> N
     assert all(OPTION_CON_ID_MIN <= c < OPTION_CON_ID_MAX for c in con_ids)
     cd = next(cd for cd in cds if cd.contract.strike == 600 and cd.contract.right == "C")
     c = cd.contract
-    assert (c.secType, c.symbol, c.lastTradeDateOrContractMonth, c.multiplier, c.currency,
-            c.exchange, c.tradingClass) == ("OPT", "SPY", expiry, "100", "USD", "SMART", "SPY")
+    assert (c.secType, c.symbol, c.lastTradeDateOrContractMonth, c.multiplier, c.currency, c.exchange, c.tradingClass) == (
+        "OPT",
+        "SPY",
+        expiry,
+        "100",
+        "USD",
+        "SMART",
+        "SPY",
+    )
     assert c.localSymbol == f"SPY   {expiry[2:]}C00600000"
     assert cd.underConId == SPY_CON_ID and cd.underSymbol == "SPY" and cd.underSecType == "STK"
     assert cd.contractMonth == expiry[:6] and cd.realExpirationDate == expiry
@@ -155,24 +162,22 @@ async def test_con_ids_are_stable_across_restarts_and_seeds(gateway: SimGateway,
         ib2.disconnect()
     finally:
         await other.stop()
-    assert sorted((cd.contract.right, cd.contract.conId) for cd in first) == \
-        sorted((cd.contract.right, cd.contract.conId) for cd in second)
+    assert sorted((cd.contract.right, cd.contract.conId) for cd in first) == sorted(
+        (cd.contract.right, cd.contract.conId) for cd in second
+    )
     # a listing built from scratch (what a restarted process builds) agrees
     fresh = ChainListing(exchange_date(gateway.clock.now()))
-    assert {o.con_id for o in fresh.find("SPY", expiry, 600)} == \
-        {cd.contract.conId for cd in first}
+    assert {o.con_id for o in fresh.find("SPY", expiry, 600)} == {cd.contract.conId for cd in first}
     # the hash itself is pinned: a code change that moves every conId fails here
     assert option_con_id("SPY", "20261218", 600.0, "C") == 1323592465
 
 
-async def test_contract_details_by_con_id_local_symbol_and_partial_terms(
-        gateway: SimGateway, ib: IB) -> None:
+async def test_contract_details_by_con_id_local_symbol_and_partial_terms(gateway: SimGateway, ib: IB) -> None:
     expiry = _monthly(gateway)
     (call,) = await ib.reqContractDetailsAsync(Option("SPY", expiry, 600, "C", "SMART"))
     (by_id,) = await ib.reqContractDetailsAsync(Contract(conId=call.contract.conId))
     assert by_id.contract == call.contract
-    (by_occ,) = await ib.reqContractDetailsAsync(
-        Contract(secType="OPT", localSymbol=call.contract.localSymbol, exchange="SMART"))
+    (by_occ,) = await ib.reqContractDetailsAsync(Contract(secType="OPT", localSymbol=call.contract.localSymbol, exchange="SMART"))
     assert by_occ.contract.conId == call.contract.conId
     calls = await ib.reqContractDetailsAsync(Option("SPY", expiry, right="C", exchange="SMART"))
     assert calls and {cd.contract.right for cd in calls} == {"C"}
@@ -185,8 +190,7 @@ async def test_contract_details_by_con_id_local_symbol_and_partial_terms(
     assert cboe.contract.exchange == "CBOE"
     errors = collect_errors(ib)
     assert await ib.reqContractDetailsAsync(Option("SPY", expiry, 600.5, "C", "SMART")) == []
-    assert await ib.reqContractDetailsAsync(Option("SPY", expiry, 600, "C", "SMART",
-                                                   multiplier="10")) == []
+    assert await ib.reqContractDetailsAsync(Option("SPY", expiry, 600, "C", "SMART", multiplier="10")) == []
     assert await ib.reqContractDetailsAsync(Contract(conId=OPTION_CON_ID_MIN - 1)) == []
     assert [code for _, code, _ in errors] == [200, 200, 200]
 
@@ -194,13 +198,11 @@ async def test_contract_details_by_con_id_local_symbol_and_partial_terms(
 # --- market data -----------------------------------------------------------------------------------
 
 
-async def test_option_ticker_quotes_greeks_and_parity(gateway: SimGateway, ib: IB,
-                                                      wait_until) -> None:
+async def test_option_ticker_quotes_greeks_and_parity(gateway: SimGateway, ib: IB, wait_until) -> None:
     expiry = _monthly(gateway)
     call, put = await _atm_pair(ib, gateway, expiry)
     tc, tp = ib.reqMktData(call), ib.reqMktData(put)
-    await wait_until(lambda: all(t.modelGreeks and t.bidGreeks and t.askGreeks
-                                 for t in (tc, tp)), 10.0, "option greeks")
+    await wait_until(lambda: all(t.modelGreeks and t.bidGreeks and t.askGreeks for t in (tc, tp)), 10.0, "option greeks")
     for t in (tc, tp):
         assert 0 < t.bid < t.ask and t.bidSize > 0 and t.askSize > 0
         assert t.ask - t.bid <= 0.05 * t.ask  # a liquid ATM option
@@ -212,13 +214,11 @@ async def test_option_ticker_quotes_greeks_and_parity(gateway: SimGateway, ib: I
         assert -0.5 < mg.theta < 0  # dollars per calendar day
         # IV is the surface's at this strike, time and underlying price
         T = (expiry_epoch(expiry) - gateway.clock.time()) / (365 * 86400)
-        surface = gateway.options.source.surface.vol(
-            "SPY", t.contract.strike, T, mg.undPrice, gateway.options.rate)
+        surface = gateway.options.source.surface.vol("SPY", t.contract.strike, T, mg.undPrice, gateway.options.rate)
         assert mg.impliedVol == pytest.approx(float(surface), rel=2e-3)
         assert mg.pvDividend == pytest.approx(mg.undPrice * (1 - math.exp(-0.012 * T)), rel=1e-2)
     assert 0.3 < tc.modelGreeks.delta < 0.7 and -0.7 < tp.modelGreeks.delta < -0.3
-    assert tc.modelGreeks.delta - tp.modelGreeks.delta == pytest.approx(
-        math.exp(-dividend_yield("SPY") * T), abs=1e-3)
+    assert tc.modelGreeks.delta - tp.modelGreeks.delta == pytest.approx(math.exp(-dividend_yield("SPY") * T), abs=1e-3)
     # put-call parity (European, continuous dividend yield) holds on mids within spreads
     S, K, r, q = tc.modelGreeks.undPrice, call.strike, gateway.options.rate, dividend_yield("SPY")
     parity = S * math.exp(-q * T) - K * math.exp(-r * T)
@@ -233,8 +233,7 @@ async def test_greeks_follow_the_underlying(fast_gateway: SimGateway, wait_until
         t = ib.reqMktData(call)
         await wait_until(lambda: t.modelGreeks is not None, 10.0, "model greeks")
         first = t.modelGreeks
-        await wait_until(lambda: abs(t.modelGreeks.undPrice - first.undPrice) > 0.25, 10.0,
-                         "SPY to move 25 cents")
+        await wait_until(lambda: abs(t.modelGreeks.undPrice - first.undPrice) > 0.25, 10.0, "SPY to move 25 cents")
         now = t.modelGreeks
         dS = now.undPrice - first.undPrice
         assert math.copysign(1, now.delta - first.delta) == math.copysign(1, dS)
@@ -307,8 +306,7 @@ async def test_delayed_market_data(gateway: SimGateway, ib: IB, wait_until) -> N
     assert all("Displaying delayed market data" in text for _, c, text in errors if c == 10167)
     assert t_opt.marketDataType == 3 and t_stk.marketDataType == 3 and live.marketDataType == 1
     # the stream goes on in delayed tick types only (66 bid, 67 ask, 69/70 sizes, ...)
-    await wait_until(lambda: len(seen.get(qqq.conId, ())) >= 6 and
-                     len(seen.get(spy.conId, ())) >= 6, 10.0, "streamed ticks")
+    await wait_until(lambda: len(seen.get(qqq.conId, ())) >= 6 and len(seen.get(spy.conId, ())) >= 6, 10.0, "streamed ticks")
     assert {66, 67, 75} <= seen[qqq.conId] and not {0, 1, 2, 3, 4, 9} & seen[qqq.conId]
     assert {66, 67} <= seen[call.conId] and not {0, 1, 2, 3, 4, 9} & seen[call.conId]
     assert {1, 2} <= seen[spy.conId] and not {66, 67} & seen[spy.conId]  # opened live
@@ -319,8 +317,7 @@ async def test_delayed_market_data(gateway: SimGateway, ib: IB, wait_until) -> N
     assert t4.marketDataType == 4
 
 
-async def test_options_count_against_the_line_limit(gateway: SimGateway, ib: IB,
-                                                    wait_until) -> None:
+async def test_options_count_against_the_line_limit(gateway: SimGateway, ib: IB, wait_until) -> None:
     gateway.max_tickers = 3
     errors = collect_errors(ib)
     call, put = await _atm_pair(ib, gateway, _monthly(gateway))
@@ -341,8 +338,7 @@ async def test_options_count_against_the_line_limit(gateway: SimGateway, ib: IB,
     assert [c for _, c, _ in errors] == [101] and t1.bid > 0 and t2 is not t5
 
 
-async def test_unknown_option_market_data_is_error_200(gateway: SimGateway, ib: IB,
-                                                        wait_until) -> None:
+async def test_unknown_option_market_data_is_error_200(gateway: SimGateway, ib: IB, wait_until) -> None:
     errors = collect_errors(ib)
     bogus = Option("SPY", _monthly(gateway), 600.5, "C", "SMART", conId=OPTION_CON_ID_MAX + 7)
     t = ib.reqMktData(bogus)
@@ -355,9 +351,14 @@ async def test_quote_for_and_contract_for(gateway: SimGateway, ib: IB, wait_unti
     q = gateway.quote_for(call.conId)
     assert isinstance(q, SimQuote) and 0 < q.bid < q.ask and q.bid_size > 0
     defn = gateway.contract_for(call.conId)
-    assert (defn.sec_type, defn.multiplier, defn.right, defn.strike, defn.expiry,
-            defn.underlying_con_id) == ("OPT", 100, "C", call.strike,
-                                        call.lastTradeDateOrContractMonth, SPY_CON_ID)
+    assert (defn.sec_type, defn.multiplier, defn.right, defn.strike, defn.expiry, defn.underlying_con_id) == (
+        "OPT",
+        100,
+        "C",
+        call.strike,
+        call.lastTradeDateOrContractMonth,
+        SPY_CON_ID,
+    )
     stock_q = gateway.quote_for(SPY_CON_ID)
     st = gateway.market.state("SPY")
     assert stock_q == (st.bid, st.ask, st.bid_size, st.ask_size, st.last)
@@ -403,9 +404,13 @@ def test_desk_sim_max_lines(tmp_path) -> None:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     env = {k: v for k, v in os.environ.items() if not k.startswith("DESK_") or k == "DESK_ENGINE_SOCKET"}
-    proc = subprocess.Popen([sys.executable, "-m", "desk", "sim", "--port", str(port),
-                             "--max-lines", "2", "--seed", "7"], env=env, cwd=tmp_path,
-                            stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "desk", "sim", "--port", str(port), "--max-lines", "2", "--seed", "7"],
+        env=env,
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         line = proc.stdout.readline()  # type: ignore[union-attr]
         assert "listening" in line, line
@@ -467,8 +472,7 @@ def test_occ_symbol_and_con_id_range() -> None:
     assert occ_symbol("SPY", "20261218", "C", 600) == "SPY   261218C00600000"
     assert occ_symbol("XLF", "20270115", "P", 52.5) == "XLF   270115P00052500"
     listing = ChainListing(date(2026, 11, 21))
-    ids = [cid for c in listing.chains.values() for e in c.expiries
-           for cid in (*e.call_ids, *e.put_ids)]
+    ids = [cid for c in listing.chains.values() for e in c.expiries for cid in (*e.call_ids, *e.put_ids)]
     assert len(ids) == len(set(ids)) == len(listing) > 10_000
     assert min(ids) >= OPTION_CON_ID_MIN and max(ids) < OPTION_CON_ID_MAX
     assert max(s.con_id for s in UNIVERSE.values()) < OPTION_CON_ID_MIN

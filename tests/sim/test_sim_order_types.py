@@ -52,7 +52,8 @@ def order_of(gw: SimGateway, trade: Trade):
 
 
 async def test_bracket_children_wait_for_the_parent_and_take_profit_cancels_the_stop(
-        ib: IB, gateway: SimGateway, wait_until) -> None:
+    ib: IB, gateway: SimGateway, wait_until
+) -> None:
     contract = await spy(ib)
     step(gateway, 600.00, 600.02, last=600.01)
     bracket = ib.bracketOrder("BUY", 100, 600.02, 601.00, 599.00)
@@ -78,8 +79,7 @@ async def test_bracket_children_wait_for_the_parent_and_take_profit_cancels_the_
     assert gateway.accounts[0].position_of(contract.conId) == 0  # in and out: flat
 
 
-async def test_children_are_cancelled_with_their_parent(ib: IB, gateway: SimGateway,
-                                                       wait_until) -> None:
+async def test_children_are_cancelled_with_their_parent(ib: IB, gateway: SimGateway, wait_until) -> None:
     contract = await spy(ib)
     step(gateway, 600.00, 600.02)
     bracket = ib.bracketOrder("BUY", 100, 590.00, 610.00, 580.00)
@@ -94,32 +94,30 @@ async def test_children_are_cancelled_with_their_parent(ib: IB, gateway: SimGate
 # --- OCA groups ---------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("oca_type", "other_status", "other_qty"),
-                         [(1, "Cancelled", 100), (2, "Submitted", 40)])
-async def test_oca_fill_cancels_or_reduces_the_others(ib: IB, gateway: SimGateway, wait_until,
-                                                      oca_type, other_status, other_qty) -> None:
+@pytest.mark.parametrize(("oca_type", "other_status", "other_qty"), [(1, "Cancelled", 100), (2, "Submitted", 40)])
+async def test_oca_fill_cancels_or_reduces_the_others(
+    ib: IB, gateway: SimGateway, wait_until, oca_type, other_status, other_qty
+) -> None:
     contract = await spy(ib)
     step(gateway, 600.00, 600.02, ask_size=1000)
-    orders = ib.oneCancelsAll([LimitOrder("BUY", 100, 599.00), LimitOrder("BUY", 100, 598.00)],
-                              f"grp{oca_type}", oca_type)
+    orders = ib.oneCancelsAll([LimitOrder("BUY", 100, 599.00), LimitOrder("BUY", 100, 598.00)], f"grp{oca_type}", oca_type)
     a, b = (ib.placeOrder(contract, o) for o in orders)
     await wait_until(lambda: b.orderStatus.status == "Submitted", 2.0)
     step(gateway, 598.50, 599.00, ask_size=60)  # 60 shares at a's limit
     await wait_until(lambda: a.orderStatus.filled == 60, 2.0, "a's partial fill")
-    await wait_until(lambda: b.orderStatus.status == other_status
-                     and b.order.totalQuantity == other_qty, 2.0, "b cancelled or reduced")
+    await wait_until(
+        lambda: b.orderStatus.status == other_status and b.order.totalQuantity == other_qty, 2.0, "b cancelled or reduced"
+    )
     assert not b.fills
 
 
-async def test_oca_type_3_has_no_block_and_overfills(connect, gateway: SimGateway,
-                                                    wait_until) -> None:
+async def test_oca_type_3_has_no_block_and_overfills(connect, gateway: SimGateway, wait_until) -> None:
     ib = await connect(1)
     contract = await spy(ib)
     step(gateway, 600.00, 600.02)
     results = {}
     for oca_type in (2, 3):
-        orders = ib.oneCancelsAll([LimitOrder("BUY", 100, 599.00),
-                                   LimitOrder("BUY", 100, 599.00)], f"same{oca_type}", oca_type)
+        orders = ib.oneCancelsAll([LimitOrder("BUY", 100, 599.00), LimitOrder("BUY", 100, 599.00)], f"same{oca_type}", oca_type)
         trades = [ib.placeOrder(contract, o) for o in orders]
         await wait_until(lambda: trades[1].orderStatus.status == "Submitted", 2.0)
         step(gateway, 598.50, 599.00, ask_size=1000)  # both marketable in one pass
@@ -133,8 +131,7 @@ async def test_oca_type_3_has_no_block_and_overfills(connect, gateway: SimGatewa
 # --- trailing stops -------------------------------------------------------------------------
 
 
-async def test_trailing_stop_follows_the_market_then_triggers(ib: IB, gateway: SimGateway,
-                                                             wait_until) -> None:
+async def test_trailing_stop_follows_the_market_then_triggers(ib: IB, gateway: SimGateway, wait_until) -> None:
     contract = await spy(ib)
     step(gateway, 600.00, 600.02, last=600.00)
     trail = Order(action="SELL", totalQuantity=100, orderType="TRAIL", auxPrice=1.00)
@@ -152,12 +149,10 @@ async def test_trailing_stop_follows_the_market_then_triggers(ib: IB, gateway: S
     assert statuses(trade) == ["PendingSubmit", "PreSubmitted", "Submitted", "Filled"]
 
 
-async def test_trailing_percent_limit_sets_its_limit_off_the_stop(ib: IB, gateway: SimGateway,
-                                                                 wait_until) -> None:
+async def test_trailing_percent_limit_sets_its_limit_off_the_stop(ib: IB, gateway: SimGateway, wait_until) -> None:
     contract = await spy(ib)
     step(gateway, 500.00, 500.02, last=500.00)
-    order = Order(action="SELL", totalQuantity=10, orderType="TRAIL LIMIT",
-                  trailingPercent=1.0, lmtPriceOffset=0.50)
+    order = Order(action="SELL", totalQuantity=10, orderType="TRAIL LIMIT", trailingPercent=1.0, lmtPriceOffset=0.50)
     trade = ib.placeOrder(contract, order)
     await wait_until(lambda: trade.orderStatus.status == "PreSubmitted", 2.0)
     sim = order_of(gateway, trade)
@@ -185,8 +180,7 @@ async def test_gtd_order_expires_at_its_good_till_date(wait_until) -> None:
         await ib.connectAsync("127.0.0.1", gw.port, clientId=1)
         contract = await spy(ib)
         step(gw, 600.00, 600.02)
-        gtd = ib.placeOrder(contract, LimitOrder("BUY", 100, 590.00, tif="GTD",
-                                                 goodTillDate="20261124 11:00:00 US/Eastern"))
+        gtd = ib.placeOrder(contract, LimitOrder("BUY", 100, 590.00, tif="GTD", goodTillDate="20261124 11:00:00 US/Eastern"))
         await wait_until(lambda: gtd.orderStatus.status == "Submitted", 2.0)
         clock.advance(3599)
         gw.orders.on_step()
@@ -217,12 +211,9 @@ async def test_fok_fills_in_full_or_not_at_all(ib: IB, gateway: SimGateway, wait
 async def test_mit_and_lit_trigger_when_touched(ib: IB, gateway: SimGateway, wait_until) -> None:
     contract = await spy(ib)
     step(gateway, 600.00, 600.02, last=600.01)
-    mit = ib.placeOrder(contract, Order(action="BUY", totalQuantity=100, orderType="MIT",
-                                        auxPrice=599.00))
-    lit = ib.placeOrder(contract, Order(action="SELL", totalQuantity=100, orderType="LIT",
-                                        auxPrice=601.00, lmtPrice=601.50))
-    await wait_until(lambda: lit.orderStatus.status == "PreSubmitted"
-                     and mit.orderStatus.status == "PreSubmitted", 2.0)
+    mit = ib.placeOrder(contract, Order(action="BUY", totalQuantity=100, orderType="MIT", auxPrice=599.00))
+    lit = ib.placeOrder(contract, Order(action="SELL", totalQuantity=100, orderType="LIT", auxPrice=601.00, lmtPrice=601.50))
+    await wait_until(lambda: lit.orderStatus.status == "PreSubmitted" and mit.orderStatus.status == "PreSubmitted", 2.0)
     step(gateway, 598.98, 599.00, last=599.00)  # touches the MIT's trigger
     await wait_until(lambda: mit.isDone(), 2.0)
     assert mit.fills[0].execution.price == 599.00 and lit.orderStatus.status == "PreSubmitted"
@@ -234,12 +225,10 @@ async def test_mit_and_lit_trigger_when_touched(ib: IB, gateway: SimGateway, wai
     assert lit.fills[0].execution.price == 601.50
 
 
-async def test_relative_order_is_pegged_to_the_bid(ib: IB, gateway: SimGateway,
-                                                  wait_until) -> None:
+async def test_relative_order_is_pegged_to_the_bid(ib: IB, gateway: SimGateway, wait_until) -> None:
     contract = await spy(ib)
     step(gateway, 600.00, 600.04)
-    rel = ib.placeOrder(contract, Order(action="BUY", totalQuantity=100, orderType="REL",
-                                        auxPrice=0.01, lmtPrice=600.50))
+    rel = ib.placeOrder(contract, Order(action="BUY", totalQuantity=100, orderType="REL", auxPrice=0.01, lmtPrice=600.50))
     await wait_until(lambda: rel.orderStatus.status == "Submitted", 2.0)
     sim = order_of(gateway, rel)
     assert sim.peg_limit == 600.01 and not rel.fills
@@ -263,12 +252,9 @@ async def test_moc_loc_fill_at_the_close_and_opg_at_the_open(wait_until) -> None
         await ib.connectAsync("127.0.0.1", gw.port, clientId=1)
         contract = await spy(ib)
         step(gw, 600.00, 600.02, last=600.01)
-        moc = ib.placeOrder(contract, Order(action="BUY", totalQuantity=100,
-                                            orderType="MOC"))
-        loc_ok = ib.placeOrder(contract, Order(action="SELL", totalQuantity=50,
-                                               orderType="LOC", lmtPrice=601.00))
-        loc_miss = ib.placeOrder(contract, Order(action="BUY", totalQuantity=50,
-                                                 orderType="LOC", lmtPrice=590.00))
+        moc = ib.placeOrder(contract, Order(action="BUY", totalQuantity=100, orderType="MOC"))
+        loc_ok = ib.placeOrder(contract, Order(action="SELL", totalQuantity=50, orderType="LOC", lmtPrice=601.00))
+        loc_miss = ib.placeOrder(contract, Order(action="BUY", totalQuantity=50, orderType="LOC", lmtPrice=590.00))
         opg = ib.placeOrder(contract, MarketOrder("SELL", 100, tif="OPG"))
         await wait_until(lambda: opg.orderStatus.status == "Submitted", 2.0)
         step(gw, 602.00, 602.02, last=602.01)  # 15:00: nothing trades before the close
@@ -290,8 +276,7 @@ async def test_moc_loc_fill_at_the_close_and_opg_at_the_open(wait_until) -> None
         await gw.stop()
 
 
-async def test_stop_child_of_a_filled_parent_is_elected(ib: IB, gateway: SimGateway,
-                                                       wait_until) -> None:
+async def test_stop_child_of_a_filled_parent_is_elected(ib: IB, gateway: SimGateway, wait_until) -> None:
     contract = await spy(ib)
     step(gateway, 600.00, 600.02, last=600.01)
     bracket = ib.bracketOrder("BUY", 100, 600.02, 610.00, 599.00)
@@ -317,13 +302,13 @@ async def test_exercise_and_automatic_exercise_and_assignment_at_expiry(wait_unt
         await ib.connectAsync("127.0.0.1", gw.port, clientId=1)
         stock = await spy(ib)
         step(gw, 600.00, 600.02, last=600.00)
-        [params] = [p for p in await ib.reqSecDefOptParamsAsync("SPY", "", "STK", SPY_CON_ID)
-                    if p.exchange == "SMART"]
+        [params] = [p for p in await ib.reqSecDefOptParamsAsync("SPY", "", "STK", SPY_CON_ID) if p.exchange == "SMART"]
         expiry = sorted(params.expirations)[0]
         low = max(k for k in params.strikes if k <= 590)
         high = min(k for k in params.strikes if k >= 610)
-        call, put = await ib.qualifyContractsAsync(Option("SPY", expiry, low, "C", "SMART"),
-                                                   Option("SPY", expiry, high, "P", "SMART"))
+        call, put = await ib.qualifyContractsAsync(
+            Option("SPY", expiry, low, "C", "SMART"), Option("SPY", expiry, high, "P", "SMART")
+        )
         set_option_quote(gw, call.conId, 10.00, 10.10)
         set_option_quote(gw, put.conId, 10.00, 10.10)
         buy = ib.placeOrder(call, LimitOrder("BUY", 3, 10.10))
@@ -343,12 +328,12 @@ async def test_exercise_and_automatic_exercise_and_assignment_at_expiry(wait_unt
         close = nyse_calendar().expiry_close(expiry)
         clock.advance((close - clock.now()).total_seconds())
         step(gw, 600.00, 600.02, last=600.00)
-        await wait_until(lambda: acc.position_of(call.conId) == 0
-                         and acc.position_of(put.conId) == 0, 2.0, "the expiry")
+        await wait_until(lambda: acc.position_of(call.conId) == 0 and acc.position_of(put.conId) == 0, 2.0, "the expiry")
         assert acc.position_of(stock.conId) == 100 + 200 + 200
         assert acc.cash == pytest.approx(cash - 100 * low - 200 * low - 200 * high)
-        await wait_until(lambda: {p.contract.conId: p.position for p in ib.positions()}
-                         .get(stock.conId) == 500, 2.0, "the position update")
+        await wait_until(
+            lambda: {p.contract.conId: p.position for p in ib.positions()}.get(stock.conId) == 500, 2.0, "the position update"
+        )
     finally:
         ib.disconnect()
         await gw.stop()

@@ -50,8 +50,9 @@ async def gateway():
         await gw.stop()
 
 
-def set_quote(gw: SimGateway, symbol: str, bid: float, ask: float, bid_size: int = 1000,
-              ask_size: int = 1000, last: float | None = None) -> None:
+def set_quote(
+    gw: SimGateway, symbol: str, bid: float, ask: float, bid_size: int = 1000, ask_size: int = 1000, last: float | None = None
+) -> None:
     """Move a stock's top of book (dollars per share, shares) as the market would."""
     st = gw.market.state(symbol)
     tick = st.stock.min_tick
@@ -94,8 +95,7 @@ async def spy_options(ib: IB, strikes: tuple[float, ...]) -> dict[tuple[float, s
 # --- single orders -------------------------------------------------------------------------
 
 
-async def test_marketable_limit_fills_at_the_ask_with_commission(ib: IB, gateway: SimGateway,
-                                                                 wait_until) -> None:
+async def test_marketable_limit_fills_at_the_ask_with_commission(ib: IB, gateway: SimGateway, wait_until) -> None:
     contract = await spy(ib)
     set_quote(gateway, "SPY", 600.00, 600.02, ask_size=800)
     commissions = []
@@ -108,8 +108,7 @@ async def test_marketable_limit_fills_at_the_ask_with_commission(ib: IB, gateway
     assert st.permId > 0
     [fill] = trade.fills
     ex = fill.execution
-    assert (ex.side, ex.shares, ex.price, ex.cumQty, ex.avgPrice) == ("BOT", 100, 600.02, 100,
-                                                                       600.02)
+    assert (ex.side, ex.shares, ex.price, ex.cumQty, ex.avgPrice) == ("BOT", 100, 600.02, 100, 600.02)
     assert ex.orderRef == "desk-0001" and ex.permId == st.permId and ex.acctNumber == "DU1234567"
     assert ex.exchange == "ARCA" and ex.execId
     assert abs((ex.time - datetime.now(UTC)).total_seconds()) < 60  # IB time with its zone
@@ -119,8 +118,7 @@ async def test_marketable_limit_fills_at_the_ask_with_commission(ib: IB, gateway
     assert commissions[0].execId == ex.execId
 
 
-async def test_partial_fill_rests_then_fills_with_one_minimum(ib: IB, gateway: SimGateway,
-                                                              wait_until) -> None:
+async def test_partial_fill_rests_then_fills_with_one_minimum(ib: IB, gateway: SimGateway, wait_until) -> None:
     contract = await spy(ib)
     set_quote(gateway, "SPY", 600.00, 600.02, ask_size=300)
     trade = ib.placeOrder(contract, LimitOrder("BUY", 500, 600.05))
@@ -129,8 +127,9 @@ async def test_partial_fill_rests_then_fills_with_one_minimum(ib: IB, gateway: S
     # the next step shows 1,000 shares again at the same ask: the rest trades there
     set_quote(gateway, "SPY", 600.00, 600.02, ask_size=1000)
     gateway.orders.on_step()
-    await wait_until(lambda: trade.isDone() and len(trade.fills) == 2
-                     and trade.fills[1].commissionReport.commission > 0, 2.0, "the rest")
+    await wait_until(
+        lambda: trade.isDone() and len(trade.fills) == 2 and trade.fills[1].commissionReport.commission > 0, 2.0, "the rest"
+    )
     assert [f.execution.shares for f in trade.fills] == [300, 200]
     assert [f.execution.price for f in trade.fills] == [600.02, 600.02]
     assert [f.execution.cumQty for f in trade.fills] == [300, 500]
@@ -139,8 +138,7 @@ async def test_partial_fill_rests_then_fills_with_one_minimum(ib: IB, gateway: S
     assert len({f.execution.execId for f in trade.fills}) == 2
 
 
-async def test_resting_order_fills_when_the_market_moves(ib: IB, gateway: SimGateway,
-                                                         wait_until) -> None:
+async def test_resting_order_fills_when_the_market_moves(ib: IB, gateway: SimGateway, wait_until) -> None:
     contract = await spy(ib)
     bid, ask, *_ = gateway.quote_for(SPY_CON_ID)
     limit = round(bid - 0.01, 2)  # below the bid: rests
@@ -160,8 +158,7 @@ async def test_resting_order_fills_when_the_market_moves(ib: IB, gateway: SimGat
     assert ex.lastLiquidity == 1  # added liquidity
 
 
-async def test_resting_sell_fills_at_its_limit_when_the_bid_rises(ib: IB, gateway: SimGateway,
-                                                                  wait_until) -> None:
+async def test_resting_sell_fills_at_its_limit_when_the_bid_rises(ib: IB, gateway: SimGateway, wait_until) -> None:
     contract = await spy(ib)
     ib.placeOrder(contract, MarketOrder("BUY", 100))
     await wait_until(lambda: ib.positions(), 2.0, "the long position")
@@ -209,8 +206,7 @@ async def test_cancel_and_cancel_again(ib: IB, gateway: SimGateway, wait_until) 
     assert not trade.fills and ib.positions() == []
 
 
-async def test_modify_keeps_the_order_id_and_perm_id(ib: IB, gateway: SimGateway,
-                                                     wait_until) -> None:
+async def test_modify_keeps_the_order_id_and_perm_id(ib: IB, gateway: SimGateway, wait_until) -> None:
     contract = await spy(ib)
     set_quote(gateway, "SPY", 600.00, 600.02)
     trade = ib.placeOrder(contract, LimitOrder("BUY", 100, 595.00, orderRef="mod-1"))
@@ -231,8 +227,7 @@ async def test_modify_keeps_the_order_id_and_perm_id(ib: IB, gateway: SimGateway
     assert trade.fills[0].execution.shares == 200 and trade.fills[0].execution.price == 600.02
 
 
-async def test_rejected_modification_leaves_the_order_working(ib: IB, gateway: SimGateway,
-                                                              wait_until) -> None:
+async def test_rejected_modification_leaves_the_order_working(ib: IB, gateway: SimGateway, wait_until) -> None:
     errors = collect_errors(ib)
     contract = await spy(ib)
     trade = ib.placeOrder(contract, LimitOrder("BUY", 100, 500.00))
@@ -254,20 +249,18 @@ async def test_rejected_modification_leaves_the_order_working(ib: IB, gateway: S
         (lambda c: LimitOrder("BUY", 10.5, 500.0), "fractional quantity"),
         (lambda c: LimitOrder("BUY", 100, 500.005), "minimum price variation"),
         (lambda c: LimitOrder("BUY", 100, -1.0), "must be positive"),
-        (lambda c: Order(action="BUY", totalQuantity=100, orderType="PEG MID", auxPrice=1.0),
-         "order type 'PEG MID' is not supported"),
-        (lambda c: Order(action="BUY", totalQuantity=100, orderType="TRAIL"),
-         "needs a trailing amount"),
+        (
+            lambda c: Order(action="BUY", totalQuantity=100, orderType="PEG MID", auxPrice=1.0),
+            "order type 'PEG MID' is not supported",
+        ),
+        (lambda c: Order(action="BUY", totalQuantity=100, orderType="TRAIL"), "needs a trailing amount"),
         (lambda c: LimitOrder("BUY", 100, 500.0, tif="GTX"), "time in force 'GTX'"),
         (lambda c: StopOrder("BUY", 100, 500.0, tif="OPG"), "OPG applies to LMT and MKT"),
         (lambda c: LimitOrder("BUY", 100, 500.0, account="DU999"), "account 'DU999'"),
         (lambda c: LimitOrder("BUY", 100, 500.0, parentId=999_999), "parent order 999999"),
-        (lambda c: LimitOrder("BUY", 100, 500.0, tif="GTD", goodTillDate="20200101 10:00:00"),
-         "is in the past"),
-        (lambda c: Order(action="BUY", totalQuantity=100, orderType="LMT"),
-         "needs a limit price"),
-        (lambda c: Order(action="BUY", totalQuantity=100, orderType="STP"),
-         "needs a stop price"),
+        (lambda c: LimitOrder("BUY", 100, 500.0, tif="GTD", goodTillDate="20200101 10:00:00"), "is in the past"),
+        (lambda c: Order(action="BUY", totalQuantity=100, orderType="LMT"), "needs a limit price"),
+        (lambda c: Order(action="BUY", totalQuantity=100, orderType="STP"), "needs a stop price"),
         (lambda c: LimitOrder("BUY", 10_000, 600.0), "MUST EXCEED THE INITIAL MARGIN"),
     ],
 )
@@ -284,17 +277,14 @@ async def test_rejections_are_201_with_a_reason(ib: IB, wait_until, make, reason
 
 async def test_unknown_contract_is_rejected(ib: IB, wait_until) -> None:
     errors = collect_errors(ib)
-    trade = ib.placeOrder(Stock(conId=12345, symbol="NOPE", exchange="SMART", currency="USD"),
-                          LimitOrder("BUY", 1, 10.0))
+    trade = ib.placeOrder(Stock(conId=12345, symbol="NOPE", exchange="SMART", currency="USD"), LimitOrder("BUY", 1, 10.0))
     await wait_until(lambda: trade.isDone(), 2.0)
     assert [(c, "unknown contract" in t) for _, c, t in errors if c < 2100] == [(201, True)]
 
 
-async def test_short_sale_of_a_hard_to_borrow_stock_is_rejected(ib: IB, gateway: SimGateway,
-                                                               wait_until) -> None:
+async def test_short_sale_of_a_hard_to_borrow_stock_is_rejected(ib: IB, gateway: SimGateway, wait_until) -> None:
     errors = collect_errors(ib)
-    gme, spy_ = await ib.qualifyContractsAsync(Stock("GME", "SMART", "USD"),
-                                              Stock("SPY", "SMART", "USD"))
+    gme, spy_ = await ib.qualifyContractsAsync(Stock("GME", "SMART", "USD"), Stock("SPY", "SMART", "USD"))
     short_gme = ib.placeOrder(gme, MarketOrder("SELL", 100))
     await wait_until(lambda: short_gme.isDone(), 2.0)
     assert short_gme.orderStatus.status == "Cancelled"
@@ -322,8 +312,7 @@ async def test_duplicate_order_id_is_103(ib: IB, wait_until) -> None:
     assert first.orderStatus.status == "Submitted"  # untouched
 
 
-async def test_stop_waits_presubmitted_until_elected(ib: IB, gateway: SimGateway,
-                                                     wait_until) -> None:
+async def test_stop_waits_presubmitted_until_elected(ib: IB, gateway: SimGateway, wait_until) -> None:
     contract = await spy(ib)
     set_quote(gateway, "SPY", 600.00, 600.02, last=600.01)
     stop = ib.placeOrder(contract, StopOrder("BUY", 100, 601.00))
@@ -343,8 +332,7 @@ async def test_stop_waits_presubmitted_until_elected(ib: IB, gateway: SimGateway
     assert "Submitted" in statuses(stop)
 
 
-async def test_ioc_fills_what_it_can_and_cancels_the_rest(ib: IB, gateway: SimGateway,
-                                                         wait_until) -> None:
+async def test_ioc_fills_what_it_can_and_cancels_the_rest(ib: IB, gateway: SimGateway, wait_until) -> None:
     contract = await spy(ib)
     set_quote(gateway, "SPY", 600.00, 600.02, ask_size=300)
     trade = ib.placeOrder(contract, LimitOrder("BUY", 500, 600.05, tif="IOC"))
@@ -355,8 +343,7 @@ async def test_ioc_fills_what_it_can_and_cancels_the_rest(ib: IB, gateway: SimGa
     assert miss.orderStatus.status == "Cancelled" and not miss.fills
 
 
-async def test_orders_share_the_displayed_size(connect, gateway: SimGateway,
-                                               wait_until) -> None:
+async def test_orders_share_the_displayed_size(connect, gateway: SimGateway, wait_until) -> None:
     ib = await connect(1)
     contract = await spy(ib)
     set_quote(gateway, "SPY", 600.00, 600.02, ask_size=500)
@@ -373,13 +360,15 @@ async def test_orders_share_the_displayed_size(connect, gateway: SimGateway,
 
 
 def combo(legs: list[tuple[Contract, int, str]]) -> Bag:
-    return Bag(symbol="SPY", exchange="SMART", currency="USD",
-               comboLegs=[ComboLeg(conId=c.conId, ratio=r, action=a, exchange="SMART")
-                          for c, r, a in legs])
+    return Bag(
+        symbol="SPY",
+        exchange="SMART",
+        currency="USD",
+        comboLegs=[ComboLeg(conId=c.conId, ratio=r, action=a, exchange="SMART") for c, r, a in legs],
+    )
 
 
-async def test_conversion_fills_every_leg_at_its_quote(ib: IB, gateway: SimGateway,
-                                                       wait_until) -> None:
+async def test_conversion_fills_every_leg_at_its_quote(ib: IB, gateway: SimGateway, wait_until) -> None:
     stock = await spy(ib)
     opts = await spy_options(ib, (600.0,))
     call, put = opts[(600.0, "C")], opts[(600.0, "P")]
@@ -389,8 +378,9 @@ async def test_conversion_fills_every_leg_at_its_quote(ib: IB, gateway: SimGatew
     net = 600.02 - c_bid + p_ask  # S - C + P per share (the combo's net price)
     bag = combo([(stock, 100, "BUY"), (call, 1, "SELL"), (put, 1, "BUY")])
     trade = ib.placeOrder(bag, LimitOrder("BUY", 2, round(net + 0.05, 2), orderRef="conv-1"))
-    await wait_until(lambda: trade.isDone() and len(trade.fills) == 4
-                     and all(f.commissionReport.execId for f in trade.fills[1:]), 2.0)
+    await wait_until(
+        lambda: trade.isDone() and len(trade.fills) == 4 and all(f.commissionReport.execId for f in trade.fills[1:]), 2.0
+    )
     assert trade.orderStatus.status == "Filled"
     assert trade.orderStatus.avgFillPrice == pytest.approx(net, abs=1e-6)
     by_type = {f.contract.secType + f.contract.right: f for f in trade.fills}
@@ -440,8 +430,7 @@ async def test_combo_fills_all_legs_or_none(ib: IB, gateway: SimGateway, wait_un
 async def test_box_sold_at_its_net_bid(ib: IB, gateway: SimGateway, wait_until) -> None:
     await spy(ib)
     o = await spy_options(ib, (590.0, 610.0))
-    legs = [(o[(590.0, "C")], 1, "BUY"), (o[(610.0, "C")], 1, "SELL"),
-            (o[(610.0, "P")], 1, "BUY"), (o[(590.0, "P")], 1, "SELL")]
+    legs = [(o[(590.0, "C")], 1, "BUY"), (o[(610.0, "C")], 1, "SELL"), (o[(610.0, "P")], 1, "BUY"), (o[(590.0, "P")], 1, "SELL")]
     q = {c.conId: gateway.quote_for(c.conId) for c, _, _ in legs}
     # selling the box: legs bought by a BUY are sold at their bids, and vice versa
     net_bid = sum((q[c.conId].bid if a == "BUY" else -q[c.conId].ask) for c, _, a in legs)
@@ -457,9 +446,12 @@ async def test_combo_rejections(ib: IB, wait_until) -> None:
     errors = collect_errors(ib)
     stock = await spy(ib)
     one_leg = ib.placeOrder(combo([(stock, 100, "BUY")]), LimitOrder("BUY", 1, 1.0))
-    bad_leg = Bag(symbol="SPY", exchange="SMART", currency="USD",
-                  comboLegs=[ComboLeg(conId=stock.conId, ratio=1, action="BUY"),
-                             ComboLeg(conId=4242, ratio=1, action="SELL")])
+    bad_leg = Bag(
+        symbol="SPY",
+        exchange="SMART",
+        currency="USD",
+        comboLegs=[ComboLeg(conId=stock.conId, ratio=1, action="BUY"), ComboLeg(conId=4242, ratio=1, action="SELL")],
+    )
     unknown = ib.placeOrder(bad_leg, LimitOrder("BUY", 1, 1.0))
     await wait_until(lambda: one_leg.isDone() and unknown.isDone(), 2.0)
     texts = [t for _, c, t in errors if c == 201]
@@ -470,14 +462,12 @@ async def test_combo_rejections(ib: IB, wait_until) -> None:
 # --- options -----------------------------------------------------------------------------
 
 
-async def test_option_order_fills_with_option_commission(ib: IB, gateway: SimGateway,
-                                                         wait_until) -> None:
+async def test_option_order_fills_with_option_commission(ib: IB, gateway: SimGateway, wait_until) -> None:
     await spy(ib)
     call = (await spy_options(ib, (600.0,)))[(600.0, "C")]
     ask = gateway.quote_for(call.conId).ask
     trade = ib.placeOrder(call, LimitOrder("BUY", 3, ask))
-    await wait_until(lambda: trade.isDone() and trade.fills
-                     and trade.fills[0].commissionReport.commission > 0, 2.0)
+    await wait_until(lambda: trade.isDone() and trade.fills and trade.fills[0].commissionReport.commission > 0, 2.0)
     assert trade.fills[0].execution.price == ask
     assert trade.fills[0].commissionReport.commission == pytest.approx(3 * 0.65)
     await wait_until(lambda: ib.positions(), 2.0)
@@ -498,9 +488,15 @@ def set_option_quote(gw: SimGateway, con_id: int, bid: float, ask: float, size: 
 def ticket_commission(contract: Contract, action: str, quantity: int, limit: float) -> float:
     """What the desk's order ticket estimates (desk.risk.evaluate) for this limit order."""
     if contract.secType == "OPT":
-        ins = Instrument(contract.symbol, sec_type="OPT", con_id=contract.conId,
-                         expiry=contract.lastTradeDateOrContractMonth, strike=contract.strike,
-                         right=contract.right, multiplier=int(contract.multiplier))
+        ins = Instrument(
+            contract.symbol,
+            sec_type="OPT",
+            con_id=contract.conId,
+            expiry=contract.lastTradeDateOrContractMonth,
+            strike=contract.strike,
+            right=contract.right,
+            multiplier=int(contract.multiplier),
+        )
     else:
         ins = Instrument(contract.symbol, con_id=contract.conId)
     intent = OrderIntent(ins, Action(action), quantity, limit_price=limit)
@@ -509,14 +505,14 @@ def ticket_commission(contract: Contract, action: str, quantity: int, limit: flo
 
 @pytest.mark.parametrize(("premium", "per_contract"), [(0.03, 0.25), (0.07, 0.50), (0.45, 0.65)])
 async def test_option_fills_charge_what_the_ticket_estimates_in_every_premium_tier(
-        ib: IB, gateway: SimGateway, wait_until, premium: float, per_contract: float) -> None:
+    ib: IB, gateway: SimGateway, wait_until, premium: float, per_contract: float
+) -> None:
     """Issue 10: the simulator charged $0.65 a contract where the ticket estimated $0.25."""
     await spy(ib)
     put = (await spy_options(ib, (560.0,)))[(560.0, "P")]
     set_option_quote(gateway, put.conId, round(premium - 0.01, 2), premium)
     trade = ib.placeOrder(put, LimitOrder("BUY", 10, premium))
-    await wait_until(lambda: trade.isDone() and trade.fills
-                     and trade.fills[0].commissionReport.execId, 2.0)
+    await wait_until(lambda: trade.isDone() and trade.fills and trade.fills[0].commissionReport.execId, 2.0)
     [fill] = trade.fills
     assert fill.execution.price == premium
     charged = fill.commissionReport.commission
@@ -525,44 +521,39 @@ async def test_option_fills_charge_what_the_ticket_estimates_in_every_premium_ti
     assert charged == pytest.approx(10 * per_contract)  # the tier, above the $1.00 minimum
 
 
-async def test_a_small_stock_fill_pays_one_percent_of_its_value(ib: IB, gateway: SimGateway,
-                                                                wait_until) -> None:
+async def test_a_small_stock_fill_pays_one_percent_of_its_value(ib: IB, gateway: SimGateway, wait_until) -> None:
     contract = await spy(ib)
     set_quote(gateway, "SPY", 1.99, 2.00)
     trade = ib.placeOrder(contract, LimitOrder("BUY", 30, 2.00))
-    await wait_until(lambda: trade.isDone() and trade.fills
-                     and trade.fills[0].commissionReport.execId, 2.0)
+    await wait_until(lambda: trade.isDone() and trade.fills and trade.fills[0].commissionReport.execId, 2.0)
     charged = trade.fills[0].commissionReport.commission
     assert charged == pytest.approx(0.01 * 30 * 2.00)  # below the $1.00 minimum: the cap wins
     assert charged == pytest.approx(ticket_commission(contract, "BUY", 30, 2.00), abs=5e-5)
 
 
-async def test_an_option_order_in_two_executions_pays_the_minimum_once(
-        ib: IB, gateway: SimGateway, wait_until) -> None:
+async def test_an_option_order_in_two_executions_pays_the_minimum_once(ib: IB, gateway: SimGateway, wait_until) -> None:
     await spy(ib)
     put = (await spy_options(ib, (560.0,)))[(560.0, "P")]
     set_option_quote(gateway, put.conId, 0.06, 0.07, size=2)
     trade = ib.placeOrder(put, LimitOrder("BUY", 6, 0.07))
-    await wait_until(lambda: trade.orderStatus.filled == 2 and trade.fills
-                     and trade.fills[0].commissionReport.execId, 2.0, "the partial fill")
+    await wait_until(
+        lambda: trade.orderStatus.filled == 2 and trade.fills and trade.fills[0].commissionReport.execId, 2.0, "the partial fill"
+    )
     set_option_quote(gateway, put.conId, 0.06, 0.07, size=50)
     gateway.orders.on_step()
-    await wait_until(lambda: trade.isDone() and len(trade.fills) == 2
-                     and trade.fills[1].commissionReport.execId, 2.0, "the rest")
+    await wait_until(lambda: trade.isDone() and len(trade.fills) == 2 and trade.fills[1].commissionReport.execId, 2.0, "the rest")
     fees = [f.commissionReport.commission for f in trade.fills]
     # 2 x 0.50 = the $1.00 minimum, then 6 x 0.50 = 3.00 in all: the ticket's estimate
     assert fees == pytest.approx([1.00, 2.00])
     assert sum(fees) == pytest.approx(ticket_commission(put, "BUY", 6, 0.07), abs=5e-5)
 
 
-async def test_option_price_must_be_on_its_tick(ib: IB, gateway: SimGateway,
-                                                wait_until) -> None:
+async def test_option_price_must_be_on_its_tick(ib: IB, gateway: SimGateway, wait_until) -> None:
     errors = collect_errors(ib)
     await ib.qualifyContractsAsync(Stock("JPM", "SMART", "USD"))
     params = await ib.reqSecDefOptParamsAsync("JPM", "", "STK", 1520593)
     p = next(p for p in params if p.exchange == "SMART")
-    details = await ib.reqContractDetailsAsync(
-        Option("JPM", p.expirations[3], right="C", exchange="SMART"))
+    details = await ib.reqContractDetailsAsync(Option("JPM", p.expirations[3], right="C", exchange="SMART"))
     # the deepest in-the-money call costs more than $3: JPM quotes in $0.05 there
     call = min((d.contract for d in details), key=lambda c: c.strike)
     assert gateway.quote_for(call.conId).ask > 3.0
@@ -574,12 +565,10 @@ async def test_option_price_must_be_on_its_tick(ib: IB, gateway: SimGateway,
 # --- what-if ---------------------------------------------------------------------------------
 
 
-async def test_what_if_returns_reg_t_margins_and_keeps_nothing(ib: IB, gateway: SimGateway
-                                                               ) -> None:
+async def test_what_if_returns_reg_t_margins_and_keeps_nothing(ib: IB, gateway: SimGateway) -> None:
     contract = await spy(ib)
     set_quote(gateway, "SPY", 600.00, 600.02, last=600.01)
-    state = await asyncio.wait_for(ib.whatIfOrderAsync(contract, LimitOrder("BUY", 100, 600.02)),
-                                   2.0)
+    state = await asyncio.wait_for(ib.whatIfOrderAsync(contract, LimitOrder("BUY", 100, 600.02)), 2.0)
     # Reg T: 50 % initial, 25 % maintenance of the market value (marked at the last price)
     assert float(state.initMarginBefore) == 0.0
     assert float(state.initMarginChange) == pytest.approx(0.50 * 100 * 600.01, abs=0.01)
@@ -607,15 +596,15 @@ async def test_what_if_short_put_uses_the_cboe_formula(ib: IB, gateway: SimGatew
     assert float(state.initMarginChange) == pytest.approx(2 * per_contract, abs=0.02)
     assert float(state.maintMarginChange) == pytest.approx(2 * per_contract, abs=0.02)
     # the sale credits the premium: equity with loan (cash + stock) rises
-    assert float(state.equityWithLoanChange) == pytest.approx(2 * q.bid * 100 - 2 * 0.65,
-                                                              abs=0.01)
+    assert float(state.equityWithLoanChange) == pytest.approx(2 * q.bid * 100 - 2 * 0.65, abs=0.01)
 
 
 async def test_what_if_of_a_long_box_needs_no_margin(ib: IB, gateway: SimGateway) -> None:
     await spy(ib)
     o = await spy_options(ib, (590.0, 610.0))
-    bag = combo([(o[(590.0, "C")], 1, "BUY"), (o[(610.0, "C")], 1, "SELL"),
-                 (o[(610.0, "P")], 1, "BUY"), (o[(590.0, "P")], 1, "SELL")])
+    bag = combo(
+        [(o[(590.0, "C")], 1, "BUY"), (o[(610.0, "C")], 1, "SELL"), (o[(610.0, "P")], 1, "BUY"), (o[(590.0, "P")], 1, "SELL")]
+    )
     state = await asyncio.wait_for(ib.whatIfOrderAsync(bag, LimitOrder("BUY", 1, 20.0)), 2.0)
     assert float(state.initMarginChange) == pytest.approx(0.0)
     assert float(state.equityWithLoanChange) < 0  # paid for the box
@@ -626,8 +615,9 @@ async def test_what_if_of_a_short_box_needs_its_width_once(ib: IB, gateway: SimG
     """Issue 10: the simulator charged a short box twice its width."""
     await spy(ib)
     o = await spy_options(ib, (590.0, 610.0))
-    bag = combo([(o[(590.0, "C")], 1, "BUY"), (o[(610.0, "C")], 1, "SELL"),
-                 (o[(610.0, "P")], 1, "BUY"), (o[(590.0, "P")], 1, "SELL")])
+    bag = combo(
+        [(o[(590.0, "C")], 1, "BUY"), (o[(610.0, "C")], 1, "SELL"), (o[(610.0, "P")], 1, "BUY"), (o[(590.0, "P")], 1, "SELL")]
+    )
     # selling the combo sells the 590 call and the 610 put, buys the 610 call and 590 put
     state = await asyncio.wait_for(ib.whatIfOrderAsync(bag, LimitOrder("SELL", 3, 19.0)), 2.0)
     width = (610.0 - 590.0) * 100
@@ -635,8 +625,7 @@ async def test_what_if_of_a_short_box_needs_its_width_once(ib: IB, gateway: SimG
     assert float(state.maintMarginChange) == pytest.approx(3 * width, abs=0.01)
 
 
-async def test_what_if_margin_is_the_risk_engines_rule(ib: IB, gateway: SimGateway,
-                                                       wait_until) -> None:
+async def test_what_if_margin_is_the_risk_engines_rule(ib: IB, gateway: SimGateway, wait_until) -> None:
     """The simulator's what-if and desk.risk.margin.initial_margin_change (the risk
     engine's fallback) give the same requirement for the same order at the same marks."""
     contract = await spy(ib)
@@ -645,9 +634,18 @@ async def test_what_if_margin_is_the_risk_engines_rule(ib: IB, gateway: SimGatew
     trade = ib.placeOrder(contract, LimitOrder("BUY", 100, 600.02))
     await wait_until(lambda: trade.isDone() and gateway.account().positions, 2.0, "the stock")
     call, put = o[(600.0, "C")], o[(590.0, "P")]
-    instruments = {c.conId: Instrument("SPY", sec_type="OPT", con_id=c.conId, strike=c.strike,
-                                       right=c.right, expiry=c.lastTradeDateOrContractMonth,
-                                       multiplier=100) for c in (call, put)}
+    instruments = {
+        c.conId: Instrument(
+            "SPY",
+            sec_type="OPT",
+            con_id=c.conId,
+            strike=c.strike,
+            right=c.right,
+            expiry=c.lastTradeDateOrContractMonth,
+            multiplier=100,
+        )
+        for c in (call, put)
+    }
     stock = Instrument("SPY", con_id=SPY_CON_ID)
     marks = {SPY_CON_ID: 600.01}
     for c in (call, put):
@@ -676,8 +674,7 @@ async def test_open_orders_per_client_and_all(connect, gateway: SimGateway, wait
     assert sorted((t.order.clientId, t.order.orderRef) for t in every) == [(1, "c1"), (2, "c2")]
 
 
-async def test_global_cancel_cancels_every_client(connect, gateway: SimGateway,
-                                                  wait_until) -> None:
+async def test_global_cancel_cancels_every_client(connect, gateway: SimGateway, wait_until) -> None:
     ib1, ib2 = await connect(1), await connect(2)
     contract = await spy(ib1)
     t1 = ib1.placeOrder(contract, LimitOrder("BUY", 1, 500.0))
@@ -710,8 +707,7 @@ async def test_completed_orders_and_executions(ib: IB, gateway: SimGateway, wait
     assert none == []
 
 
-async def test_reconnect_keeps_orders_executions_and_account(connect, gateway: SimGateway,
-                                                             wait_until) -> None:
+async def test_reconnect_keeps_orders_executions_and_account(connect, gateway: SimGateway, wait_until) -> None:
     ib = await connect(1)
     contract = await spy(ib)
     set_quote(gateway, "SPY", 600.00, 600.02)
@@ -730,8 +726,7 @@ async def test_reconnect_keeps_orders_executions_and_account(connect, gateway: S
     await again.connectAsync("127.0.0.1", gateway.port, clientId=1)
     try:
         [trade] = again.openTrades()
-        assert (trade.order.orderRef, trade.order.permId, trade.order.orderId) == (
-            "desk-rest", perm_id, used)
+        assert (trade.order.orderRef, trade.order.permId, trade.order.orderId) == ("desk-rest", perm_id, used)
         assert (trade.orderStatus.status, trade.orderStatus.filled) == ("Submitted", 20)
         assert {p.contract.conId: p.position for p in again.positions()} == {SPY_CON_ID: 120}
         fills = sorted(again.fills(), key=lambda f: f.execution.orderRef)
@@ -751,8 +746,7 @@ async def test_reconnect_keeps_orders_executions_and_account(connect, gateway: S
 # --- market hours ----------------------------------------------------------------------------
 
 
-async def test_market_hours_hold_orders_until_the_open_and_expire_day_orders(wait_until
-                                                                             ) -> None:
+async def test_market_hours_hold_orders_until_the_open_and_expire_day_orders(wait_until) -> None:
     saturday = datetime(2026, 11, 21, 17, 0, tzinfo=UTC)  # 12:00 US/Eastern, Saturday
     clock = FrozenClock(saturday)
     gw = SimGateway(seed=7, clock=clock, market_hours=True, **CALM)
@@ -805,44 +799,43 @@ def test_placeorder_parser_reads_what_ib_async_writes() -> None:
             self.msgs.append(msg)
 
     client = Capture()
-    order = LimitOrder("SELL", 7, 12.34, tif="GTC", orderRef="ref-9", outsideRth=True,
-                       triggerMethod=2, account="DU1234567")
+    order = LimitOrder("SELL", 7, 12.34, tif="GTC", orderRef="ref-9", outsideRth=True, triggerMethod=2, account="DU1234567")
     order.algoStrategy = "Adaptive"
     order.deltaNeutralOrderType = "LMT"
     order.hedgeType = "D"
     order.hedgeParam = "0.5"
     order.scalePriceIncrement = 0.05
-    bag = Bag(symbol="SPY", exchange="SMART", currency="USD",
-              comboLegs=[ComboLeg(conId=1, ratio=100, action="BUY", exchange="SMART"),
-                         ComboLeg(conId=2, ratio=1, action="SELL", exchange="SMART")])
+    bag = Bag(
+        symbol="SPY",
+        exchange="SMART",
+        currency="USD",
+        comboLegs=[
+            ComboLeg(conId=1, ratio=100, action="BUY", exchange="SMART"),
+            ComboLeg(conId=2, ratio=1, action="SELL", exchange="SMART"),
+        ],
+    )
     for contract in (Stock("SPY", "SMART", "USD"), bag):
         for what_if in (False, True):
             order.whatIf = what_if
             client.placeOrder(42, contract, order)
             fields = client.msgs[-1].split("\0")[:-1]
             req = parse_place_order(fields, 178)
-            assert (req.order_id, req.action, req.quantity, req.order_type) == (
-                42, "SELL", 7, "LMT")
-            assert (req.lmt_price, req.tif, req.order_ref, req.outside_rth) == (
-                12.34, "GTC", "ref-9", True)
+            assert (req.order_id, req.action, req.quantity, req.order_type) == (42, "SELL", 7, "LMT")
+            assert (req.lmt_price, req.tif, req.order_ref, req.outside_rth) == (12.34, "GTC", "ref-9", True)
             assert req.trigger_method == 2 and req.account == "DU1234567"
             assert req.what_if is what_if
-            assert set(req.unsupported) >= {"delta-neutral orders", "scale orders",
-                                            "hedge orders", "algo 'Adaptive'"}
+            assert set(req.unsupported) >= {"delta-neutral orders", "scale orders", "hedge orders", "algo 'Adaptive'"}
             if contract is bag:
-                assert [(leg.con_id, leg.ratio, leg.action) for leg in req.legs] == [
-                    (1, 100, "BUY"), (2, 1, "SELL")]
+                assert [(leg.con_id, leg.ratio, leg.action) for leg in req.legs] == [(1, 100, "BUY"), (2, 1, "SELL")]
     with pytest.raises(ValueError, match="placeOrder ends"):
         parse_place_order(client.msgs[0].split("\0")[:30], 178)
 
 
-async def test_combo_orders_come_back_after_a_reconnect(connect, gateway: SimGateway,
-                                                       wait_until) -> None:
+async def test_combo_orders_come_back_after_a_reconnect(connect, gateway: SimGateway, wait_until) -> None:
     ib = await connect(5)
     stock = await spy(ib)
     opts = await spy_options(ib, (600.0,))
-    bag = combo([(stock, 100, "BUY"), (opts[(600.0, "C")], 1, "SELL"),
-                 (opts[(600.0, "P")], 1, "BUY")])
+    bag = combo([(stock, 100, "BUY"), (opts[(600.0, "C")], 1, "SELL"), (opts[(600.0, "P")], 1, "BUY")])
     resting = ib.placeOrder(bag, LimitOrder("BUY", 1, 100.00, orderRef="conv-rest"))
     filled = ib.placeOrder(bag, LimitOrder("BUY", 1, 1000.00, orderRef="conv-done"))
     await wait_until(lambda: filled.isDone() and resting.orderStatus.status == "Submitted", 2.0)
@@ -852,8 +845,10 @@ async def test_combo_orders_come_back_after_a_reconnect(connect, gateway: SimGat
     [trade] = again.openTrades()
     assert trade.order.orderRef == "conv-rest" and trade.contract.secType == "BAG"
     assert [(leg.conId, leg.ratio, leg.action) for leg in trade.contract.comboLegs] == [
-        (stock.conId, 100, "BUY"), (opts[(600.0, "C")].conId, 1, "SELL"),
-        (opts[(600.0, "P")].conId, 1, "BUY")]
+        (stock.conId, 100, "BUY"),
+        (opts[(600.0, "C")].conId, 1, "SELL"),
+        (opts[(600.0, "P")].conId, 1, "BUY"),
+    ]
     done = await asyncio.wait_for(again.reqCompletedOrdersAsync(False), 2.0)
     [completed] = [t for t in done if t.order.orderRef == "conv-done"]
     assert completed.orderStatus.status == "Filled" and len(completed.contract.comboLegs) == 3

@@ -28,6 +28,7 @@ class RawClient:
 
     async def read(self, n: int, timeout: float = 2.0) -> list[list[str]]:
         """The next ``n`` messages."""
+
         async def fill() -> None:
             while len(self.inbox) < n:
                 data = await self.reader.read(65536)

@@ -44,7 +44,6 @@ GOOG = Stock("GOOG", "SMART", "USD")
 C750 = option_con_id("GOOG", "20160115", "C", 750.0)
 
 
-
 @pytest.fixture(scope="module")
 def replay_data(tmp_path_factory) -> ReplayData:
     url = f"sqlite:///{tmp_path_factory.mktemp('replay') / 'desk.sqlite3'}"
@@ -57,8 +56,7 @@ def replay_data(tmp_path_factory) -> ReplayData:
 async def replay(replay_data) -> AsyncIterator[tuple[SimGateway, IB]]:
     """A replay gateway stepped by the test: each ``gw.step()`` is 15 recorded seconds."""
     market = ReplayMarket(replay_data)
-    gw = SimGateway(market=market, clock=market.clock, option_source=market.options,
-                    tick_interval=3600.0, speed=15.0 / 3600.0)
+    gw = SimGateway(market=market, clock=market.clock, option_source=market.options, tick_interval=3600.0, speed=15.0 / 3600.0)
     await gw.start()
     ib = IB()
     await ib.connectAsync("127.0.0.1", gw.port, clientId=1)
@@ -205,10 +203,25 @@ def test_desk_sim_replay_from_an_empty_store_and_ctl(tmp_path) -> None:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     env = {k: v for k, v in os.environ.items() if not k.startswith("DESK_") or k == "DESK_ENGINE_SOCKET"}
-    env.update(DESK_DATABASE_URL=f"sqlite:///{tmp_path / 'fresh.sqlite3'}", DESK_LEAN_DIR=str(LEAN),
-               XDG_RUNTIME_DIR=str(tmp_path))
-    cmd = [sys.executable, "-m", "desk", "sim", "--port", str(port), "--replay", "2015-12-24", "--symbols", "GOOG",
-           "--speed", "60", "--start", "10:00"]
+    env.update(
+        DESK_DATABASE_URL=f"sqlite:///{tmp_path / 'fresh.sqlite3'}", DESK_LEAN_DIR=str(LEAN), XDG_RUNTIME_DIR=str(tmp_path)
+    )
+    cmd = [
+        sys.executable,
+        "-m",
+        "desk",
+        "sim",
+        "--port",
+        str(port),
+        "--replay",
+        "2015-12-24",
+        "--symbols",
+        "GOOG",
+        "--speed",
+        "60",
+        "--start",
+        "10:00",
+    ]
     proc = subprocess.Popen(cmd, env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + 90
@@ -235,8 +248,14 @@ def test_desk_sim_replay_from_an_empty_store_and_ctl(tmp_path) -> None:
         now, bid, ask = asyncio.run(client())
         assert datetime(2015, 12, 24, 15, 0, tzinfo=UTC) <= now < datetime(2015, 12, 24, 17, 0, tzinfo=UTC)
         assert 740 < bid < ask < 760  # GOOG's recorded quotes that morning
-        ctl = subprocess.run([sys.executable, "-m", "desk", "sim", "ctl", "--port", str(port), "status"], env=env,
-                             cwd=tmp_path, capture_output=True, text=True, timeout=60)
+        ctl = subprocess.run(
+            [sys.executable, "-m", "desk", "sim", "ctl", "--port", str(port), "status"],
+            env=env,
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert ctl.returncode == 0 and ctl.stdout.startswith("clients 0; outage no; pacing off")
     finally:
         proc.terminate()

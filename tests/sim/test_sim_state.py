@@ -59,8 +59,9 @@ class DeskSim:
 
     async def start(self) -> None:
         env = {k: v for k, v in os.environ.items() if not k.startswith("DESK_") or k == "DESK_ENGINE_SOCKET"}
-        self.proc = subprocess.Popen(self.command(), env=env, cwd=self.cwd,
-                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self.proc = subprocess.Popen(
+            self.command(), env=env, cwd=self.cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
         line = await asyncio.wait_for(asyncio.to_thread(self.proc.stdout.readline), 30)
         if "listening" not in line:
             self.proc.kill()
@@ -94,6 +95,7 @@ async def wait_for(cond: Callable[[], bool], what: str, timeout: float = 10.0) -
 async def raw_next_valid_id(port: int, client_id: int, timeout: float = 10.0) -> int:
     """The nextValidId the gateway sends a client at startApi (bare handshake, no
     ib_async); the connection is closed again."""
+
     def run() -> int:
         with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
             payload = b"v157..178"
@@ -103,20 +105,22 @@ async def raw_next_valid_id(port: int, client_id: int, timeout: float = 10.0) ->
             while True:
                 while len(buf) >= 4 and len(buf) - 4 >= struct.unpack_from(">I", buf)[0]:
                     n = struct.unpack_from(">I", buf)[0]
-                    fields = buf[4:4 + n].split(b"\0")
-                    buf = buf[4 + n:]
+                    fields = buf[4 : 4 + n].split(b"\0")
+                    buf = buf[4 + n :]
                     if fields[0] == b"9":
                         return int(fields[2])
                 data = sock.recv(65536)
                 if not data:
                     raise ConnectionError("closed before nextValidId")
                 buf += data
+
     return await asyncio.to_thread(run)
 
 
 def cash_of(ib: IB) -> float:
-    return next(float(v.value) for v in ib.accountValues()
-                if v.tag == "TotalCashValue" and v.currency == "USD" and v.account == ACCOUNT)
+    return next(
+        float(v.value) for v in ib.accountValues() if v.tag == "TotalCashValue" and v.currency == "USD" and v.account == ACCOUNT
+    )
 
 
 def expected_cash(ib: IB, start: float = 1_000_000.0) -> float:
@@ -133,22 +137,38 @@ def expected_cash(ib: IB, start: float = 1_000_000.0) -> float:
 
 
 def executions_of(ib: IB) -> dict[str, tuple]:
-    return {f.execution.execId: (f.execution.orderRef, f.execution.permId, f.execution.side,
-                                 f.execution.shares, f.execution.price,
-                                 round(f.commissionReport.commission, 4))
-            for f in ib.fills()}
+    return {
+        f.execution.execId: (
+            f.execution.orderRef,
+            f.execution.permId,
+            f.execution.side,
+            f.execution.shares,
+            f.execution.price,
+            round(f.commissionReport.commission, 4),
+        )
+        for f in ib.fills()
+    }
 
 
 def working_of(ib: IB) -> dict[str, tuple]:
-    return {t.order.orderRef: (t.order.orderId, t.order.permId, t.orderStatus.status,
-                               t.order.action, t.order.totalQuantity, t.order.orderType,
-                               t.order.lmtPrice, t.order.auxPrice, t.contract.conId)
-            for t in ib.openTrades()}
+    return {
+        t.order.orderRef: (
+            t.order.orderId,
+            t.order.permId,
+            t.orderStatus.status,
+            t.order.action,
+            t.order.totalQuantity,
+            t.order.orderType,
+            t.order.lmtPrice,
+            t.order.auxPrice,
+            t.contract.conId,
+        )
+        for t in ib.openTrades()
+    }
 
 
 def positions_of(ib: IB) -> dict[int, tuple[float, float]]:
-    return {p.contract.conId: (p.position, round(p.avgCost, 6)) for p in ib.positions()
-            if p.position}
+    return {p.contract.conId: (p.position, round(p.avgCost, 6)) for p in ib.positions() if p.position}
 
 
 # --- kill -9 with --state -------------------------------------------------------------------
@@ -163,31 +183,32 @@ async def test_kill_9_loses_no_order_execution_account_or_id(tmp_path: Path) -> 
         await sim.start()
         await ib.connectAsync("127.0.0.1", port, clientId=CLIENT)
         spy, qqq, aapl = await ib.qualifyContractsAsync(
-            Stock("SPY", "SMART", "USD"), Stock("QQQ", "SMART", "USD"),
-            Stock("AAPL", "SMART", "USD"))
+            Stock("SPY", "SMART", "USD"), Stock("QQQ", "SMART", "USD"), Stock("AAPL", "SMART", "USD")
+        )
         [details, *_] = await ib.reqContractDetailsAsync(Option("SPY", "", 600, "C", "SMART"))
         call = details.contract
         [t_spy] = await ib.reqTickersAsync(spy)
         low = round(t_spy.bid * 0.8, 2)
 
         # fills: a purchase, and a purchase then a partial sale (realized P&L)
-        fills = [ib.placeOrder(spy, MarketOrder("BUY", 20, orderRef="fill-spy")),
-                 ib.placeOrder(aapl, MarketOrder("BUY", 30, orderRef="fill-aapl"))]
+        fills = [
+            ib.placeOrder(spy, MarketOrder("BUY", 20, orderRef="fill-spy")),
+            ib.placeOrder(aapl, MarketOrder("BUY", 30, orderRef="fill-aapl")),
+        ]
         await wait_for(lambda: all(t.orderStatus.status == "Filled" for t in fills), "fills")
         sale = ib.placeOrder(aapl, MarketOrder("SELL", 10, orderRef="sell-aapl"))
         await wait_for(lambda: sale.orderStatus.status == "Filled", "the sale")
         # working orders: limits on a stock and an option, a stop held PreSubmitted
         working = [
             ib.placeOrder(spy, LimitOrder("BUY", 10, low, orderRef="work-spy")),
-            ib.placeOrder(qqq, LimitOrder("BUY", 5, round(low / 2, 2), orderRef="work-qqq",
-                                          tif="GTC")),
+            ib.placeOrder(qqq, LimitOrder("BUY", 5, round(low / 2, 2), orderRef="work-qqq", tif="GTC")),
             ib.placeOrder(call, LimitOrder("BUY", 2, 0.05, orderRef="work-call")),
-            ib.placeOrder(spy, StopOrder("BUY", 3, round(t_spy.ask * 1.5, 2),
-                                         orderRef="work-stop")),
+            ib.placeOrder(spy, StopOrder("BUY", 3, round(t_spy.ask * 1.5, 2), orderRef="work-stop")),
         ]
         gone = ib.placeOrder(spy, LimitOrder("BUY", 1, low, orderRef="gone"))
-        await wait_for(lambda: all(t.orderStatus.status in ("Submitted", "PreSubmitted")
-                                   for t in [*working, gone]), "working orders")
+        await wait_for(
+            lambda: all(t.orderStatus.status in ("Submitted", "PreSubmitted") for t in [*working, gone]), "working orders"
+        )
         ib.cancelOrder(gone.order)
         modified = working[0]
         modified.order.lmtPrice = round(low - 1.0, 2)
@@ -197,10 +218,10 @@ async def test_kill_9_loses_no_order_execution_account_or_id(tmp_path: Path) -> 
         # the last id this client used is a what-if: it never shows as an order
         await ib.whatIfOrderAsync(spy, LimitOrder("BUY", 1, low))
         last_id = ib.client.getReqId() - 1
-        await wait_for(lambda: len(ib.fills()) == 3 and all(
-            f.commissionReport.commission > 0 for f in ib.fills()), "commission reports")
-        await wait_for(lambda: math.isclose(cash_of(ib), expected_cash(ib), abs_tol=0.01),
-                       "the account's cash after the fills")
+        await wait_for(
+            lambda: len(ib.fills()) == 3 and all(f.commissionReport.commission > 0 for f in ib.fills()), "commission reports"
+        )
+        await wait_for(lambda: math.isclose(cash_of(ib), expected_cash(ib), abs_tol=0.01), "the account's cash after the fills")
         before_working = working_of(ib)
         before_execs = executions_of(ib)
         before_positions = positions_of(ib)
@@ -224,16 +245,15 @@ async def test_kill_9_loses_no_order_execution_account_or_id(tmp_path: Path) -> 
         assert executions_of(ib) == before_execs  # execIds and commissions
         assert positions_of(ib) == before_positions
         assert cash_of(ib) == pytest.approx(before_cash, abs=0.005)
-        done = {t.order.orderRef: t.orderStatus.status for t in ib.trades()
-                if t.orderStatus.status in ("Filled", "Cancelled")}
-        assert done == {"fill-spy": "Filled", "fill-aapl": "Filled", "sell-aapl": "Filled",
-                        "gone": "Cancelled"}
+        done = {t.order.orderRef: t.orderStatus.status for t in ib.trades() if t.orderStatus.status in ("Filled", "Cancelled")}
+        assert done == {"fill-spy": "Filled", "fill-aapl": "Filled", "sell-aapl": "Filled", "gone": "Cancelled"}
 
         # a new order gets a fresh id and permId; a new fill a fresh execId
         fresh = ib.placeOrder(spy, LimitOrder("BUY", 1, low, orderRef="after"))
         bought = ib.placeOrder(spy, MarketOrder("BUY", 1, orderRef="after-fill"))
-        await wait_for(lambda: fresh.orderStatus.status == "Submitted"
-                       and bought.orderStatus.status == "Filled", "the orders after restart")
+        await wait_for(
+            lambda: fresh.orderStatus.status == "Submitted" and bought.orderStatus.status == "Filled", "the orders after restart"
+        )
         assert fresh.order.orderId > max(used_ids) and bought.order.orderId > max(used_ids)
         assert not {fresh.order.permId, bought.order.permId} & used_perms
         new_execs = set(executions_of(ib)) - set(before_execs)
@@ -244,10 +264,8 @@ async def test_kill_9_loses_no_order_execution_account_or_id(tmp_path: Path) -> 
         assert old.order.orderId == before_working["work-qqq"][0]
         ib.cancelOrder(old.order)
         await wait_for(lambda: old.orderStatus.status == "Cancelled", "the old cancel")
-        open_now = {t.order.orderRef: t.orderStatus.status
-                    for t in await ib.reqAllOpenOrdersAsync()}
-        assert open_now == {"work-spy": "Submitted", "work-call": "Submitted",
-                            "work-stop": "PreSubmitted", "after": "Submitted"}
+        open_now = {t.order.orderRef: t.orderStatus.status for t in await ib.reqAllOpenOrdersAsync()}
+        assert open_now == {"work-spy": "Submitted", "work-call": "Submitted", "work-stop": "PreSubmitted", "after": "Submitted"}
         after_working = working_of(ib)
         after_execs = executions_of(ib)
         last_after = max(t.order.orderId for t in ib.trades())
@@ -265,8 +283,7 @@ async def test_kill_9_loses_no_order_execution_account_or_id(tmp_path: Path) -> 
         sim.close()
 
 
-async def test_restart_without_state_hands_out_ids_above_the_previous_run(
-        tmp_path: Path) -> None:
+async def test_restart_without_state_hands_out_ids_above_the_previous_run(tmp_path: Path) -> None:
     """No --state: orders are gone with the process, but nextValidId, permIds and execIds
     still grow (seeded from the wall clock), so a desk that remembers the old orders never
     meets their ids again."""
@@ -277,8 +294,7 @@ async def test_restart_without_state_hands_out_ids_above_the_previous_run(
         await sim.start()
         await ib.connectAsync("127.0.0.1", port, clientId=CLIENT)
         [spy] = await ib.qualifyContractsAsync(Stock("SPY", "SMART", "USD"))
-        trades = [ib.placeOrder(spy, MarketOrder("BUY", 5, orderRef=f"old-{i}"))
-                  for i in range(3)]
+        trades = [ib.placeOrder(spy, MarketOrder("BUY", 5, orderRef=f"old-{i}")) for i in range(3)]
         await wait_for(lambda: all(t.orderStatus.status == "Filled" for t in trades), "fills")
         old_ids = {t.order.orderId for t in trades}
         old_perms = {t.order.permId for t in trades}
@@ -299,8 +315,7 @@ async def test_restart_without_state_hands_out_ids_above_the_previous_run(
         sim.close()
 
 
-async def test_torn_last_line_is_ignored_and_a_corrupt_line_is_one_clear_error(
-        tmp_path: Path) -> None:
+async def test_torn_last_line_is_ignored_and_a_corrupt_line_is_one_clear_error(tmp_path: Path) -> None:
     state = tmp_path / "sim-state.json"
     jpath = journal.journal_path(state)
     port = _free_port()
@@ -322,13 +337,10 @@ async def test_torn_last_line_is_ignored_and_a_corrupt_line_is_one_clear_error(
         await wait_for(lambda: not ib.isConnected(), "the client to see the crash")
         await sim.start()
         await ib.connectAsync("127.0.0.1", port, clientId=CLIENT)
-        assert [(t.order.orderRef, t.order.permId) for t in ib.openTrades()] == [
-            ("kept", kept.order.permId)]
+        assert [(t.order.orderRef, t.order.permId) for t in ib.openTrades()] == [("kept", kept.order.permId)]
         # two more orders: two more journal lines
-        more = [ib.placeOrder(spy, LimitOrder("BUY", 1, 100.00, orderRef=f"more-{i}"))
-                for i in range(2)]
-        await wait_for(lambda: all(t.orderStatus.status == "Submitted" for t in more),
-                       "two more orders")
+        more = [ib.placeOrder(spy, LimitOrder("BUY", 1, 100.00, orderRef=f"more-{i}")) for i in range(2)]
+        await wait_for(lambda: all(t.orderStatus.status == "Submitted" for t in more), "two more orders")
         err = sim.kill9()
         warnings = [line for line in err.splitlines() if line.strip()]
         assert len(warnings) == 1 and "torn last line" in warnings[0], err
@@ -340,8 +352,8 @@ async def test_torn_last_line_is_ignored_and_a_corrupt_line_is_one_clear_error(
         jpath.write_bytes(b"".join(lines))
         env = {k: v for k, v in os.environ.items() if not k.startswith("DESK_") or k == "DESK_ENGINE_SOCKET"}
         result = await asyncio.to_thread(
-            subprocess.run, sim.command(), env=env, cwd=tmp_path, capture_output=True,
-            text=True, timeout=60)
+            subprocess.run, sim.command(), env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60
+        )
         assert result.returncode == 2
         assert result.stderr.strip().splitlines() == [result.stderr.strip()]  # one line
         assert result.stderr.startswith(f"desk: {jpath} line 1: corrupt simulator journal")
@@ -391,14 +403,14 @@ async def trade_a_while(gw: SimGateway, ib: IB, n: int) -> list:
             trades.append(ib.placeOrder(spy, LimitOrder("BUY", 10, 600.02, orderRef=f"f{i}")))
         else:
             trades.append(ib.placeOrder(spy, LimitOrder("BUY", 10, 590.00, orderRef=f"w{i}")))
-    await wait_for(lambda: all(t.orderStatus.status in ("Filled", "Submitted") for t in trades),
-                   "the orders")
+    await wait_for(lambda: all(t.orderStatus.status in ("Filled", "Submitted") for t in trades), "the orders")
     await ib.reqOpenOrdersAsync()
     return trades
 
 
 async def test_compaction_keeps_everything_and_a_crash_copy_restores_the_same_image(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(journal, "COMPACT_BYTES", 4096)  # compact every few batches
     state = tmp_path / "s.json"
     gw = SimGateway(seed=7, state_file=state, **CALM)
@@ -423,8 +435,7 @@ async def test_compaction_keeps_everything_and_a_crash_copy_restores_the_same_im
         await gw2.stop()
 
 
-async def test_a_crash_between_snapshot_and_truncation_replays_nothing_twice(
-        tmp_path: Path) -> None:
+async def test_a_crash_between_snapshot_and_truncation_replays_nothing_twice(tmp_path: Path) -> None:
     state = tmp_path / "s.json"
     gw = SimGateway(seed=7, state_file=state, **CALM)
     await gw.start()
@@ -476,8 +487,7 @@ async def test_end_of_day_is_journaled(tmp_path: Path) -> None:
         await gw2.stop()
 
 
-async def test_torn_line_logs_one_warning_and_a_busy_file_is_refused(
-        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+async def test_torn_line_logs_one_warning_and_a_busy_file_is_refused(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     state = tmp_path / "s.json"
     gw = SimGateway(seed=7, state_file=state, **CALM)
     await gw.start()

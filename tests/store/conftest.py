@@ -16,7 +16,6 @@ import pytest
 from store_testlib import PG_URL, TcpProxy, pg_connect
 
 
-
 def _unavailable(what: str) -> None:
     if os.environ.get("DESK_TEST_ALLOW_SKIP") == "1":
         pytest.skip(f"{what} (DESK_TEST_ALLOW_SKIP=1)")

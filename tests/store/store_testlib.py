@@ -46,7 +46,9 @@ def make_ticks(n: int, *, seed: int = 1, start: datetime | None = None, con_base
             row = TickRecord(t, con_base + s, symbols[s], "Q", bid, ask, bid_size, ask_size, math.nan, math.nan)
         else:
             price = mid if i % 211 else math.inf
-            row = TickRecord(t, con_base + s, symbols[s], "T", math.nan, math.nan, math.nan, math.nan, price, float(rng.randint(1, 500)))
+            row = TickRecord(
+                t, con_base + s, symbols[s], "T", math.nan, math.nan, math.nan, math.nan, price, float(rng.randint(1, 500))
+            )
         out.append(row)
     return out
 

@@ -68,8 +68,12 @@ def test_rows_cannot_be_updated_or_deleted(audit: AuditLog) -> None:
     coid = _write_order(audit, ("sent", {"order_id": 7}))
     before = audit.events_for(coid)
     rel = audit.qualified_table
-    statements = [f"UPDATE {rel} SET event = 'reject'", f"UPDATE {rel} SET payload = payload WHERE id = 1",
-                  f"DELETE FROM {rel}", f"DELETE FROM {rel} WHERE id = 2"]
+    statements = [
+        f"UPDATE {rel} SET event = 'reject'",
+        f"UPDATE {rel} SET payload = payload WHERE id = 1",
+        f"DELETE FROM {rel}",
+        f"DELETE FROM {rel} WHERE id = 2",
+    ]
     if audit.dialect == "postgresql":
         statements.append(f"TRUNCATE {rel}")
         statements.append(
@@ -81,10 +85,14 @@ def test_rows_cannot_be_updated_or_deleted(audit: AuditLog) -> None:
                 with pytest.raises(psycopg.errors.InsufficientPrivilege, match="append-only"):
                     conn.execute(stmt)
     else:
-        statements.append(f"INSERT OR REPLACE INTO {rel} (id, time, event, payload, correlation_id, client_order_id, mode, account) "
-                          "VALUES (1, 0, 'status', '{}', '', '', '', '')")
-        statements.append(f"REPLACE INTO {rel} (id, time, event, payload, correlation_id, client_order_id, mode, account) "
-                          "VALUES (2, 0, 'status', '{}', '', '', '', '')")
+        statements.append(
+            f"INSERT OR REPLACE INTO {rel} (id, time, event, payload, correlation_id, client_order_id, mode, account) "
+            "VALUES (1, 0, 'status', '{}', '', '', '', '')"
+        )
+        statements.append(
+            f"REPLACE INTO {rel} (id, time, event, payload, correlation_id, client_order_id, mode, account) "
+            "VALUES (2, 0, 'status', '{}', '', '', '', '')"
+        )
         conn = _raw_sqlite(audit)
         try:
             for stmt in statements:
@@ -116,10 +124,13 @@ def test_postgres_creation_is_idempotent_under_concurrency(pg_url: str, pg_schem
         t.join()
     assert errors == []
     with pg_connect(pg_url) as conn:
-        names = [r[0] for r in conn.execute(
-            "SELECT tgname FROM pg_trigger WHERE tgrelid = CAST(%s AS regclass) AND NOT tgisinternal ORDER BY 1",
-            (f"{pg_schema}.order_audit",),
-        )]
+        names = [
+            r[0]
+            for r in conn.execute(
+                "SELECT tgname FROM pg_trigger WHERE tgrelid = CAST(%s AS regclass) AND NOT tgisinternal ORDER BY 1",
+                (f"{pg_schema}.order_audit",),
+            )
+        ]
     assert names == ["order_audit_no_truncate", "order_audit_no_update_delete"]
 
 
@@ -189,8 +200,9 @@ def test_bad_events_are_refused_with_a_clear_error(audit: AuditLog) -> None:
 def test_open_intents_are_those_without_a_terminal_state(audit: AuditLog) -> None:
     only_intent = _write_order(audit)
     sent = _write_order(audit, ("sent", {}))
-    working = _write_order(audit, ("sent", {}), ("status", {"status": "PreSubmitted", "filled": 0}),
-                           ("fill", {"filled": 40, "remaining": 60}))
+    working = _write_order(
+        audit, ("sent", {}), ("status", {"status": "PreSubmitted", "filled": 0}), ("fill", {"filled": 40, "remaining": 60})
+    )
     done = _write_order(audit, ("sent", {}), ("status", {"status": "Filled", "filled": 100}))
     cancelled = _write_order(audit, ("sent", {}), ("cancel_request", {}), ("status", {"status": "ApiCancelled"}))
     rejected = _write_order(audit, ("reject", {"reason": "not connected"}))

@@ -29,8 +29,14 @@ def brute_force(ticks) -> dict[tuple[int, int], dict[str, float]]:
         }
         for side, v in series.items():
             p = f"{side}_" if side else ""
-            bar.update({p + "open": v[0] if v else math.nan, p + "high": max(v) if v else math.nan,
-                        p + "low": min(v) if v else math.nan, p + "close": v[-1] if v else math.nan})
+            bar.update(
+                {
+                    p + "open": v[0] if v else math.nan,
+                    p + "high": max(v) if v else math.nan,
+                    p + "low": min(v) if v else math.nan,
+                    p + "close": v[-1] if v else math.nan,
+                }
+            )
         bar["volume"] = sum(r.size for r in rows if r.kind == "T" and r.price > 0 and r.size == r.size)
         out[key] = bar
     return out
@@ -44,8 +50,11 @@ async def check(url: str, **kw) -> None:
     raw = make_ticks(3000, seed=31)
     base = raw[0].time
     # spread over about 85 minutes, several conIds per minute; finite or absent values only
-    ticks = [t._replace(time=base + timedelta(seconds=1.7 * i)) for i, t in enumerate(raw)
-             if all(math.isfinite(x) or math.isnan(x) for x in t[4:])]
+    ticks = [
+        t._replace(time=base + timedelta(seconds=1.7 * i))
+        for i, t in enumerate(raw)
+        if all(math.isfinite(x) or math.isnan(x) for x in t[4:])
+    ]
     async with TickRecorder(url, **kw) as rec:
         rec.submit_many(ticks)
     bars = read_minute_bars(url, schema=kw.get("schema"))
@@ -56,8 +65,7 @@ async def check(url: str, **kw) -> None:
         for field, value in w.items():
             assert same(getattr(b, field), value), (b.con_id, b.time, field, getattr(b, field), value)
     one = bars[0]
-    only = read_minute_bars(url, con_id=one.con_id, start=one.time, end=one.time.replace(second=59),
-                            schema=kw.get("schema"))
+    only = read_minute_bars(url, con_id=one.con_id, start=one.time, end=one.time.replace(second=59), schema=kw.get("schema"))
     assert only == [one]
 
 

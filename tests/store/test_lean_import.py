@@ -51,7 +51,6 @@ XMAS = date(2015, 12, 24)
 C750 = option_con_id("GOOG", "20160115", "C", 750.0)
 
 
-
 def _bars(url_or_engine, **kw) -> dict[tuple, object]:
     return {(b.time, b.con_id, b.kind): b for b in read_bars(url_or_engine, **kw)}
 
@@ -109,8 +108,14 @@ def test_default_lean_dir(monkeypatch, tmp_path) -> None:
 def goog_sqlite(tmp_path_factory) -> tuple[str, object]:
     url = f"sqlite:///{tmp_path_factory.mktemp('lean') / 'desk.sqlite3'}"
     seen = []
-    result = import_lean(url, LEAN, symbols=["GOOG"], dates=[XMAS], stocks={"GOOG": GOOG},
-                         progress=lambda p: seen.append((p.files_done, p.bytes_done, p.fraction, p.phase)))
+    result = import_lean(
+        url,
+        LEAN,
+        symbols=["GOOG"],
+        dates=[XMAS],
+        stocks={"GOOG": GOOG},
+        progress=lambda p: seen.append((p.files_done, p.bytes_done, p.fraction, p.phase)),
+    )
     return url, (result, seen)
 
 
@@ -143,8 +148,9 @@ def test_underlying_bars_times_and_prices(goog_sqlite) -> None:
     assert (bid.open, bid.high, bid.low, bid.close, bid.volume) == (746.67, 747.34, 746.34, 746.61, 100)
     assert (ask.open, ask.high, ask.low, ask.close, ask.volume) == (747.51, 747.71, 746.82, 747.63, 100)
     assert (trade.open, trade.high, trade.low, trade.close, trade.volume) == (746.75, 747.66, 746.34, 747.64, 3745)
-    days = read_bars(url, symbol="GOOG", bar_size="1 day", start=datetime(2015, 12, 23, tzinfo=UTC),
-                     end=datetime(2015, 12, 28, tzinfo=UTC))
+    days = read_bars(
+        url, symbol="GOOG", bar_size="1 day", start=datetime(2015, 12, 23, tzinfo=UTC), end=datetime(2015, 12, 28, tzinfo=UTC)
+    )
     assert [d.time for d in days] == [datetime(2015, 12, 23, 5, tzinfo=UTC), datetime(2015, 12, 24, 5, tzinfo=UTC)]
     assert days[1].close == pytest.approx(748.40)  # GOOG closed 748.40 on 2015-12-24
 
@@ -198,15 +204,23 @@ def _write_zip(path: Path, members: dict[str, str]) -> Path:
 
 
 def _mini(root: Path, day: str = "20150707", quote_lines: str = "") -> Path:
-    quote = quote_lines or ("34200000,1000000,1000100,999900,1000000,300,1000200,1000300,1000100,1000200,500\n"
-                            "34260000,1000000,1000000,1000000,1000000,300,1000200,1000200,1000200,1000200,400\n")
+    quote = quote_lines or (
+        "34200000,1000000,1000100,999900,1000000,300,1000200,1000300,1000100,1000200,500\n"
+        "34260000,1000000,1000000,1000000,1000000,300,1000200,1000200,1000200,1000200,400\n"
+    )
     _write_zip(root / "equity/usa/minute/xyz" / f"{day}_quote.zip", {f"{day}_xyz_minute_quote.csv": quote})
-    _write_zip(root / "equity/usa/minute/xyz" / f"{day}_trade.zip",
-               {f"{day}_xyz_minute_trade.csv": "34200000,1000100,1000200,1000000,1000100,1500\n"})
-    _write_zip(root / "equity/usa/tick/xyz" / f"{day}_trade.zip",
-               {f"{day}_xyz_Trade_Tick.csv": "34200001,1000100,100,Q,00000000,0\n34200001,1000200,50,P,20002000,1\n"})
-    _write_zip(root / "equity/usa/daily/xyz.zip", {"xyz.csv": "20150701 00:00,990000,1010000,980000,1000000,123456\n"
-                                                              f"{day} 00:00,1000000,1020000,990000,1010000,654321\n"})
+    _write_zip(
+        root / "equity/usa/minute/xyz" / f"{day}_trade.zip",
+        {f"{day}_xyz_minute_trade.csv": "34200000,1000100,1000200,1000000,1000100,1500\n"},
+    )
+    _write_zip(
+        root / "equity/usa/tick/xyz" / f"{day}_trade.zip",
+        {f"{day}_xyz_Trade_Tick.csv": "34200001,1000100,100,Q,00000000,0\n34200001,1000200,50,P,20002000,1\n"},
+    )
+    _write_zip(
+        root / "equity/usa/daily/xyz.zip",
+        {"xyz.csv": f"20150701 00:00,990000,1010000,980000,1000000,123456\n{day} 00:00,1000000,1020000,990000,1010000,654321\n"},
+    )
     return root
 
 
@@ -228,15 +242,16 @@ def test_summer_time_daily_bars_and_tick_prints(tmp_path) -> None:
             ticks = conn.execute(select(t_ticks).order_by(t_ticks.c.price)).all()
     finally:
         engine.dispose()
-    assert [(r.price, r.size, r.exchange, r.suspicious) for r in ticks] == [(100.01, 100, "Q", False),
-                                                                           (100.02, 50, "P", True)]
+    assert [(r.price, r.size, r.exchange, r.suspicious) for r in ticks] == [(100.01, 100, "Q", False), (100.02, 50, "P", True)]
     assert ticks[0].time == datetime(2015, 7, 7, 13, 30, 0, 1000, tzinfo=UTC)
 
 
 def test_dst_change_day_converts_each_time(tmp_path) -> None:
     url = f"sqlite:///{tmp_path / 'db.sqlite3'}"
-    quote = ("3600000,1000000,1000000,1000000,1000000,1,1000100,1000100,1000100,1000100,1\n"   # 01:00 EST
-             "36000000,1000000,1000000,1000000,1000000,1,1000100,1000100,1000100,1000100,1\n")  # 10:00 EDT
+    quote = (
+        "3600000,1000000,1000000,1000000,1000000,1,1000100,1000100,1000100,1000100,1\n"  # 01:00 EST
+        "36000000,1000000,1000000,1000000,1000000,1,1000100,1000100,1000100,1000100,1\n"
+    )  # 10:00 EDT
     root = tmp_path / "lean"
     _write_zip(root / "equity/usa/minute/xyz/20150308_quote.zip", {"20150308_xyz_minute_quote.csv": quote})
     import_lean(url, root)
@@ -248,18 +263,30 @@ def test_dst_change_day_converts_each_time(tmp_path) -> None:
     "line, problem",
     [
         ("34320000,1000000,1000000", "line 3: expected 11 columns, got 3"),
-        ("34320000,1000000,1000000,1000000,1000000,1,,1000100,1000100,1000100,1",
-         "line 3: columns 7-10: ask group is partly empty"),
-        ("34320000,abc,1000000,1000000,1000000,1,1000100,1000100,1000100,1000100,1",
-         "line 3: column 2 (bid_open): expected a price in 1/10000 dollar, got 'abc'"),
-        ("34200000,1000000,1000000,1000000,1000000,1,1000100,1000100,1000100,1000100,1",
-         "line 3: column 1 (time): 34200000 ms is not after the previous line's 34260000 ms"),
-        ("34320000,1000000,999000,1000000,1000000,1,1000100,1000100,1000100,1000100,1",
-         "line 3: columns 2-5: bid_low 100 <= open 100, close 100 <= high 99.9 does not hold"),
-        ("99999999,1000000,1000000,1000000,1000000,1,1000100,1000100,1000100,1000100,1",
-         "line 3: column 1 (time): 99999999 ms is outside the day"),
-        ("34320000,1000000,1000000,1000000,1000000,-5,1000100,1000100,1000100,1000100,1",
-         "line 3: column 6 (bid_size): -5 is negative"),
+        (
+            "34320000,1000000,1000000,1000000,1000000,1,,1000100,1000100,1000100,1",
+            "line 3: columns 7-10: ask group is partly empty",
+        ),
+        (
+            "34320000,abc,1000000,1000000,1000000,1,1000100,1000100,1000100,1000100,1",
+            "line 3: column 2 (bid_open): expected a price in 1/10000 dollar, got 'abc'",
+        ),
+        (
+            "34200000,1000000,1000000,1000000,1000000,1,1000100,1000100,1000100,1000100,1",
+            "line 3: column 1 (time): 34200000 ms is not after the previous line's 34260000 ms",
+        ),
+        (
+            "34320000,1000000,999000,1000000,1000000,1,1000100,1000100,1000100,1000100,1",
+            "line 3: columns 2-5: bid_low 100 <= open 100, close 100 <= high 99.9 does not hold",
+        ),
+        (
+            "99999999,1000000,1000000,1000000,1000000,1,1000100,1000100,1000100,1000100,1",
+            "line 3: column 1 (time): 99999999 ms is outside the day",
+        ),
+        (
+            "34320000,1000000,1000000,1000000,1000000,-5,1000100,1000100,1000100,1000100,1",
+            "line 3: column 6 (bid_size): -5 is negative",
+        ),
     ],
     ids=["columns", "half-empty", "not-a-number", "time-backwards", "high-below-low", "time-range", "size"],
 )
@@ -268,9 +295,11 @@ def test_malformed_line_names_file_and_line_and_imports_nothing(tmp_path, line, 
     good = tmp_path / "good"
     import_lean(url, _mini(good, "20150706"))  # an earlier import that must survive untouched
     before = read_bars(url, symbol="XYZ")
-    bad_quotes = ("34200000,1000000,1000100,999900,1000000,300,1000200,1000300,1000100,1000200,500\n"
-                  "34260000,1000000,1000000,1000000,1000000,300,1000200,1000200,1000200,1000200,400\n"
-                  f"{line}\n")
+    bad_quotes = (
+        "34200000,1000000,1000100,999900,1000000,300,1000200,1000300,1000100,1000200,500\n"
+        "34260000,1000000,1000000,1000000,1000000,300,1000200,1000200,1000200,1000200,400\n"
+        f"{line}\n"
+    )
     bad = _mini(tmp_path / "bad", "20150706", bad_quotes)
     with pytest.raises(LeanFormatError) as exc:
         import_lean(url, bad)
@@ -282,10 +311,13 @@ def test_malformed_line_names_file_and_line_and_imports_nothing(tmp_path, line, 
 
 def test_bad_option_member_name_and_empty_selection(tmp_path) -> None:
     root = tmp_path / "lean"
-    _write_zip(root / "option/usa/minute/xyz/20150707_quote_american.zip",
-               {"20150707_xyz_minute_quote_american_call_1000000_20150717.csv":
-                "34200000,1000,1000,1000,1000,1,2000,2000,2000,2000,1\n",
-                "notes.csv": "34200000,1\n"})
+    _write_zip(
+        root / "option/usa/minute/xyz/20150707_quote_american.zip",
+        {
+            "20150707_xyz_minute_quote_american_call_1000000_20150717.csv": "34200000,1000,1000,1000,1000,1,2000,2000,2000,2000,1\n",
+            "notes.csv": "34200000,1\n",
+        },
+    )
     url = f"sqlite:///{tmp_path / 'db.sqlite3'}"
     with pytest.raises(LeanFormatError, match=r"20150707_quote_american.zip:notes.csv: member name does not"):
         import_lean(url, root)
@@ -342,8 +374,9 @@ def test_postgres_import_of_the_goog_day_and_rollback(pg_url, pg_schema, tmp_pat
 def _desk(*args: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("DESK_") or k == "DESK_ENGINE_SOCKET"}
     env["DESK_DATABASE_URL"] = f"sqlite:///{tmp_path / 'cli.sqlite3'}"
-    return subprocess.run([sys.executable, "-m", "desk", *args], env=env, cwd=tmp_path, capture_output=True,
-                          text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "desk", *args], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120
+    )
 
 
 def test_cli_import_lean(tmp_path) -> None:
@@ -358,6 +391,7 @@ def test_cli_import_lean(tmp_path) -> None:
     assert failed.returncode == 1 and failed.stdout == ""
     assert failed.stderr.strip().splitlines()[-1] == (
         "desk: import failed, nothing imported: equity/usa/minute/xyz/20150706_quote.zip:"
-        "20150706_xyz_minute_quote.csv line 1: expected 11 columns, got 3")
+        "20150706_xyz_minute_quote.csv line 1: expected 11 columns, got 3"
+    )
     usage = _desk("import", "lean", str(root), "--date", "July 7", tmp_path=tmp_path)
     assert usage.returncode == 2 and "bad date 'July 7'" in usage.stderr

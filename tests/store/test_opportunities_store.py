@@ -13,15 +13,41 @@ from desk.store.opportunities import OpportunityStore, OpportunityWriter
 T0 = datetime(2026, 3, 10, 14, 0, tzinfo=UTC)
 
 
-def _payload(key: str = "SPY|conversion|conversion|legs", *, edge: float, best: float | None = None, state: str = "new",
-             first: datetime = T0, last: datetime = T0, simulated: bool = True) -> dict:
+def _payload(
+    key: str = "SPY|conversion|conversion|legs",
+    *,
+    edge: float,
+    best: float | None = None,
+    state: str = "new",
+    first: datetime = T0,
+    last: datetime = T0,
+    simulated: bool = True,
+) -> dict:
     return {
-        "key": key, "state": state, "kind": "conversion", "rule": "conversion", "underlying": key.split("|")[0],
+        "key": key,
+        "state": state,
+        "kind": "conversion",
+        "rule": "conversion",
+        "underlying": key.split("|")[0],
         "expiry": "20260417",
-        "legs": [{"conId": 1, "secType": "OPT", "right": "C", "strike": 500.0, "expiry": "20260417", "action": "SELL",
-                  "ratio": 1, "price": 12.3, "size": 10}],
-        "edge_total": edge, "best_edge_total": edge if best is None else best,
-        "first_seen": first.isoformat(), "last_seen": last.isoformat(), "simulated": simulated,
+        "legs": [
+            {
+                "conId": 1,
+                "secType": "OPT",
+                "right": "C",
+                "strike": 500.0,
+                "expiry": "20260417",
+                "action": "SELL",
+                "ratio": 1,
+                "price": 12.3,
+                "size": 10,
+            }
+        ],
+        "edge_total": edge,
+        "best_edge_total": edge if best is None else best,
+        "first_seen": first.isoformat(),
+        "last_seen": last.isoformat(),
+        "simulated": simulated,
     }
 
 
@@ -29,8 +55,9 @@ def _check_upserts(store: OpportunityStore) -> None:
     assert store.upsert([_payload(edge=100.0), _payload("QQQ|box|long box|x", edge=40.0)]) == 2
     later = T0 + timedelta(seconds=30)
     # same key: later scan, smaller edge, then gone; an older first_seen elsewhere wins
-    store.upsert([_payload(edge=60.0, state="live", last=later, first=later),
-                  _payload(edge=55.0, state="gone", last=later, first=later)])
+    store.upsert(
+        [_payload(edge=60.0, state="live", last=later, first=later), _payload(edge=55.0, state="gone", last=later, first=later)]
+    )
     rows = {r["key"]: r for r in store.rows()}
     spy = rows["SPY|conversion|conversion|legs"]
     assert spy["first_seen"] == T0 and spy["last_seen"] == later
@@ -122,24 +149,34 @@ def test_the_classification_is_stored_and_an_older_table_gets_its_columns(sqlite
 
     engine = make_engine(sqlite_url)
     with engine.begin() as conn:  # the table as the first version made it
-        conn.execute(text(
-            "CREATE TABLE opportunities (key TEXT PRIMARY KEY, kind VARCHAR(16) NOT NULL, rule VARCHAR(64) NOT NULL,"
-            " underlying VARCHAR(32) NOT NULL, expiry VARCHAR(8) NOT NULL, legs TEXT NOT NULL,"
-            " first_seen DATETIME NOT NULL, last_seen DATETIME NOT NULL, best_edge FLOAT NOT NULL,"
-            " last_edge FLOAT NOT NULL, state VARCHAR(8) NOT NULL, simulated BOOLEAN NOT NULL)"))
+        conn.execute(
+            text(
+                "CREATE TABLE opportunities (key TEXT PRIMARY KEY, kind VARCHAR(16) NOT NULL, rule VARCHAR(64) NOT NULL,"
+                " underlying VARCHAR(32) NOT NULL, expiry VARCHAR(8) NOT NULL, legs TEXT NOT NULL,"
+                " first_seen DATETIME NOT NULL, last_seen DATETIME NOT NULL, best_edge FLOAT NOT NULL,"
+                " last_edge FLOAT NOT NULL, state VARCHAR(8) NOT NULL, simulated BOOLEAN NOT NULL)"
+            )
+        )
     engine.dispose()
     store = OpportunityStore(sqlite_url)
     try:
         old = _payload("SPY|conversion|conversion|old", edge=10.0)  # a payload of before: no classification
         store.upsert([old])
-        at_risk = {**_payload("SPY|reversal|reversal|x", edge=900.0), "kind": "reversal", "rule": "reversal",
-                   "risks": ["early-exercise-put", "american-premium"], "riskless": False}
+        at_risk = {
+            **_payload("SPY|reversal|reversal|x", edge=900.0),
+            "kind": "reversal",
+            "rule": "reversal",
+            "risks": ["early-exercise-put", "american-premium"],
+            "riskless": False,
+        }
         riskless = {**_payload(edge=50.0), "risks": [], "riskless": True}
         store.upsert([at_risk, riskless])
         rows = {r["key"]: r for r in store.rows()}
         assert rows["SPY|reversal|reversal|x"]["riskless"] is False
         assert rows["SPY|reversal|reversal|x"]["risks"] == "american-premium,early-exercise-put"
-        assert rows["SPY|conversion|conversion|legs"]["riskless"] is True and rows["SPY|conversion|conversion|legs"]["risks"] == ""
+        assert (
+            rows["SPY|conversion|conversion|legs"]["riskless"] is True and rows["SPY|conversion|conversion|legs"]["risks"] == ""
+        )
         assert rows["SPY|conversion|conversion|old"]["riskless"] is None
         # re-classified later (a leg went stale): the row follows
         store.upsert([{**riskless, "state": "live", "risks": ["stale"], "riskless": False}])

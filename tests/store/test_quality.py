@@ -56,8 +56,19 @@ def test_a_clean_day_has_no_problem() -> None:
 
 async def test_desk_data_check_reports_and_stores(tmp_path) -> None:
     url = f"sqlite:///{tmp_path / 'desk.sqlite3'}"
-    opts = [Instrument("SPY", sec_type="OPT", con_id=900 + i, expiry="20160115", strike=200.0 + i, right="C",
-                       multiplier=100, local_symbol=f"SPY   160115C00{200 + i}000") for i in range(3)]
+    opts = [
+        Instrument(
+            "SPY",
+            sec_type="OPT",
+            con_id=900 + i,
+            expiry="20160115",
+            strike=200.0 + i,
+            right="C",
+            multiplier=100,
+            local_symbol=f"SPY   160115C00{200 + i}000",
+        )
+        for i in range(3)
+    ]
     ticks = faulty_day() + [q(OPEN + timedelta(minutes=5), 1.0, 1.1, con_id=o.con_id, symbol=o.local_symbol) for o in opts[:2]]
     async with TickRecorder(url) as rec:
         rec.submit_many(ticks)
@@ -71,10 +82,20 @@ async def test_desk_data_check_reports_and_stores(tmp_path) -> None:
     env_url = {"DESK_DATABASE_URL": url}
     import os
 
-    proc = subprocess.run([sys.executable, "-m", "desk", "data", "check", "--date", "2015-12-24"], capture_output=True,
-                          text=True, timeout=120, env={**os.environ, **env_url}, stdin=subprocess.DEVNULL)
+    proc = subprocess.run(
+        [sys.executable, "-m", "desk", "data", "check", "--date", "2015-12-24"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, **env_url},
+        stdin=subprocess.DEVNULL,
+    )
     assert proc.returncode == 1, proc.stderr  # problems found
-    assert proc.stdout.startswith("2015-12-24 SPY ") and "options 2/3" in proc.stdout and "1 of 3 options never quoted" in proc.stdout
+    assert (
+        proc.stdout.startswith("2015-12-24 SPY ")
+        and "options 2/3" in proc.stdout
+        and "1 of 3 options never quoted" in proc.stdout
+    )
     import sqlite3
 
     db = sqlite3.connect(tmp_path / "desk.sqlite3")
@@ -82,8 +103,14 @@ async def test_desk_data_check_reports_and_stores(tmp_path) -> None:
         assert db.execute("SELECT symbol, crossed, duplicates FROM data_quality").fetchall() == [("SPY", 2, 1)]
     finally:
         db.close()
-    bad = subprocess.run([sys.executable, "-m", "desk", "data", "check", "--date", "2015-12-25"], capture_output=True,
-                         text=True, timeout=120, env={**os.environ, **env_url}, stdin=subprocess.DEVNULL)
+    bad = subprocess.run(
+        [sys.executable, "-m", "desk", "data", "check", "--date", "2015-12-25"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, **env_url},
+        stdin=subprocess.DEVNULL,
+    )
     assert bad.returncode == 2 and bad.stderr.strip().startswith("desk: 2015-12-25 is not a")
 
 

@@ -59,9 +59,21 @@ async def test_two_collectors_on_one_gateway_record_into_one_database_without_du
     await gw.start()
     symbols = ["SPY", "QQQ", "AAPL", "MSFT", "NVDA"]
     runtimes = [
-        Runtime(Settings(mode=Mode.SIM, ib_port=gw.port, ib_client_id=7, shard=f"{i}/2", record=True,
-                         database_url=fresh_db, watchlist=symbols, spool_dir=tmp_path / f"spool{i}",
-                         kill_switch_file=tmp_path / f"kill{i}", live_override_file=tmp_path / "o", _env_file=None))
+        Runtime(
+            Settings(
+                mode=Mode.SIM,
+                ib_port=gw.port,
+                ib_client_id=7,
+                shard=f"{i}/2",
+                record=True,
+                database_url=fresh_db,
+                watchlist=symbols,
+                spool_dir=tmp_path / f"spool{i}",
+                kill_switch_file=tmp_path / f"kill{i}",
+                live_override_file=tmp_path / "o",
+                _env_file=None,
+            )
+        )
         for i in (1, 2)
     ]
     try:
@@ -84,5 +96,6 @@ async def test_two_collectors_on_one_gateway_record_into_one_database_without_du
         recorded = {r[0] for r in conn.execute("SELECT DISTINCT symbol FROM ticks")}
         twice = conn.execute(
             "SELECT count(*) FROM (SELECT 1 FROM ticks GROUP BY time, con_id, kind, bid, ask, bid_size, ask_size,"
-            " price, size HAVING count(*) > 1) d").fetchone()[0]
+            " price, size HAVING count(*) > 1) d"
+        ).fetchone()[0]
     assert recorded == set(symbols) and twice == 0

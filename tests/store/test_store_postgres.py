@@ -36,9 +36,7 @@ async def _wait_for(predicate, timeout: float = 10.0) -> None:
 
 def _assert_exactly_once(pg_url: str, schema: str, expected: int) -> None:
     with pg_connect(pg_url) as conn:
-        total, distinct = conn.execute(
-            f'SELECT count(*), count(DISTINCT (time, con_id)) FROM "{schema}".ticks'
-        ).fetchone()
+        total, distinct = conn.execute(f'SELECT count(*), count(DISTINCT (time, con_id)) FROM "{schema}".ticks').fetchone()
     assert (total, distinct) == (expected, expected)
 
 
@@ -81,11 +79,13 @@ async def test_hypertable_when_timescaledb_available(pg_url, pg_schema):
             "SELECT count(*) FROM timescaledb_information.hypertables WHERE hypertable_schema = %s AND hypertable_name = 'ticks'",
             (pg_schema,),
         ).fetchone()[0]
-        defs = [r[0] for r in conn.execute(
-            "SELECT indexdef FROM pg_indexes WHERE schemaname = %s AND tablename = 'ticks'", (pg_schema,))]
+        defs = [
+            r[0]
+            for r in conn.execute("SELECT indexdef FROM pg_indexes WHERE schemaname = %s AND tablename = 'ticks'", (pg_schema,))
+        ]
     assert n == 1
     # TimescaleDB makes its own btree index on time (named ticks_time_idx): check types, not names
-    assert any("USING btree (con_id, \"time\")" in d for d in defs), defs
+    assert any('USING btree (con_id, "time")' in d for d in defs), defs
     assert not any("USING brin" in d for d in defs), defs  # no BRIN on a hypertable
 
 
@@ -97,7 +97,7 @@ async def test_plain_table_with_brin_without_timescaledb(pg_url, pg_schema):
     with pg_connect(pg_url) as conn:
         indexes = dict(conn.execute("SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = %s", (pg_schema,)).fetchall())
     assert "USING brin" in indexes["ticks_time_idx"]
-    assert "USING btree (con_id, \"time\")" in indexes["ticks_con_id_time_idx"]
+    assert 'USING btree (con_id, "time")' in indexes["ticks_con_id_time_idx"]
 
 
 async def test_schema_creation_is_idempotent(pg_url, pg_schema):
@@ -349,8 +349,16 @@ async def test_a_hung_database_is_treated_as_down_and_memory_stays_bounded(pg_ur
     spool is written, exactly once."""
     caplog.set_level("WARNING", logger="desk.store.recorder")
     proxy, url = pg_proxy
-    rec = TickRecorder(url, schema=pg_schema, spool_dir=tmp_path / "spool", flush_interval=0.02, flush_rows=500,
-                       write_timeout=0.5, retry_min=0.05, retry_max=0.2)
+    rec = TickRecorder(
+        url,
+        schema=pg_schema,
+        spool_dir=tmp_path / "spool",
+        flush_interval=0.02,
+        flush_rows=500,
+        write_timeout=0.5,
+        retry_min=0.05,
+        retry_max=0.2,
+    )
     await rec.start()
     assert rec.connected
     proxy.freeze()

@@ -27,7 +27,9 @@ async def test_rows_round_trip_exactly_with_wal(sqlite_url, tmp_path):
     rows = make_ticks(3000)
     # a non-UTC aware time must come back as the same instant, in UTC
     est = timezone(timedelta(hours=-5))
-    rows.append(TickRecord(datetime(2024, 3, 8, 9, 31, 0, 123456, tzinfo=est), 7, "X", "T", 1.5, math.nan, 0.0, -0.0, 1e-300, 1e300))
+    rows.append(
+        TickRecord(datetime(2024, 3, 8, 9, 31, 0, 123456, tzinfo=est), 7, "X", "T", 1.5, math.nan, 0.0, -0.0, 1e-300, 1e300)
+    )
     async with TickRecorder(sqlite_url, spool_dir=tmp_path / "spool") as rec:
         rec.submit_many(rows[:100])
         for row in rows[100:]:
@@ -161,8 +163,9 @@ async def test_a_spool_belongs_to_its_database(tmp_path, caplog):
     rec_b.submit_many(more)
     await rec_b.close()
     assert_same_rows(more, read_ticks(url_b))  # B has its own rows and none of A's
-    assert any("holds 30 row(s) for another database" in r.message and "a.sqlite3" in r.message
-               for r in caplog.records), [r.message for r in caplog.records]
+    assert any("holds 30 row(s) for another database" in r.message and "a.sqlite3" in r.message for r in caplog.records), [
+        r.message for r in caplog.records
+    ]
 
     blocker.unlink()  # A is back: its spool is written there, once
     rec_a = TickRecorder(url_a, spool_dir=spool)
@@ -187,9 +190,14 @@ def test_upsert_instruments_sqlite(sqlite_url):
     opt = Instrument("SPY", sec_type="OPT", con_id=9001, expiry="20240621", strike=500.0, right="C", multiplier=100)
     t0 = datetime(2024, 1, 2, tzinfo=timezone.utc)
     assert upsert_instruments(engine, [spy, opt], seen_at=t0) == 2
-    assert upsert_instruments(engine, [Instrument("SPY", con_id=756733, primary_exchange="NYSE")], seen_at=t0 + timedelta(days=1)) == 1
+    assert (
+        upsert_instruments(engine, [Instrument("SPY", con_id=756733, primary_exchange="NYSE")], seen_at=t0 + timedelta(days=1))
+        == 1
+    )
     with engine.connect() as conn:
-        rows = conn.exec_driver_sql("SELECT con_id, primary_exchange, first_seen, last_seen, strike FROM instruments ORDER BY con_id").all()
+        rows = conn.exec_driver_sql(
+            "SELECT con_id, primary_exchange, first_seen, last_seen, strike FROM instruments ORDER BY con_id"
+        ).all()
     assert rows[0][0] == 9001 and rows[0][4] == 500.0
     assert rows[1][1] == "NYSE" and rows[1][2] < rows[1][3]
     with pytest.raises(StoreError, match="no conId"):

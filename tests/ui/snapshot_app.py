@@ -54,8 +54,14 @@ async def settle(pilot) -> None:
         def chain_priced() -> bool:
             legs = [leg for row in chains.rows for leg in (row.call, row.put) if leg is not None]
             quotes = [chains.store.get(leg.con_id) for leg in legs]
-            return bool(quotes) and all(q is not None and q.bid == q.bid and q.ours is not None and q.model is not None
-                                        and q.open_interest == q.open_interest for q in quotes)
+            return bool(quotes) and all(
+                q is not None
+                and q.bid == q.bid
+                and q.ours is not None
+                and q.model is not None
+                and q.open_interest == q.open_interest
+                for q in quotes
+            )
 
         await wait_for(chain_priced, pilot, "the option chain priced")
         app._flush_quotes()

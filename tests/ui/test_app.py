@@ -159,8 +159,11 @@ async def test_theme_switch_via_command_palette(tmp_path):
 async def test_unknown_theme_warns_and_falls_back(tmp_path):
     async with _desk(tmp_path, quoted=False, theme="no-such-theme") as (app, pilot, _):
         assert app.theme == "desk-dark"
-        await wait_for(lambda: any("unknown theme 'no-such-theme'" in n.message and n.severity == "warning"
-                                   for n in app._notifications), pilot, "the warning")
+        await wait_for(
+            lambda: any("unknown theme 'no-such-theme'" in n.message and n.severity == "warning" for n in app._notifications),
+            pilot,
+            "the warning",
+        )
 
 
 async def test_bad_theme_file_warns_and_the_desk_runs(tmp_path):
@@ -182,14 +185,14 @@ async def test_status_bar_shows_mode_connection_and_counters(tmp_path):
             app._refresh_status()
             return screen_text(app).splitlines()[-2]
 
-        await wait_for(lambda: re.search(r"rec [1-9][\d,]* \(\d[\d,]* queued\)", status_line()), pilot,
-                       status_line)
+        await wait_for(lambda: re.search(r"rec [1-9][\d,]* \(\d[\d,]* queued\)", status_line()), pilot, status_line)
         line = status_line()
         for expected in ("SIM", "● connected", f"127.0.0.1:{runtime.sim.port}", "ticks/s", "09:45:00 ET"):
             assert expected in line, line
         runtime.sim.drop_clients()  # the gateway drops the connection: the desk says so, then reconnects
-        await wait_for(lambda: any("reconnecting" in e.text for e in app.events.events), pilot,
-                       lambda: [e.text for e in app.events.events])
+        await wait_for(
+            lambda: any("reconnecting" in e.text for e in app.events.events), pilot, lambda: [e.text for e in app.events.events]
+        )
         await wait_for(lambda: runtime.broker.state is ConnectionState.CONNECTED, pilot, "connected again")
         await wait_for(lambda: "● connected" in status_line(), pilot, status_line)
 
@@ -236,8 +239,7 @@ async def test_start_error_is_a_message_not_a_traceback(tmp_path):
         taken.listen()
         port = taken.getsockname()[1]
         async with _desk(tmp_path, quoted=False, metrics_port=port) as (app, pilot, _):
-            await wait_for(lambda: app.status_bar.message.startswith("could not start:"), pilot,
-                           lambda: app.status_bar.message)
+            await wait_for(lambda: app.status_bar.message.startswith("could not start:"), pilot, lambda: app.status_bar.message)
             assert app.is_running
             assert app.status_bar.message.startswith(f"could not start: metrics: cannot listen on 127.0.0.1:{port}")
             assert any(n.severity == "error" for n in app._notifications)
@@ -266,8 +268,13 @@ async def test_every_pane_keeps_rows_at_100x30(tmp_path):
     async with app.run_test(size=(100, 30)) as pilot:
         await pilot.pause()
         assert app.has_class("-short")
-        panes = {"watchlist": app.watchlist, "chain": app.chain, "opportunities": app.opportunities,
-                 "orders": app.blotter, "positions": app.positions}
+        panes = {
+            "watchlist": app.watchlist,
+            "chain": app.chain,
+            "opportunities": app.opportunities,
+            "orders": app.blotter,
+            "positions": app.positions,
+        }
         heights = {name: w.region.height for name, w in panes.items()}
         assert all(h >= 5 for h in heights.values()), heights
         assert all(w.region.y + w.region.height <= 28 for w in panes.values()), {n: w.region for n, w in panes.items()}

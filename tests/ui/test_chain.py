@@ -31,8 +31,9 @@ SNAPSHOT_REPLAY_PORT = 47813
 def goog_app(tmp_path, gateway: ReplayGateway, *, count: int = 10, lines: int = 100):
     """The desk on the real engine, its watchlist GOOG, connected to ``gateway`` (the paused
     replay of 2015-12-24 at 10:30 ET) and on the replay's clock."""
-    settings = trading_settings(tmp_path, watchlist=["GOOG"], ib_port=gateway.port, chain_strikes=str(count),
-                                market_data_lines=lines)
+    settings = trading_settings(
+        tmp_path, watchlist=["GOOG"], ib_port=gateway.port, chain_strikes=str(count), market_data_lines=lines
+    )
     return desk_app(Runtime(settings, clock=gateway.clock))
 
 
@@ -101,8 +102,23 @@ async def test_chain_shows_calls_strike_puts_with_atm_and_greeks(tmp_path) -> No
         # the spot is the mid of the replayed quote at 10:30 ET (748.10 / 748.59)
         assert "GOOG 748.35" in text and "◂ 2016-01-15 · 22.2d ▸ 4/12" in text and "Greeks: ours" in text
         header = pane.line_text(1)
-        assert header.split() == ["Vega", "Theta", "Delta", "IV%", "Last", "Bid", "Ask", "Strike",
-                                  "Bid", "Ask", "Last", "IV%", "Delta", "Theta", "Vega"]
+        assert header.split() == [
+            "Vega",
+            "Theta",
+            "Delta",
+            "IV%",
+            "Last",
+            "Bid",
+            "Ask",
+            "Strike",
+            "Bid",
+            "Ask",
+            "Last",
+            "IV%",
+            "Delta",
+            "Theta",
+            "Vega",
+        ]
         assert _strikes(app) == [735.0 + 2.5 * i for i in range(10)] and pane._atm_row() == 5
         atm = pane.row_text(5)
         assert "▶747.5◀" in atm
@@ -212,8 +228,11 @@ async def test_cursor_moves_and_enter_selects_the_option_for_the_ticket(tmp_path
     seen: list = []  # the messages themselves: an id() could be reused once one is freed
 
     def hook(message) -> None:  # called at every node the message bubbles through
-        if isinstance(message, InstrumentSelected) and message.instrument.sec_type == "OPT" \
-                and not any(m is message for m in seen):
+        if (
+            isinstance(message, InstrumentSelected)
+            and message.instrument.sec_type == "OPT"
+            and not any(m is message for m in seen)
+        ):
             seen.append(message)
             selected.append(message.instrument)
 
@@ -283,8 +302,11 @@ async def test_budget_message_is_shown_when_lines_run_out(tmp_path) -> None:
     async with goog_desk(tmp_path, count=10, lines=9) as (app, pilot, runtime):
         assert len(_strikes(app)) == 4
         expected = "GOOG chain: 4 of 10 strikes shown, the market data lines are used up"
-        await wait_for(lambda: app.status_bar.message.startswith(expected), pilot,
-                       lambda: f"the budget message, not {app.status_bar.message!r}")
+        await wait_for(
+            lambda: app.status_bar.message.startswith(expected),
+            pilot,
+            lambda: f"the budget message, not {app.status_bar.message!r}",
+        )
         assert app.status_bar.message_level == "warning"
         await pilot.pause()
         assert expected in screen_text(app)
@@ -375,8 +397,11 @@ async def test_chain_over_the_real_stack(tmp_path):
             # every contract quoted and priced; bids and IVs at the money (a far call hours
             # from expiry may have no bid, in the simulator as in a real market)
             rows = _pane(app).rows
-            if len(rows) != 8 or not all((q := manager.quote(leg)) is not None and q.time is not None
-                                         and q.ours is not None for r in rows for leg in (r.call, r.put)):
+            if len(rows) != 8 or not all(
+                (q := manager.quote(leg)) is not None and q.time is not None and q.ours is not None
+                for r in rows
+                for leg in (r.call, r.put)
+            ):
                 return False
             atm = rows[_pane(app)._atm_row()]
             return all((q := manager.quote(leg)).bid > 0 and q.ours.iv == q.ours.iv for leg in (atm.call, atm.put))
@@ -404,8 +429,12 @@ def test_smile_lines_plot_points_axes_and_markers() -> None:
     from desk.ui.widgets.smile import SmilePoint, smile_lines
 
     points = [
-        SmilePoint(90.0, 0.30, True), SmilePoint(95.0, 0.25, True), SmilePoint(100.0, 0.20, True),
-        SmilePoint(105.0, 0.22, True), SmilePoint(110.0, 0.26, True), SmilePoint(100.0, 0.21, False),
+        SmilePoint(90.0, 0.30, True),
+        SmilePoint(95.0, 0.25, True),
+        SmilePoint(100.0, 0.20, True),
+        SmilePoint(105.0, 0.22, True),
+        SmilePoint(110.0, 0.26, True),
+        SmilePoint(100.0, 0.21, False),
         SmilePoint(120.0, math.nan, True),  # no IV: left out
     ]
     lines = smile_lines(points, 40, 12, atm_strike=100.0, cursor_strike=105.0)
@@ -457,8 +486,7 @@ async def test_replayed_goog_day_shows_its_smile(tmp_path):
     market = ReplayMarket(goog_replay_data(AT))
     gw = SimGateway(market=market, clock=market.clock, option_source=market.options, speed=60.0)
     await gw.start()
-    settings = Settings(mode=Mode.SIM, ib_port=gw.port, record=False, watchlist=["GOOG"], chain_strikes="30",
-                        _env_file=None)
+    settings = Settings(mode=Mode.SIM, ib_port=gw.port, record=False, watchlist=["GOOG"], chain_strikes="30", _env_file=None)
     runtime = Runtime(settings)
     app = desk_app(runtime)
     try:

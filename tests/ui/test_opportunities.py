@@ -34,8 +34,11 @@ def _chain(quotes: QuoteStore) -> ChainManager:
     """The real chain manager, offline (no gateway): SPY's EXPIRY with strikes 95, 100 and
     105 installed, all three in the window; quotes are written into its store as the
     gateway's ticks would be (:func:`quote`)."""
-    instruments = [Instrument("SPY", "OPT", con_id=base + i, expiry=EXPIRY, strike=k, right=right, multiplier=100)
-                   for base, right in ((2000, "C"), (3000, "P")) for i, k in enumerate(STRIKES)]
+    instruments = [
+        Instrument("SPY", "OPT", con_id=base + i, expiry=EXPIRY, strike=k, right=right, multiplier=100)
+        for base, right in ((2000, "C"), (3000, "P"))
+        for i, k in enumerate(STRIKES)
+    ]
     manager = ChainManager(None, quotes=quotes, budget=LineBudget(100), spec=WindowSpec(count=3), clock=FrozenClock(NOW))
     manager.install(ChainDefinition(SPY, "SMART", "SPY", 100, (EXPIRY,), STRIKES), EXPIRY, instruments)
     assert [r.strike for r in manager.rows] == list(STRIKES)
@@ -46,8 +49,7 @@ def quote(chain: ChainManager, strike: float, call_mid: float, put_mid: float, a
     """Quote the call and the put of ``strike`` $0.05 either side of the mids, 20 x 20."""
     row = next(r for r in chain.rows if r.strike == strike)
     for ins, mid in ((row.call, call_mid), (row.put, put_mid)):
-        chain.store.update(ins.con_id, time=at, bid=round(mid - 0.05, 2), ask=round(mid + 0.05, 2),
-                           bid_size=20, ask_size=20)
+        chain.store.update(ins.con_id, time=at, bid=round(mid - 0.05, 2), ask=round(mid + 0.05, 2), bid_size=20, ask_size=20)
 
 
 T = (datetime(2026, 4, 17, 20, 0, tzinfo=UTC) - NOW).total_seconds() / (365 * 86400)
@@ -89,8 +91,17 @@ class PaneApp(App):
 
 def _live(rich_call: float, **kw) -> LiveArbitrage:
     chain, quotes = _market(rich_call)
-    live = LiveArbitrage(chain, quotes, carry=Carry(rate=0.04), costs=Costs(), implied_dividends=False,
-                         interval=0, simulated=True, clock=FrozenClock(NOW), **kw)
+    live = LiveArbitrage(
+        chain,
+        quotes,
+        carry=Carry(rate=0.04),
+        costs=Costs(),
+        implied_dividends=False,
+        interval=0,
+        simulated=True,
+        clock=FrozenClock(NOW),
+        **kw,
+    )
     live.poll()
     return live
 
@@ -112,8 +123,16 @@ def test_combo_intent_is_one_bag_order_at_the_net_price() -> None:
     sold = [leg for leg in intent.legs if leg.action.value == "SELL"]
     assert [leg.instrument.key for leg in sold] == ["SPY 20260417 100 C"]  # the rich call is sold
     # net price of the intent's legs (risk.intent convention) equals the limit
-    net = sum(leg.action.sign * leg.ratio * leg.instrument.multiplier * {c.con_id: c.price for c in conv.legs}[
-        leg.instrument.con_id] for leg in intent.legs) / 100
+    net = (
+        sum(
+            leg.action.sign
+            * leg.ratio
+            * leg.instrument.multiplier
+            * {c.con_id: c.price for c in conv.legs}[leg.instrument.con_id]
+            for leg in intent.legs
+        )
+        / 100
+    )
     assert net == pytest.approx(conv.net_price)
 
 
@@ -181,8 +200,17 @@ async def test_the_view_key_is_in_the_bindings_footer_and_help(tmp_path) -> None
 async def test_a_stale_leg_moves_an_opportunity_to_the_at_risk_view() -> None:
     chain, quotes = _market(0.60)
     clock = FrozenClock(NOW)
-    live = LiveArbitrage(chain, quotes, carry=Carry(rate=0.04), costs=Costs(), implied_dividends=False,
-                         interval=0, simulated=True, stale_after=30, clock=clock)
+    live = LiveArbitrage(
+        chain,
+        quotes,
+        carry=Carry(rate=0.04),
+        costs=Costs(),
+        implied_dividends=False,
+        interval=0,
+        simulated=True,
+        stale_after=30,
+        clock=clock,
+    )
     live.poll()
     assert any(t.opportunity.kind.value == "conversion" and t.opportunity.riskless for t in live.tracked)
     clock.advance(31)  # nothing requoted for 31 s: every leg is stale
@@ -200,8 +228,17 @@ async def test_a_stale_leg_moves_an_opportunity_to_the_at_risk_view() -> None:
 async def test_enter_on_an_opportunity_that_went_to_the_other_view_says_where() -> None:
     chain, quotes = _market(0.60)
     clock = FrozenClock(NOW)
-    live = LiveArbitrage(chain, quotes, carry=Carry(rate=0.04), costs=Costs(), implied_dividends=False,
-                         interval=0, simulated=True, stale_after=30, clock=clock)
+    live = LiveArbitrage(
+        chain,
+        quotes,
+        carry=Carry(rate=0.04),
+        costs=Costs(),
+        implied_dividends=False,
+        interval=0,
+        simulated=True,
+        stale_after=30,
+        clock=clock,
+    )
     live.poll()
     app = PaneApp(live)
     async with app.run_test(size=(160, 14)) as pilot:
@@ -219,8 +256,17 @@ async def test_enter_on_an_opportunity_that_went_to_the_other_view_says_where() 
 
 async def test_the_cursor_stays_on_its_opportunity_while_the_list_re_ranks() -> None:
     chain, quotes = _market(0.60)
-    live = LiveArbitrage(chain, quotes, carry=Carry(rate=0.04), costs=Costs(), implied_dividends=False,
-                         interval=0, linger=0, simulated=True, clock=FrozenClock(NOW))
+    live = LiveArbitrage(
+        chain,
+        quotes,
+        carry=Carry(rate=0.04),
+        costs=Costs(),
+        implied_dividends=False,
+        interval=0,
+        linger=0,
+        simulated=True,
+        clock=FrozenClock(NOW),
+    )
     live.poll()
     app = PaneApp(live)
     async with app.run_test(size=(160, 14)) as pilot:
@@ -245,8 +291,17 @@ async def test_the_cursor_stays_on_its_opportunity_while_the_list_re_ranks() -> 
 
 async def test_enter_on_an_opportunity_that_is_gone_says_so_and_opens_nothing() -> None:
     chain, quotes = _market(0.60)
-    live = LiveArbitrage(chain, quotes, carry=Carry(rate=0.04), costs=Costs(), implied_dividends=False,
-                         interval=0, linger=0, simulated=True, clock=FrozenClock(NOW))
+    live = LiveArbitrage(
+        chain,
+        quotes,
+        carry=Carry(rate=0.04),
+        costs=Costs(),
+        implied_dividends=False,
+        interval=0,
+        linger=0,
+        simulated=True,
+        clock=FrozenClock(NOW),
+    )
     live.poll()
     app = PaneApp(live)
     async with app.run_test(size=(160, 14)) as pilot:
@@ -291,15 +346,24 @@ async def test_from_the_pane_through_the_combo_ticket_and_the_order_service_to_a
     from ui_testlib import desk_app
     from desk.ui.screens.ticket import TicketScreen
 
-    settings = trading_settings(tmp_path, watchlist=["SPY"], sim_mispricing_rate=0.0001,
-                                risk_max_notional=1_000_000.0)  # a SPY conversion holds ~$60k of stock
+    settings = trading_settings(
+        tmp_path, watchlist=["SPY"], sim_mispricing_rate=0.0001, risk_max_notional=1_000_000.0
+    )  # a SPY conversion holds ~$60k of stock
     runtime = Runtime(settings)
     app = desk_app(runtime)
     async with app.run_test(size=(160, 50)) as pilot:
         # every call quoted once (not bid > 0: a far call a day from expiry has no bid)
-        await wait_for(lambda: runtime.sim is not None and runtime.orders.ready and runtime.chains.rows and all(
-                       (q := runtime.chains.quote(r.call)) is not None and q.time is not None for r in runtime.chains.rows),
-                       pilot, "the chain quoted and the order path ready", timeout=20)
+        await wait_for(
+            lambda: (
+                runtime.sim is not None
+                and runtime.orders.ready
+                and runtime.chains.rows
+                and all((q := runtime.chains.quote(r.call)) is not None and q.time is not None for r in runtime.chains.rows)
+            ),
+            pilot,
+            "the chain quoted and the order path ready",
+            timeout=20,
+        )
         source = runtime.sim.gateway.options.source
         source.duration = 600.0  # long enough to trade by keys, even on a loaded machine
         source.inject()
@@ -309,8 +373,14 @@ async def test_from_the_pane_through_the_combo_ticket_and_the_order_service_to_a
             if not source.injections:
                 return None
             con_id = source.injections[0].con_id
-            return next((t for t in pane.rows if t.state == "live" and t.opportunity.riskless
-                         and con_id in {leg.con_id for leg in t.opportunity.legs}), None)
+            return next(
+                (
+                    t
+                    for t in pane.rows
+                    if t.state == "live" and t.opportunity.riskless and con_id in {leg.con_id for leg in t.opportunity.legs}
+                ),
+                None,
+            )
 
         await wait_for(lambda: on_injected() is not None, pilot, "a riskless opportunity on the mispriced option")
         await pilot.press("5")
@@ -327,14 +397,14 @@ async def test_from_the_pane_through_the_combo_ticket_and_the_order_service_to_a
         opp = runtime.opportunities.live.get(target.key).opportunity
         assert "Combo" in screen.title_text
         assert sorted((leg.instrument.con_id, leg.action.value, leg.ratio) for leg in screen.model.legs) == sorted(
-            (leg.con_id, leg.action.value, leg.ratio) for leg in opp.legs)
+            (leg.con_id, leg.action.value, leg.ratio) for leg in opp.legs
+        )
         await pilot.press("enter")  # keystroke 2: send
         await wait_for(lambda: not isinstance(app.screen, TicketScreen), pilot, "the ticket sent")
         rows = [r for r in runtime.orders.rows.values() if r.is_combo]
         assert len(rows) == 1, "the combo went through the OrderService"
         gw = runtime.sim.gateway
-        await wait_for(lambda: any(o.filled > 0 and o.legs for o in list(gw.orders.orders.values())), pilot,
-                       "the combo filled")
+        await wait_for(lambda: any(o.filled > 0 and o.legs for o in list(gw.orders.orders.values())), pilot, "the combo filled")
         combo = next(o for o in list(gw.orders.orders.values()) if o.legs)
         assert combo.filled == combo.quantity == 1
         assert {leg.contract.con_id for leg in combo.legs} == {leg.con_id for leg in opp.legs}

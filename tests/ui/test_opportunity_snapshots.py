@@ -27,8 +27,10 @@ def _pane(*keys: str):
             if not source.injections:
                 return False
             con_id = source.injections[0].con_id
-            return any(t.state == "live" and t.opportunity.riskless and con_id in {leg.con_id for leg in t.opportunity.legs}
-                       for t in pane.rows)
+            return any(
+                t.state == "live" and t.opportunity.riskless and con_id in {leg.con_id for leg in t.opportunity.legs}
+                for t in pane.rows
+            )
 
         await wait_for(found, pilot, "the scanner's opportunities on the mispriced option")
         await settle(pilot)

@@ -39,8 +39,14 @@ async def test_g_toggles_grouping_by_order_and_back(tmp_path) -> None:
         conv, alone = f"g:{combo.order_ref}", f"g:{aapl.order_ref}"
         spy, call, put = (leg.instrument for leg in combo.legs)
         keys = list(pane.shown)
-        assert keys == [conv, f"{conv}:{spy.con_id}", f"{conv}:{call.con_id}", f"{conv}:{put.con_id}",
-                        alone, f"{alone}:{aapl.instrument.con_id}"]
+        assert keys == [
+            conv,
+            f"{conv}:{spy.con_id}",
+            f"{conv}:{call.con_id}",
+            f"{conv}:{put.con_id}",
+            alone,
+            f"{alone}:{aapl.instrument.con_id}",
+        ]
         header = pane.shown[conv]
         assert header[0] == f"▾ {combo.describe}" and header[1] == "3 legs"
         legs = [r for r in held if r.instrument.symbol == "SPY"]
@@ -76,18 +82,27 @@ async def test_a_combo_bought_through_the_desk_is_one_group(tmp_path) -> None:
         chains = rt.chains
         call, put = chains.contracts.calls[chains.atm_strike], chains.contracts.puts[chains.atm_strike]
         spy = rt.broker.watchlist[0]
-        await wait_for(lambda: all((q := rt.quote_for(i)) is not None and q.bid > 0 and q.ask > 0
-                                   for i in (call, put, spy)), pilot, "the legs' quotes", timeout=20)
+        await wait_for(
+            lambda: all((q := rt.quote_for(i)) is not None and q.bid > 0 and q.ask > 0 for i in (call, put, spy)),
+            pilot,
+            "the legs' quotes",
+            timeout=20,
+        )
         legs = (ComboLeg(spy, "BUY", 100), ComboLeg(call, "SELL", 1), ComboLeg(put, "BUY", 1))
         bag = dataclasses.replace(spy, sec_type="BAG", con_id=0, multiplier=100)
         book = rt.orders.preview(OrderIntent(bag, "BUY", 1, "MKT", legs=legs))
-        result = await rt.orders.place(OrderIntent(bag, "BUY", 1, "LMT", limit_price=round(book.ask + 0.5, 2),
-                                                   legs=legs))
+        result = await rt.orders.place(OrderIntent(bag, "BUY", 1, "LMT", limit_price=round(book.ask + 0.5, 2), legs=legs))
         assert result.sent, result.reasons
         ref = result.client_order_id
         pane = app.positions
-        await wait_for(lambda: len([r for r in pane.rows.values() if r.quantity]) == 3
-                       and all(math.isfinite(r.daily_pnl) for r in pane.rows.values()), pilot, "three positions")
+        await wait_for(
+            lambda: (
+                len([r for r in pane.rows.values() if r.quantity]) == 3
+                and all(math.isfinite(r.daily_pnl) for r in pane.rows.values())
+            ),
+            pilot,
+            "three positions",
+        )
         await pilot.press("4", "g")
         await wait_for(lambda: f"g:{ref}" in pane.shown and len(pane.rows) == 3, pilot, "the combo's group")
         assert [k for k in pane.shown if k.startswith(f"g:{ref}:")] == [f"g:{ref}:{c.con_id}" for c in (spy, call, put)]
@@ -97,8 +112,10 @@ async def test_a_combo_bought_through_the_desk_is_one_group(tmp_path) -> None:
         def agree() -> bool:
             figures = rt.account.figures()
             rows = rt.account.rows()
-            return abs(figures.daily_pnl - sum(r.daily_pnl for r in rows)) < 0.005 and abs(
-                figures.unrealized - sum(r.unrealized for r in rows)) < 0.005
+            return (
+                abs(figures.daily_pnl - sum(r.daily_pnl for r in rows)) < 0.005
+                and abs(figures.unrealized - sum(r.unrealized for r in rows)) < 0.005
+            )
 
         await wait_for(agree, pilot, "the account line = the sum of the positions")
         text = screen_text(app)  # the summary's two lines, cut (not wrapped) in the narrow pane

@@ -48,8 +48,7 @@ async def test_quote_to_fill_in_a_few_keys(tmp_path) -> None:
         await wait_for(lambda: ref in app.blotter.shown and app.blotter.shown[ref][2] == "Filled", pilot, "the fill")
         await wait_for(lambda: app.status_bar.message.startswith("filled: BUY 5 SPY LMT"), pilot, "filled, said")
         key = str(spy.con_id)  # the pane's row key
-        await wait_for(lambda: key in app.positions.rows and app.positions.rows[key].quantity == 5,
-                       pilot, "the position")
+        await wait_for(lambda: key in app.positions.rows and app.positions.rows[key].quantity == 5, pilot, "the position")
         assert "NetLiq" in screen_text(app)
 
         # the position pane opens a closing ticket: SELL 5, Enter sends it
@@ -62,8 +61,11 @@ async def test_quote_to_fill_in_a_few_keys(tmp_path) -> None:
         await pilot.press("enter")
         await wait_for(lambda: not isinstance(app.screen, TicketScreen), pilot, "the closing order")
         # flat: the row stays for the day (quantity 0) with the round trip's realized P&L
-        await wait_for(lambda: (r := app.positions.rows.get(key)) is not None and r.quantity == 0 and r.realized != 0,
-                       pilot, lambda: f"the flat position; rows {app.positions.rows}")
+        await wait_for(
+            lambda: (r := app.positions.rows.get(key)) is not None and r.quantity == 0 and r.realized != 0,
+            pilot,
+            lambda: f"the flat position; rows {app.positions.rows}",
+        )
         row = app.positions.rows[key]
         assert row.daily_pnl == pytest.approx(row.realized) and rt.account.positions() == []
 
@@ -99,11 +101,13 @@ async def test_resting_order_modify_and_cancel_by_key(tmp_path) -> None:
         for qty in ("2", "3"):
             t = await _open(pilot, app, "b")
             await pilot.press("backspace", qty, "tab", "tab", "B", *["down"] * 40, "enter")
-            await wait_for(lambda: not isinstance(app.screen, TicketScreen), pilot,
-                           lambda: f"sent; the ticket shows: {screen_text(app)}")
+            await wait_for(
+                lambda: not isinstance(app.screen, TicketScreen), pilot, lambda: f"sent; the ticket shows: {screen_text(app)}"
+            )
             refs.append(t.result.order_ref)
-        await wait_for(lambda: all(r in app.blotter.shown and app.blotter.shown[r][2] == "Submitted" for r in refs),
-                       pilot, "working")
+        await wait_for(
+            lambda: all(r in app.blotter.shown and app.blotter.shown[r][2] == "Submitted" for r in refs), pilot, "working"
+        )
         await pilot.press("3", "X")
         await wait_for(lambda: all(app.blotter.shown[r][2] == "Cancelled" for r in refs), pilot, "cancel all")
 
@@ -240,8 +244,9 @@ async def test_option_ticket_from_the_chain_draws_the_payoff(tmp_path) -> None:
         await wait_for(lambda: app.chain.highlighted is not None, pilot, "the chain", timeout=20)
         await pilot.press("2")
         option = app.chain.highlighted
-        await wait_for(lambda: (q := rt.quote_for(option)) is not None and q.bid > 0 and q.ask > 0, pilot,
-                       "the option's quote", timeout=20)
+        await wait_for(
+            lambda: (q := rt.quote_for(option)) is not None and q.bid > 0 and q.ask > 0, pilot, "the option's quote", timeout=20
+        )
         ticket = await _open(pilot, app, "b")
         assert ticket.instrument.sec_type == "OPT"
         await wait_for(lambda: ticket.report is not None and ticket.report.payoff is not None, pilot, "the payoff")
@@ -307,11 +312,13 @@ async def test_modify_by_typing_the_price_and_quantity_and_blotter_keys(tmp_path
             # an identical order, which a bid-relative price can be when the bid moves)
             price = f"{base - 0.50 - 0.05 * len(refs):.2f}"
             await pilot.press("tab", "tab", *price, "enter")
-            await wait_for(lambda: not isinstance(app.screen, TicketScreen), pilot,
-                           lambda: f"sent; the ticket shows: {screen_text(app)}")
+            await wait_for(
+                lambda: not isinstance(app.screen, TicketScreen), pilot, lambda: f"sent; the ticket shows: {screen_text(app)}"
+            )
             refs.append(t.result.order_ref)
-        await wait_for(lambda: all(r in app.blotter.shown and app.blotter.shown[r][2] == "Submitted" for r in refs),
-                       pilot, "working")
+        await wait_for(
+            lambda: all(r in app.blotter.shown and app.blotter.shown[r][2] == "Submitted" for r in refs), pilot, "working"
+        )
         await pilot.press("3")
         blotter = app.blotter
         await pilot.press("end")
@@ -332,8 +339,11 @@ async def test_modify_by_typing_the_price_and_quantity_and_blotter_keys(tmp_path
         await pilot.press(*f"{new_price:.2f}", "tab")
         await pilot.press(*"7", "enter")  # quantity 1 -> 7, the first key replaces it
         await wait_for(lambda: not isinstance(app.screen, ModifyScreen), pilot, "the dialog closed")
-        await wait_for(lambda: math.isclose(rt.orders.rows[refs[-1]].limit_price, new_price)
-                       and rt.orders.rows[refs[-1]].quantity == 7, pilot, "the modified order")
+        await wait_for(
+            lambda: math.isclose(rt.orders.rows[refs[-1]].limit_price, new_price) and rt.orders.rows[refs[-1]].quantity == 7,
+            pilot,
+            "the modified order",
+        )
         assert app.status_bar.message.startswith(f"modify sent: {refs[-1]}")
 
 
@@ -347,8 +357,12 @@ async def test_a_combo_ticket_shows_every_leg_and_fills_as_one_order(tmp_path) -
         contracts = chains.contracts
         call, put = contracts.calls[chains.atm_strike], contracts.puts[chains.atm_strike]
         spy = rt.broker.watchlist[0]
-        await wait_for(lambda: all((q := rt.quote_for(i)) is not None and q.bid > 0 and q.ask > 0
-                                   for i in (call, put, spy)), pilot, "the legs' quotes", timeout=20)
+        await wait_for(
+            lambda: all((q := rt.quote_for(i)) is not None and q.bid > 0 and q.ask > 0 for i in (call, put, spy)),
+            pilot,
+            "the legs' quotes",
+            timeout=20,
+        )
         legs = (ComboLeg(spy, "BUY", 100), ComboLeg(call, "SELL", 1), ComboLeg(put, "BUY", 1))
         bag = dataclasses.replace(spy, sec_type="BAG", con_id=0, multiplier=100)
         probe = OrderIntent(bag, "BUY", 1, "MKT", legs=legs)

@@ -25,9 +25,25 @@ from desk.ui.widgets.ticket import TicketModel
 
 #: (key, character) pairs a trader can type into the ticket
 KEYS = [
-    ("tab", None), ("shift+tab", None), ("up", None), ("down", None), ("backspace", None), ("space", " "),
-    ("enter", None), ("B", "B"), ("A", "A"), ("M", "M"), ("t", "t"), ("o", "o"), ("r", "r"), ("minus", "-"),
-    ("full_stop", "."), ("x", "x"), ("S", "S"), ("P", "P"), ("Y", "Y"),
+    ("tab", None),
+    ("shift+tab", None),
+    ("up", None),
+    ("down", None),
+    ("backspace", None),
+    ("space", " "),
+    ("enter", None),
+    ("B", "B"),
+    ("A", "A"),
+    ("M", "M"),
+    ("t", "t"),
+    ("o", "o"),
+    ("r", "r"),
+    ("minus", "-"),
+    ("full_stop", "."),
+    ("x", "x"),
+    ("S", "S"),
+    ("P", "P"),
+    ("Y", "Y"),
     *[(str(d), str(d)) for d in range(10)],
 ]
 STOCK = Instrument("SPY", con_id=756733, min_tick=0.01)

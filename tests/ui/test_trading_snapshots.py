@@ -32,8 +32,12 @@ def _ticket(combo: bool):
 
         def answered() -> bool:
             screen = app.screen
-            return (isinstance(screen, TicketScreen) and screen.report is not None and screen.what_if_asked > 0
-                    and (screen.margin is not None or screen.what_if_state == "none"))
+            return (
+                isinstance(screen, TicketScreen)
+                and screen.report is not None
+                and screen.what_if_asked > 0
+                and (screen.margin is not None or screen.what_if_state == "none")
+            )
 
         await wait_for(answered, pilot, "the ticket's checks and IB's what-if")
         await app.workers.wait_for_complete()

@@ -40,9 +40,24 @@ async def test_rows_show_the_store_and_follow_updates(tmp_path):
     async with _desk(tmp_path) as (app, pilot, runtime):
         watchlist = app.watchlist
         assert [i.symbol for i in watchlist.instruments] == SIX
-        assert watchlist.header_text().split() == ["Symbol", "Bid", "Ask", "Last", "Chg", "Chg%", "Bid", "Sz", "Ask", "Sz", "Volume"]
-        await wait_for(lambda: all(_shown(app, runtime, r) for r in range(len(SIX))), pilot,
-                       lambda: [watchlist.row_text(r) for r in range(len(SIX))])
+        assert watchlist.header_text().split() == [
+            "Symbol",
+            "Bid",
+            "Ask",
+            "Last",
+            "Chg",
+            "Chg%",
+            "Bid",
+            "Sz",
+            "Ask",
+            "Sz",
+            "Volume",
+        ]
+        await wait_for(
+            lambda: all(_shown(app, runtime, r) for r in range(len(SIX))),
+            pilot,
+            lambda: [watchlist.row_text(r) for r in range(len(SIX))],
+        )
         spy = runtime.quotes.get(watchlist.instruments[0].con_id)
         bid = spy.bid
         assert fmt_price(bid) in screen_text(app)
@@ -54,8 +69,9 @@ async def test_rows_show_the_store_and_follow_updates(tmp_path):
             return False
 
         await wait_for(spy_moved, pilot, "SPY's bid to move")
-        await wait_for(lambda: _shown(app, runtime, 0) and fmt_price(spy.bid) in screen_text(app), pilot,
-                       lambda: watchlist.row_text(0))
+        await wait_for(
+            lambda: _shown(app, runtime, 0) and fmt_price(spy.bid) in screen_text(app), pilot, lambda: watchlist.row_text(0)
+        )
 
 
 async def test_only_changed_rows_are_rebuilt(tmp_path):
@@ -63,14 +79,20 @@ async def test_only_changed_rows_are_rebuilt(tmp_path):
     whose quote changed; every other row keeps its cached strip."""
     async with _desk(tmp_path) as (app, pilot, runtime):
         watchlist = app.watchlist
-        await wait_for(lambda: _settled(app) and all(_shown(app, runtime, r) for r in range(len(SIX))), pilot,
-                       "the opening quotes shown, flashes over")
+        await wait_for(
+            lambda: _settled(app) and all(_shown(app, runtime, r) for r in range(len(SIX))),
+            pilot,
+            "the opening quotes shown, flashes over",
+        )
         await pilot.pause()
         cons = [i.con_id for i in watchlist.instruments]
         strips = {c: watchlist._cache[c][1] for c in cons}
         await pilot.press("down")
-        await wait_for(lambda: watchlist._cache.get(cons[1], (None, None))[1] not in (None, strips[cons[1]]), pilot,
-                       "the new cursor row painted")
+        await wait_for(
+            lambda: watchlist._cache.get(cons[1], (None, None))[1] not in (None, strips[cons[1]]),
+            pilot,
+            "the new cursor row painted",
+        )
         await pilot.pause()
         for c in cons:
             assert (watchlist._cache[c][1] is strips[c]) == (c not in cons[:2]), watchlist.instruments[cons.index(c)]
@@ -80,8 +102,9 @@ async def test_only_changed_rows_are_rebuilt(tmp_path):
         strips = {c: watchlist._cache[c][1] for c in cons}
         _step(runtime)
         await wait_for(lambda: any(q.seq != seqs[c] for c, q in quotes.items()), pilot, "the step's ticks")
-        await wait_for(lambda: _settled(app) and all(_shown(app, runtime, r) for r in range(len(SIX))), pilot,
-                       "the changed rows shown")
+        await wait_for(
+            lambda: _settled(app) and all(_shown(app, runtime, r) for r in range(len(SIX))), pilot, "the changed rows shown"
+        )
         await pilot.pause()
         for c in cons:
             assert (watchlist._cache[c][1] is strips[c]) == (quotes[c].seq == seqs[c])
@@ -90,8 +113,11 @@ async def test_only_changed_rows_are_rebuilt(tmp_path):
 async def test_last_change_flashes_then_settles(tmp_path):
     async with _desk(tmp_path) as (app, pilot, runtime):
         watchlist = app.watchlist
-        await wait_for(lambda: _settled(app) and all(_shown(app, runtime, r) for r in range(len(SIX))), pilot,
-                       "the opening quotes shown, flashes over")
+        await wait_for(
+            lambda: _settled(app) and all(_shown(app, runtime, r) for r in range(len(SIX))),
+            pilot,
+            "the opening quotes shown, flashes over",
+        )
         assert not watchlist._flash  # nothing has moved yet: no row flashed
         quotes = {i.con_id: runtime.quotes.get(i.con_id) for i in watchlist.instruments}
         lasts = {c: q.last for c, q in quotes.items()}

@@ -21,8 +21,11 @@ async def _run(settings: Settings, actions) -> None:
         app.warn_at_start(problem)
     async with app.run_test(size=(120, 40)) as pilot:
         # the watchlist qualified and the gateway connected (adding a symbol before is refused)
-        await wait_for(lambda: len(app.watchlist.instruments) == len(settings.watchlist)
-                       and app.desk.state is ConnectionState.CONNECTED, pilot, "the watchlist, connected")
+        await wait_for(
+            lambda: len(app.watchlist.instruments) == len(settings.watchlist) and app.desk.state is ConnectionState.CONNECTED,
+            pilot,
+            "the watchlist, connected",
+        )
         await actions(app, pilot)
 
 
@@ -35,8 +38,11 @@ async def test_the_watchlist_and_theme_survive_a_restart(tmp_path) -> None:
 
     async def change(app, pilot):
         app.add_symbol("MSFT")
-        await wait_for(lambda: [i.symbol for i in app.watchlist.instruments] == ["SPY", "AAPL", "MSFT"], pilot,
-                       lambda: f"MSFT; events: {[e.text for e in app.events.events][-6:]}")
+        await wait_for(
+            lambda: [i.symbol for i in app.watchlist.instruments] == ["SPY", "AAPL", "MSFT"],
+            pilot,
+            lambda: f"MSFT; events: {[e.text for e in app.events.events][-6:]}",
+        )
         app.theme = "desk-light"
         await wait_for(lambda: load_workspace(path)[0].theme == "desk-light", pilot, "the theme saved")
 

@@ -19,8 +19,13 @@ SIZE = (120, 40)
 
 def trading_settings(tmp_path: Path, **overrides) -> Settings:
     base = dict(
-        mode=Mode.SIM, record=False, database_url=f"sqlite:///{tmp_path / 'desk.sqlite3'}", watchlist=["SPY", "AAPL"],
-        kill_switch_file=tmp_path / "kill", live_override_file=tmp_path / "override", _env_file=None,
+        mode=Mode.SIM,
+        record=False,
+        database_url=f"sqlite:///{tmp_path / 'desk.sqlite3'}",
+        watchlist=["SPY", "AAPL"],
+        kill_switch_file=tmp_path / "kill",
+        live_override_file=tmp_path / "override",
+        _env_file=None,
     )
     base.update(overrides)
     return Settings(**base)
@@ -52,13 +57,13 @@ async def sim_desk(tmp_path: Path, *, size=SIZE, clock=None, message_hook=None, 
 async def until_quoted(app, pilot, runtime: Runtime) -> None:
     """Wait until the gateway is connected, the orders reconciled and every row of the
     engine's watchlist is on screen with a bid and an ask."""
-    await wait_for(lambda: runtime.broker.state is ConnectionState.CONNECTED and runtime.orders.ready, pilot,
-                   "connected and reconciled")
+    await wait_for(
+        lambda: runtime.broker.state is ConnectionState.CONNECTED and runtime.orders.ready, pilot, "connected and reconciled"
+    )
     await wait_for(lambda: len(app.watchlist.instruments) == len(runtime.broker.watchlist), pilot, "watchlist rows")
 
     def every_row_quoted() -> bool:
-        return all((q := runtime.quotes.get(i.con_id)) is not None and q.bid > 0 and q.ask > 0
-                   for i in runtime.broker.watchlist)
+        return all((q := runtime.quotes.get(i.con_id)) is not None and q.bid > 0 and q.ask > 0 for i in runtime.broker.watchlist)
 
     await wait_for(every_row_quoted, pilot, "quotes")
 
@@ -96,8 +101,7 @@ async def place_orders(app, pilot) -> dict[str, str]:
     gme = await rt.broker.watch_contract("GME")
     await wait_for(lambda: (q := rt.quotes.get(gme.con_id)) is not None and q.bid > 0, pilot, "GME quotes")
     intents = {
-        "working": OrderIntent(spy, "BUY", 10, "LMT", limit_price=round(rt.quotes.get(spy.con_id).bid - 5.0, 2),
-                               tif="GTC"),
+        "working": OrderIntent(spy, "BUY", 10, "LMT", limit_price=round(rt.quotes.get(spy.con_id).bid - 5.0, 2), tif="GTC"),
         "filled": OrderIntent(aapl, "BUY", 50, "LMT", limit_price=rt.quotes.get(aapl.con_id).ask),
         "rejected": OrderIntent(gme, "SELL", 10, "LMT", limit_price=rt.quotes.get(gme.con_id).bid),
         "combo": conversion(rt),
@@ -109,8 +113,11 @@ async def place_orders(app, pilot) -> dict[str, str]:
         refs[name] = result.client_order_id
     want = {"working": "Submitted", "filled": "Filled", "rejected": "Rejected", "combo": "Filled"}
     rows = rt.orders.rows
-    await wait_for(lambda: all(rows.get(refs[n]) is not None and rows[refs[n]].status == s for n, s in want.items()),
-                   pilot, lambda: f"the orders' statuses: { {n: rows[r].status for n, r in refs.items() if r in rows} }")
+    await wait_for(
+        lambda: all(rows.get(refs[n]) is not None and rows[refs[n]].status == s for n, s in want.items()),
+        pilot,
+        lambda: f"the orders' statuses: { {n: rows[r].status for n, r in refs.items() if r in rows} }",
+    )
     return refs
 
 
@@ -125,10 +132,19 @@ async def settled_orders(pilot) -> dict[str, str]:
     app = pilot.app
     rt = app.desk.runtime
     # the positions and P&L of the two fills (reqPositions, reqPnLSingle) and the rows on screen
-    await wait_for(lambda: len([r for r in app.positions.rows.values() if r.quantity]) == 4 and all(
-        r.daily_pnl == r.daily_pnl for r in app.positions.rows.values()), pilot, "the four positions with their P&L")
-    await wait_for(lambda: all(app.blotter.shown.get(ref) == blotter_cells(rt.orders.rows[ref]) for ref in refs.values()),
-                   pilot, "the blotter's rows")
+    await wait_for(
+        lambda: (
+            len([r for r in app.positions.rows.values() if r.quantity]) == 4
+            and all(r.daily_pnl == r.daily_pnl for r in app.positions.rows.values())
+        ),
+        pilot,
+        "the four positions with their P&L",
+    )
+    await wait_for(
+        lambda: all(app.blotter.shown.get(ref) == blotter_cells(rt.orders.rows[ref]) for ref in refs.values()),
+        pilot,
+        "the blotter's rows",
+    )
     app.status_bar.set_message("")  # the last order notice: which came last is a race of the reports
     app.clear_notifications()  # the rejection's toast (it times out on the wall clock)
     await app.workers.wait_for_complete()

@@ -98,8 +98,11 @@ class Carry:
                 spread = float(spread)
             except (TypeError, ValueError):
                 raise ValueError(f"Carry.excess_rate items must be (expiry, spread) pairs, got {item!r}") from None
-            if not isinstance(expiry, date) or isinstance(expiry, datetime) or not (
-                    math.isfinite(spread) and 0.0 <= spread < 1.0):
+            if (
+                not isinstance(expiry, date)
+                or isinstance(expiry, datetime)
+                or not (math.isfinite(spread) and 0.0 <= spread < 1.0)
+            ):
                 raise ValueError(f"Carry.excess_rate: need an expiry date and an annual spread in [0, 1), got {item!r}")
             spreads.append((expiry, spread))
         object.__setattr__(self, "excess_rate", tuple(sorted(spreads)))

@@ -271,8 +271,15 @@ def _emit(ctx: _Context, found: list[_Found], *, net_of_costs: bool, min_edge: f
                 else:
                     legs.append(
                         Leg(
-                            int(con[n]), "OPT", leg.right, strikes[n], exp_str[lrows[n]],
-                            leg.action, int(ratios[n]), prices[n], sizes[n],
+                            int(con[n]),
+                            "OPT",
+                            leg.right,
+                            strikes[n],
+                            exp_str[lrows[n]],
+                            leg.action,
+                            int(ratios[n]),
+                            prices[n],
+                            sizes[n],
                         )
                     )
             max_size = int(size_l[n])

@@ -99,9 +99,19 @@ def snapshot_from_chain(chains: Any, quotes: Any, now: datetime) -> ChainSnapsho
         return None
     rows.sort(key=lambda r: r.strike)
     n = len(rows)
-    grid = {name: np.full((1, n), np.nan) for name in (
-        "call_bid", "call_ask", "call_bid_size", "call_ask_size",
-        "put_bid", "put_ask", "put_bid_size", "put_ask_size")}
+    grid = {
+        name: np.full((1, n), np.nan)
+        for name in (
+            "call_bid",
+            "call_ask",
+            "call_bid_size",
+            "call_ask_size",
+            "put_bid",
+            "put_ask",
+            "put_bid_size",
+            "put_ask_size",
+        )
+    }
     call_id = np.zeros((1, n), dtype=np.int64)
     put_id = np.zeros((1, n), dtype=np.int64)
     store = chains.store
@@ -338,8 +348,12 @@ class LiveArbitrage:
             # rounded to a tenth of a cent: quote noise must not force a full rescan every time
             pv = np.round(pv, 3)
             carry = carry_with_dividends(carry, snapshot, pv)
-        key = (carry.rate, carry.borrow_rate, tuple((d.ex_date, round(d.amount, 3)) for d in carry.dividends),
-               tuple((e, round(v, 5)) for e, v in carry.excess_rate))
+        key = (
+            carry.rate,
+            carry.borrow_rate,
+            tuple((d.ex_date, round(d.amount, 3)) for d in carry.dividends),
+            tuple((e, round(v, 5)) for e, v in carry.excess_rate),
+        )
         if key != self._carry_key:
             self._carry_key = key
             self.scanner.carry = carry
@@ -349,8 +363,7 @@ class LiveArbitrage:
         times = []
         store = getattr(self.chains, "store", None)
         for leg in opp.legs:
-            q = (self.quotes.get(leg.con_id) if leg.sec_type == "STK" else
-                 (store.get(leg.con_id) if store is not None else None))
+            q = self.quotes.get(leg.con_id) if leg.sec_type == "STK" else (store.get(leg.con_id) if store is not None else None)
             t = getattr(q, "time", None) if q is not None else None
             if t is None:
                 return None
@@ -420,4 +433,3 @@ class LiveArbitrage:
         self._symbol = None
         self.scanner.reset()
         self.seq += 1
-

@@ -126,9 +126,7 @@ class ChainScanner:
         out.sort(key=lambda o: o.edge_total, reverse=True)
         return out
 
-    def _scan(
-        self, snapshot: ChainSnapshot, rows: np.ndarray | None, cols: np.ndarray | None
-    ) -> dict[str, list[Opportunity]]:
+    def _scan(self, snapshot: ChainSnapshot, rows: np.ndarray | None, cols: np.ndarray | None) -> dict[str, list[Opportunity]]:
         return _run(
             snapshot,
             self.carry,

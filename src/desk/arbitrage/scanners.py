@@ -167,8 +167,7 @@ def _parity(ctx: _Context) -> list[_Found]:
                 "conversion",
                 r,
                 [
-                    _LegSpec("STK", "", LegAction.BUY, r, c, _ones(n) * stock_ratio,
-                             np.full(n, ctx.Sa), np.full(n, ctx.Sas)),
+                    _LegSpec("STK", "", LegAction.BUY, r, c, _ones(n) * stock_ratio, np.full(n, ctx.Sa), np.full(n, ctx.Sas)),
                     _LegSpec("OPT", "C", LegAction.SELL, r, c, _ones(n), ctx.cb[r, c], ctx.cbs[r, c]),
                     _LegSpec("OPT", "P", LegAction.BUY, r, c, _ones(n), ctx.pa[r, c], ctx.pas[r, c]),
                 ],
@@ -194,8 +193,7 @@ def _parity(ctx: _Context) -> list[_Found]:
                 "reversal",
                 r,
                 [
-                    _LegSpec("STK", "", LegAction.SELL, r, c, _ones(n) * stock_ratio,
-                             np.full(n, ctx.Sb), np.full(n, ctx.Sbs)),
+                    _LegSpec("STK", "", LegAction.SELL, r, c, _ones(n) * stock_ratio, np.full(n, ctx.Sb), np.full(n, ctx.Sbs)),
                     _LegSpec("OPT", "C", LegAction.BUY, r, c, _ones(n), ctx.ca[r, c], ctx.cas[r, c]),
                     _LegSpec("OPT", "P", LegAction.SELL, r, c, _ones(n), ctx.pb[r, c], ctx.pbs[r, c]),
                 ],
@@ -284,8 +282,7 @@ def _vertical(ctx: _Context) -> list[_Found]:
     rows = np.arange(len(ctx.rows))[:, None]
     out = []
 
-    def emit(rule, right, r, buy_col, sell_col, buy_p, buy_s, sell_p, sell_s,
-             net, bound, size, capital, risk, gap=None):
+    def emit(rule, right, r, buy_col, sell_col, buy_p, buy_s, sell_p, sell_s, net, bound, size, capital, risk, gap=None):
         n = len(r)
         out.append(
             _Found(
@@ -294,8 +291,7 @@ def _vertical(ctx: _Context) -> list[_Found]:
                 r,
                 [
                     _LegSpec("OPT", right, LegAction.BUY, r, buy_col, _ones(n), buy_p[r, buy_col], buy_s[r, buy_col]),
-                    _LegSpec("OPT", right, LegAction.SELL, r, sell_col, _ones(n),
-                             sell_p[r, sell_col], sell_s[r, sell_col]),
+                    _LegSpec("OPT", right, LegAction.SELL, r, sell_col, _ones(n), sell_p[r, sell_col], sell_s[r, sell_col]),
                 ],
                 net,
                 bound,
@@ -315,8 +311,22 @@ def _vertical(ctx: _Context) -> list[_Found]:
     if len(r):
         r, i, j = _one_per_partner(r, i, jj[r, i], edge[r, i])
         net = ctx.ca[r, i] - ctx.cb[r, j]
-        emit("call monotonic", "C", r, i, j, ctx.ca, ctx.cas, ctx.cb, ctx.cbs,
-             net, np.zeros(len(r)), size[r, i], ctx.ca[r, i], ctx.call_risk)
+        emit(
+            "call monotonic",
+            "C",
+            r,
+            i,
+            j,
+            ctx.ca,
+            ctx.cas,
+            ctx.cb,
+            ctx.cbs,
+            net,
+            np.zeros(len(r)),
+            size[r, i],
+            ctx.ca[r, i],
+            ctx.call_risk,
+        )
     # call spread <= (K2-K1) d: sell C(K1=i) at bid, buy C(K2=j>i) at ask; edge = (Cb_i + K_i d) - (Ca_j + K_j d)
     best, j = _best_after(_fill(ctx.ca + K * d, False), False)
     jj = np.maximum(j, 0)
@@ -327,8 +337,23 @@ def _vertical(ctx: _Context) -> list[_Found]:
         r, i, j = _one_per_partner(r, i, jj[r, i], edge[r, i])
         width = ctx.K[j] - ctx.K[i]
         net = ctx.ca[r, j] - ctx.cb[r, i]
-        emit("call slope", "C", r, j, i, ctx.ca, ctx.cas, ctx.cb, ctx.cbs,
-             net, -width * ctx.disc[r], size[r, i], width, ctx.call_risk, width * (1.0 - ctx.disc[r]))
+        emit(
+            "call slope",
+            "C",
+            r,
+            j,
+            i,
+            ctx.ca,
+            ctx.cas,
+            ctx.cb,
+            ctx.cbs,
+            net,
+            -width * ctx.disc[r],
+            size[r, i],
+            width,
+            ctx.call_risk,
+            width * (1.0 - ctx.disc[r]),
+        )
     # puts rise with strike: buy P(K2=j) at ask, sell P(K1=i<j) at bid; edge = Pb_i - Pa_j
     best, i = _best_before(_fill(ctx.pb, True), True)
     ii = np.maximum(i, 0)
@@ -338,8 +363,22 @@ def _vertical(ctx: _Context) -> list[_Found]:
     if len(r):
         r, j, i = _one_per_partner(r, j, ii[r, j], edge[r, j])
         net = ctx.pa[r, j] - ctx.pb[r, i]
-        emit("put monotonic", "P", r, j, i, ctx.pa, ctx.pas, ctx.pb, ctx.pbs,
-             net, np.zeros(len(r)), size[r, j], ctx.pa[r, j], ctx.put_risk)
+        emit(
+            "put monotonic",
+            "P",
+            r,
+            j,
+            i,
+            ctx.pa,
+            ctx.pas,
+            ctx.pb,
+            ctx.pbs,
+            net,
+            np.zeros(len(r)),
+            size[r, j],
+            ctx.pa[r, j],
+            ctx.put_risk,
+        )
     # put spread <= (K2-K1) d: sell P(K2=j) at bid, buy P(K1=i<j) at ask; edge = (Pb_j - K_j d) - (Pa_i - K_i d)
     best, i = _best_before(_fill(ctx.pa - K * d, False), False)
     ii = np.maximum(i, 0)
@@ -350,8 +389,23 @@ def _vertical(ctx: _Context) -> list[_Found]:
         r, j, i = _one_per_partner(r, j, ii[r, j], edge[r, j])
         width = ctx.K[j] - ctx.K[i]
         net = ctx.pa[r, i] - ctx.pb[r, j]
-        emit("put slope", "P", r, i, j, ctx.pa, ctx.pas, ctx.pb, ctx.pbs,
-             net, -width * ctx.disc[r], size[r, j], width, ctx.put_risk, width * (1.0 - ctx.disc[r]))
+        emit(
+            "put slope",
+            "P",
+            r,
+            i,
+            j,
+            ctx.pa,
+            ctx.pas,
+            ctx.pb,
+            ctx.pbs,
+            net,
+            -width * ctx.disc[r],
+            size[r, j],
+            width,
+            ctx.put_risk,
+            width * (1.0 - ctx.disc[r]),
+        )
     return out
 
 

@@ -92,8 +92,11 @@ def _instrument(contract: Contract) -> Instrument:
 
 def _current(pnl: PnLSingle | None, position: float) -> bool:
     """True when ``pnl`` is an update of this position (same quantity) with figures."""
-    return (pnl is not None and _f(pnl.position) == position
-            and all(math.isfinite(_f(x)) for x in (pnl.dailyPnL, pnl.unrealizedPnL, pnl.value)))
+    return (
+        pnl is not None
+        and _f(pnl.position) == position
+        and all(math.isfinite(_f(x)) for x in (pnl.dailyPnL, pnl.unrealizedPnL, pnl.value))
+    )
 
 
 def position_row(item: PortfolioItem, pnl: PnLSingle | None = None) -> PositionRow:
@@ -109,10 +112,12 @@ def position_row(item: PortfolioItem, pnl: PnLSingle | None = None) -> PositionR
         value = _f(pnl.value)
         price = value / (qty * mult) if qty else _f(item.marketPrice)
         realized = _f(pnl.realizedPnL)
-        return PositionRow(ins, qty, avg, price, value, _f(pnl.unrealizedPnL), 0.0 if realized != realized else realized,
-                           _f(pnl.dailyPnL))
-    return PositionRow(ins, qty, avg, _f(item.marketPrice), _f(item.marketValue), _f(item.unrealizedPNL),
-                       _f(item.realizedPNL), math.nan)
+        return PositionRow(
+            ins, qty, avg, price, value, _f(pnl.unrealizedPnL), 0.0 if realized != realized else realized, _f(pnl.dailyPnL)
+        )
+    return PositionRow(
+        ins, qty, avg, _f(item.marketPrice), _f(item.marketValue), _f(item.unrealizedPNL), _f(item.realizedPNL), math.nan
+    )
 
 
 def closed_row(instrument: Instrument, pnl: PnLSingle) -> PositionRow | None:
@@ -285,8 +290,16 @@ class AccountManager:
             row = closed_row(ins, pnl)
             if row is not None:
                 rows.append(row)
-        rows.sort(key=lambda r: (r.quantity == 0, r.instrument.symbol, r.instrument.sec_type != "STK",
-                                 r.instrument.expiry, r.instrument.strike, r.instrument.right))
+        rows.sort(
+            key=lambda r: (
+                r.quantity == 0,
+                r.instrument.symbol,
+                r.instrument.sec_type != "STK",
+                r.instrument.expiry,
+                r.instrument.strike,
+                r.instrument.right,
+            )
+        )
         return self._with_greeks(rows)
 
     def positions(self) -> list[Position]:

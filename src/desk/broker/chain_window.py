@@ -128,8 +128,6 @@ def choose_definition(underlying: Instrument, chains: Iterable[OptionChain]) -> 
     return ChainDefinition(underlying, best.exchange, best.tradingClass, multiplier, tuple(expiries), tuple(strikes))
 
 
-
-
 @dataclass(slots=True)
 class ExpiryContracts:
     """The contracts of one expiry: ``strikes`` ascending; ``calls``/``puts`` by strike;

@@ -231,6 +231,7 @@ class ChainManager(ChainLines):
             return known
         same = [(e, c) for (sym, e), c in self.carries.items() if sym == symbol]
         if same:
+
             def distance(item: tuple[str, Carry]) -> int:
                 try:
                     a = datetime.strptime(item[0][:8], "%Y%m%d")
@@ -289,7 +290,9 @@ class ChainManager(ChainLines):
         if self.definition is None:
             raise ChainError("no option chain loaded yet")
         if expiry not in self.definition.expiries:
-            raise ChainError(f"{self.definition.underlying.symbol}: no expiry {expiry} (listed: {', '.join(self.definition.expiries[:6])}…)")
+            raise ChainError(
+                f"{self.definition.underlying.symbol}: no expiry {expiry} (listed: {', '.join(self.definition.expiries[:6])}…)"
+            )
         if expiry == self.expiry and expiry in self._expiries:
             return
         self._gen += 1
@@ -376,9 +379,7 @@ class ChainManager(ChainLines):
             self._spawn(self._sync_clock())
         dirty = self.store.drain_dirty()
         computed = False
-        if self.rows and (
-            dirty or self._need_compute or self.clock.base.time() - self._computed_at > RECOMPUTE_SECONDS
-        ):
+        if self.rows and (dirty or self._need_compute or self.clock.base.time() - self._computed_at > RECOMPUTE_SECONDS):
             computed = self._compute()
             dirty |= self.store.drain_dirty()
         layout, self._layout_flag = self._layout_flag, False
@@ -402,8 +403,7 @@ class ChainManager(ChainLines):
         now = self.clock.now()
         try:
             T = years_to_expiry(self.expiry, now)
-            result = compute_greeks(is_call, strikes, bids, asks, spot=self.spot, T=T, r=self.rate,
-                                    exercise=self.exercise)
+            result = compute_greeks(is_call, strikes, bids, asks, spot=self.spot, T=T, r=self.rate, exercise=self.exercise)
         except (ImportError, ValueError, ArithmeticError) as exc:
             log.warning("chain Greeks not computed: %s", exc)
             self._need_compute = False
@@ -473,7 +473,9 @@ class ChainManager(ChainLines):
                     self.broker.ib.reqContractDetailsAsync(query), self.broker.connect_timeout * 4
                 )
             except asyncio.TimeoutError:
-                raise self._fail(f"{definition.underlying.symbol} {expiry}: the gateway did not send the contracts in time") from None
+                raise self._fail(
+                    f"{definition.underlying.symbol} {expiry}: the gateway did not send the contracts in time"
+                ) from None
             except Exception as exc:
                 raise self._fail(f"{definition.underlying.symbol} {expiry}: contract details failed: {exc}") from None
             finally:
@@ -582,4 +584,3 @@ class ChainManager(ChainLines):
         if mid == mid:
             return mid
         return quote.last if quote.last > 0 else math.nan
-

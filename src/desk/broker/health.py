@@ -64,9 +64,16 @@ class LineWatchdog:
     stale. ``max_retries``: re-requests before a line is given up as dead.
     """
 
-    def __init__(self, providers: Iterable[LineProvider], *, now: Callable[[], float],
-                 wall: Callable[[], datetime], market_open: Callable[[Line, datetime], bool],
-                 stale_after: Callable[[Line], float], max_retries: int = 3) -> None:
+    def __init__(
+        self,
+        providers: Iterable[LineProvider],
+        *,
+        now: Callable[[], float],
+        wall: Callable[[], datetime],
+        market_open: Callable[[Line, datetime], bool],
+        stale_after: Callable[[Line], float],
+        max_retries: int = 3,
+    ) -> None:
         self.providers = list(providers)
         self.now = now
         self.wall = wall

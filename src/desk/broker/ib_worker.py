@@ -164,7 +164,10 @@ class Broker:
         self.always_open = always_open
         #: silent lines: marked stale, re-requested, reported when they stay dead
         self.watchdog = LineWatchdog(
-            [self], now=time.monotonic, wall=self.clock.now, market_open=self._market_open,
+            [self],
+            now=time.monotonic,
+            wall=self.clock.now,
+            market_open=self._market_open,
             stale_after=self._stale_after,
         )
         self._watch_task: asyncio.Task[None] | None = None
@@ -267,8 +270,9 @@ class Broker:
         self._emit(WatchlistChanged(tuple(self._wanted)))
         return sub.instrument
 
-    async def watch_contract(self, symbol: str, *, expiry: str = "", strike: float = 0.0, right: str = "",
-                             timeout: float | None = None) -> Instrument:
+    async def watch_contract(
+        self, symbol: str, *, expiry: str = "", strike: float = 0.0, right: str = "", timeout: float | None = None
+    ) -> Instrument:
         """Qualify a stock (``symbol`` alone) or an option (``expiry`` YYYYMMDD, ``strike``
         dollars per share, ``right`` C or P; SMART, USD) and stream its quotes into the
         quote store without adding a watchlist row (resubscribed after a reconnect). Used
@@ -388,7 +392,9 @@ class Broker:
                     code, text = self._errors.pop(symbol, (200, "no security definition"))
                     self._wanted.remove(symbol)
                     self._emit(
-                        StatusEvent("error", f"{symbol}: unknown symbol, removed from the watchlist (IB error {code}: {text})", code)
+                        StatusEvent(
+                            "error", f"{symbol}: unknown symbol, removed from the watchlist (IB error {code}: {text})", code
+                        )
                     )
             self._emit(WatchlistChanged(tuple(self._wanted)))
         for symbol in self._wanted:
@@ -471,9 +477,15 @@ class Broker:
         (error 326 or the socket closed before the API started), else after
         ``connect_timeout``. Raises ConnectionError, OSError or TimeoutError."""
         self._refused.clear()
-        connect = asyncio.ensure_future(self.ib.connectAsync(
-            self.host, self.port, clientId=self.client_id, timeout=self.connect_timeout, readonly=self.readonly,
-        ))
+        connect = asyncio.ensure_future(
+            self.ib.connectAsync(
+                self.host,
+                self.port,
+                clientId=self.client_id,
+                timeout=self.connect_timeout,
+                readonly=self.readonly,
+            )
+        )
         refused = asyncio.ensure_future(self._refused.wait())
         try:
             await asyncio.wait({connect, refused}, return_when=asyncio.FIRST_COMPLETED)
@@ -597,14 +609,17 @@ class Broker:
             report = self.watchdog.check()
             if report.feed_dead and not self._feed_dead_said:
                 self._feed_dead_said = True
-                self._emit(StatusEvent("warning", "no tick on any line while the market is open: "
-                                       "requesting every line again"))
+                self._emit(StatusEvent("warning", "no tick on any line while the market is open: requesting every line again"))
                 self._emit(DataLost("every line silent"))
             elif not report.stale:
                 self._feed_dead_said = False
             for line in report.died:
-                self._emit(StatusEvent("error", f"{line.instrument.key}: no market data after "
-                                       f"{self.watchdog.max_retries} requests; the line stays dead"))
+                self._emit(
+                    StatusEvent(
+                        "error",
+                        f"{line.instrument.key}: no market data after {self.watchdog.max_retries} requests; the line stays dead",
+                    )
+                )
 
     def _client_id_taken(self) -> str:
         """What to do after error 326: retry later, or the next client id when allowed."""
@@ -640,4 +655,3 @@ def _describe_connect_error(exc: BaseException, host: str, port: int) -> str:
         return f"gateway at {host}:{port} did not answer in time"
     text = str(exc) or type(exc).__name__
     return f"cannot connect to {host}:{port}: {text}"
-

@@ -127,8 +127,7 @@ def _mmss(d: timedelta) -> str:
     return f"{s // 60}:{s % 60:02d}"
 
 
-def reconnect_delay(attempt: int, backoff: tuple[float, ...], *, near_restart: bool,
-                    rng: random.Random | None = None) -> float:
+def reconnect_delay(attempt: int, backoff: tuple[float, ...], *, near_restart: bool, rng: random.Random | None = None) -> float:
     """Seconds before reconnect attempt ``attempt`` (0-based): the ``backoff`` schedule
     (its last value repeats), capped at 2 s in or near the restart window, with up to
     20 % jitter so several desks do not reconnect in lockstep."""

@@ -57,14 +57,24 @@ def contract_for(instrument: Instrument, legs: Sequence[Any] = ()) -> Contract:
     combo (secType ``BAG``) pass the intent's :class:`desk.risk.ComboLeg` list."""
     if instrument.sec_type == "BAG":
         return Contract(
-            secType="BAG", symbol=instrument.symbol, currency=instrument.currency, exchange="SMART",
-            comboLegs=[ComboLeg(conId=leg.instrument.con_id, ratio=leg.ratio, action=leg.action.value, exchange="SMART")
-                       for leg in legs],
+            secType="BAG",
+            symbol=instrument.symbol,
+            currency=instrument.currency,
+            exchange="SMART",
+            comboLegs=[
+                ComboLeg(conId=leg.instrument.con_id, ratio=leg.ratio, action=leg.action.value, exchange="SMART") for leg in legs
+            ],
         )
     return Contract(
-        conId=instrument.con_id, symbol=instrument.symbol, secType=instrument.sec_type, exchange="SMART",
-        currency=instrument.currency, lastTradeDateOrContractMonth=instrument.expiry, strike=instrument.strike,
-        right=instrument.right, multiplier=str(instrument.multiplier) if instrument.sec_type == "OPT" else "",
+        conId=instrument.con_id,
+        symbol=instrument.symbol,
+        secType=instrument.sec_type,
+        exchange="SMART",
+        currency=instrument.currency,
+        lastTradeDateOrContractMonth=instrument.expiry,
+        strike=instrument.strike,
+        right=instrument.right,
+        multiplier=str(instrument.multiplier) if instrument.sec_type == "OPT" else "",
     )
 
 
@@ -111,9 +121,15 @@ def instrument_of(contract: Contract) -> Instrument:
     elif contract.secType in ("OPT", "BAG"):
         mult = 100
     return Instrument(
-        symbol=contract.symbol or "?", sec_type=contract.secType or "STK", currency=contract.currency or "USD",
-        con_id=contract.conId, expiry=contract.lastTradeDateOrContractMonth or "", strike=float(contract.strike or 0),
-        right=contract.right or "", multiplier=mult, local_symbol=contract.localSymbol or "",
+        symbol=contract.symbol or "?",
+        sec_type=contract.secType or "STK",
+        currency=contract.currency or "USD",
+        con_id=contract.conId,
+        expiry=contract.lastTradeDateOrContractMonth or "",
+        strike=float(contract.strike or 0),
+        right=contract.right or "",
+        multiplier=mult,
+        local_symbol=contract.localSymbol or "",
     )
 
 
@@ -121,16 +137,29 @@ def broker_order(trade: Trade) -> BrokerOrder:
     """The domain :class:`BrokerOrder` of an ib_async ``Trade``: status, filled, remaining
     and the order's terms (a combo's legs by conId)."""
     o, s, c = trade.order, trade.orderStatus, trade.contract
-    legs = tuple(OrderLeg(Instrument(c.symbol or "?", con_id=leg.conId), leg.action, int(leg.ratio))
-                 for leg in (c.comboLegs or ())) if c.secType == "BAG" else ()
+    legs = (
+        tuple(OrderLeg(Instrument(c.symbol or "?", con_id=leg.conId), leg.action, int(leg.ratio)) for leg in (c.comboLegs or ()))
+        if c.secType == "BAG"
+        else ()
+    )
     kind = o.orderType or ""
     return BrokerOrder(
-        o.orderRef, s.status, order_id=o.orderId, perm_id=o.permId or s.permId, filled=float(s.filled),
-        remaining=float(s.remaining), client_id=o.clientId, instrument=instrument_of(c), action=o.action,
-        quantity=float(o.totalQuantity), order_type=kind,
+        o.orderRef,
+        s.status,
+        order_id=o.orderId,
+        perm_id=o.permId or s.permId,
+        filled=float(s.filled),
+        remaining=float(s.remaining),
+        client_id=o.clientId,
+        instrument=instrument_of(c),
+        action=o.action,
+        quantity=float(o.totalQuantity),
+        order_type=kind,
         limit_price=_ib_float(o.lmtPrice) if kind in ("LMT", "STP LMT") else math.nan,
         stop_price=_ib_float(o.auxPrice) if kind in ("STP", "STP LMT") else math.nan,
-        tif=o.tif or "DAY", avg_fill_price=_ib_float(s.avgFillPrice) if s.filled else math.nan, legs=legs,
+        tif=o.tif or "DAY",
+        avg_fill_price=_ib_float(s.avgFillPrice) if s.filled else math.nan,
+        legs=legs,
     )
 
 
@@ -142,9 +171,17 @@ def fill_from_ib(fill: IbFill) -> Fill:
     commission = _ib_float(report.commission) if report is not None and report.execId else math.nan
     t = ex.time if isinstance(ex.time, datetime) else fill.time
     return Fill(
-        ex.execId, ex.orderRef, t.astimezone(UTC) if t.tzinfo else t.replace(tzinfo=UTC),
-        instrument_of(fill.contract), ex.side, float(ex.shares), float(ex.price), ex.orderId, ex.permId,
-        commission, ex.acctNumber,
+        ex.execId,
+        ex.orderRef,
+        t.astimezone(UTC) if t.tzinfo else t.replace(tzinfo=UTC),
+        instrument_of(fill.contract),
+        ex.side,
+        float(ex.shares),
+        float(ex.price),
+        ex.orderId,
+        ex.permId,
+        commission,
+        ex.acctNumber,
     )
 
 

@@ -68,7 +68,9 @@ def tick_records(line: Line, ticks: Iterable[Any], symbol: str, now: datetime) -
             price = ib_number(tick.price)
             if price == price:
                 out.append(
-                    TickRecord(tick.time or now, con_id, symbol, "T", book[0], book[1], book[2], book[3], price, ib_number(tick.size))
+                    TickRecord(
+                        tick.time or now, con_id, symbol, "T", book[0], book[1], book[2], book[3], price, ib_number(tick.size)
+                    )
                 )
             continue
         if tt == _BID_PRICE:

@@ -47,8 +47,9 @@ class TickConsumer:
     entries; ``"0"``: the whole stream). Raises :class:`BusError` (one line) when Redis is
     unreachable or refuses."""
 
-    def __init__(self, url: str, *, stream: str = "desk:ticks", group: str = "desk-tail",
-                 consumer: str | None = None, start_at: str = "$") -> None:
+    def __init__(
+        self, url: str, *, stream: str = "desk:ticks", group: str = "desk-tail", consumer: str | None = None, start_at: str = "$"
+    ) -> None:
         self.url = url
         self.stream = stream
         self.group = group
@@ -82,7 +83,10 @@ class TickConsumer:
             raise BusError("TickConsumer.start() first")
         try:
             reply: Any = await self._redis.xreadgroup(
-                self.group, self.consumer, {self.stream: ">"}, count=count,
+                self.group,
+                self.consumer,
+                {self.stream: ">"},
+                count=count,
                 block=None if block is None else max(1, int(block * 1000)),
             )
         except (RedisError, OSError) as exc:

@@ -250,8 +250,14 @@ class ExchangeCalendar:
 
     def _session(self, i: int) -> Session:
         a = self._load()
-        return Session(date.fromordinal(a.days[i]), _from_us(a.pre[i]), _from_us(a.opens[i]),
-                       _from_us(a.closes[i]), _from_us(a.post[i]), a.early[i])
+        return Session(
+            date.fromordinal(a.days[i]),
+            _from_us(a.pre[i]),
+            _from_us(a.opens[i]),
+            _from_us(a.closes[i]),
+            _from_us(a.post[i]),
+            a.early[i],
+        )
 
     @property
     def first_session(self) -> date:
@@ -269,8 +275,7 @@ class ExchangeCalendar:
             raise TypeError(f"expected an exchange date (datetime.date), got {type(day).__name__}")
         n = day.toordinal()
         if not a.days[0] <= n <= a.days[-1]:
-            raise ValueError(f"{day.isoformat()} is outside calendar {self.name} "
-                             f"({self.first_session} .. {self.last_session})")
+            raise ValueError(f"{day.isoformat()} is outside calendar {self.name} ({self.first_session} .. {self.last_session})")
         return n
 
     def is_session(self, day: date) -> bool:
@@ -301,8 +306,7 @@ class ExchangeCalendar:
         n = day.toordinal()
         i = bisect_left(days, n) if inclusive else bisect_right(days, n)
         if i >= len(days):
-            raise ValueError(f"no {self.name} session after {day.isoformat()} in the calendar "
-                             f"(ends {self.last_session})")
+            raise ValueError(f"no {self.name} session after {day.isoformat()} in the calendar (ends {self.last_session})")
         return self._session(i)
 
     def previous_session(self, day: date, *, inclusive: bool = False) -> Session:
@@ -312,8 +316,7 @@ class ExchangeCalendar:
         n = day.toordinal()
         i = (bisect_right(days, n) if inclusive else bisect_left(days, n)) - 1
         if i < 0:
-            raise ValueError(f"no {self.name} session before {day.isoformat()} in the calendar "
-                             f"(starts {self.first_session})")
+            raise ValueError(f"no {self.name} session before {day.isoformat()} in the calendar (starts {self.first_session})")
         return self._session(i)
 
     def sessions(self, first: date, last: date) -> list[Session]:
@@ -329,9 +332,8 @@ class ExchangeCalendar:
         days = self._load().days
         lo = max(first.toordinal(), days[0])
         hi = min(last.toordinal(), days[-1])
-        listed = set(days[bisect_left(days, lo):bisect_right(days, hi)])
-        return [date.fromordinal(n) for n in range(lo, hi + 1)
-                if n not in listed and date.fromordinal(n).weekday() < 5]
+        listed = set(days[bisect_left(days, lo) : bisect_right(days, hi)])
+        return [date.fromordinal(n) for n in range(lo, hi + 1) if n not in listed and date.fromordinal(n).weekday() < 5]
 
     def busday_calendar(self) -> np.busdaycalendar:
         """A ``numpy.busdaycalendar`` of the sessions (Monday-Friday minus the holidays in
@@ -387,8 +389,7 @@ class ExchangeCalendar:
         ends = a.post if outside_rth else a.closes
         i = bisect_right(ends, t)
         if t < a.pre[0] or i >= len(ends):
-            raise ValueError(f"{when.isoformat()} is outside calendar {self.name} "
-                             f"({self.first_session} .. {self.last_session})")
+            raise ValueError(f"{when.isoformat()} is outside calendar {self.name} ({self.first_session} .. {self.last_session})")
         return self._session(i)
 
     def session_close(self, when: datetime, outside_rth: bool = False) -> datetime:
@@ -457,14 +458,13 @@ def _build(name: str) -> _Arrays:
     us = "datetime64[us]"
     opens = cal.opens.dt.tz_convert(None).to_numpy().astype(us).astype(np.int64)
     closes = cal.closes.dt.tz_convert(None).to_numpy().astype(us).astype(np.int64)
-    local_pre = (sessions + pd.Timedelta(hours=PRE_MARKET_OPEN.hour, minutes=PRE_MARKET_OPEN.minute))
+    local_pre = sessions + pd.Timedelta(hours=PRE_MARKET_OPEN.hour, minutes=PRE_MARKET_OPEN.minute)
     pre = local_pre.tz_localize(str(cal.tz)).tz_convert(None).to_numpy().astype(us).astype(np.int64)
     post = closes + int(POST_MARKET_HOURS / _US)
     early = sessions.isin(pd.DatetimeIndex(cal.early_closes))
     regular_close = cal.close_times[-1][1]
     days = [d.toordinal() for d in sessions.date]
-    return _Arrays(days, pre.tolist(), opens.tolist(), closes.tolist(), post.tolist(), early.tolist(),
-                   regular_close)
+    return _Arrays(days, pre.tolist(), opens.tolist(), closes.tolist(), post.tolist(), early.tolist(), regular_close)
 
 
 _CALENDARS: dict[str, ExchangeCalendar] = {}

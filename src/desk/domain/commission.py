@@ -91,9 +91,11 @@ class CommissionRates:
     # --- the rule, written once for both backends ------------------------------------------
 
     def _rate(self, p: Any, ops: Any) -> Any:
-        return ops.where(p < self.option_lowest_premium, self.option_per_contract_lowest,
-                         ops.where(p < self.option_low_premium, self.option_per_contract_low,
-                                   self.option_per_contract))
+        return ops.where(
+            p < self.option_lowest_premium,
+            self.option_per_contract_lowest,
+            ops.where(p < self.option_low_premium, self.option_per_contract_low, self.option_per_contract),
+        )
 
     def _stock_total(self, n: Any, v: Any, base: Any, ops: Any) -> Any:
         fee = ops.maximum(base, self.stock_min)
@@ -160,8 +162,9 @@ class CommissionRates:
             return float(self._option_total(traded.quantity, traded.base, _SCALAR))
         raise ValueError(f"no commission rule for secType {sec_type!r}")
 
-    def execution(self, sec_type: str, before: Traded, quantity: float, price: float,
-                  multiplier: float = 1.0) -> tuple[Traded, float]:
+    def execution(
+        self, sec_type: str, before: Traded, quantity: float, price: float, multiplier: float = 1.0
+    ) -> tuple[Traded, float]:
         """One execution of ``quantity`` (absolute: shares or contracts) at ``price``
         dollars per share of an order that had traded ``before``: the order's totals after
         it and the commission of this execution in dollars, ``order_total(after) -

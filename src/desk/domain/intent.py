@@ -229,8 +229,10 @@ class OrderIntent:
         """What makes two orders "the same" for the duplicate check: the instruments
         (conIds and ratios), action, quantity, order type and prices (TIF and account
         excluded)."""
-        what = (self.instrument.con_id, self.instrument.symbol) if not self.is_combo else tuple(
-            (leg.instrument.con_id, leg.action.value, leg.ratio) for leg in self.legs
+        what = (
+            (self.instrument.con_id, self.instrument.symbol)
+            if not self.is_combo
+            else tuple((leg.instrument.con_id, leg.action.value, leg.ratio) for leg in self.legs)
         )
         return (what, self.action.value, self.quantity, self.order_type.value, self.limit_price, self.stop_price)
 
@@ -246,9 +248,11 @@ class OrderIntent:
             price = f" {self.stop_price:g}/{self.limit_price:g}"
         name = self.instrument.key
         if self.is_combo:
-            name = f"{self.instrument.symbol} combo[" + ", ".join(
-                f"{leg.action.value} {leg.ratio} {leg.instrument.key}" for leg in self.legs
-            ) + "]"
+            name = (
+                f"{self.instrument.symbol} combo["
+                + ", ".join(f"{leg.action.value} {leg.ratio} {leg.instrument.key}" for leg in self.legs)
+                + "]"
+            )
         rth = " +RTH" if self.outside_rth else ""
         return f"{self.action.value} {self.quantity} {name} {self.order_type.value}{price} {self.tif.value}{rth}"
 
@@ -265,10 +269,7 @@ class OrderIntent:
             "stop_price": self.stop_price,
             "tif": self.tif.value,
             "outside_rth": self.outside_rth,
-            "legs": [
-                {"instrument": asdict(leg.instrument), "action": leg.action.value, "ratio": leg.ratio}
-                for leg in self.legs
-            ],
+            "legs": [{"instrument": asdict(leg.instrument), "action": leg.action.value, "ratio": leg.ratio} for leg in self.legs],
             "account": self.account,
         }
 

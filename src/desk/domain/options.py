@@ -204,6 +204,7 @@ class OptionChainStore(KeyedQuoteStore[OptionQuote]):
         self._dirty.add(con_id)
         return True
 
+
 # ---------------------------------------------------------------------------------- window
 
 _SPEC_RE = re.compile(r"^\s*(?:(\d+)|(?:\+/-|±)?\s*(\d+(?:\.\d+)?)\s*%)\s*$")

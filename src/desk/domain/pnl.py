@@ -137,15 +137,18 @@ class PositionPnL:
             avg = basis / (qty * mult)
         got = realized or 0.0
         return dataclasses.replace(
-            self, quantity=qty, avg_cost=avg, realized=self.realized + got, realized_total=self.realized_total + got,
+            self,
+            quantity=qty,
+            avg_cost=avg,
+            realized=self.realized + got,
+            realized_total=self.realized_total + got,
             day_cash_flow=self.day_cash_flow - quantity * price * mult - commission,
         ), realized
 
     def new_day(self, close: float) -> PositionPnL:
         """The state at the reset (start of a new day): ``close`` (dollars per share) becomes
         the prior close, today's realized P&L and traded cash start at 0."""
-        return dataclasses.replace(self, prior_quantity=self.quantity, prior_close=close, realized=0.0,
-                                   day_cash_flow=0.0)
+        return dataclasses.replace(self, prior_quantity=self.quantity, prior_close=close, realized=0.0, day_cash_flow=0.0)
 
     def market_value(self, price: float) -> float:
         """Position x ``price`` x multiplier, dollars (signed)."""
@@ -165,8 +168,13 @@ class PositionPnL:
 
     def figures(self, price: float) -> PnLFigures:
         """:class:`PnLFigures` at ``price`` (dollars per share), each rounded to the cent."""
-        return PnLFigures(cents(self.daily(price)), cents(self.unrealized(price)), cents(self.realized),
-                          cents(self.market_value(price)), self.quantity)
+        return PnLFigures(
+            cents(self.daily(price)),
+            cents(self.unrealized(price)),
+            cents(self.realized),
+            cents(self.market_value(price)),
+            self.quantity,
+        )
 
 
 def account_figures(positions: Iterable[PnLFigures]) -> PnLFigures:

@@ -88,9 +88,17 @@ class PositionRow:
             return self
         f = quantity / self.quantity
         return dataclasses.replace(
-            self, quantity=quantity, market_value=self.market_value * f, unrealized=self.unrealized * f,
-            realized=self.realized * f, daily_pnl=self.daily_pnl * f, delta=self.delta * f,
-            dollar_delta=self.dollar_delta * f, gamma=self.gamma * f, theta=self.theta * f, vega=self.vega * f,
+            self,
+            quantity=quantity,
+            market_value=self.market_value * f,
+            unrealized=self.unrealized * f,
+            realized=self.realized * f,
+            daily_pnl=self.daily_pnl * f,
+            delta=self.delta * f,
+            dollar_delta=self.dollar_delta * f,
+            gamma=self.gamma * f,
+            theta=self.theta * f,
+            vega=self.vega * f,
         )
 
 
@@ -135,8 +143,9 @@ def stock_greeks(row: PositionRow, price: float) -> PositionRow:
     (dollars per share; the row's market price when ``price`` is ``nan``), gamma, theta and
     vega 0."""
     S = price if math.isfinite(price) and price > 0 else row.market_price
-    return dataclasses.replace(row, delta=row.quantity, dollar_delta=row.quantity * S if math.isfinite(S) else math.nan,
-                               gamma=0.0, theta=0.0, vega=0.0)
+    return dataclasses.replace(
+        row, delta=row.quantity, dollar_delta=row.quantity * S if math.isfinite(S) else math.nan, gamma=0.0, theta=0.0, vega=0.0
+    )
 
 
 def sum_greeks(rows: Iterable[PositionRow]) -> PortfolioGreeks:
@@ -161,8 +170,7 @@ def sum_greeks(rows: Iterable[PositionRow]) -> PortfolioGreeks:
             if math.isfinite(v):
                 total[k] += v
     delta, dollar_delta, gamma, theta, vega = total
-    return PortfolioGreeks(delta, dollar_delta, gamma, theta, vega, priced=priced, options=options,
-                           stock_shares=shares)
+    return PortfolioGreeks(delta, dollar_delta, gamma, theta, vega, priced=priced, options=options, stock_shares=shares)
 
 
 # --- groups by order -------------------------------------------------------------------------
@@ -198,8 +206,9 @@ def _signed(fill: Fill) -> float:
     return fill.shares if fill.side.upper() in ("BOT", "BUY") else -fill.shares
 
 
-def group_positions(rows: Sequence[PositionRow], fills: Iterable[Fill],
-                    sort_key: Callable[[PositionGroup], Any] | None = None) -> list[PositionGroup]:
+def group_positions(
+    rows: Sequence[PositionRow], fills: Iterable[Fill], sort_key: Callable[[PositionGroup], Any] | None = None
+) -> list[PositionGroup]:
     """Group ``rows`` by the orderRef of the fills that opened them.
 
     Each contract's fills (``fills`` in execution order; a combo's own BAG executions are
@@ -227,8 +236,15 @@ def group_positions(rows: Sequence[PositionRow], fills: Iterable[Fill],
         for ref, qty in attribute(row.quantity, lots).items():
             parts.setdefault(ref, []).append(row.scaled(qty))
     groups = [
-        PositionGroup(ref, tuple(legs), _sum(r.daily_pnl for r in legs), _sum(r.unrealized for r in legs),
-                      _sum(r.realized for r in legs), _sum(r.market_value for r in legs), sum_greeks(legs))
+        PositionGroup(
+            ref,
+            tuple(legs),
+            _sum(r.daily_pnl for r in legs),
+            _sum(r.unrealized for r in legs),
+            _sum(r.realized for r in legs),
+            _sum(r.market_value for r in legs),
+            sum_greeks(legs),
+        )
         for ref, legs in parts.items()
     ]
     if sort_key is None:

@@ -130,5 +130,6 @@ class QuoteStore(KeyedQuoteStore[Quote]):
         self._dirty.add(con_id)
         return quote
 
+
 def _same(a: float, b: float) -> bool:
     return a == b or (math.isnan(a) and math.isnan(b))

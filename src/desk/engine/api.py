@@ -51,15 +51,62 @@ from desk.domain.portfolio import AccountFigures, PortfolioGreeks, PositionGroup
 from desk.risk.engine import RiskReport
 
 __all__ = [
-    "API_VERSION", "MAX_FRAME", "ApiError", "FrameReader", "encode_frame", "decode_request",
-    "decode_reply", "ContractTerms", "LegTerms", "OrderTerms",
-    "Hello", "Preview", "Place", "ListOrders", "Cancel", "WatchQuotes", "KillSwitch",
-    "Welcome", "Failed", "CheckRow", "LegQuote", "WhatIf", "PreviewReport", "PlaceReport",
-    "OrderRow", "OrderList", "CancelReport", "QuoteRow", "QuoteRows", "KillSwitchReport",
-    "Request", "Reply", "KillAction", "WatchDesk", "AddSymbol", "RemoveSymbol", "Modify", "CancelAll",
-    "SymbolReport", "CancelAllReport", "Notice", "TradingStatus", "Positions", "DeskState",
-    "WatchChain", "ChainSelect", "ChainExpiry", "ChainWindow", "ChainState", "ChainReport",
-    "WatchOpportunities", "OpportunityState", "PreviewIntent", "WhatIfIntent", "PlaceIntent", "IntentPreview",
+    "API_VERSION",
+    "MAX_FRAME",
+    "ApiError",
+    "FrameReader",
+    "encode_frame",
+    "decode_request",
+    "decode_reply",
+    "ContractTerms",
+    "LegTerms",
+    "OrderTerms",
+    "Hello",
+    "Preview",
+    "Place",
+    "ListOrders",
+    "Cancel",
+    "WatchQuotes",
+    "KillSwitch",
+    "Welcome",
+    "Failed",
+    "CheckRow",
+    "LegQuote",
+    "WhatIf",
+    "PreviewReport",
+    "PlaceReport",
+    "OrderRow",
+    "OrderList",
+    "CancelReport",
+    "QuoteRow",
+    "QuoteRows",
+    "KillSwitchReport",
+    "Request",
+    "Reply",
+    "KillAction",
+    "WatchDesk",
+    "AddSymbol",
+    "RemoveSymbol",
+    "Modify",
+    "CancelAll",
+    "SymbolReport",
+    "CancelAllReport",
+    "Notice",
+    "TradingStatus",
+    "Positions",
+    "DeskState",
+    "WatchChain",
+    "ChainSelect",
+    "ChainExpiry",
+    "ChainWindow",
+    "ChainState",
+    "ChainReport",
+    "WatchOpportunities",
+    "OpportunityState",
+    "PreviewIntent",
+    "WhatIfIntent",
+    "PlaceIntent",
+    "IntentPreview",
     "WhatIfReport",
 ]
 
@@ -303,9 +350,28 @@ class PlaceIntent(_Msg):
     margin: MarginImpact | None = None
 
 
-Request = (Hello | Preview | Place | ListOrders | Cancel | WatchQuotes | KillSwitch | WatchDesk | AddSymbol
-           | RemoveSymbol | Modify | CancelAll | WatchChain | ChainSelect | ChainExpiry | ChainWindow
-           | WatchOpportunities | PreviewIntent | WhatIfIntent | PlaceIntent)
+Request = (
+    Hello
+    | Preview
+    | Place
+    | ListOrders
+    | Cancel
+    | WatchQuotes
+    | KillSwitch
+    | WatchDesk
+    | AddSymbol
+    | RemoveSymbol
+    | Modify
+    | CancelAll
+    | WatchChain
+    | ChainSelect
+    | ChainExpiry
+    | ChainWindow
+    | WatchOpportunities
+    | PreviewIntent
+    | WhatIfIntent
+    | PlaceIntent
+)
 
 
 # --- replies and streams (engine -> view) ------------------------------------------------
@@ -646,12 +712,28 @@ class WhatIfReport(_Msg):
     margin: MarginImpact | None = None
 
 
-Reply = (Welcome | Failed | PreviewReport | PlaceReport | OrderList | CancelReport | QuoteRows
-         | KillSwitchReport | SymbolReport | CancelAllReport | DeskState | ChainState | ChainReport
-         | OpportunityState | IntentPreview | WhatIfReport)
+Reply = (
+    Welcome
+    | Failed
+    | PreviewReport
+    | PlaceReport
+    | OrderList
+    | CancelReport
+    | QuoteRows
+    | KillSwitchReport
+    | SymbolReport
+    | CancelAllReport
+    | DeskState
+    | ChainState
+    | ChainReport
+    | OpportunityState
+    | IntentPreview
+    | WhatIfReport
+)
 
 
 # --- framing -----------------------------------------------------------------------------
+
 
 def _enc_hook(obj: Any) -> Any:
     if isinstance(obj, np.ndarray):  # the payoff chart's prices and P&L: float64 vectors
@@ -716,7 +798,7 @@ class FrameReader:
                 raise ApiError(f"frame of {n} bytes exceeds the limit of {self.max_frame}")
             if len(buf) - pos - 4 < n:
                 break
-            out.append(bytes(buf[pos + 4:pos + 4 + n]))
+            out.append(bytes(buf[pos + 4 : pos + 4 + n]))
             pos += 4 + n
         if pos:
             del buf[:pos]

@@ -143,8 +143,9 @@ class TicketBackend(Protocol):
 
     async def what_if(self, intent: OrderIntent) -> MarginImpact | None: ...
 
-    async def submit(self, intent: OrderIntent, confirmation: str | None,
-                     margin: MarginImpact | None = None) -> api.PlaceReport: ...
+    async def submit(
+        self, intent: OrderIntent, confirmation: str | None, margin: MarginImpact | None = None
+    ) -> api.PlaceReport: ...
 
     def gate_summary(self) -> tuple[str, bool]:
         """(one line for the ticket's gate row, orders possible now)."""
@@ -230,8 +231,9 @@ class DeskBackend(Protocol):
 
     async def cancel_all(self) -> int: ...
 
-    async def modify(self, order_ref: str, *, limit_price: float | None = None, stop_price: float | None = None,
-                     quantity: int | None = None) -> api.PlaceReport: ...
+    async def modify(
+        self, order_ref: str, *, limit_price: float | None = None, stop_price: float | None = None, quantity: int | None = None
+    ) -> api.PlaceReport: ...
 
     async def kill_switch(self, action: api.KillAction, reason: str) -> api.KillSwitchReport: ...
 

@@ -29,8 +29,17 @@ import msgspec
 
 from desk.engine import api
 
-__all__ = ["EngineAddress", "EngineClient", "EngineGone", "EngineRequestError", "EngineView", "TcpAddress",
-           "attach", "parse_address", "token_path"]
+__all__ = [
+    "EngineAddress",
+    "EngineClient",
+    "EngineGone",
+    "EngineRequestError",
+    "EngineView",
+    "TcpAddress",
+    "attach",
+    "parse_address",
+    "token_path",
+]
 
 log = logging.getLogger("desk.engine")
 
@@ -87,15 +96,15 @@ def parse_address(text: str, *, socket: Path, token: str = "") -> EngineAddress:
     if not port.isdigit() or not 0 < int(port) < 65536:
         raise ValueError(f"engine address {text!r}: the port must be a number from 1 to 65535")
     if host not in LOOPBACK_HOSTS:
-        raise ValueError(f"engine address {text!r}: an engine listens on loopback only "
-                         f"({', '.join(LOOPBACK_HOSTS)})")
+        raise ValueError(f"engine address {text!r}: an engine listens on loopback only ({', '.join(LOOPBACK_HOSTS)})")
     if token:
         return TcpAddress(host, int(port), token)
     try:
         token = token_path(socket).read_text(encoding="ascii").strip()
     except (OSError, UnicodeDecodeError):
-        raise ValueError(f"engine address {text!r}: no token (DESK_ENGINE_TOKEN is empty and "
-                         f"{token_path(socket)} cannot be read)") from None
+        raise ValueError(
+            f"engine address {text!r}: no token (DESK_ENGINE_TOKEN is empty and {token_path(socket)} cannot be read)"
+        ) from None
     return TcpAddress(host, int(port), token, token_path(socket))
 
 
@@ -114,11 +123,11 @@ class EngineGone(ConnectionError):
 class EngineView(Protocol):
     """What a view may ask an engine (either client below)."""
 
-    async def preview(self, terms: api.OrderTerms, *, confirmation: str | None = None,
-                      wait: float = 5.0) -> api.PreviewReport: ...
+    async def preview(
+        self, terms: api.OrderTerms, *, confirmation: str | None = None, wait: float = 5.0
+    ) -> api.PreviewReport: ...
 
-    async def place(self, terms: api.OrderTerms, *, confirmation: str | None = None,
-                    wait: float = 5.0) -> api.PlaceReport: ...
+    async def place(self, terms: api.OrderTerms, *, confirmation: str | None = None, wait: float = 5.0) -> api.PlaceReport: ...
 
     async def list_orders(self) -> api.OrderList: ...
 
@@ -134,8 +143,14 @@ class EngineClient:
     :meth:`watch_quotes` stream, on the client's loop.
     """
 
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, welcome: api.Welcome,
-                 frames: api.FrameReader, pending: list[bytes]) -> None:
+    def __init__(
+        self,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        welcome: api.Welcome,
+        frames: api.FrameReader,
+        pending: list[bytes],
+    ) -> None:
         self.welcome = welcome
         self._reader = reader
         self._writer = writer
@@ -248,14 +263,12 @@ class EngineClient:
             raise EngineRequestError(reply.code, reply.error)
         return reply
 
-    async def preview(self, terms: api.OrderTerms, *, confirmation: str | None = None,
-                      wait: float = 5.0) -> api.PreviewReport:
+    async def preview(self, terms: api.OrderTerms, *, confirmation: str | None = None, wait: float = 5.0) -> api.PreviewReport:
         reply = await self.request(api.Preview(self.next_id(), terms, confirmation, wait))
         assert isinstance(reply, api.PreviewReport)
         return reply
 
-    async def place(self, terms: api.OrderTerms, *, confirmation: str | None = None,
-                    wait: float = 5.0) -> api.PlaceReport:
+    async def place(self, terms: api.OrderTerms, *, confirmation: str | None = None, wait: float = 5.0) -> api.PlaceReport:
         reply = await self.request(api.Place(self.next_id(), terms, confirmation, wait))
         assert isinstance(reply, api.PlaceReport)
         return reply

@@ -46,12 +46,10 @@ class LocalEngine:
         except operations.OperationError as exc:
             raise EngineRequestError(exc.code, str(exc)) from None
 
-    async def preview(self, terms: api.OrderTerms, *, confirmation: str | None = None,
-                      wait: float = 5.0) -> api.PreviewReport:
+    async def preview(self, terms: api.OrderTerms, *, confirmation: str | None = None, wait: float = 5.0) -> api.PreviewReport:
         return await self._call(operations.preview, api.Preview(next(self._ids), terms, confirmation, wait))
 
-    async def place(self, terms: api.OrderTerms, *, confirmation: str | None = None,
-                    wait: float = 5.0) -> api.PlaceReport:
+    async def place(self, terms: api.OrderTerms, *, confirmation: str | None = None, wait: float = 5.0) -> api.PlaceReport:
         return await self._call(operations.place, api.Place(next(self._ids), terms, confirmation, wait))
 
     async def list_orders(self) -> api.OrderList:
@@ -142,8 +140,9 @@ class LocalDesk:
     async def cancel_all(self) -> int:
         return int(await self.runtime.orders.cancel_all())
 
-    async def modify(self, order_ref: str, *, limit_price: float | None = None, stop_price: float | None = None,
-                     quantity: int | None = None) -> api.PlaceReport:
+    async def modify(
+        self, order_ref: str, *, limit_price: float | None = None, stop_price: float | None = None, quantity: int | None = None
+    ) -> api.PlaceReport:
         request = api.Modify(0, order_ref, limit_price, stop_price, quantity)
         try:
             return await operations.modify(self.runtime, request)
@@ -220,8 +219,7 @@ class LocalTicket:
         margin: MarginImpact | None = await self.orders.what_if(intent)
         return margin
 
-    async def submit(self, intent: OrderIntent, confirmation: str | None,
-                     margin: MarginImpact | None = None) -> api.PlaceReport:
+    async def submit(self, intent: OrderIntent, confirmation: str | None, margin: MarginImpact | None = None) -> api.PlaceReport:
         """Send through the order service (gate, checks, audit, gateway)."""
         result = await self.orders.place(intent, confirmation, margin)
         return operations.place_report(0, result, intent)
@@ -236,6 +234,8 @@ class LocalTicket:
 
 
 if TYPE_CHECKING:  # mypy checks that both backends are what the view reads
-    def _conforms(local: LocalDesk, remote: RemoteDesk, t1: LocalTicket,
-                  t2: RemoteTicket) -> tuple[DeskBackend, DeskBackend, TicketBackend, TicketBackend]:
+
+    def _conforms(
+        local: LocalDesk, remote: RemoteDesk, t1: LocalTicket, t2: RemoteTicket
+    ) -> tuple[DeskBackend, DeskBackend, TicketBackend, TicketBackend]:
         return local, remote, t1, t2

@@ -36,9 +36,29 @@ from desk.domain.orders import OrderNotSent
 from desk.engine import api
 from desk.risk import ComboLeg, OrderIntent, RiskInputError
 
-__all__ = ["OperationError", "ready", "intent_for", "preview", "place", "list_orders", "cancel", "kill_switch",
-           "modify", "cancel_all", "add_symbol", "remove_symbol", "trading_status", "positions", "chain_select",
-           "chain_expiry", "chain_window", "preview_intent", "what_if_intent", "place_intent", "place_report"]
+__all__ = [
+    "OperationError",
+    "ready",
+    "intent_for",
+    "preview",
+    "place",
+    "list_orders",
+    "cancel",
+    "kill_switch",
+    "modify",
+    "cancel_all",
+    "add_symbol",
+    "remove_symbol",
+    "trading_status",
+    "positions",
+    "chain_select",
+    "chain_expiry",
+    "chain_window",
+    "preview_intent",
+    "what_if_intent",
+    "place_intent",
+    "place_report",
+]
 
 _NAN = math.nan
 
@@ -65,8 +85,11 @@ async def ready(runtime: Any, timeout: float) -> bool:
 
 async def _ensure_ready(runtime: Any, wait: float) -> None:
     if not await ready(runtime, wait + runtime.settings.ib_connect_timeout * 2):
-        raise OperationError("failed", f"could not connect and reconcile with the gateway at {runtime.endpoint} "
-                                       f"({runtime.broker.state.value}; {runtime.orders.audit_status().line})")
+        raise OperationError(
+            "failed",
+            f"could not connect and reconcile with the gateway at {runtime.endpoint} "
+            f"({runtime.broker.state.value}; {runtime.orders.audit_status().line})",
+        )
 
 
 _E = TypeVar("_E", bound=Enum)
@@ -89,8 +112,9 @@ async def intent_for(runtime: Any, terms: api.OrderTerms, wait: float) -> OrderI
     broker = runtime.broker
 
     async def qualify(c: api.ContractTerms) -> Instrument:
-        ins: Instrument = await broker.watch_contract(c.symbol, expiry=c.expiry, strike=c.strike, right=c.right,
-                                                      timeout=max(2.0, wait))
+        ins: Instrument = await broker.watch_contract(
+            c.symbol, expiry=c.expiry, strike=c.strike, right=c.right, timeout=max(2.0, wait)
+        )
         return ins
 
     action = _member(Action, terms.action, "action")
@@ -105,15 +129,30 @@ async def intent_for(runtime: Any, terms: api.OrderTerms, wait: float) -> OrderI
                 legs.append(ComboLeg(ins, _member(Action, leg.action, "leg action"), leg.ratio))
             await qualify(api.ContractTerms(terms.contract.symbol))  # the underlying: payoff centre, margin
             instrument = Instrument(terms.contract.symbol, "BAG", multiplier=100, min_tick=0.01)
-            return OrderIntent(instrument, action, terms.quantity, order_type,
-                               limit_price=terms.limit_price, stop_price=terms.stop_price, tif=tif,
-                               outside_rth=terms.outside_rth, legs=tuple(legs))
+            return OrderIntent(
+                instrument,
+                action,
+                terms.quantity,
+                order_type,
+                limit_price=terms.limit_price,
+                stop_price=terms.stop_price,
+                tif=tif,
+                outside_rth=terms.outside_rth,
+                legs=tuple(legs),
+            )
         instrument = await qualify(terms.contract)
         if terms.contract.is_option:
             await qualify(api.ContractTerms(terms.contract.symbol))
-        return OrderIntent(instrument, action, terms.quantity, order_type,
-                           limit_price=terms.limit_price, stop_price=terms.stop_price, tif=tif,
-                           outside_rth=terms.outside_rth)
+        return OrderIntent(
+            instrument,
+            action,
+            terms.quantity,
+            order_type,
+            limit_price=terms.limit_price,
+            stop_price=terms.stop_price,
+            tif=tif,
+            outside_rth=terms.outside_rth,
+        )
     except RiskInputError as exc:
         raise OperationError("bad_input", str(exc)) from None
     except OperationError:
@@ -143,9 +182,19 @@ def _whatif(m: Any) -> api.WhatIf | None:
     if m is None:
         return None
     return api.WhatIf(
-        m.init_margin_before, m.init_margin_change, m.init_margin_after, m.maint_margin_before,
-        m.maint_margin_change, m.maint_margin_after, m.equity_with_loan_before, m.equity_with_loan_change,
-        m.equity_with_loan_after, m.commission, m.min_commission, m.max_commission)
+        m.init_margin_before,
+        m.init_margin_change,
+        m.init_margin_after,
+        m.maint_margin_before,
+        m.maint_margin_change,
+        m.maint_margin_after,
+        m.equity_with_loan_before,
+        m.equity_with_loan_change,
+        m.equity_with_loan_after,
+        m.commission,
+        m.min_commission,
+        m.max_commission,
+    )
 
 
 async def preview(runtime: Any, request: api.Preview) -> api.PreviewReport:
@@ -158,15 +207,27 @@ async def preview(runtime: Any, request: api.Preview) -> api.PreviewReport:
     report = orders.preview(intent, margin)
     decision = orders.router.gate_check(intent, orders.context(intent, margin), request.confirmation)
     return api.PreviewReport(
-        id=request.id, order=intent.describe, is_combo=intent.is_combo,
+        id=request.id,
+        order=intent.describe,
+        is_combo=intent.is_combo,
         checks=[api.CheckRow(c.name, c.passed, c.value, c.limit, c.message) for c in report.checks],
-        gate_allowed=decision.allowed, gate_reason=decision.reason, price=report.price, bid=report.bid,
+        gate_allowed=decision.allowed,
+        gate_reason=decision.reason,
+        price=report.price,
+        bid=report.bid,
         ask=report.ask,
-        legs=[api.LegQuote(leg.action, leg.ratio, leg.instrument.key, leg.bid, leg.ask)
-              for leg in (report.legs if intent.is_combo else ())],
-        notional=report.notional, commission=report.commission, whatif=_whatif(margin),
-        funds_before=report.funds_before, cost=report.cost, cost_basis=report.cost_basis,
-        funds_after=report.funds_after, blocked=report.blocked or not decision.allowed,
+        legs=[
+            api.LegQuote(leg.action, leg.ratio, leg.instrument.key, leg.bid, leg.ask)
+            for leg in (report.legs if intent.is_combo else ())
+        ],
+        notional=report.notional,
+        commission=report.commission,
+        whatif=_whatif(margin),
+        funds_before=report.funds_before,
+        cost=report.cost,
+        cost_basis=report.cost_basis,
+        funds_after=report.funds_after,
+        blocked=report.blocked or not decision.allowed,
     )
 
 
@@ -190,15 +251,33 @@ async def place(runtime: Any, request: api.Place) -> api.PlaceReport:
                     break
             await asyncio.sleep(0.05)
         await orders.trail.drain()
-    return api.PlaceReport(id=request.id, status=result.status, sent=result.sent, order_ref=result.client_order_id,
-                           gateway_status=status, error=error, reasons=list(result.reasons), order=intent.describe)
+    return api.PlaceReport(
+        id=request.id,
+        status=result.status,
+        sent=result.sent,
+        order_ref=result.client_order_id,
+        gateway_status=status,
+        error=error,
+        reasons=list(result.reasons),
+        order=intent.describe,
+    )
 
 
 def _row(r: Any) -> api.OrderRow:
     return api.OrderRow(
-        order_ref=r.order_ref, order_id=r.order_id, perm_id=r.perm_id, order=r.describe, status=r.status,
-        quantity=r.quantity, filled=r.filled, remaining=r.remaining, avg_price=r.avg_price, error=r.error,
-        working=r.working, legs=[f"{leg.ratio}x {leg.action} {leg.instrument.key}" for leg in r.legs])
+        order_ref=r.order_ref,
+        order_id=r.order_id,
+        perm_id=r.perm_id,
+        order=r.describe,
+        status=r.status,
+        quantity=r.quantity,
+        filled=r.filled,
+        remaining=r.remaining,
+        avg_price=r.avg_price,
+        error=r.error,
+        working=r.working,
+        legs=[f"{leg.ratio}x {leg.action} {leg.instrument.key}" for leg in r.legs],
+    )
 
 
 async def list_orders(runtime: Any, request: api.ListOrders, wait: float = 5.0) -> api.OrderList:
@@ -225,9 +304,12 @@ async def cancel(runtime: Any, request: api.Cancel) -> api.CancelReport:
         await asyncio.sleep(0.05)
     await orders.trail.drain()
     row = orders.rows.get(request.order_ref)
-    return api.CancelReport(id=request.id, order_ref=request.order_ref,
-                            status=row.status if row is not None else "unknown",
-                            done=row is not None and not row.working)
+    return api.CancelReport(
+        id=request.id,
+        order_ref=request.order_ref,
+        status=row.status if row is not None else "unknown",
+        done=row is not None and not row.working,
+    )
 
 
 async def kill_switch(runtime: Any, request: api.KillSwitch, who: str = "engine API") -> api.KillSwitchReport:
@@ -244,11 +326,15 @@ async def kill_switch(runtime: Any, request: api.KillSwitch, who: str = "engine 
     elif request.action == "state":
         state = orders.gate.kill_switch.state()
     else:  # the wire decoder checks this; an in-process caller may not have
-        raise OperationError("bad_input", f"kill switch action must be state, halt, reduce_only or reset, "
-                                          f"got {request.action!r}")
-    return api.KillSwitchReport(id=request.id, state=str(state.state.value), reason=state.reason,
-                                since=state.since.timestamp() if state.since is not None else _NAN,
-                                persisted=state.persisted, error=state.error)
+        raise OperationError("bad_input", f"kill switch action must be state, halt, reduce_only or reset, got {request.action!r}")
+    return api.KillSwitchReport(
+        id=request.id,
+        state=str(state.state.value),
+        reason=state.reason,
+        since=state.since.timestamp() if state.since is not None else _NAN,
+        persisted=state.persisted,
+        error=state.error,
+    )
 
 
 async def modify(runtime: Any, request: api.Modify) -> api.PlaceReport:
@@ -258,8 +344,11 @@ async def modify(runtime: Any, request: api.Modify) -> api.PlaceReport:
     orders = runtime.orders
     if orders.gate.needs_confirmation:
         raise OperationError("refused", "live mode: cancel and enter a new order to confirm it")
-    change = {k: v for k, v in (("limit_price", request.limit_price), ("stop_price", request.stop_price),
-                                ("quantity", request.quantity)) if v is not None}
+    change = {
+        k: v
+        for k, v in (("limit_price", request.limit_price), ("stop_price", request.stop_price), ("quantity", request.quantity))
+        if v is not None
+    }
     if not change:
         raise OperationError("bad_input", "nothing to change: give a limit price, a stop price or a quantity")
     try:
@@ -267,9 +356,16 @@ async def modify(runtime: Any, request: api.Modify) -> api.PlaceReport:
     except (OrderNotSent, KeyError, ValueError, RiskInputError) as exc:
         raise OperationError("refused", str(exc).strip("'") or type(exc).__name__) from None
     row = orders.rows.get(request.order_ref)
-    return api.PlaceReport(id=request.id, status=result.status, sent=result.sent, order_ref=request.order_ref,
-                           gateway_status=row.status if row is not None else "", error=row.error if row else "",
-                           reasons=list(result.reasons), order=row.describe if row is not None else "")
+    return api.PlaceReport(
+        id=request.id,
+        status=result.status,
+        sent=result.sent,
+        order_ref=request.order_ref,
+        gateway_status=row.status if row is not None else "",
+        error=row.error if row else "",
+        reasons=list(result.reasons),
+        order=row.describe if row is not None else "",
+    )
 
 
 async def cancel_all(runtime: Any, request: api.CancelAll) -> api.CancelAllReport:
@@ -305,9 +401,14 @@ def trading_status(runtime: Any) -> api.TradingStatus:
     ks = orders.gate.kill_switch.state()
     audit = orders.audit_status()
     line, ok = orders.gate_line()
-    return api.TradingStatus(state=str(ks.state.value), reason=ks.reason,
-                             orders_off="" if audit.healthy else "audit log down, orders disabled",
-                             live=bool(orders.gate.needs_confirmation), gate_line=line, gate_ok=bool(ok))
+    return api.TradingStatus(
+        state=str(ks.state.value),
+        reason=ks.reason,
+        orders_off="" if audit.healthy else "audit log down, orders disabled",
+        live=bool(orders.gate.needs_confirmation),
+        gate_line=line,
+        gate_ok=bool(ok),
+    )
 
 
 def positions(runtime: Any) -> api.Positions:
@@ -317,8 +418,13 @@ def positions(runtime: Any) -> api.Positions:
     rows = account.rows()
     fills = orders.ledger.fills()  # groups by order: the fills' orderRef
     labels = {ref: row.describe for ref, row in orders.rows.items()}
-    return api.Positions(rows=list(rows), figures=account.figures(), greeks=account.greeks(rows),
-                         groups=list(account.groups(fills, rows)), labels=labels)
+    return api.Positions(
+        rows=list(rows),
+        figures=account.figures(),
+        greeks=account.greeks(rows),
+        groups=list(account.groups(fills, rows)),
+        labels=labels,
+    )
 
 
 def positions_seq(runtime: Any) -> tuple[int, int, int]:
@@ -330,8 +436,9 @@ def positions_seq(runtime: Any) -> tuple[int, int, int]:
 def _chain_report(runtime: Any, request_id: int) -> api.ChainReport:
     chains = runtime.chains
     und = chains.underlying
-    return api.ChainReport(id=request_id, symbol=und.symbol if und is not None else "", expiry=chains.expiry or "",
-                           spec=str(chains.spec))
+    return api.ChainReport(
+        id=request_id, symbol=und.symbol if und is not None else "", expiry=chains.expiry or "", spec=str(chains.spec)
+    )
 
 
 async def _chain_change(runtime: Any, request_id: int, change: Any) -> api.ChainReport:
@@ -383,8 +490,16 @@ async def what_if_intent(runtime: Any, request: api.WhatIfIntent) -> api.WhatIfR
 def place_report(request_id: int, result: Any, intent: OrderIntent) -> api.PlaceReport:
     """The :class:`~desk.engine.api.PlaceReport` of an order service result
     (:class:`~desk.orders.SubmitResult`)."""
-    return api.PlaceReport(id=request_id, status=result.status, sent=result.sent, order_ref=result.client_order_id,
-                           gateway_status="", error="", reasons=list(result.reasons), order=intent.describe)
+    return api.PlaceReport(
+        id=request_id,
+        status=result.status,
+        sent=result.sent,
+        order_ref=result.client_order_id,
+        gateway_status="",
+        error="",
+        reasons=list(result.reasons),
+        order=intent.describe,
+    )
 
 
 async def place_intent(runtime: Any, request: api.PlaceIntent) -> api.PlaceReport:

@@ -69,8 +69,9 @@ class EngineServer:
     ``max_buffer``: bytes that may wait to be written to one view before it is dropped.
     """
 
-    def __init__(self, runtime: Any, path: Path, *, max_buffer: int = 4 * 1024 * 1024, tcp_port: int | None = None,
-                 token: str = "") -> None:
+    def __init__(
+        self, runtime: Any, path: Path, *, max_buffer: int = 4 * 1024 * 1024, tcp_port: int | None = None, token: str = ""
+    ) -> None:
         self.runtime = runtime
         self.path = Path(path)
         self.max_buffer = max_buffer
@@ -104,8 +105,10 @@ class EngineServer:
         ``OSError`` (with the path in its text) if the socket cannot be created."""
         path = self.path
         if len(os.fsencode(path)) > MAX_SOCKET_PATH:
-            raise OSError(f"engine socket path is {len(os.fsencode(path))} bytes, longer than the "
-                          f"{MAX_SOCKET_PATH} a Unix socket allows: {path}")
+            raise OSError(
+                f"engine socket path is {len(os.fsencode(path))} bytes, longer than the "
+                f"{MAX_SOCKET_PATH} a Unix socket allows: {path}"
+            )
         if path.exists() or path.is_symlink():
             if not stat.S_ISSOCK(path.lstat().st_mode):
                 raise OSError(f"{path} exists and is not a socket; not removing it")
@@ -202,8 +205,7 @@ def _request_id(body: bytes) -> int:
 class _Connection:
     """One attached view."""
 
-    def __init__(self, server: EngineServer, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
-                 token: str = "") -> None:
+    def __init__(self, server: EngineServer, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, token: str = "") -> None:
         self.server = server
         #: the token this view's Hello must carry (TCP), empty: none (the Unix socket)
         self.token = token
@@ -231,8 +233,7 @@ class _Connection:
             return
         transport = self.writer.transport
         if transport.get_write_buffer_size() > self.server.max_buffer:
-            log.warning("view %s stopped reading (%d bytes waiting): dropped", self.client,
-                        transport.get_write_buffer_size())
+            log.warning("view %s stopped reading (%d bytes waiting): dropped", self.client, transport.get_write_buffer_size())
             self.close()
             return
         self.writer.write(api.encode_frame(msg))
@@ -300,18 +301,32 @@ class _Connection:
             self.send(api.Failed(0, "bad_input", f"expected Hello first, got {type(msg).__name__}"))
             return False
         if msg.version != api.API_VERSION:
-            self.send(api.Failed(0, "version", f"this engine speaks API version {api.API_VERSION}, "
-                                               f"the view asked for {msg.version}"))
+            self.send(
+                api.Failed(0, "version", f"this engine speaks API version {api.API_VERSION}, the view asked for {msg.version}")
+            )
             return False
         if self.token and not hmac.compare_digest(msg.token.encode(), self.token.encode()):
             log.warning("TCP view %r refused: %s token", msg.client, "wrong" if msg.token else "no")
-            self.send(api.Failed(0, "auth", f"{'wrong' if msg.token else 'no'} engine token: a TCP view sends the "
-                                            f"one in {self.server.token_file} (or DESK_ENGINE_TOKEN)"))
+            self.send(
+                api.Failed(
+                    0,
+                    "auth",
+                    f"{'wrong' if msg.token else 'no'} engine token: a TCP view sends the "
+                    f"one in {self.server.token_file} (or DESK_ENGINE_TOKEN)",
+                )
+            )
             return False
         self.client = msg.client or "view"
         rt = self.runtime
-        self.send(api.Welcome(version=api.API_VERSION, pid=os.getpid(), mode=rt.settings.mode.value,
-                              endpoint=rt.endpoint, watchlist=[i.symbol for i in rt.broker.watchlist]))
+        self.send(
+            api.Welcome(
+                version=api.API_VERSION,
+                pid=os.getpid(),
+                mode=rt.settings.mode.value,
+                endpoint=rt.endpoint,
+                watchlist=[i.symbol for i in rt.broker.watchlist],
+            )
+        )
         log.info("view %r attached", self.client)
         return True
 
@@ -392,7 +407,6 @@ class _Connection:
                 self.send(api.QuoteRows(req_id, full, rows))
             await asyncio.sleep(1.0 / self.rate_hz)
 
-
     # --- the terminal view's state stream ------------------------------------------------
 
     def _on_broker_event(self, event: object) -> None:
@@ -423,7 +437,6 @@ class _Connection:
                 self.send(state)
             await asyncio.sleep(1.0 / self.desk_rate_hz)
 
-
     # --- the option chain stream -------------------------------------------------------
 
     def _watch_chain(self, msg: api.WatchChain) -> None:
@@ -452,7 +465,6 @@ class _Connection:
             last = head
             await asyncio.sleep(1.0 / self.chain_rate_hz)
 
-
     async def _stream_opportunities(self, req_id: int, rate_hz: float) -> None:
         """The opportunity list now, then again whenever it changed."""
         live = self.runtime.opportunities.live
@@ -464,14 +476,25 @@ class _Connection:
                     seq = 0
             elif live.seq != seq:
                 seq = live.seq
-                self.send(api.OpportunityState(req_id, enabled=True, seq=live.seq, simulated=live.simulated,
-                                               tracked=live.tracked))
+                self.send(
+                    api.OpportunityState(req_id, enabled=True, seq=live.seq, simulated=live.simulated, tracked=live.tracked)
+                )
             await asyncio.sleep(1.0 / rate_hz)
 
 
 def _chain_head(state: api.ChainState) -> tuple[object, ...]:
-    return (state.underlying, state.expiry, state.atm_strike, state.spot, state.forward, state.loading,
-            state.message_seq, state.layout_seq, state.spec, state.days)
+    return (
+        state.underlying,
+        state.expiry,
+        state.atm_strike,
+        state.spot,
+        state.forward,
+        state.loading,
+        state.message_seq,
+        state.layout_seq,
+        state.spec,
+        state.days,
+    )
 
 
 def chain_state(req_id: int, chain: Any, flush: Any, *, full: bool, layout: bool) -> api.ChainState:
@@ -491,19 +514,34 @@ def chain_state(req_id: int, chain: Any, flush: Any, *, full: bool, layout: bool
             quotes.append(q)
     und = chain.underlying
     return api.ChainState(
-        id=req_id, full=full, underlying=und, expiry=chain.expiry or "", expiries=list(chain.expiries),
-        atm_strike=chain.atm_strike, spot=chain.spot, forward=chain.forward, days=chain.days_to_expiry(),
-        loading=chain.loading, message=chain.message, message_level=chain.message_level,
-        message_seq=chain.message_seq, layout_seq=chain.layout_seq, spec=str(chain.spec),
-        computed=bool(flush.computed), rows=rows, quotes=quotes)
+        id=req_id,
+        full=full,
+        underlying=und,
+        expiry=chain.expiry or "",
+        expiries=list(chain.expiries),
+        atm_strike=chain.atm_strike,
+        spot=chain.spot,
+        forward=chain.forward,
+        days=chain.days_to_expiry(),
+        loading=chain.loading,
+        message=chain.message,
+        message_level=chain.message_level,
+        message_seq=chain.message_seq,
+        layout_seq=chain.layout_seq,
+        spec=str(chain.spec),
+        computed=bool(flush.computed),
+        rows=rows,
+        quotes=quotes,
+    )
 
 
 def notice_of(event: object, now: float) -> api.Notice | None:
     """The view's :class:`~desk.engine.api.Notice` of a broker event (``None``: not one
     the view shows as a message; watchlist changes travel as the watchlist itself)."""
     if isinstance(event, StateChanged):
-        return api.Notice(now, "warning" if event.state is ConnectionState.RECONNECTING else "info", event.detail,
-                          state=event.state.value)
+        return api.Notice(
+            now, "warning" if event.state is ConnectionState.RECONNECTING else "info", event.detail, state=event.state.value
+        )
     if isinstance(event, StatusEvent):
         return api.Notice(now, event.level, event.text)
     return None
@@ -582,16 +620,35 @@ class DeskDiffer:
             self._recorder = recorder
             recorder_out = recorder
         ticks = rt.quotes.ticks_seen
-        changed = changed or bool(quotes or orders) or stale is not None or trading_out is not None \
-            or positions is not None or recorder_out is not None or ticks != self._ticks
+        changed = (
+            changed
+            or bool(quotes or orders)
+            or stale is not None
+            or trading_out is not None
+            or positions is not None
+            or recorder_out is not None
+            or ticks != self._ticks
+        )
         if not changed:
             return None
         self._ticks = ticks
         return api.DeskState(
-            id=req_id, full=full, connection=rt.broker.state.value, endpoint=rt.endpoint,
-            mode=rt.settings.mode.value, ticks_seen=ticks, restart=rt.broker.restart_status(),
-            watchlist=watchlist, stale=stale, quotes=quotes, orders=orders, trading=trading_out,
-            positions=positions, recorder=recorder_out, notices=list(notices))
+            id=req_id,
+            full=full,
+            connection=rt.broker.state.value,
+            endpoint=rt.endpoint,
+            mode=rt.settings.mode.value,
+            ticks_seen=ticks,
+            restart=rt.broker.restart_status(),
+            watchlist=watchlist,
+            stale=stale,
+            quotes=quotes,
+            orders=orders,
+            trading=trading_out,
+            positions=positions,
+            recorder=recorder_out,
+            notices=list(notices),
+        )
 
 
 def _quote_row(ins: Any, q: Any) -> api.QuoteRow:
@@ -599,8 +656,7 @@ def _quote_row(ins: Any, q: Any) -> api.QuoteRow:
     if q is None:
         return api.QuoteRow(ins.con_id, ins.symbol, nan, nan, nan, nan, nan, nan, nan, nan, -1)
     t = q.time.timestamp() if q.time is not None else nan
-    return api.QuoteRow(ins.con_id, ins.symbol, q.bid, q.ask, q.last, q.bid_size, q.ask_size, q.volume, q.close,
-                        t, q.seq)
+    return api.QuoteRow(ins.con_id, ins.symbol, q.bid, q.ask, q.last, q.bid_size, q.ask_size, q.volume, q.close, t, q.seq)
 
 
 _HANDLERS: dict[type, Any] = {

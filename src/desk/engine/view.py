@@ -49,6 +49,8 @@ REATTACH_INTERVAL = 1.0
 START_TIMEOUT = 60.0
 #: Delta rate the terminal view asks for, Hz (the app's flush timer runs at ~6.7 Hz).
 VIEW_RATE_HZ = 10.0
+
+
 class ChainMirror:
     """The view's copy of the engine's option chain (:class:`ChainView`), kept from the
     :class:`~desk.engine.api.ChainState` stream; requests go to the engine through
@@ -230,11 +232,9 @@ class RemoteTicket:
         margin: MarginImpact | None = reply.margin
         return margin
 
-    async def submit(self, intent: OrderIntent, confirmation: str | None,
-                     margin: MarginImpact | None = None) -> api.PlaceReport:
+    async def submit(self, intent: OrderIntent, confirmation: str | None, margin: MarginImpact | None = None) -> api.PlaceReport:
         client = self._remote.connection()
-        report: api.PlaceReport = await self._remote.request(api.PlaceIntent(client.next_id(), intent, confirmation,
-                                                                             margin))
+        report: api.PlaceReport = await self._remote.request(api.PlaceIntent(client.next_id(), intent, confirmation, margin))
         return report
 
     def gate_summary(self) -> tuple[str, bool]:
@@ -258,8 +258,14 @@ class RemoteDesk:
     the view quits (``desk --attach``).
     """
 
-    def __init__(self, path: EngineAddress | str, *, clock: Clock | None = None, client: str = "desk view",
-                 owned: EngineProcess | None = None) -> None:
+    def __init__(
+        self,
+        path: EngineAddress | str,
+        *,
+        clock: Clock | None = None,
+        client: str = "desk view",
+        owned: EngineProcess | None = None,
+    ) -> None:
         self.path: EngineAddress = path if isinstance(path, TcpAddress) else Path(path)
         self.owned = owned
         self.clock = clock or Clock()
@@ -406,8 +412,9 @@ class RemoteDesk:
                 if not owned.alive():
                     raise ConnectionError(owned.problem()) from None
                 if loop.time() > deadline:
-                    raise ConnectionError(f"the engine did not answer on {self.path} within {START_TIMEOUT:g} s "
-                                          f"(log: {owned.log})") from None
+                    raise ConnectionError(
+                        f"the engine did not answer on {self.path} within {START_TIMEOUT:g} s (log: {owned.log})"
+                    ) from None
                 await asyncio.sleep(0.05)
         what = "the engine" if owned is not None else f"the engine on {self.path}"
         self._emit(StatusEvent("info", f"attached to {what} (pid {client.welcome.pid})"))
@@ -460,8 +467,18 @@ class RemoteDesk:
             self._set_watchlist(st.watchlist)
         quotes = self.quotes
         for r in st.quotes:
-            quotes.update(r.con_id, bid=r.bid, ask=r.ask, last=r.last, bid_size=r.bid_size, ask_size=r.ask_size,
-                          volume=r.volume, close=r.close, time=_utc(r.time), ticks=0)
+            quotes.update(
+                r.con_id,
+                bid=r.bid,
+                ask=r.ask,
+                last=r.last,
+                bid_size=r.bid_size,
+                ask_size=r.ask_size,
+                volume=r.volume,
+                close=r.close,
+                time=_utc(r.time),
+                ticks=0,
+            )
         if st.full:  # count from here: the engine's count includes its past (and restarts at 0)
             self._ticks_base = st.ticks_seen - self._ticks
         quotes.ticks_seen = self._ticks = st.ticks_seen - self._ticks_base
@@ -555,17 +572,22 @@ class RemoteDesk:
         report = await self._ask(api.CancelAll(client.next_id()))
         return int(report.count)
 
-    async def modify(self, order_ref: str, *, limit_price: float | None = None, stop_price: float | None = None,
-                     quantity: int | None = None) -> api.PlaceReport:
+    async def modify(
+        self, order_ref: str, *, limit_price: float | None = None, stop_price: float | None = None, quantity: int | None = None
+    ) -> api.PlaceReport:
         client = self._live()
-        report: api.PlaceReport = await self._ask(api.Modify(client.next_id(), order_ref, limit_price, stop_price,
-                                                             quantity))
+        report: api.PlaceReport = await self._ask(api.Modify(client.next_id(), order_ref, limit_price, stop_price, quantity))
         return report
 
     async def kill_switch(self, action: api.KillAction, reason: str) -> api.KillSwitchReport:
         client = self._live()
         report: api.KillSwitchReport = await self._ask(api.KillSwitch(client.next_id(), action, reason))
-        self._trading = api.TradingStatus(state=report.state, reason=report.reason,
-                                          orders_off=self._trading.orders_off, live=self._trading.live,
-                                          gate_line=self._trading.gate_line, gate_ok=self._trading.gate_ok)
+        self._trading = api.TradingStatus(
+            state=report.state,
+            reason=report.reason,
+            orders_off=self._trading.orders_off,
+            live=self._trading.live,
+            gate_line=self._trading.gate_line,
+            gate_ok=self._trading.gate_ok,
+        )
         return report

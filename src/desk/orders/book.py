@@ -99,11 +99,18 @@ class OrderBook:
         if order_ref not in self._orders:
             ins = intent.instrument
             self._orders[order_ref] = BrokerOrder(
-                order_ref, "PendingSubmit", order_id=order_id, remaining=float(intent.quantity), instrument=ins,
-                action=intent.action.value, quantity=float(intent.quantity), order_type=intent.order_type.value,
+                order_ref,
+                "PendingSubmit",
+                order_id=order_id,
+                remaining=float(intent.quantity),
+                instrument=ins,
+                action=intent.action.value,
+                quantity=float(intent.quantity),
+                order_type=intent.order_type.value,
                 limit_price=intent.limit_price if intent.limit_price is not None else math.nan,
                 stop_price=intent.stop_price if intent.stop_price is not None else math.nan,
-                tif=intent.tif.value, legs=_legs_of(intent),
+                tif=intent.tif.value,
+                legs=_legs_of(intent),
             )
         return self._rebuild(order_ref)
 
@@ -182,14 +189,31 @@ class OrderBook:
         avg = order.avg_fill_price
         if not (math.isfinite(avg) and avg != 0):
             avg = self.ledger.avg_price(ref, combo=combo)
-        remaining = max(0.0, qty - filled) if status not in TERMINAL_ORDER_STATUSES and status not in ("Rejected", "Unknown") else 0.0
+        remaining = (
+            max(0.0, qty - filled) if status not in TERMINAL_ORDER_STATUSES and status not in ("Rejected", "Unknown") else 0.0
+        )
         if status in ("Cancelled", "ApiCancelled", "Inactive", "Rejected", "Unknown"):
             remaining = 0.0
         row = OrderRow(
-            order_ref=ref, order_id=order.order_id, perm_id=order.perm_id, instrument=ins, action=order.action,
-            quantity=qty, order_type=order.order_type, limit_price=order.limit_price, stop_price=order.stop_price,
-            tif=order.tif or "DAY", status=status, filled=filled, remaining=remaining, avg_price=avg,
-            updated=self.clock.now(), error=error, legs=legs, gone=gone, mine=intent is not None,
+            order_ref=ref,
+            order_id=order.order_id,
+            perm_id=order.perm_id,
+            instrument=ins,
+            action=order.action,
+            quantity=qty,
+            order_type=order.order_type,
+            limit_price=order.limit_price,
+            stop_price=order.stop_price,
+            tif=order.tif or "DAY",
+            status=status,
+            filled=filled,
+            remaining=remaining,
+            avg_price=avg,
+            updated=self.clock.now(),
+            error=error,
+            legs=legs,
+            gone=gone,
+            mine=intent is not None,
         )
         old = self.rows.get(ref)
         if old is None or dataclasses.replace(old, updated=row.updated) != row:

@@ -106,8 +106,9 @@ class KillSwitch:
             try:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
                 tmp = self.path.with_name(self.path.name + ".tmp")
-                data = json.dumps({"state": state.value, "engaged": state is TradingState.HALTED,
-                                   "since": now.isoformat(), "reason": reason})
+                data = json.dumps(
+                    {"state": state.value, "engaged": state is TradingState.HALTED, "since": now.isoformat(), "reason": reason}
+                )
                 with open(tmp, "w", encoding="utf-8") as fh:
                     fh.write(data)
                     fh.flush()

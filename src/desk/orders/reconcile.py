@@ -123,18 +123,26 @@ def reconcile(
         if order is not None:
             filled = max(order.filled, executed, it.filled)
             if not order.done:
-                decisions.append(ReconcileDecision(ref, "adopt", "working", f"working at the gateway ({order.status})", filled, order))
+                decisions.append(
+                    ReconcileDecision(ref, "adopt", "working", f"working at the gateway ({order.status})", filled, order)
+                )
             else:
                 state = IB_STATUS_STATE[order.status]
-                decisions.append(ReconcileDecision(ref, "close", state, f"finished at the gateway ({order.status})", filled, order))
+                decisions.append(
+                    ReconcileDecision(ref, "close", state, f"finished at the gateway ({order.status})", filled, order)
+                )
             continue
         if executed > 0 or it.filled > 0:
             filled = max(executed, it.filled)
             if it.quantity > 0 and filled >= it.quantity:
-                decisions.append(ReconcileDecision(ref, "close", "filled", f"executions cover {filled:g} of {it.quantity:g}", filled))
+                decisions.append(
+                    ReconcileDecision(ref, "close", "filled", f"executions cover {filled:g} of {it.quantity:g}", filled)
+                )
             else:
                 decisions.append(
-                    ReconcileDecision(ref, "human", "unknown", f"partly filled ({filled:g} of {it.quantity:g}) and not visible", filled)
+                    ReconcileDecision(
+                        ref, "human", "unknown", f"partly filled ({filled:g} of {it.quantity:g}) and not visible", filled
+                    )
                 )
             continue
         if it.state == "intent":

@@ -89,8 +89,17 @@ class OrderRouter:
     book's hook, called before the loop can deliver the gateway's first report.
     """
 
-    def __init__(self, gate: OrderGate, trail: AuditTrail, limits: RiskLimits, gateway: OrderGateway, *,
-                 account: str = "", clock: Clock | None = None, on_sent: OnSent | None = None) -> None:
+    def __init__(
+        self,
+        gate: OrderGate,
+        trail: AuditTrail,
+        limits: RiskLimits,
+        gateway: OrderGateway,
+        *,
+        account: str = "",
+        clock: Clock | None = None,
+        on_sent: OnSent | None = None,
+    ) -> None:
         self.gate = gate
         self.trail = trail
         self.limits = limits
@@ -149,16 +158,18 @@ class OrderRouter:
         """The gate's decision for ``intent`` now (reduce-only judged on ``ctx``)."""
         return self.gate.check(intent, confirmation, reduces=only_reduces(intent, ctx))
 
-    async def submit(self, intent: OrderIntent, ctx: MarketContext, confirmation: str | None = None, *,
-                     correlation_id: str | None = None) -> SubmitResult:
+    async def submit(
+        self, intent: OrderIntent, ctx: MarketContext, confirmation: str | None = None, *, correlation_id: str | None = None
+    ) -> SubmitResult:
         """Send ``intent`` through every gate (see the module doc). Never raises for a
         refusal: the :class:`SubmitResult` says what happened and why."""
         corr = correlation_id or new_correlation_id()
         async with self._lock:
             return await self._submit(intent, ctx, confirmation, corr)
 
-    def _refusal(self, intent: OrderIntent, ctx: MarketContext, confirmation: str | None, corr: str,
-                 modifying: str = "") -> tuple[SubmitResult | None, GateDecision, RiskReport | None]:
+    def _refusal(
+        self, intent: OrderIntent, ctx: MarketContext, confirmation: str | None, corr: str, modifying: str = ""
+    ) -> tuple[SubmitResult | None, GateDecision, RiskReport | None]:
         payload = intent.to_payload()
         decision = self.gate_check(intent, ctx, confirmation)
         if not decision.allowed:
@@ -174,8 +185,12 @@ class OrderRouter:
         report = evaluate(intent, self._with_recent(ctx, modifying=modifying), self.limits)
         if report.blocked:
             self.refusals.update(c.name for c in report.checks if not c.passed)
-            self.record("blocked", "", corr, {"stage": "risk", "intent": payload, "risk": report.summary(),
-                                              **({"modifying": modifying} if modifying else {})})
+            self.record(
+                "blocked",
+                "",
+                corr,
+                {"stage": "risk", "intent": payload, "risk": report.summary(), **({"modifying": modifying} if modifying else {})},
+            )
             return SubmitResult("blocked", corr, reasons=tuple(report.reasons), gate=decision, report=report), decision, report
         return None, decision, report
 
@@ -187,8 +202,11 @@ class OrderRouter:
         self.in_flight.add(coid)
         try:
             try:
-                await self.trail.write(self.event(
-                    "intent", coid, corr, {"intent": intent.to_payload(), "risk": report.summary(), "gate": decision.reason}))
+                await self.trail.write(
+                    self.event(
+                        "intent", coid, corr, {"intent": intent.to_payload(), "risk": report.summary(), "gate": decision.reason}
+                    )
+                )
             except AuditError as exc:
                 return SubmitResult("rejected", corr, "", (f"audit log unavailable, order not sent: {exc}",), decision, report)
             again = self.gate_check(intent, ctx, confirmation)
@@ -215,8 +233,16 @@ class OrderRouter:
         finally:
             self.in_flight.discard(coid)
 
-    async def modify(self, order_ref: str, intent: OrderIntent, ctx: MarketContext, *, perm_id: int = 0,
-                     confirmation: str | None = None, checked: OrderIntent | None = None) -> SubmitResult:
+    async def modify(
+        self,
+        order_ref: str,
+        intent: OrderIntent,
+        ctx: MarketContext,
+        *,
+        perm_id: int = 0,
+        confirmation: str | None = None,
+        checked: OrderIntent | None = None,
+    ) -> SubmitResult:
         """Send a new version ``intent`` of the working order ``order_ref`` through the
         gate and the checks (``ctx`` must leave the order itself out of its working
         orders; ``checked``: what the checks judge, e.g. only the unfilled part, default
@@ -228,11 +254,13 @@ class OrderRouter:
             if refused is not None or report is None:
                 return refused or SubmitResult("blocked", corr, reasons=("no risk report",))
             try:
-                await self.trail.write(self.event(
-                    "modify_request", order_ref, corr, {"intent": intent.to_payload(), "risk": report.summary()}))
+                await self.trail.write(
+                    self.event("modify_request", order_ref, corr, {"intent": intent.to_payload(), "risk": report.summary()})
+                )
             except AuditError as exc:
-                return SubmitResult("rejected", corr, order_ref, (f"audit log unavailable, not modified: {exc}",),
-                                    decision, report)
+                return SubmitResult(
+                    "rejected", corr, order_ref, (f"audit log unavailable, not modified: {exc}",), decision, report
+                )
             try:
                 await self.gateway.modify(order_ref, intent, perm_id)
             except OrderNotSent as exc:

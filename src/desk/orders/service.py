@@ -64,9 +64,18 @@ class OrderService:
     wait for the gateway's orders / executions after a connect (retried once).
     """
 
-    def __init__(self, gate: OrderGate, trail: AuditTrail, limits: RiskLimits, gateway: OrderGateway, *,
-                 market: MarketSource, account: str = "", clock: Clock | None = None,
-                 fetch_timeout: float = 10.0) -> None:
+    def __init__(
+        self,
+        gate: OrderGate,
+        trail: AuditTrail,
+        limits: RiskLimits,
+        gateway: OrderGateway,
+        *,
+        market: MarketSource,
+        account: str = "",
+        clock: Clock | None = None,
+        fetch_timeout: float = 10.0,
+    ) -> None:
         self.clock = clock or Clock()
         self.gate = gate
         self.trail = trail
@@ -74,8 +83,7 @@ class OrderService:
         self.market = market
         self.ledger = FillLedger()
         self.book = OrderBook(self.ledger, clock=self.clock)
-        self.router = OrderRouter(gate, trail, limits, gateway, account=account, clock=self.clock,
-                                  on_sent=self._on_sent)
+        self.router = OrderRouter(gate, trail, limits, gateway, account=account, clock=self.clock, on_sent=self._on_sent)
         self.fetch_timeout = fetch_timeout
         #: True once the gateway's orders are known and reconciled with the audit log since
         #: the last connect: no order goes out before (an order is never sent twice)
@@ -152,15 +160,13 @@ class OrderService:
     def audit_status(self) -> AuditStatus:
         return self.trail.status()
 
-    def context(self, intent: OrderIntent, margin: MarginImpact | None = None, *,
-                replacing: str | None = None) -> MarketContext:
+    def context(self, intent: OrderIntent, margin: MarginImpact | None = None, *, replacing: str | None = None) -> MarketContext:
         """The MarketContext of ``intent``: the market source's, with the working orders
         (leaving out ``replacing``, the order being modified)."""
         working = self.book.open_intents(exclude=replacing)
         return dataclasses.replace(self.market(intent, margin, working), open_orders=working)
 
-    def preview(self, intent: OrderIntent, margin: MarginImpact | None = None, *,
-                replacing: str | None = None) -> RiskReport:
+    def preview(self, intent: OrderIntent, margin: MarginImpact | None = None, *, replacing: str | None = None) -> RiskReport:
         """The risk preview (every check, as :meth:`place` would run them)."""
         return self.router.preview(intent, self.context(intent, margin, replacing=replacing))
 
@@ -194,8 +200,14 @@ class OrderService:
         self.router.record("blocked", "", corr, {"stage": "connection", "reason": why, "intent": intent.to_payload()})
         return SubmitResult("blocked", corr, reasons=(why,))
 
-    async def place(self, intent: OrderIntent, confirmation: str | None = None, margin: MarginImpact | None = None,
-                    *, correlation_id: str | None = None) -> SubmitResult:
+    async def place(
+        self,
+        intent: OrderIntent,
+        confirmation: str | None = None,
+        margin: MarginImpact | None = None,
+        *,
+        correlation_id: str | None = None,
+    ) -> SubmitResult:
         """Send ``intent`` through the router (gate, checks, write-ahead audit, placeOrder)."""
         refused = self._not_ready(intent)
         if refused is not None:
@@ -216,8 +228,15 @@ class OrderService:
             raise OrderNotSent(f"{order_ref}: order is {row.status}")
         return row
 
-    async def modify(self, order_ref: str, *, limit_price: float | None = None, stop_price: float | None = None,
-                     quantity: int | None = None, confirmation: str | None = None) -> SubmitResult:
+    async def modify(
+        self,
+        order_ref: str,
+        *,
+        limit_price: float | None = None,
+        stop_price: float | None = None,
+        quantity: int | None = None,
+        confirmation: str | None = None,
+    ) -> SubmitResult:
         """Change a working order of this desk: its limit and / or stop price (dollars per
         share, net per combo unit) and / or its total quantity, through the gate and the
         checks (the order itself left out of the working orders). Raises
@@ -244,8 +263,7 @@ class OrderService:
         remaining = int(new.quantity - row.filled)
         probe = dataclasses.replace(new, quantity=max(1, remaining))
         ctx = self.context(probe, None, replacing=order_ref)
-        result = await self.router.modify(order_ref, new, ctx, perm_id=row.perm_id, confirmation=confirmation,
-                                          checked=probe)
+        result = await self.router.modify(order_ref, new, ctx, perm_id=row.perm_id, confirmation=confirmation, checked=probe)
         if result.sent:
             self.book.adopt_intent(order_ref, new)
         return result
@@ -286,8 +304,9 @@ class OrderService:
             cancelled = True
         except Exception as exc:  # noqa: BLE001 - the switch stays engaged regardless
             errors.append(f"global cancel failed: {exc}")
-        self.router.record("kill_switch", "", new_correlation_id(),
-                           {"reason": reason, "global_cancel": cancelled, "errors": errors})
+        self.router.record(
+            "kill_switch", "", new_correlation_id(), {"reason": reason, "global_cancel": cancelled, "errors": errors}
+        )
         return dataclasses.replace(state, error="; ".join(errors))
 
     async def reduce_only(self, reason: str = "reduce-only") -> KillSwitchState:
@@ -308,8 +327,12 @@ class OrderService:
                 cancelled.append(row.order_ref)
             except OrderNotSent as exc:
                 errors.append(str(exc))
-        self.router.record("trading_state", "", new_correlation_id(),
-                           {"state": "reduce_only", "reason": reason, "cancelled": cancelled, "errors": errors})
+        self.router.record(
+            "trading_state",
+            "",
+            new_correlation_id(),
+            {"state": "reduce_only", "reason": reason, "cancelled": cancelled, "errors": errors},
+        )
         return dataclasses.replace(state, error="; ".join(errors))
 
     async def reset(self, who: str = "") -> KillSwitchState:
@@ -327,8 +350,11 @@ class OrderService:
                 return await fn(self.fetch_timeout)
             except (TimeoutError, asyncio.TimeoutError, ConnectionError, OrderNotSent) as exc:
                 if attempt == 2:
-                    self._notice("warning", f"the gateway did not answer {what} ({exc or 'timeout'}): "
-                                 "the blotter may miss orders or fills until the next connect")
+                    self._notice(
+                        "warning",
+                        f"the gateway did not answer {what} ({exc or 'timeout'}): "
+                        "the blotter may miss orders or fills until the next connect",
+                    )
                     return None
         return None
 
@@ -358,8 +384,11 @@ class OrderService:
                 gone = [ref for ref, row in self.book.rows.items() if row.working and ref not in at_gateway]
                 if gone:
                     self.book.mark_gone(gone)
-                    self._notice("warning", f"{len(gone)} order(s) not at the gateway after the reconnect: marked "
-                                 "Unknown (" + ", ".join(gone[:3]) + ")")
+                    self._notice(
+                        "warning",
+                        f"{len(gone)} order(s) not at the gateway after the reconnect: marked "
+                        "Unknown (" + ", ".join(gone[:3]) + ")",
+                    )
             self.reconciles += 1
             self.last_plan = plan
             self.ready = self.gateway.connected and self._reconciled_audit
@@ -390,11 +419,16 @@ class OrderService:
             self.router.record("reconcile", d.client_order_id, it.correlation_id, payload)
         resend, human = plan.by_action("resend"), plan.by_action("human")
         if resend:
-            self._notice("warning", f"{len(resend)} order(s) written but never sent before the restart: not resent; "
-                         "enter them again if still wanted")
+            self._notice(
+                "warning",
+                f"{len(resend)} order(s) written but never sent before the restart: not resent; enter them again if still wanted",
+            )
         if human:
-            self._notice("error", f"{len(human)} order(s) may have reached the gateway but are not visible there: "
-                         "check them in TWS (" + ", ".join(d.client_order_id for d in human[:3]) + ")")
+            self._notice(
+                "error",
+                f"{len(human)} order(s) may have reached the gateway but are not visible there: "
+                "check them in TWS (" + ", ".join(d.client_order_id for d in human[:3]) + ")",
+            )
         return plan
 
     # ------------------------------------------------------------------ OrderEvents
@@ -443,9 +477,16 @@ class OrderService:
     def commission(self, exec_id: str, commission: float, realized_pnl: float) -> None:
         fill = self.ledger.commission(exec_id, commission, realized_pnl)
         if fill is not None and self._ours(fill.order_ref):
-            self.router.record("commission", fill.order_ref, "", {
-                "exec_id": exec_id, "commission": commission,
-                "realized_pnl": realized_pnl if math.isfinite(realized_pnl) else None})
+            self.router.record(
+                "commission",
+                fill.order_ref,
+                "",
+                {
+                    "exec_id": exec_id,
+                    "commission": commission,
+                    "realized_pnl": realized_pnl if math.isfinite(realized_pnl) else None,
+                },
+            )
 
     def _rejected(self, row: OrderRow) -> None:
         if not self._ours(row.order_ref):

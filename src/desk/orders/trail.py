@@ -82,17 +82,31 @@ class AuditStatus:
 def _event_to_json(ev: AuditEvent) -> str:
     from desk.store.audit import jsonable
 
-    return json.dumps({
-        "event": ev.event, "client_order_id": ev.client_order_id, "correlation_id": ev.correlation_id,
-        "payload": jsonable(dict(ev.payload)), "mode": ev.mode, "account": ev.account,
-        "time": ev.time.isoformat() if ev.time is not None else None,
-    }, separators=(",", ":"))
+    return json.dumps(
+        {
+            "event": ev.event,
+            "client_order_id": ev.client_order_id,
+            "correlation_id": ev.correlation_id,
+            "payload": jsonable(dict(ev.payload)),
+            "mode": ev.mode,
+            "account": ev.account,
+            "time": ev.time.isoformat() if ev.time is not None else None,
+        },
+        separators=(",", ":"),
+    )
 
 
 def _event_from_json(line: str) -> AuditEvent:
     d = json.loads(line)
-    return AuditEvent(d["event"], d["client_order_id"], d["correlation_id"], d["payload"], d["mode"], d["account"],
-                      datetime.fromisoformat(d["time"]) if d.get("time") else None)
+    return AuditEvent(
+        d["event"],
+        d["client_order_id"],
+        d["correlation_id"],
+        d["payload"],
+        d["mode"],
+        d["account"],
+        datetime.fromisoformat(d["time"]) if d.get("time") else None,
+    )
 
 
 class AuditTrail:
@@ -105,8 +119,9 @@ class AuditTrail:
     between attempts while the database is down.
     """
 
-    def __init__(self, open_log: Callable[[], AuditLog], spool_path: Path, *, clock: Clock | None = None,
-                 retry_interval: float = 2.0) -> None:
+    def __init__(
+        self, open_log: Callable[[], AuditLog], spool_path: Path, *, clock: Clock | None = None, retry_interval: float = 2.0
+    ) -> None:
         self._open_log = open_log
         self.spool_path = Path(spool_path)
         self.clock = clock or Clock()
@@ -198,8 +213,9 @@ class AuditTrail:
     def _stamped(self, ev: AuditEvent) -> AuditEvent:
         if ev.time is not None:
             return ev
-        return AuditEvent(ev.event, ev.client_order_id, ev.correlation_id, ev.payload, ev.mode, ev.account,
-                          self.clock.now().astimezone(UTC))
+        return AuditEvent(
+            ev.event, ev.client_order_id, ev.correlation_id, ev.payload, ev.mode, ev.account, self.clock.now().astimezone(UTC)
+        )
 
     # ------------------------------------------------------------------ worker
 
@@ -301,8 +317,9 @@ class AuditTrail:
                 fh.flush()
                 os.fsync(fh.fileno())
         except OSError as exc:
-            log.error("audit row %s for %s lost: cannot write the spool %s: %s", ev.event, ev.client_order_id,
-                      self.spool_path, exc)
+            log.error(
+                "audit row %s for %s lost: cannot write the spool %s: %s", ev.event, ev.client_order_id, self.spool_path, exc
+            )
             return
         with self._lock:
             self._spooled += 1

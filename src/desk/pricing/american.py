@@ -98,7 +98,6 @@ class Scheme(NamedTuple):
 SCHEME = Scheme()
 
 
-
 def _npdf(x: FloatArray) -> FloatArray:
     return _INV_SQRT_2PI * np.exp(-0.5 * x * x)
 
@@ -164,8 +163,9 @@ def _tables(scheme: Scheme) -> _Tables:
 # ------------------------------------------------------------------------------ the put engine
 
 
-def _qd_plus(K: FloatArray, r: FloatArray, q: FloatArray, sig: FloatArray, tau: FloatArray, xmax: FloatArray,
-             steps: int) -> FloatArray:
+def _qd_plus(
+    K: FloatArray, r: FloatArray, q: FloatArray, sig: FloatArray, tau: FloatArray, xmax: FloatArray, steps: int
+) -> FloatArray:
     """QD+ exercise boundary of a put at times to expiry ``tau`` (Li 2010, QuantLib's
     ``QdPlusBoundaryEvaluator``), ``steps`` Halley steps from ``xmax``. Shapes broadcast."""
     s2 = sig * sig
@@ -218,8 +218,7 @@ class _PutState(NamedTuple):
     xmax: FloatArray  # (N,)
 
 
-def _put_boundary(K: FloatArray, T: FloatArray, r: FloatArray, q: FloatArray, sig: FloatArray,
-                  scheme: Scheme) -> _PutState:
+def _put_boundary(K: FloatArray, T: FloatArray, r: FloatArray, q: FloatArray, sig: FloatArray, scheme: Scheme) -> _PutState:
     """Exercise boundary of puts (arrays of shape (N,), r > 0), as H values at the nodes."""
     tab = _tables(scheme)
     n, l = scheme.n, scheme.l
@@ -266,8 +265,9 @@ def _put_boundary(K: FloatArray, T: FloatArray, r: FloatArray, q: FloatArray, si
             ra, qa, sa = R3[sel], Q3[sel], S3[sel]
             dpa, dma = _d(m, np.log(b[sel][:, :, None] / ba), ra, qa, sa)
             stv = (sq_tau[sel] / sc[sel])[:, :, None]
-            k12 = np.einsum("nij,j->ni", np.exp(qa * (ta - m)) * (0.5 * ta * (tab.y_l + 1.0) * ndtr(dpa)
-                                                               + stv * _npdf(dpa)), tab.w_l)
+            k12 = np.einsum(
+                "nij,j->ni", np.exp(qa * (ta - m)) * (0.5 * ta * (tab.y_l + 1.0) * ndtr(dpa) + stv * _npdf(dpa)), tab.w_l
+            )
             k3 = np.einsum("nij,j->ni", stv * np.exp(ra * (ta - m)) * _npdf(dma), tab.w_l)
             va = v0[sel]
             num[sel] = _npdf(dm0[sel]) / va + rc[sel] * k3
@@ -298,8 +298,9 @@ class _PutValue(NamedTuple):
     exercised: NDArray[np.bool_]  # spot at or below the boundary: price = K - S
 
 
-def _put_value(S: FloatArray, K: FloatArray, T: FloatArray, r: FloatArray, q: FloatArray, sig: FloatArray,
-               state: _PutState, scheme: Scheme) -> _PutValue:
+def _put_value(
+    S: FloatArray, K: FloatArray, T: FloatArray, r: FloatArray, q: FloatArray, sig: FloatArray, state: _PutState, scheme: Scheme
+) -> _PutValue:
     """Price, delta and gamma of American puts from their boundary (arrays (N,))."""
     tab = _tables(scheme)
     hp = state.y @ tab.ev_p.T  # (N, p)
@@ -332,8 +333,9 @@ def _put_value(S: FloatArray, K: FloatArray, T: FloatArray, r: FloatArray, q: Fl
     return _PutValue(price, delta, gamma, exercised)
 
 
-def _put_engine(S: FloatArray, K: FloatArray, T: FloatArray, r: FloatArray, q: FloatArray, sig: FloatArray,
-                scheme: Scheme) -> _PutValue:
+def _put_engine(
+    S: FloatArray, K: FloatArray, T: FloatArray, r: FloatArray, q: FloatArray, sig: FloatArray, scheme: Scheme
+) -> _PutValue:
     state = _put_boundary(K, T, r, q, sig, scheme)
     return _put_value(S, K, T, r, q, sig, state, scheme)
 
@@ -358,16 +360,23 @@ class _Flat(NamedTuple):
     shape: tuple[int, ...]
 
 
-def _flat(is_call: ArrayLike, S: ArrayLike, K: ArrayLike, T: ArrayLike, r: ArrayLike, q: ArrayLike,
-          sigma: ArrayLike) -> _Flat:
+def _flat(is_call: ArrayLike, S: ArrayLike, K: ArrayLike, T: ArrayLike, r: ArrayLike, q: ArrayLike, sigma: ArrayLike) -> _Flat:
     arrays = _inputs(is_call, S, K, T, r, q, sigma)
     shape = arrays[0].shape
     theta, s, k, t, rr, qq, vol = (np.ascontiguousarray(a, dtype=np.float64).ravel() for a in arrays)
     return _Flat(theta, s, k, t, rr, qq, vol, shape)
 
 
-def _american_core(theta: FloatArray, S: FloatArray, K: FloatArray, T: FloatArray, r: FloatArray, q: FloatArray,
-                   sigma: FloatArray, scheme: Scheme) -> _PutValue:
+def _american_core(
+    theta: FloatArray,
+    S: FloatArray,
+    K: FloatArray,
+    T: FloatArray,
+    r: FloatArray,
+    q: FloatArray,
+    sigma: FloatArray,
+    scheme: Scheme,
+) -> _PutValue:
     """American price/delta/gamma for flat arrays, spot already escrowed; calls by symmetry."""
     n = S.size
     price = np.empty(n)
@@ -402,10 +411,16 @@ def _with_dividends(flat: _Flat, dividends: Dividends | None, scheme: Scheme) ->
         return _american_core(*flat[:7], scheme)
     times, amounts = _dividend_arrays(dividends)
     n = flat.S.size
-    times = np.broadcast_to(times, (*flat.shape, times.shape[-1])).reshape(n, -1) if times.ndim > 1 else \
-        np.broadcast_to(times, (n, times.size))
-    amounts = np.broadcast_to(amounts, times.shape) if amounts.ndim == 1 else \
-        np.broadcast_to(amounts, (*flat.shape, amounts.shape[-1])).reshape(n, -1)
+    times = (
+        np.broadcast_to(times, (*flat.shape, times.shape[-1])).reshape(n, -1)
+        if times.ndim > 1
+        else np.broadcast_to(times, (n, times.size))
+    )
+    amounts = (
+        np.broadcast_to(amounts, times.shape)
+        if amounts.ndim == 1
+        else np.broadcast_to(amounts, (*flat.shape, amounts.shape[-1])).reshape(n, -1)
+    )
     s_star = escrowed_spot(flat.S, flat.T, flat.r, (times, amounts))
     if np.any(s_star <= 0):
         raise ValueError("the present value of the dividends is at or above the spot for some options")
@@ -436,8 +451,9 @@ def _with_dividends(flat: _Flat, dividends: Dividends | None, scheme: Scheme) ->
             continue
         tj = times[sel, j]
         before = (times[sel] > 0) & (times[sel] < tj[:, None])
-        pv = np.where(before, np.nan_to_num(amounts[sel]) * np.exp(-flat.r[sel, None] * np.where(before, times[sel], 0)),
-                      0.0).sum(axis=1)
+        pv = np.where(
+            before, np.nan_to_num(amounts[sel]) * np.exp(-flat.r[sel, None] * np.where(before, times[sel], 0)), 0.0
+        ).sum(axis=1)
         s_j = flat.S[sel] - pv
         alt = _american_core(flat.theta[sel], s_j, flat.K[sel], tj, flat.r[sel], flat.q[sel], flat.sigma[sel], scheme)
         better = alt.price > price[sel]
@@ -453,8 +469,16 @@ def _with_dividends(flat: _Flat, dividends: Dividends | None, scheme: Scheme) ->
 
 
 def american_price(
-    is_call: ArrayLike, S: ArrayLike, K: ArrayLike, T: ArrayLike, r: ArrayLike, q: ArrayLike, sigma: ArrayLike,
-    *, dividends: Dividends | None = None, scheme: Scheme = SCHEME,
+    is_call: ArrayLike,
+    S: ArrayLike,
+    K: ArrayLike,
+    T: ArrayLike,
+    r: ArrayLike,
+    q: ArrayLike,
+    sigma: ArrayLike,
+    *,
+    dividends: Dividends | None = None,
+    scheme: Scheme = SCHEME,
 ) -> FloatArray:
     """Price of American calls/puts, dollars per share (method: module docstring).
 
@@ -469,8 +493,16 @@ def american_price(
 
 
 def american_greeks(
-    is_call: ArrayLike, S: ArrayLike, K: ArrayLike, T: ArrayLike, r: ArrayLike, q: ArrayLike, sigma: ArrayLike,
-    *, dividends: Dividends | None = None, scheme: Scheme = SCHEME,
+    is_call: ArrayLike,
+    S: ArrayLike,
+    K: ArrayLike,
+    T: ArrayLike,
+    r: ArrayLike,
+    q: ArrayLike,
+    sigma: ArrayLike,
+    *,
+    dividends: Dividends | None = None,
+    scheme: Scheme = SCHEME,
 ) -> Greeks:
     """Price and Greeks (:class:`~desk.pricing.bsm.Greeks`) of American calls/puts.
 
@@ -491,9 +523,14 @@ def american_greeks(
     sig_dn = np.maximum(flat.sigma - hs, 0.0)
     sig_up = flat.sigma + hs
     stack = _Flat(
-        np.tile(flat.theta, 4), np.tile(flat.S, 4), np.tile(flat.K, 4), np.tile(flat.T, 4),
+        np.tile(flat.theta, 4),
+        np.tile(flat.S, 4),
+        np.tile(flat.K, 4),
+        np.tile(flat.T, 4),
         np.concatenate([flat.r, flat.r, flat.r + hr, flat.r - hr]),
-        np.tile(flat.q, 4), np.concatenate([sig_up, sig_dn, flat.sigma, flat.sigma]), (4 * n,),
+        np.tile(flat.q, 4),
+        np.concatenate([sig_up, sig_dn, flat.sigma, flat.sigma]),
+        (4 * n,),
     )
     divs = None
     if dividends is not None:
@@ -514,10 +551,8 @@ def american_greeks(
         shorter = _Flat(flat.theta, flat.S, flat.K, flat.T - dt, flat.r, flat.q, flat.sigma, flat.shape)
         # dividend times are measured from now: moving now forward moves them closer
         t_, a_ = _dividend_arrays(dividends)
-        t2 = np.broadcast_to(t_, (*flat.shape, t_.shape[-1])).reshape(n, -1) if t_.ndim > 1 else \
-            np.broadcast_to(t_, (n, t_.size))
-        a2 = np.broadcast_to(a_, t2.shape) if a_.ndim == 1 else \
-            np.broadcast_to(a_, (*flat.shape, a_.shape[-1])).reshape(n, -1)
+        t2 = np.broadcast_to(t_, (*flat.shape, t_.shape[-1])).reshape(n, -1) if t_.ndim > 1 else np.broadcast_to(t_, (n, t_.size))
+        a2 = np.broadcast_to(a_, t2.shape) if a_.ndim == 1 else np.broadcast_to(a_, (*flat.shape, a_.shape[-1])).reshape(n, -1)
         later = _with_dividends(shorter, (t2 - dt[:, None], a2), scheme).price
         theta_year = (later - base.price) / dt
     shape = flat.shape
@@ -534,4 +569,3 @@ def american_greeks(
 # bsm_greeks(..., exercise="american") hands over to this engine; bsm cannot import it (the
 # engine builds on bsm), so the engine installs itself there when it loads
 _bsm.AMERICAN["greeks"] = american_greeks
-

@@ -40,8 +40,7 @@ _EPS = np.finfo(np.float64).eps
 FloatArray = NDArray[np.float64]
 
 
-def _dividend_rows(dividends: Dividends | None, shape: tuple[int, ...],
-                   idx: np.ndarray) -> tuple[FloatArray, FloatArray] | None:
+def _dividend_rows(dividends: Dividends | None, shape: tuple[int, ...], idx: np.ndarray) -> tuple[FloatArray, FloatArray] | None:
     """The dividend schedule of the flat elements ``idx`` (None stays None)."""
     if dividends is None:
         return None
@@ -96,8 +95,10 @@ def american_implied_vol(
         pending[hit] = False
 
     with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
-        flag(~(np.isfinite(s_) & (s_ > 0) & np.isfinite(k_) & (k_ > 0)) | ~np.isfinite(t_) | ~np.isfinite(r_)
-             | ~np.isfinite(q_), IVReason.BAD_INPUT)
+        flag(
+            ~(np.isfinite(s_) & (s_ > 0) & np.isfinite(k_) & (k_ > 0)) | ~np.isfinite(t_) | ~np.isfinite(r_) | ~np.isfinite(q_),
+            IVReason.BAD_INPUT,
+        )
         flag(t_ < MIN_T, IVReason.EXPIRED)
         flag(~(p > 0) | np.isinf(p), IVReason.NO_PRICE)
         idx = np.flatnonzero(pending)
@@ -128,16 +129,41 @@ def american_implied_vol(
         pending[e] = False
     idx = np.flatnonzero(pending)
     if idx.size:
-        sol, codes = _solve(call[idx], p[idx], s_[idx], s_star[idx], k_[idx], t_[idx], r_[idx], q_[idx],
-                            _dividend_rows(dividends, shape, idx), lo, hi, tol, scheme)
+        sol, codes = _solve(
+            call[idx],
+            p[idx],
+            s_[idx],
+            s_star[idx],
+            k_[idx],
+            t_[idx],
+            r_[idx],
+            q_[idx],
+            _dividend_rows(dividends, shape, idx),
+            lo,
+            hi,
+            tol,
+            scheme,
+        )
         iv[idx] = sol
         reason[idx] = codes
     return IVResult(iv.reshape(shape), reason.reshape(shape))
 
 
-def _solve(call: NDArray[np.bool_], price: FloatArray, S: FloatArray, s_star: FloatArray, K: FloatArray,
-           T: FloatArray, r: FloatArray, q: FloatArray, dividends: tuple[FloatArray, FloatArray] | None,
-           lo: float, hi: float, tol: float, scheme: Scheme) -> tuple[FloatArray, NDArray[np.int8]]:
+def _solve(
+    call: NDArray[np.bool_],
+    price: FloatArray,
+    S: FloatArray,
+    s_star: FloatArray,
+    K: FloatArray,
+    T: FloatArray,
+    r: FloatArray,
+    q: FloatArray,
+    dividends: tuple[FloatArray, FloatArray] | None,
+    lo: float,
+    hi: float,
+    tol: float,
+    scheme: Scheme,
+) -> tuple[FloatArray, NDArray[np.int8]]:
     """Safeguarded secant on sigma for flat arrays; returns (iv, reason codes)."""
     m = price.size
     euro = implied_vol(call, price, s_star, K, T, r, q, lo=lo, hi=hi)
@@ -166,8 +192,12 @@ def _solve(call: NDArray[np.bool_], price: FloatArray, S: FloatArray, s_star: Fl
             sub_div = (t_d, a_d) if np.ndim(t_d) == 1 else (t_d[active], a_d[active])
         sa = sigma[active]
         pa = price[active]
-        f = american_price(call[active], S[active], K[active], T[active], r[active], q[active], sa,
-                           dividends=sub_div, scheme=scheme) - pa
+        f = (
+            american_price(
+                call[active], S[active], K[active], T[active], r[active], q[active], sa, dividends=sub_div, scheme=scheme
+            )
+            - pa
+        )
         above = f > 0
         b[active] = np.where(above, sa, b[active])
         a[active] = np.where(above, a[active], sa)
@@ -211,4 +241,3 @@ def _solve(call: NDArray[np.bool_], price: FloatArray, S: FloatArray, s_star: Fl
 
 # implied_vol(..., exercise="american") hands over to this solver (see desk.pricing.bsm.AMERICAN)
 _bsm.AMERICAN["implied_vol"] = american_implied_vol
-

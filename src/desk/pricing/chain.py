@@ -25,9 +25,7 @@ from desk.pricing.iv import implied_vol, implied_vol_quotes
 __all__ = ["EUROPEAN_INDEX_ROOTS", "Carry", "ChainGreeks", "ContractGreeks", "chain_greeks", "contract_greeks", "exercise_style"]
 
 #: Option roots (trading classes) with European exercise: the cash-settled index options.
-EUROPEAN_INDEX_ROOTS = frozenset(
-    {"SPX", "SPXW", "XSP", "NDX", "NDXP", "XND", "RUT", "RUTW", "MRUT", "VIX", "VIXW", "DJX"}
-)
+EUROPEAN_INDEX_ROOTS = frozenset({"SPX", "SPXW", "XSP", "NDX", "NDXP", "XND", "RUT", "RUTW", "MRUT", "VIX", "VIXW", "DJX"})
 
 
 def exercise_style(symbol: str, sec_type: str = "STK") -> str:
@@ -40,6 +38,7 @@ def exercise_style(symbol: str, sec_type: str = "STK") -> str:
     if sec_type.upper() == "IND":
         return "american" if root == "OEX" else "european"
     return "american"
+
 
 FloatArray = NDArray[np.float64]
 
@@ -168,15 +167,28 @@ def chain_greeks(
         sel = np.flatnonzero(style == kind)
         if sel.size == 0:
             continue
-        quotes = implied_vol_quotes(call[sel], b[sel], a[sel], S, k[sel], t[sel], rr[sel], qq[sel], lo=lo, hi=hi,
-                                    exercise=kind, dividends=dividends, sides=sides)
+        quotes = implied_vol_quotes(
+            call[sel],
+            b[sel],
+            a[sel],
+            S,
+            k[sel],
+            t[sel],
+            rr[sel],
+            qq[sel],
+            lo=lo,
+            hi=hi,
+            exercise=kind,
+            dividends=dividends,
+            sides=sides,
+        )
         fields["bid_iv"][sel], fields["ask_iv"][sel], fields["iv"][sel] = quotes.bid.iv, quotes.ask.iv, quotes.mid.iv
-        reasons["bid"][sel], reasons["ask"][sel], reasons["mid"][sel] = (
-            quotes.bid.reason, quotes.ask.reason, quotes.mid.reason)
+        reasons["bid"][sel], reasons["ask"][sel], reasons["mid"][sel] = (quotes.bid.reason, quotes.ask.reason, quotes.mid.reason)
         live = sel[np.isfinite(quotes.mid.iv)]
         if live.size:
-            g = bsm_greeks(call[live], S, k[live], t[live], rr[live], qq[live], fields["iv"][live],
-                           exercise=kind, dividends=dividends)
+            g = bsm_greeks(
+                call[live], S, k[live], t[live], rr[live], qq[live], fields["iv"][live], exercise=kind, dividends=dividends
+            )
             for name in ("delta", "gamma", "vega", "theta", "rho"):
                 fields[name][live] = getattr(g, name)
     iv = fields["iv"]
@@ -214,8 +226,18 @@ class ContractGreeks(NamedTuple):
     reason: int
 
 
-def contract_greeks(is_call: bool, K: float, price: float, S: float, T: float, carry: Carry, *,
-                    lo: float = 1e-4, hi: float = 5.0, exercise: str = "european") -> ContractGreeks:
+def contract_greeks(
+    is_call: bool,
+    K: float,
+    price: float,
+    S: float,
+    T: float,
+    carry: Carry,
+    *,
+    lo: float = 1e-4,
+    hi: float = 5.0,
+    exercise: str = "european",
+) -> ContractGreeks:
     """IV and Greeks of one contract at one ``price`` (dollars per share; the mid, as the
     chain uses) with a given ``carry``: the chain's solver and model (:func:`implied_vol`,
     :func:`bsm_greeks`, the same bounds as :func:`chain_greeks`), so a contract priced here

@@ -64,9 +64,7 @@ def _utc(now: datetime) -> datetime:
     return now.astimezone(UTC)
 
 
-def time_to_expiry(
-    expiry: str | date, now: datetime, *, calendar: str = "XNYS", early_close: bool = True
-) -> float:
+def time_to_expiry(expiry: str | date, now: datetime, *, calendar: str = "XNYS", early_close: bool = True) -> float:
     """Years (ACT/365 calendar time) from ``now`` (aware datetime, UTC or any zone) to the
     expiry instant (:func:`expiry_instant`); 0.0 at or after it. This is the ``T`` of
     :func:`desk.pricing.bsm_price` / :func:`desk.pricing.implied_vol`."""
@@ -80,16 +78,11 @@ def times_to_expiry(
     """:func:`time_to_expiry` for many expiries (e.g. one per option of a chain): float64
     array of years, one per expiry, in order. Expiry instants are cached per date."""
     at = _utc(now)
-    out = [
-        max((expiry_instant(e, calendar=calendar, early_close=early_close) - at).total_seconds(), 0.0)
-        for e in expiries
-    ]
+    out = [max((expiry_instant(e, calendar=calendar, early_close=early_close) - at).total_seconds(), 0.0) for e in expiries]
     return np.asarray(out, dtype=np.float64) / SECONDS_PER_YEAR
 
 
-def trading_time_to_expiry(
-    expiry: str | date, now: datetime, *, calendar: str = "XNYS", early_close: bool = True
-) -> float:
+def trading_time_to_expiry(expiry: str | date, now: datetime, *, calendar: str = "XNYS", early_close: bool = True) -> float:
     """Open-market time from ``now`` to the expiry instant, in trading years of 252
     sessions x 6.5 hours (:data:`~desk.domain.calendar.SECONDS_PER_TRADING_YEAR`, so a
     full regular session is 1/252). Counts only the time inside each session's

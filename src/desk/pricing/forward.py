@@ -65,9 +65,7 @@ def implied_forward(
     c = np.asarray(call_mid, dtype=np.float64)
     p = np.asarray(put_mid, dtype=np.float64)
     if k.ndim != 1 or c.shape != k.shape or p.shape != k.shape:
-        raise ValueError(
-            f"strikes, call_mid and put_mid must be 1-D arrays of one length; got {k.shape}, {c.shape}, {p.shape}"
-        )
+        raise ValueError(f"strikes, call_mid and put_mid must be 1-D arrays of one length; got {k.shape}, {c.shape}, {p.shape}")
     if not (math.isfinite(T) and math.isfinite(r)) or T < 0:
         raise ValueError(f"T must be finite and >= 0 and r finite; got T={T!r}, r={r!r}")
     if n_strikes < 1 or min_pairs < 1:

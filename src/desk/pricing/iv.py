@@ -59,6 +59,7 @@ def _exercise(exercise: str) -> str:
         raise ValueError(f"exercise must be 'european' or 'american', got {exercise!r}")
     return exercise
 
+
 __all__ = [
     "MAX_ITER",
     "MAX_LOG_MONEYNESS",
@@ -273,9 +274,7 @@ def _solve(
             # a step below tolerance is accepted as is (the root may sit on a bracket end)
             small = (np.isfinite(nu) & (np.abs(nu) <= tol * sa) & (np.abs(step) <= tol * sa)) | (g == 0)
             # bisect when the step leaves the bracket or does not shrink fast enough
-            out = ~small & (
-                ~np.isfinite(s_new) | (s_new <= la) | (s_new >= ua) | (np.abs(step) > 0.5 * step_2[active])
-            )
+            out = ~small & (~np.isfinite(s_new) | (s_new <= la) | (s_new >= ua) | (np.abs(step) > 0.5 * step_2[active]))
         bis = np.where(ua > 2.0 * la, np.sqrt(la * ua), 0.5 * (la + ua))
         s_new = np.where(out, bis, np.where(g == 0, sa, s_new))
         done = small | (ua - la <= tol * la)
@@ -338,8 +337,10 @@ def implied_vol(
     """
     exercise = _exercise(exercise)
     if exercise == "american":
-        return cast(IVResult, AMERICAN["implied_vol"](is_call, price, S, K, T, r, q, dividends=dividends, lo=lo, hi=hi,
-                                                      tol=max(tol, 1e-8)))
+        return cast(
+            IVResult,
+            AMERICAN["implied_vol"](is_call, price, S, K, T, r, q, dividends=dividends, lo=lo, hi=hi, tol=max(tol, 1e-8)),
+        )
     if dividends is not None:
         S = escrowed_spot(S, T, r, dividends)
     if not (0.0 < lo < hi < np.inf):
@@ -362,10 +363,7 @@ def implied_vol(
 
     with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
         flag(
-            ~(np.isfinite(s_) & (s_ > 0) & np.isfinite(k_) & (k_ > 0))
-            | ~np.isfinite(t_)
-            | ~np.isfinite(r_)
-            | ~np.isfinite(q_),
+            ~(np.isfinite(s_) & (s_ > 0) & np.isfinite(k_) & (k_ > 0)) | ~np.isfinite(t_) | ~np.isfinite(r_) | ~np.isfinite(q_),
             IVReason.BAD_INPUT,
         )
         flag(t_ < MIN_T, IVReason.EXPIRED)

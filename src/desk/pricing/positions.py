@@ -16,8 +16,9 @@ from desk.pricing.chain import contract_greeks, exercise_style
 __all__ = ["option_greeks"]
 
 
-def option_greeks(row: PositionRow, *, S: float, T: float, price: float, carry: Carry,
-                  chain: OptionGreeks | None = None) -> PositionRow:
+def option_greeks(
+    row: PositionRow, *, S: float, T: float, price: float, carry: Carry, chain: OptionGreeks | None = None
+) -> PositionRow:
     """An option row with the Greeks of the whole position (see the module doc).
 
     ``chain``: the chain's own per-share Greeks of this contract (used as they are, with the
@@ -32,12 +33,10 @@ def option_greeks(row: PositionRow, *, S: float, T: float, price: float, carry: 
     else:
         if not (S > 0 and price > 0 and T > 0 and ins.strike > 0):
             return row
-        res = contract_greeks(ins.right == "C", ins.strike, price, S, T, carry,
-                              exercise=exercise_style(ins.symbol))
+        res = contract_greeks(ins.right == "C", ins.strike, price, S, T, carry, exercise=exercise_style(ins.symbol))
         if not math.isfinite(res.iv):
             return row
         und = S
         iv, d, g, v, t = res.iv, res.delta, res.gamma, res.vega, res.theta
     delta = d * size
-    return dataclasses.replace(row, iv=iv, delta=delta, dollar_delta=delta * und, gamma=g * size, theta=t * size,
-                               vega=v * size)
+    return dataclasses.replace(row, iv=iv, delta=delta, dollar_delta=delta * und, gamma=g * size, theta=t * size, vega=v * size)

@@ -260,9 +260,7 @@ def check_notional(intent: OrderIntent, notional: float, limits: RiskLimits) -> 
         return CheckResult("max_notional", False, _NAN, limit, "no price to value the order (no quote)")
     ok = notional <= limit
     what = "gross over the legs " if intent.is_combo else ""
-    return CheckResult(
-        "max_notional", ok, notional, limit, f"${_fmt(notional)} {what}{'<=' if ok else '>'} max ${_fmt(limit)}"
-    )
+    return CheckResult("max_notional", ok, notional, limit, f"${_fmt(notional)} {what}{'<=' if ok else '>'} max ${_fmt(limit)}")
 
 
 def check_working_notional(ctx: MarketContext, notional: float, limits: RiskLimits) -> CheckResult:
@@ -278,7 +276,10 @@ def check_working_notional(ctx: MarketContext, notional: float, limits: RiskLimi
         return CheckResult("working_notional", False, _NAN, limit, "no price to value the order (no quote)")
     ok = total <= limit
     return CheckResult(
-        "working_notional", ok, total, limit,
+        "working_notional",
+        ok,
+        total,
+        limit,
         f"${_fmt(total)} with {len(ctx.open_orders)} working {'<=' if ok else '>'} max ${_fmt(limit)}",
     )
 
@@ -316,12 +317,17 @@ def check_collar(intent: OrderIntent, book: Book, limits: RiskLimits) -> CheckRe
 
     def market(what: str) -> CheckResult:
         if not book.two_sided:
-            return CheckResult("price_collar", False, _NAN, _NAN, f"{what} needs a two-sided quote (bid {_px(book.bid)} ask {_px(book.ask)})")
+            return CheckResult(
+                "price_collar", False, _NAN, _NAN, f"{what} needs a two-sided quote (bid {_px(book.bid)} ask {_px(book.ask)})"
+            )
         reach = abs(touch - book.mid)
         allow = max(limits.collar_ticks * tick, abs(book.mid) * limits.price_collar_pct / 100.0)
         ok = reach <= allow + 1e-9
         return CheckResult(
-            "price_collar", ok, reach, allow,
+            "price_collar",
+            ok,
+            reach,
+            allow,
             f"{what} fills at the {side} {_px(touch)}, {reach:.4g} from mid ({'<=' if ok else '>'} {allow:.4g})"
             + ("" if ok else ": use a limit"),
         )
@@ -334,7 +340,10 @@ def check_collar(intent: OrderIntent, book: Book, limits: RiskLimits) -> CheckRe
             return CheckResult("price_collar", True, reach, allow, f"limit {_px(price)} {where} the {ref_name} {_px(ref)}")
         ok = reach <= allow + 1e-9
         return CheckResult(
-            "price_collar", ok, reach, allow,
+            "price_collar",
+            ok,
+            reach,
+            allow,
             f"limit {_px(price)} is {reach:.4g} beyond the {ref_name} {_px(ref)} ({'<=' if ok else '>'} {allow:.4g})",
         )
 
@@ -413,7 +422,9 @@ def check_daily_loss(intent: OrderIntent, ctx: MarketContext, limits: RiskLimits
         return CheckResult("daily_loss", True, loss, limit, f"daily P&L ${_fmt(pnl)} (loss limit ${_fmt(limit)})")
     if only_reduces(intent, ctx):
         return CheckResult("daily_loss", True, loss, limit, f"loss ${_fmt(loss)} at limit; order only reduces positions")
-    return CheckResult("daily_loss", False, loss, limit, f"loss ${_fmt(loss)} >= daily limit ${_fmt(limit)}: only reducing orders")
+    return CheckResult(
+        "daily_loss", False, loss, limit, f"loss ${_fmt(loss)} >= daily limit ${_fmt(limit)}: only reducing orders"
+    )
 
 
 def _symbols(intent: OrderIntent) -> list[str]:
@@ -440,7 +451,9 @@ def check_stale(intent: OrderIntent, ctx: MarketContext, limits: RiskLimits) -> 
         if age > worst:
             worst, worst_key = age, ins.key
     ok = worst <= limit
-    return CheckResult("stale_quote", ok, worst, limit, f"{worst_key} quote {worst:.1f} s old ({'<=' if ok else '>'} {limit:g} s)")
+    return CheckResult(
+        "stale_quote", ok, worst, limit, f"{worst_key} quote {worst:.1f} s old ({'<=' if ok else '>'} {limit:g} s)"
+    )
 
 
 def check_hours(intent: OrderIntent, ctx: MarketContext, limits: RiskLimits, hours: ExchangeCalendar) -> CheckResult:
@@ -458,7 +471,9 @@ def check_hours(intent: OrderIntent, ctx: MarketContext, limits: RiskLimits, hou
     if phase.extended:
         stock_only = all(ins.sec_type == "STK" for ins, _ in leg_weights(intent))
         if not stock_only:
-            return CheckResult("market_hours", False, _NAN, _NAN, f"{phase.phase}-market: options trade in the regular session only")
+            return CheckResult(
+                "market_hours", False, _NAN, _NAN, f"{phase.phase}-market: options trade in the regular session only"
+            )
         if not intent.outside_rth:
             return CheckResult("market_hours", False, _NAN, _NAN, f"{phase.phase}-market and the order is not outside_rth")
         if intent.order_type not in (OrderType.LMT, OrderType.STP_LMT):
@@ -479,6 +494,9 @@ def check_buying_power(funds_before: float, cost: float, basis: str) -> CheckRes
     after = funds_before - cost
     ok = after >= 0
     return CheckResult(
-        "buying_power", ok, after, 0.0,
+        "buying_power",
+        ok,
+        after,
+        0.0,
         f"funds ${_fmt(after)} after ${_fmt(cost)} ({basis}) {'>=' if ok else '<'} 0",
     )

@@ -18,6 +18,7 @@ from desk.domain.intent import MarginImpact, OrderIntent, RiskInputError
 
 __all__ = ["MarketContext", "RecentOrder"]
 
+
 @dataclass(frozen=True, slots=True)
 class RecentOrder:
     """An order this desk sent (or modified) at ``time`` (UTC): input of the duplicate and

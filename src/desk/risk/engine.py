@@ -175,8 +175,7 @@ class RiskReport:
             "cost_basis": self.cost_basis,
             "funds_after": _json_num(self.funds_after),
             "checks": [
-                {"name": c.name, "passed": c.passed, "value": _json_num(c.value), "limit": _json_num(c.limit),
-                 "text": c.message}
+                {"name": c.name, "passed": c.passed, "value": _json_num(c.value), "limit": _json_num(c.limit), "text": c.message}
                 for c in self.checks
             ],
         }
@@ -188,8 +187,7 @@ def _json_num(x: float) -> float | None:
 
 def _commission(intent: OrderIntent, prices: Mapping[int, float], limits: RiskLimits) -> float:
     sched = limits.commission
-    return sum(sched.for_instrument(ins.sec_type, abs(delta), prices.get(ins.con_id, _NAN))
-               for ins, delta in intent.leg_deltas())
+    return sum(sched.for_instrument(ins.sec_type, abs(delta), prices.get(ins.con_id, _NAN)) for ins, delta in intent.leg_deltas())
 
 
 def _legs(intent: OrderIntent, ctx: MarketContext, prices: Mapping[int, float]) -> tuple[LegPreview, ...]:
@@ -200,8 +198,19 @@ def _legs(intent: OrderIntent, ctx: MarketContext, prices: Mapping[int, float]) 
         bid = q.bid if q is not None and q.bid > 0 else _NAN
         ask = q.ask if q is not None and q.ask > 0 else _NAN
         before = ctx.position(ins.con_id)
-        out.append(LegPreview(ins, "BUY" if delta > 0 else "SELL", ratios.get(ins.con_id, 1), float(delta), bid, ask,
-                              prices.get(ins.con_id, _NAN), before, before + delta))
+        out.append(
+            LegPreview(
+                ins,
+                "BUY" if delta > 0 else "SELL",
+                ratios.get(ins.con_id, 1),
+                float(delta),
+                bid,
+                ask,
+                prices.get(ins.con_id, _NAN),
+                before,
+                before + delta,
+            )
+        )
     return tuple(out)
 
 

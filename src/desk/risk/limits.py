@@ -92,6 +92,7 @@ class RiskLimits:
         does not import the settings module): ``risk_max_order_quantity`` ... and ``mode``.
         Market hours are not enforced when ``mode`` is sim and ``risk_sim_any_hours`` is
         true."""
+
         def get(name: str, default: _T) -> _T:
             # read by attribute (duck-typed): the cast only names the expected type;
             # __post_init__ checks every limit and raises RiskInputError for a non-number

@@ -167,9 +167,9 @@ def stock_requirement(quantity: float, price: float) -> Requirement:
     return Requirement(SHORT_STOCK_INITIAL * mv, maint)
 
 
-def short_option_requirement(is_call: bool, strike: float, option_price: float,
-                             underlying_price: float, multiplier: int = 100,
-                             broad_based: bool = False) -> float:
+def short_option_requirement(
+    is_call: bool, strike: float, option_price: float, underlying_price: float, multiplier: int = 100, broad_based: bool = False
+) -> float:
     """CBOE requirement of ONE uncovered short option contract, dollars (initial and
     maintenance alike). ``strike``, ``option_price`` and ``underlying_price`` in dollars
     per share; ``broad_based``: 15 % of the underlying instead of 20 %."""
@@ -198,8 +198,7 @@ def _pairs(holdings: Holdings) -> list[tuple[MarginContract, float]]:
             held = cast(_Held, item)  # not a pair: a position (duck-typed, see Holdings)
             contract, qty = held.instrument, held.quantity
         if contract.sec_type not in ("STK", "OPT"):
-            raise ValueError(f"no margin rule for secType {contract.sec_type!r} "
-                             f"({contract.symbol}): pass the legs of a combo")
+            raise ValueError(f"no margin rule for secType {contract.sec_type!r} ({contract.symbol}): pass the legs of a combo")
         out.append((contract, float(qty)))
     return out
 
@@ -231,8 +230,7 @@ def _net(pairs: Iterable[tuple[MarginContract, float]]) -> dict[int, tuple[Margi
 # --- the requirement --------------------------------------------------------------------
 
 
-def reg_t(holdings: Holdings, price: Prices,
-          underlying: UnderlyingPrices | None = None) -> Requirement:
+def reg_t(holdings: Holdings, price: Prices, underlying: UnderlyingPrices | None = None) -> Requirement:
     """Initial and maintenance requirement in dollars of ``holdings`` (``(contract,
     signed quantity)`` pairs or :class:`~desk.domain.orders.Position` objects; the same
     conId twice is summed).
@@ -253,8 +251,9 @@ def reg_t(holdings: Holdings, price: Prices,
     return total
 
 
-def _underlying_price(symbol: str, items: list[tuple[MarginContract, float]], price: Prices,
-                      underlying: UnderlyingPrices | None) -> float:
+def _underlying_price(
+    symbol: str, items: list[tuple[MarginContract, float]], price: Prices, underlying: UnderlyingPrices | None
+) -> float:
     s = _lookup(underlying, symbol)
     if not s > 0:
         for contract, _ in items:
@@ -305,8 +304,9 @@ def _condor_loss(call: _Spread, put: _Spread) -> float:
     return max(loss(k) for k in (a, b, c, d)) * call.short.multiplier
 
 
-def _group(symbol: str, items: list[tuple[MarginContract, float]], price: Prices,
-           underlying: UnderlyingPrices | None) -> Requirement:
+def _group(
+    symbol: str, items: list[tuple[MarginContract, float]], price: Prices, underlying: UnderlyingPrices | None
+) -> Requirement:
     """Requirement of the holdings of one underlying (see the module for the pairing)."""
     total = ZERO
     stock_qty = 0.0
@@ -362,8 +362,12 @@ def _group(symbol: str, items: list[tuple[MarginContract, float]], price: Prices
         found: tuple[float, float, _Spread, _Spread] | None = None
         for cs in calls:
             for ps in puts:
-                if (cs.qty <= _EPS or ps.qty <= _EPS or cs.short.expiry != ps.short.expiry
-                        or cs.short.multiplier != ps.short.multiplier):
+                if (
+                    cs.qty <= _EPS
+                    or ps.qty <= _EPS
+                    or cs.short.expiry != ps.short.expiry
+                    or cs.short.multiplier != ps.short.multiplier
+                ):
                     continue
                 combined = _condor_loss(cs, ps)
                 saving = cs.per + ps.per - combined
@@ -388,8 +392,7 @@ def _group(symbol: str, items: list[tuple[MarginContract, float]], price: Prices
         opt_price = _lookup(price, c.con_id)
         if not opt_price > 0:
             opt_price = 0.0
-        per = short_option_requirement(c.right == "C", c.strike, opt_price, und,
-                                       c.multiplier, c.symbol in BROAD_BASED)
+        per = short_option_requirement(c.right == "C", c.strike, opt_price, und, c.multiplier, c.symbol in BROAD_BASED)
         total = total + Requirement(per * o.qty, per * o.qty)
     return total
 
@@ -397,8 +400,7 @@ def _group(symbol: str, items: list[tuple[MarginContract, float]], price: Prices
 # --- what an order changes ------------------------------------------------------------------
 
 
-def margin_change(positions: Holdings, legs: Holdings, prices: Prices,
-                  underlying: UnderlyingPrices | None = None) -> Requirement:
+def margin_change(positions: Holdings, legs: Holdings, prices: Prices, underlying: UnderlyingPrices | None = None) -> Requirement:
     """Reg T initial and maintenance requirement change, dollars, of adding ``legs`` (an
     order's legs filled: ``(contract, signed quantity)``, e.g.
     :meth:`desk.domain.intent.OrderIntent.leg_deltas`) to ``positions`` (``(contract, signed
@@ -426,8 +428,9 @@ def margin_change(positions: Holdings, legs: Holdings, prices: Prices,
     return reg_t(after, prices, underlying) - reg_t(before, prices, underlying)
 
 
-def initial_margin_change(positions: Holdings, legs: Holdings, prices: Prices,
-                          underlying: UnderlyingPrices | None = None) -> float:
+def initial_margin_change(
+    positions: Holdings, legs: Holdings, prices: Prices, underlying: UnderlyingPrices | None = None
+) -> float:
     """Reg T initial requirement change in dollars of adding ``legs`` to ``positions`` at
     ``prices`` (see :func:`margin_change`): what IB's what-if reports as
     ``initMarginChange``; NaN when a needed price is unknown. Excludes the premium and the
@@ -435,8 +438,7 @@ def initial_margin_change(positions: Holdings, legs: Holdings, prices: Prices,
     return margin_change(positions, legs, prices, underlying).initial
 
 
-def _priced(symbol: str, items: list[tuple[MarginContract, float]], prices: Prices,
-            underlying: UnderlyingPrices | None) -> bool:
+def _priced(symbol: str, items: list[tuple[MarginContract, float]], prices: Prices, underlying: UnderlyingPrices | None) -> bool:
     has_short_option = False
     for contract, qty in items:
         if contract.sec_type == "STK" or qty < 0:

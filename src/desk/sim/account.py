@@ -65,9 +65,18 @@ _BUYING_POWER_MULTIPLE = 4.0
 
 #: Account summary tags IB reports without a currency.
 _NO_CURRENCY = frozenset(
-    {"AccountType", "Cushion", "DayTradesRemaining", "DayTradesRemainingT+1",
-     "DayTradesRemainingT+2", "DayTradesRemainingT+3", "DayTradesRemainingT+4",
-     "HighestSeverity", "LookAheadNextChange", "Leverage"}
+    {
+        "AccountType",
+        "Cushion",
+        "DayTradesRemaining",
+        "DayTradesRemainingT+1",
+        "DayTradesRemainingT+2",
+        "DayTradesRemainingT+3",
+        "DayTradesRemainingT+4",
+        "HighestSeverity",
+        "LookAheadNextChange",
+        "Leverage",
+    }
 )
 
 #: ``mark(conId)``: dollars per share, or ``None`` / NaN when there is no price.
@@ -209,8 +218,7 @@ class SimAccount:
         """``(contract, signed quantity)`` of every open position."""
         return [(p.contract, p.quantity) for p in self.positions.values() if p.quantity]
 
-    def apply_fill(self, contract: Tradable, quantity: float, price: float,
-                   commission: float) -> float | None:
+    def apply_fill(self, contract: Tradable, quantity: float, price: float, commission: float) -> float | None:
         """Book an execution: ``quantity`` signed (+ bought, - sold) at ``price``
         dollars per share, paying ``commission`` dollars. Returns the realized P&L of
         the part that closed an existing position, net of that part's share of the
@@ -258,19 +266,25 @@ class SimAccount:
         req = self.requirement(mark, prices)
         ewl = self.cash + stock
         return AccountSnapshot(
-            net_liquidation=self.cash + stock + option, cash=self.cash, stock_value=stock,
-            option_value=option, gross_value=gross, equity_with_loan=ewl,
-            initial=req.initial, maintenance=req.maintenance, unrealized=pnl.unrealized,
-            realized=pnl.realized, daily=pnl.daily,
+            net_liquidation=self.cash + stock + option,
+            cash=self.cash,
+            stock_value=stock,
+            option_value=option,
+            gross_value=gross,
+            equity_with_loan=ewl,
+            initial=req.initial,
+            maintenance=req.maintenance,
+            unrealized=pnl.unrealized,
+            realized=pnl.realized,
+            daily=pnl.daily,
         )
 
-    def requirement(self, mark: Mark = _no_mark,
-                    prices: dict[int, float] | None = None,
-                    extra: Iterable[tuple[Tradable, float]] = ()) -> Requirement:
+    def requirement(
+        self, mark: Mark = _no_mark, prices: dict[int, float] | None = None, extra: Iterable[tuple[Tradable, float]] = ()
+    ) -> Requirement:
         """Reg T requirement of the positions, plus ``extra`` ``(contract, signed
         quantity)`` as if they were added (what-if)."""
-        qty: dict[int, tuple[Tradable, float]] = {
-            c: (p.contract, p.quantity) for c, p in self.positions.items() if p.quantity}
+        qty: dict[int, tuple[Tradable, float]] = {c: (p.contract, p.quantity) for c, p in self.positions.items() if p.quantity}
         for contract, q in extra:
             old = qty.get(contract.con_id, (contract, 0.0))[1]
             qty[contract.con_id] = (contract, old + q)
@@ -294,7 +308,9 @@ class SimAccount:
         positions then at their marks then, dollars."""
         return self.sod_cash + sum(
             p.book.prior_quantity * p.book.prior_close * p.contract.multiplier
-            for p in self.positions.values() if not p.contract.is_option)
+            for p in self.positions.values()
+            if not p.contract.is_option
+        )
 
     def pnl(self, mark: Mark = _no_mark) -> tuple[float, float, float]:
         """``(daily, unrealized, realized)`` P&L of the account, dollars to the cent
@@ -302,8 +318,7 @@ class SimAccount:
         f = account_figures(p.figures(p.price(mark)) for p in self.positions.values())
         return f.daily, f.unrealized, f.realized
 
-    def pnl_single(self, con_id: int, mark: Mark = _no_mark
-                   ) -> tuple[float, float, float, float, float]:
+    def pnl_single(self, con_id: int, mark: Mark = _no_mark) -> tuple[float, float, float, float, float]:
         """``(position, daily, unrealized, realized, value)`` of one conId, dollars to the
         cent (reqPnLSingle); zeros if the account never held it today."""
         p = self.positions.get(con_id)
@@ -319,6 +334,7 @@ class SimAccount:
 
     def rows(self, s: AccountSnapshot) -> list[tuple[str, str, str]]:
         """The account update rows of snapshot ``s``."""
+
         def money(x: float) -> str:
             return f"{x:.2f}"
 
@@ -384,8 +400,7 @@ class SimAccount:
         return self.summary_rows(tags, self.values(mark))
 
     @staticmethod
-    def summary_rows(tags: str, rows: list[tuple[str, str, str]]
-                     ) -> list[tuple[str, str, str]]:
+    def summary_rows(tags: str, rows: list[tuple[str, str, str]]) -> list[tuple[str, str, str]]:
         """Filter account update ``rows`` to the summary ``tags`` (see :meth:`summary`)."""
         wanted = {t.strip() for t in tags.split(",") if t.strip()}
         out = []
@@ -394,8 +409,7 @@ class SimAccount:
         for tag, value, cur in rows:
             if cur == "BASE" or tag in seen:
                 continue
-            if tag in wanted or (ledger and tag in ("CashBalance", "TotalCashValue",
-                                                    "NetLiquidation")):
+            if tag in wanted or (ledger and tag in ("CashBalance", "TotalCashValue", "NetLiquidation")):
                 seen.add(tag)
                 out.append((tag, value, "" if tag in _NO_CURRENCY else cur))
         return out
@@ -405,15 +419,23 @@ class SimAccount:
     def to_dict(self) -> dict[str, Any]:
         """A JSON-able image of the account (positions by conId with their contract)."""
         return {
-            "account_id": self.account_id, "cash": self.cash,
-            "account_type": self.account_type, "commissions": self.commissions,
+            "account_id": self.account_id,
+            "cash": self.cash,
+            "account_type": self.account_type,
+            "commissions": self.commissions,
             "sod_cash": self.sod_cash,
             "positions": [
-                {"contract": _contract_dict(p.contract), "quantity": p.quantity,
-                 "avg_cost": p.avg_cost, "mark": None if p.mark != p.mark else p.mark,
-                 "realized_pnl": p.book.realized_total, "day_realized": p.book.realized,
-                 "sod_quantity": p.book.prior_quantity, "sod_mark": p.book.prior_close,
-                 "day_cash_flow": p.book.day_cash_flow}
+                {
+                    "contract": _contract_dict(p.contract),
+                    "quantity": p.quantity,
+                    "avg_cost": p.avg_cost,
+                    "mark": None if p.mark != p.mark else p.mark,
+                    "realized_pnl": p.book.realized_total,
+                    "day_realized": p.book.realized,
+                    "sod_quantity": p.book.prior_quantity,
+                    "sod_mark": p.book.prior_close,
+                    "day_cash_flow": p.book.day_cash_flow,
+                }
                 for p in self.positions.values()
             ],
         }
@@ -422,16 +444,26 @@ class SimAccount:
     def from_dict(cls, d: dict[str, Any]) -> SimAccount:
         """Rebuild an account saved by :meth:`to_dict`; ``KeyError``/``TypeError`` on a
         malformed image."""
-        acc = cls(d["account_id"], float(d["cash"]), d.get("account_type", "INDIVIDUAL"),
-                  commissions=float(d.get("commissions", 0.0)),
-                  sod_cash=float(d.get("sod_cash", d["cash"])))
+        acc = cls(
+            d["account_id"],
+            float(d["cash"]),
+            d.get("account_type", "INDIVIDUAL"),
+            commissions=float(d.get("commissions", 0.0)),
+            sod_cash=float(d.get("sod_cash", d["cash"])),
+        )
         for pd in d.get("positions", []):
             c = Tradable(**pd["contract"])
             mark = pd.get("mark")
             book = PositionPnL(
-                float(c.multiplier), float(pd["quantity"]), float(pd["avg_cost"]), float(pd["day_realized"]),
-                float(pd["realized_pnl"]), float(pd["sod_quantity"]), float(pd["sod_mark"]),
-                float(pd["day_cash_flow"]))
+                float(c.multiplier),
+                float(pd["quantity"]),
+                float(pd["avg_cost"]),
+                float(pd["day_realized"]),
+                float(pd["realized_pnl"]),
+                float(pd["sod_quantity"]),
+                float(pd["sod_mark"]),
+                float(pd["day_cash_flow"]),
+            )
             acc.positions[c.con_id] = SimPosition(c, book, math.nan if mark is None else float(mark))
         return acc
 
@@ -447,8 +479,9 @@ def position(account: str, p: SimPosition) -> bytes:
     """position (61): account, contract (exchange = primary exchange for stocks),
     position, avgCost (per contract for options: avg cost x multiplier)."""
     c = p.contract
-    return encode_fields((_POSITION_DATA, 3, account, *c.wire11(c.primary_exchange),
-                          fmt_num(p.quantity), fmt_num(p.avg_cost * c.multiplier)))
+    return encode_fields(
+        (_POSITION_DATA, 3, account, *c.wire11(c.primary_exchange), fmt_num(p.quantity), fmt_num(p.avg_cost * c.multiplier))
+    )
 
 
 def portfolio_value(account: str, p: SimPosition, price: float) -> bytes:
@@ -457,15 +490,24 @@ def portfolio_value(account: str, p: SimPosition, price: float) -> bytes:
     (today), account."""
     c = p.contract
     f = p.figures(price)
-    return encode_fields((
-        _PORTFOLIO_VALUE, 8, *c.wire_portfolio(), fmt_num(p.quantity), fmt_num(price),
-        f"{f.value:.2f}", fmt_num(p.avg_cost * c.multiplier),
-        f"{f.unrealized:.2f}", f"{f.realized:.2f}", account,
-    ))
+    return encode_fields(
+        (
+            _PORTFOLIO_VALUE,
+            8,
+            *c.wire_portfolio(),
+            fmt_num(p.quantity),
+            fmt_num(price),
+            f"{f.value:.2f}",
+            fmt_num(p.avg_cost * c.multiplier),
+            f"{f.unrealized:.2f}",
+            f"{f.realized:.2f}",
+            account,
+        )
+    )
 
 
-def pnl_single(req_id: int, pos: float, daily: float, unrealized: float, realized: float,
-               value: float) -> bytes:
+def pnl_single(req_id: int, pos: float, daily: float, unrealized: float, realized: float, value: float) -> bytes:
     """pnlSingle (95): position, daily, unrealized, realized P&L and market value."""
-    return encode_fields((_PNL_SINGLE, req_id, fmt_num(pos), f"{daily:.2f}",
-                          f"{unrealized:.2f}", f"{realized:.2f}", f"{value:.2f}"))
+    return encode_fields(
+        (_PNL_SINGLE, req_id, fmt_num(pos), f"{daily:.2f}", f"{unrealized:.2f}", f"{realized:.2f}", f"{value:.2f}")
+    )

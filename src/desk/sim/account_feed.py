@@ -6,7 +6,7 @@ One :class:`AccountFeed` lives on each :class:`~desk.sim.matching.OrderEngine` (
 reqAccountUpdatesMulti 76, reqAccountSummary 62, reqPnL 92, reqPnLSingle 94 and their
 cancels here, marks the accounts and conIds that fills changed (:attr:`AccountFeed.dirty`)
 and calls :meth:`AccountFeed.push_dirty` when it flushes a step's output, and
-:meth:`AccountFeed.periodic` on every market step. 
+:meth:`AccountFeed.periodic` on every market step.
 
 Timing
     reqPositions streams position (61) rows and reqAccountUpdates updatePortfolio (7)
@@ -64,9 +64,16 @@ class AccountFeed:
     account values, summaries and P&L go out.
     """
 
-    def __init__(self, gateway: Host, instruments: InstrumentsPort,
-                 send: Callable[[Client, bytes], None], flush: Callable[[], None], *,
-                 pnl_interval: float = 1.0, account_interval: float = 3.0) -> None:
+    def __init__(
+        self,
+        gateway: Host,
+        instruments: InstrumentsPort,
+        send: Callable[[Client, bytes], None],
+        flush: Callable[[], None],
+        *,
+        pnl_interval: float = 1.0,
+        account_interval: float = 3.0,
+    ) -> None:
         if pnl_interval <= 0 or account_interval <= 0:
             raise ValueError("pnl_interval and account_interval must be positive")
         self.gateway = gateway
@@ -147,8 +154,7 @@ class AccountFeed:
         return out
 
     def _value_frames(self, acc: SimAccount) -> list[bytes]:
-        out = [m.account_value(k, v, c, acc.account_id)
-               for k, v, c in acc.values(self.instruments.mark)]
+        out = [m.account_value(k, v, c, acc.account_id) for k, v, c in acc.values(self.instruments.mark)]
         out.append(m.account_update_time(self.gateway.clock.now()))
         return out
 
@@ -172,8 +178,7 @@ class AccountFeed:
         name = fields[3] if len(fields) > 3 else ""
         model = fields[4] if len(fields) > 4 else ""
         gw = self.gateway
-        accounts = gw.accounts if name in ("", "All") else [a for a in gw.accounts
-                                                             if a.account_id == name]
+        accounts = gw.accounts if name in ("", "All") else [a for a in gw.accounts if a.account_id == name]
         out = []
         for acc in accounts:
             for k, v, c in acc.values(self.instruments.mark):
@@ -218,8 +223,7 @@ class AccountFeed:
         account = fields[2] if len(fields) > 2 else ""
         acc = self.gateway.account(account)
         if acc is None:
-            self._send(session, m.error(req_id, 321, (
-                f"Error validating request:-'a0' : cause - account {account!r} unknown")))
+            self._send(session, m.error(req_id, 321, (f"Error validating request:-'a0' : cause - account {account!r} unknown")))
             return
         self._subs_of(session).pnl[req_id] = acc.account_id
         self._send(session, self._pnl_frame(req_id, acc.account_id))
@@ -234,8 +238,7 @@ class AccountFeed:
         con_id = int(fields[4]) if len(fields) > 4 and fields[4] else 0
         acc = self.gateway.account(account)
         if acc is None:
-            self._send(session, m.error(req_id, 321, (
-                f"Error validating request:-'a0' : cause - account {account!r} unknown")))
+            self._send(session, m.error(req_id, 321, (f"Error validating request:-'a0' : cause - account {account!r} unknown")))
             return
         self._subs_of(session).pnl_single[req_id] = (acc.account_id, con_id)
         self._send(session, self._pnl_single_frame(req_id, acc.account_id, con_id))
@@ -280,8 +283,7 @@ class AccountFeed:
 
     def _push_pnl(self, session: Client, subs: _Subs, con_ids: set[int] | None) -> None:
         out = [self._pnl_frame(r, a) for r, a in subs.pnl.items()]
-        out += [self._pnl_single_frame(r, a, c) for r, (a, c) in subs.pnl_single.items()
-                if con_ids is None or c in con_ids]
+        out += [self._pnl_single_frame(r, a, c) for r, (a, c) in subs.pnl_single.items() if con_ids is None or c in con_ids]
         if out:
             self._send(session, b"".join(out))
 
@@ -296,8 +298,7 @@ class AccountFeed:
                 if acc is None:
                     continue
                 if subs.positions:
-                    out += [position(account_id, acc.positions[c]) for c in con_ids
-                            if c in acc.positions]
+                    out += [position(account_id, acc.positions[c]) for c in con_ids if c in acc.positions]
                 if subs.account_updates == account_id:
                     out += self._portfolio_frames(acc, con_ids)
             if out:

@@ -75,8 +75,24 @@ OPTION_CON_ID_MAX = 2_000_000_000
 #: Exchanges that list the simulated options, as reqSecDefOptParams reports them
 #: (one securityDefinitionOptionParameter message each); SMART routes to all of them.
 OPTION_EXCHANGES: tuple[str, ...] = (
-    "SMART", "AMEX", "BATS", "BOX", "CBOE", "CBOE2", "EDGX", "EMERALD", "GEMINI",
-    "IBUSOPT", "ISE", "MEMX", "MERCURY", "MIAX", "NASDAQBX", "NASDAQOM", "PEARL", "PHLX",
+    "SMART",
+    "AMEX",
+    "BATS",
+    "BOX",
+    "CBOE",
+    "CBOE2",
+    "EDGX",
+    "EMERALD",
+    "GEMINI",
+    "IBUSOPT",
+    "ISE",
+    "MEMX",
+    "MERCURY",
+    "MIAX",
+    "NASDAQBX",
+    "NASDAQOM",
+    "PEARL",
+    "PHLX",
     "PSE",
 )
 #: Underlyings with $1 near-the-money strikes (broad index ETFs).
@@ -325,8 +341,7 @@ class ChainListing:
 
     def __init__(self, today: date, stocks: Iterable[SimStock] | None = None) -> None:
         self.today = today
-        chosen = sorted(stocks if stocks is not None else UNIVERSE.values(),
-                        key=lambda s: s.symbol)
+        chosen = sorted(stocks if stocks is not None else UNIVERSE.values(), key=lambda s: s.symbol)
         expiries = listed_expiries(today)
         taken: dict[int, tuple[str, str, float, str]] = {}
         chains: dict[str, ListedChain] = {}
@@ -380,16 +395,29 @@ class ChainListing:
         e = chain.expiries[ei]
         strike = e.strikes[si]
         opt = SimOption(
-            con_id=con_id, symbol=symbol, expiry=e.expiry, strike=strike, right=right,
-            underlying_con_id=chain.underlying.con_id, trading_class=chain.trading_class,
+            con_id=con_id,
+            symbol=symbol,
+            expiry=e.expiry,
+            strike=strike,
+            right=right,
+            underlying_con_id=chain.underlying.con_id,
+            trading_class=chain.trading_class,
             local_symbol=occ_symbol(chain.trading_class, e.expiry, right, strike),
-            penny=symbol in PENNY_PROGRAM, penny_all=symbol in PENNY_ALL,
+            penny=symbol in PENNY_PROGRAM,
+            penny_all=symbol in PENNY_ALL,
         )
         self._options[con_id] = opt
         return opt
 
-    def find(self, symbol: str = "", expiry: str = "", strike: float = 0.0, right: str = "",
-             trading_class: str = "", local_symbol: str = "") -> list[SimOption]:
+    def find(
+        self,
+        symbol: str = "",
+        expiry: str = "",
+        strike: float = 0.0,
+        right: str = "",
+        trading_class: str = "",
+        local_symbol: str = "",
+    ) -> list[SimOption]:
         """Every listed contract matching the given terms (empty / 0 = any), ordered by
         expiry, strike, then call before put.
 
@@ -402,8 +430,12 @@ class ChainListing:
             if parsed is None:
                 return []
             root, exp, r, k = parsed
-            if (symbol and symbol.upper() != root) or (expiry and not exp.startswith(expiry)) \
-                    or (right and right != r) or (strike and abs(strike - k) > 1e-6):
+            if (
+                (symbol and symbol.upper() != root)
+                or (expiry and not exp.startswith(expiry))
+                or (right and right != r)
+                or (strike and abs(strike - k) > 1e-6)
+            ):
                 return []
             symbol, expiry, right, strike = root, exp, r, k
         chains: Iterable[ListedChain]

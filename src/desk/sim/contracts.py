@@ -66,11 +66,18 @@ class ContractQuery:
         if len(f) < CONTRACT_FIELDS:
             raise IndexError(f"contract needs {CONTRACT_FIELDS} fields, got {len(f)}")
         return cls(
-            con_id=_to_int(f[0]), symbol=f[1].strip(), sec_type=f[2].strip().upper(),
-            last_trade_date=f[3], strike=_to_float(f[4]), right=f[5].strip(),
-            multiplier=f[6].strip(), exchange=f[7].strip().upper(),
-            primary_exchange=f[8].strip().upper(), currency=f[9].strip().upper(),
-            local_symbol=f[10].strip(), trading_class=f[11].strip(),
+            con_id=_to_int(f[0]),
+            symbol=f[1].strip(),
+            sec_type=f[2].strip().upper(),
+            last_trade_date=f[3],
+            strike=_to_float(f[4]),
+            right=f[5].strip(),
+            multiplier=f[6].strip(),
+            exchange=f[7].strip().upper(),
+            primary_exchange=f[8].strip().upper(),
+            currency=f[9].strip().upper(),
+            local_symbol=f[10].strip(),
+            trading_class=f[11].strip(),
         )
 
     def with_sec_id(self, sec_id_type: str, sec_id: str) -> ContractQuery:
@@ -79,8 +86,7 @@ class ContractQuery:
 
     def describe(self) -> str:
         """Short text for log lines: ``SPY STK SMART USD conId=0``."""
-        return (f"{self.symbol or '?'} {self.sec_type or '-'} {self.exchange or '-'} "
-                f"{self.currency or '-'} conId={self.con_id}")
+        return f"{self.symbol or '?'} {self.sec_type or '-'} {self.exchange or '-'} {self.currency or '-'} conId={self.con_id}"
 
 
 def resolve(q: ContractQuery) -> tuple[SimStock, str] | None:

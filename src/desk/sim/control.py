@@ -105,8 +105,7 @@ async def open_control(faults: CommandRunner, port: int) -> ControlServer | None
     except (OSError, NotImplementedError, AttributeError) as exc:
         print(f"desk sim: no control socket ({exc}); faults need the Python API", file=sys.stderr)
         return None
-    print(f"desk sim control: desk sim ctl --port {port} COMMAND (help lists them; socket {path})",
-          flush=True)
+    print(f"desk sim control: desk sim ctl --port {port} COMMAND (help lists them; socket {path})", flush=True)
     return server
 
 
@@ -119,8 +118,10 @@ def ctl_command(port: int, words: list[str]) -> int:
     try:
         answer = send_control(path, " ".join(words))
     except OSError as exc:
-        print(f"desk: no simulator control socket at {path} ({exc.strerror or exc}); is `desk sim --port {port}` "
-              "running?", file=sys.stderr)
+        print(
+            f"desk: no simulator control socket at {path} ({exc.strerror or exc}); is `desk sim --port {port}` running?",
+            file=sys.stderr,
+        )
         return 1
     print(answer)
     return 2 if answer.startswith("error:") else 0

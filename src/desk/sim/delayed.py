@@ -40,8 +40,23 @@ DELAYED_TEXT = "Requested market data is not subscribed. Displaying delayed mark
 
 #: Live tick type -> delayed tick type.
 DELAYED_TICK: dict[int, int] = {
-    1: 66, 2: 67, 4: 68, 0: 69, 3: 70, 5: 71, 6: 72, 7: 73, 8: 74, 9: 75, 14: 76,
-    45: 88, 49: 90, 10: 80, 11: 81, 12: 82, 13: 83,
+    1: 66,
+    2: 67,
+    4: 68,
+    0: 69,
+    3: 70,
+    5: 71,
+    6: 72,
+    7: 73,
+    8: 74,
+    9: 75,
+    14: 76,
+    45: 88,
+    49: 90,
+    10: 80,
+    11: 81,
+    12: 82,
+    13: 83,
 }
 _DELAYED_BYTES = {str(k).encode(): str(v).encode() for k, v in DELAYED_TICK.items()}
 

@@ -83,8 +83,7 @@ class Exercises:
             self._error(session, req_id, f"exerciseAction must be 1 or 2, got {action}")
             return
         if qty <= 0 or qty > held:
-            self._error(session, req_id, f"cannot exercise {qty} {option.describe()}: "
-                        f"long position is {held:g}")
+            self._error(session, req_id, f"cannot exercise {qty} {option.describe()}: long position is {held:g}")
             return
         if action == 1:
             if not self._deliver(account, option, qty):
@@ -93,13 +92,12 @@ class Exercises:
         else:
             account.apply_fill(option, -qty, 0.0, 0.0)
             self._dirty(account, option.con_id)
-        log.info("%s %d %s (%s)", "exercised" if action == 1 else "lapsed", qty,
-                 option.describe(), account_id)
+        log.info("%s %d %s (%s)", "exercised" if action == 1 else "lapsed", qty, option.describe(), account_id)
 
     def _error(self, session: Client, req_id: int, text: str) -> None:
-        self.engine.send_session(session, m.error(
-            req_id, VALIDATION_ERROR, f"Error validating request:-'exerciseOptions' : "
-            f"cause - {text}"))
+        self.engine.send_session(
+            session, m.error(req_id, VALIDATION_ERROR, f"Error validating request:-'exerciseOptions' : cause - {text}")
+        )
 
     def _deliver(self, account: SimAccount, option: Tradable, contracts: float) -> bool:
         """Close ``contracts`` (signed: + long exercised, - short assigned) of ``option``
@@ -147,5 +145,4 @@ class Exercises:
             account.apply_fill(option, -qty, 0.0, 0.0)
             self._dirty(account, option.con_id)
             what = "expired worthless"
-        log.info("expiry: %g %s %s at %g (%s)", qty, option.describe(), what, spot,
-                 account.account_id)
+        log.info("expiry: %g %s %s at %g (%s)", qty, option.describe(), what, spot, account.account_id)

@@ -122,16 +122,24 @@ FARMS = {
     "ushmds": Farm("ushmds", Code.HMDS_FARM_BROKEN, Code.HMDS_FARM_OK),
     "secdefnj": Farm("secdefnj", Code.SEC_DEF_FARM_BROKEN, Code.SEC_DEF_FARM_OK),
 }
-_FARM_NAMES = {"usfarm": "usfarm", "market": "usfarm", "mkt": "usfarm", "hmds": "ushmds",
-               "ushmds": "ushmds", "history": "ushmds", "secdef": "secdefnj", "sec-def": "secdefnj",
-               "secdefnj": "secdefnj"}
+_FARM_NAMES = {
+    "usfarm": "usfarm",
+    "market": "usfarm",
+    "mkt": "usfarm",
+    "hmds": "ushmds",
+    "ushmds": "ushmds",
+    "history": "ushmds",
+    "secdef": "secdefnj",
+    "sec-def": "secdefnj",
+    "secdefnj": "secdefnj",
+}
 
 TEXTS = {
     MAX_RATE_EXCEEDED: "Max rate of messages per second has been exceeded:max={} rec={} (1)",
     CONNECTIVITY_LOST: "Connectivity between IB and Trader Workstation has been lost.",
     RESTORED_DATA_LOST: "Connectivity between IB and Trader Workstation has been restored - data lost.",
     RESTORED_DATA_MAINTAINED: "Connectivity between IB and Trader Workstation has been restored - data maintained. "
-                              "All data farms are connected: usfarm; ushmds; secdefnj.",
+    "All data farms are connected: usfarm; ushmds; secdefnj.",
 }
 
 #: The control commands (``desk sim ctl --port P COMMAND``, :meth:`FaultInjector.execute`):
@@ -142,19 +150,31 @@ COMMANDS: tuple[tuple[str, str], ...] = (
     ("1102 | restored", "restored, data maintained (1102): held lines resume with fresh quotes"),
     ("1101", "restored, data lost (1101): held lines are dropped, clients must request them again"),
     ("outage SECONDS [1101]", "1100 now, 1102 (or 1101) after SECONDS"),
-    ("farm [usfarm|hmds|secdef] [SECONDS]",
-     "farm broken -> OK blip: 2103 now, 2104 after SECONDS (default 3); every market data line "
-     "stays silently dead until requested again (hmds: 2105/2106, keepUpToDate bars stop; "
-     "secdef: 2157/2158)"),
-    ("silent CONID|SYMBOL", "the lines of that conId (stock or option) or stock symbol stop ticking "
-     "without a message until requested again"),
-    ("restart SECONDS", "daily restart: every client dropped, the port closed (connections refused) "
-     "for SECONDS, then open again; orders, accounts and executions kept"),
-    ("hold-id SECONDS [ID ...]", "a crash as TWS sees it: every client dropped, and for SECONDS their "
-     "client ids (and the IDs given) get error 326 and the socket closed"),
+    (
+        "farm [usfarm|hmds|secdef] [SECONDS]",
+        "farm broken -> OK blip: 2103 now, 2104 after SECONDS (default 3); every market data line "
+        "stays silently dead until requested again (hmds: 2105/2106, keepUpToDate bars stop; "
+        "secdef: 2157/2158)",
+    ),
+    (
+        "silent CONID|SYMBOL",
+        "the lines of that conId (stock or option) or stock symbol stop ticking without a message until requested again",
+    ),
+    (
+        "restart SECONDS",
+        "daily restart: every client dropped, the port closed (connections refused) "
+        "for SECONDS, then open again; orders, accounts and executions kept",
+    ),
+    (
+        "hold-id SECONDS [ID ...]",
+        "a crash as TWS sees it: every client dropped, and for SECONDS their "
+        "client ids (and the IDs given) get error 326 and the socket closed",
+    ),
     ("no-status on|off", "fills send execDetails and commissionReport only (no orderStatus, no openOrder)"),
-    ("stuck-executions on|off", "reqExecutions sends its rows but never execDetailsEnd; off ends the "
-     "requests held with a late execDetailsEnd"),
+    (
+        "stuck-executions on|off",
+        "reqExecutions sends its rows but never execDetailsEnd; off ends the requests held with a late execDetailsEnd",
+    ),
     ("pacing on [N] | pacing off", "refuse client messages above N per second (default 50) with error 100"),
     ("status", "one line: clients, outage, pacing, market data lines, every active fault"),
     ("help", "the command list"),
@@ -176,8 +196,9 @@ def ctl_help(width: int = 100) -> str:
     import textwrap
 
     col = max(len(c) for c, _ in COMMANDS) + 4
-    return "\n".join(textwrap.fill(what, width, initial_indent=f"  {c:<{col - 2}}", subsequent_indent=" " * col)
-                     for c, what in COMMANDS)
+    return "\n".join(
+        textwrap.fill(what, width, initial_indent=f"  {c:<{col - 2}}", subsequent_indent=" " * col) for c, what in COMMANDS
+    )
 
 
 def _seconds(value: float | str, what: str) -> float:
@@ -380,8 +401,7 @@ class FaultInjector:
         if isinstance(target, str) and target.strip().isdigit():
             target = int(target)
         if isinstance(target, int):
-            hits = [ln for ln in self._lines() if (ln.option.con_id if isinstance(ln, OptionLine)
-                                                   else ln.stock.con_id) == target]
+            hits = [ln for ln in self._lines() if (ln.option.con_id if isinstance(ln, OptionLine) else ln.stock.con_id) == target]
         else:
             symbol = target.strip().upper()
             hits = [ln for ln in self._lines() if not isinstance(ln, OptionLine) and ln.stock.symbol == symbol]
@@ -456,8 +476,11 @@ class FaultInjector:
             self._held = list(self._lines())
             for line in self._held:
                 self.gateway.unsubscribe(line)
-        data = (m.error(-1, CONNECTIVITY_LOST, TEXTS[CONNECTIVITY_LOST]) + FARMS["usfarm"].notice(False)
-                + FARMS["ushmds"].notice(False))
+        data = (
+            m.error(-1, CONNECTIVITY_LOST, TEXTS[CONNECTIVITY_LOST])
+            + FARMS["usfarm"].notice(False)
+            + FARMS["ushmds"].notice(False)
+        )
         n = self._broadcast(data)
         log.info("fault: connectivity lost (1100) told to %d client(s)", n)
         return n
@@ -485,8 +508,13 @@ class FaultInjector:
             self.gateway.orders.drop_account_subscriptions()
         code = RESTORED_DATA_LOST if data_lost else RESTORED_DATA_MAINTAINED
         n = self._broadcast(m.error(-1, code, TEXTS[code]) + self.farm_notices())
-        log.info("fault: connectivity restored (%d) told to %d client(s), %d line(s) %s", code, n, lines,
-                 "dropped" if data_lost else "resumed")
+        log.info(
+            "fault: connectivity restored (%d) told to %d client(s), %d line(s) %s",
+            code,
+            n,
+            lines,
+            "dropped" if data_lost else "resumed",
+        )
         return n, lines
 
     def _resume(self, line: Line) -> None:
@@ -620,8 +648,10 @@ class FaultInjector:
         outage = "no"
         if self.outage:
             outage = f"yes (restored{self._left('restore')})" if "restore" in self._due else "yes"
-        return (f"clients {gw.clients}; outage {outage}; pacing {pacing}; market data lines {lines}; "
-                f"tick messages sent {gw.ticks_sent}; faults: {', '.join(self.active()) or 'none'}")
+        return (
+            f"clients {gw.clients}; outage {outage}; pacing {pacing}; market data lines {lines}; "
+            f"tick messages sent {gw.ticks_sent}; faults: {', '.join(self.active()) or 'none'}"
+        )
 
     async def execute(self, line: str) -> str:
         """Run one control command (:data:`COMMANDS`); returns the one-line answer,
@@ -669,8 +699,7 @@ class FaultInjector:
                 return "error: restart needs SECONDS, e.g. restart 10"
             seconds = _seconds(args[0], "restart")
             n = await self.restart(seconds)
-            return (f"restart: dropped {n} connection(s); port {self.gateway.port} closed, listening again in "
-                    f"{seconds:g} s")
+            return f"restart: dropped {n} connection(s); port {self.gateway.port} closed, listening again in {seconds:g} s"
         if cmd == "hold-id":
             if not args:
                 return "error: hold-id needs SECONDS [ID ...], e.g. hold-id 10"
@@ -683,13 +712,19 @@ class FaultInjector:
         if cmd == "no-status":
             on = _on_off(cmd, args)
             self.set_no_status(on)
-            return ("no-status on: fills send execDetails and commissionReport only" if on
-                    else "no-status off: fills send orderStatus again")
+            return (
+                "no-status on: fills send execDetails and commissionReport only"
+                if on
+                else "no-status off: fills send orderStatus again"
+            )
         if cmd == "stuck-executions":
             on = _on_off(cmd, args)
             n = self.set_stuck_executions(on)
-            return ("stuck-executions on: reqExecutions gets no execDetailsEnd" if on
-                    else f"stuck-executions off: {n} held request(s) ended")
+            return (
+                "stuck-executions on: reqExecutions gets no execDetailsEnd"
+                if on
+                else f"stuck-executions off: {n} held request(s) ended"
+            )
         if cmd == "pacing":
             if args[:1] == ["off"]:
                 self.set_pacing(None)

@@ -209,17 +209,14 @@ class SimGateway:
             self.orders.open_state(self.state_file)
         loop = asyncio.get_running_loop()
         try:
-            self._server = await loop.create_server(
-                lambda: Session(self), self.host, self.port, reuse_address=True
-            )
+            self._server = await loop.create_server(lambda: Session(self), self.host, self.port, reuse_address=True)
         except BaseException:
             self.orders.close_state()
             raise
         self.port = self._server.sockets[0].getsockname()[1]
         self._stopped = asyncio.Event()
         self._ticker = loop.create_task(self._run_market(), name="desk-sim-market")
-        log.info("simulated gateway listening on %s:%d (seed %d)", self.host, self.port,
-                 self.seed)
+        log.info("simulated gateway listening on %s:%d (seed %d)", self.host, self.port, self.seed)
         return self.port
 
     async def stop(self) -> None:
@@ -268,8 +265,7 @@ class SimGateway:
         old = self._server
         if old is None or old.is_serving():
             return False
-        server = await asyncio.get_running_loop().create_server(
-            lambda: Session(self), self.host, self.port, reuse_address=True)
+        server = await asyncio.get_running_loop().create_server(lambda: Session(self), self.host, self.port, reuse_address=True)
         if self._server is not old:  # stopped (or reopened) while binding
             server.close()
             return False
@@ -306,8 +302,7 @@ class SimGateway:
         """Raise the next valid order ids to ``next_ids`` (clientId -> id), read back
         from a state file; ids already above stay."""
         for client_id, n in next_ids.items():
-            self._next_order_id[client_id] = max(int(n),
-                                                 self._next_order_id.get(client_id, 0))
+            self._next_order_id[client_id] = max(int(n), self._next_order_id.get(client_id, 0))
 
     def quote_for(self, con_id: int) -> SimQuote | None:
         """Current ``(bid, ask, bid_size, ask_size, last)`` of any simulated instrument,
@@ -491,8 +486,7 @@ class EmbeddedSim:
         if self._thread is not None:
             return self.port
         ready: concurrent.futures.Future[int] = concurrent.futures.Future()
-        self._thread = threading.Thread(target=self._run, args=(ready,),
-                                        name="desk-sim", daemon=True)
+        self._thread = threading.Thread(target=self._run, args=(ready,), name="desk-sim", daemon=True)
         self._thread.start()
         try:
             return ready.result(timeout)
@@ -569,12 +563,23 @@ class EmbeddedSim:
                 loop.close()
 
 
-def serve(host: str = "127.0.0.1", port: int = 0, seed: int = 7, *,
-          tick_interval: float = 0.25, speed: float = 1.0, max_tickers: int = 100,
-          rate: float = DEFAULT_RATE, cash: float = 1_000_000.0,
-          market_hours: bool = False, state_file: str | None = None,
-          gateway_kwargs: dict[str, Any] | None = None, pacing: int | None = None,
-          control: bool = True, label: str | None = None) -> None:
+def serve(
+    host: str = "127.0.0.1",
+    port: int = 0,
+    seed: int = 7,
+    *,
+    tick_interval: float = 0.25,
+    speed: float = 1.0,
+    max_tickers: int = 100,
+    rate: float = DEFAULT_RATE,
+    cash: float = 1_000_000.0,
+    market_hours: bool = False,
+    state_file: str | None = None,
+    gateway_kwargs: dict[str, Any] | None = None,
+    pacing: int | None = None,
+    control: bool = True,
+    label: str | None = None,
+) -> None:
     """Run a simulated gateway until SIGINT or SIGTERM (the ``desk sim`` command).
 
     Prints one line ``desk sim listening on HOST:PORT (seed S)`` once listening, then
@@ -592,9 +597,19 @@ def serve(host: str = "127.0.0.1", port: int = 0, seed: int = 7, *,
     """
 
     async def main() -> None:
-        gw = SimGateway(host, port, seed=seed, tick_interval=tick_interval, speed=speed,
-                        max_tickers=max_tickers, rate=rate, cash=cash,
-                        market_hours=market_hours, state_file=state_file, **(gateway_kwargs or {}))
+        gw = SimGateway(
+            host,
+            port,
+            seed=seed,
+            tick_interval=tick_interval,
+            speed=speed,
+            max_tickers=max_tickers,
+            rate=rate,
+            cash=cash,
+            market_hours=market_hours,
+            state_file=state_file,
+            **(gateway_kwargs or {}),
+        )
         await gw.start()
         print(f"desk sim listening on {host}:{gw.port} ({label or f'seed {seed}'})", flush=True)
         if pacing:

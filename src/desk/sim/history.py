@@ -183,17 +183,19 @@ class HistoryService:
 
         bar_seconds = BAR_SECONDS.get(bar_text)
         if bar_seconds is None:
-            raise HistoryError(Code.HISTORICAL_DATA_ERROR,
-                               f"{HMDS}Invalid bar size {bar_text!r}: the simulator serves "
-                               f"{', '.join(BAR_SECONDS)}")
+            raise HistoryError(
+                Code.HISTORICAL_DATA_ERROR, f"{HMDS}Invalid bar size {bar_text!r}: the simulator serves {', '.join(BAR_SECONDS)}"
+            )
         if what not in WHAT_TO_SHOW:
-            raise HistoryError(Code.HISTORICAL_DATA_ERROR,
-                               f"{HMDS}whatToShow {what!r} is not served (use {', '.join(WHAT_TO_SHOW)})")
+            raise HistoryError(
+                Code.HISTORICAL_DATA_ERROR, f"{HMDS}whatToShow {what!r} is not served (use {', '.join(WHAT_TO_SHOW)})"
+            )
         n, unit = parse_duration(duration_text)
         if keep and end_text.strip():
-            raise HistoryError(Code.HISTORICAL_DATA_ERROR,
-                               f"{HMDS}End date not supported with live updates (keepUpToDate needs an "
-                               "empty endDateTime)")
+            raise HistoryError(
+                Code.HISTORICAL_DATA_ERROR,
+                f"{HMDS}End date not supported with live updates (keepUpToDate needs an empty endDateTime)",
+            )
         key = self.source.resolve(q)
         if key is None:
             raise HistoryError(Code.NO_SECURITY_DEFINITION, m.TEXT[Code.NO_SECURITY_DEFINITION])
@@ -204,11 +206,11 @@ class HistoryService:
         bar_end = end if end_text.strip() else end + 1e-3
         bars = self.bars(key.key, what, bar_seconds, start, bar_end, use_rth)
         if not len(bars):
-            raise HistoryError(Code.HISTORICAL_DATA_ERROR, f"{HMDS}HMDS query returned no data: {q.describe()} "
-                               f"{what} {bar_text} {duration_text}")
+            raise HistoryError(
+                Code.HISTORICAL_DATA_ERROR, f"{HMDS}HMDS query returned no data: {q.describe()} {what} {bar_text} {duration_text}"
+            )
         daily = bar_seconds >= 86400
-        out = [17, req_id, _label(int(start), daily, format_date, True),
-               _label(int(end), daily, format_date, True), len(bars)]
+        out = [17, req_id, _label(int(start), daily, format_date, True), _label(int(end), daily, format_date, True), len(bars)]
         for row in zip(*bars):
             out += _bar_fields(row, key.decimals, daily, format_date)
         session.send(encode_fields(out))
@@ -232,8 +234,7 @@ class HistoryService:
         lo = int(start // 60 * 60)
         hi = int(math.ceil(end / 60) * 60) if end % 60 else int(end)
         if (hi - lo) // 60 > MAX_MINUTES * 7 // 2:
-            raise HistoryError(Code.HISTORICAL_DATA_ERROR,
-                               f"{HMDS}too many bars: narrow the duration or use a larger bar size")
+            raise HistoryError(Code.HISTORICAL_DATA_ERROR, f"{HMDS}too many bars: narrow the duration or use a larger bar size")
         if what == "BID_ASK":
             mins = bid_ask_bars(self.source.minute_bars(key, "BID", lo, hi), self.source.minute_bars(key, "ASK", lo, hi))
         else:
@@ -241,8 +242,7 @@ class HistoryService:
         if use_rth and len(mins):
             mins = mins.take(rth_mask(mins.time))
         if len(mins) > MAX_MINUTES:
-            raise HistoryError(Code.HISTORICAL_DATA_ERROR,
-                               f"{HMDS}too many bars: narrow the duration or use a larger bar size")
+            raise HistoryError(Code.HISTORICAL_DATA_ERROR, f"{HMDS}too many bars: narrow the duration or use a larger bar size")
         if bar_seconds == 60 or not len(mins):
             return mins
         return aggregate(mins, bucket_labels(mins.time, bar_seconds), quote_mean=(what == "BID_ASK"))
@@ -311,7 +311,14 @@ def _bar_fields(row: tuple, decimals: int, daily: bool, format_date: int) -> lis
     t, o, h, lw, c, vol, wap, cnt = row
     dec = max(decimals, 2) + 2
     if vol != vol:  # quote bars: IB sends -1 for volume, WAP and count
-        return [_label(int(t), daily, format_date), _fmt(o, dec), _fmt(h, dec), _fmt(lw, dec), _fmt(c, dec),
-                "-1", "-1", "-1"]
-    return [_label(int(t), daily, format_date), _fmt(o, dec), _fmt(h, dec), _fmt(lw, dec), _fmt(c, dec),
-            str(int(round(vol))), _fmt(wap, dec + 2), str(int(cnt))]
+        return [_label(int(t), daily, format_date), _fmt(o, dec), _fmt(h, dec), _fmt(lw, dec), _fmt(c, dec), "-1", "-1", "-1"]
+    return [
+        _label(int(t), daily, format_date),
+        _fmt(o, dec),
+        _fmt(h, dec),
+        _fmt(lw, dec),
+        _fmt(c, dec),
+        str(int(round(vol))),
+        _fmt(wap, dec + 2),
+        str(int(cnt)),
+    ]

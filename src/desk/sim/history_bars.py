@@ -49,8 +49,17 @@ class Bars:
 
     __slots__ = ("time", "open", "high", "low", "close", "volume", "wap", "count")
 
-    def __init__(self, time: np.ndarray, open: np.ndarray, high: np.ndarray, low: np.ndarray,
-                 close: np.ndarray, volume: np.ndarray, wap: np.ndarray, count: np.ndarray) -> None:
+    def __init__(
+        self,
+        time: np.ndarray,
+        open: np.ndarray,
+        high: np.ndarray,
+        low: np.ndarray,
+        close: np.ndarray,
+        volume: np.ndarray,
+        wap: np.ndarray,
+        count: np.ndarray,
+    ) -> None:
         self.time = time
         self.open = open
         self.high = high
@@ -103,8 +112,9 @@ def exchange_offsets(t: np.ndarray) -> np.ndarray:
         return np.empty(0, dtype=np.int64)
     days = t // 86400
     uniq, inv = np.unique(days, return_inverse=True)
-    offs = np.array([int(datetime.fromtimestamp(int(d) * 86400 + 43200, NEW_YORK).utcoffset().total_seconds())
-                     for d in uniq], dtype=np.int64)
+    offs = np.array(
+        [int(datetime.fromtimestamp(int(d) * 86400 + 43200, NEW_YORK).utcoffset().total_seconds()) for d in uniq], dtype=np.int64
+    )
     return offs[inv]
 
 
@@ -159,8 +169,7 @@ def exchange_midnight(d: date) -> int:
 def sessions_back(end_day: date, n: int) -> date:
     """The ``n``-th session (exchange calendar) counting back from ``end_day`` (itself if
     it is a session, n=1)."""
-    return np.busday_offset(end_day, -(n - 1), roll="backward",
-                            busdaycal=nyse_calendar().busday_calendar()).astype(object)
+    return np.busday_offset(end_day, -(n - 1), roll="backward", busdaycal=nyse_calendar().busday_calendar()).astype(object)
 
 
 def daily_from_minutes(minutes: Bars, what: str) -> Bars:
@@ -169,8 +178,13 @@ def daily_from_minutes(minutes: Bars, what: str) -> Bars:
     local = minutes.time + exchange_offsets(minutes.time)
     labels = local // 86400
     out = aggregate(minutes, labels, quote_mean=(what == "BID_ASK"))
-    day_starts = np.array([exchange_midnight(date.fromordinal(int(d) + 719163)) for d in labels[
-        np.flatnonzero(np.r_[True, labels[1:] != labels[:-1]])]], dtype=np.int64)
+    day_starts = np.array(
+        [
+            exchange_midnight(date.fromordinal(int(d) + 719163))
+            for d in labels[np.flatnonzero(np.r_[True, labels[1:] != labels[:-1]])]
+        ],
+        dtype=np.int64,
+    )
     return out.with_time(day_starts)
 
 
@@ -183,8 +197,16 @@ def bid_ask_bars(bid: Bars, ask: Bars) -> Bars:
     b, a = bid.take(ib), ask.take(ia)
     ok = ~(np.isnan(b.open) | np.isnan(a.open))
     nan = np.full(len(common), np.nan)
-    out = Bars(common, (b.open + b.close) / 2.0, a.high, b.low, (a.open + a.close) / 2.0, nan, nan,
-               np.full(len(common), -1, dtype=np.int64))
+    out = Bars(
+        common,
+        (b.open + b.close) / 2.0,
+        a.high,
+        b.low,
+        (a.open + a.close) / 2.0,
+        nan,
+        nan,
+        np.full(len(common), -1, dtype=np.int64),
+    )
     return out.take(ok)
 
 

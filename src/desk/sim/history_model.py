@@ -146,8 +146,19 @@ class _Block:
 
     __slots__ = ("first", "valid", "minutes", "mo", "mh", "ml", "mc", "vol", "count", "daily")
 
-    def __init__(self, first: int, valid: np.ndarray, minutes: np.ndarray, mo: np.ndarray, mh: np.ndarray,
-                 ml: np.ndarray, mc: np.ndarray, vol: np.ndarray, count: np.ndarray, daily: dict[str, Bars]) -> None:
+    def __init__(
+        self,
+        first: int,
+        valid: np.ndarray,
+        minutes: np.ndarray,
+        mo: np.ndarray,
+        mh: np.ndarray,
+        ml: np.ndarray,
+        mc: np.ndarray,
+        vol: np.ndarray,
+        count: np.ndarray,
+        daily: dict[str, Bars],
+    ) -> None:
         self.first = first
         self.valid = valid
         self.minutes = minutes
@@ -183,9 +194,19 @@ class ModelHistory:
             st = market.state(sym)
             s = st.stock
             self._anchor[sym] = _Anchor(
-                self.t0, st.open, st.close, (st.bid + st.ask) / 2.0, st.volume, s.min_tick, s.spread_ticks,
-                s.annual_vol, s.daily_volume, max(1.0, s.daily_volume / (s.trade_rate * SESSION_SECONDS)),
-                s.con_id, s.decimals)
+                self.t0,
+                st.open,
+                st.close,
+                (st.bid + st.ask) / 2.0,
+                st.volume,
+                s.min_tick,
+                s.spread_ticks,
+                s.annual_vol,
+                s.daily_volume,
+                max(1.0, s.daily_volume / (s.trade_rate * SESSION_SECONDS)),
+                s.con_id,
+                s.decimals,
+            )
         self._live: dict[str, _LiveSeries] = {sym: _LiveSeries() for sym in self._anchor}
         self._daily: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
         self._blocks: OrderedDict[tuple[str, int], _Block] = OrderedDict()
@@ -311,8 +332,16 @@ class ModelHistory:
         mo, mh, ml, mc, vol, count = _bridge(a, eps, wick, noise, open_, close, volume)
         for r in np.flatnonzero(valid & (minutes < SESSION_MINUTES)):  # half days: a shorter bridge
             n = int(minutes[r])
-            short = _bridge(a, eps[r:r + 1, :n], wick[:, r:r + 1, :n], noise[r:r + 1, :n], open_[r:r + 1],
-                            close[r:r + 1], volume[r:r + 1], n)
+            short = _bridge(
+                a,
+                eps[r : r + 1, :n],
+                wick[:, r : r + 1, :n],
+                noise[r : r + 1, :n],
+                open_[r : r + 1],
+                close[r : r + 1],
+                volume[r : r + 1],
+                n,
+            )
             for full, part in zip((mo, mh, ml, mc, vol, count), short, strict=True):
                 full[r, :n] = part[0]
                 full[r, n:] = 0
@@ -341,8 +370,7 @@ class ModelHistory:
                 mc = block.mc[rows, -1]
                 vol = block.vol[rows]
                 # WAP of the day from the minutes' trade prices (monotone maps commute with max/min)
-                trade_wap = (_trade_px(a, block.mh[rows]) + _trade_px(a, block.ml[rows])
-                             + _trade_px(a, block.mc[rows])) / 3.0
+                trade_wap = (_trade_px(a, block.mh[rows]) + _trade_px(a, block.ml[rows]) + _trade_px(a, block.mc[rows])) / 3.0
                 day_vol = vol.sum(axis=1)
                 wap = np.round((trade_wap * vol).sum(axis=1) / day_vol, a.decimals + 3)
                 daily = _series(a, t, mo, mh, ml, mc, day_vol, wap, block.count[rows].sum(axis=1))
@@ -369,8 +397,15 @@ class ModelHistory:
                     b, r = divmod(d.toordinal(), BLOCK_DAYS)
                     eps, wick, noise = self._draws(key, b)
                     mo, mh, ml, mc, vol, count = _bridge(
-                        a, eps[r:r + 1, :n], wick[:, r:r + 1, :n], noise[r:r + 1, :n], np.array([a.open]),
-                        np.array([a.price]), np.array([float(a.volume)]), length)
+                        a,
+                        eps[r : r + 1, :n],
+                        wick[:, r : r + 1, :n],
+                        noise[r : r + 1, :n],
+                        np.array([a.open]),
+                        np.array([a.price]),
+                        np.array([float(a.volume)]),
+                        length,
+                    )
                     t = start + 60 * np.arange(n, dtype=np.int64)
                     self._today[key] = _minute_series(a, t, mo[0], mh[0], ml[0], mc[0], vol[0], count[0])
             return self._today[key]
@@ -379,8 +414,16 @@ class ModelHistory:
         if not block.valid[r]:
             return None
         t = start + 60 * np.arange(length, dtype=np.int64)
-        return _minute_series(a, t, block.mo[r, :length], block.mh[r, :length], block.ml[r, :length],
-                              block.mc[r, :length], block.vol[r, :length], block.count[r, :length])
+        return _minute_series(
+            a,
+            t,
+            block.mo[r, :length],
+            block.mh[r, :length],
+            block.ml[r, :length],
+            block.mc[r, :length],
+            block.vol[r, :length],
+            block.count[r, :length],
+        )
 
 
 def _session_minutes(sess: CalendarSession) -> int:
@@ -388,9 +431,16 @@ def _session_minutes(sess: CalendarSession) -> int:
     return int((sess.close - sess.open).total_seconds()) // 60
 
 
-def _bridge(a: _Anchor, eps: np.ndarray, wick: np.ndarray, noise: np.ndarray, open_: np.ndarray,
-            close: np.ndarray, volume: np.ndarray, session_minutes: int = SESSION_MINUTES
-            ) -> tuple[np.ndarray, ...]:
+def _bridge(
+    a: _Anchor,
+    eps: np.ndarray,
+    wick: np.ndarray,
+    noise: np.ndarray,
+    open_: np.ndarray,
+    close: np.ndarray,
+    volume: np.ndarray,
+    session_minutes: int = SESSION_MINUTES,
+) -> tuple[np.ndarray, ...]:
     """Minute OHLC of the mid (days x n), volume and trade counts: per day a Brownian
     bridge of minute log returns (the stock's volatility on the trading-time clock) from
     ``open_`` to ``close``; wicks of half a minute's sigma; a U-shaped volume profile
@@ -421,8 +471,17 @@ def _trade_px(a: _Anchor, p: np.ndarray) -> np.ndarray:
     return np.round(np.maximum(1.0, np.round(p / a.tick)) * a.tick, a.decimals + 1)
 
 
-def _series(a: _Anchor, t: np.ndarray, mo: np.ndarray, mh: np.ndarray, ml: np.ndarray, mc: np.ndarray,
-            vol: np.ndarray, wap: np.ndarray, count: np.ndarray) -> dict[str, Bars]:
+def _series(
+    a: _Anchor,
+    t: np.ndarray,
+    mo: np.ndarray,
+    mh: np.ndarray,
+    ml: np.ndarray,
+    mc: np.ndarray,
+    vol: np.ndarray,
+    wap: np.ndarray,
+    count: np.ndarray,
+) -> dict[str, Bars]:
     """TRADES / MIDPOINT / BID / ASK bars from the mid path's OHLC: quotes on the tick
     grid with the stock's spread, trades at the mid rounded to a tick (all monotone in
     the mid, so they commute with taking highs and lows)."""
@@ -441,8 +500,9 @@ def _series(a: _Anchor, t: np.ndarray, mo: np.ndarray, mh: np.ndarray, ml: np.nd
     }
 
 
-def _minute_series(a: _Anchor, t: np.ndarray, mo: np.ndarray, mh: np.ndarray, ml: np.ndarray, mc: np.ndarray,
-                   vol: np.ndarray, count: np.ndarray) -> dict[str, Bars]:
+def _minute_series(
+    a: _Anchor, t: np.ndarray, mo: np.ndarray, mh: np.ndarray, ml: np.ndarray, mc: np.ndarray, vol: np.ndarray, count: np.ndarray
+) -> dict[str, Bars]:
     wap = np.round((_trade_px(a, mh) + _trade_px(a, ml) + _trade_px(a, mc)) / 3.0, a.decimals + 3)
     return _series(a, t, mo, mh, ml, mc, vol, wap, count)
 

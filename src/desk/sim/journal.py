@@ -147,14 +147,21 @@ class Counters:
     next_order_ids: dict[int, int]
 
     def to_dict(self) -> dict[str, Any]:
-        return {"next_perm": self.next_perm, "exec_prefix": self.exec_prefix,
-                "exec_seq": self.exec_seq,
-                "next_order_ids": {str(c): n for c, n in self.next_order_ids.items()}}
+        return {
+            "next_perm": self.next_perm,
+            "exec_prefix": self.exec_prefix,
+            "exec_seq": self.exec_seq,
+            "next_order_ids": {str(c): n for c, n in self.next_order_ids.items()},
+        }
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Counters:
-        return cls(int(d["next_perm"]), str(d["exec_prefix"]), int(d["exec_seq"]),
-                   {int(c): int(n) for c, n in d["next_order_ids"].items()})
+        return cls(
+            int(d["next_perm"]),
+            str(d["exec_prefix"]),
+            int(d["exec_seq"]),
+            {int(c): int(n) for c, n in d["next_order_ids"].items()},
+        )
 
 
 @dataclass(slots=True)
@@ -174,9 +181,13 @@ class Restored:
 # --- the image: JSON of accounts, orders, executions, counters ---------------------------
 
 
-def image(accounts: Iterable[SimAccount], orders: Iterable[SimOrder],
-          completed: Iterable[SimOrder], executions: Iterable[Execution],
-          counters: Counters) -> dict[str, Any]:
+def image(
+    accounts: Iterable[SimAccount],
+    orders: Iterable[SimOrder],
+    completed: Iterable[SimOrder],
+    executions: Iterable[Execution],
+    counters: Counters,
+) -> dict[str, Any]:
     """A JSON-able image of everything the order engine keeps."""
     return {
         "version": STATE_VERSION,
@@ -198,14 +209,16 @@ def parse_image(state: dict[str, Any], managed: Sequence[str]) -> Restored:
     accounts = [SimAccount.from_dict(a) for a in state["accounts"]]
     for acc in accounts:
         if acc.account_id not in managed:
-            raise ValueError(f"saved account {acc.account_id!r} is not managed by this "
-                             f"gateway ({', '.join(sorted(managed))})")
+            raise ValueError(f"saved account {acc.account_id!r} is not managed by this gateway ({', '.join(sorted(managed))})")
     orders = [order_from(d) for d in state["orders"]]
     by_perm = {o.perm_id: o for o in orders}
     completed = [by_perm[p] for p in state["completed"] if p in by_perm]
     executions = [execution_from(d, by_perm) for d in state["executions"]]
-    ids = state["ids"] if version == STATE_VERSION else {
-        k: state[k] for k in ("next_perm", "exec_prefix", "exec_seq", "next_order_ids")}
+    ids = (
+        state["ids"]
+        if version == STATE_VERSION
+        else {k: state[k] for k in ("next_perm", "exec_prefix", "exec_seq", "next_order_ids")}
+    )
     counters = Counters.from_dict(ids)
     for o in orders:
         counters.next_perm = max(counters.next_perm, o.perm_id + 1)
@@ -242,17 +255,24 @@ def _request_dict(r: OrderRequest) -> dict[str, Any]:
 def order_dict(o: SimOrder) -> dict[str, Any]:
     """JSON-able image of an order (all but the transient ``marketable`` flag)."""
     return {
-        "client_id": o.client_id, "order_id": o.order_id, "perm_id": o.perm_id,
-        "account": o.account, "request": _request_dict(o.request),
+        "client_id": o.client_id,
+        "order_id": o.order_id,
+        "perm_id": o.perm_id,
+        "account": o.account,
+        "request": _request_dict(o.request),
         "contract": _flat_dict(o.contract) if o.contract is not None else None,
-        "legs": [{"contract": _flat_dict(lg.contract), "ratio": lg.ratio,
-                  "action": lg.action} for lg in o.legs],
-        "status": o.status, "filled": o.filled, "fill_value": o.fill_value,
-        "last_fill_price": o.last_fill_price, "triggered": o.triggered,
+        "legs": [{"contract": _flat_dict(lg.contract), "ratio": lg.ratio, "action": lg.action} for lg in o.legs],
+        "status": o.status,
+        "filled": o.filled,
+        "fill_value": o.fill_value,
+        "last_fill_price": o.last_fill_price,
+        "triggered": o.triggered,
         "commission": o.commission,
         "traded": {str(k): list(v) for k, v in o.traded.items()},
-        "placed_at": _time_text(o.placed_at), "done_at": _time_text(o.done_at),
-        "completed_status": o.completed_status, "expires_at": _time_text(o.expires_at),
+        "placed_at": _time_text(o.placed_at),
+        "done_at": _time_text(o.done_at),
+        "completed_status": o.completed_status,
+        "expires_at": _time_text(o.expires_at),
     }
 
 
@@ -265,17 +285,24 @@ def order_from(d: dict[str, Any]) -> SimOrder:
     r["combo_params"] = tuple(tuple(p) for p in r["combo_params"])
     r["unsupported"] = tuple(r["unsupported"])
     return SimOrder(
-        client_id=int(d["client_id"]), order_id=int(d["order_id"]),
-        perm_id=int(d["perm_id"]), account=d["account"], request=OrderRequest(**r),
+        client_id=int(d["client_id"]),
+        order_id=int(d["order_id"]),
+        perm_id=int(d["perm_id"]),
+        account=d["account"],
+        request=OrderRequest(**r),
         contract=Tradable(**d["contract"]) if d["contract"] else None,
-        legs=tuple(Leg(Tradable(**lg["contract"]), int(lg["ratio"]), lg["action"])
-                   for lg in d["legs"]),
-        status=d["status"], filled=float(d["filled"]), fill_value=float(d["fill_value"]),
-        last_fill_price=float(d["last_fill_price"]), triggered=bool(d["triggered"]),
+        legs=tuple(Leg(Tradable(**lg["contract"]), int(lg["ratio"]), lg["action"]) for lg in d["legs"]),
+        status=d["status"],
+        filled=float(d["filled"]),
+        fill_value=float(d["fill_value"]),
+        last_fill_price=float(d["last_fill_price"]),
+        triggered=bool(d["triggered"]),
         commission=float(d["commission"]),
         traded={int(k): Traded(*map(float, v)) for k, v in d["traded"].items()},
-        placed_at=_time_from(d["placed_at"]), done_at=_time_from(d["done_at"]),
-        completed_status=d["completed_status"], expires_at=_time_from(d["expires_at"]),
+        placed_at=_time_from(d["placed_at"]),
+        done_at=_time_from(d["done_at"]),
+        completed_status=d["completed_status"],
+        expires_at=_time_from(d["expires_at"]),
     )
 
 
@@ -322,8 +349,7 @@ class _Merge:
         self.accounts = {a["account_id"]: a for a in base["accounts"]}
         ids = base.get("ids")
         if ids is None:  # version 1
-            ids = {k: base[k] for k in ("next_perm", "exec_prefix", "exec_seq",
-                                        "next_order_ids")}
+            ids = {k: base[k] for k in ("next_perm", "exec_prefix", "exec_seq", "next_order_ids")}
         self.ids = ids
 
     def apply(self, batch: dict[str, Any]) -> None:
@@ -342,8 +368,7 @@ class _Merge:
                 done.add(p)
         for d in batch.get("executions", ()):
             if int(d["order"]) not in self.orders:
-                raise ValueError(f"execution {d.get('exec_id')!r} of unknown permId "
-                                 f"{d['order']}")
+                raise ValueError(f"execution {d.get('exec_id')!r} of unknown permId {d['order']}")
             execution_from(d, {int(d["order"]): order_from(self.orders[int(d["order"])])})
             self.executions[str(d["exec_id"])] = d
         for a in batch.get("accounts", ()):
@@ -354,9 +379,14 @@ class _Merge:
             self.ids = batch["ids"]
 
     def result(self) -> dict[str, Any]:
-        return {"version": STATE_VERSION, "accounts": list(self.accounts.values()),
-                "orders": list(self.orders.values()), "completed": self.completed,
-                "executions": list(self.executions.values()), "ids": self.ids}
+        return {
+            "version": STATE_VERSION,
+            "accounts": list(self.accounts.values()),
+            "orders": list(self.orders.values()),
+            "completed": self.completed,
+            "executions": list(self.executions.values()),
+            "ids": self.ids,
+        }
 
 
 def _read_snapshot(path: Path) -> dict[str, Any] | None:
@@ -388,8 +418,7 @@ def _read_journal(path: Path) -> list[tuple[int, dict[str, Any]]]:
     lines = data.split(b"\n")
     tail = lines.pop()  # b"" when the file ends with a newline
     if tail:
-        log.warning("%s line %d: ignoring a torn last line (%d bytes) left by a crash",
-                    path, len(lines) + 1, len(tail))
+        log.warning("%s line %d: ignoring a torn last line (%d bytes) left by a crash", path, len(lines) + 1, len(tail))
     out: list[tuple[int, dict[str, Any]]] = []
     for i, raw in enumerate(lines, 1):
         try:
@@ -398,11 +427,9 @@ def _read_journal(path: Path) -> list[tuple[int, dict[str, Any]]]:
                 raise ValueError("not a journal batch (a JSON object with a number n)")
         except ValueError as e:
             if i == len(lines) and not tail:  # the last line: a torn write
-                log.warning("%s line %d: ignoring a torn last line (%s) left by a crash",
-                            path, i, _short(e))
+                log.warning("%s line %d: ignoring a torn last line (%s) left by a crash", path, i, _short(e))
                 break
-            raise ValueError(f"{path} line {i}: corrupt simulator journal: {_short(e)}"
-                             ) from e
+            raise ValueError(f"{path} line {i}: corrupt simulator journal: {_short(e)}") from e
         out.append((i, batch))
     return out
 
@@ -412,8 +439,7 @@ def _short(e: Exception) -> str:
     return text if len(text) <= 120 else text[:117] + "..."
 
 
-def load(path: str | os.PathLike[str], fresh: Callable[[], dict[str, Any]]
-         ) -> tuple[dict[str, Any] | None, int]:
+def load(path: str | os.PathLike[str], fresh: Callable[[], dict[str, Any]]) -> tuple[dict[str, Any] | None, int]:
     """Read ``path`` and its journal back: ``(image, last batch number)``, the image
     ``None`` if neither file exists. ``fresh()`` gives the image to replay a journal on
     when there is no snapshot. ``ValueError`` naming the file (and line) if either
@@ -435,8 +461,7 @@ def load(path: str | os.PathLike[str], fresh: Callable[[], dict[str, Any]]
         try:
             merge.apply(batch)
         except (ValueError, KeyError, TypeError, AttributeError) as e:
-            raise ValueError(f"{jpath} line {line}: corrupt simulator journal: "
-                             f"{_short(e)}") from e
+            raise ValueError(f"{jpath} line {line}: corrupt simulator journal: {_short(e)}") from e
         seq = n
         applied += 1
     if applied:
@@ -478,8 +503,7 @@ class StateStore:
     1 MiB). ``OSError`` from the file system become ``ValueError`` naming the file.
     """
 
-    def __init__(self, path: str | os.PathLike[str], *,
-                 compact_bytes: int | None = None) -> None:
+    def __init__(self, path: str | os.PathLike[str], *, compact_bytes: int | None = None) -> None:
         self.path = Path(path)
         self.journal = journal_path(self.path)
         self.compact_bytes = int(COMPACT_BYTES if compact_bytes is None else compact_bytes)
@@ -508,8 +532,7 @@ class StateStore:
         try:
             fd = os.open(self.journal, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         except OSError as e:
-            raise ValueError(f"{self.journal}: cannot open simulator journal: "
-                             f"{e.strerror or e}") from e
+            raise ValueError(f"{self.journal}: cannot open simulator journal: {e.strerror or e}") from e
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as e:
@@ -525,8 +548,7 @@ class StateStore:
             raise
         return state
 
-    def start(self, image: Callable[[], dict[str, Any]], executions: int,
-              completed: int) -> None:
+    def start(self, image: Callable[[], dict[str, Any]], executions: int, completed: int) -> None:
         """Begin journaling: ``image`` gives the full image for snapshots;
         ``executions`` / ``completed``: how many the engine holds now (already in the
         snapshot this writes)."""
@@ -573,8 +595,9 @@ class StateStore:
         """Whether changes wait for :meth:`commit`."""
         return bool(self._orders or self._accounts) or self._day
 
-    def commit(self, executions: Sequence[Execution], completed: Sequence[SimOrder],
-               accounts: Iterable[SimAccount], counters: Counters) -> bool:
+    def commit(
+        self, executions: Sequence[Execution], completed: Sequence[SimOrder], accounts: Iterable[SimAccount], counters: Counters
+    ) -> bool:
         """Write one batch: the orders touched, the executions and completed orders
         beyond those already written, ``accounts`` (those changed) and the counters if
         they changed; fsync it. Returns whether a batch was written. A failed write is
@@ -588,9 +611,9 @@ class StateStore:
         if self._orders:
             batch["orders"] = [order_dict(o) for o in self._orders.values()]
         if len(completed) > self._n_completed:
-            batch["completed"] = [o.perm_id for o in completed[self._n_completed:]]
+            batch["completed"] = [o.perm_id for o in completed[self._n_completed :]]
         if len(executions) > self._n_exec:
-            batch["executions"] = [execution_dict(e) for e in executions[self._n_exec:]]
+            batch["executions"] = [execution_dict(e) for e in executions[self._n_exec :]]
         for a in accounts:  # kept until written: a failed write retries them too
             self._accounts[a.account_id] = a
         if self._accounts:
@@ -607,8 +630,9 @@ class StateStore:
             _sync(fd)
         except OSError as e:
             if not self._failing:
-                log.error("%s: journal write failed, changes are not durable until it "
-                          "works again: %s", self.journal, e.strerror or e)
+                log.error(
+                    "%s: journal write failed, changes are not durable until it works again: %s", self.journal, e.strerror or e
+                )
                 self._failing = True
             try:
                 os.ftruncate(fd, self._journal_bytes)
@@ -657,11 +681,9 @@ class StateStore:
             os.ftruncate(fd, 0)  # batches up to seq are in the snapshot now
             os.fsync(fd)
         except OSError as e:
-            raise ValueError(f"{self.path}: cannot write simulator state: "
-                             f"{e.strerror or e}") from e
+            raise ValueError(f"{self.path}: cannot write simulator state: {e.strerror or e}") from e
         self._journal_bytes = 0
         self._snapshot_bytes = len(data)
         self.snapshots += 1
         self._ids = state["ids"]
-        log.info("simulator state saved to %s (%d orders, %d bytes)", self.path,
-                 len(state["orders"]), len(data))
+        log.info("simulator state saved to %s (%d orders, %d bytes)", self.path, len(state["orders"]), len(data))

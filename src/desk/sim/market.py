@@ -171,14 +171,24 @@ class SymbolState:
         return self.notional / self.volume if self.volume else self.last
 
     def snapshot(self) -> Snapshot:
-        return Snapshot(self.bid, self.ask, self.last, self.bid_size, self.ask_size,
-                        self.last_size, self.volume, self.close)
+        return Snapshot(self.bid, self.ask, self.last, self.bid_size, self.ask_size, self.last_size, self.volume, self.close)
 
     def change(self, fields: int, trades: int = 0) -> MarketChange:
         return MarketChange(
-            self.stock.symbol, self.stock.con_id, fields, self.bid, self.ask,
-            self.bid_size, self.ask_size, self.last, self.last_size, self.volume,
-            self.high, self.low, round(self.vwap, 4), trades,
+            self.stock.symbol,
+            self.stock.con_id,
+            fields,
+            self.bid,
+            self.ask,
+            self.bid_size,
+            self.ask_size,
+            self.last,
+            self.last_size,
+            self.volume,
+            self.high,
+            self.low,
+            round(self.vwap, 4),
+            trades,
         )
 
 
@@ -323,9 +333,21 @@ def _initial_state(stock: SimStock, seed: int) -> SymbolState:
     low = min(open_, mid) * (1.0 - abs(rng.gauss(0.0, 0.2 * day_sigma)))
     bid_t, ask_t = _quote_ticks(mid, tick, stock.spread_ticks)
     st = SymbolState(
-        stock=stock, rng=rng, mid=mid, bid_t=bid_t, ask_t=ask_t, bid_size=0, ask_size=0,
-        last_t=bid_t, last_size=0, volume=0, open_t=int(round(open_ / tick)),
-        high_t=0, low_t=0, close_t=close_t, notional=0.0,
+        stock=stock,
+        rng=rng,
+        mid=mid,
+        bid_t=bid_t,
+        ask_t=ask_t,
+        bid_size=0,
+        ask_size=0,
+        last_t=bid_t,
+        last_size=0,
+        volume=0,
+        open_t=int(round(open_ / tick)),
+        high_t=0,
+        low_t=0,
+        close_t=close_t,
+        notional=0.0,
     )
     st.bid_size = _draw_display_size(st)
     st.ask_size = _draw_display_size(st)

@@ -120,8 +120,9 @@ class OrderEngine:
     and account update pushes (fills push at once).
     """
 
-    def __init__(self, gateway: Host, *, market_hours: bool = False,
-                 pnl_interval: float = 1.0, account_interval: float = 3.0) -> None:
+    def __init__(
+        self, gateway: Host, *, market_hours: bool = False, pnl_interval: float = 1.0, account_interval: float = 3.0
+    ) -> None:
         self.gateway = gateway
         self.instruments = Instruments(gateway)
         #: brackets, OCA groups, trailing / touched / pegged / auction types, GTD, FOK
@@ -145,8 +146,14 @@ class OrderEngine:
         self.completed: list[SimOrder] = []
         self._out: dict[Client, list[bytes]] = {}
         #: positions, account values and P&L streamed to the sessions
-        self.feed = AccountFeed(gateway, self.instruments, self.send_session, self._flush,
-                                pnl_interval=pnl_interval, account_interval=account_interval)
+        self.feed = AccountFeed(
+            gateway,
+            self.instruments,
+            self.send_session,
+            self._flush,
+            pnl_interval=pnl_interval,
+            account_interval=account_interval,
+        )
         #: permIds and execIds, never repeated across restarts (desk.sim.journal.IdSource)
         self.ids = journal.IdSource()
         #: the --state journal (open_state), else None
@@ -178,6 +185,7 @@ class OrderEngine:
                     fn(session, fields)
                 finally:
                     self._flush()
+
             return handler
 
         return {int(k): bind(fn) for k, fn in table.items()}
@@ -201,8 +209,7 @@ class OrderEngine:
             if self.feed.subscribed:
                 self.feed.periodic()
         finally:
-            if self._out or self.feed.dirty or (self.journal is not None
-                                            and self.journal.pending):
+            if self._out or self.feed.dirty or (self.journal is not None and self.journal.pending):
                 self._flush()
 
     def drop_account_subscriptions(self) -> int:
@@ -212,8 +219,7 @@ class OrderEngine:
 
     def open_orders(self, client_id: int | None = None) -> list[SimOrder]:
         """Working orders (of one client, or all), in placement order."""
-        return [o for o in self._open.values()
-                if client_id is None or o.client_id == client_id]
+        return [o for o in self._open.values() if client_id is None or o.client_id == client_id]
 
     def cancel_all(self) -> int:
         """Cancel every working order of every client (reqGlobalCancel); returns how many."""
@@ -230,8 +236,7 @@ class OrderEngine:
         """A JSON-able image of everything the engine keeps: accounts, every order
         (working and done), the day's executions, and the id counters
         (:func:`desk.sim.journal.image`)."""
-        return journal.image(self.gateway.accounts, self.orders.values(), self.completed,
-                             self.executions, self._counters())
+        return journal.image(self.gateway.accounts, self.orders.values(), self.completed, self.executions, self._counters())
 
     def restore(self, state: dict[str, Any]) -> None:
         """Replace accounts, orders, executions and counters by ``state`` (from
@@ -275,8 +280,7 @@ class OrderEngine:
         store.start(self.state, len(self.executions), len(self.completed))
         self.journal = store
         if state is not None:
-            log.info("simulator state loaded from %s (%d orders, %d working)", path,
-                     len(self.orders), len(self._open))
+            log.info("simulator state loaded from %s (%d orders, %d working)", path, len(self.orders), len(self._open))
         return state is not None
 
     def close_state(self) -> None:
@@ -368,9 +372,16 @@ class OrderEngine:
             self._reject_msg(session, req.order_id, str(e))
             return
         now = gw.clock.now()
-        order = SimOrder(client_id=client_id, order_id=req.order_id,
-                         perm_id=self.ids.perm_id(), account=account.account_id, request=req,
-                         contract=contract, legs=legs, placed_at=now)
+        order = SimOrder(
+            client_id=client_id,
+            order_id=req.order_id,
+            perm_id=self.ids.perm_id(),
+            account=account.account_id,
+            request=req,
+            contract=contract,
+            legs=legs,
+            placed_at=now,
+        )
         if self.market_hours and order.tif == "DAY":
             try:  # the close of the session the order belongs to (the next one if closed)
                 order.expires_at = nyse_calendar().session_close(now, req.outside_rth)
@@ -380,8 +391,14 @@ class OrderEngine:
         self.orders[key] = order
         self._by_perm[order.perm_id] = order
         self.touch(order)
-        log.info("order %d/%d accepted: %s (permId %d, ref %r)", client_id, req.order_id,
-                 order.describe(), order.perm_id, req.order_ref)
+        log.info(
+            "order %d/%d accepted: %s (permId %d, ref %r)",
+            client_id,
+            req.order_id,
+            order.describe(),
+            order.perm_id,
+            req.order_ref,
+        )
         self.send_client(client_id, open_order(order) + order_status(order))
         self._index(order)
         if self.types.accept(order):
@@ -401,8 +418,7 @@ class OrderEngine:
                 self._try_trigger(order)
             elif order.status == Status.PRE_SUBMITTED:
                 self.set_status(order, Status.SUBMITTED)
-            if (not order.is_done and order.status == Status.SUBMITTED
-                    and self.types.continuous(order)):
+            if not order.is_done and order.status == Status.SUBMITTED and self.types.continuous(order):
                 self._match_one(order, aggressive=True, consumed={})
             self.types.settle()
         if order.tif in ("IOC", "FOK") and not order.is_done:
@@ -455,14 +471,17 @@ class OrderEngine:
         order_id = int(fields[2])
         order = self.orders.get((session.client_id or 0, order_id))
         if order is None:
-            self.send_session(session, m.error(order_id, Code.ORDER_TO_CANCEL_NOT_FOUND,
-                                                None, order_id))
+            self.send_session(session, m.error(order_id, Code.ORDER_TO_CANCEL_NOT_FOUND, None, order_id))
             return
         if order.is_done:
-            self.send_session(session, m.error(
-                order_id, CANNOT_CANCEL,
-                f"OrderId {order_id} that needs to be cancelled cannot be cancelled, "
-                f"state: {order.status}."))
+            self.send_session(
+                session,
+                m.error(
+                    order_id,
+                    CANNOT_CANCEL,
+                    f"OrderId {order_id} that needs to be cancelled cannot be cancelled, state: {order.status}.",
+                ),
+            )
             return
         self.cancel(order, "")
 
@@ -471,17 +490,21 @@ class OrderEngine:
         for o in self.open_orders():
             self.cancel(o, "")
 
-    def cancel(self, order: SimOrder, reason: str, *, system: bool = False,
-                notify_error: bool = True) -> None:
+    def cancel(self, order: SimOrder, reason: str, *, system: bool = False, notify_error: bool = True) -> None:
         order.status = Status.CANCELLED
         self.touch(order)
         self._unindex(order)
         order.done_at = self.gateway.clock.now()
-        order.completed_status = reason or ("Cancelled by System" if system
-                                            else "Cancelled by Trader")
+        order.completed_status = reason or ("Cancelled by System" if system else "Cancelled by Trader")
         self.completed.append(order)
-        log.info("order %d/%d cancelled (%s): filled %g of %g", order.client_id,
-                 order.order_id, order.completed_status, order.filled, order.quantity)
+        log.info(
+            "order %d/%d cancelled (%s): filled %g of %g",
+            order.client_id,
+            order.order_id,
+            order.completed_status,
+            order.filled,
+            order.quantity,
+        )
         out = order_status(order)
         if notify_error:
             out += m.error(order.order_id, ORDER_CANCELLED, f"Order Canceled - reason:{reason}")
@@ -524,8 +547,7 @@ class OrderEngine:
         now = self.gateway.clock.now()
         for o in self.open_orders():
             if o.expires_at is not None and now >= o.expires_at:
-                self.cancel(o, "Cancelled by System: DAY order expired at the close",
-                             system=True)
+                self.cancel(o, "Cancelled by System: DAY order expired at the close", system=True)
             elif o.status == Status.PRE_SUBMITTED and self._open_for(o) and not o.held:
                 if not self.types.waits(o):
                     self.set_status(o, Status.SUBMITTED)
@@ -554,8 +576,7 @@ class OrderEngine:
                 self._match_combo(order, False, consumed)
         self.types.settle()
 
-    def _match_one(self, order: SimOrder, aggressive: bool,
-                   consumed: dict[tuple[int, int], float]) -> None:
+    def _match_one(self, order: SimOrder, aggressive: bool, consumed: dict[tuple[int, int], float]) -> None:
         if order.is_combo:
             self._match_combo(order, aggressive, consumed)
             return
@@ -573,8 +594,9 @@ class OrderEngine:
         if quote is None or not self._elected(order, quote):
             return False
         order.triggered = True
-        log.info("order %d/%d: %s %g elected", order.client_id, order.order_id,
-                 order.order_type, order.stop_price or order.aux_price)
+        log.info(
+            "order %d/%d: %s %g elected", order.client_id, order.order_id, order.order_type, order.stop_price or order.aux_price
+        )
         self.set_status(order, Status.SUBMITTED)
         return True
 
@@ -585,8 +607,7 @@ class OrderEngine:
         order.status = status
         self.send_client(order.client_id, open_order(order) + order_status(order))
 
-    def _match_single(self, order: SimOrder, quote: Quote5, aggressive: bool,
-                      consumed: dict[tuple[int, int], float]) -> None:
+    def _match_single(self, order: SimOrder, quote: Quote5, aggressive: bool, consumed: dict[tuple[int, int], float]) -> None:
         contract = order.contract
         assert contract is not None
         otype = order.order_type
@@ -632,8 +653,7 @@ class OrderEngine:
         liquidity = 2 if price == side_price else 1
         self.fill_single(order, qty, price, liquidity)
 
-    def _match_combo(self, order: SimOrder, aggressive: bool,
-                     consumed: dict[tuple[int, int], float]) -> None:
+    def _match_combo(self, order: SimOrder, aggressive: bool, consumed: dict[tuple[int, int], float]) -> None:
         units = order.remaining
         if units <= 0:
             return
@@ -671,24 +691,35 @@ class OrderEngine:
 
     # --- executions ----------------------------------------------------------------------
 
-    def _book(self, order: SimOrder, contract: Tradable, qty: float, price: float,
-              side: int, liquidity: int, now: datetime) -> Execution:
+    def _book(
+        self, order: SimOrder, contract: Tradable, qty: float, price: float, side: int, liquidity: int, now: datetime
+    ) -> Execution:
         """Apply one leg's execution to the account and record it."""
         account = self.gateway.account(order.account)
         assert account is not None
-        traded, fee = IBKR_FIXED.execution(contract.sec_type, order.traded.get(contract.con_id, Traded()),
-                                           qty, price, contract.multiplier)
+        traded, fee = IBKR_FIXED.execution(
+            contract.sec_type, order.traded.get(contract.con_id, Traded()), qty, price, contract.multiplier
+        )
         new_q, new_v = traded.quantity, traded.value
         order.traded[contract.con_id] = traded
         order.commission += fee
         self.touch(order)
         realized = account.apply_fill(contract, side * qty, price, fee)
         ex = Execution(
-            exec_id=self.ids.exec_id(), order=order, contract=contract,
-            side="BOT" if side > 0 else "SLD", shares=qty, price=price, cum_qty=new_q,
-            avg_price=round(new_v / (new_q * contract.multiplier), 8), time=now,
-            commission=fee, realized_pnl=realized, exchange=contract.execution_exchange,
-            liquidity=liquidity)
+            exec_id=self.ids.exec_id(),
+            order=order,
+            contract=contract,
+            side="BOT" if side > 0 else "SLD",
+            shares=qty,
+            price=price,
+            cum_qty=new_q,
+            avg_price=round(new_v / (new_q * contract.multiplier), 8),
+            time=now,
+            commission=fee,
+            realized_pnl=realized,
+            exchange=contract.execution_exchange,
+            liquidity=liquidity,
+        )
         self.executions.append(ex)
         self.feed.dirty.setdefault(account.account_id, set()).add(contract.con_id)
         self.fills += 1
@@ -702,33 +733,50 @@ class OrderEngine:
         order.filled += qty
         order.fill_value += qty * price
         order.last_fill_price = price
-        log.info("order %d/%d: %s %g %s @ %g (filled %g of %g)", order.client_id,
-                 order.order_id, ex.side, qty, order.contract.describe(), price,
-                 order.filled, order.quantity)
+        log.info(
+            "order %d/%d: %s %g %s @ %g (filled %g of %g)",
+            order.client_id,
+            order.order_id,
+            ex.side,
+            qty,
+            order.contract.describe(),
+            price,
+            order.filled,
+            order.quantity,
+        )
         out = exec_details(-1, ex) + commission_report(ex)
         out += self.gateway.faults.fill_status(self._after_fill(order, now))  # no-status fault: b""
         self.send_client(order.client_id, out)
         self.types.on_fill(order, qty)
 
-    def _fill_combo(self, order: SimOrder, units: float, net: float,
-                    fills: list[tuple[Leg, int, float, float, tuple[int, int]]]) -> None:
+    def _fill_combo(
+        self, order: SimOrder, units: float, net: float, fills: list[tuple[Leg, int, float, float, tuple[int, int]]]
+    ) -> None:
         now = self.gateway.clock.now()
         order.filled += units
         order.fill_value += units * net
         order.last_fill_price = net
         q = order.request.contract
         bag = Execution(
-            exec_id=self.ids.exec_id(), order=order, contract=None,
-            side="BOT" if order.action == "BUY" else "SLD", shares=units, price=net,
-            cum_qty=order.filled, avg_price=order.avg_fill_price, time=now, commission=0.0,
-            realized_pnl=None, exchange=q.exchange or "SMART")
+            exec_id=self.ids.exec_id(),
+            order=order,
+            contract=None,
+            side="BOT" if order.action == "BUY" else "SLD",
+            shares=units,
+            price=net,
+            cum_qty=order.filled,
+            avg_price=order.avg_fill_price,
+            time=now,
+            commission=0.0,
+            realized_pnl=None,
+            exchange=q.exchange or "SMART",
+        )
         self.executions.append(bag)
         out = [exec_details(-1, bag)]
         for leg, side, price, need, _key in fills:
             ex = self._book(order, leg.contract, need, price, side, 2, now)
             out.append(exec_details(-1, ex) + commission_report(ex))
-        log.info("combo order %d/%d filled: %s %g @ net %g", order.client_id,
-                 order.order_id, order.action, units, net)
+        log.info("combo order %d/%d filled: %s %g @ net %g", order.client_id, order.order_id, order.action, units, net)
         out.append(self.gateway.faults.fill_status(self._after_fill(order, now)))  # no-status fault: b""
         self.send_client(order.client_id, b"".join(out))
         self.types.on_fill(order, units)

@@ -29,6 +29,7 @@ SERVER_VERSION_MAX = 178
 #: from 164, error's advancedOrderRejectJson from 166, reqContractDetails issuerId 176).
 SERVER_VERSION_MIN = 176
 
+
 class In(IntEnum):
     """Client -> server message ids (TWS API ``OUT`` ids of the official client)."""
 
@@ -154,9 +155,7 @@ TEXT: dict[int, str] = {
     Code.ORDER_REJECTED: "Order rejected - reason:{}",
     Code.CANT_FIND_EID: "Can't find EId with tickerId:{}",
     Code.DUPLICATE_TICKER_ID: "Duplicate ticker id",
-    Code.CLIENT_ID_IN_USE: (
-        "Unable to connect as the client id is already in use. Retry with a unique client id."
-    ),
+    Code.CLIENT_ID_IN_USE: ("Unable to connect as the client id is already in use. Retry with a unique client id."),
     Code.NOT_SUBSCRIBED: "Requested market data is not subscribed.",
     Code.MKT_DATA_FARM_BROKEN: "Market data farm connection is broken:usfarm",
     Code.MKT_DATA_FARM_OK: "Market data farm connection is OK:usfarm",
@@ -250,10 +249,8 @@ def account_download_end(account: str) -> bytes:
     return encode_fields((Out.ACCT_DOWNLOAD_END, 1, account))
 
 
-def account_update_multi(req_id: int, account: str, model: str, key: str, value: str,
-                         currency: str) -> bytes:
-    return encode_fields((Out.ACCOUNT_UPDATE_MULTI, 1, req_id, account, model, key, value,
-                          currency))
+def account_update_multi(req_id: int, account: str, model: str, key: str, value: str, currency: str) -> bytes:
+    return encode_fields((Out.ACCOUNT_UPDATE_MULTI, 1, req_id, account, model, key, value, currency))
 
 
 def account_update_multi_end(req_id: int) -> bytes:
@@ -274,8 +271,7 @@ def sec_def_opt_params_end(req_id: int) -> bytes:
 
 def pnl(req_id: int, daily: float, unrealized: float, realized: float) -> bytes:
     """pnl (94): daily, unrealized and realized P&L of an account, dollars."""
-    return encode_fields((Out.PNL, req_id, f"{daily:.2f}", f"{unrealized:.2f}",
-                          f"{realized:.2f}"))
+    return encode_fields((Out.PNL, req_id, f"{daily:.2f}", f"{unrealized:.2f}", f"{realized:.2f}"))
 
 
 def symbol_samples(req_id: int, stocks: Iterable[SimStock]) -> bytes:
@@ -286,8 +282,7 @@ def symbol_samples(req_id: int, stocks: Iterable[SimStock]) -> bytes:
     rows = list(stocks)
     fields.append(len(rows))
     for s in rows:
-        fields += [s.con_id, s.symbol, s.sec_type, s.primary_exchange, s.currency, 0,
-                   s.long_name, ""]
+        fields += [s.con_id, s.symbol, s.sec_type, s.primary_exchange, s.currency, 0, s.long_name, ""]
     return encode_fields(fields)
 
 
@@ -323,8 +318,7 @@ def session_hours(now: datetime, days: int = 7) -> tuple[str, str]:
     ``days`` calendar days from ``now``'s exchange date: trading hours are IB's extended
     hours (04:00 to 4 hours after the close), liquid hours the regular session (09:30 to
     16:00, 13:00 on half days); ``CLOSED`` on weekends and exchange holidays."""
-    return (hours_text(now, lambda s: (s.pre_open, s.post_close), days),
-            hours_text(now, lambda s: (s.open, s.close), days))
+    return (hours_text(now, lambda s: (s.pre_open, s.post_close), days), hours_text(now, lambda s: (s.open, s.close), days))
 
 
 def contract_details(req_id: int, stock: SimStock, exchange: str, now: datetime) -> bytes:
@@ -333,31 +327,52 @@ def contract_details(req_id: int, stock: SimStock, exchange: str, now: datetime)
     ``exchange`` is the exchange the request asked for (``SMART`` by default)."""
     tc = trading_class(stock)
     trading, liquid = session_hours(now)
-    return encode_fields((
-        Out.CONTRACT_DATA, req_id, stock.symbol, stock.sec_type,
-        "",  # lastTradeDate
-        "0",  # strike
-        "",  # right
-        exchange, stock.currency, stock.symbol, tc, tc, stock.con_id,
-        repr(stock.min_tick),
-        "",  # multiplier
-        ORDER_TYPES, VALID_EXCHANGES,
-        1,  # priceMagnifier
-        0,  # underConId
-        stock.long_name, stock.primary_exchange,
-        "",  # contractMonth
-        stock.industry, stock.category, stock.subcategory,
-        EXCHANGE_TZ_ID, trading, liquid,
-        "",  # evRule
-        "",  # evMultiplier
-        1, "ISIN", stock.isin,  # secIdList
-        1,  # aggGroup
-        "", "",  # underSymbol, underSecType
-        MARKET_RULE_IDS,
-        "",  # realExpirationDate
-        stock.stock_type,
-        "1", "1", "100",  # minSize, sizeIncrement, suggestedSizeIncrement (shares)
-    ))
+    return encode_fields(
+        (
+            Out.CONTRACT_DATA,
+            req_id,
+            stock.symbol,
+            stock.sec_type,
+            "",  # lastTradeDate
+            "0",  # strike
+            "",  # right
+            exchange,
+            stock.currency,
+            stock.symbol,
+            tc,
+            tc,
+            stock.con_id,
+            repr(stock.min_tick),
+            "",  # multiplier
+            ORDER_TYPES,
+            VALID_EXCHANGES,
+            1,  # priceMagnifier
+            0,  # underConId
+            stock.long_name,
+            stock.primary_exchange,
+            "",  # contractMonth
+            stock.industry,
+            stock.category,
+            stock.subcategory,
+            EXCHANGE_TZ_ID,
+            trading,
+            liquid,
+            "",  # evRule
+            "",  # evMultiplier
+            1,
+            "ISIN",
+            stock.isin,  # secIdList
+            1,  # aggGroup
+            "",
+            "",  # underSymbol, underSecType
+            MARKET_RULE_IDS,
+            "",  # realExpirationDate
+            stock.stock_type,
+            "1",
+            "1",
+            "100",  # minSize, sizeIncrement, suggestedSizeIncrement (shares)
+        )
+    )
 
 
 def contract_details_end(req_id: int) -> bytes:
@@ -367,11 +382,9 @@ def contract_details_end(req_id: int) -> bytes:
 # --- market data -----------------------------------------------------------------------
 
 
-def tick_req_params(req_id: int, min_tick: float, bbo_exchange: str = "9c0001",
-                    snapshot_permissions: int = 3) -> bytes:
+def tick_req_params(req_id: int, min_tick: float, bbo_exchange: str = "9c0001", snapshot_permissions: int = 3) -> bytes:
     """tickReqParams (81): sent first for every market data request."""
-    return encode_fields((Out.TICK_REQ_PARAMS, req_id, repr(min_tick), bbo_exchange,
-                          snapshot_permissions))
+    return encode_fields((Out.TICK_REQ_PARAMS, req_id, repr(min_tick), bbo_exchange, snapshot_permissions))
 
 
 def market_data_type(req_id: int, data_type: int) -> bytes:
@@ -454,8 +467,7 @@ class TickEncoder:
             fmt = self._fmt[stock.symbol] = f"{{:.{stock.decimals}f}}"
         return fmt
 
-    def encode(self, stock: SimStock, ch: MarketChange, epoch_ms: int
-               ) -> tuple[list[Part], list[Part], list[Part]]:
+    def encode(self, stock: SimStock, ch: MarketChange, epoch_ms: int) -> tuple[list[Part], list[Part], list[Part]]:
         """Return ``(parts, rt_volume_parts, rt_trade_volume_parts)`` for one change."""
         fmt = self.price_format(stock).format
         f = ch.fields
@@ -475,8 +487,7 @@ class TickEncoder:
             parts.append(price_part(Tick.LAST, last, str(ch.last_size)))
             parts.append(size_part(Tick.VOLUME, str(ch.volume)))
             parts.append(string_part(Tick.LAST_TIMESTAMP, str(epoch_ms // 1000)))
-            rt_text = (f"{last};{ch.last_size};{epoch_ms};{ch.volume};{ch.vwap};"
-                       f"{'true' if ch.trades == 1 else 'false'}")
+            rt_text = f"{last};{ch.last_size};{epoch_ms};{ch.volume};{ch.vwap};{'true' if ch.trades == 1 else 'false'}"
             rt.append(string_part(Tick.RT_VOLUME, rt_text))
             rtt.append(string_part(Tick.RT_TRADE_VOLUME, rt_text))
         if f & Changed.HIGH:
@@ -485,8 +496,9 @@ class TickEncoder:
             parts.append(price_part(Tick.LOW, fmt(ch.low)))
         return parts, rt, rtt
 
-    def initial(self, stock: SimStock, ch: MarketChange, open_: float, close: float,
-                epoch_ms: int, generic: frozenset[int]) -> list[Part]:
+    def initial(
+        self, stock: SimStock, ch: MarketChange, open_: float, close: float, epoch_ms: int, generic: frozenset[int]
+    ) -> list[Part]:
         """The first ticks of a subscription or snapshot, in a real gateway's order:
         bid, ask, last (with sizes), volume, high, low, close, open, last timestamp,
         halted; plus the generic ticks asked for (233, 375, 236)."""
@@ -506,8 +518,7 @@ class TickEncoder:
         if 236 in generic:  # hard to borrow: 1.0 and no shares (IB: <= 1.5 not shortable)
             htb = not stock.easy_to_borrow
             parts.append(generic_part(Tick.SHORTABLE, "1.0" if htb else "3.0"))
-            parts.append(size_part(Tick.SHORTABLE_SHARES,
-                                   "0" if htb else str(max(100_000, ch.volume // 10))))
+            parts.append(size_part(Tick.SHORTABLE_SHARES, "0" if htb else str(max(100_000, ch.volume // 10))))
         if 233 in generic or 375 in generic:
             text = f"{fmt(ch.last)};{ch.last_size};{epoch_ms};{ch.volume};{ch.vwap};true"
             if 233 in generic:

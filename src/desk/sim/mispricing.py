@@ -63,8 +63,10 @@ class Injection:
     end: float
 
     def describe(self) -> str:
-        return (f"{self.symbol} {self.expiry} {self.strike:g} {self.right} quoted "
-                f"{self.shift:+.2f}/share for {self.end - self.start:g}s")
+        return (
+            f"{self.symbol} {self.expiry} {self.strike:g} {self.right} quoted "
+            f"{self.shift:+.2f}/share for {self.end - self.start:g}s"
+        )
 
 
 class MispricingSource:
@@ -77,10 +79,17 @@ class MispricingSource:
     Raises ``ValueError`` for a bad parameter.
     """
 
-    def __init__(self, inner: Any = None, *, rate_per_minute: float = 1.0, seed: int = 7,
-                 today: date | None = None, duration: float = 10.0, extra: float = 0.20) -> None:
-        if not (isinstance(rate_per_minute, int | float) and math.isfinite(rate_per_minute)
-                and rate_per_minute >= 0):
+    def __init__(
+        self,
+        inner: Any = None,
+        *,
+        rate_per_minute: float = 1.0,
+        seed: int = 7,
+        today: date | None = None,
+        duration: float = 10.0,
+        extra: float = 0.20,
+    ) -> None:
+        if not (isinstance(rate_per_minute, int | float) and math.isfinite(rate_per_minute) and rate_per_minute >= 0):
             raise ValueError(f"mispricing rate must be >= 0 per minute, got {rate_per_minute!r}")
         if not (isinstance(duration, int | float) and math.isfinite(duration) and duration > 0):
             raise ValueError(f"mispricing duration must be > 0 seconds, got {duration!r}")
@@ -152,8 +161,7 @@ class MispricingSource:
 
     # --- stepping -------------------------------------------------------------------------
 
-    def step_rows(self, rows: Any, S: NDArray[np.float64], now: float, dt: float, r: float
-                  ) -> NDArray[np.integer]:
+    def step_rows(self, rows: Any, S: NDArray[np.float64], now: float, dt: float, r: float) -> NDArray[np.integer]:
         """The inner step, then the injections: ended ones go back to the model quote
         (the inner step requoted them), active ones are shifted again, new ones start.
         Change bits of shifted rows are against the quotes sent before the step."""
@@ -162,8 +170,7 @@ class MispricingSource:
         for i, inj in list(self._active.items()):
             if now >= inj.end:
                 del self._active[i]
-                log.info("simulated mispricing over: %s %s %g %s", inj.symbol, inj.expiry,
-                         inj.strike, inj.right)
+                log.info("simulated mispricing over: %s %s %g %s", inj.symbol, inj.expiry, inj.strike, inj.right)
         n_new = self._pending
         self._pending = 0
         if self.rate_per_minute > 0 and dt > 0:
@@ -187,8 +194,13 @@ class MispricingSource:
 
     def _start(self, rows: Any, S: NDArray[np.float64], now: float) -> None:
         T = rows.years(now)
-        ok = (rows.nsubs > 0) & (rows.bid > 0) & (rows.ask > rows.bid) & np.isfinite(S) \
+        ok = (
+            (rows.nsubs > 0)
+            & (rows.bid > 0)
+            & (rows.ask > rows.bid)
+            & np.isfinite(S)
             & (T > (self.duration + EXPIRY_MARGIN_S) / SECONDS_PER_YEAR)
+        )
         if self._active:
             ok[list(self._active)] = False
         candidates = np.flatnonzero(ok)
@@ -205,8 +217,9 @@ class MispricingSource:
 
     def _shift(self, rows: Any, i: int, now: float, shift: float) -> None:
         opt = rows.options[i]
-        inj = Injection(int(rows.con_id[i]), opt.symbol, opt.right, float(opt.strike), opt.expiry,
-                        round(shift, 2), now, now + self.duration)
+        inj = Injection(
+            int(rows.con_id[i]), opt.symbol, opt.right, float(opt.strike), opt.expiry, round(shift, 2), now, now + self.duration
+        )
         self._active[i] = inj
         self.injections.append(inj)
         log.info("simulated mispricing: %s", inj.describe())

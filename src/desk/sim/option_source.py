@@ -69,10 +69,8 @@ class OptionRows:
     lines on the row). Sources may keep their own per-row arrays in ``extra``.
     """
 
-    _FLOAT = ("strike", "expiry_ts", "q", "bid", "ask", "last", "high", "low", "close",
-              "open", "model_iv", "und_price")
-    _INT = ("con_id", "und", "bid_size", "ask_size", "last_size", "volume", "open_interest",
-            "nsubs")
+    _FLOAT = ("strike", "expiry_ts", "q", "bid", "ask", "last", "high", "low", "close", "open", "model_iv", "und_price")
+    _INT = ("con_id", "und", "bid_size", "ask_size", "last_size", "volume", "open_interest", "nsubs")
 
     def __init__(self) -> None:
         self.n = 0
@@ -107,8 +105,7 @@ class OptionRows:
     open_interest: NDArray[np.int64]
     nsubs: NDArray[np.int64]
 
-    def append(self, options: Sequence[SimOption], und: Sequence[int], q: Sequence[float]
-               ) -> slice:
+    def append(self, options: Sequence[SimOption], und: Sequence[int], q: Sequence[float]) -> slice:
         """Add rows for ``options`` (underlying indices ``und``, dividend yields ``q``);
         quote columns start at 0 / NaN. Returns the slice of the new rows."""
         k = len(options)
@@ -124,8 +121,7 @@ class OptionRows:
             arr = getattr(self, name)
             fill = grow.get(name)
             if fill is None:
-                new = np.full(k, np.nan if name in ("last", "model_iv", "und_price") else 0,
-                              dtype=arr.dtype)
+                new = np.full(k, np.nan if name in ("last", "model_iv", "und_price") else 0, dtype=arr.dtype)
             else:
                 new = np.asarray(fill, dtype=arr.dtype)
             setattr(self, name, np.concatenate([arr, new]))
@@ -136,8 +132,7 @@ class OptionRows:
         self.n += k
         return slice(start, self.n)
 
-    def years(self, now: float, rows: slice | NDArray[np.integer] = slice(None)
-              ) -> NDArray[np.float64]:
+    def years(self, now: float, rows: slice | NDArray[np.integer] = slice(None)) -> NDArray[np.float64]:
         """Years (ACT/365) from UTC epoch ``now`` to each row's expiry, floored at 0."""
         return np.maximum((self.expiry_ts[rows] - now) / SECONDS_PER_YEAR, 0.0)
 
@@ -168,20 +163,17 @@ class OptionSource(Protocol):
         """Continuous dividend yield of an underlying (annual fraction)."""
         ...
 
-    def open_rows(self, rows: OptionRows, new: slice, S: NDArray[np.float64], now: float,
-                  r: float) -> None:
+    def open_rows(self, rows: OptionRows, new: slice, S: NDArray[np.float64], now: float, r: float) -> None:
         """Fill the quote columns of the new rows ``rows[new]`` (``S`` covers all rows)."""
         ...
 
-    def step_rows(self, rows: OptionRows, S: NDArray[np.float64], now: float, dt: float,
-                  r: float) -> NDArray[np.integer]:
+    def step_rows(self, rows: OptionRows, S: NDArray[np.float64], now: float, dt: float, r: float) -> NDArray[np.integer]:
         """Move every row's quote ``dt`` market seconds on; return a
         :class:`~desk.sim.market.Changed` bit mask per row (0 = unchanged). Rows whose
         ``S`` is NaN (underlying not simulated) are left alone."""
         ...
 
-    def underlying_stats(self, symbol: str, S: float, now: float, r: float
-                         ) -> tuple[int, int, int, int, float] | None:
+    def underlying_stats(self, symbol: str, S: float, now: float, r: float) -> tuple[int, int, int, int, float] | None:
         """``(call OI, put OI, call volume, put volume, 30-day ATM IV)`` of an underlying's
         whole chain (contracts; IV annual fraction), or ``None``."""
         ...

@@ -137,8 +137,7 @@ OPTION_ORDER_TYPES = (
 _VALID_EXCHANGES = ",".join(OPTION_EXCHANGES)
 #: Market rule ids reported in contract details (placeholders: one per valid exchange;
 #: reqMarketRule is not simulated). 110 penny program, 32 others.
-_RULES = {True: ",".join(["110"] * len(OPTION_EXCHANGES)),
-          False: ",".join(["32"] * len(OPTION_EXCHANGES))}
+_RULES = {True: ",".join(["110"] * len(OPTION_EXCHANGES)), False: ",".join(["32"] * len(OPTION_EXCHANGES))}
 
 _H_OPTION = b"21\x00"
 _NAN = float("nan")
@@ -191,8 +190,7 @@ class OptionEngine:
     gateway's seed, listing as of the clock's exchange date, built on first use).
     """
 
-    def __init__(self, gateway: Host, rate: float = DEFAULT_RATE,
-                 source: OptionSource | None = None) -> None:
+    def __init__(self, gateway: Host, rate: float = DEFAULT_RATE, source: OptionSource | None = None) -> None:
         if not math.isfinite(rate):
             raise ValueError(f"rate must be a finite annual fraction, got {rate!r}")
         self.gateway = gateway
@@ -243,8 +241,7 @@ class OptionEngine:
             row = self._activate(opt)
         r = self.rows
         last = float(r.last[row])
-        return SimQuote(float(r.bid[row]), float(r.ask[row]), int(r.bid_size[row]),
-                        int(r.ask_size[row]), last)
+        return SimQuote(float(r.bid[row]), float(r.ask[row]), int(r.bid_size[row]), int(r.ask_size[row]), last)
 
     # --- requests ------------------------------------------------------------------------
 
@@ -268,8 +265,7 @@ class OptionEngine:
         out.append(m.contract_details_end(req_id))
         return b"".join(out)
 
-    def sec_def_opt_params(self, req_id: int, symbol: str, fut_fop_exchange: str,
-                           sec_type: str, con_id: int) -> bytes:
+    def sec_def_opt_params(self, req_id: int, symbol: str, fut_fop_exchange: str, sec_type: str, con_id: int) -> bytes:
         """securityDefinitionOptionParameter frames + End (or error 200)."""
         if fut_fop_exchange or sec_type not in ("", "STK"):
             return m.sec_def_opt_params_end(req_id)  # no futures options simulated
@@ -280,8 +276,9 @@ class OptionEngine:
         out.append(m.sec_def_opt_params_end(req_id))
         return b"".join(out)
 
-    def request_market_data(self, session: Client, req_id: int, q: ContractQuery,
-                            generic: frozenset[int], snapshot: bool) -> bool:
+    def request_market_data(
+        self, session: Client, req_id: int, q: ContractQuery, generic: frozenset[int], snapshot: bool
+    ) -> bool:
         """Answer a reqMktData if it is about an option; ``False`` if it is not (the
         session then tries stocks). Sends errors 200 / 354 / 101 itself."""
         hits = self.find(q)
@@ -289,8 +286,7 @@ class OptionEngine:
             return False
         gw = self.gateway
         if len(hits) != 1:
-            text = None if not hits else (
-                f"The contract description specified for {hits[0].symbol} is ambiguous.")
+            text = None if not hits else (f"The contract description specified for {hits[0].symbol} is ambiguous.")
             session.send(m.error(req_id, Code.NO_SECURITY_DEFINITION, text))
             return True
         opt = hits[0]
@@ -357,17 +353,14 @@ class OptionEngine:
             return []
         snap = self.gateway.market.snapshot(stock.symbol)
         S = (snap.bid + snap.ask) * 0.5
-        stats = self.source.underlying_stats(stock.symbol, S, self.gateway.clock.time(),
-                                             self.rate)
+        stats = self.source.underlying_stats(stock.symbol, S, self.gateway.clock.time(), self.rate)
         parts: list[Part] = []
         if stats is not None:
             call_oi, put_oi, call_vol, put_vol, iv30 = stats
             if 100 in generic:
-                parts += [size_part(TICK_CALL_VOLUME, str(call_vol)),
-                          size_part(TICK_PUT_VOLUME, str(put_vol))]
+                parts += [size_part(TICK_CALL_VOLUME, str(call_vol)), size_part(TICK_PUT_VOLUME, str(put_vol))]
             if 101 in generic:
-                parts += [size_part(TICK_CALL_OI, str(call_oi)),
-                          size_part(TICK_PUT_OI, str(put_oi))]
+                parts += [size_part(TICK_CALL_OI, str(call_oi)), size_part(TICK_PUT_OI, str(put_oi))]
             if 106 in generic:
                 parts.append(m.generic_part(TICK_IMPLIED_VOL, _fmt(iv30)))
         if 104 in generic:
@@ -406,8 +399,7 @@ class OptionEngine:
                 if line.volume_ticks and flag_l[j] & _F_TRADE:
                     if extra is None:
                         vol = str(int(rows.volume[i]))
-                        extra = [size_part(TICK_CALL_VOLUME if rows.is_call[i]
-                                           else TICK_PUT_VOLUME, vol)]
+                        extra = [size_part(TICK_CALL_VOLUME if rows.is_call[i] else TICK_PUT_VOLUME, vol)]
                     p = parts + extra
                 if line.delayed:
                     if delayed_parts is None or p is not parts:
@@ -446,8 +438,7 @@ class OptionEngine:
                     if bind is not None:
                         bind(self._unds)
             src = self.source
-            sl = self.rows.append(new, [self._und_index[o.symbol] for o in new],
-                                  [src.dividend_yield(o.symbol) for o in new])
+            sl = self.rows.append(new, [self._und_index[o.symbol] for o in new], [src.dividend_yield(o.symbol) for o in new])
             S = self._und_mids()[self.rows.und]
             self.rows.und_price[sl] = S[sl]
             src.open_rows(self.rows, sl, S, self.gateway.clock.time(), self.rate)
@@ -474,40 +465,35 @@ class OptionEngine:
         missing = ~np.isfinite(iv_m)
         if missing.any():  # a source without a model IV: imply it from the mid
             mid = np.where(bid > 0, 0.5 * (bid + ask), ask)
-            iv_m[missing] = implied_vol(call[missing], mid[missing], S[missing], K[missing],
-                                        T[missing], rate, q[missing]).iv
+            iv_m[missing] = implied_vol(call[missing], mid[missing], S[missing], K[missing], T[missing], rate, q[missing]).iv
         ok_m = np.isfinite(iv_m)
         gm = bsm_greeks(call, S, K, T, rate, q, np.where(ok_m, iv_m, 0.2))
         intrinsic = np.maximum(np.where(call, S - K, K - S), 0.0)  # American floor
-        model_price = np.where(ok_m, np.maximum(gm.price, intrinsic),
-                               np.where(bid > 0, 0.5 * (bid + ask), ask))
+        model_price = np.where(ok_m, np.maximum(gm.price, intrinsic), np.where(bid > 0, 0.5 * (bid + ask), ask))
         # IV and Greeks at bid, ask and last in one vectorized pass
         P = np.concatenate([bid, ask, last])
         call3, S3, K3, T3, q3 = (np.tile(a, 3) for a in (call, S, K, T, q))
         P_ok = np.isfinite(P) & (P > 0)
         iv3 = np.full(3 * n, np.nan)
         if P_ok.any():
-            iv3[P_ok] = implied_vol(call3[P_ok], P[P_ok], S3[P_ok], K3[P_ok], T3[P_ok],
-                                    rate, q3[P_ok]).iv
+            iv3[P_ok] = implied_vol(call3[P_ok], P[P_ok], S3[P_ok], K3[P_ok], T3[P_ok], rate, q3[P_ok]).iv
         ok3 = np.isfinite(iv3)
         g3 = bsm_greeks(call3, S3, K3, T3, rate, q3, np.where(ok3, iv3, 0.2))
         pv3 = S3 * (1.0 - np.exp(-q3 * T3))
         # one (IV, delta, optPrice, pvDividend, gamma, vega, theta, undPrice) row per
         # option and side: bid, ask, last (price = the quote), then the model
         side_rows = np.column_stack([iv3, g3.delta, P, pv3, g3.gamma, g3.vega, g3.theta, S3])
-        model_rows = np.column_stack([np.where(ok_m, iv_m, np.nan), gm.delta, model_price,
-                                      pv3[:n], gm.gamma, gm.vega, gm.theta, S])
-        return [side_rows[:n].tolist(), side_rows[n:2 * n].tolist(),
-                side_rows[2 * n:].tolist(), model_rows.tolist()]
+        model_rows = np.column_stack(
+            [np.where(ok_m, iv_m, np.nan), gm.delta, model_price, pv3[:n], gm.gamma, gm.vega, gm.theta, S]
+        )
+        return [side_rows[:n].tolist(), side_rows[n : 2 * n].tolist(), side_rows[2 * n :].tolist(), model_rows.tolist()]
 
-    def _update_parts(self, i: int, j: int, flags: int, moved: bool,
-                      an: list[list[list[float]]], epoch_ms: int) -> list[Part]:
+    def _update_parts(self, i: int, j: int, flags: int, moved: bool, an: list[list[list[float]]], epoch_ms: int) -> list[Part]:
         r = self.rows
         parts: list[Part] = []
         bid, ask = float(r.bid[i]), float(r.ask[i])
         if flags & _F_BID:
-            parts.append(price_part(1, _px(bid) if bid > 0 else "-1.00",
-                                    str(int(r.bid_size[i])), 1))
+            parts.append(price_part(1, _px(bid) if bid > 0 else "-1.00", str(int(r.bid_size[i])), 1))
         elif flags & _F_BID_SIZE:
             parts.append(size_part(0, str(int(r.bid_size[i]))))
         if flags & _F_ASK:
@@ -552,11 +538,9 @@ class OptionEngine:
             string_part(Tick.LAST_TIMESTAMP, str(epoch_ms // 1000)),
         ]
         if 100 in generic:
-            parts.append(size_part(TICK_CALL_VOLUME if r.is_call[i] else TICK_PUT_VOLUME,
-                                   str(int(r.volume[i]))))
+            parts.append(size_part(TICK_CALL_VOLUME if r.is_call[i] else TICK_PUT_VOLUME, str(int(r.volume[i]))))
         if 101 in generic:
-            parts.append(size_part(TICK_CALL_OI if r.is_call[i] else TICK_PUT_OI,
-                                   str(int(r.open_interest[i]))))
+            parts.append(size_part(TICK_CALL_OI if r.is_call[i] else TICK_PUT_OI, str(int(r.open_interest[i]))))
         if bid > 0:
             parts.append(_computation_part(TICK_BID_OPTION, an[_BID_SIDE][0]))
         parts.append(_computation_part(TICK_ASK_OPTION, an[_ASK_SIDE][0]))
@@ -581,40 +565,69 @@ def option_hours(now, extended_close: bool) -> tuple[str, str]:
     return text, text
 
 
-def option_contract_details(req_id: int, opt: SimOption, exchange: str,
-                            hours: tuple[str, str]) -> bytes:
+def option_contract_details(req_id: int, opt: SimOption, exchange: str, hours: tuple[str, str]) -> bytes:
     """contractDetails (10) of an option, server version >= 164 layout (the stock one of
     :func:`desk.sim.messages.contract_details` with the option's fields)."""
     und = UNIVERSE.get(opt.symbol)
     long_name = und.long_name if und else opt.symbol
-    return encode_fields((
-        Out.CONTRACT_DATA, req_id, opt.symbol, "OPT", opt.expiry, f"{opt.strike:g}",
-        opt.right, exchange, opt.currency, opt.local_symbol, opt.trading_class,
-        opt.trading_class, opt.con_id, repr(opt.min_tick), str(opt.multiplier),
-        OPTION_ORDER_TYPES, _VALID_EXCHANGES,
-        1,  # priceMagnifier
-        opt.underlying_con_id, long_name,
-        "",  # primaryExchange: options have none
-        opt.contract_month,
-        und.industry if und else "", und.category if und else "",
-        und.subcategory if und else "",
-        EXCHANGE_TZ_ID, hours[0], hours[1],
-        "", "",  # evRule, evMultiplier
-        0,  # no secIds
-        2,  # aggGroup
-        opt.symbol, "STK",  # underSymbol, underSecType
-        _RULES[opt.penny],
-        opt.expiry,  # realExpirationDate
-        "",  # stockType
-        "1", "1", "1",  # minSize, sizeIncrement, suggestedSizeIncrement (contracts)
-    ))
+    return encode_fields(
+        (
+            Out.CONTRACT_DATA,
+            req_id,
+            opt.symbol,
+            "OPT",
+            opt.expiry,
+            f"{opt.strike:g}",
+            opt.right,
+            exchange,
+            opt.currency,
+            opt.local_symbol,
+            opt.trading_class,
+            opt.trading_class,
+            opt.con_id,
+            repr(opt.min_tick),
+            str(opt.multiplier),
+            OPTION_ORDER_TYPES,
+            _VALID_EXCHANGES,
+            1,  # priceMagnifier
+            opt.underlying_con_id,
+            long_name,
+            "",  # primaryExchange: options have none
+            opt.contract_month,
+            und.industry if und else "",
+            und.category if und else "",
+            und.subcategory if und else "",
+            EXCHANGE_TZ_ID,
+            hours[0],
+            hours[1],
+            "",
+            "",  # evRule, evMultiplier
+            0,  # no secIds
+            2,  # aggGroup
+            opt.symbol,
+            "STK",  # underSymbol, underSecType
+            _RULES[opt.penny],
+            opt.expiry,  # realExpirationDate
+            "",  # stockType
+            "1",
+            "1",
+            "1",  # minSize, sizeIncrement, suggestedSizeIncrement (contracts)
+        )
+    )
 
 
 def sec_def_opt_params(req_id: int, p: SecDefParams) -> bytes:
     """securityDefinitionOptionParameter (75): ``75,reqId,exchange,underlyingConId,
     tradingClass,multiplier,nExpirations,expirations...,nStrikes,strikes...``."""
-    fields: list[object] = [SEC_DEF_OPT_PARAMS, req_id, p.exchange, p.underlying_con_id,
-                            p.trading_class, p.multiplier, len(p.expirations)]
+    fields: list[object] = [
+        SEC_DEF_OPT_PARAMS,
+        req_id,
+        p.exchange,
+        p.underlying_con_id,
+        p.trading_class,
+        p.multiplier,
+        len(p.expirations),
+    ]
     fields += p.expirations
     fields.append(len(p.strikes))
     fields += [repr(float(k)) for k in p.strikes]

@@ -56,15 +56,15 @@ class OrderChecks:
 
     ``open_orders()`` lists the working orders (for the shares already being sold)."""
 
-    def __init__(self, gateway: Host, instruments: Instruments, types: OrderTypes,
-                 open_orders: Callable[[], list[SimOrder]]) -> None:
+    def __init__(
+        self, gateway: Host, instruments: Instruments, types: OrderTypes, open_orders: Callable[[], list[SimOrder]]
+    ) -> None:
         self.gateway = gateway
         self.instruments = instruments
         self.types = types
         self.open_orders = open_orders
 
-    def validate(self, req: OrderRequest, client_id: int = 0
-                  ) -> tuple[SimAccount, Tradable | None, tuple[Leg, ...]]:
+    def validate(self, req: OrderRequest, client_id: int = 0) -> tuple[SimAccount, Tradable | None, tuple[Leg, ...]]:
         """Check a request; return (account, contract or None, combo legs) or raise
         :class:`Reject` with the reason."""
         if req.unsupported:
@@ -77,12 +77,10 @@ class OrderChecks:
         if q != int(q):
             raise Reject(f"fractional quantity {q:g} is not supported")
         if req.order_type not in ORDER_TYPES:
-            raise Reject(f"order type {req.order_type!r} is not supported "
-                         f"({', '.join(sorted(ORDER_TYPES))})")
+            raise Reject(f"order type {req.order_type!r} is not supported ({', '.join(sorted(ORDER_TYPES))})")
         tif = req.tif or "DAY"
         if tif not in TIFS:
-            raise Reject(f"time in force {tif!r} is not supported "
-                         f"({', '.join(sorted(TIFS))})")
+            raise Reject(f"time in force {tif!r} is not supported ({', '.join(sorted(TIFS))})")
         if req.order_type in ("LMT", "STP LMT") and req.lmt_price is None:
             raise Reject(f"{req.order_type} order needs a limit price")
         if req.order_type in ("STP", "STP LMT") and req.aux_price is None:
@@ -101,22 +99,22 @@ class OrderChecks:
                 raise Reject("combo orders must be LMT (net limit price) or MKT")
             if req.lmt_price is not None and req.order_type == "LMT":
                 if not math.isfinite(req.lmt_price) or not on_grid(req.lmt_price, COMBO_TICK):
-                    raise Reject(f"combo limit price {req.lmt_price:g} is not a multiple "
-                                 f"of the minimum tick {COMBO_TICK:g}")
+                    raise Reject(f"combo limit price {req.lmt_price:g} is not a multiple of the minimum tick {COMBO_TICK:g}")
             return account, None, legs
         contract = self.instruments.resolve(req.contract)
         if contract is None:
-            raise Reject(f"unknown contract: {req.contract.describe()} (no security "
-                         "definition in the simulator)")
+            raise Reject(f"unknown contract: {req.contract.describe()} (no security definition in the simulator)")
         if contract.is_option and contract.expiry < today:
             raise Reject(f"option {contract.describe()} has expired")
         for name, price in self.types.priced(req):
             if not math.isfinite(price) or price <= 0:
                 raise Reject(f"{name} price must be positive, got {price:g}")
             if not contract.on_grid(price):
-                raise Reject(f"{name} price {price:g} does not conform to the minimum "
-                             f"price variation {contract.tick_for(price):g} of "
-                             f"{contract.describe()}")
+                raise Reject(
+                    f"{name} price {price:g} does not conform to the minimum "
+                    f"price variation {contract.tick_for(price):g} of "
+                    f"{contract.describe()}"
+                )
         return account, contract, ()
 
     def combo_legs(self, req: OrderRequest, today: str) -> tuple[Leg, ...]:
@@ -141,15 +139,18 @@ class OrderChecks:
             legs.append(Leg(t, leg.ratio, leg.action))
         return tuple(legs)
 
-    def trade_legs(self, req: OrderRequest, contract: Tradable | None,
-                    legs: tuple[Leg, ...], quantity: float
-                    ) -> list[tuple[Tradable, float, float]] | None:
+    def trade_legs(
+        self, req: OrderRequest, contract: Tradable | None, legs: tuple[Leg, ...], quantity: float
+    ) -> list[tuple[Tradable, float, float]] | None:
         """``(contract, signed quantity, estimated price)`` of each instrument an order
         of ``quantity`` would trade, priced at the limit (single LMT), else the quote
         side it would take, else the mark; ``None`` if no price is known."""
         out = []
-        parts = ([(contract, 1 if req.action == "BUY" else -1, 1)] if contract is not None
-                 else [(lg.contract, lg.side(req.action), lg.ratio) for lg in legs])
+        parts = (
+            [(contract, 1 if req.action == "BUY" else -1, 1)]
+            if contract is not None
+            else [(lg.contract, lg.side(req.action), lg.ratio) for lg in legs]
+        )
         for c, side, ratio in parts:
             price = None
             if contract is not None and req.order_type in ("LMT", "STP LMT"):
@@ -166,8 +167,7 @@ class OrderChecks:
             out.append((c, side * ratio * quantity, float(price)))
         return out
 
-    def simulate(self, account: SimAccount, trades: list[tuple[Tradable, float, float]]
-                  ) -> tuple[SimAccount, float]:
+    def simulate(self, account: SimAccount, trades: list[tuple[Tradable, float, float]]) -> tuple[SimAccount, float]:
         """A copy of ``account`` after ``trades``, and the commission they cost."""
         after = copy.deepcopy(account)
         total = 0.0
@@ -177,22 +177,31 @@ class OrderChecks:
             after.apply_fill(c, q, price, fee)
         return after, total
 
-    def check_risk(self, account: SimAccount, req: OrderRequest, contract: Tradable | None,
-                    legs: tuple[Leg, ...], replacing: SimOrder | None) -> None:
+    def check_risk(
+        self, account: SimAccount, req: OrderRequest, contract: Tradable | None, legs: tuple[Leg, ...], replacing: SimOrder | None
+    ) -> None:
         """Short-sale availability and Reg T initial margin after the trade."""
         qty = req.quantity - (replacing.filled if replacing is not None else 0.0)
-        parts = ([(contract, 1 if req.action == "BUY" else -1, 1)] if contract is not None
-                 else [(lg.contract, lg.side(req.action), lg.ratio) for lg in legs])
+        parts = (
+            [(contract, 1 if req.action == "BUY" else -1, 1)]
+            if contract is not None
+            else [(lg.contract, lg.side(req.action), lg.ratio) for lg in legs]
+        )
         for c, side, ratio in parts:
             if side > 0 or c.is_option or c.shortable:
                 continue
             held = account.position_of(c.con_id)
-            pending = sum(self.pending_sell(o, c.con_id) for o in self.open_orders()
-                          if o.account == account.account_id and o is not replacing)
+            pending = sum(
+                self.pending_sell(o, c.con_id)
+                for o in self.open_orders()
+                if o.account == account.account_id and o is not replacing
+            )
             if qty * ratio > held - pending + _EPS:
-                raise Reject(f"short sale not allowed: {c.symbol} is hard to borrow (no "
-                             f"shares available to borrow); position {held:g}, "
-                             f"selling {qty * ratio:g}")
+                raise Reject(
+                    f"short sale not allowed: {c.symbol} is hard to borrow (no "
+                    f"shares available to borrow); position {held:g}, "
+                    f"selling {qty * ratio:g}"
+                )
         trades = self.trade_legs(req, contract, legs, qty)
         if trades is None:
             return
@@ -204,7 +213,8 @@ class OrderChecks:
             raise Reject(
                 "YOUR ORDER IS NOT ACCEPTED. IN ORDER TO OBTAIN THE DESIRED POSITION YOUR "
                 f"EQUITY WITH LOAN VALUE [{after.equity_with_loan:.2f} USD] MUST EXCEED THE "
-                f"INITIAL MARGIN [{after.initial:.2f} USD]")
+                f"INITIAL MARGIN [{after.initial:.2f} USD]"
+            )
 
     @staticmethod
     def pending_sell(order: SimOrder, con_id: int) -> float:
@@ -212,11 +222,9 @@ class OrderChecks:
             if order.contract.con_id == con_id and order.action == "SELL":
                 return order.remaining
             return 0.0
-        return sum(order.remaining * lg.ratio for lg in order.legs
-                   if lg.contract.con_id == con_id and lg.side(order.action) < 0)
+        return sum(order.remaining * lg.ratio for lg in order.legs if lg.contract.con_id == con_id and lg.side(order.action) < 0)
 
-    def check_modify(self, order: SimOrder, req: OrderRequest
-                     ) -> tuple[SimAccount, Tradable | None, tuple[Leg, ...]]:
+    def check_modify(self, order: SimOrder, req: OrderRequest) -> tuple[SimAccount, Tradable | None, tuple[Leg, ...]]:
         """Check a placeOrder that modifies the working ``order``: everything
         :meth:`validate` and :meth:`check_risk` check, and that the account, the contract
         (or combo legs) and the side are unchanged and the quantity exceeds what has
@@ -224,15 +232,13 @@ class OrderChecks:
         account, contract, legs = self.validate(req, order.client_id)
         if account.account_id != order.account:
             raise Reject("an order's account cannot be changed")
-        new_ids = (contract.con_id,) if contract is not None else tuple(
-            lg.contract.con_id for lg in legs)
+        new_ids = (contract.con_id,) if contract is not None else tuple(lg.contract.con_id for lg in legs)
         if new_ids != order.con_ids or (legs and legs != order.legs):
             raise Reject("an order's contract cannot be changed")
         if req.action != order.action:
             raise Reject("an order's side (action) cannot be changed")
         if req.quantity < order.filled + 1:
-            raise Reject(f"quantity {req.quantity:g} must exceed the filled "
-                         f"{order.filled:g}")
+            raise Reject(f"quantity {req.quantity:g} must exceed the filled {order.filled:g}")
         self.check_risk(account, req, contract, legs, order)
         return account, contract, legs
 
@@ -252,14 +258,28 @@ class OrderChecks:
         after = after_acc.snapshot(mark)
         warning = ""
         if after.initial > after.equity_with_loan + _EPS and after.initial > before.initial:
-            warning = ("insufficient equity: equity with loan value "
-                       f"{after.equity_with_loan:.2f} below initial margin {after.initial:.2f}")
-        state = WhatIfState(before.initial, before.maintenance, before.equity_with_loan,
-                            after.initial, after.maintenance, after.equity_with_loan,
-                            round(fee, 4), warning)
-        probe = SimOrder(client_id=client_id, order_id=req.order_id,
-                         perm_id=0, account=account.account_id, request=req,
-                         contract=contract, legs=legs)
-        log.info("what-if %s: initial margin %.2f -> %.2f, commission %.2f",
-                 probe.describe(), before.initial, after.initial, fee)
+            warning = (
+                "insufficient equity: equity with loan value "
+                f"{after.equity_with_loan:.2f} below initial margin {after.initial:.2f}"
+            )
+        state = WhatIfState(
+            before.initial,
+            before.maintenance,
+            before.equity_with_loan,
+            after.initial,
+            after.maintenance,
+            after.equity_with_loan,
+            round(fee, 4),
+            warning,
+        )
+        probe = SimOrder(
+            client_id=client_id,
+            order_id=req.order_id,
+            perm_id=0,
+            account=account.account_id,
+            request=req,
+            contract=contract,
+            legs=legs,
+        )
+        log.info("what-if %s: initial margin %.2f -> %.2f, commission %.2f", probe.describe(), before.initial, after.initial, fee)
         return probe, state

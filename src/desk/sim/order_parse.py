@@ -119,16 +119,18 @@ def parse_place_order(fields: Sequence[str], version: int = 178) -> OrderRequest
         n = _i(r.take("comboLegs count"), "comboLegs count")
         for k in range(n):
             what = f"combo leg {k + 1}"
-            legs.append(ComboLeg(
-                con_id=_i(r.take(what), f"{what} conId"),
-                ratio=_i(r.take(what), f"{what} ratio"),
-                action=r.take(what).strip().upper(),
-                exchange=r.take(what),
-                open_close=_i(r.take(what), f"{what} openClose"),
-                short_sale_slot=_i(r.take(what), f"{what} shortSaleSlot"),
-                designated_location=r.take(what),
-                exempt_code=_i(r.take(what), f"{what} exemptCode", -1),
-            ))
+            legs.append(
+                ComboLeg(
+                    con_id=_i(r.take(what), f"{what} conId"),
+                    ratio=_i(r.take(what), f"{what} ratio"),
+                    action=r.take(what).strip().upper(),
+                    exchange=r.take(what),
+                    open_close=_i(r.take(what), f"{what} openClose"),
+                    short_sale_slot=_i(r.take(what), f"{what} shortSaleSlot"),
+                    designated_location=r.take(what),
+                    exempt_code=_i(r.take(what), f"{what} exemptCode", -1),
+                )
+            )
         n = _i(r.take("orderComboLegs count"), "orderComboLegs count")
         for _ in range(n):
             leg_prices.append(_f(r.take("orderComboLeg price"), "orderComboLeg price"))
@@ -193,14 +195,36 @@ def parse_place_order(fields: Sequence[str], version: int = 178) -> OrderRequest
     if good_after:
         unsupported.append("goodAfterTime")
     return OrderRequest(
-        order_id=order_id, contract=contract, action=action, quantity=quantity,
-        order_type=order_type, lmt_price=lmt, aux_price=aux, tif=tif, oca_group=oca_group,
-        oca_type=oca_type, trailing_percent=trailing_pct, trail_stop_price=trail_stop,
+        order_id=order_id,
+        contract=contract,
+        action=action,
+        quantity=quantity,
+        order_type=order_type,
+        lmt_price=lmt,
+        aux_price=aux,
+        tif=tif,
+        oca_group=oca_group,
+        oca_type=oca_type,
+        trailing_percent=trailing_pct,
+        trail_stop_price=trail_stop,
         lmt_price_offset=lmt_offset,
-        account=account, open_close=open_close, origin=origin, order_ref=order_ref,
-        transmit=transmit, parent_id=parent_id, display_size=display_size,
-        trigger_method=trigger_method, outside_rth=outside_rth, hidden=hidden,
-        legs=tuple(legs), leg_prices=tuple(leg_prices), combo_params=tuple(params),
-        good_after_time=good_after, good_till_date=good_till, all_or_none=all_or_none,
-        min_qty=min_qty, what_if=what_if, unsupported=tuple(unsupported),
+        account=account,
+        open_close=open_close,
+        origin=origin,
+        order_ref=order_ref,
+        transmit=transmit,
+        parent_id=parent_id,
+        display_size=display_size,
+        trigger_method=trigger_method,
+        outside_rth=outside_rth,
+        hidden=hidden,
+        legs=tuple(legs),
+        leg_prices=tuple(leg_prices),
+        combo_params=tuple(params),
+        good_after_time=good_after,
+        good_till_date=good_till,
+        all_or_none=all_or_none,
+        min_qty=min_qty,
+        what_if=what_if,
+        unsupported=tuple(unsupported),
     )

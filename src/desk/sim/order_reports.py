@@ -23,16 +23,14 @@ __all__ = ["execution_report"]
 log = logging.getLogger("desk.sim.orders")
 
 
-def execution_report(fields: list[str], executions: Iterable[Execution]
-                     ) -> tuple[int, list[bytes]]:
+def execution_report(fields: list[str], executions: Iterable[Execution]) -> tuple[int, list[bytes]]:
     """``(reqId, frames)`` answering the reqExecutions message ``fields`` from
     ``executions`` (in order); the caller appends execDetailsEnd."""
     # 7, version 3, reqId, clientId, acctCode, time, symbol, secType, exchange, side
     req_id = int(fields[2])
     f = (fields[3:] + [""] * 7)[:7]
     client_id = int(f[0]) if f[0].lstrip("-").isdigit() else 0
-    acct, since_text, symbol, sec_type, exchange, side = (
-        f[1], f[2], f[3].upper(), f[4].upper(), f[5].upper(), f[6].upper())
+    acct, since_text, symbol, sec_type, exchange, side = (f[1], f[2], f[3].upper(), f[4].upper(), f[5].upper(), f[6].upper())
     since = parse_filter_time(since_text)
     out = []
     for ex in executions:
@@ -52,8 +50,7 @@ def execution_report(fields: list[str], executions: Iterable[Execution]
             continue
         if exchange and ex.exchange != exchange:
             continue
-        if side and ex.side != side and not (side in ("BUY", "SELL")
-                                             and ex.side == ("BOT" if side == "BUY" else "SLD")):
+        if side and ex.side != side and not (side in ("BUY", "SELL") and ex.side == ("BOT" if side == "BUY" else "SLD")):
             continue
         out.append(exec_details(req_id, ex))
         if c is not None:

@@ -121,15 +121,12 @@ class OrderTypes:
         ``OrderTypeError`` with the reason."""
         ot, tif = req.order_type, req.tif or "DAY"
         if req.is_combo and (req.parent_id or req.oca_group or not req.transmit):
-            raise OrderTypeError("combo orders cannot be bracket children, OCA members or "
-                                 "untransmitted")
+            raise OrderTypeError("combo orders cannot be bracket children, OCA members or untransmitted")
         if ot in ("TRAIL", "TRAIL LIMIT"):
             if req.trailing_percent is None and (req.aux_price is None or req.aux_price <= 0):
-                raise OrderTypeError(f"{ot} order needs a trailing amount (auxPrice) or a "
-                                     "trailingPercent")
+                raise OrderTypeError(f"{ot} order needs a trailing amount (auxPrice) or a trailingPercent")
             if req.trailing_percent is not None and not 0 < req.trailing_percent < 100:
-                raise OrderTypeError(f"trailingPercent must be between 0 and 100, got "
-                                     f"{req.trailing_percent:g}")
+                raise OrderTypeError(f"trailingPercent must be between 0 and 100, got {req.trailing_percent:g}")
             if ot == "TRAIL LIMIT" and req.lmt_price_offset is None and req.lmt_price is None:
                 raise OrderTypeError("TRAIL LIMIT order needs lmtPriceOffset or lmtPrice")
         if ot in ("MIT", "LIT") and req.aux_price is None:
@@ -179,8 +176,7 @@ class OrderTypes:
         if req.tif == "GTD":
             order.expires_at = parse_good_till(req.good_till_date)
         self._auction_time(order, now)
-        parent = (self.engine.orders.get((order.client_id, req.parent_id))
-                  if req.parent_id else None)
+        parent = self.engine.orders.get((order.client_id, req.parent_id)) if req.parent_id else None
         if not req.transmit:
             order.held = True
         if parent is not None and parent.status != Status.FILLED:
@@ -200,8 +196,7 @@ class OrderTypes:
             order.expires_at = parse_good_till(req.good_till_date)
         self._auction_time(order, self.engine.gateway.clock.now())
         if order.held and req.transmit:
-            parent = (self.engine.orders.get((order.client_id, req.parent_id))
-                      if req.parent_id else None)
+            parent = self.engine.orders.get((order.client_id, req.parent_id)) if req.parent_id else None
             if parent is None or parent.status == Status.FILLED:
                 order.held = False
 
@@ -227,8 +222,9 @@ class OrderTypes:
 
     def children(self, parent: SimOrder) -> list[SimOrder]:
         """Working orders of the same client whose parentId is ``parent``'s orderId."""
-        return [o for o in self.engine.open_orders(parent.client_id)
-                if o.request.parent_id == parent.order_id and o is not parent]
+        return [
+            o for o in self.engine.open_orders(parent.client_id) if o.request.parent_id == parent.order_id and o is not parent
+        ]
 
     # --- matching --------------------------------------------------------------------
 
@@ -286,8 +282,7 @@ class OrderTypes:
         if hit and ot == "TRAIL LIMIT":
             off = order.request.lmt_price_offset
             if off is not None:
-                order.peg_limit = self._tick_round(order, trigger + off if buy
-                                                   else trigger - off, not buy)
+                order.peg_limit = self._tick_round(order, trigger + off if buy else trigger - off, not buy)
             else:
                 order.peg_limit = order.lmt_price
         return hit
@@ -394,8 +389,9 @@ class OrderTypes:
 
     def _apply_oca(self, order: SimOrder, qty: float, oca_type: int) -> None:
         eng = self.engine
-        group = (f"OCA group {order.request.oca_group}" if order.request.oca_group
-                 else f"bracket of parent {order.request.parent_id}")
+        group = (
+            f"OCA group {order.request.oca_group}" if order.request.oca_group else f"bracket of parent {order.request.parent_id}"
+        )
         for other in self._group(order):
             if other.is_done:
                 continue
@@ -404,8 +400,7 @@ class OrderTypes:
                 continue
             new_qty = other.quantity - qty
             if new_qty <= other.filled + _EPS:
-                eng.cancel(other, f"{group}: order {order.order_id} filled, nothing left",
-                            system=True)
+                eng.cancel(other, f"{group}: order {order.order_id} filled, nothing left", system=True)
                 continue
             other.request = dataclasses.replace(other.request, quantity=new_qty)
             eng.touch(other)
@@ -428,8 +423,12 @@ class OrderTypes:
                 continue
             if o.tif == "GTD" and o.expires_at is not None and now >= o.expires_at:
                 eng.cancel(o, "GTD order expired", system=True)
-            elif (o.auction_at is not None and now >= o.auction_at and not o.held
-                  and o.status in (Status.SUBMITTED, Status.PRE_SUBMITTED)):
+            elif (
+                o.auction_at is not None
+                and now >= o.auction_at
+                and not o.held
+                and o.status in (Status.SUBMITTED, Status.PRE_SUBMITTED)
+            ):
                 self._auction(o)
 
     def _auction(self, order: SimOrder) -> None:
@@ -448,8 +447,7 @@ class OrderTypes:
             limit = order.lmt_price or 0.0
             ok = price <= limit + _EPS if order.action == "BUY" else price >= limit - _EPS
             if not ok:
-                eng.cancel(order, f"not executed at the {when}: auction price {price:g} "
-                            f"beyond the limit {limit:g}", system=True)
+                eng.cancel(order, f"not executed at the {when}: auction price {price:g} beyond the limit {limit:g}", system=True)
                 return
         order.auction_at = None
         if order.status != Status.SUBMITTED:

@@ -57,8 +57,7 @@ UNSET_DOUBLE = 1.7976931348623157e308
 
 #: Order types the simulator executes (the triggered, trailing, pegged and auction types
 #: are :mod:`desk.sim.order_types`).
-ORDER_TYPES = frozenset({"LMT", "MKT", "STP", "STP LMT", "TRAIL", "TRAIL LIMIT", "MIT",
-                         "LIT", "MOC", "LOC", "REL"})
+ORDER_TYPES = frozenset({"LMT", "MKT", "STP", "STP LMT", "TRAIL", "TRAIL LIMIT", "MIT", "LIT", "MOC", "LOC", "REL"})
 #: Times in force the simulator honours.
 TIFS = frozenset({"DAY", "GTC", "IOC", "GTD", "FOK", "OPG"})
 #: Price increment of a combo's net price, dollars per share (IB quotes spreads in cents).
@@ -136,9 +135,13 @@ class Tradable:
         :class:`~desk.sim.chain.SimOption` (what ``gateway.contract_for`` returns)."""
         if getattr(d, "sec_type", "STK") == "OPT":
             return cls(
-                con_id=d.con_id, symbol=d.symbol, sec_type="OPT",
-                currency=getattr(d, "currency", "USD"), expiry=d.expiry,
-                strike=float(d.strike), right=d.right,
+                con_id=d.con_id,
+                symbol=d.symbol,
+                sec_type="OPT",
+                currency=getattr(d, "currency", "USD"),
+                expiry=d.expiry,
+                strike=float(d.strike),
+                right=d.right,
                 multiplier=int(getattr(d, "multiplier", 100)),
                 local_symbol=getattr(d, "local_symbol", ""),
                 trading_class=getattr(d, "trading_class", d.symbol),
@@ -149,11 +152,15 @@ class Tradable:
             )
         primary = getattr(d, "primary_exchange", "")
         return cls(
-            con_id=d.con_id, symbol=d.symbol, sec_type="STK",
-            currency=getattr(d, "currency", "USD"), primary_exchange=primary,
+            con_id=d.con_id,
+            symbol=d.symbol,
+            sec_type="STK",
+            currency=getattr(d, "currency", "USD"),
+            primary_exchange=primary,
             local_symbol=d.symbol,
             trading_class="NMS" if primary == "NASDAQ" else d.symbol,
-            underlying_con_id=d.con_id, min_tick=float(getattr(d, "min_tick", 0.01)),
+            underlying_con_id=d.con_id,
+            min_tick=float(getattr(d, "min_tick", 0.01)),
             shortable=bool(getattr(d, "easy_to_borrow", True)),
             etf=getattr(d, "stock_type", "") == "ETF",
         )
@@ -192,17 +199,35 @@ class Tradable:
     def wire11(self, exchange: str) -> list[object]:
         """conId, symbol, secType, lastTradeDate, strike, right, multiplier, exchange,
         currency, localSymbol, tradingClass (openOrder, execDetails, position)."""
-        return [self.con_id, self.symbol, self.sec_type, self.expiry,
-                fmt_num(self.strike) or "0", self.right,
-                str(self.multiplier) if self.is_option else "", exchange, self.currency,
-                self.local_symbol, self.trading_class]
+        return [
+            self.con_id,
+            self.symbol,
+            self.sec_type,
+            self.expiry,
+            fmt_num(self.strike) or "0",
+            self.right,
+            str(self.multiplier) if self.is_option else "",
+            exchange,
+            self.currency,
+            self.local_symbol,
+            self.trading_class,
+        ]
 
     def wire_portfolio(self) -> list[object]:
         """The contract fields of updatePortfolio (primaryExchange instead of exchange)."""
-        return [self.con_id, self.symbol, self.sec_type, self.expiry,
-                fmt_num(self.strike) or "0", self.right,
-                str(self.multiplier) if self.is_option else "", self.primary_exchange,
-                self.currency, self.local_symbol, self.trading_class]
+        return [
+            self.con_id,
+            self.symbol,
+            self.sec_type,
+            self.expiry,
+            fmt_num(self.strike) or "0",
+            self.right,
+            str(self.multiplier) if self.is_option else "",
+            self.primary_exchange,
+            self.currency,
+            self.local_symbol,
+            self.trading_class,
+        ]
 
 
 def on_grid(price: float, tick: float) -> bool:
@@ -281,6 +306,7 @@ class OrderRequest:
     @property
     def is_combo(self) -> bool:
         return self.contract.sec_type == "BAG"
+
 
 # --- the live order -----------------------------------------------------------------------
 
@@ -399,8 +425,11 @@ class SimOrder:
         return tuple(leg.contract.con_id for leg in self.legs)
 
     def describe(self) -> str:
-        what = (self.contract.describe() if self.contract is not None
-                else "BAG " + "/".join(leg.contract.describe() for leg in self.legs))
+        what = (
+            self.contract.describe()
+            if self.contract is not None
+            else "BAG " + "/".join(leg.contract.describe() for leg in self.legs)
+        )
         price = ""
         if self.lmt_price is not None:
             price = f" @ {self.lmt_price:g}"

@@ -40,8 +40,18 @@ from desk.sim.orders import SimOrder, Tradable
 from desk.sim.universe import SimStock
 
 __all__ = [
-    "Client", "Host", "OptionsPort", "HistoryPort", "OrdersPort", "FaultsPort",
-    "OrderBook", "InstrumentsPort", "Subscription", "OptionLine", "SimQuote", "Quote5",
+    "Client",
+    "Host",
+    "OptionsPort",
+    "HistoryPort",
+    "OrdersPort",
+    "FaultsPort",
+    "OrderBook",
+    "InstrumentsPort",
+    "Subscription",
+    "OptionLine",
+    "SimQuote",
+    "Quote5",
 ]
 
 #: ``(bid, ask, bid_size, ask_size, last)`` of one contract: prices in dollars per share,
@@ -72,11 +82,9 @@ class Subscription:
     ``delayed`` whether the line carries delayed tick types (:mod:`desk.sim.delayed`).
     """
 
-    __slots__ = ("session", "req_id", "rid", "stock", "rt_volume", "rt_trade_volume",
-                 "delayed")
+    __slots__ = ("session", "req_id", "rid", "stock", "rt_volume", "rt_trade_volume", "delayed")
 
-    def __init__(self, session: Client, req_id: int, stock: SimStock,
-                 generic: frozenset[int]) -> None:
+    def __init__(self, session: Client, req_id: int, stock: SimStock, generic: frozenset[int]) -> None:
         self.session = session
         self.req_id = req_id
         self.rid = f"{req_id}\0".encode()
@@ -95,11 +103,9 @@ class OptionLine:
     100 / 101 were asked for.
     """
 
-    __slots__ = ("session", "req_id", "rid", "row", "option", "delayed", "volume_ticks",
-                 "oi_ticks")
+    __slots__ = ("session", "req_id", "rid", "row", "option", "delayed", "volume_ticks", "oi_ticks")
 
-    def __init__(self, session: Client, req_id: int, row: int, option: SimOption,
-                 delayed: bool, generic: frozenset[int]) -> None:
+    def __init__(self, session: Client, req_id: int, row: int, option: SimOption, delayed: bool, generic: frozenset[int]) -> None:
         self.session = session
         self.req_id = req_id
         self.rid = f"{req_id}\0".encode()
@@ -158,11 +164,11 @@ class OptionsPort(Protocol):
 
     def contract_details(self, req_id: int, q: ContractQuery) -> bytes | None: ...
 
-    def sec_def_opt_params(self, req_id: int, symbol: str, fut_fop_exchange: str,
-                           sec_type: str, con_id: int) -> bytes: ...
+    def sec_def_opt_params(self, req_id: int, symbol: str, fut_fop_exchange: str, sec_type: str, con_id: int) -> bytes: ...
 
-    def request_market_data(self, session: Client, req_id: int, q: ContractQuery,
-                            generic: frozenset[int], snapshot: bool) -> bool: ...
+    def request_market_data(
+        self, session: Client, req_id: int, q: ContractQuery, generic: frozenset[int], snapshot: bool
+    ) -> bool: ...
 
     def resubscribe(self, line: OptionLine, refresh: bool = False) -> None: ...
 
@@ -333,6 +339,7 @@ class OrderBook(Protocol):
 
     @property
     def instruments(self) -> InstrumentsPort: ...
+
     #: every order of the day by ``(clientId, orderId)``, working and done
     orders: dict[tuple[int, int], SimOrder]
 
@@ -346,8 +353,7 @@ class OrderBook(Protocol):
         """Note that an order changed, for the journal."""
         ...
 
-    def cancel(self, order: SimOrder, reason: str, *, system: bool = False,
-               notify_error: bool = True) -> None:
+    def cancel(self, order: SimOrder, reason: str, *, system: bool = False, notify_error: bool = True) -> None:
         """Cancel a working order, telling its client why."""
         ...
 

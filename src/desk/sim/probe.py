@@ -25,8 +25,9 @@ def raw_subscribe_all(port: int) -> socket.socket:
     sock.sendall(b"API\0" + struct.pack(">I", len(payload)) + payload)
     out = [encode_fields((71, 2, 900, ""))]
     for i, s in enumerate(UNIVERSE.values(), start=1):
-        out.append(encode_fields((1, 11, i, s.con_id, s.symbol, "STK", "", 0.0, "", "",
-                                  "SMART", "", "USD", "", "", 0, "", 0, 0, "")))
+        out.append(
+            encode_fields((1, 11, i, s.con_id, s.symbol, "STK", "", 0.0, "", "", "SMART", "", "USD", "", "", 0, "", 0, 0, ""))
+        )
     sock.sendall(b"".join(out))
     return sock
 

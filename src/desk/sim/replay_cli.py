@@ -23,8 +23,9 @@ def _symbols(text: str | Sequence[str] | None) -> list[str]:
     return [p.strip().upper() for p in parts if p.strip()]
 
 
-def import_command(path: str, url: str, symbols: str | None = None, dates: Sequence[str] | None = None,
-                   stream: TextIO = sys.stderr) -> int:
+def import_command(
+    path: str, url: str, symbols: str | None = None, dates: Sequence[str] | None = None, stream: TextIO = sys.stderr
+) -> int:
     """``desk import lean PATH [--symbols A,B] [--date D ...]`` into the store at ``url``:
     a progress line on ``stream``, then one summary line on stdout. Exit code 0; 2 for a
     bad argument; 1 for a malformed file (named with its line) or a database failure, in
@@ -50,13 +51,13 @@ def import_command(path: str, url: str, symbols: str | None = None, dates: Seque
         return 1
     print(f"desk: imported {result.summary()} into {where}", flush=True)
     if result.skipped:
-        print(f"desk: skipped {len(result.skipped)} file(s) not in a supported LEAN layout, e.g. {result.skipped[0]}",
-              flush=True)
+        print(f"desk: skipped {len(result.skipped)} file(s) not in a supported LEAN layout, e.g. {result.skipped[0]}", flush=True)
     return 0
 
 
-def replay_command_kwargs(url: str, day: str, symbols: str | Sequence[str] | None, start: str | None = None,
-                          stream: TextIO | None = sys.stderr) -> tuple[dict[str, Any], str]:
+def replay_command_kwargs(
+    url: str, day: str, symbols: str | Sequence[str] | None, start: str | None = None, stream: TextIO | None = sys.stderr
+) -> tuple[dict[str, Any], str]:
     """The :class:`~desk.sim.gateway.SimGateway` arguments and a banner label for
     ``desk sim --replay DAY --symbols A,B [--start HH:MM]`` (``desk`` in sim mode uses the
     same). Every failure is a :class:`ReplayError` with one line to show."""

@@ -93,8 +93,7 @@ class Series:
             count = np.maximum(1, np.ones(n, dtype=np.int64))
             return Bars(self.t[s], self.o[s], self.h[s], self.l[s], self.c[s], vol, wap, count)
         nan = np.full(n, np.nan)
-        return Bars(self.t[s], self.o[s], self.h[s], self.l[s], self.c[s], nan, nan,
-                    np.full(n, -1, dtype=np.int64))
+        return Bars(self.t[s], self.o[s], self.h[s], self.l[s], self.c[s], nan, nan, np.full(n, -1, dtype=np.int64))
 
 
 _EMPTY = Series([])
@@ -152,9 +151,15 @@ def quote_at(s: Series, i: int) -> tuple[float, int]:
     return float(c), int(s.v[i])
 
 
-def run_import(url: str, lean_dir: str | Path, *, symbols: Iterable[str] | None = None,
-               dates: Iterable[date] | None = None, schema: str | None = None,
-               stream: TextIO | None = sys.stderr) -> Any:
+def run_import(
+    url: str,
+    lean_dir: str | Path,
+    *,
+    symbols: Iterable[str] | None = None,
+    dates: Iterable[date] | None = None,
+    schema: str | None = None,
+    stream: TextIO | None = sys.stderr,
+) -> Any:
     """Import LEAN data with the simulator's stock conIds (GOOG keeps 208813720) and a
     progress line on ``stream`` (``\\r``-updated, at most 10 per second; ``None``: quiet).
     Returns :class:`desk.store.lean.ImportResult`; raises what
@@ -175,15 +180,16 @@ def run_import(url: str, lean_dir: str | Path, *, symbols: Iterable[str] | None 
         last[0] = now
         shown[0] = True
         what = "committing" if p.phase == "commit" else "importing"
-        line = (f"{what} {p.fraction * 100:5.1f}%  {p.files_done:,}/{p.files_total:,} files  "
-                f"{p.rows:,} rows  {p.bytes_done / 1e6:,.1f}/{p.bytes_total / 1e6:,.1f} MB")
+        line = (
+            f"{what} {p.fraction * 100:5.1f}%  {p.files_done:,}/{p.files_total:,} files  "
+            f"{p.rows:,} rows  {p.bytes_done / 1e6:,.1f}/{p.bytes_total / 1e6:,.1f} MB"
+        )
         stream.write(f"\r{line}\x1b[K" if tty else line + "\n")
         stream.flush()
 
     stocks = {s.symbol: s.to_instrument() for s in UNIVERSE.values()}
     try:
-        return import_lean(url, lean_dir, symbols=symbols, dates=dates, schema=schema, stocks=stocks,
-                           progress=show)
+        return import_lean(url, lean_dir, symbols=symbols, dates=dates, schema=schema, stocks=stocks, progress=show)
     finally:
         if stream is not None and tty and shown[0]:
             stream.write("\n")
@@ -222,8 +228,9 @@ def load_replay(
     for sym in symbols:
         stock = lookup(sym)
         if stock is None:
-            raise ReplayError(f"{sym.upper()} is not in the simulator's universe; replayable symbols are "
-                              "the universe's (desk.sim.universe)")
+            raise ReplayError(
+                f"{sym.upper()} is not in the simulator's universe; replayable symbols are the universe's (desk.sim.universe)"
+            )
         stocks[stock.symbol] = stock
     missing = [s for s in stocks if not has_day(url, s, day, schema=schema)]
     imported = False
@@ -232,8 +239,10 @@ def load_replay(
             raise ReplayError(f"the store has no {day} data for {', '.join(missing)}; run desk import lean PATH")
         folder = Path(lean_dir) if lean_dir else default_lean_dir()
         if folder is None or not folder.exists():
-            raise ReplayError(f"the store has no {day} data for {', '.join(missing)} and no LEAN folder to import "
-                              "it from: set DESK_LEAN_DIR or run desk import lean PATH")
+            raise ReplayError(
+                f"the store has no {day} data for {', '.join(missing)} and no LEAN folder to import "
+                "it from: set DESK_LEAN_DIR or run desk import lean PATH"
+            )
         if stream is not None:
             stream.write(f"desk: importing {day} of {', '.join(missing)} from {folder}\n")
         try:
@@ -285,8 +294,17 @@ def load_replay(
                     if sec_type == "OPT":
                         from desk.store.lean import occ_symbol
 
-                        opt = SimOption(key, sym, expiry, float(strike), right, stock.con_id, sym,
-                                        occ_symbol(sym, expiry, right, float(strike)), penny=False)
+                        opt = SimOption(
+                            key,
+                            sym,
+                            expiry,
+                            float(strike),
+                            right,
+                            stock.con_id,
+                            sym,
+                            occ_symbol(sym, expiry, right, float(strike)),
+                            penny=False,
+                        )
                         options[key] = opt
                         opts.append(opt)
                 setattr(rec, {"BID": "bid", "ASK": "ask", "TRADES": "trades"}[kind], s)
@@ -296,17 +314,21 @@ def load_replay(
             d = read_bars(engine, symbol=sym, sec_type="STK", bar_size="1 day", end=day_start, schema=schema)
             t = np.array([exchange_midnight(b.time.astimezone(tz).date()) for b in d], dtype=np.int64)
             vol = np.array([b.volume for b in d])
-            daily[sym] = Bars(t, np.array([b.open for b in d]), np.array([b.high for b in d]),
-                              np.array([b.low for b in d]), np.array([b.close for b in d]), vol,
-                              np.array([(b.high + b.low + b.close) / 3.0 for b in d]),
-                              np.full(len(d), 1, dtype=np.int64))
+            daily[sym] = Bars(
+                t,
+                np.array([b.open for b in d]),
+                np.array([b.high for b in d]),
+                np.array([b.low for b in d]),
+                np.array([b.close for b in d]),
+                vol,
+                np.array([(b.high + b.low + b.close) / 3.0 for b in d]),
+                np.full(len(d), 1, dtype=np.int64),
+            )
     finally:
         engine.dispose()
-    data = ReplayData(day, start_at.astimezone(UTC), stocks, series, options, chains, oi, daily,
-                      end=last_end, imported=imported)
+    data = ReplayData(day, start_at.astimezone(UTC), stocks, series, options, chains, oi, daily, end=last_end, imported=imported)
     data.load_seconds = _time.perf_counter() - t0
-    log.info("replay of %s loaded: %d contracts, %d options in %.1f s", day, len(series), len(options),
-             data.load_seconds)
+    log.info("replay of %s loaded: %d contracts, %d options in %.1f s", day, len(series), len(options), data.load_seconds)
     return data
 
 

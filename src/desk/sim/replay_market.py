@@ -75,15 +75,27 @@ class ReplayState:
         return self.notional / self.volume if self.volume else self.last
 
     def snapshot(self) -> Snapshot:
-        return Snapshot(self.bid, self.ask, self.last, self.bid_size, self.ask_size, self.last_size, self.volume,
-                        self.close)
+        return Snapshot(self.bid, self.ask, self.last, self.bid_size, self.ask_size, self.last_size, self.volume, self.close)
 
     def change(self, fields: int, trades: int = 0) -> MarketChange:
         high = self.high if self.high == self.high else self.last
         low = self.low if self.low == self.low else self.last
-        return MarketChange(self.stock.symbol, self.stock.con_id, fields, self.bid, self.ask, self.bid_size,
-                            self.ask_size, self.last, self.last_size, self.volume, high, low, round(self.vwap, 4),
-                            trades)
+        return MarketChange(
+            self.stock.symbol,
+            self.stock.con_id,
+            fields,
+            self.bid,
+            self.ask,
+            self.bid_size,
+            self.ask_size,
+            self.last,
+            self.last_size,
+            self.volume,
+            high,
+            low,
+            round(self.vwap, 4),
+            trades,
+        )
 
     def advance(self, now: float) -> tuple[int, int]:
         """Apply every bar completed at ``now``; return (Changed bits, prints)."""
@@ -208,8 +220,13 @@ class ReplayMarket:
 
 
 def replay_gateway_kwargs(
-    url: str, day: date | str, symbols: Sequence[str], *, schema: str | None = None,
-    start: dtime | datetime | None = None, lean_dir: str | Path | None = None,
+    url: str,
+    day: date | str,
+    symbols: Sequence[str],
+    *,
+    schema: str | None = None,
+    start: dtime | datetime | None = None,
+    lean_dir: str | Path | None = None,
     stream: TextIO | None = sys.stderr,
 ) -> dict[str, Any]:
     """Load a replay (:func:`load_replay`) and return the :class:`~desk.sim.gateway.SimGateway`
@@ -221,8 +238,7 @@ def replay_gateway_kwargs(
     d = parse_day(day) if isinstance(day, str) else day
     data = load_replay(url, d, symbols, schema=schema, start=start, lean_dir=lean_dir, stream=stream)
     market = ReplayMarket(data)
-    return {"market": market, "clock": market.clock, "option_source": market.options,
-            "symbols": market.symbols}
+    return {"market": market, "clock": market.clock, "option_source": market.options, "symbols": market.symbols}
 
 
 class ReplayHistory:
@@ -265,8 +281,16 @@ class ReplayHistory:
         common, ib, ia = np.intersect1d(bid.time, ask.time, assume_unique=True, return_indices=True)
         b, a = bid.take(ib), ask.take(ia)
         nan = np.full(len(common), np.nan)
-        return Bars(common, (b.open + a.open) / 2, (b.high + a.high) / 2, (b.low + a.low) / 2,
-                    (b.close + a.close) / 2, nan, nan, np.full(len(common), -1, dtype=np.int64))
+        return Bars(
+            common,
+            (b.open + a.open) / 2,
+            (b.high + a.high) / 2,
+            (b.low + a.low) / 2,
+            (b.close + a.close) / 2,
+            nan,
+            nan,
+            np.full(len(common), -1, dtype=np.int64),
+        )
 
     def daily_bars(self, key: Any, what: str, first: date, last: date) -> Bars:
         parts = []

@@ -67,13 +67,16 @@ class ReplayOptions:
             return []
         right = _norm_right(q.right)
         local = q.local_symbol.replace(" ", "").upper()
-        out = [o for o in cands
-               if (not q.symbol or o.symbol == q.symbol.upper())
-               and (not q.last_trade_date or o.expiry.startswith(q.last_trade_date))
-               and (not q.strike or abs(o.strike - q.strike) < 1e-6)
-               and (not right or o.right == right)
-               and (not q.trading_class or o.trading_class == q.trading_class)
-               and (not local or o.local_symbol.replace(" ", "") == local)]
+        out = [
+            o
+            for o in cands
+            if (not q.symbol or o.symbol == q.symbol.upper())
+            and (not q.last_trade_date or o.expiry.startswith(q.last_trade_date))
+            and (not q.strike or abs(o.strike - q.strike) < 1e-6)
+            and (not right or o.right == right)
+            and (not q.trading_class or o.trading_class == q.trading_class)
+            and (not local or o.local_symbol.replace(" ", "") == local)
+        ]
         out.sort(key=lambda o: (o.expiry, o.strike, o.right))
         return out
 
@@ -98,8 +101,7 @@ class ReplayOptions:
         self._next = np.concatenate([self._next, np.full(new.stop - new.start, -np.inf)])
         self._apply(rows, np.arange(new.start, new.stop), now)
 
-    def step_rows(self, rows: OptionRows, S: NDArray[np.float64], now: float, dt: float,
-                  r: float) -> NDArray[np.integer]:
+    def step_rows(self, rows: OptionRows, S: NDArray[np.float64], now: float, dt: float, r: float) -> NDArray[np.integer]:
         bits = np.zeros(rows.n, dtype=np.int64)
         due = np.flatnonzero(self._next[: rows.n] <= now)
         if due.size:
@@ -152,14 +154,12 @@ class ReplayOptions:
                 cur.trades = k
                 f |= Changed.TRADE
             # next bar end of any kind
-            nxt = [float(s.t[c]) + MINUTE for s, c in ((rec.bid, cur.bid), (rec.ask, cur.ask), (tr, cur.trades))
-                   if c < len(s)]
+            nxt = [float(s.t[c]) + MINUTE for s, c in ((rec.bid, cur.bid), (rec.ask, cur.ask), (tr, cur.trades)) if c < len(s)]
             self._next[i] = min(nxt) if nxt else np.inf
             out[j] = int(f)
         return out
 
-    def underlying_stats(self, symbol: str, S: float, now: float, r: float
-                         ) -> tuple[int, int, int, int, float] | None:
+    def underlying_stats(self, symbol: str, S: float, now: float, r: float) -> tuple[int, int, int, int, float] | None:
         chain = self.data.chains.get(symbol)
         if not chain:
             return None
@@ -197,6 +197,7 @@ class ReplayOptions:
         if bid <= 0 or ask <= 0:
             return math.nan
         T = (expiry_epoch(opt.expiry) - now) / SECONDS_PER_YEAR
-        res = implied_vol(np.array([True]), np.array([(bid + ask) / 2.0]), np.array([S]), np.array([opt.strike]),
-                          np.array([T]), r, 0.0)
+        res = implied_vol(
+            np.array([True]), np.array([(bid + ask) / 2.0]), np.array([S]), np.array([opt.strike]), np.array([T]), r, 0.0
+        )
         return float(res.iv[0])

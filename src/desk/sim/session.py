@@ -119,12 +119,20 @@ class Session(asyncio.Protocol):
         # orders, executions, positions, accounts and P&L (desk.sim.matching)
         self._handlers.update(gateway.orders.handlers(self))
         # requests that need no answer (cancels of things answered in one go, settings)
-        self._silent = frozenset({
-            In.REQ_AUTO_OPEN_ORDERS, In.SET_SERVER_LOGLEVEL, In.CANCEL_POSITIONS,
-            In.CANCEL_ACCOUNT_SUMMARY, In.CANCEL_ACCOUNT_UPDATES_MULTI, In.CANCEL_PNL,
-            In.CANCEL_PNL_SINGLE, In.REQ_PNL_SINGLE, In.CANCEL_HISTORICAL_DATA,
-            In.REQ_GLOBAL_CANCEL,
-        })
+        self._silent = frozenset(
+            {
+                In.REQ_AUTO_OPEN_ORDERS,
+                In.SET_SERVER_LOGLEVEL,
+                In.CANCEL_POSITIONS,
+                In.CANCEL_ACCOUNT_SUMMARY,
+                In.CANCEL_ACCOUNT_UPDATES_MULTI,
+                In.CANCEL_PNL,
+                In.CANCEL_PNL_SINGLE,
+                In.REQ_PNL_SINGLE,
+                In.CANCEL_HISTORICAL_DATA,
+                In.REQ_GLOBAL_CANCEL,
+            }
+        )
         self._warned: set[int] = set()
 
     # --- asyncio.Protocol --------------------------------------------------------------
@@ -138,8 +146,7 @@ class Session(asyncio.Protocol):
         self.gateway.session_opened(self)
 
     def connection_lost(self, exc: Exception | None) -> None:
-        log.info("client %s (clientId %s) disconnected%s", self.peer, self.client_id,
-                 f": {exc}" if exc else "")
+        log.info("client %s (clientId %s) disconnected%s", self.peer, self.client_id, f": {exc}" if exc else "")
         self.transport = None
         self.out.clear()
         self.gateway.session_closed(self)
@@ -225,8 +232,7 @@ class Session(asyncio.Protocol):
             handler(fields)
         elif msg_id not in self._silent and msg_id not in self._warned:
             self._warned.add(msg_id)
-            log.warning("client %s: message %d not supported by the simulator, ignored",
-                        self.peer, msg_id)
+            log.warning("client %s: message %d not supported by the simulator, ignored", self.peer, msg_id)
 
     def _handshake(self, fields: list[str]) -> None:
         text = fields[0] if fields else ""
@@ -238,8 +244,14 @@ class Session(asyncio.Protocol):
             return
         version = min(hi, m.SERVER_VERSION_MAX)
         if version < lo or version < m.SERVER_VERSION_MIN:
-            log.warning("client %s: versions %d..%d not supported (%d..%d), closing",
-                        self.peer, lo, hi, m.SERVER_VERSION_MIN, m.SERVER_VERSION_MAX)
+            log.warning(
+                "client %s: versions %d..%d not supported (%d..%d), closing",
+                self.peer,
+                lo,
+                hi,
+                m.SERVER_VERSION_MIN,
+                m.SERVER_VERSION_MAX,
+            )
             self.close()
             return
         self.version = version
@@ -295,24 +307,24 @@ class Session(asyncio.Protocol):
             self.send(m.error(req_id, Code.NO_SECURITY_DEFINITION))
             return
         stock, exchange = found
-        self.send(m.contract_details(req_id, stock, exchange, self.gateway.clock.now())
-                  + m.contract_details_end(req_id))
+        self.send(m.contract_details(req_id, stock, exchange, self.gateway.clock.now()) + m.contract_details_end(req_id))
 
     def _req_matching_symbols(self, fields: list[str]) -> None:
         # 81, reqId, pattern: symbols starting with the pattern, then names containing it
         req_id = int(fields[1])
         pattern = fields[2].strip().upper() if len(fields) > 2 else ""
         hits = [s for s in UNIVERSE.values() if pattern and s.symbol.startswith(pattern)]
-        hits += [s for s in UNIVERSE.values()
-                 if pattern and s not in hits and pattern in s.long_name.upper()]
+        hits += [s for s in UNIVERSE.values() if pattern and s not in hits and pattern in s.long_name.upper()]
         self.send(m.symbol_samples(req_id, hits[:16]))
 
     def _req_sec_def_opt_params(self, fields: list[str]) -> None:
         # 78, reqId, underlyingSymbol, futFopExchange, underlyingSecType, underlyingConId
         f = fields + [""] * (6 - len(fields))
-        self.send(self.gateway.options.sec_def_opt_params(
-            int(f[1]), f[2].strip().upper(), f[3].strip(), f[4].strip().upper(),
-            int(f[5] or 0)))
+        self.send(
+            self.gateway.options.sec_def_opt_params(
+                int(f[1]), f[2].strip().upper(), f[3].strip(), f[4].strip().upper(), int(f[5] or 0)
+            )
+        )
 
     def _req_historical_data(self, fields: list[str]) -> None:
         # 20, reqId, contract, ...: bars from the gateway's history (desk.sim.history)
@@ -348,8 +360,7 @@ class Session(asyncio.Protocol):
             return
         found = resolve(q)
         if found is None:
-            if self.gateway.options.request_market_data(self, req_id, q, generic,
-                                                        snapshot or regulatory):
+            if self.gateway.options.request_market_data(self, req_id, q, generic, snapshot or regulatory):
                 return  # an option (desk.sim.options)
             log.info("client %s: no contract for market data %s", self.peer, q.describe())
             self.send(m.error(req_id, Code.NO_SECURITY_DEFINITION))
@@ -402,7 +413,9 @@ class Session(asyncio.Protocol):
             return
         old, self.data_type = self.data_type, new
         changed = [
-            (r, line_data_type(sub.delayed, new)) for r, sub in self.subscriptions.items()
-            if line_data_type(sub.delayed, old) != line_data_type(sub.delayed, new)]
+            (r, line_data_type(sub.delayed, new))
+            for r, sub in self.subscriptions.items()
+            if line_data_type(sub.delayed, old) != line_data_type(sub.delayed, new)
+        ]
         if changed:
             self.send(b"".join(m.market_data_type(r, t) for r, t in changed))

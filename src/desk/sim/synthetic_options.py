@@ -91,8 +91,7 @@ class SyntheticOptions:
     defaults to ``VolSurface.seeded(seed)``.
     """
 
-    def __init__(self, seed: int, today: date, surface: VolSurface | None = None,
-                 listing: ChainListing | None = None) -> None:
+    def __init__(self, seed: int, today: date, surface: VolSurface | None = None, listing: ChainListing | None = None) -> None:
         self.seed = int(seed)
         self.today = today
         self._listing = listing
@@ -124,8 +123,7 @@ class SyntheticOptions:
             return []
         exps = tuple(chain.expirations)
         strikes = tuple(chain.strikes)
-        return [SecDefParams(ex, stock.con_id, chain.trading_class, "100", exps, strikes)
-                for ex in OPTION_EXCHANGES]
+        return [SecDefParams(ex, stock.con_id, chain.trading_class, "100", exps, strikes) for ex in OPTION_EXCHANGES]
 
     def find(self, q: ContractQuery) -> list[SimOption]:
         if q.con_id:
@@ -133,16 +131,16 @@ class SyntheticOptions:
             if opt is None:
                 return []
             hits = [opt]
-            if q.symbol or q.last_trade_date or q.strike or q.right or q.local_symbol \
-                    or q.trading_class:
-                hits = [o for o in self.listing.find(
-                    q.symbol, q.last_trade_date, q.strike, q.right, q.trading_class,
-                    q.local_symbol) if o.con_id == q.con_id]
+            if q.symbol or q.last_trade_date or q.strike or q.right or q.local_symbol or q.trading_class:
+                hits = [
+                    o
+                    for o in self.listing.find(q.symbol, q.last_trade_date, q.strike, q.right, q.trading_class, q.local_symbol)
+                    if o.con_id == q.con_id
+                ]
         else:
             if not (q.symbol or q.local_symbol):
                 return []
-            hits = self.listing.find(q.symbol, q.last_trade_date, q.strike, q.right,
-                                     q.trading_class, q.local_symbol)
+            hits = self.listing.find(q.symbol, q.last_trade_date, q.strike, q.right, q.trading_class, q.local_symbol)
         if q.multiplier not in ("", "0", "100"):
             return []
         if q.currency not in ("", "USD"):
@@ -161,11 +159,11 @@ class SyntheticOptions:
 
     # --- quotes ----------------------------------------------------------------------------
 
-    def _model(self, rows: OptionRows, i: slice | NDArray[np.integer], S: NDArray[np.float64],
-               now: float, r: float) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    def _model(
+        self, rows: OptionRows, i: slice | NDArray[np.integer], S: NDArray[np.float64], now: float, r: float
+    ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
         T = rows.years(now, i)
-        sigma = self.surface.vol_rows(self._surface_index[rows.und[i]], rows.strike[i], T, S,
-                                      r, rows.q[i])
+        sigma = self.surface.vol_rows(self._surface_index[rows.und[i]], rows.strike[i], T, S, r, rows.q[i])
         K = rows.strike[i]
         price = bsm_price(rows.is_call[i], S, K, T, r, rows.q[i], sigma)
         intrinsic = np.maximum(np.where(rows.is_call[i], S - K, K - S), 0.0)
@@ -174,12 +172,11 @@ class SyntheticOptions:
     def bind(self, underlyings: Sequence[str]) -> None:
         """Called by the engine when its list of underlyings grows (row ``und`` indices
         refer to it)."""
-        self._surface_index = np.array([self.surface.index_of(s) for s in underlyings],
-                                       dtype=np.int64)
+        self._surface_index = np.array([self.surface.index_of(s) for s in underlyings], dtype=np.int64)
 
-    def activity(self, con_ids: NDArray[np.int64], symbols: Sequence[str],
-                 K: NDArray[np.float64], expiry_ts: NDArray[np.float64]
-                 ) -> tuple[NDArray[np.int64], NDArray[np.float64], NDArray[np.float64]]:
+    def activity(
+        self, con_ids: NDArray[np.int64], symbols: Sequence[str], K: NDArray[np.float64], expiry_ts: NDArray[np.float64]
+    ) -> tuple[NDArray[np.int64], NDArray[np.float64], NDArray[np.float64]]:
         """Static activity of contracts: ``(open interest, typical daily volume, fraction
         of it already traded when the session starts)``, contracts.
 
@@ -189,8 +186,7 @@ class SyntheticOptions:
         session of a seed, whenever it is asked for."""
         t0 = np.maximum((expiry_ts - self._listing_close) / SECONDS_PER_YEAR, 0.0)
         ref = np.array([UNIVERSE[u].price for u in symbols])
-        und_liq = np.array([min(1.5, max(0.3, math.sqrt(UNIVERSE[u].daily_volume / 40e6)))
-                            for u in symbols])
+        und_liq = np.array([min(1.5, max(0.3, math.sqrt(UNIVERSE[u].daily_volume / 40e6))) for u in symbols])
         idx = np.array([self.surface.index_of(u) for u in symbols], dtype=np.int64)
         atm = self.surface.atm_rows(idx, np.maximum(t0, 1e-6), ref)
         z = np.log(K / ref) / (atm * np.sqrt(np.maximum(t0, 1.0 / DAYS_PER_YEAR)))
@@ -202,8 +198,7 @@ class SyntheticOptions:
         done = 0.25 + 0.35 * _hash_uniform(self.seed, con_ids, 5)
         return oi, day_volume, done
 
-    def open_rows(self, rows: OptionRows, new: slice, S: NDArray[np.float64], now: float,
-                  r: float) -> None:
+    def open_rows(self, rows: OptionRows, new: slice, S: NDArray[np.float64], now: float, r: float) -> None:
         for name in ("rel", "base_size", "trade_rate", "refresh_rate", "lo_tick", "hi_tick"):
             rows.extra.setdefault(name, np.zeros(rows.n))
         ids = rows.con_id[new]
@@ -211,11 +206,9 @@ class SyntheticOptions:
         K = rows.strike[new]
         T = rows.years(now, new)
         fresh = rows.options[new]
-        oi, day_volume, done = self.activity(ids, [o.symbol for o in fresh], K,
-                                             rows.expiry_ts[new])
+        oi, day_volume, done = self.activity(ids, [o.symbol for o in fresh], K, rows.expiry_ts[new])
         # liquidity now (moneyness at the current price): spreads, sizes, refreshes
-        und_liq = np.array([min(1.5, max(0.3, math.sqrt(UNIVERSE[o.symbol].daily_volume
-                                                          / 40e6))) for o in fresh])
+        und_liq = np.array([min(1.5, max(0.3, math.sqrt(UNIVERSE[o.symbol].daily_volume / 40e6))) for o in fresh])
         atm = self.surface.atm_rows(self._surface_index[rows.und[new]], np.maximum(T, 1e-6), s)
         z = np.log(K / s) / (atm * np.sqrt(np.maximum(T, 1.0 / DAYS_PER_YEAR)))
         liq = np.maximum(und_liq * np.exp(-0.5 * (z / 1.2) ** 2) / (1.0 + 2.0 * T), 0.002)
@@ -244,8 +237,9 @@ class SyntheticOptions:
         rows.high[new] = np.round(rows.high[new] / ticks) * ticks
         rows.low[new] = np.maximum(np.round(rows.low[new] / ticks) * ticks, 0.01)
 
-    def _quote(self, rows: OptionRows, i: NDArray[np.integer], price: NDArray[np.float64],
-               force: bool = False) -> NDArray[np.int64]:
+    def _quote(
+        self, rows: OptionRows, i: NDArray[np.integer], price: NDArray[np.float64], force: bool = False
+    ) -> NDArray[np.int64]:
         """Requote rows ``i`` around model ``price``; return Changed bits per row."""
         ex = rows.extra
         rel = ex["rel"][i]
@@ -278,11 +272,9 @@ class SyntheticOptions:
         return bits
 
     def _sizes(self, base: NDArray[np.float64]) -> NDArray[np.int64]:
-        return np.maximum(1, np.round(base * self.rng.lognormal(0.0, 0.5, size=len(base))
-                                      )).astype(np.int64)
+        return np.maximum(1, np.round(base * self.rng.lognormal(0.0, 0.5, size=len(base)))).astype(np.int64)
 
-    def step_rows(self, rows: OptionRows, S: NDArray[np.float64], now: float, dt: float,
-                  r: float) -> NDArray[np.integer]:
+    def step_rows(self, rows: OptionRows, S: NDArray[np.float64], now: float, dt: float, r: float) -> NDArray[np.integer]:
         ok = np.flatnonzero(np.isfinite(S))
         bits = np.zeros(rows.n, dtype=np.int64)
         if ok.size == 0:
@@ -325,8 +317,7 @@ class SyntheticOptions:
             bits[j[lo]] |= int(Changed.LOW)
         return bits
 
-    def underlying_stats(self, symbol: str, S: float, now: float, r: float
-                         ) -> tuple[int, int, int, int, float] | None:
+    def underlying_stats(self, symbol: str, S: float, now: float, r: float) -> tuple[int, int, int, int, float] | None:
         chain = self.listing.chain(symbol)
         if chain is None:
             return None
@@ -340,10 +331,9 @@ class SyntheticOptions:
                 call_parts.append(np.full(k.size, is_call))
         K = np.concatenate(K_parts)
         calls = np.concatenate(call_parts)
-        oi, day_volume, done = self.activity(np.concatenate(id_parts),
-                                             [chain.underlying.symbol] * K.size, K,
-                                             np.concatenate(T_parts))
+        oi, day_volume, done = self.activity(
+            np.concatenate(id_parts), [chain.underlying.symbol] * K.size, K, np.concatenate(T_parts)
+        )
         vol = np.round(day_volume * done)
         iv30 = float(self.surface.atm_vol(chain.underlying.symbol, 30 / DAYS_PER_YEAR, S))
-        return (int(oi[calls].sum()), int(oi[~calls].sum()), int(vol[calls].sum()),
-                int(vol[~calls].sum()), iv30)
+        return (int(oi[calls].sum()), int(oi[~calls].sum()), int(vol[calls].sum()), int(vol[~calls].sum()), iv30)

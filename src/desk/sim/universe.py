@@ -104,16 +104,18 @@ class SimStock:
         )
 
 
-def _etf(symbol, con_id, primary, name, isin, sub, price, vol, spread, size, volume,
-         trades, quotes) -> SimStock:
-    return SimStock(symbol, con_id, primary, name, "ETF", isin, "Funds", "Equity Fund",
-                    sub, price, vol, spread, size, volume, trades, quotes)
+def _etf(symbol, con_id, primary, name, isin, sub, price, vol, spread, size, volume, trades, quotes) -> SimStock:
+    return SimStock(
+        symbol, con_id, primary, name, "ETF", isin, "Funds", "Equity Fund", sub, price, vol, spread, size, volume, trades, quotes
+    )
 
 
-def _stk(symbol, con_id, primary, name, isin, industry, category, sub, price, vol, spread,
-         size, volume, trades, quotes) -> SimStock:
-    return SimStock(symbol, con_id, primary, name, "COMMON", isin, industry, category,
-                    sub, price, vol, spread, size, volume, trades, quotes)
+def _stk(
+    symbol, con_id, primary, name, isin, industry, category, sub, price, vol, spread, size, volume, trades, quotes
+) -> SimStock:
+    return SimStock(
+        symbol, con_id, primary, name, "COMMON", isin, industry, category, sub, price, vol, spread, size, volume, trades, quotes
+    )
 
 
 # fmt: off

@@ -41,9 +41,20 @@ __all__ = ["DIVIDEND_YIELD", "SurfaceParams", "VolSurface", "dividend_yield"]
 #: Continuous dividend yields used for the simulated underlyings (annual fractions,
 #: rounded trailing yields); anything else has 0.
 DIVIDEND_YIELD: dict[str, float] = {
-    "SPY": 0.012, "QQQ": 0.006, "IWM": 0.012, "DIA": 0.016, "XLF": 0.015,
-    "AAPL": 0.004, "MSFT": 0.007, "NVDA": 0.0003, "AMZN": 0.0, "GOOG": 0.004,
-    "META": 0.003, "TSLA": 0.0, "AMD": 0.0, "JPM": 0.02,
+    "SPY": 0.012,
+    "QQQ": 0.006,
+    "IWM": 0.012,
+    "DIA": 0.016,
+    "XLF": 0.015,
+    "AAPL": 0.004,
+    "MSFT": 0.007,
+    "NVDA": 0.0003,
+    "AMZN": 0.0,
+    "GOOG": 0.004,
+    "META": 0.003,
+    "TSLA": 0.0,
+    "AMD": 0.0,
+    "JPM": 0.02,
 }
 
 
@@ -129,20 +140,24 @@ class VolSurface:
         s = self._ref[i] if S is None else S
         return self.atm_rows(idx, np.asarray(T, dtype=np.float64), np.asarray(s, dtype=np.float64))
 
-    def vol(self, symbol: str, K: ArrayLike, T: ArrayLike, S: ArrayLike, r: float,
-            q: float | None = None) -> NDArray[np.float64]:
+    def vol(self, symbol: str, K: ArrayLike, T: ArrayLike, S: ArrayLike, r: float, q: float | None = None) -> NDArray[np.float64]:
         """Implied vol (annual fraction) of ``symbol`` at strike ``K`` (dollars per
         share), ``T`` years, underlying price ``S``, rate ``r`` and dividend yield ``q``
         (default :func:`dividend_yield`). Arguments broadcast."""
         i = self.index_of(symbol)
         qq = dividend_yield(symbol) if q is None else q
-        K, T, S = np.broadcast_arrays(np.asarray(K, np.float64), np.asarray(T, np.float64),
-                                      np.asarray(S, np.float64))
+        K, T, S = np.broadcast_arrays(np.asarray(K, np.float64), np.asarray(T, np.float64), np.asarray(S, np.float64))
         return self.vol_rows(np.full(K.shape, i), K, T, S, r, qq)
 
-    def vol_rows(self, index: NDArray[np.integer], K: NDArray[np.float64],
-                 T: NDArray[np.float64], S: NDArray[np.float64], r: float | NDArray[np.float64],
-                 q: float | NDArray[np.float64]) -> NDArray[np.float64]:
+    def vol_rows(
+        self,
+        index: NDArray[np.integer],
+        K: NDArray[np.float64],
+        T: NDArray[np.float64],
+        S: NDArray[np.float64],
+        r: float | NDArray[np.float64],
+        q: float | NDArray[np.float64],
+    ) -> NDArray[np.float64]:
         """Implied vols of many contracts: row ``i`` has underlying ``index[i]``, strike
         ``K[i]``, ``T[i]`` years (> 0), underlying price ``S[i]``; ``r``, ``q`` broadcast."""
         T = np.maximum(T, 1e-6)
@@ -155,12 +170,10 @@ class VolSurface:
         w = 0.5 * theta * (1.0 + rho * pk + np.sqrt((pk + rho) ** 2 + 1.0 - rho * rho))
         return np.sqrt(w / T)
 
-    def atm_rows(self, index: NDArray[np.integer], T: NDArray[np.float64],
-                 S: NDArray[np.float64]) -> NDArray[np.float64]:
+    def atm_rows(self, index: NDArray[np.integer], T: NDArray[np.float64], S: NDArray[np.float64]) -> NDArray[np.float64]:
         """ATM implied vols of many rows: underlying ``index[i]`` at ``T[i]`` years and
         underlying price ``S[i]`` (dollars per share)."""
         lng = self._long[index]
         base = lng + (self._short[index] - lng) * np.exp(-T / self._tau[index])
         factor = np.clip((S / self._ref[index]) ** (-self._beta[index]), 0.5, 2.0)
         return base * factor
-

@@ -422,8 +422,7 @@ class AuditLog:
             if f"{name}_no_truncate" not in existing:
                 conn.execute(
                     text(
-                        f"CREATE TRIGGER {name}_no_truncate BEFORE TRUNCATE ON {rel} "
-                        f"FOR EACH STATEMENT EXECUTE FUNCTION {func}()"
+                        f"CREATE TRIGGER {name}_no_truncate BEFORE TRUNCATE ON {rel} FOR EACH STATEMENT EXECUTE FUNCTION {func}()"
                     )
                 )
 
@@ -545,9 +544,11 @@ class AuditLog:
                 filled: dict[str, float] = {}
                 perms: dict[str, int] = {}
                 if refs:
-                    q = select(t.c.client_order_id, t.c.payload).where(
-                        t.c.client_order_id.in_(refs), t.c.event.in_(("status", "fill", "reconcile"))
-                    ).order_by(t.c.id)
+                    q = (
+                        select(t.c.client_order_id, t.c.payload)
+                        .where(t.c.client_order_id.in_(refs), t.c.event.in_(("status", "fill", "reconcile")))
+                        .order_by(t.c.id)
+                    )
                     for ref, payload in conn.execute(q):
                         data = payload if isinstance(payload, dict) else json.loads(payload)
                         value = data.get("filled")
@@ -606,8 +607,10 @@ class AuditLog:
             return False
         t = self.table
         stmt = select(t.c.payload).where(
-            t.c.event == ev.event, t.c.client_order_id == ev.client_order_id,
-            t.c.correlation_id == ev.correlation_id, t.c.time == as_utc(ev.time),
+            t.c.event == ev.event,
+            t.c.client_order_id == ev.client_order_id,
+            t.c.correlation_id == ev.correlation_id,
+            t.c.time == as_utc(ev.time),
         )
         want = jsonable(dict(ev.payload))
         try:

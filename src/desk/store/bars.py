@@ -73,12 +73,20 @@ def _pg_select(src: str, bucket: str, first: Any, last: Any) -> str:
     for side in _SIDES:
         expr = "(bid + ask) / 2" if side == "mid" else side
         cond = f"{quote} AND bid > 0 AND ask > 0" if side == "mid" else f"{quote} AND {side} > 0"
-        parts += [f"{first(expr, cond)} AS {side}_open", f"max({expr}) FILTER (WHERE {cond}) AS {side}_high",
-                  f"min({expr}) FILTER (WHERE {cond}) AS {side}_low", f"{last(expr, cond)} AS {side}_close"]
+        parts += [
+            f"{first(expr, cond)} AS {side}_open",
+            f"max({expr}) FILTER (WHERE {cond}) AS {side}_high",
+            f"min({expr}) FILTER (WHERE {cond}) AS {side}_low",
+            f"{last(expr, cond)} AS {side}_close",
+        ]
     trade = "kind = 'T' AND price > 0"
-    parts += [f"{first('price', trade)} AS open", f"max(price) FILTER (WHERE {trade}) AS high",
-              f"min(price) FILTER (WHERE {trade}) AS low", f"{last('price', trade)} AS close",
-              f"coalesce(sum(size) FILTER (WHERE {trade}), 0) AS volume"]
+    parts += [
+        f"{first('price', trade)} AS open",
+        f"max(price) FILTER (WHERE {trade}) AS high",
+        f"min(price) FILTER (WHERE {trade}) AS low",
+        f"{last('price', trade)} AS close",
+        f"coalesce(sum(size) FILTER (WHERE {trade}), 0) AS volume",
+    ]
     return f"SELECT {', '.join(parts)} FROM {src} GROUP BY 1, 2"
 
 
@@ -93,8 +101,9 @@ def _sqlite_select(table: str) -> str:
     firsts = []
     for name in [*(f"{s}_v" for s in _SIDES), "t_v"]:
         # first / last present value: a window over the minute's rows where it is present
-        frame = (f"OVER (PARTITION BY con_id, b, {name} IS NULL ORDER BY t "
-                 "ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING)")
+        frame = (
+            f"OVER (PARTITION BY con_id, b, {name} IS NULL ORDER BY t ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING)"
+        )
         firsts.append(f"first_value({name}) {frame} AS {name}_first")
         firsts.append(f"last_value({name}) {frame} AS {name}_last")
     rows = f'SELECT con_id, {", ".join(inner)} FROM "{table}"'
@@ -102,10 +111,19 @@ def _sqlite_select(table: str) -> str:
     outer = ["b * 60000000 AS time", "con_id"]
     for side in _SIDES:
         v = f"{side}_v"
-        outer += [f"max(CASE WHEN {v} IS NOT NULL THEN {v}_first END) AS {side}_open", f"max({v}) AS {side}_high",
-                  f"min({v}) AS {side}_low", f"max(CASE WHEN {v} IS NOT NULL THEN {v}_last END) AS {side}_close"]
-    outer += ["max(CASE WHEN t_v IS NOT NULL THEN t_v_first END) AS open", "max(t_v) AS high", "min(t_v) AS low",
-              "max(CASE WHEN t_v IS NOT NULL THEN t_v_last END) AS close", "coalesce(sum(t_size), 0) AS volume"]
+        outer += [
+            f"max(CASE WHEN {v} IS NOT NULL THEN {v}_first END) AS {side}_open",
+            f"max({v}) AS {side}_high",
+            f"min({v}) AS {side}_low",
+            f"max(CASE WHEN {v} IS NOT NULL THEN {v}_last END) AS {side}_close",
+        ]
+    outer += [
+        "max(CASE WHEN t_v IS NOT NULL THEN t_v_first END) AS open",
+        "max(t_v) AS high",
+        "min(t_v) AS low",
+        "max(CASE WHEN t_v IS NOT NULL THEN t_v_last END) AS close",
+        "coalesce(sum(t_size), 0) AS volume",
+    ]
     return f"SELECT {', '.join(outer)} FROM ({win}) GROUP BY b, con_id"
 
 
@@ -121,18 +139,28 @@ def ensure_bar_view(engine: Engine, store: StoreSchema, info: SchemaInfo | None 
                 conn.execute(text(f'CREATE VIEW IF NOT EXISTS "{store.table}_1m" AS {_sqlite_select(store.table)}'))
                 return "view"
             if info is not None and info.hypertable:
-                sql = _pg_select(src, "time_bucket(INTERVAL '1 minute', time)",
-                                 lambda e, c: f"first({e}, time) FILTER (WHERE {c})",
-                                 lambda e, c: f"last({e}, time) FILTER (WHERE {c})")
-                conn.execute(text(f"CREATE MATERIALIZED VIEW IF NOT EXISTS {name} WITH (timescaledb.continuous) AS {sql} "
-                                  "WITH NO DATA"))
-                conn.execute(text(
-                    f"SELECT add_continuous_aggregate_policy('{name}', start_offset => INTERVAL '1 day', "
-                    "end_offset => INTERVAL '1 minute', schedule_interval => INTERVAL '1 minute', if_not_exists => TRUE)"))
+                sql = _pg_select(
+                    src,
+                    "time_bucket(INTERVAL '1 minute', time)",
+                    lambda e, c: f"first({e}, time) FILTER (WHERE {c})",
+                    lambda e, c: f"last({e}, time) FILTER (WHERE {c})",
+                )
+                conn.execute(
+                    text(f"CREATE MATERIALIZED VIEW IF NOT EXISTS {name} WITH (timescaledb.continuous) AS {sql} WITH NO DATA")
+                )
+                conn.execute(
+                    text(
+                        f"SELECT add_continuous_aggregate_policy('{name}', start_offset => INTERVAL '1 day', "
+                        "end_offset => INTERVAL '1 minute', schedule_interval => INTERVAL '1 minute', if_not_exists => TRUE)"
+                    )
+                )
                 return "continuous aggregate"
-            sql = _pg_select(src, "date_bin(INTERVAL '1 minute', time, TIMESTAMPTZ '2000-01-01')",
-                             lambda e, c: f"(array_agg({e} ORDER BY time) FILTER (WHERE {c}))[1]",
-                             lambda e, c: f"(array_agg({e} ORDER BY time DESC) FILTER (WHERE {c}))[1]")
+            sql = _pg_select(
+                src,
+                "date_bin(INTERVAL '1 minute', time, TIMESTAMPTZ '2000-01-01')",
+                lambda e, c: f"(array_agg({e} ORDER BY time) FILTER (WHERE {c}))[1]",
+                lambda e, c: f"(array_agg({e} ORDER BY time DESC) FILTER (WHERE {c}))[1]",
+            )
             conn.execute(text(f"CREATE OR REPLACE VIEW {name} AS {sql}"))
             return "view"
     except Exception as exc:  # noqa: BLE001 - the driver's error, in one line
@@ -144,8 +172,15 @@ def _f(v: Any) -> float:
     return math.nan if v is None else float(v)
 
 
-def read_minute_bars(url: str, *, con_id: int | None = None, start: datetime | None = None,
-                     end: datetime | None = None, table: str = "ticks", schema: str | None = None) -> list[MinuteBar]:
+def read_minute_bars(
+    url: str,
+    *,
+    con_id: int | None = None,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    table: str = "ticks",
+    schema: str | None = None,
+) -> list[MinuteBar]:
     """The minute bars (``start <= time < end``, UTC), ordered by conId then time; the view
     is created first if needed. Raises StoreError."""
     store = StoreSchema(table=table, schema=schema)

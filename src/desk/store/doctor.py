@@ -75,9 +75,7 @@ class DatabaseInfo:
         return "; ".join(parts)
 
 
-async def probe_database(
-    url: str, *, table: str = "ticks", schema: str | None = None, timeout: float = 3.0
-) -> DatabaseInfo:
+async def probe_database(url: str, *, table: str = "ticks", schema: str | None = None, timeout: float = 3.0) -> DatabaseInfo:
     """Check the database at ``url`` without changing anything (runs in a thread).
 
     Never raises for connection problems or an invalid URL: they are reported in

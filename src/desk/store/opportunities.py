@@ -125,7 +125,6 @@ def _time(value: Any) -> datetime:
     return t
 
 
-
 def opportunities_url(database_url: str) -> str:
     """Where the opportunities of a desk recording to ``database_url`` go. PostgreSQL: the
     same database (it takes concurrent writers). SQLite: a file of its own beside the tick
@@ -138,6 +137,7 @@ def opportunities_url(database_url: str) -> str:
     path = target.path
     own = path.with_name(path.stem + "-opportunities" + (path.suffix or ".sqlite3"))
     return f"sqlite:///{own}"
+
 
 class OpportunityStore:
     """The ``opportunities`` table in the database at ``url`` (SQLite or PostgreSQL URL,

@@ -66,9 +66,11 @@ class QualityReport:
 
     def line(self) -> str:
         """One line for the terminal."""
-        text = (f"{self.day} {self.symbol:<8} ticks {self.ticks:>8,}  RTH {self.covered_minutes}/{self.rth_minutes} min"
-                f" ({self.coverage:.0%})  gaps {self.gaps} (longest {self.longest_gap_s:,.0f} s)  crossed {self.crossed}"
-                f"  locked {self.locked}  stale {self.stale}  outliers {self.outliers}  duplicates {self.duplicates}")
+        text = (
+            f"{self.day} {self.symbol:<8} ticks {self.ticks:>8,}  RTH {self.covered_minutes}/{self.rth_minutes} min"
+            f" ({self.coverage:.0%})  gaps {self.gaps} (longest {self.longest_gap_s:,.0f} s)  crossed {self.crossed}"
+            f"  locked {self.locked}  stale {self.stale}  outliers {self.outliers}  duplicates {self.duplicates}"
+        )
         if self.options_known:
             text += f"  options {self.options_quoted}/{self.options_known}"
         return text + ("  PROBLEMS: " + "; ".join(self.problems) if self.problems else "  ok")
@@ -88,8 +90,15 @@ def _stale_runs(times: np.ndarray, changed: np.ndarray, min_s: float, gap_s: flo
     return runs
 
 
-def check_day(symbol: str, day: date, ticks: Sequence[TickRecord], *, gap_seconds: float = 120.0,
-              stale_seconds: float = 300.0, outlier_k: float = 20.0) -> QualityReport:
+def check_day(
+    symbol: str,
+    day: date,
+    ticks: Sequence[TickRecord],
+    *,
+    gap_seconds: float = 120.0,
+    stale_seconds: float = 300.0,
+    outlier_k: float = 20.0,
+) -> QualityReport:
     """The :class:`QualityReport` of ``ticks`` (one symbol, any order) on exchange date
     ``day``. Raises ValueError if ``day`` is not a trading day."""
     session = nyse_calendar().session(day)
@@ -138,15 +147,29 @@ def check_day(symbol: str, day: date, ticks: Sequence[TickRecord], *, gap_second
         problems.append(f"{outliers} price outliers")
     if duplicates:
         problems.append(f"{duplicates} duplicate rows")
-    return QualityReport(symbol, day, len(rows), rth_minutes, covered, gaps, longest, crossed, locked, stale,
-                         outliers, duplicates, problems=tuple(problems))
+    return QualityReport(
+        symbol,
+        day,
+        len(rows),
+        rth_minutes,
+        covered,
+        gaps,
+        longest,
+        crossed,
+        locked,
+        stale,
+        outliers,
+        duplicates,
+        problems=tuple(problems),
+    )
 
 
 def quality_table(schema: str | None = None) -> Table:
     """The ``data_quality`` table (one row per symbol and day)."""
     md = MetaData(schema=schema)
     return Table(
-        "data_quality", md,
+        "data_quality",
+        md,
         Column("day", Date, primary_key=True, comment="exchange date (New York)"),
         Column("symbol", Text, primary_key=True),
         Column("ticks", Integer, nullable=False),
@@ -195,8 +218,9 @@ def _chain(url: str, schema: str | None, underlying: str, day: date) -> set[int]
         with engine.connect() as conn:
             if not engine.dialect.has_table(conn, inst.name, schema=schema):
                 return set()
-            q = select(inst.c.con_id).where(and_(inst.c.symbol == underlying, inst.c.sec_type == "OPT",
-                                                 inst.c.expiry >= day.strftime("%Y%m%d")))
+            q = select(inst.c.con_id).where(
+                and_(inst.c.symbol == underlying, inst.c.sec_type == "OPT", inst.c.expiry >= day.strftime("%Y%m%d"))
+            )
             return {int(row[0]) for row in conn.execute(q)}
     finally:
         engine.dispose()
@@ -209,8 +233,9 @@ def _is_option_name(symbol: str) -> bool:
     return " " in name and any(ch.isdigit() for ch in name)
 
 
-def check_store(url: str, days: Iterable[date], symbols: Iterable[str] | None = None, *,
-                schema: str | None = None, **limits: float) -> list[QualityReport]:
+def check_store(
+    url: str, days: Iterable[date], symbols: Iterable[str] | None = None, *, schema: str | None = None, **limits: float
+) -> list[QualityReport]:
     """Reports for every stock symbol with ticks on each of ``days`` (or only
     ``symbols``), with option chain completeness from the instruments table. Raises
     ValueError (one line) for a day that is not a trading day, StoreError for the URL."""
@@ -237,9 +262,11 @@ def check_store(url: str, days: Iterable[date], symbols: Iterable[str] | None = 
             chain = _chain(url, schema, sym, day)
             if chain:
                 quoted = sum(1 for c in chain if any(r.kind == "Q" and r.bid > 0 and r.ask > 0 for r in by_con.get(c, ())))
-                problems = rep.problems + ((f"{len(chain) - quoted} of {len(chain)} options never quoted",)
-                                           if quoted < len(chain) else ())
-                rep = QualityReport(**{**asdict(rep), "options_quoted": quoted, "options_known": len(chain),
-                                       "problems": problems})
+                problems = rep.problems + (
+                    (f"{len(chain) - quoted} of {len(chain)} options never quoted",) if quoted < len(chain) else ()
+                )
+                rep = QualityReport(
+                    **{**asdict(rep), "options_quoted": quoted, "options_known": len(chain), "problems": problems}
+                )
             out.append(rep)
     return out

@@ -66,7 +66,6 @@ class BatchResult:
     stats: RecorderStats
 
 
-
 def spool_folder(spool_dir: str | PathLike[str], url: str, table: str = "ticks", schema: str | None = None) -> Path:
     """The folder under ``spool_dir`` holding the batches waiting for ``table`` (in
     ``schema``) of the database at ``url``: ``ticks-<database_key>``. Each database has
@@ -137,7 +136,11 @@ class TickRecorder:
             raise StoreError(f"need 0 < retry_min <= retry_max, got {retry_min!r}, {retry_max!r}")
         self.target = parse_database_url(url)
         self._sink: TickSink = open_sink(
-            self.target, table=table, schema=schema, application_name=application_name, timescale=timescale,
+            self.target,
+            table=table,
+            schema=schema,
+            application_name=application_name,
+            timescale=timescale,
             write_timeout=write_timeout,
         )
         # each database has its own spool folder: rows spooled for one are never replayed
@@ -539,8 +542,11 @@ class TickRecorder:
             return
         if n:
             self.rows_pruned += max(n, 0)
-            log.info("tick recorder: retention: %s ticks older than %s deleted",
-                     "chunks of" if n < 0 else f"{n:,}", before.isoformat(timespec="seconds"))
+            log.info(
+                "tick recorder: retention: %s ticks older than %s deleted",
+                "chunks of" if n < 0 else f"{n:,}",
+                before.isoformat(timespec="seconds"),
+            )
 
     def _replay(self) -> bool:
         """Write spooled batches oldest first; stop at the first unavailability."""

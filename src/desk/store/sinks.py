@@ -106,8 +106,7 @@ def open_sink(
         if schema is not None:
             raise StoreError("a schema can only be given for PostgreSQL, not for SQLite")
         return SqliteSink(target, store)
-    return PostgresSink(target, store, application_name=application_name, timescale=timescale,
-                        write_timeout=write_timeout)
+    return PostgresSink(target, store, application_name=application_name, timescale=timescale, write_timeout=write_timeout)
 
 
 def describe_error(exc: BaseException, target: DatabaseTarget, *, action: str = "connect to") -> str:
@@ -165,12 +164,8 @@ class PostgresSink:
         self.timescale = timescale
         self.schema_info: SchemaInfo | None = None
         self._conn: psycopg.Connection[Any] | None = None
-        ident = (
-            sql.Identifier(store.schema, store.table) if store.schema else sql.Identifier(store.table)
-        )
-        batches = (
-            sql.Identifier(store.schema, "recorder_batches") if store.schema else sql.Identifier("recorder_batches")
-        )
+        ident = sql.Identifier(store.schema, store.table) if store.schema else sql.Identifier(store.table)
+        batches = sql.Identifier(store.schema, "recorder_batches") if store.schema else sql.Identifier("recorder_batches")
         self._ident = ident
         self._sql_copy = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT BINARY)").format(
             ident, sql.SQL(", ").join(sql.Identifier(c) for c in TICK_COLUMNS)
@@ -217,8 +212,9 @@ class PostgresSink:
             return self._write_batches(conn, batches)
         except SinkUnavailable as exc:
             if self._cut_fired:
-                raise SinkUnavailable(f"{self.target.where} did not answer a write within "
-                                      f"{self.write_timeout:g} s; treated as down") from exc
+                raise SinkUnavailable(
+                    f"{self.target.where} did not answer a write within {self.write_timeout:g} s; treated as down"
+                ) from exc
             raise
         finally:
             timer.cancel()
@@ -239,8 +235,9 @@ class PostgresSink:
         except (OSError, psycopg.Error):
             pass
 
-    def _write_batches(self, conn: psycopg.Connection[Any],
-                       batches: Sequence[tuple[uuid.UUID, Sequence[TickRecord]]]) -> list[bool]:
+    def _write_batches(
+        self, conn: psycopg.Connection[Any], batches: Sequence[tuple[uuid.UUID, Sequence[TickRecord]]]
+    ) -> list[bool]:
         try:
             with conn.cursor() as cur:
                 cur.execute(
@@ -375,9 +372,7 @@ class SqliteSink:
         self._conn: sqlite3.Connection | None = None
         cols = ", ".join(f'"{c}"' for c in TICK_COLUMNS)
         self._sql_insert = f'INSERT INTO "{store.table}" ({cols}) VALUES ({", ".join("?" * len(TICK_COLUMNS))})'
-        self._sql_mark = (
-            'INSERT OR IGNORE INTO "recorder_batches" (batch_id, table_name, rows, committed_at) VALUES (?, ?, ?, ?)'
-        )
+        self._sql_mark = 'INSERT OR IGNORE INTO "recorder_batches" (batch_id, table_name, rows, committed_at) VALUES (?, ?, ?, ?)'
 
     @property
     def connected(self) -> bool:

@@ -365,9 +365,10 @@ def other_spools(root: Path, own: Path) -> list[str]:
             except (SpoolCorrupt, OSError):
                 continue
         who = ident.read_text(encoding="utf-8", errors="replace").strip()
-        lines.append(f"spool {folder} holds {rows} row(s) for another database ({who}): kept, "
-                     "written when the desk records to that database again")
+        lines.append(
+            f"spool {folder} holds {rows} row(s) for another database ({who}): kept, "
+            "written when the desk records to that database again"
+        )
     if loose:
         lines.append(f"{len(loose)} spool file(s) in {root} from an older desk name no database: kept, not replayed")
     return lines
-

@@ -141,4 +141,3 @@ def database_key(url: str | URL, *parts: str) -> str:
     target = parse_database_url(url)
     ident = target.sqlalchemy_url.set(password=None).render_as_string(hide_password=False)
     return hashlib.sha256("\x00".join((ident, *parts)).encode("utf-8")).hexdigest()[:16]
-

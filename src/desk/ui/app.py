@@ -91,17 +91,67 @@ class DeskApp(App[int]):
         Binding("question_mark,f1", "help", "Help", id="desk.help", tooltip="Show every key binding"),
         Binding("ctrl+t", "change_theme", "Theme", show=False, id="desk.theme", tooltip="Pick a colour theme"),
         Binding("q", "quit", "Quit", id="desk.quit", tooltip="Stop the desk (flushes the recorder) and quit"),
-        Binding("1", "focus_pane('watchlist')", "Watchlist", show=False, id="desk.focus_watchlist", tooltip="Focus the watchlist"),
+        Binding(
+            "1", "focus_pane('watchlist')", "Watchlist", show=False, id="desk.focus_watchlist", tooltip="Focus the watchlist"
+        ),
         Binding("2,c", "focus_pane('chain')", "Chain", show=False, id="desk.focus_chain", tooltip="Focus the option chain"),
         Binding("3", "focus_pane('blotter')", "Orders", show=False, id="desk.focus_blotter", tooltip="Focus the orders blotter"),
-        Binding("4", "focus_pane('positions')", "Positions", show=False, id="desk.focus_positions", tooltip="Focus positions and P&L"),
-        Binding("b", "ticket('BUY')", "Buy", id="desk.buy", tooltip="Order ticket: buy the selected instrument (watchlist row or chain contract)"),
-        Binding("s,S", "ticket('SELL')", "Sell", id="desk.sell", tooltip="Order ticket: sell the selected instrument (S in the chain, where s is the smile)"),
-        Binding("ctrl+k", "kill_switch", "Kill", id="desk.kill", tooltip="Kill switch: cancel every open order (reqGlobalCancel) and block new ones"),
-        Binding("ctrl+r", "reset_kill_switch", "Reset kill", show=False, id="desk.kill_reset", tooltip="Reset the kill switch or reduce-only (asks to confirm)"),
-        Binding("ctrl+e", "reduce_only", "Reduce-only", show=False, id="desk.reduce_only", tooltip="Reduce-only: cancel working orders that add to a position; only reducing orders pass"),
-        Binding("ctrl+l", "event_log", "Events", show=False, id="desk.events", tooltip="Event log: every message of the gateway, the feed and the orders, with its time"),
-        Binding("5,o", "focus_pane('opportunities')", "Opportunities", show=False, id="desk.focus_opportunities", tooltip="Focus the arbitrage opportunities"),
+        Binding(
+            "4", "focus_pane('positions')", "Positions", show=False, id="desk.focus_positions", tooltip="Focus positions and P&L"
+        ),
+        Binding(
+            "b",
+            "ticket('BUY')",
+            "Buy",
+            id="desk.buy",
+            tooltip="Order ticket: buy the selected instrument (watchlist row or chain contract)",
+        ),
+        Binding(
+            "s,S",
+            "ticket('SELL')",
+            "Sell",
+            id="desk.sell",
+            tooltip="Order ticket: sell the selected instrument (S in the chain, where s is the smile)",
+        ),
+        Binding(
+            "ctrl+k",
+            "kill_switch",
+            "Kill",
+            id="desk.kill",
+            tooltip="Kill switch: cancel every open order (reqGlobalCancel) and block new ones",
+        ),
+        Binding(
+            "ctrl+r",
+            "reset_kill_switch",
+            "Reset kill",
+            show=False,
+            id="desk.kill_reset",
+            tooltip="Reset the kill switch or reduce-only (asks to confirm)",
+        ),
+        Binding(
+            "ctrl+e",
+            "reduce_only",
+            "Reduce-only",
+            show=False,
+            id="desk.reduce_only",
+            tooltip="Reduce-only: cancel working orders that add to a position; only reducing orders pass",
+        ),
+        Binding(
+            "ctrl+l",
+            "event_log",
+            "Events",
+            show=False,
+            id="desk.events",
+            tooltip="Event log: every message of the gateway, the feed and the orders, with its time",
+        ),
+        Binding(
+            "5,o",
+            "focus_pane('opportunities')",
+            "Opportunities",
+            show=False,
+            id="desk.focus_opportunities",
+            tooltip="Focus the arbitrage opportunities",
+        ),
     ]
 
     #: Keys of the command palette, shown in the help (Textual binds it itself).
@@ -151,8 +201,7 @@ class DeskApp(App[int]):
         )
         self.chain.border_title = "Option chain"
         #: the arbitrage opportunities pane (shown when the engine runs a live scanner here)
-        self.opportunities = OpportunitiesPane(desk.opportunities, clock=self.clock, id="opportunities",
-                                               classes="pane")
+        self.opportunities = OpportunitiesPane(desk.opportunities, clock=self.clock, id="opportunities", classes="pane")
         self.opportunities.border_title = "Opportunities"
         self.opportunities.display = self.opportunities.live is not None and self.opportunities.live.enabled
         self._chain_message_seq = 0
@@ -446,8 +495,7 @@ class DeskApp(App[int]):
             if result is not None and result.sent:
                 self._report(f"sent to the gateway: {result.order} ({result.order_ref})")
 
-        screen = TicketScreen(instrument, action, self.desk.ticket_backend(), quantity=quantity, title=title,
-                              intent=intent)
+        screen = TicketScreen(instrument, action, self.desk.ticket_backend(), quantity=quantity, title=title, intent=intent)
         self.push_screen(screen, done)
 
     def open_combo_ticket(self, message) -> None:
@@ -687,17 +735,20 @@ class DeskApp(App[int]):
         yield SystemCommand("Add symbol", "Add a symbol to the watchlist", self.action_add_symbol)
         yield SystemCommand("Remove symbol", "Remove the highlighted symbol from the watchlist", self.action_remove_highlighted)
         yield SystemCommand("Help", "Show every key binding, by pane", self.action_help)
-        yield SystemCommand("Event log", "Every message of the gateway, the feed and the orders (Ctrl+L)",
-                            self.action_event_log)
+        yield SystemCommand("Event log", "Every message of the gateway, the feed and the orders (Ctrl+L)", self.action_event_log)
         yield SystemCommand("Kill switch", "Cancel every open order and block new ones (Ctrl+K)", self.action_kill_switch)
         yield SystemCommand("Reduce-only", "Only orders that reduce positions (Ctrl+E)", self.action_reduce_only)
-        yield SystemCommand("Reset trading state", "Allow orders again after the kill switch or reduce-only (Ctrl+R)",
-                            self.action_reset_kill_switch)
+        yield SystemCommand(
+            "Reset trading state",
+            "Allow orders again after the kill switch or reduce-only (Ctrl+R)",
+            self.action_reset_kill_switch,
+        )
 
 
 #: ids of the desk's trading bindings (listed in their own help section)
-_TRADING_IDS = frozenset({"desk.focus_blotter", "desk.focus_positions", "desk.buy", "desk.sell", "desk.kill",
-                          "desk.kill_reset", "desk.reduce_only"})
+_TRADING_IDS = frozenset(
+    {"desk.focus_blotter", "desk.focus_positions", "desk.buy", "desk.sell", "desk.kill", "desk.kill_reset", "desk.reduce_only"}
+)
 
 
 def _is_trading(binding: BindingType) -> bool:

@@ -145,7 +145,7 @@ def desk_variable_defaults(colours: dict[str, str]) -> dict[str, str]:
 
 def _check_colour(path: Path, key: str, value: object, *, allow_alpha: bool = False) -> str:
     if not isinstance(value, str) or not value.strip():
-        raise ThemeFileError(path, f"{key!r} must be a colour string such as \"#4C9BE8\", got {value!r}")
+        raise ThemeFileError(path, f'{key!r} must be a colour string such as "#4C9BE8", got {value!r}')
     text = value.strip()
     candidate = text
     if allow_alpha and (match := _ALPHA_RE.match(text)):

@@ -108,9 +108,11 @@ class ImportResult:
     def summary(self) -> str:
         """One line: ``553,440 bars, 2,058 open-interest rows, 0 trade ticks, 2,193
         instruments from 5 files (4,420 CSVs) in 4.1 s``."""
-        return (f"{self.bars:,} bars, {self.open_interest:,} open-interest rows, {self.trade_ticks:,} trade ticks, "
-                f"{self.instruments:,} instruments from {self.files:,} files ({self.members:,} CSVs) "
-                f"in {self.seconds:.1f} s")
+        return (
+            f"{self.bars:,} bars, {self.open_interest:,} open-interest rows, {self.trade_ticks:,} trade ticks, "
+            f"{self.instruments:,} instruments from {self.files:,} files ({self.members:,} CSVs) "
+            f"in {self.seconds:.1f} s"
+        )
 
 
 class _Writer:
@@ -219,8 +221,7 @@ def import_lean(
             writer = _Writer(conn, tables)
             for lf, zf, infos in zips:
                 result.files += 1
-                stock = stocks.get(lf.symbol) or Instrument(lf.symbol, con_id=stock_con_id(lf.symbol),
-                                                            local_symbol=lf.symbol)
+                stock = stocks.get(lf.symbol) or Instrument(lf.symbol, con_id=stock_con_id(lf.symbol), local_symbol=lf.symbol)
                 if lf.day is not None:
                     days.setdefault(lf.symbol, set()).add(lf.day)
                 _check_con_ids(instruments, stock)
@@ -276,23 +277,47 @@ def _replace_rows(conn: Any, tables: LeanTables, lf: LeanFile, stock: Instrument
     conn.execute(delete(t).where(and_(*cond)))
 
 
-def _import_member(writer: _Writer, lf: LeanFile, name: str, where: str, data: bytes, stock: Instrument,
-                   instruments: dict[int, Instrument], result: ImportResult) -> int:
+def _import_member(
+    writer: _Writer,
+    lf: LeanFile,
+    name: str,
+    where: str,
+    data: bytes,
+    stock: Instrument,
+    instruments: dict[int, Instrument],
+    result: ImportResult,
+) -> int:
     lines = member_lines(data, where)
     v = MemberLines(where)
     if lf.sec_type == "OPT":
         try:
             file_day, file_type, key = parse_option_member(name)
         except ValueError:
-            raise LeanFormatError(where, 0, "member name does not follow LEAN's "
-                                  "{date}_{symbol}_{resolution}_{type}_american_{call|put}_{strike}_{expiry}.csv") from None
+            raise LeanFormatError(
+                where,
+                0,
+                "member name does not follow LEAN's "
+                "{date}_{symbol}_{resolution}_{type}_american_{call|put}_{strike}_{expiry}.csv",
+            ) from None
         if key.symbol != lf.symbol or file_type != lf.kind or file_day != lf.day.strftime("%Y%m%d"):  # type: ignore[union-attr]
-            raise LeanFormatError(where, 0, f"member is for {key.symbol} {file_type} {file_day}, but the zip holds "
-                                  f"{lf.symbol} {lf.kind} {lf.day:%Y%m%d}")
+            raise LeanFormatError(
+                where,
+                0,
+                f"member is for {key.symbol} {file_type} {file_day}, but the zip holds {lf.symbol} {lf.kind} {lf.day:%Y%m%d}",
+            )
         con_id = option_con_id(key.symbol, key.expiry, key.right, key.strike)
-        ins = Instrument(key.symbol, "OPT", "SMART", "USD", con_id, expiry=key.expiry, strike=key.strike,
-                         right=key.right, multiplier=OPTION_MULTIPLIER,
-                         local_symbol=occ_symbol(key.symbol, key.expiry, key.right, key.strike))
+        ins = Instrument(
+            key.symbol,
+            "OPT",
+            "SMART",
+            "USD",
+            con_id,
+            expiry=key.expiry,
+            strike=key.strike,
+            right=key.right,
+            multiplier=OPTION_MULTIPLIER,
+            local_symbol=occ_symbol(key.symbol, key.expiry, key.right, key.strike),
+        )
         _check_con_ids(instruments, ins)
         head: tuple = (con_id, key.symbol, "OPT", key.expiry, key.strike, key.right)
     else:
@@ -322,10 +347,19 @@ def _upsert_instruments(conn: Any, tables: LeanTables, instruments: Iterable[Ins
     now = datetime.now(UTC)
     rows = [
         {
-            "con_id": i.con_id, "symbol": i.symbol, "sec_type": i.sec_type, "exchange": i.exchange,
-            "currency": i.currency, "primary_exchange": i.primary_exchange, "local_symbol": i.local_symbol,
-            "expiry": i.expiry, "strike": float(i.strike), "right": i.right, "multiplier": int(i.multiplier),
-            "first_seen": now, "last_seen": now,
+            "con_id": i.con_id,
+            "symbol": i.symbol,
+            "sec_type": i.sec_type,
+            "exchange": i.exchange,
+            "currency": i.currency,
+            "primary_exchange": i.primary_exchange,
+            "local_symbol": i.local_symbol,
+            "expiry": i.expiry,
+            "strike": float(i.strike),
+            "right": i.right,
+            "multiplier": int(i.multiplier),
+            "first_seen": now,
+            "last_seen": now,
         }
         for i in instruments
     ]

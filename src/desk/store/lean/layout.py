@@ -92,7 +92,7 @@ def _classify(path: Path, display: str) -> LeanFile | None:
             break
     else:
         return None
-    rest = parts[i + 1:]
+    rest = parts[i + 1 :]
     if len(rest) < 3:
         return None
     asset, resolution = parts[i], rest[1]
@@ -112,8 +112,12 @@ def _classify(path: Path, display: str) -> LeanFile | None:
         if resolution == "tick" and len(pieces) == 2 and pieces[1] == "trade":
             return LeanFile(path, display, sec_type, resolution, "tick_trade", symbol, day)
         return None
-    if resolution in ("minute", "second", "hour") and len(pieces) == 3 and pieces[2] == "american" \
-            and pieces[1] in ("quote", "trade", "openinterest"):
+    if (
+        resolution in ("minute", "second", "hour")
+        and len(pieces) == 3
+        and pieces[2] == "american"
+        and pieces[1] in ("quote", "trade", "openinterest")
+    ):
         return LeanFile(path, display, sec_type, resolution, pieces[1], symbol, day)
     return None
 

@@ -127,8 +127,9 @@ class MemberLines:
         labels = ("open", "high", "low", "close")
         o, h, lo, c = (self.price(f[start + k], start + k + 1, f"{names}{labels[k]}") for k in range(4))
         if not (lo <= o <= h and lo <= c <= h):
-            raise self.fail(f"columns {start + 1}-{start + 4}: {names}low {lo:g} <= open {o:g}, "
-                            f"close {c:g} <= high {h:g} does not hold")
+            raise self.fail(
+                f"columns {start + 1}-{start + 4}: {names}low {lo:g} <= open {o:g}, close {c:g} <= high {h:g} does not hold"
+            )
         return o, h, lo, c
 
 

@@ -80,8 +80,7 @@ def read_bars(
     engine, own = _engine_for(url)
     tables = LeanTables(schema)
     t = tables.bars
-    q = select(t.c.time, t.c.con_id, t.c.kind, t.c.open, t.c.high, t.c.low, t.c.close, t.c.volume).where(
-        t.c.bar_size == bar_size)
+    q = select(t.c.time, t.c.con_id, t.c.kind, t.c.open, t.c.high, t.c.low, t.c.close, t.c.volume).where(t.c.bar_size == bar_size)
     if symbol is not None:
         q = q.where(t.c.symbol == symbol.upper())
     if con_ids is not None:
@@ -115,9 +114,11 @@ def read_chain(
     tables = LeanTables(schema)
     t = tables.bars
     start, end = day_window(day)
-    q = (select(t.c.con_id, t.c.expiry, t.c.strike, t.c.right).distinct()
-         .where(t.c.symbol == symbol.upper(), t.c.sec_type == "OPT", t.c.bar_size == bar_size,
-                t.c.time >= start, t.c.time < end))
+    q = (
+        select(t.c.con_id, t.c.expiry, t.c.strike, t.c.right)
+        .distinct()
+        .where(t.c.symbol == symbol.upper(), t.c.sec_type == "OPT", t.c.bar_size == bar_size, t.c.time >= start, t.c.time < end)
+    )
     try:
         with engine.connect() as conn:
             if not _tables_exist(conn, tables):
@@ -126,24 +127,37 @@ def read_chain(
     finally:
         if own:
             engine.dispose()
-    out = [Instrument(symbol.upper(), "OPT", "SMART", "USD", int(cid), expiry=exp, strike=float(k), right=r,
-                      multiplier=OPTION_MULTIPLIER, local_symbol=occ_symbol(symbol, exp, r, float(k)))
-           for cid, exp, k, r in rows]
+    out = [
+        Instrument(
+            symbol.upper(),
+            "OPT",
+            "SMART",
+            "USD",
+            int(cid),
+            expiry=exp,
+            strike=float(k),
+            right=r,
+            multiplier=OPTION_MULTIPLIER,
+            local_symbol=occ_symbol(symbol, exp, r, float(k)),
+        )
+        for cid, exp, k, r in rows
+    ]
     out.sort(key=lambda i: (i.expiry, i.right, i.strike))
     return out
 
 
-def read_open_interest(
-    url: str | Engine, symbol: str, day: date, *, schema: str | None = None
-) -> dict[int, int]:
+def read_open_interest(url: str | Engine, symbol: str, day: date, *, schema: str | None = None) -> dict[int, int]:
     """Open interest per option conId of ``symbol`` on ``day`` (the day's last value),
     contracts."""
     engine, own = _engine_for(url)
     tables = LeanTables(schema)
     t = tables.open_interest
     start, end = day_window(day)
-    q = (select(t.c.con_id, t.c.open_interest).where(t.c.symbol == symbol.upper(), t.c.time >= start,
-                                                      t.c.time < end).order_by(t.c.time))
+    q = (
+        select(t.c.con_id, t.c.open_interest)
+        .where(t.c.symbol == symbol.upper(), t.c.time >= start, t.c.time < end)
+        .order_by(t.c.time)
+    )
     try:
         with engine.connect() as conn:
             if not _tables_exist(conn, tables):
@@ -154,16 +168,22 @@ def read_open_interest(
             engine.dispose()
 
 
-def has_day(url: str | Engine, symbol: str, day: date, *, sec_type: str = "STK", bar_size: str = "1 min",
-            schema: str | None = None) -> bool:
+def has_day(
+    url: str | Engine, symbol: str, day: date, *, sec_type: str = "STK", bar_size: str = "1 min", schema: str | None = None
+) -> bool:
     """True if ``symbol`` has ``bar_size`` bars of ``sec_type`` on exchange date ``day``
     (one indexed lookup)."""
     engine, own = _engine_for(url)
     tables = LeanTables(schema)
     t = tables.bars
     start, end = day_window(day)
-    q = select(t.c.time).where(t.c.symbol == symbol.upper(), t.c.bar_size == bar_size, t.c.time >= start,
-                               t.c.time < end, t.c.sec_type == sec_type).limit(1)
+    q = (
+        select(t.c.time)
+        .where(
+            t.c.symbol == symbol.upper(), t.c.bar_size == bar_size, t.c.time >= start, t.c.time < end, t.c.sec_type == sec_type
+        )
+        .limit(1)
+    )
     try:
         with engine.connect() as conn:
             return _tables_exist(conn, tables) and conn.execute(q).first() is not None
@@ -173,8 +193,7 @@ def has_day(url: str | Engine, symbol: str, day: date, *, sec_type: str = "STK",
 
 
 #: Columns of :func:`read_bar_table` rows.
-BAR_TABLE_COLUMNS = ("time", "con_id", "sec_type", "expiry", "strike", "right", "kind",
-                     "open", "high", "low", "close", "volume")
+BAR_TABLE_COLUMNS = ("time", "con_id", "sec_type", "expiry", "strike", "right", "kind", "open", "high", "low", "close", "volume")
 
 
 def read_bar_table(
@@ -204,9 +223,11 @@ def read_bar_table(
             else:
                 time_expr = "date_part('epoch', time)"
                 lo, hi = as_utc(start), as_utc(end)
-            sql = (f'SELECT {time_expr}, con_id, sec_type, expiry, strike, "right", kind, open, high, low, close, '
-                   f'volume FROM {rel} WHERE symbol = :symbol AND bar_size = :bar_size AND time >= :lo '
-                   "AND time < :hi ORDER BY con_id, kind, time")
+            sql = (
+                f'SELECT {time_expr}, con_id, sec_type, expiry, strike, "right", kind, open, high, low, close, '
+                f"volume FROM {rel} WHERE symbol = :symbol AND bar_size = :bar_size AND time >= :lo "
+                "AND time < :hi ORDER BY con_id, kind, time"
+            )
             from sqlalchemy import text as _text
 
             result = conn.execute(_text(sql), {"symbol": symbol.upper(), "bar_size": bar_size, "lo": lo, "hi": hi})
@@ -225,7 +246,8 @@ def stored_days(
     tables = LeanTables(schema)
     t = tables.bars
     q = select(func.min(t.c.time), func.max(t.c.time)).where(
-        t.c.symbol == symbol.upper(), t.c.sec_type == sec_type, t.c.bar_size == bar_size)
+        t.c.symbol == symbol.upper(), t.c.sec_type == sec_type, t.c.bar_size == bar_size
+    )
     try:
         with engine.connect() as conn:
             if not _tables_exist(conn, tables):
@@ -238,9 +260,17 @@ def stored_days(
             last = as_utc(hi).astimezone(NEW_YORK).date()
             while d <= last:
                 s, e = day_window(d)
-                hit = conn.execute(select(t.c.time).where(
-                    t.c.symbol == symbol.upper(), t.c.sec_type == sec_type, t.c.bar_size == bar_size,
-                    t.c.time >= s, t.c.time < e).limit(1)).first()
+                hit = conn.execute(
+                    select(t.c.time)
+                    .where(
+                        t.c.symbol == symbol.upper(),
+                        t.c.sec_type == sec_type,
+                        t.c.bar_size == bar_size,
+                        t.c.time >= s,
+                        t.c.time < e,
+                    )
+                    .limit(1)
+                ).first()
                 if hit is not None:
                     days.append(d)
                 d += timedelta(days=1)

@@ -57,15 +57,43 @@ BARS_TABLE = "bars"
 OPEN_INTEREST_TABLE = "open_interest"
 TRADE_TICKS_TABLE = "trade_ticks"
 
-BAR_COLUMNS = ("time", "con_id", "symbol", "sec_type", "expiry", "strike", "right", "bar_size", "kind",
-               "open", "high", "low", "close", "volume")
+BAR_COLUMNS = (
+    "time",
+    "con_id",
+    "symbol",
+    "sec_type",
+    "expiry",
+    "strike",
+    "right",
+    "bar_size",
+    "kind",
+    "open",
+    "high",
+    "low",
+    "close",
+    "volume",
+)
 OI_COLUMNS = ("time", "con_id", "symbol", "expiry", "strike", "right", "open_interest")
 TICK_COLUMNS = ("time", "con_id", "symbol", "price", "size", "exchange", "condition", "suspicious")
 
 #: PostgreSQL types of each table's columns, in the order above (binary COPY).
 PG_TYPES = {
-    BARS_TABLE: ["timestamptz", "int8", "text", "text", "text", "float8", "text", "text", "text",
-                 "float8", "float8", "float8", "float8", "float8"],
+    BARS_TABLE: [
+        "timestamptz",
+        "int8",
+        "text",
+        "text",
+        "text",
+        "float8",
+        "text",
+        "text",
+        "text",
+        "float8",
+        "float8",
+        "float8",
+        "float8",
+        "float8",
+    ],
     OPEN_INTEREST_TABLE: ["timestamptz", "int8", "text", "text", "float8", "text", "int8"],
     TRADE_TICKS_TABLE: ["timestamptz", "int8", "text", "float8", "float8", "text", "text", "bool"],
 }
@@ -88,7 +116,8 @@ class LeanTables:
             check_identifier(self.schema, "schema")
         md = MetaData(schema=self.schema)
         self.bars = Table(
-            BARS_TABLE, md,
+            BARS_TABLE,
+            md,
             Column("time", UtcTime(), nullable=False, comment="bar start, UTC"),
             Column("con_id", BigInteger, nullable=False, comment="IB conId (deterministic for replayed options)"),
             Column("symbol", Text, nullable=False, comment="underlying symbol"),
@@ -109,7 +138,8 @@ class LeanTables:
         )
         Index(f"{BARS_TABLE}_symbol_time_idx", self.bars.c.symbol, self.bars.c.bar_size, self.bars.c.time)
         self.open_interest = Table(
-            OPEN_INTEREST_TABLE, md,
+            OPEN_INTEREST_TABLE,
+            md,
             Column("time", UtcTime(), nullable=False),
             Column("con_id", BigInteger, nullable=False),
             Column("symbol", Text, nullable=False),
@@ -122,7 +152,8 @@ class LeanTables:
         )
         Index(f"{OPEN_INTEREST_TABLE}_symbol_time_idx", self.open_interest.c.symbol, self.open_interest.c.time)
         self.trade_ticks = Table(
-            TRADE_TICKS_TABLE, md,
+            TRADE_TICKS_TABLE,
+            md,
             Column("time", UtcTime(), nullable=False, comment="exchange time of the print, UTC"),
             Column("con_id", BigInteger, nullable=False),
             Column("symbol", Text, nullable=False),

@@ -30,8 +30,7 @@ class ModifyModel(TicketModel):
 
     def __init__(self, row: OrderRow) -> None:
         # a combo's legs only matter here for allowing a net credit (a negative price)
-        super().__init__(row.instrument, row.action if row.action in ("BUY", "SELL") else "BUY", int(row.quantity),
-                         legs=row.legs)
+        super().__init__(row.instrument, row.action if row.action in ("BUY", "SELL") else "BUY", int(row.quantity), legs=row.legs)
         if row.is_combo:
             self.tick = 0.01
         self.order_type = row.order_type if row.order_type in ("LMT", "MKT", "STP", "STP LMT") else "LMT"
@@ -107,8 +106,9 @@ class ModifyScreen(ModalScreen[Any]):
             box.border_title = f"Modify {self.row.order_ref}"
             yield Static(f"{self.row.describe}   {self.row.status}, filled {self.row.filled:g}", markup=False)
             yield TicketForm(self.model, id="modify-form")
-            yield Static("Enter: send the change (every check again)   Escape: keep the order as it is",
-                         id="modify-help", markup=False)
+            yield Static(
+                "Enter: send the change (every check again)   Escape: keep the order as it is", id="modify-help", markup=False
+            )
             yield Static("", id="modify-result", markup=False)
 
     def on_mount(self) -> None:

@@ -55,13 +55,22 @@ class TicketScreen(ModalScreen[Any]):
 
     BINDINGS: ClassVar[list[BindingType]] = []
 
-    def __init__(self, instrument: Instrument, action: str, backend: Any, *, quantity: int = 1,
-                 title: str = "Order ticket", intent: OrderIntent | None = None) -> None:
+    def __init__(
+        self,
+        instrument: Instrument,
+        action: str,
+        backend: Any,
+        *,
+        quantity: int = 1,
+        title: str = "Order ticket",
+        intent: OrderIntent | None = None,
+    ) -> None:
         super().__init__()
         self.instrument = instrument
         self.backend = backend
-        self.model = TicketModel(instrument, action, quantity, live=backend.live, quote=self._bid_ask,
-                                 legs=intent.legs if intent is not None else ())
+        self.model = TicketModel(
+            instrument, action, quantity, live=backend.live, quote=self._bid_ask, legs=intent.legs if intent is not None else ()
+        )
         self.initial = intent
         self.title_text = title
         self.margin: tuple[Any, MarginImpact] | None = None  # (intent signature + side, impact)
@@ -136,12 +145,16 @@ class TicketScreen(ModalScreen[Any]):
             return
         if self.model.legs:
             bid, ask = self._bid_ask()
-            line = (f"net bid {bid:,.2f}   net ask {ask:,.2f}   ({len(self.model.legs)} legs, per combo unit)   "
-                    f"tick {self.model.tick:g}   multiplier {self.instrument.multiplier}")
+            line = (
+                f"net bid {bid:,.2f}   net ask {ask:,.2f}   ({len(self.model.legs)} legs, per combo unit)   "
+                f"tick {self.model.tick:g}   multiplier {self.instrument.multiplier}"
+            )
         else:
             bid, ask, last = self.backend.quote(self.instrument)
-            line = (f"bid {bid:,.2f}   ask {ask:,.2f}   last {last:,.2f}   tick {self.model.tick:g}   "
-                    f"multiplier {self.instrument.multiplier}")
+            line = (
+                f"bid {bid:,.2f}   ask {ask:,.2f}   last {last:,.2f}   tick {self.model.tick:g}   "
+                f"multiplier {self.instrument.multiplier}"
+            )
         self.query_one("#ticket-quote", Static).update(line)
         summary, ok = self.backend.gate_summary()
         gate = self.query_one("#ticket-gate", Static)
@@ -227,8 +240,12 @@ class TicketScreen(ModalScreen[Any]):
         self.submitting = True
         self._say("sending…")
         confirmation = self.model.confirmation if self.model.live else None
-        self.app.run_worker(self._submit(intent, confirmation), group="ticket-submit", exit_on_error=False,
-                            description="send the ticket's order through the router")
+        self.app.run_worker(
+            self._submit(intent, confirmation),
+            group="ticket-submit",
+            exit_on_error=False,
+            description="send the ticket's order through the router",
+        )
 
     async def _submit(self, intent: OrderIntent, confirmation: str | None) -> None:
         try:

@@ -71,17 +71,28 @@ class Blotter(DataTable):
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("x", "cancel", "Cancel", id="blotter.cancel", tooltip="Cancel the order under the cursor"),
-        Binding("e,enter", "edit", "Modify", id="blotter.edit",
-                tooltip="Modify the order under the cursor: type its new price or quantity"),
-        Binding("plus,equals_sign", "modify(1)", "Price +tick", show=False, id="blotter.up",
-                tooltip="Modify: limit price one tick up"),
-        Binding("minus", "modify(-1)", "Price -tick", show=False, id="blotter.down",
-                tooltip="Modify: limit price one tick down"),
+        Binding(
+            "e,enter",
+            "edit",
+            "Modify",
+            id="blotter.edit",
+            tooltip="Modify the order under the cursor: type its new price or quantity",
+        ),
+        Binding(
+            "plus,equals_sign", "modify(1)", "Price +tick", show=False, id="blotter.up", tooltip="Modify: limit price one tick up"
+        ),
+        Binding("minus", "modify(-1)", "Price -tick", show=False, id="blotter.down", tooltip="Modify: limit price one tick down"),
         Binding("X", "cancel_all", "Cancel all", id="blotter.cancel_all", tooltip="Cancel every working order"),
         Binding("home,g", "first", "First", show=False, id="blotter.first", tooltip="Cursor to the newest order"),
         Binding("end,G", "last", "Last", show=False, id="blotter.last", tooltip="Cursor to the oldest order"),
-        Binding("z", "zoom", "Zoom", show=False, id="blotter.zoom",
-                tooltip="Maximize the orders pane: every order and leg in view (again: restore)"),
+        Binding(
+            "z",
+            "zoom",
+            "Zoom",
+            show=False,
+            id="blotter.zoom",
+            tooltip="Maximize the orders pane: every order and leg in view (again: restore)",
+        ),
     ]
 
     @dataclass

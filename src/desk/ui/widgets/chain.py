@@ -51,9 +51,30 @@ from desk.domain import Clock, Instrument
 from desk.domain.options import OptionQuote
 from desk.ui.messages import InstrumentSelected
 from desk.ui.widgets.chain_layout import (
-    BOTTOM_LINES, COLUMN_KEYS, SIDE_COLUMNS, TOP_LINES, ChainColumn, RowFlags, atm_row, call_columns, changed_rows,
-    detail_text, empty_text, expiry_after, header_text, hint_line, row_flags, row_segments, row_width, rows_by_con_id,
-    scroll_target, side_texts, side_values, smile_view, title_text, visible_columns,
+    BOTTOM_LINES,
+    COLUMN_KEYS,
+    SIDE_COLUMNS,
+    TOP_LINES,
+    ChainColumn,
+    RowFlags,
+    atm_row,
+    call_columns,
+    changed_rows,
+    detail_text,
+    empty_text,
+    expiry_after,
+    header_text,
+    hint_line,
+    row_flags,
+    row_segments,
+    row_width,
+    rows_by_con_id,
+    scroll_target,
+    side_texts,
+    side_values,
+    smile_view,
+    title_text,
+    visible_columns,
 )
 from desk.ui.widgets.chain_styles import CHAIN_COMPONENT_CLASSES, CHAIN_CSS, resolve_styles
 from desk.ui.widgets.zoom import toggle_zoom
@@ -303,7 +324,10 @@ class ChainPane(ScrollView, can_focus=True):
             return
         self._pending_expiry = target
         self.run_worker(
-            self._set_expiry(target), group="chain-expiry", exclusive=True, exit_on_error=False,
+            self._set_expiry(target),
+            group="chain-expiry",
+            exclusive=True,
+            exit_on_error=False,
             description=f"show expiry {target}",
         )
 
@@ -499,8 +523,14 @@ class ChainPane(ScrollView, can_focus=True):
         flags = self._flags[row] if row < len(self._flags) else (False,) * 5
         cursor = self._side if row == self._cursor else ""
         fast = (
-            id(call), call.seq if call is not None else -1, id(put), put.seq if put is not None else -1,
-            flags, cursor, self.source, self._columns,
+            id(call),
+            call.seq if call is not None else -1,
+            id(put),
+            put.seq if put is not None else -1,
+            flags,
+            cursor,
+            self.source,
+            self._columns,
         )
         cached = self._cache.get(r.strike)
         if cached is not None and cached[0] == fast:
@@ -530,8 +560,9 @@ class ChainPane(ScrollView, can_focus=True):
 
     def _header_strip(self) -> Strip:
         columns = self._columns
-        return self._fixed_strip("header", ("header", columns, self.source),
-                                 lambda: (header_text(columns), self._style("header")))
+        return self._fixed_strip(
+            "header", ("header", columns, self.source), lambda: (header_text(columns), self._style("header"))
+        )
 
     def _title_strip(self) -> Strip:
         text = title_text(self.chains, self.source, self.view)
@@ -545,8 +576,7 @@ class ChainPane(ScrollView, can_focus=True):
         chains = self.chains
         message, level = ("", "info") if chains is None else (chains.message, chains.message_level)
         text, style = hint_line(message, level)
-        return self._fixed_strip("hint", ("hint", message, level),
-                                 lambda: (text, self._style("base") + self._style(style)))
+        return self._fixed_strip("hint", ("hint", message, level), lambda: (text, self._style("base") + self._style(style)))
 
     def _empty_strip(self) -> Strip:
         text = empty_text(self.chains)

@@ -188,8 +188,7 @@ def side_values(quote: OptionQuote | None, source: str) -> tuple[str, ...]:
     )
 
 
-def side_texts(quote: OptionQuote | None, present: bool, columns: tuple[ChainColumn, ...],
-               source: str) -> tuple[str, ...]:
+def side_texts(quote: OptionQuote | None, present: bool, columns: tuple[ChainColumn, ...], source: str) -> tuple[str, ...]:
     """The cell texts of one side, padded to the columns' widths (blank for no contract)."""
     if not present:
         return tuple(" " * c.width for c in columns)
@@ -205,7 +204,11 @@ def side_texts(quote: OptionQuote | None, present: bool, columns: tuple[ChainCol
 
 
 def row_segments(
-    strike: float, call_texts: tuple[str, ...], put_texts: tuple[str, ...], flags: RowFlags, cursor: str,
+    strike: float,
+    call_texts: tuple[str, ...],
+    put_texts: tuple[str, ...],
+    flags: RowFlags,
+    cursor: str,
     style: Callable[[str], Style],
 ) -> list[Segment]:
     """The segments of one strike row (``row_width`` cells); ``cursor`` is ``"C"``/``"P"``
@@ -259,13 +262,15 @@ def row_flags(chains: ChainView, rows: Sequence[ChainRow], now: float, stale_aft
     flags = []
     for row in rows:
         k = row.strike
-        flags.append((
-            k == atm,
-            spot == spot and k < spot,
-            spot == spot and k > spot,
-            is_stale(chains.quote(row.call), now, stale_after),
-            is_stale(chains.quote(row.put), now, stale_after),
-        ))
+        flags.append(
+            (
+                k == atm,
+                spot == spot and k < spot,
+                spot == spot and k > spot,
+                is_stale(chains.quote(row.call), now, stale_after),
+                is_stale(chains.quote(row.put), now, stale_after),
+            )
+        )
     return flags
 
 
@@ -279,8 +284,9 @@ def rows_by_con_id(rows: Sequence[ChainRow]) -> dict[int, int]:
     return row_of
 
 
-def changed_rows(row_of: Mapping[int, int], con_ids: Iterable[int] | None, old: Sequence[RowFlags],
-                 new: Sequence[RowFlags]) -> set[int]:
+def changed_rows(
+    row_of: Mapping[int, int], con_ids: Iterable[int] | None, old: Sequence[RowFlags], new: Sequence[RowFlags]
+) -> set[int]:
     """The rows to refresh: those of ``con_ids`` (quotes changed; ``None``: none) and those
     whose flags changed from ``old`` to ``new``."""
     refresh: set[int] = set()
@@ -420,8 +426,7 @@ def empty_text(chains: ChainView | None) -> str:
 
 def _smile_title(source: str) -> str:
     """The legend line of the smile view."""
-    return (f" IV% by strike ({'ours' if source == 'ours' else 'IB model'}): ● out of the money  · in the money"
-            "  ┊ ATM  │ cursor")
+    return f" IV% by strike ({'ours' if source == 'ours' else 'IB model'}): ● out of the money  · in the money  ┊ ATM  │ cursor"
 
 
 def smile_points(chains: ChainView, rows: Sequence[ChainRow], source: str) -> list[SmilePoint]:
@@ -442,8 +447,15 @@ def smile_points(chains: ChainView, rows: Sequence[ChainRow], source: str) -> li
     return points
 
 
-def smile_view(chains: ChainView | None, rows: Sequence[ChainRow], cursor: int, source: str, width: int,
-               height: int, style: Callable[[str], Style]) -> list[list[Segment]]:
+def smile_view(
+    chains: ChainView | None,
+    rows: Sequence[ChainRow],
+    cursor: int,
+    source: str,
+    width: int,
+    height: int,
+    style: Callable[[str], Style],
+) -> list[list[Segment]]:
     """The smile view's lines as segments, each ``width`` cells: the legend, then
     ``height - 1`` lines of plot (:func:`~desk.ui.widgets.smile.smile_lines`) with the ATM
     strike and the strike of row ``cursor`` marked; ``style`` gives the pane's style by name."""
@@ -456,9 +468,14 @@ def smile_view(chains: ChainView | None, rows: Sequence[ChainRow], cursor: int, 
             cursor_k = rows[cursor].strike
     title = _smile_title(source)
     styles = {
-        "otm": style("otm"), "itm": style("itm-dot"), "atm": style("atm-line"),
-        "cursor": style("atm-line"), "axis": style("axis"), "label": style("axis"),
-        "plot": Style(), "empty": style("empty"),
+        "otm": style("otm"),
+        "itm": style("itm-dot"),
+        "atm": style("atm-line"),
+        "cursor": style("atm-line"),
+        "axis": style("axis"),
+        "label": style("axis"),
+        "plot": Style(),
+        "empty": style("empty"),
     }
     base = style("base")
     lines = [[Segment(title[:width].ljust(width), style("header"))]]

@@ -73,7 +73,9 @@ RISK_WORDS = {
     RiskFlag.STALE: "stale leg",
 }
 
-_HEADER = f" {'Kind':<11} {'Und':<5} {'Legs':<44} {'Net/sh':>8} {'Edge/cmb':>9} {'Size':>5} {'Total':>10} {'Best':>10} {'Age':>5} Flags"
+_HEADER = (
+    f" {'Kind':<11} {'Und':<5} {'Legs':<44} {'Net/sh':>8} {'Edge/cmb':>9} {'Size':>5} {'Total':>10} {'Best':>10} {'Age':>5} Flags"
+)
 #: Below this width the pane drops Net/sh, Size, Best and Age, so that the flags (and the
 #: at-risk reasons) stay on screen.
 WIDE = 130
@@ -95,8 +97,9 @@ def combo_intent(opp: Opportunity, quantity: int = 1) -> Any:
         if leg.sec_type == "STK":
             ins = Instrument(opp.symbol, "STK", con_id=leg.con_id)
         else:
-            ins = Instrument(opp.symbol, "OPT", con_id=leg.con_id, expiry=leg.expiry, strike=leg.strike,
-                             right=leg.right, multiplier=m)
+            ins = Instrument(
+                opp.symbol, "OPT", con_id=leg.con_id, expiry=leg.expiry, strike=leg.strike, right=leg.right, multiplier=m
+            )
         legs.append(ComboLeg(ins, "BUY" if leg.action is LegAction.BUY else "SELL", leg.ratio))
     bag = Instrument(opp.symbol, "BAG", multiplier=m)
     return OrderIntent(bag, "BUY", quantity, "LMT", limit_price=round(opp.net_price, 2), legs=tuple(legs))
@@ -155,9 +158,20 @@ class OpportunitiesPane(ScrollView, can_focus=True):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("up,k", "cursor(-1)", "Up", show=False, id="opps.up", tooltip="Previous opportunity"),
         Binding("down,j", "cursor(1)", "Down", show=False, id="opps.down", tooltip="Next opportunity"),
-        Binding("enter", "select", "Trade", id="opps.select", tooltip="Open the combo order ticket with every leg of the opportunity under the cursor"),
-        Binding("r", "toggle_view", "Riskless/at risk", id="opps.view",
-                tooltip="Switch between the riskless view (default) and the at-risk view: early-exercise or dividend risk of a short leg, or a stale leg"),
+        Binding(
+            "enter",
+            "select",
+            "Trade",
+            id="opps.select",
+            tooltip="Open the combo order ticket with every leg of the opportunity under the cursor",
+        ),
+        Binding(
+            "r",
+            "toggle_view",
+            "Riskless/at risk",
+            id="opps.view",
+            tooltip="Switch between the riskless view (default) and the at-risk view: early-exercise or dividend risk of a short leg, or a stale leg",
+        ),
         Binding("f", "cycle_kind", "Kind", id="opps.kind", tooltip="Filter by kind (cycles: all, conversion, ... calendar)"),
         Binding("plus,equals_sign", "min_edge(1)", "Edge+", show=False, id="opps.edge_up", tooltip="Raise the minimum edge"),
         Binding("minus", "min_edge(-1)", "Edge-", show=False, id="opps.edge_down", tooltip="Lower the minimum edge"),
@@ -185,8 +199,15 @@ class OpportunitiesPane(ScrollView, can_focus=True):
     OpportunitiesPane .opportunities--simulated { color: $warning; text-style: bold; }
     """
 
-    def __init__(self, live: OpportunitiesView | None, *, clock: Clock | None = None,
-                 name: str | None = None, id: str | None = None, classes: str | None = None) -> None:
+    def __init__(
+        self,
+        live: OpportunitiesView | None,
+        *,
+        clock: Clock | None = None,
+        name: str | None = None,
+        id: str | None = None,
+        classes: str | None = None,
+    ) -> None:
         super().__init__(name=name, id=id, classes=classes)
         self.live = live
         self.clock = clock or Clock()
@@ -233,9 +254,11 @@ class OpportunitiesPane(ScrollView, can_focus=True):
 
     def _passes(self, t: Tracked) -> bool:
         opp = t.opportunity
-        return ((self.kind is None or opp.kind.value == self.kind)
-                and (self.underlying is None or opp.symbol == self.underlying)
-                and opp.edge_combo_net > self.min_edge)
+        return (
+            (self.kind is None or opp.kind.value == self.kind)
+            and (self.underlying is None or opp.symbol == self.underlying)
+            and opp.edge_combo_net > self.min_edge
+        )
 
     def refresh_rows(self, force: bool = False, *, reanchor: bool = False) -> bool:
         """Re-read the scanner if it changed (or a second passed: ages); True if repainted.
@@ -358,10 +381,11 @@ class OpportunitiesPane(ScrollView, can_focus=True):
         if self.view == VIEWS[0]:
             view = f" RISKLESS  {n_live} live · {n_gone} gone · {self.other_count} at risk (r)"
         else:
-            view = (f" AT RISK  {n_live} live · {n_gone} gone · {self.other_count} riskless (r)"
-                    "  not arbitrage: early exercise, dividends, stale legs")
-        return (f"{view}  kind: {self.kind or 'all'}  min edge: ${self.min_edge:g}"
-                f"  underlying: {self.underlying or 'all'}{sim}")
+            view = (
+                f" AT RISK  {n_live} live · {n_gone} gone · {self.other_count} riskless (r)"
+                "  not arbitrage: early exercise, dividends, stale legs"
+            )
+        return f"{view}  kind: {self.kind or 'all'}  min edge: ${self.min_edge:g}  underlying: {self.underlying or 'all'}{sim}"
 
     def render_line(self, y: int) -> Strip:
         width = max(1, self.size.width)
@@ -402,12 +426,16 @@ class OpportunitiesPane(ScrollView, can_focus=True):
         if cached is not None and cached[0] == key:
             return cached[1]
         if width >= WIDE:
-            text = (f" {opp.kind.value:<11} {opp.symbol:<5} {_legs_text(opp)[:44]:<44} {opp.net_price:>8.2f} "
-                    f"{opp.edge_combo_net:>9.2f} {opp.max_size:>5d} {_money(opp.edge_total):>10} "
-                    f"{_money(opp.best_edge_total):>10} {age:>5} {flags}")
+            text = (
+                f" {opp.kind.value:<11} {opp.symbol:<5} {_legs_text(opp)[:44]:<44} {opp.net_price:>8.2f} "
+                f"{opp.edge_combo_net:>9.2f} {opp.max_size:>5d} {_money(opp.edge_total):>10} "
+                f"{_money(opp.best_edge_total):>10} {age:>5} {flags}"
+            )
         else:
-            text = (f" {opp.kind.value:<11} {opp.symbol:<5} {_legs_text(opp)[:44]:<44} "
-                    f"{opp.edge_combo_net:>9.2f} {_money(opp.edge_total):>10} {flags}")
+            text = (
+                f" {opp.kind.value:<11} {opp.symbol:<5} {_legs_text(opp)[:44]:<44} "
+                f"{opp.edge_combo_net:>9.2f} {_money(opp.edge_total):>10} {flags}"
+            )
         style = self._style("row")
         if t.state != "live":
             style += self._style("gone")

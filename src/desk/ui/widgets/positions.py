@@ -39,8 +39,7 @@ from desk.ui.widgets.zoom import toggle_zoom
 
 __all__ = ["PositionsPane", "group_cells", "position_cells", "summary_text"]
 
-COLUMNS = ("Instrument", "Qty", "Avg cost", "Price", "Value", "Unreal", "Real", "Daily", "IV", "Delta", "Gamma",
-           "Theta", "Vega")
+COLUMNS = ("Instrument", "Qty", "Avg cost", "Price", "Value", "Unreal", "Real", "Daily", "IV", "Delta", "Gamma", "Theta", "Vega")
 
 
 def _n(x: float, fmt: str = ",.2f") -> str:
@@ -63,8 +62,15 @@ def _greeks(delta: float, gamma: float, theta: float, vega: float) -> tuple[str,
 def position_cells(row: PositionRow, indent: str = "") -> tuple[str, ...]:
     """The cells of one position row (``indent`` before the instrument: a group's leg)."""
     return (
-        indent + row.instrument.key, f"{row.quantity:+g}", _n(row.avg_cost), _n(row.market_price),
-        _n(row.market_value), _n(row.unrealized), _n(row.realized), _n(row.daily_pnl), _iv(row.iv),
+        indent + row.instrument.key,
+        f"{row.quantity:+g}",
+        _n(row.avg_cost),
+        _n(row.market_price),
+        _n(row.market_value),
+        _n(row.unrealized),
+        _n(row.realized),
+        _n(row.daily_pnl),
+        _iv(row.iv),
         *_greeks(row.delta, row.gamma, row.theta, row.vega),
     )
 
@@ -83,8 +89,15 @@ def group_cells(group: PositionGroup, labels: Mapping[str, str] | None = None) -
     g = group.greeks
     legs = len(group.legs)
     return (
-        group_label(group, labels), f"{legs} leg{'s' if legs != 1 else ''}", "", "", _n(group.market_value),
-        _n(group.unrealized), _n(group.realized), _n(group.daily_pnl), "",
+        group_label(group, labels),
+        f"{legs} leg{'s' if legs != 1 else ''}",
+        "",
+        "",
+        _n(group.market_value),
+        _n(group.unrealized),
+        _n(group.realized),
+        _n(group.daily_pnl),
+        "",
         *_greeks(g.delta, g.gamma, g.theta, g.vega),
     )
 
@@ -109,12 +122,21 @@ class PositionTable(DataTable):
     """The positions table (Enter: closing ticket; g: group by order)."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("enter", "close_position", "Close", id="positions.close",
-                tooltip="Open a ticket that closes the position under the cursor"),
-        Binding("g", "toggle_groups", "Group", id="positions.group",
-                tooltip="Group the positions by the order they came from (again: one row per position)"),
-        Binding("z", "zoom", "Zoom", show=False, id="positions.zoom",
-                tooltip="Maximize the positions pane (again: restore)"),
+        Binding(
+            "enter",
+            "close_position",
+            "Close",
+            id="positions.close",
+            tooltip="Open a ticket that closes the position under the cursor",
+        ),
+        Binding(
+            "g",
+            "toggle_groups",
+            "Group",
+            id="positions.group",
+            tooltip="Group the positions by the order they came from (again: one row per position)",
+        ),
+        Binding("z", "zoom", "Zoom", show=False, id="positions.zoom", tooltip="Maximize the positions pane (again: restore)"),
     ]
 
     def action_close_position(self) -> None:
@@ -181,8 +203,14 @@ class PositionsPane(Vertical, can_focus=False):
         self.post_message(self.GroupingChanged(self.grouped))
         self.apply(*self._last)
 
-    def apply(self, rows: Sequence[PositionRow], figures: AccountFigures, greeks: PortfolioGreeks,
-              groups: Sequence[PositionGroup] | None = None, labels: Mapping[str, str] | None = None) -> None:
+    def apply(
+        self,
+        rows: Sequence[PositionRow],
+        figures: AccountFigures,
+        greeks: PortfolioGreeks,
+        groups: Sequence[PositionGroup] | None = None,
+        labels: Mapping[str, str] | None = None,
+    ) -> None:
         """Show ``rows`` (or, while grouped, ``groups`` with their orders' ``labels`` by
         orderRef) and the summary, changing only the cells that differ."""
         self._last = (rows, figures, greeks, groups, labels)

@@ -39,8 +39,14 @@ TYPES = ("LMT", "MKT", "STP", "STP LMT")
 TIFS = ("DAY", "GTC", "IOC")
 _EDITABLE = {"quantity": "0123456789", "limit": "0123456789.", "stop": "0123456789."}
 _LABELS = {
-    "action": "Action", "quantity": "Quantity", "type": "Type", "limit": "Limit", "stop": "Stop",
-    "tif": "TIF", "rth": "Outside RTH", "confirm": "Confirm",
+    "action": "Action",
+    "quantity": "Quantity",
+    "type": "Type",
+    "limit": "Limit",
+    "stop": "Stop",
+    "tif": "TIF",
+    "rth": "Outside RTH",
+    "confirm": "Confirm",
 }
 
 
@@ -57,8 +63,9 @@ class TicketModel:
     (``nan`` unknown) for the price keys.
     """
 
-    def __init__(self, instrument: Instrument, action: str = "BUY", quantity: int = 1, *, live: bool = False,
-                 quote=None, legs=()) -> None:
+    def __init__(
+        self, instrument: Instrument, action: str = "BUY", quantity: int = 1, *, live: bool = False, quote=None, legs=()
+    ) -> None:
         if action not in ACTIONS:
             raise ValueError(f"action must be BUY or SELL, got {action!r}")
         self.instrument = instrument
@@ -137,10 +144,15 @@ class TicketModel:
         if errors:
             raise RiskInputError(next(iter(errors.values())))
         return OrderIntent(
-            self.instrument, self.action, int(self.text["quantity"]), self.order_type,
+            self.instrument,
+            self.action,
+            int(self.text["quantity"]),
+            self.order_type,
             limit_price=self._price("limit") if "limit" in self.fields else None,
             stop_price=self._price("stop") if "stop" in self.fields else None,
-            tif=self.tif, outside_rth=self.outside_rth, legs=self.legs,
+            tif=self.tif,
+            outside_rth=self.outside_rth,
+            legs=self.legs,
         )
 
     def load(self, intent: OrderIntent) -> None:
@@ -233,8 +245,12 @@ class TicketModel:
             self.selected = None
         elif self.field == "confirm" and character and character.isprintable() and len(self.confirmation) < 12:
             self.confirmation += character
-        elif (self.field in ("limit", "stop") and self.legs and character == "-"
-              and (not self.text[self.field] or self.selected == self.field)):
+        elif (
+            self.field in ("limit", "stop")
+            and self.legs
+            and character == "-"
+            and (not self.text[self.field] or self.selected == self.field)
+        ):
             self.text[self.field] = "-"  # a combo's net price may be a credit
             self.selected = None
         elif self.field in _EDITABLE and character and character in _EDITABLE[self.field]:
@@ -268,7 +284,9 @@ class TicketForm(Widget, can_focus=True):
     BINDINGS: list[BindingType] = [
         Binding("tab", "noop", "Next field", show=False, id="ticket.next", tooltip="Next field"),
         Binding("shift+tab", "noop", "Previous field", show=False, id="ticket.prev", tooltip="Previous field"),
-        Binding("up,down", "noop", "Step", show=False, id="ticket.step", tooltip="Step price by tick, quantity by 1, cycle a choice"),
+        Binding(
+            "up,down", "noop", "Step", show=False, id="ticket.step", tooltip="Step price by tick, quantity by 1, cycle a choice"
+        ),
         Binding("B,A,M", "noop", "Bid/Ask/Mid", id="ticket.prefill", tooltip="Copy bid / ask / mid into the price"),
         Binding("t", "noop", "TIF", id="ticket.tif", tooltip="Cycle TIF: DAY, GTC, IOC"),
         Binding("o", "noop", "Type", id="ticket.type", tooltip="Cycle order type: LMT, MKT, STP, STP LMT"),
@@ -338,8 +356,9 @@ def _px(x: float) -> str:
     return f"{x:,.2f}" if math.isfinite(x) else "—"
 
 
-def preview_text(report: RiskReport | None, error: str = "", *, deltas: dict[int, float] | None = None,
-                 what_if: str = "waiting") -> Text:
+def preview_text(
+    report: RiskReport | None, error: str = "", *, deltas: dict[int, float] | None = None, what_if: str = "waiting"
+) -> Text:
     """The preview's lines: the market (a combo's net bid / ask from its legs), each leg
     (ratio, action, contract, bid / ask, delta per share, position before -> after),
     notional, commission, IB's what-if margin (``what_if``: ``waiting`` while asked,
@@ -410,7 +429,8 @@ class RiskPreview(Static):
         super().__init__("", id=id, markup=False)
         self.report: RiskReport | None = None
 
-    def show(self, report: RiskReport | None, error: str = "", *, deltas: dict[int, float] | None = None,
-             what_if: str = "waiting") -> None:
+    def show(
+        self, report: RiskReport | None, error: str = "", *, deltas: dict[int, float] | None = None, what_if: str = "waiting"
+    ) -> None:
         self.report = report
         self.update(preview_text(report, error, deltas=deltas, what_if=what_if))
