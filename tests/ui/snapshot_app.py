@@ -43,7 +43,7 @@ async def settle(pilot) -> None:
     """Wait until the desk is connected, every watchlist row and the option chain's window
     quoted and priced, the orders reconciled, and nothing is left to paint."""
     from desk.domain import ConnectionState
-    from trading_stack import until_quoted, wait_for
+    from trading_stack import after_two_analytics_runs, until_quoted, wait_for
 
     app = pilot.app
     runtime = app.desk.runtime
@@ -64,6 +64,7 @@ async def settle(pilot) -> None:
             )
 
         await wait_for(chain_priced, pilot, "the option chain priced")
+        await after_two_analytics_runs(pilot)
         app._flush_quotes()
         app._refresh_status()
         app._refresh_trading()

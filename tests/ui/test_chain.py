@@ -17,7 +17,7 @@ from desk.ui.widgets.chain import ChainPane
 from desk.ui.widgets.chain_layout import SIDE_COLUMNS, row_width, visible_columns
 from goog_chain import EXPIRIES, GOOG, ReplayGateway
 from screen_text import screen_text
-from trading_stack import trading_settings, wait_for
+from trading_stack import after_two_analytics_runs, trading_settings, wait_for
 from ui_testlib import desk_app
 
 SIZE = (120, 36)
@@ -68,6 +68,7 @@ async def _settle(pilot) -> None:
         return bool(quotes) and all(q is not None and q.time is not None and q.ours is not None for q in quotes)
 
     await wait_for(priced, pilot, "the chain's window quoted and priced")
+    await after_two_analytics_runs(pilot)
     await app.workers.wait_for_complete()
     await pilot.pause()
     app._flush_quotes()  # deterministic: do not depend on the timer firing under load

@@ -68,6 +68,15 @@ async def until_quoted(app, pilot, runtime: Runtime) -> None:
     await wait_for(every_row_quoted, pilot, "quotes")
 
 
+async def after_two_analytics_runs(pilot) -> None:
+    """Wait for two more runs of the engine's analytics (chain IV/Greeks, the scan): a quote
+    that arrived before this call has then been priced (a contract can carry Greeks
+    computed before its last quote, from the rest of the window)."""
+    analytics = pilot.app.desk.runtime.analytics
+    start = analytics.runs
+    await wait_for(lambda: analytics.runs >= start + 2, pilot, "two runs of the engine's analytics")
+
+
 @asynccontextmanager
 async def trading_desk(tmp_path: Path, **overrides):
     """(app, pilot, runtime) connected, reconciled, with SPY and AAPL quoting."""
