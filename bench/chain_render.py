@@ -34,6 +34,7 @@ import statistics
 import time
 from datetime import UTC, datetime
 
+from desk.pricing.chain_analytics import price_window
 from desk.broker.chain_window import ChainDefinition
 
 from desk.broker.chains import ChainManager
@@ -87,7 +88,12 @@ class _Runtime:
                     )
                 )
         self.chains = ChainManager(
-            None, quotes=self.quotes, budget=LineBudget(1000), spec=WindowSpec(count=strikes), clock=self.clock
+            None,
+            pricer=price_window,
+            quotes=self.quotes,
+            budget=LineBudget(1000),
+            spec=WindowSpec(count=strikes),
+            clock=self.clock,
         )
         definition = ChainDefinition(UNDERLYING, "SMART", "XYZ", 100, (EXPIRY,), tuple(ks))
         self.chains.install(definition, EXPIRY, instruments)

@@ -27,6 +27,8 @@ from desk.domain import Clock, QuoteStore
 from desk.domain.options import WindowSpec
 from desk.engine.analytics import Analytics
 from desk.opportunity_feed import OpportunityFeed
+from desk.pricing.chain_analytics import price_window
+from desk.pricing.positions import price_position
 from desk.orders import AuditTrail, KillSwitch, OrderGate, OrderService, spool_path_for
 from desk.risk import RiskLimits
 from desk.settings import Settings
@@ -80,13 +82,16 @@ class Runtime:
             spec=WindowSpec.parse(settings.chain_strikes),
             rate=settings.chain_rate,
             clock=self.clock,
+            pricer=price_window,
         )
         #: live arbitrage scan of the chain on screen, its store writer and Redis publisher
         self.opportunities = OpportunityFeed(settings, self.chains, self.quotes, clock=self.clock)
         #: the chain's IV and Greeks and the arbitrage scan, on the engine's loop (desk.engine.analytics)
         self.analytics = Analytics(self.chains, scanner=self.opportunities.live)
         #: positions, account figures, P&L subscriptions, portfolio Greeks
-        self.account = AccountManager(self.broker.ib, self.quotes, rate=settings.chain_rate, chain=self.chains)
+        self.account = AccountManager(
+            self.broker.ib, self.quotes, rate=settings.chain_rate, chain=self.chains, pricer=price_position
+        )
         self.broker.add_listener(self.account.on_broker_event)
         #: the gate (trading state, mode, orders enabled, live override)
         self.gate = OrderGate(

@@ -21,6 +21,7 @@ from datetime import UTC, date, datetime
 
 import pytest
 
+from desk.pricing.chain_analytics import price_window
 from desk.broker import Broker
 from desk.broker.chains import ChainManager
 from desk.broker.lines import LineBudget
@@ -66,7 +67,7 @@ class SteppedDesk:
         )
         await self.broker.start()
         assert await self.broker.wait_connected(5), self.broker.state
-        self.chains = ChainManager(self.broker, spec=WindowSpec(count=strikes), clock=self.clock)
+        self.chains = ChainManager(self.broker, pricer=price_window, spec=WindowSpec(count=strikes), clock=self.clock)
         await self.chains.set_underlying(self.broker.watchlist[0])
         if expiry_index:
             await self.chains.set_expiry(self.chains.expiries[expiry_index])

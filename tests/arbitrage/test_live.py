@@ -12,6 +12,7 @@ from datetime import UTC, date, datetime
 import numpy as np
 import pytest
 
+from desk.pricing.chain_analytics import price_window
 from desk.arbitrage import Carry, ChainSnapshot, Costs
 from desk.arbitrage.live import LiveArbitrage, implied_dividend_pv, snapshot_from_chain
 from desk.broker import Broker
@@ -41,7 +42,7 @@ async def stack():
     broker = Broker("127.0.0.1", gw.port, 7, symbols=["SPY"], lines=LineBudget(100), backoff=(0.1, 0.2))
     await broker.start()
     assert await broker.wait_connected(5), broker.state
-    chains = ChainManager(broker, spec=WindowSpec(count=16))
+    chains = ChainManager(broker, pricer=price_window, spec=WindowSpec(count=16))
     await chains.set_underlying(broker.watchlist[0])
     try:
         yield source, gw, broker, chains

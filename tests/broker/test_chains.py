@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from ib_async import OptionChain, OptionComputation
 
+from desk.pricing.chain_analytics import price_window
 from desk.broker import Broker, BrokerError
 from desk.broker.chain_window import ChainDefinition, choose_definition, default_expiry, should_recentre, window_strikes
 from desk.broker.chains import CHAIN_OWNER, ChainError, ChainManager, greeks_from_computation
@@ -226,7 +227,9 @@ def _offline_goog(spec: WindowSpec = WindowSpec(count=10), lines: int = 100) -> 
     quotes = QuoteStore()
     quotes.ensure(GOOG)
     quotes.update(GOOG.con_id, bid=chain.und_bid, ask=chain.und_ask)
-    manager = ChainManager(None, quotes=quotes, budget=LineBudget(lines), spec=spec, clock=FrozenClock(chain.at))
+    manager = ChainManager(
+        None, pricer=price_window, quotes=quotes, budget=LineBudget(lines), spec=spec, clock=FrozenClock(chain.at)
+    )
     from desk.broker.chain_window import ChainDefinition
 
     definition = ChainDefinition(GOOG, "SMART", "GOOG", 100, EXPIRIES, chain.strikes)
@@ -275,6 +278,36 @@ def test_offline_manager_centres_the_window_and_recentres_when_the_underlying_mo
     assert manager.atm_strike == 772.5 and moved.index(772.5) == 5
     assert manager.budget.used_by(CHAIN_OWNER) == 20
     assert {i.strike for i in (manager.store.get(c).instrument for c in manager.subscribed)} == set(moved)
+
+
+def test_the_chain_prices_with_the_pricer_it_is_given_and_alone_computes_nothing() -> None:
+    """The broker translates; our Greeks come from the pricer the engine injects."""
+    priced, _ = _offline_goog()
+    _fill(priced)
+    assert priced.flush().computed
+    ours = [priced.store.get(c).ours for c in priced.subscribed]
+    assert sum(1 for g in ours if g is not None and math.isfinite(g.iv)) >= len(ours) // 2
+
+    calls: list[tuple[str, int]] = []
+
+    def counting(expiry, now, is_call, strikes, bids, asks, *, spot, r, exercise):
+        calls.append((expiry, len(strikes)))
+        return price_window(expiry, now, is_call, strikes, bids, asks, spot=spot, r=r, exercise=exercise)
+
+    manager, _ = _offline_goog()
+    manager.pricer = counting
+    _fill(manager)
+    assert manager.flush().computed
+    assert calls == [("20160115", 2 * len(manager.rows))]
+    assert {c: manager.store.get(c).ours for c in manager.subscribed} == {c: priced.store.get(c).ours for c in priced.subscribed}
+
+    bare, _ = _offline_goog()
+    bare.pricer = None
+    _fill(bare)
+    flushed = bare.flush()
+    assert not flushed.computed and flushed.con_ids  # the quotes still flow
+    assert all(bare.store.get(c).ours is None for c in bare.subscribed)
+    assert math.isnan(bare.forward)
 
 
 def test_offline_manager_switches_expiry_and_window() -> None:
@@ -331,7 +364,7 @@ async def _broker(gw: SimGateway, symbols, lines: int = 100, sinks=()) -> Broker
 async def test_chain_loads_subscribes_the_window_and_computes_greeks(gateway: SimGateway) -> None:
     rows: list[TickRecord] = []
     broker = await _broker(gateway, ["SPY", "AAPL"], sinks=[rows.append])
-    manager = ChainManager(broker, spec=WindowSpec(count=10))
+    manager = ChainManager(broker, pricer=price_window, spec=WindowSpec(count=10))
     try:
         spy = broker.watchlist[0]
         await manager.set_underlying(spy)
@@ -378,7 +411,7 @@ async def test_chain_loads_subscribes_the_window_and_computes_greeks(gateway: Si
 
 async def test_expiry_and_underlying_changes_release_the_old_lines(gateway: SimGateway) -> None:
     broker = await _broker(gateway, ["SPY", "AAPL"])
-    manager = ChainManager(broker, spec=WindowSpec(count=6))
+    manager = ChainManager(broker, pricer=price_window, spec=WindowSpec(count=6))
     try:
         await manager.set_underlying(broker.watchlist[0])
         first = manager.subscribed
@@ -402,7 +435,7 @@ async def test_expiry_and_underlying_changes_release_the_old_lines(gateway: SimG
 
 async def test_budget_is_shared_and_the_watchlist_takes_lines_back(gateway: SimGateway) -> None:
     broker = await _broker(gateway, ["SPY", "AAPL"], lines=12)
-    manager = ChainManager(broker, spec=WindowSpec(count=10))
+    manager = ChainManager(broker, pricer=price_window, spec=WindowSpec(count=10))
     try:
         await manager.set_underlying(broker.watchlist[0])
         assert len(manager.rows) == 5 and broker.lines.used == 12  # 2 + 5 strikes x 2
@@ -432,7 +465,7 @@ async def test_watchlist_alone_over_the_budget_gets_a_clear_error(gateway: SimGa
 
 async def test_chain_lines_come_back_after_a_reconnect(gateway: SimGateway) -> None:
     broker = await _broker(gateway, ["SPY"])
-    manager = ChainManager(broker, spec=WindowSpec(count=4))
+    manager = ChainManager(broker, pricer=price_window, spec=WindowSpec(count=4))
     try:
         await manager.set_underlying(broker.watchlist[0])
         await _wait(lambda: manager.store.ticks_seen > 20, what="option ticks")
@@ -449,7 +482,7 @@ async def test_chain_lines_come_back_after_a_reconnect(gateway: SimGateway) -> N
 
 async def test_chain_waits_for_the_gateway_and_loads_on_connect(gateway: SimGateway) -> None:
     broker = Broker("127.0.0.1", gateway.port, 8, symbols=["SPY"], backoff=(0.1,))
-    manager = ChainManager(broker, spec=WindowSpec(count=4))
+    manager = ChainManager(broker, pricer=price_window, spec=WindowSpec(count=4))
     spy = Instrument("SPY", con_id=756733)
     try:
         await manager.set_underlying(spy)  # not connected yet
@@ -464,7 +497,7 @@ async def test_chain_waits_for_the_gateway_and_loads_on_connect(gateway: SimGate
 
 async def test_unknown_underlying_says_no_options_listed(gateway: SimGateway) -> None:
     broker = await _broker(gateway, ["SPY"])
-    manager = ChainManager(broker)
+    manager = ChainManager(broker, pricer=price_window)
     try:
         with pytest.raises(ChainError, match="ZZZZ: no options listed"):
             await manager.set_underlying(Instrument("ZZZZ", con_id=42))
@@ -504,7 +537,7 @@ async def test_replayed_goog_chain_has_a_smile_and_sane_ivs() -> None:
     )  # stepped by the test: 15 s a step
     await gw.start()
     broker = await _broker(gw, ["GOOG"])
-    manager = ChainManager(broker, spec=WindowSpec(count=40))
+    manager = ChainManager(broker, pricer=price_window, spec=WindowSpec(count=40))
     try:
         goog = broker.watchlist[0]
         assert goog.con_id == GOOG.con_id
@@ -588,7 +621,7 @@ def test_the_chain_prices_us_equity_options_american_and_index_options_european(
     # out-of-the-money calls move only by the premium of the parity-implied yield (r = 4% here)
     assert calls and max(abs(amer.greeks[i].iv - euro.greeks[i].iv) for i in calls) < 1e-3
     # the manager picks the style from the underlying
-    manager = ChainManager(None, quotes=QuoteStore(), budget=LineBudget(100), sync_clock=False)
+    manager = ChainManager(None, pricer=price_window, quotes=QuoteStore(), budget=LineBudget(100), sync_clock=False)
     assert manager.exercise == "american"
     spx = Instrument("SPX", sec_type="IND", exchange="CBOE", con_id=416904)
     manager.install(ChainDefinition(spx, "SMART", "SPXW", 100, ("20160115",), (2000.0,)), "20160115", [])

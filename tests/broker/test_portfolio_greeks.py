@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 import numpy as np
 import pytest
 
+from desk.pricing.chain_analytics import price_window
 from desk.broker.chain_window import ChainDefinition
 
 from desk.broker.chains import ChainManager
@@ -49,7 +50,9 @@ def _chain(q: float = 0.03, r: float = 0.04, spot: float = 100.0) -> ChainManage
     quotes = QuoteStore()
     quotes.ensure(XYZ)
     quotes.update(XYZ.con_id, bid=spot - 0.01, ask=spot + 0.01)
-    manager = ChainManager(None, quotes=quotes, budget=LineBudget(100), spec=WindowSpec(count=5), rate=r, clock=FrozenClock(NOW))
+    manager = ChainManager(
+        None, pricer=price_window, quotes=quotes, budget=LineBudget(100), spec=WindowSpec(count=5), rate=r, clock=FrozenClock(NOW)
+    )
     instruments = [_option(k, right) for k in STRIKES for right in "CP"]
     manager.install(ChainDefinition(XYZ, "SMART", "XYZ", 100, (EXPIRY,), STRIKES), EXPIRY, instruments)
     T = float(time_to_expiry(EXPIRY, NOW))

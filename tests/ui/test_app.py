@@ -242,7 +242,8 @@ async def test_start_error_is_a_message_not_a_traceback(tmp_path):
             await wait_for(lambda: app.status_bar.message.startswith("could not start:"), pilot, lambda: app.status_bar.message)
             assert app.is_running
             assert app.status_bar.message.startswith(f"could not start: metrics: cannot listen on 127.0.0.1:{port}")
-            assert any(n.severity == "error" for n in app._notifications)
+            # App.notify posts a message: the notification is listed once the app handled it
+            await wait_for(lambda: any(n.severity == "error" for n in app._notifications), pilot, "an error notification")
             assert "Traceback" not in screen_text(app)
 
 

@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 import pytest
 from textual.app import App, ComposeResult
 
+from desk.pricing.chain_analytics import price_window
 from desk.arbitrage import Carry, Costs
 from desk.arbitrage.live import LiveArbitrage
 from desk.broker.chain_window import ChainDefinition
@@ -39,7 +40,9 @@ def _chain(quotes: QuoteStore) -> ChainManager:
         for base, right in ((2000, "C"), (3000, "P"))
         for i, k in enumerate(STRIKES)
     ]
-    manager = ChainManager(None, quotes=quotes, budget=LineBudget(100), spec=WindowSpec(count=3), clock=FrozenClock(NOW))
+    manager = ChainManager(
+        None, pricer=price_window, quotes=quotes, budget=LineBudget(100), spec=WindowSpec(count=3), clock=FrozenClock(NOW)
+    )
     manager.install(ChainDefinition(SPY, "SMART", "SPY", 100, (EXPIRY,), STRIKES), EXPIRY, instruments)
     assert [r.strike for r in manager.rows] == list(STRIKES)
     return manager

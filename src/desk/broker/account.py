@@ -49,12 +49,12 @@ from desk.domain.portfolio import (
     AccountFigures,
     PortfolioGreeks,
     PositionGroup,
+    PositionPricer,
     PositionRow,
     group_positions,
     stock_greeks,
     sum_greeks,
 )
-from desk.pricing.positions import option_greeks
 
 if TYPE_CHECKING:
     from desk.broker.chains import ChainManager
@@ -144,7 +144,9 @@ class AccountManager:
     (:meth:`~desk.broker.chains.ChainManager.carry`), its mids and its own IV of the
     contracts in its window are used for option positions. ``option_quotes``: optional
     callable conId -> quote with ``mid`` used before the portfolio's marketPrice (the
-    chain's store by default when ``chain`` is given).
+    chain's store by default when ``chain`` is given). ``pricer``: prices option positions
+    (the engine gives :func:`desk.pricing.positions.price_position`; ``None``: option rows
+    carry no Greeks).
     """
 
     def __init__(
@@ -156,6 +158,7 @@ class AccountManager:
         rate: float = 0.04,
         chain: ChainManager | None = None,
         option_quotes: Callable[[int], object] | None = None,
+        pricer: PositionPricer | None = None,
     ) -> None:
         self.ib = ib
         self.quotes = quotes
@@ -165,6 +168,7 @@ class AccountManager:
         if option_quotes is None and chain is not None:
             option_quotes = chain.store.get
         self.option_quotes = option_quotes
+        self.pricer = pricer
         self.account = ""
         self._pnl: PnL | None = None
         self._singles: dict[int, PnLSingle] = {}
@@ -333,8 +337,6 @@ class AccountManager:
         return Carry(self.rate, 0.0)
 
     def _with_greeks(self, rows: list[PositionRow]) -> list[PositionRow]:
-        from desk.pricing.chain_analytics import years_to_expiry
-
         now = self.clock.now()
         out = []
         for r in rows:
@@ -353,10 +355,8 @@ class AccountManager:
                 mid = getattr(q, "mid", math.nan) if q is not None else math.nan
                 if mid == mid and mid > 0:
                     price = mid
-            try:
-                T = years_to_expiry(ins.expiry, now)
-            except Exception:  # unparsable expiry: no Greeks for this row
+            if self.pricer is None:
                 out.append(r)
                 continue
-            out.append(option_greeks(r, S=S, T=T, price=price, carry=self.carry(ins), chain=live))
+            out.append(self.pricer(r, S=S, now=now, price=price, carry=self.carry(ins), chain=live))
         return out

@@ -21,21 +21,16 @@
    :class:`~desk.domain.options.OptionChainStore` (bid, ask, last, sizes, volume, open
    interest, IB's model Greeks) and marked dirty; quote and trade ticks also go to the
    broker's tick sinks (recorder, Redis).
-5. **our Greeks**, on the UI's flush timer (:meth:`ChainManager.flush`), vectorized by
-   :func:`desk.pricing.chain_greeks` for the window only: the forward is implied from
-   put-call parity (``F = K + e^{rT} (C - P)``, the median over the strikes nearest the
-   money), the dividend/borrow yield that reconciles it with the spot
-   (``q = r - ln(F/S) / T``), then the implied volatility of each contract's mid and the
-   Greeks at that volatility, with the contract's exercise style
-   (:attr:`ChainManager.exercise`): US equity and ETF options are priced American (the
-   engine of :mod:`desk.pricing.american`; a put quoted below ``K - S`` gets
-   ``BELOW_INTRINSIC``), SPX/NDX/RUT index options European (Black-Scholes-Merton).
-   ``T`` is the time to the expiry's close on the exchange calendar
-   (:func:`desk.pricing.time_to_expiry`), measured from the *gateway's* clock
-   (``reqCurrentTime``), so a replayed day prices at the replayed time.
-
-Layering note: this is the one broker module that imports :mod:`desk.pricing` (the chain's
-Greeks are computed where the quotes are translated, as the issue asks).
+5. **our Greeks**, on the engine's analytics timer (:meth:`ChainManager.flush`), for the
+   window only, by the :class:`~desk.domain.chain.ChainPricer` the engine gives the
+   manager (:func:`desk.pricing.chain_analytics.price_window`: the forward implied from
+   put-call parity near the money, the dividend/borrow yield that reconciles it with the
+   spot, then each contract's mid IV and its Greeks, American for US equity and ETF
+   options, European for SPX/NDX/RUT, :func:`desk.domain.options.exercise_style`). The
+   manager gathers the window's quotes and the *gateway's* clock (``reqCurrentTime``, so a
+   replayed day prices at the replayed time) and stores what comes back; it imports no
+   pricing code (design.md: the broker translates and nothing else). Without a pricer
+   (``pricer=None``) the chain shows IB's model Greeks only.
 
 Units: prices in dollars per share; IV a fraction per year; vega per vol point; theta per
 calendar day (see :mod:`desk.domain.options`). Times are UTC.
@@ -69,9 +64,8 @@ from desk.broker.lines import LineBudget
 from desk.broker.ticks import Line
 from desk.domain import Clock, ConnectionState, Instrument, QuoteStore
 from desk.domain.calendar import DAYS_PER_YEAR, exchange_date
-from desk.domain.chain import ChainError
-from desk.domain.options import Carry, OptionChainStore, OptionGreeks, OptionQuote, WindowSpec
-from desk.pricing.chain_analytics import compute_greeks, years_to_expiry
+from desk.domain.chain import ChainError, ChainPricer
+from desk.domain.options import Carry, OptionChainStore, OptionGreeks, OptionQuote, WindowSpec, exercise_style
 
 # still reachable here as before the split: GENERIC_TICKS was defined in this module, and
 # desk.broker.chain_window's docstring says this module re-exports its names
@@ -110,13 +104,14 @@ class ChainManager(ChainLines):
     benches, recorded data). ``budget`` is the line budget shared with the watchlist
     (default: the broker's). ``spec`` is the strike window; ``rate`` the continuously
     compounded risk-free rate used for discounting (fraction per year); ``clock`` the
-    base clock (the gateway's offset is added to it when connected).
+    base clock (the gateway's offset is added to it when connected); ``pricer`` computes
+    our IV and Greeks of the window (``None``: none are computed, IB's model Greeks only).
 
     Async methods (:meth:`set_underlying`, :meth:`set_expiry`, :meth:`step_expiry`) raise
     :class:`ChainError` with a one-line reason; on error the previous state stays shown.
     Read the state from :attr:`underlying`, :attr:`definition`, :attr:`expiry`,
     :attr:`rows`, :attr:`store`, :attr:`spot`, :attr:`forward`, :attr:`atm_strike` and
-    :attr:`message`; call :meth:`flush` from the UI's flush timer.
+    :attr:`message`; call :meth:`flush` from the engine's analytics timer.
     """
 
     def __init__(
@@ -130,6 +125,7 @@ class ChainManager(ChainLines):
         clock: Clock | None = None,
         sync_clock: bool = True,
         record: bool = True,
+        pricer: ChainPricer | None = None,
     ) -> None:
         if not (-0.5 < rate < 1.0):
             raise ValueError(f"risk-free rate {rate!r} is not a plausible annual fraction (e.g. 0.04)")
@@ -141,6 +137,7 @@ class ChainManager(ChainLines):
         self.clock = ServerClock(clock or (broker.clock if broker is not None else None))
         self.sync_clock = sync_clock and broker is not None
         self.record = record
+        self.pricer = pricer
         self.store = OptionChainStore()
         self.underlying: Instrument | None = None
         self.definition: ChainDefinition | None = None
@@ -213,10 +210,8 @@ class ChainManager(ChainLines):
     def exercise(self) -> str:
         """Exercise style of the chain shown: ``"european"`` for SPX/NDX/RUT-style index
         options, ``"american"`` for US equity and ETF options
-        (:func:`desk.pricing.chain.exercise_style` on the trading class and the underlying's
+        (:func:`desk.domain.options.exercise_style` on the trading class and the underlying's
         secType)."""
-        from desk.pricing.chain import exercise_style
-
         if self.underlying is None:
             return "american"
         root = self.definition.trading_class if self.definition is not None else ""
@@ -364,7 +359,8 @@ class ChainManager(ChainLines):
     # ------------------------------------------------------------------ flush (UI timer)
 
     def flush(self) -> ChainFlush:
-        """Called by the UI's flush timer: re-centre, recompute our Greeks, drain the dirty set.
+        """Called by the engine's analytics timer: re-centre, recompute our Greeks (with the
+        pricer), drain the dirty set.
 
         Our Greeks are recomputed for the window when a quote of the window or the
         underlying price changed since the last run, or :data:`RECOMPUTE_SECONDS` passed.
@@ -393,7 +389,7 @@ class ChainManager(ChainLines):
                 items.append(row.call)
             if row.put is not None:
                 items.append(row.put)
-        if not items or self.expiry is None:
+        if not items or self.expiry is None or self.pricer is None:
             return False
         quotes = [self.store.get(i.con_id) for i in items]
         bids = np.array([q.bid if q is not None else math.nan for q in quotes])
@@ -402,9 +398,10 @@ class ChainManager(ChainLines):
         strikes = np.array([i.strike for i in items])
         now = self.clock.now()
         try:
-            T = years_to_expiry(self.expiry, now)
-            result = compute_greeks(is_call, strikes, bids, asks, spot=self.spot, T=T, r=self.rate, exercise=self.exercise)
-        except (ImportError, ValueError, ArithmeticError) as exc:
+            result = self.pricer(
+                self.expiry, now, is_call, strikes, bids, asks, spot=self.spot, r=self.rate, exercise=self.exercise
+            )
+        except (ValueError, ArithmeticError) as exc:
             log.warning("chain Greeks not computed: %s", exc)
             self._need_compute = False
             self._computed_at = self.clock.base.time()

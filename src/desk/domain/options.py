@@ -2,10 +2,11 @@
 
 :class:`OptionQuote` is the latest state of one option contract: top of book, last trade,
 volume, open interest, and two sets of analytics, IB's model Greeks (``model``, from
-``tickOptionComputation`` tick type 13) and desk's own (``ours``, computed by the broker's
-chain manager with :mod:`desk.pricing`). :class:`OptionChainStore` holds them by conId with
-a dirty set, exactly like :class:`~desk.domain.QuoteStore` does for stocks: the broker's
-tick callback writes, the UI drains the dirty set on its flush timer.
+``tickOptionComputation`` tick type 13) and desk's own (``ours``, computed in the engine by
+:mod:`desk.pricing` and stored by the broker's chain manager). :class:`OptionChainStore`
+holds them by conId with a dirty set, exactly like :class:`~desk.domain.QuoteStore` does
+for stocks: the broker's tick callback writes, the engine's analytics drain the dirty set on
+their timer.
 
 Units (the field's standard conventions, the same for both sets of Greeks):
 
@@ -34,7 +35,31 @@ from typing import NamedTuple
 from desk.domain.models import Instrument
 from desk.domain.quotes import KeyedQuoteStore
 
-__all__ = ["NO_GREEKS", "Carry", "OptionChainStore", "OptionGreeks", "OptionQuote", "WindowSpec"]
+__all__ = [
+    "EUROPEAN_INDEX_ROOTS",
+    "NO_GREEKS",
+    "Carry",
+    "OptionChainStore",
+    "OptionGreeks",
+    "OptionQuote",
+    "WindowSpec",
+    "exercise_style",
+]
+
+#: Option roots (trading classes) with European exercise: the cash-settled index options.
+EUROPEAN_INDEX_ROOTS = frozenset({"SPX", "SPXW", "XSP", "NDX", "NDXP", "XND", "RUT", "RUTW", "MRUT", "VIX", "VIXW", "DJX"})
+
+
+def exercise_style(symbol: str, sec_type: str = "STK") -> str:
+    """``"european"`` for options on the cash-settled indices (SPX, NDX, RUT, their weeklies
+    and minis, VIX, DJX; underlying ``sec_type`` ``IND``), ``"american"`` for US equity and ETF
+    options (``STK``), the listed style of each. OEX (S&P 100, American) is American."""
+    root = symbol.upper().strip()
+    if root in EUROPEAN_INDEX_ROOTS:
+        return "european"
+    if sec_type.upper() == "IND":
+        return "american" if root == "OEX" else "european"
+    return "american"
 
 
 class OptionGreeks(NamedTuple):

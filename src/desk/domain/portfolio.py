@@ -6,7 +6,8 @@ Greeks, :func:`group_positions` the positions grouped by the order (orderRef) wh
 opened them. :mod:`desk.broker.account` translates the rows from ib_async objects; the
 views receive them over the engine API.
 
-Greeks (:func:`desk.pricing.positions.option_greeks`): the option's IV of its price (the chain's mid when the
+Greeks (:func:`desk.pricing.positions.price_position`, the :class:`PositionPricer` the
+engine gives the broker's account): the option's IV of its price (the chain's mid when the
 chain quotes it) against the underlying price, with the carry the option chain uses for
 that underlying and expiry (rate and parity-implied dividend yield:
 :meth:`desk.broker.chains.ChainManager.carry`) and the chain's solver
@@ -22,9 +23,11 @@ import dataclasses
 import math
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from datetime import datetime
+from typing import Any, Protocol
 
 from desk.domain import Instrument
+from desk.domain.options import Carry, OptionGreeks
 from desk.domain.orders import Fill, Position
 from desk.domain.pnl import attribute, cents, open_lots
 
@@ -33,6 +36,7 @@ __all__ = [
     "AccountFigures",
     "PortfolioGreeks",
     "PositionGroup",
+    "PositionPricer",
     "PositionRow",
     "group_positions",
     "stock_greeks",
@@ -252,3 +256,19 @@ def group_positions(
     else:
         groups.sort(key=sort_key)
     return groups
+
+
+class PositionPricer(Protocol):
+    """Adds the Greeks of a whole option position to its row: what the broker's account calls
+    (:func:`desk.pricing.positions.price_position` in the engine, which injects it, so the
+    broker computes nothing itself).
+
+    ``S`` the underlying price and ``price`` the option's (dollars per share, ``nan`` if
+    unknown); ``now`` an aware datetime; ``carry`` the rate and dividend yield to price
+    with; ``chain`` the chain's own per-share Greeks of the contract when it has them.
+    Returns the row unchanged when no IV can be found; never raises for bad market data.
+    """
+
+    def __call__(
+        self, row: PositionRow, *, S: float, now: datetime, price: float, carry: Carry, chain: OptionGreeks | None
+    ) -> PositionRow: ...

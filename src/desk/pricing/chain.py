@@ -17,28 +17,12 @@ from typing import NamedTuple
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from desk.domain.options import Carry
+from desk.domain.options import EUROPEAN_INDEX_ROOTS, Carry, exercise_style
 from desk.pricing.bsm import _as_sign, bsm_greeks
 from desk.pricing.forward import implied_forward
 from desk.pricing.iv import implied_vol, implied_vol_quotes
 
 __all__ = ["EUROPEAN_INDEX_ROOTS", "Carry", "ChainGreeks", "ContractGreeks", "chain_greeks", "contract_greeks", "exercise_style"]
-
-#: Option roots (trading classes) with European exercise: the cash-settled index options.
-EUROPEAN_INDEX_ROOTS = frozenset({"SPX", "SPXW", "XSP", "NDX", "NDXP", "XND", "RUT", "RUTW", "MRUT", "VIX", "VIXW", "DJX"})
-
-
-def exercise_style(symbol: str, sec_type: str = "STK") -> str:
-    """``"european"`` for options on the cash-settled indices (SPX, NDX, RUT, their weeklies
-    and minis, VIX, DJX; underlying ``sec_type`` ``IND``), ``"american"`` for US equity and ETF
-    options (``STK``), the listed style of each. OEX (S&P 100, American) is American."""
-    root = symbol.upper().strip()
-    if root in EUROPEAN_INDEX_ROOTS:
-        return "european"
-    if sec_type.upper() == "IND":
-        return "american" if root == "OEX" else "european"
-    return "american"
-
 
 FloatArray = NDArray[np.float64]
 

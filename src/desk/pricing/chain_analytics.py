@@ -10,36 +10,18 @@ calendar day; ``T`` years ACT/365 to the expiry's close (exchange calendar)."""
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from datetime import datetime
 
 import numpy as np
 
+from desk.domain.chain import ChainAnalytics
 from desk.domain.options import OptionGreeks
 from desk.pricing.chain import chain_greeks
 from desk.pricing.expiry import time_to_expiry
 from desk.pricing.forward import implied_forward
 from desk.pricing.iv import IVReason
 
-__all__ = ["ChainAnalytics", "compute_greeks", "iv_reason_text", "years_to_expiry"]
-
-
-@dataclass(frozen=True, slots=True)
-class ChainAnalytics:
-    """Inputs and outputs of one :func:`compute_greeks` run (lists in the order given).
-
-    ``spot`` and ``forward`` dollars per share; ``q`` the implied continuous dividend /
-    borrow yield (fraction per year); ``T`` years (ACT/365); ``greeks`` one
-    :class:`OptionGreeks` per option and ``reasons`` the :class:`desk.pricing.IVReason`
-    codes of their mid IVs.
-    """
-
-    spot: float
-    forward: float
-    q: float
-    T: float
-    greeks: list[OptionGreeks]
-    reasons: list[int]
+__all__ = ["ChainAnalytics", "compute_greeks", "iv_reason_text", "price_window", "years_to_expiry"]
 
 
 def compute_greeks(
@@ -108,3 +90,22 @@ def years_to_expiry(expiry: str, now: datetime) -> float:
     negative.
     """
     return max(0.0, float(time_to_expiry(expiry, now)))
+
+
+def price_window(
+    expiry: str,
+    now: datetime,
+    is_call: np.ndarray,
+    strikes: np.ndarray,
+    bids: np.ndarray,
+    asks: np.ndarray,
+    *,
+    spot: float,
+    r: float,
+    exercise: str = "european",
+) -> ChainAnalytics:
+    """:func:`compute_greeks` for the options of ``expiry`` (``YYYYMMDD``) at ``now`` (aware
+    datetime, UTC): ``T`` from :func:`years_to_expiry`. This is the
+    :class:`desk.domain.chain.ChainPricer` the engine gives the broker's chain. Raises
+    ``ValueError`` for an expiry that is not a date."""
+    return compute_greeks(is_call, strikes, bids, asks, spot=spot, T=years_to_expiry(expiry, now), r=r, exercise=exercise)

@@ -8,12 +8,28 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from datetime import datetime
 
-from desk.domain.options import Carry, OptionGreeks
+from desk.domain.options import Carry, OptionGreeks, exercise_style
 from desk.domain.portfolio import PositionRow
-from desk.pricing.chain import contract_greeks, exercise_style
+from desk.pricing.chain import contract_greeks
+from desk.pricing.chain_analytics import years_to_expiry
 
-__all__ = ["option_greeks"]
+__all__ = ["option_greeks", "price_position"]
+
+
+def price_position(
+    row: PositionRow, *, S: float, now: datetime, price: float, carry: Carry, chain: OptionGreeks | None = None
+) -> PositionRow:
+    """:func:`option_greeks` with ``T`` the years (ACT/365) from ``now`` to the option's
+    expiry close (:func:`desk.pricing.chain_analytics.years_to_expiry`): the
+    :class:`desk.domain.portfolio.PositionPricer` the engine gives the account. A row whose
+    expiry is not a date comes back without Greeks."""
+    try:
+        T = years_to_expiry(row.instrument.expiry, now)
+    except (ValueError, TypeError, KeyError):
+        return row
+    return option_greeks(row, S=S, T=T, price=price, carry=carry, chain=chain)
 
 
 def option_greeks(
