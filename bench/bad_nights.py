@@ -44,7 +44,7 @@ from pathlib import Path
 from ib_async import IB, Stock
 
 from desk.domain import ConnectionState
-from desk.runtime import Runtime
+from desk.engine.runtime import Runtime
 from desk.settings import Mode, Settings
 from desk.sim import SimGateway
 

@@ -7,7 +7,16 @@ import sys
 
 import pytest
 
-CORE = ["desk.domain", "desk.broker", "desk.store", "desk.bus", "desk.sim", "desk.runtime", "desk.cli", "desk.doctor"]
+CORE = [
+    "desk.domain",
+    "desk.broker",
+    "desk.store",
+    "desk.bus",
+    "desk.sim",
+    "desk.engine.runtime",
+    "desk.cli",
+    "desk.engine.doctor",
+]
 
 
 @pytest.mark.parametrize("module", CORE)

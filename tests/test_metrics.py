@@ -12,7 +12,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from desk.domain import ConnectionState
 from desk.risk import OrderIntent
-from desk.runtime import Runtime
+from desk.engine.runtime import Runtime
 from desk.settings import Mode, Settings
 
 

@@ -255,7 +255,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "tail":
             return asyncio.run(run_tail(settings, args))
         if args.command == "doctor":
-            from desk.doctor import run_doctor
+            from desk.engine.doctor import run_doctor
 
             return asyncio.run(run_doctor(settings))
         if args.attach is not None:
@@ -397,7 +397,7 @@ def run_desk(settings: Settings) -> int:
             print(f"desk: invalid setting: {bad_url}", file=sys.stderr)
             return 2
         from desk.engine.local import LocalDesk
-        from desk.runtime import Runtime
+        from desk.engine.runtime import Runtime
         from desk.ui.app import create_app
 
         app = create_app(LocalDesk(Runtime(settings)), settings=settings)
@@ -634,7 +634,7 @@ async def run_headless(
     closed).
     """
     from desk.broker import StateChanged
-    from desk.runtime import Runtime, RuntimeStartError
+    from desk.engine.runtime import Runtime, RuntimeStartError
 
     runtime = Runtime(settings)
     stop = asyncio.Event()

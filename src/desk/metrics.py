@@ -93,7 +93,7 @@ def _counter(name: str, doc: str, value: float) -> CounterMetricFamily:
 
 
 class EngineCollector(Collector):
-    """Reads a :class:`desk.runtime.Runtime` at scrape time (see the module table)."""
+    """Reads a :class:`desk.engine.runtime.Runtime` at scrape time (see the module table)."""
 
     def __init__(self, runtime: Any, lag: LoopLag | None = None) -> None:
         self.runtime = runtime

@@ -247,7 +247,7 @@ async def _run(args: argparse.Namespace, settings: Any, spec: OrderTerms | None)
 async def _run_own(args: argparse.Namespace, settings: Any, spec: OrderTerms | None) -> int:
     """No engine running: start the engine's objects here (own gateway connection)."""
     from desk.engine.local import LocalEngine
-    from desk.runtime import Runtime, RuntimeStartError
+    from desk.engine.runtime import Runtime, RuntimeStartError
 
     runtime = Runtime(settings.model_copy(update={"engine_api": False}))
     try:

@@ -3,7 +3,7 @@ no riskless opportunity, and every injected mispricing is still found as one.
 
 The real stack, stepped by the test: the simulated gateway (seeded synthetic options,
 ``DESK_SIM_MISPRICING_RATE`` 0) -> ib_async -> broker -> chain manager -> the desk's
-opportunity feed (:class:`desk.opportunity_feed.OpportunityFeed`: the live scanner with
+opportunity feed (:class:`desk.engine.opportunity_feed.OpportunityFeed`: the live scanner with
 the settings' carry, costs and stale threshold). The gateway's timer never fires; each
 step moves the market 5 s (20 model steps of 0.25 s) on a frozen clock that the test
 advances, waits until the desk holds exactly the gateway's quotes, then scans: 120
@@ -28,7 +28,7 @@ from desk.broker.lines import LineBudget
 from desk.domain import FrozenClock
 from desk.domain.opportunity import OpportunityKind, RiskFlag
 from desk.domain.options import WindowSpec
-from desk.opportunity_feed import OpportunityFeed
+from desk.engine.opportunity_feed import OpportunityFeed
 from desk.settings import Mode, Settings
 from desk.sim import SimGateway
 from desk.sim.mispricing import MispricingSource

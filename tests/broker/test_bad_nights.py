@@ -17,7 +17,7 @@ from desk.broker.health import LineWatchdog
 from desk.broker.lifecycle import FarmTracker, RestartWindow, reconnect_delay
 from desk.broker.ticks import Line
 from desk.domain import ConnectionState, Instrument, StatusEvent
-from desk.runtime import Runtime
+from desk.engine.runtime import Runtime
 from desk.settings import Mode, Settings
 
 

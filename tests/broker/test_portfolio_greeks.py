@@ -199,7 +199,7 @@ async def wait_for(cond, what: str, timeout: float = 30.0) -> None:
 
 async def test_a_conversion_bought_as_one_combo_through_the_desk(tmp_path) -> None:
     from desk.risk import ComboLeg, OrderIntent
-    from desk.runtime import Runtime
+    from desk.engine.runtime import Runtime
     from desk.settings import Mode, Settings
 
     settings = Settings(

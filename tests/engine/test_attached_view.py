@@ -19,7 +19,7 @@ from desk.domain import ConnectionState
 from desk.engine.local import LocalEngine
 from desk.engine.view import RemoteDesk
 from desk.order_command import parse_terms
-from desk.runtime import Runtime
+from desk.engine.runtime import Runtime
 from desk.settings import Mode, Settings
 from desk.ui import create_app
 
@@ -380,7 +380,7 @@ def test_the_attached_view_loads_no_ib_sql_or_calendar_code() -> None:
         "rc = desk.cli.main(['--attach', '/nonexistent/engine.sock']); "  # settings loaded as the view loads them
         "assert rc == 2, rc; "
         "print(','.join(sorted(m for m in ('ib_async', 'sqlalchemy', 'psycopg', 'exchange_calendars', 'pandas', "
-        "'redis', 'desk.runtime', 'desk.broker', 'desk.store', 'desk.orders', 'desk.engine.server', "
+        "'redis', 'desk.engine.runtime', 'desk.broker', 'desk.store', 'desk.orders', 'desk.engine.server', "
         "'desk.engine.operations') if m in sys.modules)))"
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)

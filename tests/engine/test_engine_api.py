@@ -21,7 +21,7 @@ from desk.engine.client import EngineClient, EngineRequestError, attach
 from desk.engine.local import LocalEngine
 from desk.order_command import parse_terms
 from desk.risk import CHECK_NAMES
-from desk.runtime import Runtime
+from desk.engine.runtime import Runtime
 from desk.settings import Mode, Settings
 
 

@@ -14,7 +14,7 @@ from orders_testlib import wait_until as wait_for
 from desk.domain import ConnectionState
 from desk.domain.orders import OrderNotSent
 from desk.risk import OrderIntent
-from desk.runtime import Runtime
+from desk.engine.runtime import Runtime
 from desk.settings import Mode, Settings
 
 

@@ -14,7 +14,7 @@ from store_testlib import pg_connect
 
 from desk.domain import ConnectionState
 from desk.domain.shard import Shard, parse_shard
-from desk.runtime import Runtime
+from desk.engine.runtime import Runtime
 from desk.settings import Mode, Settings
 
 SYMBOL = st.text(alphabet="ABCDEFGHIJKLMNOPQRSTUVWXYZ", min_size=1, max_size=5)

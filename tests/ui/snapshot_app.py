@@ -29,7 +29,7 @@ def real_snapshot_app(tmp_path: Path, **settings_overrides) -> DeskApp:
     """The desk over the real engine, its simulated market standing at seed 7's opening
     quotes, every clock frozen at ``FROZEN_AT``; ``settings_overrides`` as Settings fields."""
     from desk.domain import FrozenClock
-    from desk.runtime import Runtime
+    from desk.engine.runtime import Runtime
     from desk.settings import DEFAULT_WATCHLIST
     from trading_stack import trading_settings
     from ui_testlib import FROZEN_AT

@@ -114,7 +114,7 @@ async def test_help_opens_and_closes(tmp_path):
 
 
 async def test_every_binding_is_in_the_help(tmp_path):
-    from desk.runtime import Runtime
+    from desk.engine.runtime import Runtime
     from trading_stack import trading_settings
     from ui_testlib import desk_app
 
@@ -262,7 +262,7 @@ async def test_every_pane_keeps_rows_at_100x30(tmp_path):
     """A short terminal: the real desk (opportunities pane on) gives every pane rows inside
     the screen, and the option chain the most after the watchlist; at 120x50 the tall
     layout is back."""
-    from desk.runtime import Runtime
+    from desk.engine.runtime import Runtime
     from trading_stack import trading_settings
 
     app = desk_app(Runtime(trading_settings(tmp_path)))

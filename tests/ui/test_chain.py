@@ -11,7 +11,7 @@ from datetime import UTC, datetime, time
 
 from desk.broker.chains import CHAIN_OWNER
 from desk.domain import FrozenClock
-from desk.runtime import Runtime
+from desk.engine.runtime import Runtime
 from desk.ui.messages import InstrumentSelected
 from desk.ui.widgets.chain import ChainPane
 from desk.ui.widgets.chain_layout import SIDE_COLUMNS, row_width, visible_columns
@@ -379,7 +379,7 @@ def test_chain_smile_snapshot(snap_compare, tmp_path):
 
 async def test_chain_over_the_real_stack(tmp_path):
     """Runtime + embedded simulator + ib_async: the first watchlist symbol's chain streams."""
-    from desk.runtime import Runtime
+    from desk.engine.runtime import Runtime
     from desk.settings import Mode, Settings
 
     settings = Settings(mode=Mode.SIM, record=False, watchlist=["SPY", "AAPL"], chain_strikes="8", _env_file=None)
@@ -478,7 +478,7 @@ async def test_tab_and_number_keys_move_the_focus(tmp_path) -> None:
 async def test_replayed_goog_day_shows_its_smile(tmp_path):
     """The desk against `desk sim --replay 2015-12-24 --symbols GOOG --speed 60`: the chain of
     the recorded day, its expiries by key, sane IVs on screen and the smile drawn."""
-    from desk.runtime import Runtime
+    from desk.engine.runtime import Runtime
     from desk.settings import Mode, Settings
     from desk.sim import SimGateway
     from desk.sim.replay_market import ReplayMarket

@@ -345,7 +345,7 @@ async def test_from_the_pane_through_the_combo_ticket_and_the_order_service_to_a
     gate, checks, audit) and the BAG fills on the simulator."""
     from trading_stack import trading_settings, wait_for
 
-    from desk.runtime import Runtime
+    from desk.engine.runtime import Runtime
     from ui_testlib import desk_app
     from desk.ui.screens.ticket import TicketScreen
 

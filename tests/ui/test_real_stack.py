@@ -6,7 +6,7 @@ import asyncio
 import time
 
 from desk.domain import ConnectionState
-from desk.runtime import Runtime
+from desk.engine.runtime import Runtime
 from desk.settings import Mode, Settings
 from ui_testlib import desk_app
 from screen_text import screen_text

@@ -8,7 +8,7 @@ import json
 from trading_stack import trading_settings, wait_for
 
 from desk.domain import ConnectionState
-from desk.runtime import Runtime
+from desk.engine.runtime import Runtime
 from desk.settings import Settings
 from ui_testlib import desk_app
 from desk.workspace import apply_workspace, load_workspace

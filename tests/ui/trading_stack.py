@@ -10,7 +10,7 @@ from pathlib import Path
 
 from desk.domain import ConnectionState, Instrument
 from desk.risk import ComboLeg, OrderIntent
-from desk.runtime import Runtime
+from desk.engine.runtime import Runtime
 from desk.settings import Mode, Settings
 from ui_testlib import desk_app
 

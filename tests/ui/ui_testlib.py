@@ -10,7 +10,7 @@ FROZEN_AT = datetime(2026, 3, 10, 13, 45, 0, tzinfo=UTC)
 
 
 def desk_app(runtime, **kwargs):
-    """The desk app as the CLI builds it, on the real engine (:class:`desk.runtime.Runtime`
+    """The desk app as the CLI builds it, on the real engine (:class:`desk.engine.runtime.Runtime`
     wrapped in :class:`desk.engine.local.LocalDesk`), with frames made deterministic (no
     cursor blink, no animations)."""
     from desk.engine.local import LocalDesk

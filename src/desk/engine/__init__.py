@@ -4,10 +4,16 @@
 its own (:mod:`desk.engine.process`); ``desk --headless`` is the engine alone;
 ``desk --attach`` is another view of a running engine. The engine's composition root
 (broker, chains, account, order path, recorder, bus, analytics) is
-:class:`desk.runtime.Runtime`.
+:class:`desk.engine.runtime.Runtime`.
 
 Engine side:
 
+- :mod:`desk.engine.runtime`: :class:`Runtime`, the composition root; it gives the broker's
+  chain and account their pricers (:mod:`desk.pricing`), so the broker only translates;
+- :mod:`desk.engine.opportunity_feed`: the live arbitrage scan's feed, store writer and
+  publisher, and the simulator's option source;
+- :mod:`desk.engine.doctor`: ``desk doctor``'s checks of settings, database, Redis and the
+  IB endpoint;
 - :mod:`desk.engine.server`: :class:`EngineServer`, the API on a local Unix socket (0600),
   with the streams of each view (its state, the chain, the opportunities);
 - :mod:`desk.engine.operations`: every request, defined once (orders, ticket, kill

@@ -34,7 +34,7 @@ _R = TypeVar("_R")
 
 class LocalEngine:
     """The engine API in-process, on engine objects this process runs itself
-    (:class:`desk.runtime.Runtime`): same methods and replies as :class:`EngineClient`."""
+    (:class:`desk.engine.runtime.Runtime`): same methods and replies as :class:`EngineClient`."""
 
     def __init__(self, runtime: Any) -> None:
         self.runtime = runtime
@@ -63,7 +63,7 @@ class LocalEngine:
 
 
 class LocalDesk:
-    """The terminal view's backend on a :class:`desk.runtime.Runtime` in this process
+    """The terminal view's backend on a :class:`desk.engine.runtime.Runtime` in this process
     (see :class:`desk.engine.backend.DeskBackend` for what each member means)."""
 
     def __init__(self, runtime: Any) -> None:

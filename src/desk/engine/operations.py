@@ -7,7 +7,7 @@ One definition of what ``desk order preview / place / list / cancel`` and the en
 :class:`~desk.engine.api.OrderTerms` through the broker, wait for their quotes, then call
 the order service (gate, pre-trade checks, IB's what-if, audit trail) exactly as the
 ticket does, and answer with the API's reply structs. ``runtime`` is the engine's
-composition root (:class:`desk.runtime.Runtime`): ``broker``, ``orders``, ``account``,
+composition root (:class:`desk.engine.runtime.Runtime`): ``broker``, ``orders``, ``account``,
 ``quote_for``.
 
 The terminal view's requests (:class:`~desk.engine.api.Modify`,

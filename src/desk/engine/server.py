@@ -64,7 +64,7 @@ class EngineRunning(Exception):
 
 
 class EngineServer:
-    """Serves the engine API for ``runtime`` (:class:`desk.runtime.Runtime`) on ``path``.
+    """Serves the engine API for ``runtime`` (:class:`desk.engine.runtime.Runtime`) on ``path``.
 
     ``max_buffer``: bytes that may wait to be written to one view before it is dropped.
     """

@@ -1,6 +1,6 @@
 """The opportunities feed of a running desk: live scanner, store writer, Redis publisher.
 
-:class:`OpportunityFeed` is what :class:`desk.runtime.Runtime` owns for issue 6:
+:class:`OpportunityFeed` is what :class:`desk.engine.runtime.Runtime` owns for issue 6:
 
 * ``live``: a :class:`desk.arbitrage.live.LiveArbitrage` over the runtime's chain
   manager and quote store, with the carry and costs of the settings (``DESK_ARB_*``);

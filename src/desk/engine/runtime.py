@@ -15,7 +15,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
 from desk.broker import Broker
 from desk.broker.chains import ChainManager
@@ -26,12 +27,22 @@ from desk.broker.orders import IBOrderGateway
 from desk.domain import Clock, QuoteStore
 from desk.domain.options import WindowSpec
 from desk.engine.analytics import Analytics
-from desk.opportunity_feed import OpportunityFeed
+from desk.engine.opportunity_feed import OpportunityFeed
 from desk.pricing.chain_analytics import price_window
 from desk.pricing.positions import price_position
 from desk.orders import AuditTrail, KillSwitch, OrderGate, OrderService, spool_path_for
 from desk.risk import RiskLimits
 from desk.settings import Settings
+
+if TYPE_CHECKING:
+    from desk.bus import RedisPublisher
+    from desk.domain import Instrument, Quote
+    from desk.domain.intent import OrderIntent
+    from desk.engine.server import EngineServer
+    from desk.metrics import MetricsServer
+    from desk.risk import MarginImpact, MarketContext
+    from desk.sim import EmbeddedSim
+    from desk.store import AuditLog, TickRecorder
 
 log = logging.getLogger(__name__)
 
@@ -52,9 +63,9 @@ class Runtime:
         self.settings = settings
         self.clock = clock or Clock()
         self.quotes = QuoteStore()
-        self.sim = None  # desk.sim EmbeddedSim when the desk runs its own gateway
-        self.recorder = None  # desk.store.TickRecorder
-        self.publisher = None  # desk.bus.RedisPublisher
+        self.sim: EmbeddedSim | None = None  # when the desk runs its own gateway
+        self.recorder: TickRecorder | None = None
+        self.publisher: RedisPublisher | None = None
         self.broker = Broker(
             settings.ib_host,
             settings.effective_port,
@@ -120,9 +131,9 @@ class Runtime:
         self.broker.add_connect_hook(self.orders.on_connected)
         self.broker.add_connect_hook(self.account.on_connected)
         self.started = False
-        self.metrics = None  # desk.metrics.MetricsServer with DESK_METRICS_PORT
+        self.metrics: MetricsServer | None = None  # with DESK_METRICS_PORT
         #: the engine API on DESK_ENGINE_SOCKET (desk.engine.server), once started
-        self.api = None
+        self.api: EngineServer | None = None
         #: why the engine API is not served (another engine holds the socket...), else ""
         self.api_problem = ""
         self._on_stop: list[Callable[[], None]] = []
@@ -158,7 +169,7 @@ class Runtime:
         if s.embedded_sim:
             from desk.sim import EmbeddedSim
 
-            sim_kwargs: dict = {"option_source": self.opportunities.sim_option_source()}
+            sim_kwargs: dict[str, Any] = {"option_source": self.opportunities.sim_option_source()}
             if s.sim_replay:
                 sim_kwargs = await self._replay_kwargs()
             # the simulator keeps the desk's clock (a frozen one freezes both)
@@ -231,14 +242,14 @@ class Runtime:
             return
         self.api = server
 
-    def _open_audit_log(self):
+    def _open_audit_log(self) -> AuditLog:
         """Open the audit log of ``DESK_DATABASE_URL`` (called by the audit trail's thread,
         again while it fails)."""
         from desk.store import AuditLog
 
         return AuditLog(self.settings.database_url, clock=self.clock)
 
-    def quote_for(self, instrument):
+    def quote_for(self, instrument: Instrument) -> Quote | None:
         """Latest :class:`~desk.domain.Quote` of a stock (quote store) or an option (the
         chain's store, copied into a Quote); ``None`` when there is none."""
         from desk.domain import Quote
@@ -251,7 +262,9 @@ class Runtime:
             return None
         return Quote(instrument, bid=oq.bid, ask=oq.ask, last=oq.last, bid_size=oq.bid_size, ask_size=oq.ask_size, time=oq.time)
 
-    def market_context(self, intent, margin=None, working=()):
+    def market_context(
+        self, intent: OrderIntent, margin: MarginImpact | None = None, working: Sequence[OrderIntent] = ()
+    ) -> MarketContext:
         """The :class:`desk.risk.MarketContext` of ``intent`` now: quotes of its
         instrument(s), of the ``working`` orders' instruments (a working combo is valued at
         its legs' quotes) and of the positions in its underlying, positions (with their
@@ -260,7 +273,7 @@ class Runtime:
         orders."""
         from desk.risk import MarketContext
 
-        quotes = {}
+        quotes: dict[int, Quote] = {}
         for order in (intent, *working):
             for ins in [leg.instrument for leg in order.legs] or [order.instrument]:
                 if ins.con_id not in quotes and (q := self.quote_for(ins)) is not None:
@@ -284,7 +297,7 @@ class Runtime:
             underlying_price=self.account.underlying_price(symbol),
         )
 
-    async def _replay_kwargs(self) -> dict:
+    async def _replay_kwargs(self) -> dict[str, Any]:
         """Simulator arguments replaying ``settings.sim_replay`` (loaded off the event loop;
         imported from the LEAN folder first if the store lacks the day)."""
         from desk.sim.replay_market import replay_gateway_kwargs
