@@ -7,6 +7,7 @@ the calendar), and the extended hours against a brute-force model built from the
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import warnings
@@ -263,7 +264,7 @@ def test_regular_mask_matches_phase_on_a_grid_across_a_half_day_week() -> None:
 # --- start-up cost -------------------------------------------------------------------------------
 
 
-def test_importing_the_domain_loads_neither_pandas_nor_exchange_calendars_nor_other_layers() -> None:
+def test_importing_the_domain_loads_neither_pandas_nor_exchange_calendars_nor_other_layers(tmp_path) -> None:
     code = (
         "import sys, desk.domain, desk.domain.calendar as c\n"
         "heavy = [m for m in ('exchange_calendars', 'pandas', 'numpy') if m in sys.modules]\n"
@@ -274,6 +275,9 @@ def test_importing_the_domain_loads_neither_pandas_nor_exchange_calendars_nor_ot
         "layers = sorted({m.split('.')[1] for m in sys.modules if m.startswith('desk.')})\n"
         "print(heavy, light, 'exchange_calendars' in sys.modules, layers)"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
+    # an empty calendar cache: the first session lookup loads exchange_calendars
+    # (tests/domain/test_calendar_cache.py: with a warm cache it never does)
+    env = {**os.environ, "DESK_CACHE_DIR": str(tmp_path)}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True, env=env)
     # design.md: desk.domain imports no other desk layer (risk, pricing, sim ...)
     assert out.stdout.split() == ["[]", "[]", "True", "['domain']"], out.stdout + out.stderr

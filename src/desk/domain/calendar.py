@@ -19,10 +19,14 @@ Units
 
 Cost
     Importing this module is cheap (no pandas, no numpy): ``exchange_calendars`` (about
-    0.5 s to import with pandas) is loaded on the first lookup that needs sessions, once
-    per process, and its sessions turned into sorted lists of integers; a lookup is then
-    a binary search (a few µs, see ``bench/risk.py``). Time conversions
-    (:func:`exchange_date`, :func:`years_between`) never load it.
+    0.5 s to import with pandas and build) is loaded on the first lookup that needs
+    sessions, once per process, and its sessions turned into sorted lists of integers; a
+    lookup is then a binary search (a few µs, see ``bench/risk.py``). Time conversions
+    (:func:`exchange_date`, :func:`years_between`) never load it. Those lists are kept in
+    a cache file (:func:`calendar_cache_dir`, one JSON file per calendar, range and
+    ``exchange_calendars`` version, written atomically), so a later process reads them in
+    milliseconds and never imports pandas; a missing, unreadable or inconsistent file is
+    rebuilt from ``exchange_calendars``, which stays the one source.
 
 Time to expiry
     ``T`` is calendar time ACT/365 in years: seconds / :data:`SECONDS_PER_YEAR`
@@ -34,6 +38,10 @@ Time to expiry
 
 from __future__ import annotations
 
+import contextlib
+import json
+import logging
+import os
 import re
 import threading
 from bisect import bisect_left, bisect_right
@@ -61,6 +69,7 @@ __all__ = [
     "Session",
     "exchange_date",
     "exchange_midnight",
+    "calendar_cache_dir",
     "get_calendar",
     "nyse_calendar",
     "parse_expiry",
@@ -92,6 +101,11 @@ SECONDS_PER_TRADING_YEAR = TRADING_DAYS_PER_YEAR * TRADING_HOURS_PER_DAY * 3600.
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _US = timedelta(microseconds=1)
+_US_PER_MINUTE = 60_000_000
+#: layout of the cache files; bump when :class:`_Arrays` or the file changes
+_CACHE_FORMAT = 1
+
+log = logging.getLogger(__name__)
 _FIRST_DAY = "1990-01-01"
 _YEARS_AHEAD = 12
 _EXPIRY_RE = re.compile(r"^(\d{4})-?(\d{2})-?(\d{2})$")
@@ -439,7 +453,116 @@ class ExchangeCalendar:
         return ok & (t < closes[np.where(ok, i, 0)])
 
 
+def calendar_cache_dir() -> str:
+    """Where the calendars' cache files live: ``$DESK_CACHE_DIR``, else
+    ``$XDG_CACHE_HOME/desk``, else ``~/.cache/desk``."""
+    explicit = os.environ.get("DESK_CACHE_DIR")
+    if explicit:
+        return explicit
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "desk")
+
+
+def _exchange_calendars_version() -> str | None:
+    """The installed exchange_calendars version, from its ``.dist-info`` folder's name (a
+    directory listing: ``importlib.metadata`` costs about 40 ms on first use)."""
+    from importlib.util import find_spec
+
+    spec = find_spec("exchange_calendars")
+    if spec is None or not spec.origin:
+        return None
+    site = os.path.dirname(os.path.dirname(spec.origin))
+    with contextlib.suppress(OSError):
+        for entry in os.listdir(site):
+            if entry.startswith("exchange_calendars-") and entry.endswith(".dist-info"):
+                return entry[len("exchange_calendars-") : -len(".dist-info")]
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("exchange_calendars")
+    except PackageNotFoundError:
+        return None
+
+
+def _cache_path(name: str, end: date) -> str | None:
+    xc_version = _exchange_calendars_version()
+    if xc_version is None:
+        return None
+    safe = re.sub(r"[^A-Za-z0-9_.-]", "_", name)
+    return os.path.join(calendar_cache_dir(), f"calendar-{safe}-{_FIRST_DAY}-{end.isoformat()}-xc{xc_version}.json")
+
+
+def _read_cache(path: str) -> _Arrays | None:
+    """The arrays of a cache file, or ``None`` when it is missing, unreadable or not
+    consistent (then the calendar is built again)."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            raw = json.load(f)
+        if raw.get("format") != _CACHE_FORMAT:
+            return None
+        days = [int(x) for x in raw["days"]]
+        pre, opens, closes, post = ([int(x) * _US_PER_MINUTE for x in raw[k]] for k in ("pre", "opens", "closes", "post"))
+        early = [bool(x) for x in raw["early"]]
+        hh, mm, ss = (int(x) for x in str(raw["regular_close"]).split(":"))
+        arrays = _Arrays(days, pre, opens, closes, post, early, time(hh, mm, ss))
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        log.info("calendar cache %s not used (%s): building it again", path, exc)
+        return None
+    n = len(days)
+    ok = n > 0 and all(len(x) == n for x in (pre, opens, closes, post, early))
+    ok = ok and all(a < b for a, b in zip(days, days[1:]))
+    ok = ok and all(p <= o < c <= q for p, o, c, q in zip(pre, opens, closes, post))
+    if not ok:
+        log.info("calendar cache %s is not consistent: building it again", path)
+        return None
+    return arrays
+
+
+def _write_cache(path: str, arrays: _Arrays) -> None:
+    """Write ``arrays`` to ``path`` atomically (a temporary file, then a rename); a cache
+    that cannot be written is skipped (logged), never an error."""
+    instants = (arrays.pre, arrays.opens, arrays.closes, arrays.post)
+    if any(x % _US_PER_MINUTE for xs in instants for x in xs):
+        return  # not whole minutes: kept in memory only
+    body = {
+        "format": _CACHE_FORMAT,
+        "days": arrays.days,
+        "pre": [x // _US_PER_MINUTE for x in arrays.pre],
+        "opens": [x // _US_PER_MINUTE for x in arrays.opens],
+        "closes": [x // _US_PER_MINUTE for x in arrays.closes],
+        "post": [x // _US_PER_MINUTE for x in arrays.post],
+        "early": [int(x) for x in arrays.early],
+        "regular_close": arrays.regular_close.isoformat(),
+    }
+    tmp = f"{path}.{os.getpid()}.{threading.get_ident()}.tmp"
+    try:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(tmp, "w", encoding="utf-8") as f:
+            json.dump(body, f, separators=(",", ":"))
+        os.replace(tmp, path)
+    except OSError as exc:
+        log.info("calendar cache %s not written: %s", path, exc)
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+
+
 def _build(name: str) -> _Arrays:
+    """The sessions of calendar ``name``: from the cache file when there is a good one,
+    else from exchange_calendars (then written to the cache)."""
+    end = date(date.today().year + _YEARS_AHEAD, 12, 31)
+    path = _cache_path(name, end)
+    cached = _read_cache(path) if path is not None else None
+    if cached is not None:
+        return cached
+    arrays = _build_from_exchange_calendars(name, end)
+    if path is not None:
+        _write_cache(path, arrays)
+    return arrays
+
+
+def _build_from_exchange_calendars(name: str, end: date) -> _Arrays:
     """Load calendar ``name`` from exchange_calendars and turn it into plain lists."""
     import warnings
 
@@ -447,7 +570,6 @@ def _build(name: str) -> _Arrays:
     import numpy as np
     import pandas as pd
 
-    end = date(date.today().year + _YEARS_AHEAD, 12, 31)
     try:
         with warnings.catch_warnings():  # pandas deprecations inside exchange_calendars
             warnings.simplefilter("ignore")
