@@ -348,6 +348,9 @@ class AccountManager:
             if ins.sec_type == "STK":
                 out.append(stock_greeks(r, S))
                 continue
+            if self.pricer is None:  # no pricer given: option rows carry no Greeks
+                out.append(r)
+                continue
             live = self.chain.live_greeks(ins.con_id) if self.chain is not None else None
             price = r.market_price
             if self.option_quotes is not None:
@@ -355,8 +358,5 @@ class AccountManager:
                 mid = getattr(q, "mid", math.nan) if q is not None else math.nan
                 if mid == mid and mid > 0:
                     price = mid
-            if self.pricer is None:
-                out.append(r)
-                continue
             out.append(self.pricer(r, S=S, now=now, price=price, carry=self.carry(ins), chain=live))
         return out

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
-
-import numpy as np
-from numpy.typing import NDArray
+from typing import TYPE_CHECKING, Protocol
 
 from desk.domain.models import Instrument
 from desk.domain.options import OptionGreeks
+
+if TYPE_CHECKING:  # the view imports this module: numpy only for the pricer's signature
+    import numpy as np
+    from numpy.typing import NDArray
 
 __all__ = ["ChainAnalytics", "ChainError", "ChainFlush", "ChainPricer", "ChainRow"]
 

@@ -23,7 +23,7 @@ American options is in :mod:`desk.pricing.iv`.
 from desk.pricing.american import american_greeks, american_price
 from desk.pricing.american_iv import american_implied_vol
 from desk.pricing.bsm import DAYS_PER_YEAR, Greeks, bsm_greeks, bsm_price
-from desk.pricing.chain import Carry, ChainGreeks, ContractGreeks, chain_greeks, contract_greeks, exercise_style
+from desk.pricing.chain import Carry, ChainGreeks, ContractGreeks, chain_greeks, contract_greeks
 from desk.pricing.expiry import (
     expiry_instant,
     time_to_expiry,
@@ -49,7 +49,6 @@ __all__ = [
     "bsm_greeks",
     "bsm_price",
     "chain_greeks",
-    "exercise_style",
     "contract_greeks",
     "expiry_instant",
     "implied_forward",

@@ -6,7 +6,7 @@ strikes, rights and expiries), implies the forward of each expiry from put-call 
 codes and the Greeks at the mid IV. Each contract is priced with its exercise style
 (``exercise``: European BSM, or the American engine of :mod:`desk.pricing.american`).
 US equity and ETF options are American, SPX/NDX/RUT index options European
-(:func:`exercise_style`).
+(:func:`desk.domain.options.exercise_style`).
 """
 
 from __future__ import annotations
@@ -17,12 +17,12 @@ from typing import NamedTuple
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from desk.domain.options import EUROPEAN_INDEX_ROOTS, Carry, exercise_style
+from desk.domain.options import Carry
 from desk.pricing.bsm import _as_sign, bsm_greeks
 from desk.pricing.forward import implied_forward
 from desk.pricing.iv import implied_vol, implied_vol_quotes
 
-__all__ = ["EUROPEAN_INDEX_ROOTS", "Carry", "ChainGreeks", "ContractGreeks", "chain_greeks", "contract_greeks", "exercise_style"]
+__all__ = ["Carry", "ChainGreeks", "ContractGreeks", "chain_greeks", "contract_greeks"]
 
 FloatArray = NDArray[np.float64]
 
@@ -228,7 +228,7 @@ def contract_greeks(
     at the chain's mid, spot ``S``, ``T`` (years, ACT/365) and carry has the chain's IV.
     Never raises for bad prices (NaN with a reason); ``ValueError`` for a non-finite or
     non-positive ``S`` or ``K``. ``exercise``: as the chain chooses it
-    (:func:`exercise_style`), so the IV is the chain's model's too."""
+    (:func:`desk.domain.options.exercise_style`), so the IV is the chain's model's too."""
     if not (math.isfinite(S) and S > 0 and math.isfinite(K) and K > 0):
         raise ValueError(f"S and K must be finite and > 0, got S={S!r}, K={K!r}")
     res = implied_vol(bool(is_call), price, S, K, max(T, 0.0), carry.rate, carry.q, lo=lo, hi=hi, exercise=exercise)

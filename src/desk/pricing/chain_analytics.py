@@ -43,7 +43,7 @@ def compute_greeks(
     pairs). Without a spot (``nan``) the parity forward alone is used (``S = F e^{-rT}``).
     Expired (``T <= 0``) or unpriceable inputs give ``nan`` Greeks with the IV reason code.
     ``exercise``: ``"american"`` (US equity and ETF options) or ``"european"`` (SPX, NDX, RUT):
-    see :func:`desk.pricing.chain.exercise_style`; American mids below exercise value get
+    see :func:`desk.domain.options.exercise_style`; American mids below exercise value get
     ``BELOW_INTRINSIC``.
     """
     is_call = np.asarray(is_call, dtype=bool)
@@ -105,7 +105,9 @@ def price_window(
     exercise: str = "european",
 ) -> ChainAnalytics:
     """:func:`compute_greeks` for the options of ``expiry`` (``YYYYMMDD``) at ``now`` (aware
-    datetime, UTC): ``T`` from :func:`years_to_expiry`. This is the
+    datetime, UTC): ``T`` from :func:`years_to_expiry`. Arrays of shape ``(n,)``; ``bids``,
+    ``asks`` and ``spot`` dollars per share; ``r`` continuously compounded, fraction per
+    year; the Greeks come back per share (vega per vol point, theta per calendar day). This is the
     :class:`desk.domain.chain.ChainPricer` the engine gives the broker's chain. Raises
     ``ValueError`` for an expiry that is not a date."""
     return compute_greeks(is_call, strikes, bids, asks, spot=spot, T=years_to_expiry(expiry, now), r=r, exercise=exercise)

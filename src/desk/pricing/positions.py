@@ -21,8 +21,8 @@ __all__ = ["option_greeks", "price_position"]
 def price_position(
     row: PositionRow, *, S: float, now: datetime, price: float, carry: Carry, chain: OptionGreeks | None = None
 ) -> PositionRow:
-    """:func:`option_greeks` with ``T`` the years (ACT/365) from ``now`` to the option's
-    expiry close (:func:`desk.pricing.chain_analytics.years_to_expiry`): the
+    """:func:`option_greeks` with ``T`` the years (ACT/365) from ``now`` (aware datetime, UTC)
+    to the option's expiry close (:func:`desk.pricing.chain_analytics.years_to_expiry`): the
     :class:`desk.domain.portfolio.PositionPricer` the engine gives the account. A row whose
     expiry is not a date comes back without Greeks."""
     try:
