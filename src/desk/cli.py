@@ -22,7 +22,6 @@ from collections.abc import Sequence
 from typing import Any
 
 from desk import __version__
-from desk.order_command import add_order_parser
 from desk.domain.secrets import redact_url
 from desk.settings import Settings, SettingsError, check_database_url, load_settings
 
@@ -202,6 +201,44 @@ def _parser() -> argparse.ArgumentParser:
     tail.add_argument("--from-start", action="store_true", help="a new group starts at the stream's oldest entry")
     add_order_parser(sub)
     return p
+
+
+def add_order_parser(sub: Any) -> None:
+    """Register ``desk order`` on the CLI's subparsers (here, not in :mod:`desk.order_command`:
+    parsing the command line must not import the engine API, numpy and the risk engine)."""
+    order = sub.add_parser("order", help="preview, place, list or cancel orders through the desk's checks")
+    osub = order.add_subparsers(dest="order_command", metavar="{preview,place,list,cancel}", required=True)
+    for name, text in (
+        ("preview", "every pre-trade check, notional, commission and IB's what-if"),
+        ("place", "send the order through every gate and check"),
+    ):
+        p = osub.add_parser(name, help=text)
+        p.add_argument(
+            "terms", nargs="+", metavar="TERM", help="ACTION QUANTITY SYMBOL [EXPIRY STRIKE RIGHT] TYPE [PRICES] [TIF]"
+        )
+        p.add_argument(
+            "--leg",
+            action="append",
+            default=[],
+            metavar="LEG",
+            help='a combo leg: "BUY 100 STK" or "SELL 1 20261218 600 C" (repeat, 2 to 4)',
+        )
+        p.add_argument("--outside-rth", action="store_true", help="let a stock limit order work outside regular hours")
+        p.add_argument("--confirm", metavar="SYMBOL", help="live mode: the symbol typed to confirm the order")
+        p.add_argument("--json", action="store_true", help="print one JSON object")
+        p.add_argument(
+            "--wait", type=float, default=5.0, metavar="S", help="seconds to wait for quotes and the gateway's answer (default 5)"
+        )
+        p.add_argument("--client-id", type=int, default=None, metavar="N", help="API client id (default DESK_IB_CLIENT_ID + 100)")
+    ls = osub.add_parser("list", help="the gateway's orders and the audit log's states")
+    ls.add_argument("--json", action="store_true", help="print one JSON array")
+    ls.add_argument("--client-id", type=int, default=None, metavar="N", help="API client id (default DESK_IB_CLIENT_ID + 100)")
+    cancel = osub.add_parser("cancel", help="cancel one working order by its orderRef")
+    cancel.add_argument("order_ref", metavar="ORDERREF")
+    cancel.add_argument("--wait", type=float, default=5.0, metavar="S", help="seconds to wait for the gateway (default 5)")
+    cancel.add_argument(
+        "--client-id", type=int, default=None, metavar="N", help="API client id (default DESK_IB_CLIENT_ID + 100)"
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:

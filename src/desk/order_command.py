@@ -47,7 +47,7 @@ if TYPE_CHECKING:  # the parser is built at every `desk` start: keep its imports
     from desk.engine import api
     from desk.engine.client import EngineView
 
-__all__ = ["OrderArgsError", "add_order_parser", "parse_terms", "run_order_command"]
+__all__ = ["OrderArgsError", "parse_terms", "run_order_command"]
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_REFUSED = 0, 1, 2, 3
 _EXPIRY = re.compile(r"^\d{8}$")
@@ -156,43 +156,6 @@ def parse_terms(tokens: Sequence[str], legs: Sequence[str] = (), *, outside_rth:
     if len(parsed_legs) == 1:
         raise OrderArgsError("a combo needs at least two --leg options")
     return OrderTerms(action, int(toks[1]), contract, kind, limit, stop, tif, parsed_legs, outside_rth)
-
-
-def add_order_parser(sub: Any) -> None:
-    """Register ``desk order`` on the CLI's subparsers."""
-    order = sub.add_parser("order", help="preview, place, list or cancel orders through the desk's checks")
-    osub = order.add_subparsers(dest="order_command", metavar="{preview,place,list,cancel}", required=True)
-    for name, text in (
-        ("preview", "every pre-trade check, notional, commission and IB's what-if"),
-        ("place", "send the order through every gate and check"),
-    ):
-        p = osub.add_parser(name, help=text)
-        p.add_argument(
-            "terms", nargs="+", metavar="TERM", help="ACTION QUANTITY SYMBOL [EXPIRY STRIKE RIGHT] TYPE [PRICES] [TIF]"
-        )
-        p.add_argument(
-            "--leg",
-            action="append",
-            default=[],
-            metavar="LEG",
-            help='a combo leg: "BUY 100 STK" or "SELL 1 20261218 600 C" (repeat, 2 to 4)',
-        )
-        p.add_argument("--outside-rth", action="store_true", help="let a stock limit order work outside regular hours")
-        p.add_argument("--confirm", metavar="SYMBOL", help="live mode: the symbol typed to confirm the order")
-        p.add_argument("--json", action="store_true", help="print one JSON object")
-        p.add_argument(
-            "--wait", type=float, default=5.0, metavar="S", help="seconds to wait for quotes and the gateway's answer (default 5)"
-        )
-        p.add_argument("--client-id", type=int, default=None, metavar="N", help="API client id (default DESK_IB_CLIENT_ID + 100)")
-    ls = osub.add_parser("list", help="the gateway's orders and the audit log's states")
-    ls.add_argument("--json", action="store_true", help="print one JSON array")
-    ls.add_argument("--client-id", type=int, default=None, metavar="N", help="API client id (default DESK_IB_CLIENT_ID + 100)")
-    cancel = osub.add_parser("cancel", help="cancel one working order by its orderRef")
-    cancel.add_argument("order_ref", metavar="ORDERREF")
-    cancel.add_argument("--wait", type=float, default=5.0, metavar="S", help="seconds to wait for the gateway (default 5)")
-    cancel.add_argument(
-        "--client-id", type=int, default=None, metavar="N", help="API client id (default DESK_IB_CLIENT_ID + 100)"
-    )
 
 
 # --------------------------------------------------------------------------------------

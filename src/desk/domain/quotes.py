@@ -35,6 +35,10 @@ class KeyedQuoteStore(Generic[Q]):
         self._quotes: dict[int, Q] = {}
         self._dirty: set[int] = set()
         self.ticks_seen = 0  # total tick updates applied, for ticks/s in the status bar
+        #: called (no arguments, on the store's loop) when the dirty set goes from empty
+        #: to non-empty: a view flushes at once after a quiet spell instead of waiting for
+        #: its next timer tick (the first quote of a start paints ~one flush interval sooner)
+        self.on_dirty: Callable[[], None] | None = None
 
     def ensure(self, instrument: Instrument) -> Q:
         """Return the quote of ``instrument`` (by conId), creating an empty (dirty) one."""
@@ -42,7 +46,7 @@ class KeyedQuoteStore(Generic[Q]):
         if quote is None:
             quote = self.quote_type(instrument)
             self._quotes[instrument.con_id] = quote
-            self._dirty.add(instrument.con_id)
+            self._mark(instrument.con_id)
         return quote
 
     def get(self, con_id: int) -> Q | None:
@@ -68,6 +72,13 @@ class KeyedQuoteStore(Generic[Q]):
 
     def mark_dirty(self, con_id: int) -> None:
         if con_id in self._quotes:
+            self._mark(con_id)
+
+    def _mark(self, con_id: int) -> None:
+        if not self._dirty and self.on_dirty is not None:
+            self._dirty.add(con_id)
+            self.on_dirty()
+        else:
             self._dirty.add(con_id)
 
     def drain_dirty(self) -> set[int]:
@@ -127,7 +138,7 @@ class QuoteStore(KeyedQuoteStore[Quote]):
             quote.time = time
         quote.seq += 1
         self.ticks_seen += ticks
-        self._dirty.add(con_id)
+        self._mark(con_id)
         return quote
 
 

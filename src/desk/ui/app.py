@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -184,6 +185,7 @@ class DeskApp(App[int]):
             self.animation_level = "none"
         self._rate = RateMeter()
         self._stopped = False
+        self._flushed_at = float("-inf")  # time.monotonic() of the last quote flush
         self._stopping = False
         self._startup_warnings: list[str] = []
         self._workspace_ready = False
@@ -289,6 +291,7 @@ class DeskApp(App[int]):
         for warning in self._startup_warnings:
             self._report(warning, "warning")
         self.desk.add_listener(self._on_broker_event)
+        self.desk.quotes.on_dirty = self._quotes_dirty
         self.set_interval(FLUSH_INTERVAL, self._flush_quotes, name="flush-quotes")
         self.set_interval(STATUS_INTERVAL, self._refresh_status, name="status-bar")
         self.set_interval(TRADING_INTERVAL, self._refresh_trading, name="trading-panes")
@@ -417,10 +420,18 @@ class DeskApp(App[int]):
 
     # ------------------------------------------------------------------ timers
 
+    def _quotes_dirty(self) -> None:
+        """A quote changed after a quiet spell: flush now unless a flush ran within
+        :data:`FLUSH_INTERVAL` (then the timer's next tick does), so the first quote
+        paints as it arrives and a busy feed still repaints at most about twice per interval."""
+        if time.monotonic() - self._flushed_at >= FLUSH_INTERVAL:
+            self.call_next(self._flush_quotes)
+
     def _flush_quotes(self) -> None:
         """Drain the quote store's dirty set once and repaint those rows in every pane."""
         if not self.is_running:
             return
+        self._flushed_at = time.monotonic()
         dirty = self.desk.quotes.drain_dirty()
         self.watchlist.set_stale(self.desk.stale_lines)
         self.watchlist.apply_dirty(dirty)
