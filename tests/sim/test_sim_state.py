@@ -185,8 +185,10 @@ async def test_kill_9_loses_no_order_execution_account_or_id(tmp_path: Path) -> 
         spy, qqq, aapl = await ib.qualifyContractsAsync(
             Stock("SPY", "SMART", "USD"), Stock("QQQ", "SMART", "USD"), Stock("AAPL", "SMART", "USD")
         )
-        [details, *_] = await ib.reqContractDetailsAsync(Option("SPY", "", 600, "C", "SMART"))
-        call = details.contract
+        # the longest-dated 600 call: a same-day one can be worth less than the
+        # working limit below late in the session, and would fill
+        details = await ib.reqContractDetailsAsync(Option("SPY", "", 600, "C", "SMART"))
+        call = max((d.contract for d in details), key=lambda c: c.lastTradeDateOrContractMonth)
         [t_spy] = await ib.reqTickersAsync(spy)
         low = round(t_spy.bid * 0.8, 2)
 
