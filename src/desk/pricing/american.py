@@ -62,7 +62,7 @@ from typing import NamedTuple
 import numpy as np
 from numpy.polynomial.legendre import leggauss
 from numpy.typing import ArrayLike, NDArray
-from scipy.special import ndtr
+from desk.pricing.normal import ndtr
 
 from desk.pricing import bsm as _bsm
 from desk.pricing.bsm import DAYS_PER_YEAR, Greeks, _inputs, bsm_greeks

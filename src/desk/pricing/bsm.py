@@ -40,7 +40,7 @@ from typing import Any, NamedTuple, cast
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
-from scipy.special import ndtr
+from desk.pricing.normal import ndtr
 
 from desk.domain.calendar import DAYS_PER_YEAR  # ACT/365: T and theta per calendar day
 from desk.pricing.dividends import escrowed_spot

@@ -46,7 +46,7 @@ from typing import NamedTuple, cast
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
-from scipy.special import ndtr
+from desk.pricing.normal import ndtr
 
 from desk.pricing.bsm import AMERICAN, _as_sign
 from desk.pricing.dividends import Dividends, escrowed_spot
