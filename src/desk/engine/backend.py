@@ -24,10 +24,17 @@ from desk.domain.portfolio import AccountFigures, PortfolioGreeks
 from desk.engine import api
 from desk.risk.engine import RiskReport
 
-__all__ = ["EMPTY_POSITIONS", "ChainView", "DeskBackend", "Listener", "OpportunitiesView", "TicketBackend"]
+__all__ = ["EMPTY_POSITIONS", "ChainView", "DeskBackend", "EngineRefused", "Listener", "OpportunitiesView", "TicketBackend"]
 
 #: Positions of an account nothing is known of yet.
 EMPTY_POSITIONS = api.Positions(rows=[], figures=AccountFigures(), greeks=PortfolioGreeks(), groups=[], labels={})
+
+
+class EngineRefused(ConnectionError):
+    """The engine a view started exited at once, refusing its settings (exit code 2):
+    ``str()`` is the engine's one line, ``desk: invalid setting: ...`` (no password). The
+    view stops and says it, as it would have before starting anything."""
+
 
 #: A listener of the view's events: StateChanged, StatusEvent, WatchlistChanged.
 Listener = Callable[[object], None]

@@ -63,14 +63,23 @@ class EngineProcess:
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
 
-    def problem(self) -> str:
-        """Why the engine ended, in one line: its exit code and the last line of its log."""
-        code = self.proc.poll() if self.proc is not None else None
-        last = ""
+    @property
+    def returncode(self) -> int | None:
+        """The child's exit code, ``None`` while it runs (or before it is started)."""
+        return self.proc.poll() if self.proc is not None else None
+
+    def last_line(self) -> str:
+        """The last non-blank line of the child's log ("" when there is none)."""
         with contextlib.suppress(OSError):
             with open(self.log, "rb") as f:
                 lines = deque((line.decode("utf-8", "replace").strip() for line in f if line.strip()), maxlen=1)
-            last = lines[0] if lines else ""
+            return lines[0] if lines else ""
+        return ""
+
+    def problem(self) -> str:
+        """Why the engine ended, in one line: its exit code and the last line of its log."""
+        code = self.returncode
+        last = self.last_line()
         what = f"the engine exited with code {code}" if code is not None else "the engine is not running"
         return f"{what}: {last} (log: {self.log})" if last else f"{what} (log: {self.log})"
 

@@ -34,7 +34,7 @@ from desk.domain.opportunity import Tracked
 from desk.domain.options import OptionQuote
 from desk.domain.orders import OrderRow
 from desk.engine import api
-from desk.engine.backend import EMPTY_POSITIONS, Listener
+from desk.engine.backend import EMPTY_POSITIONS, EngineRefused, Listener
 from desk.engine.client import EngineAddress, EngineClient, EngineGone, EngineRequestError, TcpAddress
 from desk.engine.process import EngineProcess
 from desk.risk.engine import RiskReport
@@ -393,7 +393,8 @@ class RemoteDesk:
 
     async def start(self) -> None:
         """Attach and start the state stream; ``ConnectionError`` (one line) when no
-        engine answers on :attr:`path`."""
+        engine answers on :attr:`path`, :class:`~desk.engine.backend.EngineRefused` when
+        the engine this view started exited refusing its settings."""
         self._stopping = False
         owned = self.owned
         loop = asyncio.get_running_loop()
@@ -410,6 +411,9 @@ class RemoteDesk:
                 if owned is None:
                     raise
                 if not owned.alive():
+                    line = owned.last_line()
+                    if owned.returncode == 2 and line.startswith("desk: invalid setting: "):
+                        raise EngineRefused(line) from None  # its settings check, as the view's own
                     raise ConnectionError(owned.problem()) from None
                 if loop.time() > deadline:
                     raise ConnectionError(

@@ -38,6 +38,7 @@ from textual.widgets import Footer
 
 from desk.domain import Clock, ConnectionState, StatusEvent
 from desk.domain.events import StateChanged, WatchlistChanged
+from desk.engine.backend import EngineRefused
 from desk.settings import Mode, Settings
 from desk.ui.messages import ComboSelected, InstrumentSelected
 from desk.ui.meters import RateMeter
@@ -185,6 +186,9 @@ class DeskApp(App[int]):
             self.animation_level = "none"
         self._rate = RateMeter()
         self._stopped = False
+        #: set when the desk cannot run at all (its engine refused the settings): the one
+        #: line ``desk`` prints on stderr after the app exits with code 2
+        self.fatal: str | None = None
         self._flushed_at = float("-inf")  # time.monotonic() of the last quote flush
         self._stopping = False
         self._startup_warnings: list[str] = []
@@ -317,6 +321,10 @@ class DeskApp(App[int]):
         status.set_message(f"starting ({(self.desk.mode or self.settings.mode.value)} mode)…")
         try:
             await self.desk.start()
+        except EngineRefused as exc:  # invalid settings: the desk stops and cli says the line
+            self.fatal = str(exc)
+            self.exit(return_code=2)
+            return
         except Exception as exc:  # shown to the user, never a traceback on screen
             log.warning("the engine failed to start", exc_info=True)
             self._report(f"could not start: {_one_line(exc)}", "error")
