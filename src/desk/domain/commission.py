@@ -37,17 +37,22 @@ scanners); tests/risk/test_commission.py holds the two equal element by element.
 
 from __future__ import annotations
 
+import functools
 import math
+import types
 from dataclasses import dataclass
-from typing import Any, NamedTuple, cast
+from typing import TYPE_CHECKING, Any, NamedTuple, cast
 
-import numpy as np
-from numpy.typing import NDArray
+if TYPE_CHECKING:  # numpy is imported by the array methods (the scanners'), not with the
+    # module: the settings import this rule for the risk limits' defaults, and a view
+    # need not load numpy before it has started its engine
+    import numpy as np
+    from numpy.typing import NDArray
+
+    #: what the array methods return: the rule run on float64 inputs gives float64
+    FloatArray = NDArray[np.float64]
 
 __all__ = ["IBKR_FIXED", "CommissionRates", "Traded"]
-
-#: what the array methods return: the rule run on float64 inputs (see ``_Array``) gives float64
-FloatArray = NDArray[np.float64]
 
 
 class Traded(NamedTuple):
@@ -111,21 +116,27 @@ class CommissionRates:
     def option_rate(self, premium: np.ndarray | float) -> FloatArray:
         """Dollars per contract at ``premium`` dollars per share (absolute; NaN: the full
         rate ``option_per_contract``). Broadcasts."""
-        return cast(FloatArray, self._rate(np.abs(np.asarray(premium, dtype=np.float64)), _ARRAY))
+        import numpy as np
+
+        return cast("FloatArray", self._rate(np.abs(np.asarray(premium, dtype=np.float64)), _array()))
 
     def stock_orders(self, shares: np.ndarray | float, price: np.ndarray | float) -> FloatArray:
         """Commission in dollars of stock orders of ``shares`` (absolute) at ``price``
         dollars per share (NaN or <= 0: no cap), each filled at one price. Broadcasts."""
+        import numpy as np
+
         n = np.abs(np.asarray(shares, dtype=np.float64))
         with np.errstate(invalid="ignore"):
             v = n * np.asarray(price, dtype=np.float64)
-            return cast(FloatArray, self._stock_total(n, v, n * self.stock_per_share, _ARRAY))
+            return cast("FloatArray", self._stock_total(n, v, n * self.stock_per_share, _array()))
 
     def option_orders(self, contracts: np.ndarray | float, premium: np.ndarray | float = math.nan) -> FloatArray:
         """Commission in dollars of option orders of ``contracts`` (absolute) at
         ``premium`` dollars per share (NaN: the full per-contract rate). Broadcasts."""
+        import numpy as np
+
         n = np.abs(np.asarray(contracts, dtype=np.float64))
-        return cast(FloatArray, self._option_total(n, n * self.option_rate(premium), _ARRAY))
+        return cast("FloatArray", self._option_total(n, n * self.option_rate(premium), _array()))
 
     # --- one order (the ticket, the simulator) -------------------------------------------------
 
@@ -193,16 +204,15 @@ class _Scalar:
     isfinite = staticmethod(math.isfinite)
 
 
-class _Array:
-    """The same operations on numpy arrays (broadcasting)."""
+@functools.cache
+def _array() -> Any:
+    """The same operations on numpy arrays (broadcasting), built on first use."""
+    import numpy as np
 
-    where = staticmethod(np.where)
-    maximum = staticmethod(np.maximum)
-    minimum = staticmethod(np.minimum)
-    isfinite = staticmethod(np.isfinite)
+    return types.SimpleNamespace(where=np.where, maximum=np.maximum, minimum=np.minimum, isfinite=np.isfinite)
 
 
-_SCALAR, _ARRAY = _Scalar(), _Array()
+_SCALAR = _Scalar()
 
 
 def _check_rate(what: str, value: object) -> None:

@@ -21,11 +21,39 @@ of the resulting position. A report with ``blocked`` true must not be sent.
 The order path's gates (modes, live override, kill switch) are in :mod:`desk.orders`.
 """
 
-from desk.domain.intent import Action, ComboLeg, MarginImpact, OrderIntent, OrderType, RiskInputError, TimeInForce
-from desk.risk.context import MarketContext, RecentOrder
-from desk.risk.engine import CHECK_NAMES, CheckResult, RiskReport, evaluate
-from desk.risk.limits import RiskLimits
-from desk.risk.payoff import PayoffLeg, PayoffProfile, payoff_at_expiry
+import importlib
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from desk.domain.intent import Action, ComboLeg, MarginImpact, OrderIntent, OrderType, RiskInputError, TimeInForce
+    from desk.risk.context import MarketContext, RecentOrder
+    from desk.risk.engine import CHECK_NAMES, CheckResult, RiskReport, evaluate
+    from desk.risk.limits import RiskLimits
+    from desk.risk.payoff import PayoffLeg, PayoffProfile, payoff_at_expiry
+
+#: where each name of the package lives: imported on first use (PEP 562), so importing
+#: one module (the settings import desk.risk.limits) does not load the risk engine and
+#: numpy with it
+_HOMES = {
+    **dict.fromkeys(
+        ("Action", "ComboLeg", "MarginImpact", "OrderIntent", "OrderType", "RiskInputError", "TimeInForce"),
+        "desk.domain.intent",
+    ),
+    **dict.fromkeys(("MarketContext", "RecentOrder"), "desk.risk.context"),
+    **dict.fromkeys(("CHECK_NAMES", "CheckResult", "RiskReport", "evaluate"), "desk.risk.engine"),
+    "RiskLimits": "desk.risk.limits",
+    **dict.fromkeys(("PayoffLeg", "PayoffProfile", "payoff_at_expiry"), "desk.risk.payoff"),
+}
+
+
+def __getattr__(name: str) -> object:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module 'desk.risk' has no attribute {name!r}")
+    value = getattr(importlib.import_module(home), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "CHECK_NAMES",
