@@ -12,6 +12,7 @@ import pytest
 from orders_testlib import wait_until as wait_for
 
 from desk.domain import ConnectionState
+from desk.domain.calendar import exchange_date
 from desk.domain.orders import OrderNotSent
 from desk.risk import OrderIntent
 from desk.engine.runtime import Runtime
@@ -215,7 +216,10 @@ async def test_option_position_has_greeks_and_portfolio_sums(runtime: Runtime) -
     ib = rt.broker.ib
     spot = rt.quotes.get(spy_of(rt).con_id).mid
     details = await ib.reqContractDetailsAsync(Option("SPY", "", 0, "C", "SMART"))
-    first = min(d.contract.lastTradeDateOrContractMonth for d in details)
+    # the first expiry after today's: after the close, today's options have expired and
+    # carry no Greeks (their time to expiry is gone)
+    today = exchange_date(rt.clock.now()).strftime("%Y%m%d")
+    first = min(e for d in details if (e := d.contract.lastTradeDateOrContractMonth) > today)
     call = min(
         (d.contract for d in details if d.contract.lastTradeDateOrContractMonth == first), key=lambda c: abs(c.strike - spot)
     )
