@@ -262,10 +262,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             ):
                 if getattr(args, arg, None) is not None:
                     overrides[name] = getattr(args, arg)
-        # a view never opens the store: its database URL is not parsed here (no SQLAlchemy
-        # before the engine is started); `desk` checks it once the engine is on its way
-        view = args.command is None and not args.headless
-        settings = load_settings(store=not view, **overrides)
+        # the view and the engine do not parse the database URL here (SQLAlchemy's parser):
+        # a view never opens the store, and the engine checks it on a worker thread while
+        # it connects (desk.engine.runtime), so the first quote does not wait for it
+        settings = load_settings(store=args.command is not None, **overrides)
     except SettingsError as exc:
         print(f"desk: invalid setting: {exc}", file=sys.stderr)
         return 2
@@ -670,7 +670,7 @@ async def run_headless(
     closed).
     """
     from desk.broker import StateChanged
-    from desk.engine.runtime import Runtime, RuntimeStartError
+    from desk.engine.runtime import Runtime, RuntimeStartError, SettingsRefused
 
     runtime = Runtime(settings)
     stop = asyncio.Event()
@@ -690,8 +690,11 @@ async def run_headless(
     try:
         await runtime.start()
     except RuntimeStartError as exc:
+        await runtime.stop()  # first: the line below is the log's last (a view reads it)
+        if isinstance(exc, SettingsRefused):
+            print(f"desk: invalid setting: {exc}", file=sys.stderr)
+            return 2
         print(f"desk: {exc}", file=sys.stderr)
-        await runtime.stop()
         return 1
     mode = settings.mode.value
     target = "embedded simulator" if settings.embedded_sim else "gateway"

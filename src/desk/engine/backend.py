@@ -33,7 +33,9 @@ EMPTY_POSITIONS = api.Positions(rows=[], figures=AccountFigures(), greeks=Portfo
 class EngineRefused(ConnectionError):
     """The engine a view started exited at once, refusing its settings (exit code 2):
     ``str()`` is the engine's one line, ``desk: invalid setting: ...`` (no password). The
-    view stops and says it, as it would have before starting anything."""
+    view stops and says it, as it would have before starting anything. Raised by
+    ``start()`` when the engine exits before it answers; emitted to the listeners when it
+    exits after the view attached (it checks ``DESK_DATABASE_URL`` while it connects)."""
 
 
 #: A listener of the view's events: StateChanged, StatusEvent, WatchlistChanged.

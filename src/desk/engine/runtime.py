@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
+import importlib
 import logging
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
@@ -32,11 +34,11 @@ from desk.pricing.chain_analytics import price_window
 from desk.pricing.positions import price_position
 from desk.orders import AuditTrail, KillSwitch, OrderGate, OrderService, spool_path_for
 from desk.risk import RiskLimits
-from desk.settings import Settings
+from desk.settings import Settings, check_database_url
 
 if TYPE_CHECKING:
     from desk.bus import RedisPublisher
-    from desk.domain import Instrument, Quote
+    from desk.domain import Instrument, Quote, TickRecord
     from desk.domain.intent import OrderIntent
     from desk.engine.server import EngineServer
     from desk.metrics import MetricsServer
@@ -49,6 +51,43 @@ log = logging.getLogger(__name__)
 
 class RuntimeStartError(Exception):
     """A part of the desk could not start. ``str()`` is one line naming the part and why."""
+
+
+class SettingsRefused(RuntimeStartError):
+    """A setting the engine checks as it starts is invalid (``DESK_DATABASE_URL``, parsed
+    by the store): ``str()`` is ``DESK_DATABASE_URL: ...``, no password."""
+
+
+def _load_store(settings: Settings) -> str | None:
+    """On a worker thread: check ``DESK_DATABASE_URL`` with the store's parser and import
+    the recorder and the audit log (SQLAlchemy, psycopg). Returns the problem line or None."""
+    problem = check_database_url(settings)
+    if problem is None:
+        importlib.import_module("desk.store.recorder")
+        importlib.import_module("desk.store.audit")
+    return problem
+
+
+class _HeldTicks:
+    """A tick sink that holds the broker's ticks until the recorder has started, then
+    hands them to it in order and forwards every later one (on the event loop)."""
+
+    def __init__(self) -> None:
+        self._held: list[TickRecord] = []
+        self._target: Callable[[TickRecord], None] | None = None
+
+    def __call__(self, rec: TickRecord) -> None:
+        target = self._target
+        if target is None:
+            self._held.append(rec)
+        else:
+            target(rec)
+
+    def attach(self, target: Callable[[TickRecord], None]) -> None:
+        for rec in self._held:
+            target(rec)
+        self._held.clear()
+        self._target = target
 
 
 class Runtime:
@@ -115,7 +154,7 @@ class Runtime:
         #: while the database is down)
         self.audit = AuditTrail(
             self._open_audit_log,
-            spool_path_for(settings.effective_spool_dir, settings.database_url),
+            functools.partial(spool_path_for, settings.effective_spool_dir, settings.database_url),
             clock=self.clock,
         )
         #: the order path: ticket, blotter, kill switch and `desk order` call it
@@ -128,7 +167,10 @@ class Runtime:
             clock=self.clock,
         )
         self.orders.add_notice_listener(self.broker.notify)
-        self.broker.add_connect_hook(self.orders.on_connected)
+        #: set once the order path has started (its audit trail open): the order path's
+        #: reconciliation after a connect waits for it (the broker connects first)
+        self._orders_started = asyncio.Event()
+        self.broker.add_connect_hook(self._orders_on_connected)
         self.broker.add_connect_hook(self.account.on_connected)
         self.started = False
         self.metrics: MetricsServer | None = None  # with DESK_METRICS_PORT
@@ -145,12 +187,19 @@ class Runtime:
         return f"{self.broker.host}:{port}"
 
     async def start(self) -> None:
-        """Start everything; returns once the broker's connect loop is running.
+        """Start everything; returns once the broker's connect loop is running and the
+        recorder, the order path, the analytics and the engine API have started.
 
-        Raises :class:`RuntimeStartError` when the simulator cannot listen or the
-        recorder / publisher cannot be configured (a database that is merely down is
-        not an error: the recorder spools until it comes back); what had started is
-        stopped again first.
+        Order: the simulator and the broker first (the first quote does not wait for the
+        database layer, which loads on a worker thread meanwhile; ticks before the
+        recorder opens are held and recorded) and the engine API (views attach and see
+        quotes; orders are refused until the order path is ready), then the recorder, the
+        order path (its reconciliation after the connect waits for it) and the scanners.
+
+        Raises :class:`SettingsRefused` for an invalid ``DESK_DATABASE_URL`` and
+        :class:`RuntimeStartError` when the simulator cannot listen or the recorder /
+        publisher cannot be configured (a database that is merely down is not an error:
+        the recorder spools until it comes back); what had started is stopped again first.
         """
         if self.started:
             return
@@ -164,7 +213,25 @@ class Runtime:
                 await self.stop()
             raise
 
+    async def _orders_on_connected(self) -> object:
+        await self._orders_started.wait()
+        return await self.orders.on_connected()
+
     async def _start(self) -> None:
+        s = self.settings
+        # the database layer (SQLAlchemy, psycopg: ~0.2 s of imports) loads on a worker
+        # thread while the simulator starts and the broker connects and subscribes: the
+        # first quote does not wait for it. Ticks before the recorder opens are held.
+        store = asyncio.ensure_future(asyncio.to_thread(_load_store, s))
+        try:
+            await self._start_feed(store)
+        finally:
+            if not store.done():
+                store.cancel()
+                with contextlib.suppress(BaseException):
+                    await store
+
+    async def _start_feed(self, store: asyncio.Future[str | None]) -> None:
         s = self.settings
         if s.embedded_sim:
             from desk.sim import EmbeddedSim
@@ -181,7 +248,28 @@ class Runtime:
                 raise RuntimeStartError(f"simulator: cannot listen on 127.0.0.1: {exc}") from None
             self.broker.host = "127.0.0.1"
             self.broker.port = port
-        if s.record:
+        held = _HeldTicks() if s.record else None
+        if held is not None:
+            self.broker.add_sink(held)
+        if s.redis_url:
+            from desk.bus import BusError, RedisPublisher
+
+            try:
+                self.publisher = RedisPublisher(s.redis_url)
+                await self.publisher.start()
+            except BusError as exc:
+                self.publisher = None
+                raise RuntimeStartError(f"redis: {exc}") from None
+            self.broker.add_sink(self.publisher.submit)
+        await self.broker.start()
+        if s.engine_api and self.api is None:
+            # views attach now and see the quotes; orders are refused until the order path
+            # has started and reconciled (OrderService.ready), the recorder counts show 0
+            await self._serve_api()
+        problem = await store
+        if problem:
+            raise SettingsRefused(problem)
+        if held is not None:
             from desk.store import StoreError, TickRecorder
 
             try:
@@ -197,20 +285,10 @@ class Runtime:
             except StoreError as exc:
                 self.recorder = None
                 raise RuntimeStartError(f"recorder: {exc}") from None
-            self.broker.add_sink(self.recorder.submit)
-        if s.redis_url:
-            from desk.bus import BusError, RedisPublisher
-
-            try:
-                self.publisher = RedisPublisher(s.redis_url)
-                await self.publisher.start()
-            except BusError as exc:
-                self.publisher = None
-                raise RuntimeStartError(f"redis: {exc}") from None
-            self.broker.add_sink(self.publisher.submit)
+            held.attach(self.recorder.submit)
         await self.orders.start()
+        self._orders_started.set()
         await self.opportunities.start()
-        await self.broker.start()
         self.analytics.start()
         if s.metrics_port is not None and self.metrics is None:
             from desk.metrics import MetricsServer
@@ -223,8 +301,6 @@ class Runtime:
                     f"metrics: cannot listen on {s.metrics_host}:{s.metrics_port}: {exc.strerror or exc}"
                 ) from None
             self.metrics = server
-        if s.engine_api and self.api is None:
-            await self._serve_api()
 
     async def _serve_api(self) -> None:
         """Serve the engine API; another engine on the socket is not fatal (this one works

@@ -411,9 +411,9 @@ class RemoteDesk:
                 if owned is None:
                     raise
                 if not owned.alive():
-                    line = owned.last_line()
-                    if owned.returncode == 2 and line.startswith("desk: invalid setting: "):
-                        raise EngineRefused(line) from None  # its settings check, as the view's own
+                    refused = self._refused()
+                    if refused is not None:
+                        raise refused from None  # its settings check, as the view's own
                     raise ConnectionError(owned.problem()) from None
                 if loop.time() > deadline:
                     raise ConnectionError(
@@ -424,6 +424,15 @@ class RemoteDesk:
         self._emit(StatusEvent("info", f"attached to {what} (pid {client.welcome.pid})"))
         self._watcher = loop.create_task(self._watch())
 
+    def _refused(self) -> EngineRefused | None:
+        """The engine this view started exited refusing its settings (code 2 and its
+        ``desk: invalid setting: ...`` line), else None."""
+        owned = self.owned
+        if owned is None or owned.returncode != 2:
+            return None
+        line = owned.last_line()
+        return EngineRefused(line) if line.startswith("desk: invalid setting: ") else None
+
     async def _watch(self) -> None:
         """Notice the engine going away; say so, then re-attach until it is back."""
         while not self._stopping:
@@ -433,9 +442,20 @@ class RemoteDesk:
             if self._stopping:
                 return
             self.client = None
-            if self.owned is not None and not self.owned.alive():
+            owned = self.owned
+            if owned is not None:
+                # an engine closes its API as it stops, a moment before it exits
+                for _ in range(20):
+                    if not owned.alive():
+                        break
+                    await asyncio.sleep(0.05)
+            if owned is not None and not owned.alive():
                 await asyncio.sleep(0.2)  # its last log line
-                self._emit(StatusEvent("error", self.owned.problem()))
+                refused = self._refused()
+                if refused is not None:  # it checks DESK_DATABASE_URL after views attach
+                    self._emit(refused)
+                    return
+                self._emit(StatusEvent("error", owned.problem()))
             self._state = ConnectionState.RECONNECTING
             self._emit(StateChanged(ConnectionState.RECONNECTING, f"the engine on {self.path} stopped; re-attaching…"))
             while not self._stopping:

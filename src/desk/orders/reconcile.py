@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from desk.domain.orders import BrokerOrder, Fill
-from desk.store.audit import IB_STATUS_STATE, IntentState
+from desk.store.audit_records import IB_STATUS_STATE, IntentState
 
 __all__ = ["ReconcileDecision", "ReconcilePlan", "executed_quantity", "reconcile"]
 

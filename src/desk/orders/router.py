@@ -43,7 +43,7 @@ from desk.orders.ports import OrderGateway
 from desk.orders.trail import AuditTrail
 from desk.risk import MarketContext, OrderIntent, RecentOrder, RiskLimits, RiskReport, evaluate
 from desk.risk.checks import only_reduces
-from desk.store.audit import AuditError, AuditEvent, new_client_order_id, new_correlation_id
+from desk.store.audit_records import AuditError, AuditEvent, new_client_order_id, new_correlation_id
 
 __all__ = ["OrderRouter", "SubmitResult"]
 

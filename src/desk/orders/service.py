@@ -41,7 +41,7 @@ from desk.orders.router import OrderRouter, SubmitResult
 from desk.orders.trail import AuditStatus, AuditTrail
 from desk.risk import MarginImpact, MarketContext, OrderIntent, RiskInputError, RiskLimits, RiskReport
 from desk.risk.checks import only_reduces
-from desk.store.audit import AuditError, IntentState, new_correlation_id
+from desk.store.audit_records import AuditError, IntentState, new_correlation_id
 
 __all__ = ["MarketSource", "OrderService"]
 

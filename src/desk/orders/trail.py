@@ -37,11 +37,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from desk.domain.clock import Clock
-from desk.store.audit import AuditError, AuditEvent, AuditLog, AuditRecord
+from desk.store.audit_records import AuditError, AuditEvent, AuditRecord
 from desk.store.urls import database_key
+
+if TYPE_CHECKING:
+    from desk.store.audit import AuditLog
 
 __all__ = ["AuditStatus", "AuditTrail", "spool_path_for"]
 
@@ -80,7 +83,7 @@ class AuditStatus:
 
 
 def _event_to_json(ev: AuditEvent) -> str:
-    from desk.store.audit import jsonable
+    from desk.store.audit_records import jsonable
 
     return json.dumps(
         {
@@ -115,15 +118,22 @@ class AuditTrail:
     ``open_log``: callable returning an open :class:`AuditLog` (raises
     :class:`AuditError` while the database is unreachable); called from the worker thread
     at start and again while it fails. ``spool_path``: the spool file (see
-    :func:`spool_path_for`). ``clock``: times of queued rows. ``retry_interval``: seconds
+    :func:`spool_path_for`), or a callable returning it, called once when the path is
+    first needed (:meth:`start`, on the worker's side: finding a database's spool parses
+    its URL, with SQLAlchemy, which the engine loads after its first quote). ``clock``: times of queued rows. ``retry_interval``: seconds
     between attempts while the database is down.
     """
 
     def __init__(
-        self, open_log: Callable[[], AuditLog], spool_path: Path, *, clock: Clock | None = None, retry_interval: float = 2.0
+        self,
+        open_log: Callable[[], AuditLog],
+        spool_path: Path | Callable[[], Path],
+        *,
+        clock: Clock | None = None,
+        retry_interval: float = 2.0,
     ) -> None:
         self._open_log = open_log
-        self.spool_path = Path(spool_path)
+        self._spool_path: Path | Callable[[], Path] = spool_path if callable(spool_path) else Path(spool_path)
         self.clock = clock or Clock()
         self.retry_interval = retry_interval
         self.log: AuditLog | None = None
@@ -140,6 +150,13 @@ class AuditTrail:
         self._inherited = False
         #: the last write failed after it may have committed: check the next replayed row
         self._doubt = False
+
+    @property
+    def spool_path(self) -> Path:
+        """The spool file (resolved on first use when a callable was given)."""
+        if callable(self._spool_path):
+            self._spool_path = Path(self._spool_path())
+        return self._spool_path
 
     # ------------------------------------------------------------------ status
 

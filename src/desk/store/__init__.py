@@ -12,23 +12,56 @@
 Imports only desk.domain, SQLAlchemy, psycopg and the standard library.
 """
 
-from desk.store.audit import (
-    AuditError,
-    AuditEvent,
-    AuditLog,
-    AuditRecord,
-    IntentState,
-    new_client_order_id,
-    new_correlation_id,
-)
-from desk.store.doctor import DatabaseInfo, probe_database
-from desk.store.errors import SinkDataError, SinkUnavailable, StoreError
-from desk.store.reader import count_ticks, iter_ticks, read_ticks
-from desk.store.recorder import BatchResult, TickRecorder
-from desk.store.schema import SchemaInfo, StoreSchema, ensure_schema, make_engine, upsert_instruments
-from desk.store.sinks import PostgresSink, SqliteSink, open_sink
-from desk.store.spool import Spool, SpoolCorrupt, decode_batch, encode_batch
-from desk.store.urls import DatabaseTarget, parse_database_url
+import importlib
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from desk.store.audit import (
+        AuditError,
+        AuditEvent,
+        AuditLog,
+        AuditRecord,
+        IntentState,
+        new_client_order_id,
+        new_correlation_id,
+    )
+    from desk.store.doctor import DatabaseInfo, probe_database
+    from desk.store.errors import SinkDataError, SinkUnavailable, StoreError
+    from desk.store.reader import count_ticks, iter_ticks, read_ticks
+    from desk.store.recorder import BatchResult, TickRecorder
+    from desk.store.schema import SchemaInfo, StoreSchema, ensure_schema, make_engine, upsert_instruments
+    from desk.store.sinks import PostgresSink, SqliteSink, open_sink
+    from desk.store.spool import Spool, SpoolCorrupt, decode_batch, encode_batch
+    from desk.store.urls import DatabaseTarget, parse_database_url
+
+#: where each name of the package lives: imported on first use (PEP 562), so the order
+#: path's import of the audit records, or of the URL parser, loads neither SQLAlchemy nor
+#: psycopg (the engine opens the store after its first quote)
+_HOMES = {
+    "AuditLog": "desk.store.audit",
+    **dict.fromkeys(
+        ("AuditError", "AuditEvent", "AuditRecord", "IntentState", "new_client_order_id", "new_correlation_id"),
+        "desk.store.audit_records",
+    ),
+    **dict.fromkeys(("DatabaseInfo", "probe_database"), "desk.store.doctor"),
+    **dict.fromkeys(("SinkDataError", "SinkUnavailable", "StoreError"), "desk.store.errors"),
+    **dict.fromkeys(("count_ticks", "iter_ticks", "read_ticks"), "desk.store.reader"),
+    **dict.fromkeys(("BatchResult", "TickRecorder"), "desk.store.recorder"),
+    **dict.fromkeys(("SchemaInfo", "StoreSchema", "ensure_schema", "make_engine", "upsert_instruments"), "desk.store.schema"),
+    **dict.fromkeys(("PostgresSink", "SqliteSink", "open_sink"), "desk.store.sinks"),
+    **dict.fromkeys(("Spool", "SpoolCorrupt", "decode_batch", "encode_batch"), "desk.store.spool"),
+    **dict.fromkeys(("DatabaseTarget", "parse_database_url"), "desk.store.urls"),
+}
+
+
+def __getattr__(name: str) -> object:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module 'desk.store' has no attribute {name!r}")
+    value = getattr(importlib.import_module(home), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "AuditError",

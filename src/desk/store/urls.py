@@ -17,14 +17,14 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import ArgumentError
+from typing import TYPE_CHECKING, Any
 
 from desk.domain.secrets import redact_url
 
 from desk.store.errors import StoreError
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import URL
 
 _EXAMPLES = "expected sqlite:///path/to/desk.sqlite3 or postgresql+psycopg://user@host:5432/dbname"
 
@@ -70,8 +70,13 @@ def parse_database_url(url: str | URL) -> DatabaseTarget:
 
     Raises :class:`StoreError` for an empty or malformed URL, an unsupported database or
     driver (only SQLite via the stdlib and PostgreSQL via psycopg 3 are supported), or an
-    in-memory SQLite URL.
+    in-memory SQLite URL. SQLAlchemy (its URL parser) is imported by the first call, not
+    with this module: the order path imports it, and the engine loads SQLAlchemy after its
+    first quote.
     """
+    from sqlalchemy.engine import URL, make_url
+    from sqlalchemy.exc import ArgumentError
+
     if isinstance(url, str):
         text = url.strip()
         if not text:

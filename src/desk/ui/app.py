@@ -388,6 +388,9 @@ class DeskApp(App[int]):
             self._report(event.text, event.level)
         elif isinstance(event, WatchlistChanged):
             self._sync_watchlist()
+        elif isinstance(event, EngineRefused):  # the engine checked a setting after attach
+            self.fatal = str(event)
+            self.exit(return_code=2)
 
     def warn_at_start(self, text: str) -> None:
         """Say ``text`` (one line) as a warning once the desk is on screen."""
