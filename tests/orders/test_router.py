@@ -239,3 +239,27 @@ async def test_a_row_whose_commit_answer_is_lost_is_written_once(tmp_path: Path,
     finally:
         await asyncio.to_thread(trail.close)
         reader.close()
+
+
+async def test_rows_queued_before_the_trail_starts_are_spooled_on_close_and_written_by_the_next_start(
+    tmp_path: Path, audit_url: str, log
+) -> None:
+    """The engine serves views while it starts: a cancel or a kill switch then queues its
+    rows before the trail has a worker. Closed like that (a failed start, a quit), the
+    trail spools them; the next start writes them, in order, once each."""
+    from desk.store import AuditEvent
+
+    spool = tmp_path / "spool" / "audit.jsonl"
+    early = AuditTrail(lambda: AuditLog(audit_url), spool, clock=FrozenClock(OPEN))
+    early.record(AuditEvent("cancel_request", "desk-early", "c1", {"why": "first"}))
+    early.record(AuditEvent("kill_switch", "", "c2", {"why": "second"}))
+    await asyncio.to_thread(early.close)
+    assert len(spool.read_text().splitlines()) == 2 and log.events_for("desk-early") == []
+
+    later = AuditTrail(lambda: AuditLog(audit_url), spool, clock=FrozenClock(OPEN))
+    status = await later.start_async()
+    assert status.healthy and status.queued == 0
+    await asyncio.to_thread(later.close)
+    rows = [r for r in log.events_for_correlation("c1") + log.events_for_correlation("c2")]
+    assert [(r.event, r.payload["why"]) for r in rows] == [("cancel_request", "first"), ("kill_switch", "second")]
+    assert rows[0].id < rows[1].id

@@ -37,5 +37,5 @@ def test_scipy_is_imported_by_the_first_price() -> None:
 
 
 def test_the_check_detects_a_forbidden_import() -> None:
-    loaded = _loaded_after_import("desk.store")
+    loaded = _loaded_after_import("desk.store.recorder")
     assert any(m.split(".")[0] == "sqlalchemy" for m in loaded)

@@ -404,7 +404,7 @@ def trading_status(runtime: Any) -> api.TradingStatus:
     return api.TradingStatus(
         state=str(ks.state.value),
         reason=ks.reason,
-        orders_off="" if audit.healthy else "audit log down, orders disabled",
+        orders_off="" if audit.healthy else audit.short,
         live=bool(orders.gate.needs_confirmation),
         gate_line=line,
         gate_ok=bool(ok),

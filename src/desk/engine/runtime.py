@@ -5,9 +5,14 @@ The engine process (``desk --headless``, and the one ``desk`` starts for its vie
 this one object; ``DESK_ENGINE_API=0`` runs it in the view's process. Nothing here
 imports Textual.
 
-Start order: the embedded simulator (in its own thread, so it never competes with the
-engine's event loop), then the recorder and the Redis publisher (so no tick arrives before
-there is somewhere to put it), then the broker's connect loop, which returns at once.
+Start order (:meth:`Runtime.start`): the database layer loads on a worker thread (the
+``DESK_DATABASE_URL`` check, SQLAlchemy, psycopg) while the embedded simulator starts (in
+its own thread) and the broker connects and subscribes, so the first quote does not wait
+for it; ticks before the recorder opens are held and then recorded in order. The engine
+API is served once the broker runs (orders are refused until the order path is ready);
+then the recorder, the order path (its reconciliation after the connect waits for it) and
+the scanners. Against a real gateway, or replaying a recorded day, the settings are
+checked before the gateway is touched.
 """
 
 from __future__ import annotations
@@ -63,9 +68,19 @@ def _load_store(settings: Settings) -> str | None:
     the recorder and the audit log (SQLAlchemy, psycopg). Returns the problem line or None."""
     problem = check_database_url(settings)
     if problem is None:
-        importlib.import_module("desk.store.recorder")
-        importlib.import_module("desk.store.audit")
+        try:
+            importlib.import_module("desk.store.recorder")
+            importlib.import_module("desk.store.audit")
+        except ImportError as exc:  # psycopg without libpq, a broken install: one line
+            raise RuntimeStartError(f"store: cannot load the database layer: {exc}") from None
     return problem
+
+
+async def _checked(store: asyncio.Future[str | None]) -> None:
+    """Wait for :func:`_load_store`; :class:`SettingsRefused` for a bad URL."""
+    problem = await store
+    if problem:
+        raise SettingsRefused(problem)
 
 
 class _HeldTicks:
@@ -228,11 +243,15 @@ class Runtime:
         finally:
             if not store.done():
                 store.cancel()
-                with contextlib.suppress(BaseException):
-                    await store
+            with contextlib.suppress(BaseException):
+                await store  # retrieved, whatever it ended with (no "never retrieved")
 
     async def _start_feed(self, store: asyncio.Future[str | None]) -> None:
         s = self.settings
+        if not s.embedded_sim or s.sim_replay:
+            # a real gateway is not touched (client id, market data lines) before the
+            # settings are known good; a replayed day is read from the store itself
+            await _checked(store)
         if s.embedded_sim:
             from desk.sim import EmbeddedSim
 
@@ -266,9 +285,7 @@ class Runtime:
             # views attach now and see the quotes; orders are refused until the order path
             # has started and reconciled (OrderService.ready), the recorder counts show 0
             await self._serve_api()
-        problem = await store
-        if problem:
-            raise SettingsRefused(problem)
+        await _checked(store)
         if held is not None:
             from desk.store import StoreError, TickRecorder
 

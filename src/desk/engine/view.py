@@ -460,6 +460,10 @@ class RemoteDesk:
             self._emit(StateChanged(ConnectionState.RECONNECTING, f"the engine on {self.path} stopped; re-attaching…"))
             while not self._stopping:
                 await asyncio.sleep(REATTACH_INTERVAL)
+                refused = self._refused()  # an engine slow to exit after refusing
+                if refused is not None:
+                    self._emit(refused)
+                    return
                 try:
                     client = await self._connect()
                 except (OSError, EngineGone, EngineRequestError, api.ApiError, asyncio.TimeoutError):

@@ -87,6 +87,10 @@ class FillLedger:
 
     # ------------------------------------------------------------------ queries
 
+    def get(self, exec_id: str) -> Fill | None:
+        """The execution ``exec_id`` as kept (with its commission once reported), or None."""
+        return self._fills.get(exec_id)
+
     def fills(self, order_ref: str | None = None) -> list[Fill]:
         """Executions of one order (orderRef), or all, in arrival order."""
         if order_ref is None:

@@ -466,9 +466,12 @@ class OrderService:
         row = self.book.fills_changed(ref) if ref else None
         if row is not None:
             self._status_notice(prev, row)
-        if new is None or not self._ours(ref) or not self.ledger.take_unrecorded(fill.exec_id):
+        # a repeat is recorded too if its first arrival was not (a fill that came in
+        # before the reconciliation after a connect said the order is this desk's)
+        kept = new if new is not None else self.ledger.get(fill.exec_id)
+        if kept is None or not self._ours(ref) or not self.ledger.take_unrecorded(fill.exec_id):
             return
-        payload: dict[str, Any] = {"fill": new}
+        payload: dict[str, Any] = {"fill": kept}
         if row is not None:
             payload["filled"] = row.filled
             payload["remaining"] = max(0.0, row.quantity - row.filled)

@@ -75,11 +75,23 @@ class AuditStatus:
     written: int
 
     @property
-    def line(self) -> str:
-        """One line for the desk's banner."""
+    def opening(self) -> bool:
+        """Not open yet and nothing queued: the engine is starting, nothing failed."""
+        return not self.healthy and self.error == NOT_OPEN_YET and not self.queued
+
+    @property
+    def short(self) -> str:
+        """A few words for the status bar's badge."""
         if self.healthy:
             return "audit log ok"
-        return f"audit log down, orders disabled ({self.queued} row(s) queued): {self.error}"
+        return "audit log opening, orders wait" if self.opening else "audit log down, orders disabled"
+
+    @property
+    def line(self) -> str:
+        """One line for the desk's banner."""
+        if self.healthy or self.opening:
+            return self.short
+        return f"{self.short} ({self.queued} row(s) queued): {self.error}"
 
 
 def _event_to_json(ev: AuditEvent) -> str:
@@ -189,12 +201,16 @@ class AuditTrail:
 
     def close(self, timeout: float = 10.0) -> None:
         """Write what is queued (to the database, else the spool), stop the worker and
-        close the log."""
+        close the log. A trail closed before it was started (the engine queues the rows of
+        a cancel or a kill switch sent while it starts) spools what was queued: the next
+        start writes it to the database."""
         if self._thread is not None:
             self._stopping = True
             self._queue.put(("stop", None, None))
             self._thread.join(timeout)
             self._thread = None
+        else:
+            self._spool_queued()
         if self.log is not None:
             with contextlib.suppress(Exception):
                 self.log.close()
@@ -320,6 +336,21 @@ class AuditTrail:
         except OSError as exc:
             log.error("audit spool %s unreadable: %s", self.spool_path, exc)
             return 0
+
+    def _spool_queued(self) -> None:
+        """Spool every row queued with no worker to write it (see :meth:`close`)."""
+        while True:
+            try:
+                kind, ev, fut = self._queue.get_nowait()
+            except queue.Empty:
+                return
+            if kind == "record" and ev is not None:
+                try:
+                    self._spool(ev)
+                except Exception as exc:  # noqa: BLE001 (no spool path: the database URL is unusable)
+                    log.error("audit row %s for %s lost: no spool: %s", ev.event, ev.client_order_id, exc)
+            if fut is not None and not fut.done():
+                fut.set_result(True)
 
     def _spool(self, ev: AuditEvent) -> None:
         try:
