@@ -186,9 +186,7 @@ class DeskApp(App[int]):
             self.animation_level = "none"
         self._rate = RateMeter()
         self._stopped = False
-        #: set when the desk cannot run at all (its engine refused the settings): the one
-        #: line ``desk`` prints on stderr after the app exits with code 2
-        self.fatal: str | None = None
+        self.fatal: str | None = None  # the engine refused the settings: `desk` prints it, exits 2
         self._flushed_at = float("-inf")  # time.monotonic() of the last quote flush
         self._stopping = False
         self._startup_warnings: list[str] = []
