@@ -23,7 +23,7 @@ from desk.store import (
     new_client_order_id,
     new_correlation_id,
 )
-from desk.store.audit import TERMINAL_STATES
+from desk.store.audit_records import TERMINAL_STATES
 
 T0 = datetime(2024, 3, 8, 15, 0, tzinfo=UTC)
 

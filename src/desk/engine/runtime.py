@@ -280,6 +280,18 @@ class Runtime:
                 self.publisher = None
                 raise RuntimeStartError(f"redis: {exc}") from None
             self.broker.add_sink(self.publisher.submit)
+        # a port that is taken fails the start before the gateway is touched
+        if s.metrics_port is not None and self.metrics is None:
+            from desk.metrics import MetricsServer
+
+            server = MetricsServer(self, s.metrics_host, s.metrics_port)
+            try:
+                server.start()
+            except OSError as exc:
+                raise RuntimeStartError(
+                    f"metrics: cannot listen on {s.metrics_host}:{s.metrics_port}: {exc.strerror or exc}"
+                ) from None
+            self.metrics = server
         await self.broker.start()
         if s.engine_api and self.api is None:
             # views attach now and see the quotes; orders are refused until the order path
@@ -307,17 +319,6 @@ class Runtime:
         self._orders_started.set()
         await self.opportunities.start()
         self.analytics.start()
-        if s.metrics_port is not None and self.metrics is None:
-            from desk.metrics import MetricsServer
-
-            server = MetricsServer(self, s.metrics_host, s.metrics_port)
-            try:
-                server.start()
-            except OSError as exc:
-                raise RuntimeStartError(
-                    f"metrics: cannot listen on {s.metrics_host}:{s.metrics_port}: {exc.strerror or exc}"
-                ) from None
-            self.metrics = server
 
     async def _serve_api(self) -> None:
         """Serve the engine API; another engine on the socket is not fatal (this one works

@@ -6,7 +6,7 @@ the order path handed them over:
 
 * :meth:`AuditTrail.write` — a **write-ahead** row (the ``intent`` before placeOrder):
   returns once the row is committed in the database, or raises
-  :class:`~desk.store.audit.AuditError` when the database is down or rows are still
+  :class:`~desk.store.audit_records.AuditError` when the database is down or rows are still
   queued from an outage (so no order is sent while its trail could not be written);
 * :meth:`AuditTrail.record` — every other row (sent, status, fill, commission, cancel
   and kill-switch rows): never raises and never blocks the event loop. While the

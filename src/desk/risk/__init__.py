@@ -21,8 +21,9 @@ of the resulting position. A report with ``blocked`` true must not be sent.
 The order path's gates (modes, live override, kill switch) are in :mod:`desk.orders`.
 """
 
-import importlib
 from typing import TYPE_CHECKING
+
+from desk.domain.lazy import lazy_exports
 
 if TYPE_CHECKING:
     from desk.domain.intent import Action, ComboLeg, MarginImpact, OrderIntent, OrderType, RiskInputError, TimeInForce
@@ -46,13 +47,7 @@ _HOMES = {
 }
 
 
-def __getattr__(name: str) -> object:
-    home = _HOMES.get(name)
-    if home is None:
-        raise AttributeError(f"module 'desk.risk' has no attribute {name!r}")
-    value = getattr(importlib.import_module(home), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_exports(__name__, _HOMES, globals())
 
 
 __all__ = [

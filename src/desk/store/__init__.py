@@ -12,14 +12,15 @@
 Imports only desk.domain, SQLAlchemy, psycopg and the standard library.
 """
 
-import importlib
 from typing import TYPE_CHECKING
 
+from desk.domain.lazy import lazy_exports
+
 if TYPE_CHECKING:
-    from desk.store.audit import (
+    from desk.store.audit import AuditLog
+    from desk.store.audit_records import (
         AuditError,
         AuditEvent,
-        AuditLog,
         AuditRecord,
         IntentState,
         new_client_order_id,
@@ -54,13 +55,7 @@ _HOMES = {
 }
 
 
-def __getattr__(name: str) -> object:
-    home = _HOMES.get(name)
-    if home is None:
-        raise AttributeError(f"module 'desk.store' has no attribute {name!r}")
-    value = getattr(importlib.import_module(home), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_exports(__name__, _HOMES, globals())
 
 
 __all__ = [

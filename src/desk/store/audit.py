@@ -80,34 +80,16 @@ from desk.store.sinks import PG_CONNECT_DEFAULTS, describe_error
 from desk.store.urls import DatabaseTarget, parse_database_url
 from desk.store.audit_records import (
     AUDIT_TABLE,
-    EVENTS,
-    IB_STATUS_STATE,
     TERMINAL_STATES,
     AuditError,
     AuditEvent,
     AuditRecord,
     IntentState,
     jsonable,
-    new_client_order_id,
-    new_correlation_id,
     state_for,
 )
 
-__all__ = [
-    "AUDIT_TABLE",
-    "EVENTS",
-    "TERMINAL_STATES",
-    "AuditError",
-    "AuditEvent",
-    "AuditLog",
-    "AuditRecord",
-    "IB_STATUS_STATE",
-    "IntentState",
-    "jsonable",
-    "new_client_order_id",
-    "new_correlation_id",
-    "state_for",
-]
+__all__ = ["AuditLog"]  # the records it writes and reads: desk.store.audit_records
 
 
 def _table(metadata: MetaData, name: str) -> Table:
