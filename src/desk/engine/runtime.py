@@ -31,7 +31,7 @@ from desk.broker.lifecycle import RestartWindow
 from desk.broker.account import AccountManager
 from desk.broker.lines import LineBudget
 from desk.broker.orders import IBOrderGateway
-from desk.domain import Clock, QuoteStore
+from desk.domain import Clock, QuoteStore, TickRecord
 from desk.domain.options import WindowSpec
 from desk.engine.analytics import Analytics
 from desk.engine.opportunity_feed import OpportunityFeed
@@ -43,7 +43,7 @@ from desk.settings import Settings, check_database_url
 
 if TYPE_CHECKING:
     from desk.bus import RedisPublisher
-    from desk.domain import Instrument, Quote, TickRecord
+    from desk.domain import Instrument, Quote
     from desk.domain.intent import OrderIntent
     from desk.engine.server import EngineServer
     from desk.metrics import MetricsServer
@@ -81,28 +81,6 @@ async def _checked(store: asyncio.Future[str | None]) -> None:
     problem = await store
     if problem:
         raise SettingsRefused(problem)
-
-
-class _HeldTicks:
-    """A tick sink that holds the broker's ticks until the recorder has started, then
-    hands them to it in order and forwards every later one (on the event loop)."""
-
-    def __init__(self) -> None:
-        self._held: list[TickRecord] = []
-        self._target: Callable[[TickRecord], None] | None = None
-
-    def __call__(self, rec: TickRecord) -> None:
-        target = self._target
-        if target is None:
-            self._held.append(rec)
-        else:
-            target(rec)
-
-    def attach(self, target: Callable[[TickRecord], None]) -> None:
-        for rec in self._held:
-            target(rec)
-        self._held.clear()
-        self._target = target
 
 
 class Runtime:
@@ -267,9 +245,10 @@ class Runtime:
                 raise RuntimeStartError(f"simulator: cannot listen on 127.0.0.1: {exc}") from None
             self.broker.host = "127.0.0.1"
             self.broker.port = port
-        held = _HeldTicks() if s.record else None
+        # ticks before the recorder opens wait here; it takes them and the sink's place
+        held: list[TickRecord] | None = [] if s.record else None
         if held is not None:
-            self.broker.add_sink(held)
+            self.broker.add_sink(held.append)
         if s.redis_url:
             from desk.bus import BusError, RedisPublisher
 
@@ -314,7 +293,11 @@ class Runtime:
             except StoreError as exc:
                 self.recorder = None
                 raise RuntimeStartError(f"recorder: {exc}") from None
-            held.attach(self.recorder.submit)
+            # no await from here to the swap: nothing arrives in between, nothing is reordered
+            self.recorder.submit_many(held)
+            sinks = self.broker.sinks
+            sinks[sinks.index(held.append)] = self.recorder.submit
+            held.clear()
         await self.orders.start()
         self._orders_started.set()
         await self.opportunities.start()

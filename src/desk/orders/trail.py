@@ -132,7 +132,8 @@ class AuditTrail:
     at start and again while it fails. ``spool_path``: the spool file (see
     :func:`spool_path_for`), or a callable returning it, called once when the path is
     first needed (:meth:`start`, on the worker's side: finding a database's spool parses
-    its URL, with SQLAlchemy, which the engine loads after its first quote). ``clock``: times of queued rows. ``retry_interval``: seconds
+    its URL, with SQLAlchemy, which the engine loads after its first quote). ``clock``:
+    times of queued rows. ``retry_interval``: seconds
     between attempts while the database is down.
     """
 
