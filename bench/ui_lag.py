@@ -13,7 +13,8 @@ two shapes measured in the same run:
 Per run, over the measured window (after ``--warmup``, through the key presses):
 
 * the feed: tick messages/s the simulator sent (``desk sim ctl status``, start and end of
-  the window), ticks/s the engine decoded, rows/s it recorded, and the loss (ticks
+  the window), IB messages/s the engine decoded (``desk_ib_messages_received_total`` from
+  its ``/metrics``), rows/s it recorded, and the loss (ticks
   received minus rows written, from the engine's last log line; the one-process desk
   prints none, so n/a);
 * the view's event-loop lag and frame time, p50 / p99, over ``--quiet`` seconds of the
@@ -45,6 +46,7 @@ import tempfile
 import termios
 import threading
 import time
+import urllib.request
 from pathlib import Path
 
 ANSI = re.compile(rb"\x1b\[[0-9;?<>=]*[ -/]*[@-~]|\x1b[()][0-9A-Za-z]|\x1b[=>78]|\x1b\][^\x07]*\x07")
@@ -64,6 +66,17 @@ def _sim_sent(port: int) -> int | None:
     )
     m = re.search(r"tick messages sent (\d+)", out.stdout)
     return int(m.group(1)) if m else None
+
+
+def _decoded(metrics_port: int) -> float | None:
+    """IB messages the engine has decoded so far (``desk_ib_messages_received_total``)."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=10) as r:
+            text = r.read().decode()
+    except OSError:
+        return None
+    m = re.search(r"^desk_ib_messages_received_total (\S+)$", text, re.M)
+    return float(m.group(1)) if m else None
 
 
 def _pcts(values: list[float]) -> tuple[float, float]:
@@ -124,7 +137,7 @@ class Screen:
 
 
 def run(shape: str, speed: float, presses: int, warmup: float, quiet: float) -> dict[str, object]:
-    port = _free_port()
+    port, metrics_port = _free_port(), _free_port()
     tmp = Path(tempfile.mkdtemp(prefix="desk-uilag-"))
     sim = subprocess.Popen(
         [sys.executable, "-m", "desk", "sim", "--port", str(port), "--speed", str(speed)],
@@ -143,6 +156,7 @@ def run(shape: str, speed: float, presses: int, warmup: float, quiet: float) -> 
         DESK_WORKSPACE_FILE=str(tmp / "ws.json"),
         TERM="xterm-256color",
         BENCH_VIEW_STATS=str(tmp / "view.json"),
+        DESK_METRICS_PORT=str(metrics_port),
     )
     if shape == "baseline":
         env["DESK_ENGINE_API"] = "0"
@@ -159,7 +173,7 @@ def run(shape: str, speed: float, presses: int, warmup: float, quiet: float) -> 
         if screen.first_after(0.0, "ticks/s", 60) is None:
             raise RuntimeError("the desk did not come up")
         time.sleep(warmup)
-        started, sent0 = time.perf_counter(), _sim_sent(port)
+        started, sent0, decoded0 = time.perf_counter(), _sim_sent(port), _decoded(metrics_port)
         window0 = time.monotonic()
         time.sleep(quiet)  # the feed alone: what the view's loop and frames cost with no key pressed
         quiet1 = time.monotonic()
@@ -174,13 +188,14 @@ def run(shape: str, speed: float, presses: int, warmup: float, quiet: float) -> 
                 os.write(master, b"\x1b")
                 time.sleep(0.4)
             out[name] = lags
-        sent1, elapsed = _sim_sent(port), time.perf_counter() - started
+        sent1, decoded1, elapsed = _sim_sent(port), _decoded(metrics_port), time.perf_counter() - started
         window1 = time.monotonic()
         with sqlite3.connect(tmp / "desk.sqlite3") as con:
             rows0 = con.execute("select count(*) from ticks").fetchone()[0]
         os.write(master, b"q")
         desk.wait(timeout=60)
         out["sent_s"] = (sent1 - sent0) / elapsed if sent0 is not None and sent1 is not None else float("nan")
+        out["decoded_s"] = (decoded1 - decoded0) / elapsed if decoded0 is not None and decoded1 is not None else float("nan")
         # what the engine decoded and recorded: the rows in the tick store (rows0 at the
         # window's end, so the final flush does not count), the engine's own counts at exit
         with sqlite3.connect(tmp / "desk.sqlite3") as con:
@@ -226,7 +241,7 @@ def main() -> int:
         results = {shape: run(shape, speed, args.presses, args.warmup, args.quiet) for shape in ("baseline", "desk")}
         for shape, r in results.items():
             print(
-                f"speed {speed:>5g}  {shape:8}  sim sent {r['sent_s']:>7,.0f} msg/s  recorded {r['rows_s']:>7,.0f} rows/s  "
+                f"speed {speed:>5g}  {shape:8}  sim sent {r['sent_s']:>7,.0f} msg/s  engine decoded {r['decoded_s']:>7,.0f} msg/s  recorded {r['rows_s']:>7,.0f} rows/s  "
                 f"engine loss {r['loss']}",
                 flush=True,
             )

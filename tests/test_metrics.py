@@ -70,6 +70,13 @@ async def test_a_scrape_shows_ticks_connections_orders_and_refusals(tmp_path) ->
         assert m[("desk_database_up", ())] == 1 and m[("desk_audit_log_healthy", ())] == 1
         assert m[("desk_ticks_received_total", ())] >= m[("desk_ticks_recorded_total", ())]
         assert m[("desk_event_loop_lag_seconds", ())] >= 0
+        first = m[("desk_ib_messages_received_total", ())]
+        assert first > 0 and first == int(first)
+
+        async def more_messages() -> bool:
+            return (await scrape(rt))[("desk_ib_messages_received_total", ())] > first
+
+        await wait_for(more_messages, "the count of decoded IB messages to grow")
         assert await asyncio.to_thread(_get, f"http://127.0.0.1:{rt.metrics.port}/healthz") == (200, "ok\n")
         assert await asyncio.to_thread(_get, f"http://127.0.0.1:{rt.metrics.port}/readyz") == (200, "ready\n")
 

@@ -241,6 +241,16 @@ def add_order_parser(sub: Any) -> None:
     )
 
 
+#: command-line flags that set the engine's settings: (argparse dest, setting, flag)
+_ENGINE_FLAGS = (
+    ("desk_replay", "sim_replay", "--replay"),
+    ("desk_symbols", "sim_replay_symbols", "--symbols"),
+    ("desk_speed", "sim_replay_speed", "--speed"),
+    ("desk_metrics_port", "metrics_port", "--metrics-port"),
+    ("desk_shard", "shard", "--shard"),
+)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``desk`` console script. Returns the process exit code."""
     args = _parser().parse_args(argv)
@@ -252,16 +262,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         overrides: dict[str, object] = {}
+        #: the same flags for the engine process a `desk` starts (its settings are its own)
+        engine_flags: list[str] = []
         if args.command is None:
-            for arg, name in (
-                ("desk_replay", "sim_replay"),
-                ("desk_symbols", "sim_replay_symbols"),
-                ("desk_speed", "sim_replay_speed"),
-                ("desk_metrics_port", "metrics_port"),
-                ("desk_shard", "shard"),
-            ):
+            for arg, name, flag in _ENGINE_FLAGS:
                 if getattr(args, arg, None) is not None:
                     overrides[name] = getattr(args, arg)
+                    engine_flags += [flag, str(getattr(args, arg))]
         # the view and the engine do not parse the database URL here (SQLAlchemy's parser):
         # a view never opens the store, and the engine checks it on a worker thread while
         # it connects (desk.engine.runtime), so the first quote does not wait for it
@@ -309,7 +316,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(
                 run_headless(settings, duration=args.duration, stats_interval=args.stats_interval, for_view=args.for_view)
             )
-        return run_desk(settings)
+        return run_desk(settings, engine_flags)
     except KeyboardInterrupt:
         return 0
 
@@ -400,10 +407,12 @@ def _answers(path: Any) -> bool:
     return True
 
 
-def run_desk(settings: Settings) -> int:
+def run_desk(settings: Settings, engine_flags: Sequence[str] = ()) -> int:
     """``desk``: the terminal view here and the engine in a process of its own
-    (:class:`~desk.engine.process.EngineProcess`, stopped when the view quits), or the
-    engine already running on the socket (then quitting leaves it running). With
+    (:class:`~desk.engine.process.EngineProcess`, stopped when the view quits, started
+    with ``engine_flags``: the command line's ``--replay``, ``--metrics-port``...), or the
+    engine already running on the socket (then quitting leaves it running, and the flags,
+    which are that engine's to take, are not applied: the view says so). With
     ``DESK_ENGINE_API=0`` (no socket) the engine runs in this process
     (:class:`~desk.engine.local.LocalDesk`). Returns the exit code."""
     from desk.workspace import apply_workspace
@@ -418,7 +427,7 @@ def run_desk(settings: Settings) -> int:
         if not running:  # first: the engine warms up while the view imports and paints
             # the engine checks DESK_DATABASE_URL itself (SQLAlchemy's parser, ~0.2 s of
             # imports the view does not pay): a refusal ends the view with its one line
-            owned = EngineProcess(path)
+            owned = EngineProcess(path, args=engine_flags)
             owned.start()
         from desk.engine.view import RemoteDesk
         from desk.ui.app import create_app
@@ -426,7 +435,10 @@ def run_desk(settings: Settings) -> int:
         desk = RemoteDesk(path, owned=owned)
         app = create_app(desk, settings=settings)
         if running:
-            app.warn_at_start(f"an engine is already running on {path}: this desk is a view of it (quitting leaves it running)")
+            ignored = f" ({' '.join(engine_flags)} not applied: they are for a new engine)" if engine_flags else ""
+            app.warn_at_start(
+                f"an engine is already running on {path}: this desk is a view of it (quitting leaves it running){ignored}"
+            )
     else:
         bad_url = check_database_url(settings)
         if bad_url:
@@ -626,6 +638,7 @@ def format_stats(runtime, rate: float) -> str:
     else:
         parts.append(f"received {runtime.broker.ticks_recorded:,}  (recording off)")
     parts.append(f"ticks/s {rate:,.0f}")
+    parts.append(f"IB messages {runtime.broker.messages_received:,}")
     stale = len(getattr(runtime.broker, "stale_lines", ()))
     if stale or runtime.broker.resubscribes:
         parts.append(f"stale lines {stale}  resubscribed {runtime.broker.resubscribes}x")

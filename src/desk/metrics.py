@@ -12,6 +12,7 @@ With ``DESK_METRICS_PORT`` (or ``--metrics-port``) set, an HTTP server on
   ``desk_ticks_spooled``                    ticks waiting in the spool for the database
   ``desk_recorder_queue``                   ticks waiting in memory for the writer thread
   ``desk_recorder_errors_total``            recorder errors (database down, rejected rows)
+  ``desk_ib_messages_received_total``       IB messages decoded on the current connection
   ``desk_ib_connected``                     1 when the gateway connection is up
   ``desk_ib_state{state}``                  1 for the broker's current connection state
   ``desk_database_up``                      1 when the tick database answers (recording on)
@@ -111,6 +112,11 @@ class EngineCollector(Collector):
         yield _gauge("desk_ticks_spooled", "Ticks waiting in the spool for the database.", stats.spooled if stats else 0)
         yield _gauge("desk_recorder_queue", "Ticks waiting in memory for the writer thread.", stats.queued if stats else 0)
         yield _counter("desk_recorder_errors", "Recorder errors.", stats.errors if stats else 0)
+        yield _counter(
+            "desk_ib_messages_received",
+            "IB messages decoded on the current connection (restarts at each connect).",
+            broker.messages_received,
+        )
         yield _gauge(
             "desk_ib_connected", "1 when the gateway connection is up.", 1.0 if broker.state is ConnectionState.CONNECTED else 0.0
         )

@@ -192,6 +192,14 @@ class Broker:
     def wanted_symbols(self) -> list[str]:
         return list(self._wanted)
 
+    @property
+    def messages_received(self) -> int:
+        """IB messages ib_async has read and decoded on the current connection, of every
+        kind (ticks, option computations, orders, account...): 0 while disconnected, and
+        it starts again from 0 at each connect (ib_async's ``connectionStats``)."""
+        client = self.ib.client
+        return client.connectionStats().numMsgRecv if client.isReady() else 0
+
     def add_listener(self, fn: Callable[[BrokerEvent], None]) -> None:
         self._listeners.append(fn)
 

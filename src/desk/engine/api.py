@@ -4,7 +4,8 @@ A view (the terminal desk, ``desk order``, a user's script) talks to an engine o
 local stream socket (a Unix socket, or a loopback TCP port with a token) (:mod:`desk.engine.server`, :mod:`desk.engine.client`). Every message
 is one of the :class:`msgspec.Struct` types below, serialised with msgpack and framed by
 a 4-byte big-endian length (:func:`encode_frame`, :class:`FrameReader`). Structs are
-tagged by class name in the field ``t``, so a reader decodes straight to the right type
+tagged by class name in the field ``t`` (:class:`Message`; the requests are
+:mod:`desk.engine.api_requests`, re-exported here), so a reader decodes straight to the right type
 and an unknown or malformed message is one clear error.
 
 Conversation: the view's first message is :class:`Hello` with :data:`API_VERSION`; the
@@ -35,25 +36,54 @@ times faster than json + dataclasses (``bench/engine_api.py`` measures it).
 from __future__ import annotations
 
 import struct
-from typing import Any, Literal
+from typing import Any
 
 import msgspec
 
 import numpy as np
 
 from desk.domain.chain import ChainRow
-from desk.domain.intent import MarginImpact, OrderIntent
+from desk.domain.intent import MarginImpact
 from desk.domain.models import Instrument, RecorderStats
 from desk.domain.opportunity import Tracked
 from desk.domain.options import OptionQuote
 from desk.domain.orders import OrderRow as DeskOrderRow
 from desk.domain.portfolio import AccountFigures, PortfolioGreeks, PositionGroup, PositionRow
 from desk.risk.engine import RiskReport
+from desk.engine.api_requests import (
+    Message,
+    ContractTerms,
+    LegTerms,
+    OrderTerms,
+    Hello,
+    Preview,
+    Place,
+    ListOrders,
+    Cancel,
+    WatchQuotes,
+    KillSwitch,
+    KillAction,
+    WatchDesk,
+    AddSymbol,
+    RemoveSymbol,
+    Modify,
+    CancelAll,
+    WatchChain,
+    ChainSelect,
+    ChainExpiry,
+    ChainWindow,
+    WatchOpportunities,
+    PreviewIntent,
+    WhatIfIntent,
+    PlaceIntent,
+    Request,
+)
 
 __all__ = [
     "API_VERSION",
     "MAX_FRAME",
     "ApiError",
+    "Message",
     "FrameReader",
     "encode_frame",
     "decode_request",
@@ -124,260 +154,10 @@ class ApiError(Exception):
     """A frame or message that breaks the protocol; ``str()`` is one line."""
 
 
-class _Msg(msgspec.Struct, tag_field="t", tag=str.lower, forbid_unknown_fields=False):
-    pass
-
-
-# --- order terms (what `desk order` parses and the ticket fills in) ---------------------
-
-
-class ContractTerms(msgspec.Struct, frozen=True):
-    """A contract by its terms: a stock (``expiry`` empty) or an option (``expiry``
-    ``YYYYMMDD``, ``strike`` dollars per share, ``right`` ``C`` / ``P``)."""
-
-    symbol: str
-    expiry: str = ""
-    strike: float = 0.0
-    right: str = ""
-
-    @property
-    def is_option(self) -> bool:
-        return bool(self.expiry)
-
-
-class LegTerms(msgspec.Struct, frozen=True):
-    """One combo leg: ``action`` BUY / SELL, ``ratio`` > 0, the contract (a stock leg is
-    the combo's underlying)."""
-
-    action: str
-    ratio: int
-    contract: ContractTerms
-
-
-class OrderTerms(msgspec.Struct, frozen=True):
-    """An order as a trader states it: ``order_type`` LMT / MKT / STP / STP LMT,
-    ``limit_price`` / ``stop_price`` dollars per share (a combo's net per unit), ``tif``
-    DAY / GTC / IOC; a combo has ``legs`` and its ``contract`` is the underlying."""
-
-    action: str
-    quantity: int
-    contract: ContractTerms
-    order_type: str
-    limit_price: float | None = None
-    stop_price: float | None = None
-    tif: str = "DAY"
-    legs: tuple[LegTerms, ...] = ()
-    outside_rth: bool = False
-
-
-# --- requests (view -> engine) -----------------------------------------------------------
-
-
-class Hello(_Msg):
-    """First message of a view: its API version, a name for the engine's log and, over
-    loopback TCP, the engine's ``token`` (the Unix socket's file mode is its access
-    control; a TCP port has none, so the engine asks for a secret only its user can read)."""
-
-    version: int
-    client: str = ""
-    token: str = ""
-
-
-class Preview(_Msg):
-    """Every pre-trade check of ``terms`` without sending it (answer :class:`PreviewReport`).
-    ``wait``: seconds the engine may wait for quotes of the instruments."""
-
-    id: int
-    terms: OrderTerms
-    confirmation: str | None = None
-    wait: float = 5.0
-
-
-class Place(_Msg):
-    """Send ``terms`` through the gate and every check (answer :class:`PlaceReport`).
-    ``confirmation``: the symbol typed to confirm a live order."""
-
-    id: int
-    terms: OrderTerms
-    confirmation: str | None = None
-    wait: float = 5.0
-
-
-class ListOrders(_Msg):
-    """The day's orders at the gateway with the audit log's states (answer :class:`OrderList`)."""
-
-    id: int
-
-
-class Cancel(_Msg):
-    """Cancel one working order by orderRef (answer :class:`CancelReport`)."""
-
-    id: int
-    order_ref: str
-    wait: float = 5.0
-
-
-class WatchQuotes(_Msg):
-    """Stream the watchlist's quotes: a full :class:`QuoteRows`, then the changed rows
-    every ``1 / rate_hz`` seconds (clamped to 4-20 Hz). A second WatchQuotes changes the
-    rate. ``rate_hz = 0`` stops the stream."""
-
-    id: int
-    rate_hz: float = 10.0
-
-
-#: What a :class:`KillSwitch` request does.
-KillAction = Literal["state", "halt", "reduce_only", "reset"]
-
-
-class KillSwitch(_Msg):
-    """Engage (``halt``), restrict (``reduce_only``) or release (``reset``) the kill
-    switch (answer :class:`KillSwitchReport`); ``state`` only reads it."""
-
-    id: int
-    action: KillAction
-    reason: str = ""
-
-
-class WatchDesk(_Msg):
-    """Stream what the terminal view shows: a full :class:`DeskState`, then every
-    ``1 / rate_hz`` seconds (clamped to 4-20 Hz) a :class:`DeskState` with only what
-    changed. A second WatchDesk changes the rate; ``rate_hz = 0`` stops the stream."""
-
-    id: int
-    rate_hz: float = 10.0
-
-
-class AddSymbol(_Msg):
-    """Qualify ``symbol`` (a stock or ETF) and add it to the watchlist (answer
-    :class:`SymbolReport`; ``refused`` with the gateway's reason when unknown)."""
-
-    id: int
-    symbol: str
-
-
-class RemoveSymbol(_Msg):
-    """Remove ``symbol`` from the watchlist (answer :class:`SymbolReport`)."""
-
-    id: int
-    symbol: str
-
-
-class Modify(_Msg):
-    """Change a working order of this desk by orderRef: its limit / stop price (dollars
-    per share, net per combo unit) and / or total quantity, through the gate and every
-    check (answer :class:`PlaceReport`). ``None``: unchanged."""
-
-    id: int
-    order_ref: str
-    limit_price: float | None = None
-    stop_price: float | None = None
-    quantity: int | None = None
-
-
-class CancelAll(_Msg):
-    """Cancel every working order of this desk (answer :class:`CancelAllReport`)."""
-
-    id: int
-
-
-class WatchChain(_Msg):
-    """Stream the engine's option chain: a full :class:`ChainState`, then what changed
-    every ``1 / rate_hz`` seconds (4-20 Hz); ``rate_hz = 0`` stops. The chain (its
-    underlying, expiry and strike window) is the engine's, shared by its views: it holds
-    market data lines, of which IB allows only so many."""
-
-    id: int
-    rate_hz: float = 10.0
-
-
-class ChainSelect(_Msg):
-    """Show the chain of ``underlying`` (a stock or ETF; answer :class:`ChainReport`,
-    ``refused`` with the reason when nothing is listed)."""
-
-    id: int
-    underlying: Instrument
-
-
-class ChainExpiry(_Msg):
-    """Show the expiry ``expiry`` (``YYYYMMDD``) of the chain (answer :class:`ChainReport`)."""
-
-    id: int
-    expiry: str
-
-
-class ChainWindow(_Msg):
-    """One step wider (``wider``) or narrower strike window (answer :class:`ChainReport`)."""
-
-    id: int
-    wider: bool
-
-
-class WatchOpportunities(_Msg):
-    """Stream the engine's live arbitrage opportunities (the chain on screen, scanned by
-    the engine): an :class:`OpportunityState` now and whenever the list changed, checked
-    every ``1 / rate_hz`` seconds (4-20 Hz); ``rate_hz = 0`` stops."""
-
-    id: int
-    rate_hz: float = 4.0
-
-
-class PreviewIntent(_Msg):
-    """The order ticket's risk preview of ``intent`` (every pre-trade check, the market,
-    funds, the payoff at expiry) with IB's what-if ``margin`` when the ticket has it
-    (answer :class:`IntentPreview`)."""
-
-    id: int
-    intent: OrderIntent
-    margin: MarginImpact | None = None
-
-
-class WhatIfIntent(_Msg):
-    """IB's what-if margin of ``intent`` (answer :class:`WhatIfReport`)."""
-
-    id: int
-    intent: OrderIntent
-
-
-class PlaceIntent(_Msg):
-    """Send the ticket's ``intent`` through the gate and every check (answer
-    :class:`PlaceReport`); ``confirmation`` the symbol typed in live mode, ``margin`` the
-    what-if the ticket showed."""
-
-    id: int
-    intent: OrderIntent
-    confirmation: str | None = None
-    margin: MarginImpact | None = None
-
-
-Request = (
-    Hello
-    | Preview
-    | Place
-    | ListOrders
-    | Cancel
-    | WatchQuotes
-    | KillSwitch
-    | WatchDesk
-    | AddSymbol
-    | RemoveSymbol
-    | Modify
-    | CancelAll
-    | WatchChain
-    | ChainSelect
-    | ChainExpiry
-    | ChainWindow
-    | WatchOpportunities
-    | PreviewIntent
-    | WhatIfIntent
-    | PlaceIntent
-)
-
-
 # --- replies and streams (engine -> view) ------------------------------------------------
 
 
-class Welcome(_Msg):
+class Welcome(Message):
     """The engine's answer to :class:`Hello`: its version, process id, trading mode
     (sim / paper / live), the gateway's ``host:port`` and the watchlist's symbols."""
 
@@ -388,7 +168,7 @@ class Welcome(_Msg):
     watchlist: list[str] = []
 
 
-class Failed(_Msg):
+class Failed(Message):
     """A request that could not be answered. ``code``: ``version`` (the Hello's version is
     not spoken; the engine closes), ``auth`` (a TCP view without the engine's token; the
     engine closes), ``bad_input`` (malformed message or order terms),
@@ -438,7 +218,7 @@ class WhatIf(msgspec.Struct, frozen=True):
     max_commission: float
 
 
-class PreviewReport(_Msg):
+class PreviewReport(Message):
     """The answer to :class:`Preview`: the order, its checks, the gate's decision, the
     market (price, bid, ask dollars per share), notional and commission (dollars), IB's
     what-if (``None`` if IB gave none) and the available funds before and after."""
@@ -463,7 +243,7 @@ class PreviewReport(_Msg):
     blocked: bool
 
 
-class PlaceReport(_Msg):
+class PlaceReport(Message):
     """The answer to :class:`Place`: ``status`` of the order path (``sent``, ``blocked``,
     ``rejected``...), its orderRef, the gateway's status once known and its error text,
     the reasons of a refusal."""
@@ -496,14 +276,14 @@ class OrderRow(msgspec.Struct, frozen=True):
     legs: list[str]
 
 
-class OrderList(_Msg):
+class OrderList(Message):
     """The answer to :class:`ListOrders`, by orderId."""
 
     id: int
     rows: list[OrderRow]
 
 
-class CancelReport(_Msg):
+class CancelReport(Message):
     """The answer to :class:`Cancel`: the order's status after the wait; ``done`` when it
     is no longer working."""
 
@@ -531,7 +311,7 @@ class QuoteRow(msgspec.Struct, frozen=True, array_like=True):
     seq: int
 
 
-class QuoteRows(_Msg):
+class QuoteRows(Message):
     """Quotes of the watchlist: ``full`` is the whole list in order (a snapshot, also
     after the watchlist changed), else only the rows that changed since the last one."""
 
@@ -540,7 +320,7 @@ class QuoteRows(_Msg):
     rows: list[QuoteRow]
 
 
-class KillSwitchReport(_Msg):
+class KillSwitchReport(Message):
     """The kill switch after a :class:`KillSwitch`: ``state`` active / reduce_only /
     halted, ``since`` UTC epoch seconds (NaN when active), ``reason``, and whether the
     state file was written (``error`` says why not)."""
@@ -553,7 +333,7 @@ class KillSwitchReport(_Msg):
     error: str
 
 
-class SymbolReport(_Msg):
+class SymbolReport(Message):
     """The answer to :class:`AddSymbol` / :class:`RemoveSymbol`: ``done`` False when the
     symbol was already there (add) or not there (remove); ``instrument`` as qualified."""
 
@@ -563,7 +343,7 @@ class SymbolReport(_Msg):
     instrument: Instrument | None = None
 
 
-class CancelAllReport(_Msg):
+class CancelAllReport(Message):
     """The answer to :class:`CancelAll`: how many working orders were asked to cancel."""
 
     id: int
@@ -617,7 +397,7 @@ class Positions(msgspec.Struct):
     labels: dict[str, str]
 
 
-class DeskState(_Msg):
+class DeskState(Message):
     """The terminal view's state. ``full``: everything (the first message, and after the
     view re-attached); otherwise only what changed since the last one: ``watchlist`` and
     ``stale`` (conIds whose lines are silent) are ``None`` when unchanged, ``quotes`` and
@@ -643,7 +423,7 @@ class DeskState(_Msg):
     notices: list[Notice] = []
 
 
-class ChainReport(_Msg):
+class ChainReport(Message):
     """The answer to a chain request: the chain's underlying symbol, expiry and window
     after it (``spec``, e.g. ``20 strikes``)."""
 
@@ -653,7 +433,7 @@ class ChainReport(_Msg):
     spec: str
 
 
-class ChainState(_Msg):
+class ChainState(Message):
     """The option chain. ``full``: everything (the first message); otherwise ``rows`` is
     ``None`` unless the layout changed (another underlying, expiry or window; then every
     quote of the window comes too), and ``quotes`` are the contracts that changed, with
@@ -683,7 +463,7 @@ class ChainState(_Msg):
     quotes: list[OptionQuote] = []
 
 
-class OpportunityState(_Msg):
+class OpportunityState(Message):
     """The listed opportunities (live ones by total edge, then gone ones; units of
     :class:`~desk.domain.opportunity.Opportunity`), the whole list each time (it is short).
     ``enabled``: the engine runs a scanner; ``seq`` changes with the list; ``simulated``:
@@ -696,7 +476,7 @@ class OpportunityState(_Msg):
     tracked: list[Tracked] = []
 
 
-class IntentPreview(_Msg):
+class IntentPreview(Message):
     """The answer to :class:`PreviewIntent`: the engine's :class:`~desk.risk.RiskReport`,
     or ``error`` (one line) when the order cannot be evaluated (invalid terms)."""
 
@@ -705,7 +485,7 @@ class IntentPreview(_Msg):
     error: str = ""
 
 
-class WhatIfReport(_Msg):
+class WhatIfReport(Message):
     """The answer to :class:`WhatIfIntent`: IB's what-if (``None``: IB gave none)."""
 
     id: int

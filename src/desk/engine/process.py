@@ -24,6 +24,7 @@ import signal
 import subprocess
 import sys
 from collections import deque
+from collections.abc import Sequence
 from pathlib import Path
 
 __all__ = ["EngineProcess"]
@@ -32,9 +33,12 @@ __all__ = ["EngineProcess"]
 class EngineProcess:
     """A child engine serving its API on ``socket`` (see the module doc)."""
 
-    def __init__(self, socket: Path, *, log: Path | None = None) -> None:
+    def __init__(self, socket: Path, *, log: Path | None = None, args: Sequence[str] = ()) -> None:
         self.socket = Path(socket)
         self.log = log or self.socket.parent / "engine.log"
+        #: command-line flags for the child (``desk --replay DAY --symbols GOOG``: the
+        #: engine replays; the view's own settings never reach the child otherwise)
+        self.args = list(args)
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -52,7 +56,17 @@ class EngineProcess:
             os.replace(self.log, self.log.with_name(self.log.name + ".1"))
         with open(self.log, "wb") as log:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "desk", "--headless", "--for-view", str(os.getpid()), "--stats-interval", "60"],
+                [
+                    sys.executable,
+                    "-m",
+                    "desk",
+                    "--headless",
+                    "--for-view",
+                    str(os.getpid()),
+                    "--stats-interval",
+                    "60",
+                    *self.args,
+                ],
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,

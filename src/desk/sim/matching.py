@@ -77,10 +77,8 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any
 
 from desk.domain.calendar import nyse_calendar
 from desk.domain.commission import IBKR_FIXED, Traded
@@ -97,6 +95,7 @@ from desk.sim.instruments import Instruments
 from desk.sim.order_checks import OrderChecks, Reject
 from desk.sim.order_reports import execution_report
 from desk.sim.ports import Client, Host, Quote5
+from desk.sim.engine_state import EnginePersistence
 from desk.sim.resting import RestingOrders
 
 __all__ = ["OrderEngine", "Instruments", "Quote5"]
@@ -112,7 +111,7 @@ _EPS = 1e-9
 # --- the engine -------------------------------------------------------------------------
 
 
-class OrderEngine:
+class OrderEngine(EnginePersistence):
     """Orders, matching, executions and account streaming of one gateway.
 
     ``market_hours``: see the module docstring (default False: always open).
@@ -230,66 +229,6 @@ class OrderEngine:
         self._flush()
         return n
 
-    # --- persistence (desk.sim.journal) ---------------------------------------------
-
-    def state(self) -> dict[str, Any]:
-        """A JSON-able image of everything the engine keeps: accounts, every order
-        (working and done), the day's executions, and the id counters
-        (:func:`desk.sim.journal.image`)."""
-        return journal.image(self.gateway.accounts, self.orders.values(), self.completed, self.executions, self._counters())
-
-    def restore(self, state: dict[str, Any]) -> None:
-        """Replace accounts, orders, executions and counters by ``state`` (from
-        :meth:`state`). Accounts are matched by id; the counters end above every permId
-        and every order id of each client in ``state``. ``ValueError`` if the image is
-        of another version or names an account this gateway does not manage; ``KeyError``
-        / ``TypeError`` if it is malformed."""
-        gw = self.gateway
-        r = journal.parse_image(state, gw.account_ids)
-        by_id = {a.account_id: a for a in r.accounts}
-        gw.accounts[:] = [by_id.get(a.account_id, a) for a in gw.accounts]
-        self.orders.clear()
-        self._by_perm.clear()
-        self._open.clear()
-        self._working.clear()
-        self._combos.clear()
-        for o in r.orders:
-            self.orders[(o.client_id, o.order_id)] = o
-            self._by_perm[o.perm_id] = o
-            if not o.is_done:
-                self._index(o)
-        self.completed = r.completed
-        self.executions = r.executions
-        c = r.counters
-        self.ids.restore(c)
-        gw.restore_order_ids(c.next_order_ids)
-
-    def open_state(self, path: str | os.PathLike[str]) -> bool:
-        """Read ``path`` (snapshot) and ``path.journal`` back, then journal every change
-        there durably until :meth:`close_state` (see :mod:`desk.sim.journal`). Returns
-        whether there was a state to restore. ``ValueError`` naming the file (and line)
-        if it cannot be read back or written, or another simulator uses it."""
-        store = journal.StateStore(path)
-        state = store.open(self.state)
-        if state is not None:
-            try:
-                self.restore(state)
-            except (ValueError, KeyError, TypeError) as e:
-                store.close(snapshot=False)
-                raise ValueError(f"{path}: not a simulator state file: {e}") from e
-        store.start(self.state, len(self.executions), len(self.completed))
-        self.journal = store
-        if state is not None:
-            log.info("simulator state loaded from %s (%d orders, %d working)", path, len(self.orders), len(self._open))
-        return state is not None
-
-    def close_state(self) -> None:
-        """Commit what is pending, write a last snapshot and stop journaling."""
-        store, self.journal = self.journal, None
-        if store is not None:
-            self._commit(store)
-            store.close()
-
     def mark_dirty(self, account_id: str, *con_ids: int) -> None:
         """These positions of ``account_id`` changed: their portfolio and P&L updates go
         out at the end of the step."""
@@ -299,20 +238,6 @@ class OrderEngine:
         """``order`` changed: it goes into the next journal batch (with ``--state``)."""
         if self.journal is not None:
             self.journal.touch(order)
-
-    def _commit(self, store: journal.StateStore | None = None) -> None:
-        """Journal (and fsync) what changed since the last commit: the orders touched,
-        new executions and completed orders, the accounts fills changed, the counters.
-        Runs before any reply about these changes is sent (:meth:`_flush`)."""
-        store = store or self.journal
-        if store is None:
-            return
-        gw = self.gateway
-        accounts = [a for a in (gw.account(i) for i in self.feed.dirty if i) if a is not None]
-        store.commit(self.executions, self.completed, accounts, self._counters())
-
-    def _counters(self) -> journal.Counters:
-        return self.ids.counters(self.gateway.order_ids())
 
     def end_of_day(self) -> int:
         """Close the trading day: cancel DAY orders, forget the day's executions and
